@@ -1,0 +1,182 @@
+"""The `claimsight` command line: thin wrappers over the layers' functions.
+
+Exit codes: 0 ok, 2 the input breaks the data contract, 3 too many rows quarantined.
+Messages name tables, columns and rules, never a value from the data.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Literal, cast
+
+import pandas as pd
+import typer
+from rich.console import Console
+
+from claimsight.settings import Settings
+from features.tables_io import Format
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="ClaimSight: denial prediction and recovery.")
+
+
+def _console(*, stderr: bool = False) -> Console:
+    """Made per use, not at import, so the width follows the terminal (and COLUMNS) of this run."""
+    return Console(stderr=stderr)
+
+log = logging.getLogger("claimsight")
+
+DataDir = Annotated[Path, typer.Option("--data", help="directory with the DATA.md tables (CSV or Parquet)")]
+
+
+def _settings(**overrides: object) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Option(help="directory to write the synthetic history into")],
+    claims: Annotated[int, typer.Option(min=100, help="original claims to generate")] = 100_000,
+    months: Annotated[int, typer.Option(min=3, max=120, help="months of history")] = 24,
+    seed: Annotated[int, typer.Option(help="random seed: same seed, byte-identical files")] = 7,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+) -> None:
+    """Write a synthetic claims history (tables, payer_rules.yaml, and truth/ which training never reads)."""
+    from features.synthetic import generate_world, write_world
+
+    if fmt not in ("parquet", "csv"):
+        raise typer.BadParameter("must be parquet or csv", param_hint="--format")
+    t0 = time.perf_counter()
+    world = generate_world(claims=claims, months=months, seed=seed)
+    write_world(world, out_dir=out, fmt=cast(Format, fmt))
+    sizes = ", ".join(f"{name} {len(df):,}" for name, df in world.tables.items())
+    _console().print(f"wrote {out}: {sizes} in {time.perf_counter() - t0:.1f} s")
+
+
+@app.command()
+def validate(
+    data: DataDir,
+    quarantine_dir: Annotated[Path | None, typer.Option(help="default: DATA/quarantine")] = None,
+    max_reject_rate: Annotated[float | None, typer.Option(help="fail above this share of quarantined rows")] = None,
+) -> None:
+    """Check the tables against the data contract; bad rows go to quarantine/<table>.csv with a reason."""
+    from claimsight.render import validation_report
+    from features.validation import load_validated
+
+    settings = _settings(max_reject_rate=max_reject_rate)
+    result = load_validated(data, max_reject_rate=settings.max_reject_rate, quarantine_dir=quarantine_dir)
+    validation_report(_console(), result)
+    _console().print(f"{result.total_quarantined:,} rows quarantined")
+
+
+@app.command()
+def kpis(
+    data: DataDir,
+    by: Annotated[list[str] | None, typer.Option(help="month, payer, category, provider, facility (repeat)")] = None,
+    csv: Annotated[Path | None, typer.Option(help="also write every KPI row to this CSV")] = None,
+    top: Annotated[int, typer.Option(help="rows per dimension on screen")] = 12,
+    as_of: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default: the latest date in the data")] = None,
+) -> None:
+    """Print the denial KPIs (denial rate, avoidable share, recovery, days to resolution, open $)."""
+    from claimsight.render import kpi_tables, validation_report
+    from features.codes import load_code_tables
+    from features.kpis import DIMENSIONS, compute_kpis
+    from features.labels import compute_labels
+    from features.validation import load_validated
+
+    dims = tuple(by) if by else ("month", "payer", "category", "provider", "facility")
+    bad = [d for d in dims if d not in DIMENSIONS]
+    if bad:
+        raise typer.BadParameter(f"choose from {', '.join(DIMENSIONS)}", param_hint="--by")
+    settings = _settings()
+    result = load_validated(data, max_reject_rate=settings.max_reject_rate)
+    if result.total_quarantined:
+        validation_report(_console(), result)
+    codes = load_code_tables()
+    labels = compute_labels(
+        result.tables, codes=codes, routine=settings.routine_set(), maturity_days=settings.maturity_days,
+        as_of=None if as_of is None else _date(as_of),
+    )
+    table = compute_kpis(labels, result.tables["claims"], codes=codes, by=dims)
+    kpi_tables(_console(), table, dimensions=dims, limit=top)
+    if csv is not None:
+        table.to_csv(csv, index=False)
+        _console().print(f"wrote {len(table):,} KPI rows to {csv}")
+
+
+@app.command()
+def demo(
+    claims: Annotated[int, typer.Option(min=1000)] = 200_000,
+    months: Annotated[int, typer.Option(min=6)] = 24,
+    seed: Annotated[int, typer.Option()] = 7,
+) -> None:
+    """The main job end to end on the embedded default: synthetic history -> validation -> labels -> KPIs."""
+    settings = _settings()
+    data = settings.home / "demo" / f"synthetic-{claims}-{months}-{seed}"
+    _console().rule("1. synthetic history")
+    if (data / "claims.parquet").exists():
+        _console().print(f"reusing {data}")
+    else:
+        synth(out=data, claims=claims, months=months, seed=seed, fmt="parquet")
+    _console().rule("2. validation, labels and KPIs")
+    kpis(data=data, by=["month", "payer", "category"], csv=settings.home / "demo" / "kpis.csv", top=8, as_of=None)
+
+
+@app.command()
+def bench(
+    claims: Annotated[int, typer.Option(min=1000)] = 1_000_000,
+    months: Annotated[int, typer.Option(min=6)] = 36,
+    seed: Annotated[int, typer.Option()] = 7,
+    workdir: Annotated[Path | None, typer.Option(help="default: a temporary directory")] = None,
+) -> None:
+    """Measure synthesis, and loading + validation + labels, each in its own process (wall time, peak RSS)."""
+    from claimsight.bench import run_bench
+
+    run_bench(_console(), claims=claims, months=months, seed=seed, workdir=workdir)
+
+
+def _date(text: str) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(text)
+    except ValueError:
+        raise typer.BadParameter("must be a date YYYY-MM-DD", param_hint="--as-of") from None
+
+
+def main(argv: list[str] | None = None) -> Literal[0, 1, 2, 3] | int:
+    """Entry point: map the layers' errors to exit codes with a message that carries no data values."""
+    from pydantic import ValidationError
+
+    from features.tables_io import ContractError
+    from features.validation import RejectRateExceeded
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(args=argv, standalone_mode=False)
+    except ContractError as exc:
+        _console(stderr=True).print(f"[red]error[/]: {exc}")
+        return exc.exit_code
+    except RejectRateExceeded as exc:
+        _console(stderr=True).print(f"[red]error[/]: {exc}")
+        return exc.exit_code
+    except ValidationError as exc:
+        fields = ", ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors())
+        _console(stderr=True).print(f"[red]configuration error[/]: {fields}")
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        return 1
+    except typer.TyperException as exc:  # usage errors: bad option values, unknown commands
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            _console(stderr=True).print(f"[red]error[/]: {exc.format_message()}")
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

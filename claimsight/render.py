@@ -1,0 +1,74 @@
+"""Rich tables for the terminal. Counts and aggregates only: nothing here prints a row of claim data."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from features.kpis import top_groups
+from features.validation import ValidationResult
+
+
+def _money(x: float) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"${x:,.0f}"
+
+
+def _pct(x: float) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1%}"
+
+
+def _num(x: float) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.0f}"
+
+
+def validation_report(console: Console, result: ValidationResult) -> None:
+    table = Table(title="Validation", show_lines=False)
+    for col in ("table", "rows in", "kept", "quarantined", "reject rate"):
+        table.add_column(col, justify="left" if col == "table" else "right")
+    for name, n in result.rows_in.items():
+        q = len(result.quarantine[name])
+        table.add_row(name, f"{n:,}", f"{n - q:,}", f"{q:,}", _pct(result.reject_rate(name)))
+    console.print(table)
+    if len(result.report):
+        reasons = Table(title="Quarantine reasons")
+        for col in ("table", "reason", "rows"):
+            reasons.add_column(col, justify="right" if col == "rows" else "left")
+        for row in result.report.itertuples(index=False):
+            reasons.add_row(str(row.table), str(row.reason), f"{row.rows:,}")
+        console.print(reasons)
+    for name, cols in result.ignored_columns.items():
+        console.print(f"[yellow]warning[/]: {name}: ignored columns not in the data contract: {', '.join(cols)}")
+
+
+_KPI_VIEW = (
+    ("claims", "claims", _num),
+    ("denial rate", "denial_rate", _pct),
+    ("denied $", "denied_dollars", _money),
+    ("$ denial rate", "denial_rate_dollars", _pct),
+    ("avoidable", "avoidable_share", _pct),
+    ("recovery rate", "recovery_rate", _pct),
+    ("recovered $", "recovered_dollars", _money),
+    ("$ recovery", "recovery_rate_dollars", _pct),
+    ("days to resolve", "median_days_to_resolution", _num),
+    ("open $", "open_denial_dollars", _money),
+)
+
+
+def kpi_tables(console: Console, kpis: pd.DataFrame, *, dimensions: tuple[str, ...], limit: int) -> None:
+    for dim in ("all", *dimensions):
+        part = kpis[kpis["dimension"] == "all"] if dim == "all" else top_groups(kpis, dimension=dim, limit=limit)
+        title = "Denial KPIs, all claims" if dim == "all" else f"Denial KPIs by {dim}"
+        if dim not in ("all", "month") and (kpis["dimension"] == dim).sum() > limit:
+            title += f" (top {limit} by denied $)"
+        elif dim == "month" and (kpis["dimension"] == dim).sum() > limit:
+            title += f" (last {limit} months)"
+        table = Table(title=title)
+        table.add_column(dim if dim != "all" else "")
+        for header, _, _ in _KPI_VIEW:
+            table.add_column(header, justify="right")
+        for _, row in part.iterrows():
+            table.add_row(str(row["group"]), *(fmt(row[col]) for _, col, fmt in _KPI_VIEW))
+        console.print(table)

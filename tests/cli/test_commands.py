@@ -1,0 +1,78 @@
+"""The command line end to end on small hand-built directories: exit codes, messages, files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from factories import History
+
+from claimsight.cli import main
+
+
+def book(tmp_path: Path) -> Path:
+    h = History()
+    for i in range(20):
+        h.claim(f"C{i}", payer=f"P{i % 3}", patient_id=f"SECRET-PATIENT-{i}")
+        r = h.remit(f"C{i}", date="2024-02-01", status="4" if i % 4 == 0 else "1", paid=0.0 if i % 4 == 0 else 100.0)
+        if i % 4 == 0:
+            h.adj(f"C{i}", r, "CO", "197", 100.0)
+    return h.write_csv(tmp_path / "data")
+
+
+def test_validate_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--data", str(book(tmp_path))]) == 0
+    assert "0 rows quarantined" in capsys.readouterr().out
+
+
+def test_validate_quarantines_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = book(tmp_path)
+    claims = pd.read_csv(d / "claims.csv", dtype=str)
+    claims.loc[0, "submitted_at"] = "not-a-date"
+    claims.to_csv(d / "claims.csv", index=False)
+    code = main(["validate", "--data", str(d), "--max-reject-rate", "0.5"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "submitted_at: not a date in YYYY-MM-DD form" in out
+    assert (d / "quarantine" / "claims.csv").exists()
+    assert "SECRET-PATIENT" not in out
+
+
+def test_reject_rate_exit_code_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = book(tmp_path)
+    claims = pd.read_csv(d / "claims.csv", dtype=str)
+    claims.loc[:4, "total_charge"] = "-1"
+    claims.to_csv(d / "claims.csv", index=False)
+    assert main(["validate", "--data", str(d)]) == 3
+    err = capsys.readouterr().err
+    assert "reject rate above 5.0%" in err
+    assert len(pd.read_csv(d / "quarantine" / "claims.csv")) == 5  # written even though the run failed
+
+
+def test_contract_error_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = book(tmp_path)
+    pd.read_csv(d / "claims.csv", dtype=str).drop(columns=["payer_id"]).to_csv(d / "claims.csv", index=False)
+    assert main(["kpis", "--data", str(d)]) == 2
+    assert "table claims: missing required column payer_id" in capsys.readouterr().err
+
+
+def test_bad_setting_names_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLAIMSIGHT_MATURITY_DAYS", "-4")
+    assert main(["kpis", "--data", str(book(tmp_path))]) == 2
+    assert "maturity_days" in capsys.readouterr().err
+
+
+def test_kpis_prints_and_writes_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_csv = tmp_path / "kpis.csv"
+    assert main(["kpis", "--data", str(book(tmp_path)), "--by", "payer", "--csv", str(out_csv)]) == 0
+    printed = capsys.readouterr().out
+    assert "Denial KPIs by payer" in printed and "25.0%" in printed  # 5 of 20 claims denied
+    table = pd.read_csv(out_csv)
+    assert set(table["dimension"]) == {"all", "payer"}
+    assert table.loc[table["dimension"] == "all", "denials"].item() == 5
+
+
+def test_unknown_kpi_dimension_is_a_usage_error(tmp_path: Path) -> None:
+    assert main(["kpis", "--data", str(book(tmp_path)), "--by", "region"]) == 2

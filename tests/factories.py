@@ -1,0 +1,110 @@
+"""Tiny hand-built histories for rule tests.
+
+Rows are written as text, as a CSV export would hold them, so every test also exercises parsing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from features.schema import TABLES
+from features.tables_io import RawTables
+from features.validation import ValidationResult, validate_tables
+
+
+def _text(value: object) -> object:
+    if value is None:
+        return pd.NA
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+@dataclass
+class History:
+    rows: dict[str, list[dict[str, object]]] = field(default_factory=lambda: {name: [] for name in TABLES})
+    _remit_seq: int = 0
+
+    def claim(
+        self,
+        claim_id: str,
+        *,
+        submitted: str = "2024-01-10",
+        service: str = "2024-01-05",
+        charge: float = 100.0,
+        payer: str = "P1",
+        frequency: str = "1",
+        original: str | None = None,
+        lines: int = 1,
+        **fields: object,
+    ) -> str:
+        row: dict[str, object] = {
+            "claim_id": claim_id,
+            "frequency_code": frequency,
+            "original_claim_id": original,
+            "patient_id": f"PAT-{claim_id}",
+            "payer_id": payer,
+            "plan_type": "commercial",
+            "billing_npi": "1000000001",
+            "facility_id": "F1",
+            "service_from": service,
+            "service_to": service,
+            "submitted_at": submitted,
+            "diagnosis_codes": "M545",
+            "total_charge": charge,
+        }
+        row.update(fields)
+        self.rows["claims"].append(row)
+        for n in range(1, lines + 1):
+            self.rows["claim_lines"].append(
+                {"claim_id": claim_id, "line_number": n, "procedure_code": "99213", "units": 1,
+                 "charge": charge / lines}
+            )
+        return claim_id
+
+    def remit(
+        self, claim_id: str, *, date: str, status: str = "1", paid: float = 0.0, remit_id: str | None = None
+    ) -> str:
+        self._remit_seq += 1
+        rid = remit_id or f"R{self._remit_seq:04d}"
+        self.rows["remits"].append(
+            {"claim_id": claim_id, "remit_id": rid, "remit_date": date, "status_code": status, "paid_amount": paid}
+        )
+        return rid
+
+    def adj(
+        self, claim_id: str, remit_id: str, group: str, carc: str, amount: float, *, line: int | None = None,
+        remarks: str | None = None,
+    ) -> None:
+        self.rows["adjustments"].append(
+            {"claim_id": claim_id, "remit_id": remit_id, "line_number": line, "group_code": group, "carc": carc,
+             "amount": amount, "remark_codes": remarks}
+        )
+
+    def followup(self, claim_id: str, *, action: str, date: str, outcome: str | None = None,
+                 outcome_date: str | None = None, level: int | None = None) -> None:
+        self.rows["followups"].append(
+            {"claim_id": claim_id, "action": action, "action_date": date, "level": level, "outcome": outcome,
+             "outcome_date": outcome_date}
+        )
+
+    def raw(self) -> RawTables:
+        frames = {}
+        for name, table in TABLES.items():
+            rows = [{c: _text(r.get(c)) for c in table.names} for r in self.rows[name]]
+            frames[name] = pd.DataFrame(rows, columns=table.names, dtype="string")
+        return RawTables(frames=frames)
+
+    def validated(self, **kwargs: object) -> ValidationResult:
+        return validate_tables(self.raw(), **kwargs)  # type: ignore[arg-type]
+
+    def write_csv(self, data_dir: Path) -> Path:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        for name, df in self.raw().frames.items():
+            df.to_csv(data_dir / f"{name}.csv", index=False)
+        return data_dir
