@@ -76,7 +76,11 @@ def write_table(df: pd.DataFrame, *, table: str, data_dir: Path, fmt: Format = "
     if fmt == "parquet":
         pq.write_table(arrow, path, compression="zstd", row_group_size=1 << 20)
     else:
-        pacsv.write_csv(arrow, path, pacsv.WriteOptions(quoting_style="needed"))
+        # Arrow always quotes the header; contract column names never need it, and a plain header
+        # is what spreadsheet exports look like.
+        with path.open("wb") as fh:
+            fh.write((",".join(arrow.column_names) + "\n").encode())
+            pacsv.write_csv(arrow, fh, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
     return path
 
 
