@@ -7,6 +7,7 @@ Messages name tables, columns and rules, never a value from the data.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,8 +24,13 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="ClaimSight: 
 
 
 def _console(*, stderr: bool = False) -> Console:
-    """Made per use, not at import, so the width follows the terminal (and COLUMNS) of this run."""
-    return Console(stderr=stderr)
+    """Made per use, not at import, so the width follows the terminal (and COLUMNS) of this run.
+
+    Output to a file or pipe gets 140 columns instead of Rich's 80, so a logged demo stays readable.
+    """
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() or "COLUMNS" in os.environ else 140
+    return Console(stderr=stderr, width=width)
 
 log = logging.getLogger("claimsight")
 

@@ -13,7 +13,12 @@ from features.validation import ValidationResult
 
 
 def _money(x: float) -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"${x:,.0f}"
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"${x / div:,.1f}{unit}"
+    return f"${x:,.0f}"
 
 
 def _pct(x: float) -> str:
@@ -45,15 +50,22 @@ def validation_report(console: Console, result: ValidationResult) -> None:
 
 _KPI_VIEW = (
     ("claims", "claims", _num),
-    ("denial rate", "denial_rate", _pct),
+    ("denials", "denials", _num),
+    ("denied", "denial_rate", _pct),
     ("denied $", "denied_dollars", _money),
-    ("$ denial rate", "denial_rate_dollars", _pct),
+    ("denied $%", "denial_rate_dollars", _pct),
     ("avoidable", "avoidable_share", _pct),
-    ("recovery rate", "recovery_rate", _pct),
-    ("recovered $", "recovered_dollars", _money),
-    ("$ recovery", "recovery_rate_dollars", _pct),
-    ("days to resolve", "median_days_to_resolution", _num),
+    ("recovered", "recovery_rate", _pct),
+    ("recov. $", "recovered_dollars", _money),
+    ("recov. $%", "recovery_rate_dollars", _pct),
+    ("days", "median_days_to_resolution", _num),
     ("open $", "open_denial_dollars", _money),
+)
+KPI_LEGEND = (
+    "denied: initial denial rate (claims); denied $%: denied $ / billed $; avoidable: share of denials the "
+    "practice could have prevented; recovered: recovery rate over mature denials (claims; recov. $%: dollars); "
+    "days: median days from denial to resolution; open $: denied dollars still unresolved. "
+    "By category, rates are shares of the whole book."
 )
 
 
@@ -66,9 +78,10 @@ def kpi_tables(console: Console, kpis: pd.DataFrame, *, dimensions: tuple[str, .
         elif dim == "month" and (kpis["dimension"] == dim).sum() > limit:
             title += f" (last {limit} months)"
         table = Table(title=title)
-        table.add_column(dim if dim != "all" else "")
+        table.add_column(dim if dim != "all" else "", no_wrap=True)
         for header, _, _ in _KPI_VIEW:
             table.add_column(header, justify="right")
         for _, row in part.iterrows():
             table.add_row(str(row["group"]), *(fmt(row[col]) for _, col, fmt in _KPI_VIEW))
         console.print(table)
+    console.print(KPI_LEGEND, style="dim")

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from features.codes import CodeTables
+from features.frames import member
 
 DEFAULT_MATURITY_DAYS = 180
 _MAX_CHAIN_DEPTH = 32
@@ -92,7 +93,7 @@ def compute_labels(
     out = out.rename(columns={"remit_id": "first_remit_id", "remit_date": "first_remit_date"})
 
     # Denial adjustments on the first remit.
-    on_first = adj[adj["remit_id"].isin(out["first_remit_id"])]
+    on_first = adj[member(adj["remit_id"], out["first_remit_id"])]
     denial = on_first[~codes.is_routine(on_first["group_code"], on_first["carc"], routine)]
     by_remit = denial.groupby("remit_id", sort=False)["amount"].agg(["sum", "size"])
     denial_sum = out["first_remit_id"].map(by_remit["sum"]).fillna(0.0)
@@ -119,7 +120,7 @@ def compute_labels(
     # Everything paid after the first remit, on this claim or on any replacement chaining back to it.
     root = chain_roots(claims)
     later = remits.assign(root=remits["claim_id"].map(root))
-    later = later[later["root"].isin(out.index) & ~later["remit_id"].isin(out["first_remit_id"])]
+    later = later[member(later["root"], out.index) & ~member(later["remit_id"], out["first_remit_id"])]
     later = later.join(out[["first_remit_date", "initial_denial"]], on="root")
     later = later[later["initial_denial"] & (later["remit_date"] >= later["first_remit_date"])]
     in_window = later["remit_date"] <= later["first_remit_date"] + window

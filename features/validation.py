@@ -20,6 +20,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
+from features.frames import member
 from features.schema import TABLES, Column, Table
 from features.tables_io import RawTables, read_tables
 
@@ -176,8 +177,8 @@ def _followup_rules(df: pd.DataFrame, reasons: _Reasons) -> None:
 def _orphans(child: pd.Series, valid: pd.Index, known: pd.Index, column: str, reasons: _Reasons) -> None:
     """Reference checks: unknown target vs a target that exists but was itself quarantined."""
     present = child.notna().to_numpy()
-    in_valid = child.isin(valid).to_numpy()
-    in_known = child.isin(known).to_numpy()
+    in_valid = member(child, valid)
+    in_known = member(child, known)
     target = "remit" if column == "remit_id" else "claim"
     reasons.add(present & ~in_known, f"{column}: refers to an unknown {target}")
     reasons.add(present & in_known & ~in_valid, f"{column}: refers to a quarantined row")

@@ -1,0 +1,34 @@
+"""Small vectorised helpers that pandas does slowly on Arrow-backed strings.
+
+pandas 3 answers `Series.isin(<million ids>)` on string columns by building Python objects for both
+sides (~8 s per call on 1M ids, measured); Arrow's hash-based `is_in` does the same in well under a
+second. Membership against large id sets goes through here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def _arrow(values: pd.Series | pd.Index | np.ndarray) -> pa.Array:
+    arr = pa.array(values, from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr.cast(pa.large_string()) if pa.types.is_string(arr.type) else arr
+
+
+def member(values: pd.Series | pd.Index, pool: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
+    """Boolean array: is each value in `pool`? Nulls are never members."""
+    arr = _arrow(values)
+    pool_arr = _arrow(pool)
+    if len(arr) == 0:
+        return np.zeros(0, dtype=bool)
+    if len(pool_arr) == 0:
+        return np.zeros(len(arr), dtype=bool)
+    if pool_arr.type != arr.type:
+        pool_arr = pool_arr.cast(arr.type)
+    hit = pc.fill_null(pc.is_in(arr, value_set=pool_arr, skip_nulls=True), False)
+    return hit.to_numpy(zero_copy_only=False)
