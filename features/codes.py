@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -31,13 +32,9 @@ CATEGORIES: tuple[str, ...] = (
     "non_covered",
     "other",
 )
-FOLLOWUP_ACTIONS: tuple[str, ...] = (
-    "correct_and_resubmit",
-    "appeal",
-    "bill_patient",
-    "write_off",
-    "verify_status",
-)
+# What a biller does about a denial; payer-rule guardrails and the recovery model use the same names.
+DenialAction = Literal["correct_and_resubmit", "appeal", "bill_patient", "write_off", "verify_status"]
+FOLLOWUP_ACTIONS: tuple[str, ...] = get_args(DenialAction)
 
 _COLUMNS: dict[str, tuple[str, ...]] = {
     "carc.csv": ("carc", "short_name", "category"),

@@ -37,7 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -53,6 +53,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from features.codes import FOLLOWUP_ACTIONS, DenialAction
+from features.schema import PLAN_TYPES, GroupCode, PlanType
 
 __all__ = [
     "GUARDRAIL_ACTIONS",
@@ -73,21 +76,8 @@ __all__ = [
     "merge_rule_libraries",
 ]
 
-PlanType = Literal[
-    "commercial",
-    "medicare",
-    "medicare_advantage",
-    "medicaid",
-    "managed_medicaid",
-    "tricare",
-    "workers_comp",
-    "other",
-]
-PLAN_TYPES: tuple[str, ...] = get_args(PlanType)
-
-GroupCode = Literal["CO", "PR", "OA", "PI", "CR"]
-GuardrailAction = Literal["correct_and_resubmit", "appeal", "bill_patient", "write_off", "verify_status"]
-GUARDRAIL_ACTIONS: tuple[str, ...] = get_args(GuardrailAction)
+GuardrailAction = DenialAction
+GUARDRAIL_ACTIONS: tuple[str, ...] = FOLLOWUP_ACTIONS
 
 RULE_FIELDS: tuple[str, ...] = (
     "timely_filing_days",

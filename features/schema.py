@@ -7,11 +7,11 @@ name, type, default and allowed values live in exactly one place.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 Kind = Literal["id", "text", "date", "money", "int", "bool", "codes"]
 
-PLAN_TYPES = (
+PlanType = Literal[
     "commercial",
     "medicare",
     "medicare_advantage",
@@ -20,13 +20,16 @@ PLAN_TYPES = (
     "tricare",
     "workers_comp",
     "other",
-)
-GROUP_CODES = ("CO", "PR", "OA", "PI", "CR")
+]
+PLAN_TYPES: tuple[str, ...] = get_args(PlanType)
+GroupCode = Literal["CO", "PR", "OA", "PI", "CR"]
+GROUP_CODES: tuple[str, ...] = get_args(GroupCode)
 FREQUENCY_CODES = ("1", "7", "8")
 CLAIM_TYPES = ("professional", "institutional")
 SEXES = ("M", "F", "U")
 REMIT_STATUS_CODES = ("1", "2", "3", "4", "19", "20", "21", "22", "23", "25")
-FOLLOWUP_ACTIONS = ("corrected_claim", "appeal", "reconsideration", "payer_call", "write_off", "bill_patient")
+# What a team records having done (followups.action), as opposed to the actions ClaimSight recommends.
+TEAM_ACTIONS = ("corrected_claim", "appeal", "reconsideration", "payer_call", "write_off", "bill_patient")
 FOLLOWUP_OUTCOMES = ("overturned", "partial", "upheld", "pending", "no_response")
 
 
@@ -142,7 +145,7 @@ FOLLOWUPS = Table(
     meaning="what the team did after a denial, and what came of it",
     columns=(
         Column("claim_id", "id", required=True),
-        Column("action", "text", required=True, allowed=FOLLOWUP_ACTIONS),
+        Column("action", "text", required=True, allowed=TEAM_ACTIONS),
         Column("action_date", "date", required=True),
         Column("level", "int", non_negative=True),
         Column("outcome", "text", allowed=FOLLOWUP_OUTCOMES),
