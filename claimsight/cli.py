@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import pandas as pd
 import typer
@@ -19,6 +19,9 @@ from rich.console import Console
 
 from claimsight.settings import Settings
 from features.tables_io import Format
+
+if TYPE_CHECKING:
+    from models.denial_risk import DenialRiskModel
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="ClaimSight: denial prediction and recovery.")
 
@@ -110,6 +113,86 @@ def kpis(
     if csv is not None:
         table.to_csv(csv, index=False)
         _console().print(f"wrote {len(table):,} KPI rows to {csv}")
+
+
+@app.command()
+def train(
+    data: DataDir,
+    seed: Annotated[int | None, typer.Option(help="default: CLAIMSIGHT_SEED (7)")] = None,
+    register: Annotated[bool, typer.Option(help="log to MLflow and register the model")] = True,
+) -> None:
+    """Train the denial-risk model on a history, evaluate it on the latest mature months, register it."""
+    from claimsight.render import training_report
+    from training.denial_job import train_denial_risk
+
+    settings = _settings(seed=seed)
+    _, report = train_denial_risk(
+        data, home=settings.home, tracking_uri=settings.mlflow_tracking_uri, seed=settings.seed,
+        max_reject_rate=settings.max_reject_rate, maturity_days=settings.maturity_days,
+        routine=settings.routine_set(), register=register,
+    )
+    training_report(_console(), report)
+
+
+score_app = typer.Typer(no_args_is_help=True, help="Score claims before release (denials: a later issue).")
+app.add_typer(score_app, name="score")
+
+
+@score_app.command("claims")
+def score_claims_command(
+    data: DataDir,
+    out: Annotated[Path, typer.Option(help="CSV to write, highest risk first")],
+    model: Annotated[str, typer.Option(help="registry alias/version of claimsight-denial-risk, or a saved model "
+                                            "directory")] = "champion",
+    claims_file: Annotated[Path | None, typer.Option(help="score these claims (CSV/Parquet with a claim_id "
+                                                          "column) instead of the pending ones")] = None,
+    target_precision: Annotated[float | None, typer.Option(min=0.01, max=1.0, help="review when at least this "
+                                                           "share of reviewed claims would be denials")] = None,
+    review_capacity: Annotated[int | None, typer.Option(min=0, help="review at most this many claims")] = None,
+    show: Annotated[int, typer.Option(help="riskiest claims to print")] = 5,
+) -> None:
+    """p_denial, likely cause, release/review decision and the top reasons for claims not yet answered."""
+    from claimsight.render import riskiest_claims
+    from features.validation import load_validated
+    from serving.batch_scoring import pending_claims, score_claims
+
+    settings = _settings()
+    loaded = _load_model(model, settings)
+    result = load_validated(data, max_reject_rate=settings.max_reject_rate)
+    claims = pending_claims(result.tables) if claims_file is None else _read_claims(claims_file, result.tables)
+    threshold = loaded.threshold_for(precision=target_precision)
+    scored = score_claims(loaded, claims=claims, tables=result.tables, threshold=threshold,
+                          review_capacity=review_capacity)
+    scored.to_csv(out, index=False)
+    riskiest_claims(_console(), scored, limit=show, threshold=threshold)
+    n_review = int((scored["decision"] == "review").sum())
+    _console().print(f"scored {len(scored):,} claims: {n_review:,} to review (threshold {threshold:.3f}"
+                     f"{'' if review_capacity is None else f', capacity {review_capacity:,}'}); wrote {out}")
+
+
+def _load_model(ref: str, settings: Settings) -> DenialRiskModel:
+    from models.denial_risk import DenialRiskModel
+
+    path = Path(ref)
+    if path.is_dir():
+        return DenialRiskModel.load(path)
+    from models.mlflow_model import download_model
+    from training.tracking import configure
+
+    configure(home=settings.home, tracking_uri=settings.mlflow_tracking_uri, experiment="claimsight-denial-risk")
+    return DenialRiskModel.load(download_model(name="claimsight-denial-risk", ref=ref))
+
+
+def _read_claims(path: Path, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Claim ids from a CSV/Parquet file (a `claim_id` column), looked up in the data directory."""
+    ids = pd.read_parquet(path, columns=["claim_id"]) if path.suffix == ".parquet" else pd.read_csv(
+        path, usecols=["claim_id"], dtype=str)
+    known = tables["claims"].set_index("claim_id", drop=False)
+    missing = ~ids["claim_id"].isin(known.index)
+    if missing.any():
+        raise typer.BadParameter(f"{int(missing.sum())} claim ids are not in the data directory's claims table",
+                                 param_hint="--claims-file")
+    return known.loc[ids["claim_id"]].reset_index(drop=True)
 
 
 @app.command()

@@ -85,3 +85,44 @@ def kpi_tables(console: Console, kpis: pd.DataFrame, *, dimensions: tuple[str, .
             table.add_row(str(row["group"]), *(fmt(row[col]) for _, col, fmt in _KPI_VIEW))
         console.print(table)
     console.print(KPI_LEGEND, style="dim")
+
+
+def training_report(console: Console, report: object) -> None:
+    """The evaluation a reviewer asks for first: the model beside its baselines (and the oracle)."""
+    r = report  # training.denial_job.TrainReport; typed loosely so render stays free of the training layer
+    table = Table(title=f"Denial risk on evaluation months {', '.join(r.split.evaluate)}")  # type: ignore[attr-defined]
+    cols = ("roc_auc", "pr_auc", "brier", "ece", "recall_at_80_precision", "lift_top_decile")
+    table.add_column("model")
+    for c in cols:
+        table.add_column(c, justify="right")
+    rows = {"ClaimSight": r.metrics, **r.baselines}  # type: ignore[attr-defined]
+    for name, m in rows.items():
+        table.add_row(name, *(f"{m.get(c, float('nan')):.4f}" for c in cols))
+    console.print(table)
+    oracle = r.oracle  # type: ignore[attr-defined]
+    if oracle:
+        console.print("oracle (synthetic truth): " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(oracle.items())))
+    m = r.metrics  # type: ignore[attr-defined]
+    console.print(f"evaluation claims {m['n']:,.0f}, denial rate {m['denial_rate']:.2%}, mean predicted "
+                  f"{m['mean_p']:.2%}; category head accuracy {m.get('category_head_accuracy', float('nan')):.3f}")
+    secs = ", ".join(f"{k} {v:.1f} s" for k, v in r.seconds.items())  # type: ignore[attr-defined]
+    console.print(f"time: {secs}")
+    reg = r.registry  # type: ignore[attr-defined]
+    if reg:
+        state = "now champion" if reg["promoted"] else f"champion stays version {reg['champion']}"
+        console.print(f"registered claimsight-denial-risk version {reg['version']} ({state}); run {r.run_id}")  # type: ignore[attr-defined]
+
+
+def riskiest_claims(console: Console, scored: pd.DataFrame, *, limit: int, threshold: float) -> None:
+    table = Table(title=f"Riskiest claims awaiting a payer answer (review at p >= {threshold:.2f})", show_lines=True)
+    for col in ("claim", "p_denial", "likely cause", "top reasons -> action"):
+        table.add_column(col, justify="right" if col == "p_denial" else "left")
+    for _, row in scored.head(limit).iterrows():
+        reasons = []
+        for k in (1, 2, 3):
+            text = row.get(f"reason_{k}")
+            if isinstance(text, str):
+                reasons.append(f"{k}. {text}\n   -> {row[f'action_{k}']}")
+        table.add_row(str(row["claim_id"]), f"{row['p_denial']:.2f}",
+                      f"{row['top_category']} ({row['p_category']:.0%})", "\n".join(reasons) or "-")
+    console.print(table)

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     home: Path = Field(Path(".claimsight"), description="local store: demo data, MLflow runs and models")
     max_reject_rate: float = Field(0.05, ge=0.0, le=1.0, description="share of a table's rows that may be quarantined")
     maturity_days: int = Field(180, gt=0, le=3650, description="days after a denial before its outcome counts")
+    mlflow_tracking_uri: str | None = Field(None, description="MLflow tracking URI; unset = SQLite store in `home`")
+    seed: int = Field(7, description="random seed for training: same data + seed = same model")
     routine_adjustments: tuple[str, ...] | None = Field(
         None, description="GROUP-CARC pairs that are not denials, e.g. CO-45; unset = the shipped set"
     )

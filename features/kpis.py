@@ -65,8 +65,8 @@ def kpi_frame(labels: pd.DataFrame, claims: pd.DataFrame, *, codes: CodeTables) 
     resolved = denied & df["resolved_at"].notna()
     df["days_to_resolution"] = (df["resolved_at"] - df["first_remit_date"]).dt.days.where(resolved)
     df["open"] = denied & ~resolved
-    df["open_dollars"] = (df["denied_amount"] - df["recovered_to_date"].fillna(0.0)).clip(lower=0.0).where(
-        df["open"], 0.0
+    df["open_dollars"] = (
+        (df["denied_amount"] - df["recovered_to_date"].fillna(0.0)).clip(lower=0.0).where(df["open"], 0.0)
     )
     return df
 

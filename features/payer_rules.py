@@ -332,16 +332,12 @@ def _construct_mapping_no_duplicates(loader: _UniqueKeyLoader, node: yaml.Mappin
         except TypeError:
             continue  # unhashable key: let the normal constructor report it
         if duplicate:
-            raise yaml.constructor.ConstructorError(
-                None, None, "duplicate key", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, "duplicate key", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep=True)
 
 
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping_no_duplicates
-)
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping_no_duplicates)
 
 
 def _parse_yaml(file: str, text: str) -> object:

@@ -70,8 +70,9 @@ CLAIMS = Table(
     meaning="one row per claim submission (837 CLM loop)",
     columns=(
         Column("claim_id", "id", required=True, meaning="unique per submission"),
-        Column("frequency_code", "text", default="1", allowed=FREQUENCY_CODES,
-               meaning="1 original, 7 replacement, 8 void"),
+        Column(
+            "frequency_code", "text", default="1", allowed=FREQUENCY_CODES, meaning="1 original, 7 replacement, 8 void"
+        ),
         Column("original_claim_id", "id", meaning="the claim a replacement or void refers to"),
         Column("patient_id", "id", required=True, meaning="pseudonymous patient key (PHI: never logged)"),
         Column("patient_birth_date", "date", meaning="used only to derive age at service"),

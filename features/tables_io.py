@@ -124,8 +124,9 @@ def _read_one(path: Path, table: Table) -> pd.DataFrame:
     return arrow.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
 
 
-def read_tables(data_dir: Path, *, required: tuple[str, ...] = ("claims", "claim_lines", "remits", "adjustments")
-                ) -> RawTables:
+def read_tables(
+    data_dir: Path, *, required: tuple[str, ...] = ("claims", "claim_lines", "remits", "adjustments")
+) -> RawTables:
     """Read every DATA.md table in `data_dir` as text. Fails with ContractError on shape problems."""
     files = _find_table_files(data_dir)
     for name in required:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 
@@ -7,3 +9,23 @@ import pytest
 def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     """Rich wraps tables to the terminal; tests read whole titles, so give them room."""
     monkeypatch.setenv("COLUMNS", "200")
+
+
+@pytest.fixture(scope="session")
+def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic history big enough to train on (30k claims, 15 months), written as a user would hand it over."""
+    from features.synthetic import generate_world, write_world
+
+    out = tmp_path_factory.mktemp("small_world")
+    write_world(generate_world(claims=30_000, months=15, seed=5), out_dir=out, fmt="parquet")
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[object, object, Path]:
+    """(model, report, MLflow home) from one real training run with a local SQLite registry."""
+    from training.denial_job import train_denial_risk
+
+    home = tmp_path_factory.mktemp("claimsight_home")
+    model, report = train_denial_risk(small_world, home=home, tracking_uri=None, seed=3)
+    return model, report, home

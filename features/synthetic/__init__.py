@@ -5,6 +5,8 @@ drift to detect, recovery to rank), and real claim data is PHI. So this package 
 payers with their own rules and a rule change the team does not know about, clinicians with their own
 habits, claims with their mistakes, payers adjudicating them, and a team working the denials. Every
 denial has a cause in the claim fields plus history, and ``World.truth`` records the true probabilities.
+Two of them: ``p_denial`` (from the realized hidden flags, a clairvoyant ceiling) and ``p_denial_knowable``
+(hidden flags and patient latents integrated out: what a perfect model of the data reaches; ``knowable.py``).
 
 Output goes through the same writer as a user's export (``features.tables_io.write_tables``); the truth
 tables go to ``out_dir/truth/``, which training code must never read.
@@ -36,17 +38,18 @@ from features.synthetic.assemble import (
     remit_frames,
     truth_frames,
 )
-from features.synthetic.books import concat
+from features.synthetic.books import ClaimBook, LineBook, concat
 from features.synthetic.claims import World0, generate_claims
 from features.synthetic.code_catalog import build_diagnoses, build_procedures
 from features.synthetic.entities import build_facilities, build_patients, build_payers, build_providers
 from features.synthetic.followup import work_denials
 from features.synthetic.hazards import CAUSES, compute_hazards
+from features.synthetic.knowable import p_denial_knowable, rank_auc
 from features.synthetic.ledger import Ledger
 from features.synthetic.rules import make_drift, team_payer_rules
 from features.synthetic.timeline import iso, make_timeline
 
-__all__ = ["World", "generate_world", "write_world"]
+__all__ = ["ClaimState", "World", "claim_state", "generate_world", "write_world"]
 
 _STAGES = ("codes", "entities", "patients", "claims", "hazards", "pricing", "adjudication", "followup", "reversals")
 
@@ -59,12 +62,27 @@ class World:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def generate_world(*, claims: int, months: int, seed: int, start: dt.date = dt.date(2023, 1, 1)) -> World:
-    """Generate ``claims`` original claims over ``months`` months of history starting at ``start``."""
+@dataclass
+class ClaimState:
+    """The world up to the claim stage, and the generators of the stages after it."""
+
+    rngs: dict[str, np.random.Generator]
+    world: World0
+    group_npis: list[str]
+    claims: ClaimBook
+    lines: LineBook
+
+
+def claim_state(*, claims: int, months: int, seed: int, start: dt.date = dt.date(2023, 1, 1)) -> ClaimState:
+    """Entities, original claims and lines exactly as ``generate_world`` makes them (it starts from this).
+
+    Exposed so tests can re-draw the hidden flags on the same observable state (see ``knowable.py``).
+    """
     if claims < 1:
         raise ValueError("claims must be at least 1")
-    rngs = dict(zip(_STAGES, (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(len(_STAGES))),
-                    strict=True))
+    rngs = dict(
+        zip(_STAGES, (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(len(_STAGES))), strict=True)
+    )
     timeline = make_timeline(start=start, months=months)
     procedures = build_procedures(rngs["codes"], history_start=timeline.start, history_end=timeline.end)
     diagnoses = build_diagnoses(rngs["codes"])
@@ -73,40 +91,108 @@ def generate_world(*, claims: int, months: int, seed: int, start: dt.date = dt.d
     providers, group_npis = build_providers(rngs["entities"], facilities=facilities)
     patients = build_patients(rngs["patients"], n=max(claims // 3, 50), payers=payers, reference_day=timeline.start)
     drift = make_drift(payers=payers, timeline=timeline)
-    world0 = World0(payers=payers, providers=providers, facilities=facilities, patients=patients,
-                    procedures=procedures, diagnoses=diagnoses, timeline=timeline, drift=drift)
+    world0 = World0(
+        payers=payers,
+        providers=providers,
+        facilities=facilities,
+        patients=patients,
+        procedures=procedures,
+        diagnoses=diagnoses,
+        timeline=timeline,
+        drift=drift,
+    )
 
     book, lines = generate_claims(rngs["claims"], world=world0, n_claims=claims)
+    return ClaimState(rngs=rngs, world=world0, group_npis=group_npis, claims=book, lines=lines)
+
+
+def generate_world(*, claims: int, months: int, seed: int, start: dt.date = dt.date(2023, 1, 1)) -> World:
+    """Generate ``claims`` original claims over ``months`` months of history starting at ``start``."""
+    state = claim_state(claims=claims, months=months, seed=seed, start=start)
+    rngs, world0, group_npis, book, lines = state.rngs, state.world, state.group_npis, state.claims, state.lines
+    payers, providers, facilities, procedures = world0.payers, world0.providers, world0.facilities, world0.procedures
+    timeline, patients, diagnoses, drift = world0.timeline, world0.patients, world0.diagnoses, world0.drift
     n_original = len(book)
-    hazards = compute_hazards(rngs["hazards"], claims=book, lines=lines, payers=payers, providers=providers,
-                              facilities=facilities, procedures=procedures)
-    pay = price_lines(rngs["pricing"], claims=book, lines=lines, payers=payers, procedures=procedures,
-                      timeline=timeline)
+    hazards = compute_hazards(
+        rngs["hazards"],
+        claims=book,
+        lines=lines,
+        payers=payers,
+        providers=providers,
+        facilities=facilities,
+        procedures=procedures,
+    )
+    knowable = p_denial_knowable(book, lines, world0)  # no random draws: leaves every other output as it was
+    pay = price_lines(
+        rngs["pricing"], claims=book, lines=lines, payers=payers, procedures=procedures, timeline=timeline
+    )
     ledger = Ledger()
-    first = adjudicate_first(rngs["adjudication"], ledger=ledger, claims=book, lines=lines, hazards=hazards,
-                             pay=pay, payers=payers, timeline=timeline)
-    followup = work_denials(rngs["followup"], ledger=ledger, claims=book, lines=lines, hazards=hazards, first=first,
-                            pay=pay, payers=payers, timeline=timeline, first_index=n_original,
-                            line_offset=len(lines))
+    first = adjudicate_first(
+        rngs["adjudication"],
+        ledger=ledger,
+        claims=book,
+        lines=lines,
+        hazards=hazards,
+        pay=pay,
+        payers=payers,
+        timeline=timeline,
+    )
+    followup = work_denials(
+        rngs["followup"],
+        ledger=ledger,
+        claims=book,
+        lines=lines,
+        hazards=hazards,
+        first=first,
+        pay=pay,
+        payers=payers,
+        timeline=timeline,
+        first_index=n_original,
+        line_offset=len(lines),
+    )
     reversals(rngs["reversals"], ledger=ledger, claims=book, first=first, hazards=hazards, timeline=timeline)
     n_repl = len(followup.replacements)
-    voids, void_lines = void_claims(rngs["reversals"], ledger=ledger, claims=book, lines=lines, first=first,
-                                    hazards=hazards, payers=payers, timeline=timeline, first_index=n_original + n_repl,
-                                    line_offset=len(lines) + len(followup.replacement_lines))
+    voids, void_lines = void_claims(
+        rngs["reversals"],
+        ledger=ledger,
+        claims=book,
+        lines=lines,
+        first=first,
+        hazards=hazards,
+        payers=payers,
+        timeline=timeline,
+        first_index=n_original + n_repl,
+        line_offset=len(lines) + len(followup.replacement_lines),
+    )
     all_claims = concat([book, followup.replacements, voids])
     all_lines = concat([lines, followup.replacement_lines, void_lines])
 
     remits, adjustments = remit_frames(ledger, end=timeline.end)
     tables = {
-        "claims": claims_frame(claims=all_claims, lines=all_lines, payers=payers, providers=providers,
-                               group_npis=group_npis, facilities=facilities, patients=patients, diagnoses=diagnoses),
+        "claims": claims_frame(
+            claims=all_claims,
+            lines=all_lines,
+            payers=payers,
+            providers=providers,
+            group_npis=group_npis,
+            facilities=facilities,
+            patients=patients,
+            diagnoses=diagnoses,
+        ),
         "claim_lines": lines_frame(lines=all_lines, procedures=procedures),
         "remits": remits,
         "adjustments": adjustments,
         "followups": followups_frame(followup, end=timeline.end),
     }
     check_dates(tables, timeline)
-    truth = truth_frames(hazards=hazards, n_original=n_original, followup=followup)
+    truth = truth_frames(hazards=hazards, n_original=n_original, followup=followup, knowable=knowable)
+    # Ceiling AUCs on all original claims against the realized first-adjudication denial: the clairvoyant
+    # p_denial sees the hidden flags; p_denial_knowable is what a perfect model of the data could reach.
+    denied0 = hazards.denied[:n_original]
+    oracle_auc = {
+        "clairvoyant": round(rank_auc(hazards.p_denial[:n_original], denied0), 6),
+        "knowable": round(rank_auc(knowable[:n_original], denied0), 6),
+    }
     cause_mix = np.bincount(hazards.cause[hazards.denied], minlength=len(CAUSES)) / max(int(hazards.denied.sum()), 1)
     meta: dict[str, Any] = {
         "generator": "features.synthetic",
@@ -120,12 +206,19 @@ def generate_world(*, claims: int, months: int, seed: int, start: dt.date = dt.d
         "replacement_claims": n_repl,
         "void_claims": len(voids),
         "duplicate_claims": int((book.duplicate_of >= 0).sum()),
-        "entities": {"payers": len(payers.ids), "billing_groups": len(group_npis), "rendering_providers":
-                     len(providers.npi), "facilities": len(facilities.ids), "patients": len(patients.birth_day),
-                     "procedure_codes": len(procedures), "diagnosis_codes": len(diagnoses.codes)},
+        "entities": {
+            "payers": len(payers.ids),
+            "billing_groups": len(group_npis),
+            "rendering_providers": len(providers.npi),
+            "facilities": len(facilities.ids),
+            "patients": len(patients.birth_day),
+            "procedure_codes": len(procedures),
+            "diagnosis_codes": len(diagnoses.codes),
+        },
         "drift": drift.describe(payers, timeline),
         "true_denial_rate": round(float(hazards.denied.mean()), 6),
         "true_cause_mix": {name: round(float(cause_mix[i]), 6) for i, name in enumerate(CAUSES)},
+        "oracle_auc": oracle_auc,
     }
     return World(tables=tables, truth=truth, payer_rules=team_payer_rules(payers), meta=meta)
 

@@ -49,13 +49,21 @@ class FirstRemits:
     denied_line: np.ndarray  # per line: denied on the first remit
 
 
-def price_lines(rng: np.random.Generator, *, claims: ClaimBook, lines: LineBook, payers: Payers,
-                procedures: ProcedureCatalog, timeline: Timeline) -> LinePay:
+def price_lines(
+    rng: np.random.Generator,
+    *,
+    claims: ClaimBook,
+    lines: LineBook,
+    payers: Payers,
+    procedures: ProcedureCatalog,
+    timeline: Timeline,
+) -> LinePay:
     n, n_lines = len(claims), len(lines)
     lc = lines.claim
     payer = claims.payer[lc]
-    allowed = np.round(np.minimum(lines.charge, lines.charge * payers.allowed_ratio[payer]
-                                  * rng.lognormal(0.0, 0.08, n_lines)), 2)
+    allowed = np.round(
+        np.minimum(lines.charge, lines.charge * payers.allowed_ratio[payer] * rng.lognormal(0.0, 0.08, n_lines)), 2
+    )
     cal = timeline.calendar_month_of(claims.service_from)
     p_ded = np.select([cal == 1, cal == 2, cal == 3, cal == 4], [0.40, 0.30, 0.22, 0.15], 0.08)
     p_ded = np.where(np.isin(payers.plan[claims.payer], [PLAN["medicaid"], PLAN["managed_medicaid"]]), 0.0, p_ded)
@@ -74,13 +82,29 @@ def price_lines(rng: np.random.Generator, *, claims: ClaimBook, lines: LineBook,
     medicare = np.isin(payers.plan[payer], [PLAN["medicare"], PLAN["medicare_advantage"]])
     seq = np.where(medicare, np.round(0.02 * rest, 2), 0.0)
     paid = np.round(rest - seq, 2)
-    return LinePay(allowed=allowed, deductible=np.round(deductible, 2), copay=np.round(copay, 2), coinsurance=coins,
-                   sequestration=seq, paid=paid)
+    return LinePay(
+        allowed=allowed,
+        deductible=np.round(deductible, 2),
+        copay=np.round(copay, 2),
+        coinsurance=coins,
+        sequestration=seq,
+        paid=paid,
+    )
 
 
-def post_payment_rows(ledger: Ledger, *, remit: np.ndarray, claim: np.ndarray, line_number: np.ndarray,
-                      charge: np.ndarray, pay: LinePay, idx: np.ndarray, fraction: np.ndarray | None = None,
-                      residual_carc: np.ndarray | None = None, residual_rarc: np.ndarray | None = None) -> None:
+def post_payment_rows(
+    ledger: Ledger,
+    *,
+    remit: np.ndarray,
+    claim: np.ndarray,
+    line_number: np.ndarray,
+    charge: np.ndarray,
+    pay: LinePay,
+    idx: np.ndarray,
+    fraction: np.ndarray | None = None,
+    residual_carc: np.ndarray | None = None,
+    residual_rarc: np.ndarray | None = None,
+) -> None:
     """Line-level CAS for paid lines ``idx`` (into ``pay``); a fraction < 1 leaves a denial residual."""
     parts = [
         (GROUP["CO"], CARC["45"], charge - pay.allowed[idx]),
@@ -91,15 +115,27 @@ def post_payment_rows(ledger: Ledger, *, remit: np.ndarray, claim: np.ndarray, l
     ]
     for group, carc, amount in parts:
         m = amount > 0.004
-        ledger.add_adjustments(remit=remit[m], claim=claim[m], line_number=line_number[m],
-                               group=np.full(m.sum(), group), carc=np.full(m.sum(), carc),
-                               rarc=np.full(m.sum(), -1), amount=amount[m])
+        ledger.add_adjustments(
+            remit=remit[m],
+            claim=claim[m],
+            line_number=line_number[m],
+            group=np.full(m.sum(), group),
+            carc=np.full(m.sum(), carc),
+            rarc=np.full(m.sum(), -1),
+            amount=amount[m],
+        )
     if fraction is not None and residual_carc is not None and residual_rarc is not None:
         residual = np.round(pay.paid[idx] * (1.0 - fraction), 2)
         m = residual > 0.004
-        ledger.add_adjustments(remit=remit[m], claim=claim[m], line_number=line_number[m],
-                               group=np.full(m.sum(), GROUP["CO"]), carc=residual_carc[m], rarc=residual_rarc[m],
-                               amount=residual[m])
+        ledger.add_adjustments(
+            remit=remit[m],
+            claim=claim[m],
+            line_number=line_number[m],
+            group=np.full(m.sum(), GROUP["CO"]),
+            carc=residual_carc[m],
+            rarc=residual_rarc[m],
+            amount=residual[m],
+        )
 
 
 def choose_codes(rng: np.random.Generator, reason: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -133,8 +169,17 @@ def paid_status(rng: np.random.Generator, secondary: np.ndarray) -> np.ndarray:
     return np.select([has & (u < 0.2), has & (u < 0.24)], [STATUS["2"], STATUS["3"]], STATUS["1"])
 
 
-def adjudicate_first(rng: np.random.Generator, *, ledger: Ledger, claims: ClaimBook, lines: LineBook,
-                     hazards: Hazards, pay: LinePay, payers: Payers, timeline: Timeline) -> FirstRemits:
+def adjudicate_first(
+    rng: np.random.Generator,
+    *,
+    ledger: Ledger,
+    claims: ClaimBook,
+    lines: LineBook,
+    hazards: Hazards,
+    pay: LinePay,
+    payers: Payers,
+    timeline: Timeline,
+) -> FirstRemits:
     n = len(claims)
     lc = lines.claim
     day = claims.submitted + remit_lag(rng, payers, claims.payer)
@@ -178,23 +223,52 @@ def adjudicate_first(rng: np.random.Generator, *, ledger: Ledger, claims: ClaimB
     l_remit = remit_idx[lc]
     # paid lines
     paid_lines = np.flatnonzero(l_em & ~denied_line)
-    post_payment_rows(ledger, remit=l_remit[paid_lines], claim=lc[paid_lines],
-                      line_number=lines.line_number[paid_lines], charge=lines.charge[paid_lines], pay=pay,
-                      idx=paid_lines)
+    post_payment_rows(
+        ledger,
+        remit=l_remit[paid_lines],
+        claim=lc[paid_lines],
+        line_number=lines.line_number[paid_lines],
+        charge=lines.charge[paid_lines],
+        pay=pay,
+        idx=paid_lines,
+    )
     # denied lines (partial denials and itemised full denials)
     dl = np.flatnonzero(l_em & denied_line & (partial[lc] | per_line[lc]))
-    ledger.add_adjustments(remit=l_remit[dl], claim=lc[dl], line_number=lines.line_number[dl], group=l_group[dl],
-                           carc=l_carc[dl], rarc=l_rarc[dl], amount=lines.charge[dl])
+    ledger.add_adjustments(
+        remit=l_remit[dl],
+        claim=lc[dl],
+        line_number=lines.line_number[dl],
+        group=l_group[dl],
+        carc=l_carc[dl],
+        rarc=l_rarc[dl],
+        amount=lines.charge[dl],
+    )
     cl = np.flatnonzero(emitted & claim_level)
-    ledger.add_adjustments(remit=remit_idx[cl], claim=cl, line_number=np.zeros(len(cl), dtype=np.int64),
-                           group=c_group[cl], carc=c_carc[cl], rarc=c_rarc[cl], amount=total_charge[cl])
+    ledger.add_adjustments(
+        remit=remit_idx[cl],
+        claim=cl,
+        line_number=np.zeros(len(cl), dtype=np.int64),
+        group=c_group[cl],
+        carc=c_carc[cl],
+        rarc=c_rarc[cl],
+        amount=total_charge[cl],
+    )
     denied_amount = np.bincount(lc, weights=np.where(denied_line, lines.charge, 0.0), minlength=n)
-    return FirstRemits(remit=remit_idx, day=day, denied_amount=np.round(denied_amount, 2), full_denial=full,
-                       denied_line=denied_line)
+    return FirstRemits(
+        remit=remit_idx, day=day, denied_amount=np.round(denied_amount, 2), full_denial=full, denied_line=denied_line
+    )
 
 
-def reversals(rng: np.random.Generator, *, ledger: Ledger, claims: ClaimBook, first: FirstRemits,
-              hazards: Hazards, timeline: Timeline, rate: float = 0.004) -> None:
+def reversals(
+    rng: np.random.Generator,
+    *,
+    ledger: Ledger,
+    claims: ClaimBook,
+    first: FirstRemits,
+    hazards: Hazards,
+    timeline: Timeline,
+    rate: float = 0.004,
+) -> None:
     """A few paid claims are reversed (status 22, negative amounts) and re-adjudicated shortly after."""
     remits = ledger.remits()
     candidates = np.flatnonzero((first.remit >= 0) & ~hazards.denied)
@@ -208,8 +282,9 @@ def reversals(rng: np.random.Generator, *, ledger: Ledger, claims: ClaimBook, fi
     again_day = rev_day + rng.integers(0, 4, len(pick))
     ok = again_day <= timeline.end
     again = np.full(len(pick), -1, dtype=np.int64)
-    again[ok] = ledger.add_remits(claim=pick[ok], day=again_day[ok], status=remits["status"][src[ok]],
-                                  paid=paid[ok], patient_resp=pr[ok])
+    again[ok] = ledger.add_remits(
+        claim=pick[ok], day=again_day[ok], status=remits["status"][src[ok]], paid=paid[ok], patient_resp=pr[ok]
+    )
     adjs = ledger.adjustments()
     lookup_rev = np.full(ledger.n_remits, -1, dtype=np.int64)
     lookup_rev[src] = rev
@@ -218,14 +293,31 @@ def reversals(rng: np.random.Generator, *, ledger: Ledger, claims: ClaimBook, fi
     rows = np.flatnonzero(np.isin(adjs["remit"], src))
     for target, sign in ((lookup_rev, -1.0), (lookup_again, 1.0)):
         r = rows[target[adjs["remit"][rows]] >= 0]
-        ledger.add_adjustments(remit=target[adjs["remit"][r]], claim=adjs["claim"][r],
-                               line_number=adjs["line_number"][r], group=adjs["group"][r], carc=adjs["carc"][r],
-                               rarc=adjs["rarc"][r], amount=sign * adjs["amount"][r])
+        ledger.add_adjustments(
+            remit=target[adjs["remit"][r]],
+            claim=adjs["claim"][r],
+            line_number=adjs["line_number"][r],
+            group=adjs["group"][r],
+            carc=adjs["carc"][r],
+            rarc=adjs["rarc"][r],
+            amount=sign * adjs["amount"][r],
+        )
 
 
-def void_claims(rng: np.random.Generator, *, ledger: Ledger, claims: ClaimBook, lines: LineBook,
-                first: FirstRemits, hazards: Hazards, payers: Payers, timeline: Timeline,
-                first_index: int, line_offset: int, rate: float = 0.001) -> tuple[ClaimBook, LineBook]:
+def void_claims(
+    rng: np.random.Generator,
+    *,
+    ledger: Ledger,
+    claims: ClaimBook,
+    lines: LineBook,
+    first: FirstRemits,
+    hazards: Hazards,
+    payers: Payers,
+    timeline: Timeline,
+    first_index: int,
+    line_offset: int,
+    rate: float = 0.001,
+) -> tuple[ClaimBook, LineBook]:
     """Voids (frequency 8) of a few paid claims billed in error; the payer takes the payment back."""
     remits = ledger.remits()
     candidates = np.flatnonzero((first.remit >= 0) & ~hazards.denied & (claims.frequency == 1))
@@ -241,6 +333,11 @@ def void_claims(rng: np.random.Generator, *, ledger: Ledger, claims: ClaimBook, 
     day = submitted + remit_lag(rng, payers, voids.payer)
     ok = day <= timeline.end
     src = first.remit[pick[ok]]
-    ledger.add_remits(claim=first_index + np.flatnonzero(ok), day=day[ok], status=STATUS["22"],
-                      paid=-remits["paid"][src], patient_resp=-remits["patient_resp"][src])
+    ledger.add_remits(
+        claim=first_index + np.flatnonzero(ok),
+        day=day[ok],
+        status=STATUS["22"],
+        paid=-remits["paid"][src],
+        patient_resp=-remits["patient_resp"][src],
+    )
     return voids, void_lines

@@ -97,8 +97,9 @@ def expand(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.repeat(np.asarray(starts, dtype=np.int64), counts) + (np.arange(total) - offsets)
 
 
-def copy_claims(claims: ClaimBook, lines: LineBook, src: np.ndarray, *, first_index: int,
-                line_offset: int | None = None) -> tuple[ClaimBook, LineBook]:
+def copy_claims(
+    claims: ClaimBook, lines: LineBook, src: np.ndarray, *, first_index: int, line_offset: int | None = None
+) -> tuple[ClaimBook, LineBook]:
     """Copies of claims ``src`` (with their lines), numbered from ``first_index`` on.
 
     ``line_offset`` is where the copied lines will sit once appended (default: right after ``lines``).

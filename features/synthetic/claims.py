@@ -27,6 +27,7 @@ from features.synthetic.entities import (
     Providers,
     pos_table,
 )
+from features.synthetic.hidden import AUTH_MISMATCH_RATE, p_cob_wrong, p_generic_missing, p_stale, season_factor
 from features.synthetic.rules import Drift, true_auth_required
 from features.synthetic.timeline import Timeline
 
@@ -149,7 +150,7 @@ def generate_claims(rng: np.random.Generator, *, world: World0, n_claims: int) -
     code = sampler.sample(rng, l_spec, family)
     # The practice mostly knows what a payer will not cover and which codes were retired: it re-picks them.
     l_day = service_from[l_claim]
-    avoid = (payers.noncovered_subfamilies[l_payer, procs.subfamily[code]] | (l_day >= procs.retired_day[code]))
+    avoid = payers.noncovered_subfamilies[l_payer, procs.subfamily[code]] | (l_day >= procs.retired_day[code])
     avoid &= rng.random(n_total) < 0.85
     code[avoid] = sampler.sample(rng, l_spec[avoid], family[avoid])
     # Unbundling habit: bill the bundled partner of the first line as the second line.
@@ -164,8 +165,9 @@ def generate_claims(rng: np.random.Generator, *, world: World0, n_claims: int) -
     units = np.where(max_units > 1, 1 + (rng.random(n_total) * max_units).astype(np.int64), 1)
     over_units = rng.random(n_total) < prov.p_over_units[l_prov]
     units = np.where(over_units, max_units + rng.integers(1, 4, n_total), units)
-    charge = np.round(procs.base_charge[code] * units * prov.charge_factor[l_prov]
-                      * rng.lognormal(0.0, 0.05, n_total), 2)
+    charge = np.round(
+        procs.base_charge[code] * units * prov.charge_factor[l_prov] * rng.lognormal(0.0, 0.05, n_total), 2
+    )
 
     # --- diagnoses: each of the first four lines brings one; the provider's habit decides if it fits --
     dx = np.full((n, 4), -1, dtype=np.int64)
@@ -196,8 +198,9 @@ def generate_claims(rng: np.random.Generator, *, world: World0, n_claims: int) -
     dx_slot = (line_number - 1) % 4
     late_line = np.flatnonzero(line_number > 4)
     slot_dx = dx[l_claim[late_line]]
-    ok = (slot_dx >= 0) & world.diagnoses.supports[family[late_line][:, None],
-                                                   world.diagnoses.chapter[np.maximum(slot_dx, 0)]]
+    ok = (slot_dx >= 0) & world.diagnoses.supports[
+        family[late_line][:, None], world.diagnoses.chapter[np.maximum(slot_dx, 0)]
+    ]
     dx_slot[late_line] = np.where(ok.any(axis=1), np.argmax(ok, axis=1), dx_slot[late_line])
     line_dx = dx[l_claim, dx_slot]
     unsupported = ~world.diagnoses.supports[family, world.diagnoses.chapter[line_dx]]
@@ -213,8 +216,9 @@ def generate_claims(rng: np.random.Generator, *, world: World0, n_claims: int) -
     mod_present = rng.random(n_total) >= prov.p_missing_modifier[l_prov]
     l_pos = pos[l_claim]
     mod_extra = np.full(n_total, -1, dtype=np.int64)
-    mod_extra[(family == FAM["imaging"]) & np.isin(l_pos, [POS["21"], POS["22"], POS["23"]])
-              & (rng.random(n_total) < 0.6)] = MOD["26"]
+    mod_extra[
+        (family == FAM["imaging"]) & np.isin(l_pos, [POS["21"], POS["22"], POS["23"]]) & (rng.random(n_total) < 0.6)
+    ] = MOD["26"]
     mod_extra[(family == FAM["surgery"]) & (line_number > 1) & (rng.random(n_total) < 0.08)] = MOD["59"]
     mod_extra[(family == FAM["em"]) & (l_pos == POS["02"]) & (rng.random(n_total) < 0.92)] = MOD["95"]
     bad = rng.random(n_total) < prov.p_bad_modifier[l_prov]
@@ -223,46 +227,80 @@ def generate_claims(rng: np.random.Generator, *, world: World0, n_claims: int) -
 
     rev_lookup = np.array([REVENUE_CODES.index(s.revenue_code) for s in SUBFAMILIES])
     revenue = np.where(institutional[l_claim], rev_lookup[subfam], -1)
-    revenue = np.where(institutional[l_claim] & (family == FAM["em"]) & (l_pos == POS["23"]),
-                       REVENUE_CODES.index("0450"), revenue)
+    revenue = np.where(
+        institutional[l_claim] & (family == FAM["em"]) & (l_pos == POS["23"]), REVENUE_CODES.index("0450"), revenue
+    )
 
     # --- authorization and referrals --------------------------------------------------------------------
-    auth_true = true_auth_required(payers=payers, drift=world.drift, payer=l_payer, subfamily=subfam,
-                                   service_day=l_day)
+    auth_true = true_auth_required(payers=payers, drift=world.drift, payer=l_payer, subfamily=subfam, service_day=l_day)
     known = payers.auth_subfamilies[l_payer, subfam]  # the team's (pre-drift) knowledge
     obtained = (known & (rng.random(n_total) < prov.auth_diligence[l_prov])) | (
-        auth_true & ~known & (rng.random(n_total) < 0.05))
-    auth_mismatch = obtained & (rng.random(n_total) < 0.05)
+        auth_true & ~known & (rng.random(n_total) < 0.05)
+    )
+    auth_mismatch = obtained & (rng.random(n_total) < AUTH_MISMATCH_RATE)
     has_auth = (np.bincount(l_claim, weights=obtained, minlength=n) > 0) | (rng.random(n) < 0.01)
     referral_required = payers.referral_required[payer] & NEEDS_REFERRAL[spec]
-    has_referral = np.where(referral_required, rng.random(n) < prov.referral_diligence[provider],
-                            rng.random(n) < 0.04)
+    has_referral = np.where(referral_required, rng.random(n) < prov.referral_diligence[provider], rng.random(n) < 0.04)
     attach_missing = procs.needs_attachment[code] & (rng.random(n_total) >= prov.attach_diligence[l_prov])
 
     # --- eligibility, coordination of benefits, data quality --------------------------------------------
     verified = rng.random(n) < fac.verify_rate[facility]
-    season = np.select([cal_month == 1, cal_month == 2], [3.5, 1.6], 1.0)
-    stale = rng.random(n) < np.minimum(0.035 * pat.lapse_propensity[patient] * season, 0.9)
+    # hidden flags: their probabilities live in hidden.py, shared with the knowable oracle
+    stale = rng.random(n) < p_stale(pat.lapse_propensity[patient], season_factor(cal_month))
     medicare_primary = np.isin(payers.plan[payer], [PLAN["medicare"], PLAN["medicare_advantage"]])
-    cob_wrong = (secondary >= 0) & (rng.random(n) < fac.p_cob_error[facility] * np.where(medicare_primary, 1.8, 1.0))
+    cob_wrong = (secondary >= 0) & (rng.random(n) < p_cob_wrong(fac.p_cob_error[facility], medicare_primary))
     rendering_missing = rng.random(n) < prov.p_missing_npi[provider]
-    generic_missing = rng.random(n) < 0.002 * prov.propensity[provider]
+    generic_missing = rng.random(n) < p_generic_missing(prov.propensity[provider])
 
     claims = ClaimBook(
-        patient=patient, payer=payer, secondary=secondary, provider=provider, facility=facility, pos=pos,
-        institutional=institutional, service_from=service_from, service_to=service_to, submitted=submitted,
-        dx=dx, has_auth=has_auth, auth_number=rng.integers(10**8, 10**9, n), referral_required=referral_required,
-        has_referral=has_referral, referral_number=rng.integers(10**7, 10**8, n), verified=verified,
-        rendering_missing=rendering_missing, frequency=np.ones(n, dtype=np.int64),
-        original=np.full(n, -1, dtype=np.int64), duplicate_of=np.full(n, -1, dtype=np.int64), stale=stale,
-        cob_wrong=cob_wrong, generic_missing=generic_missing, line_start=line_start, n_lines=n_lines,
+        patient=patient,
+        payer=payer,
+        secondary=secondary,
+        provider=provider,
+        facility=facility,
+        pos=pos,
+        institutional=institutional,
+        service_from=service_from,
+        service_to=service_to,
+        submitted=submitted,
+        dx=dx,
+        has_auth=has_auth,
+        auth_number=rng.integers(10**8, 10**9, n),
+        referral_required=referral_required,
+        has_referral=has_referral,
+        referral_number=rng.integers(10**7, 10**8, n),
+        verified=verified,
+        rendering_missing=rendering_missing,
+        frequency=np.ones(n, dtype=np.int64),
+        original=np.full(n, -1, dtype=np.int64),
+        duplicate_of=np.full(n, -1, dtype=np.int64),
+        stale=stale,
+        cob_wrong=cob_wrong,
+        generic_missing=generic_missing,
+        line_start=line_start,
+        n_lines=n_lines,
     )
     lines = LineBook(
-        claim=l_claim, line_number=line_number, code=code, units=units, charge=charge, dx_slot=dx_slot,
-        mod_req=mod_req, mod_present=mod_present, mod_extra=mod_extra, mod_bad=mod_bad, revenue=revenue,
-        auth_true=auth_true, auth_obtained=obtained, auth_mismatch=auth_mismatch, attach_missing=attach_missing,
-        unsupported=unsupported, over_units=over_units, bundled=np.zeros(n_total, dtype=bool),
-        retired=l_day >= procs.retired_day[code], noncovered=payers.noncovered_subfamilies[l_payer, subfam],
+        claim=l_claim,
+        line_number=line_number,
+        code=code,
+        units=units,
+        charge=charge,
+        dx_slot=dx_slot,
+        mod_req=mod_req,
+        mod_present=mod_present,
+        mod_extra=mod_extra,
+        mod_bad=mod_bad,
+        revenue=revenue,
+        auth_true=auth_true,
+        auth_obtained=obtained,
+        auth_mismatch=auth_mismatch,
+        attach_missing=attach_missing,
+        unsupported=unsupported,
+        over_units=over_units,
+        bundled=np.zeros(n_total, dtype=bool),
+        retired=l_day >= procs.retired_day[code],
+        noncovered=payers.noncovered_subfamilies[l_payer, subfam],
     )
     lines.bundled = _bundled(claims=l_claim, code=code, partner=procs.bundle_partner)
     claims, lines = _add_duplicates(rng, claims=claims, lines=lines, providers=prov, n_dup=n_dup, end=tl.end)
@@ -289,8 +327,9 @@ def _bundled(*, claims: np.ndarray, code: np.ndarray, partner: np.ndarray) -> np
     return out
 
 
-def _add_duplicates(rng: np.random.Generator, *, claims: ClaimBook, lines: LineBook, providers: Providers,
-                    n_dup: int, end: int) -> tuple[ClaimBook, LineBook]:
+def _add_duplicates(
+    rng: np.random.Generator, *, claims: ClaimBook, lines: LineBook, providers: Providers, n_dup: int, end: int
+) -> tuple[ClaimBook, LineBook]:
     """The practice re-sends some claims as new frequency-1 claims (same service), 7-60 days later."""
     if n_dup == 0:
         return claims, lines

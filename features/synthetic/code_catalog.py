@@ -35,10 +35,12 @@ SUBFAMILIES: tuple[SubFamily, ...] = (
     SubFamily("em_other", "em", "", ((99401, 99499),), 40, 120.0, "0510"),
     SubFamily("pt_therapy", "pt", "", ((97110, 97546),), 60, 85.0, "0420"),
     SubFamily("pt_other", "pt", "", ((97010, 97039), (97597, 97799)), 40, 60.0, "0420"),
-    SubFamily("img_ct", "imaging", "", ((70450, 70498), (71250, 71275), (72125, 72133), (74150, 74178)),
-              40, 950.0, "0350"),
-    SubFamily("img_mri", "imaging", "", ((70540, 70559), (72141, 72158), (73218, 73225), (73718, 73725)),
-              30, 1500.0, "0610"),
+    SubFamily(
+        "img_ct", "imaging", "", ((70450, 70498), (71250, 71275), (72125, 72133), (74150, 74178)), 40, 950.0, "0350"
+    ),
+    SubFamily(
+        "img_mri", "imaging", "", ((70540, 70559), (72141, 72158), (73218, 73225), (73718, 73725)), 30, 1500.0, "0610"
+    ),
     SubFamily("img_nuclear", "imaging", "", ((78012, 78999),), 120, 1100.0, "0340"),
     SubFamily("img_other", "imaging", "", ((70010, 77799),), 500, 260.0, "0320"),
     SubFamily("lab_molecular", "lab", "", ((81105, 81479),), 150, 450.0, "0300"),
@@ -68,8 +70,17 @@ SUPPORTING_CHAPTERS: dict[str, str] = {
     "dme": "MGIJEL",
     "drugs": "CDMJLEG",
 }
-_FAMILY_MAX_UNITS = {"em": (1,), "pt": (4,), "imaging": (1, 2), "lab": (1, 2, 3), "surgery": (1, 2),
-                     "medicine": (1, 2), "anesthesia": (1,), "dme": (1, 2), "drugs": (1, 4, 10, 20)}
+_FAMILY_MAX_UNITS = {
+    "em": (1,),
+    "pt": (4,),
+    "imaging": (1, 2),
+    "lab": (1, 2, 3),
+    "surgery": (1, 2),
+    "medicine": (1, 2),
+    "anesthesia": (1,),
+    "dme": (1, 2),
+    "drugs": (1, 4, 10, 20),
+}
 NEVER = np.iinfo(np.int64).max // 4
 
 
@@ -145,10 +156,12 @@ def build_procedures(rng: np.random.Generator, *, history_start: int, history_en
         m = fam == FAM[f_name]
         max_units[m] = rng.choice(np.array(options), size=int(m.sum()))
     bilateral = ((fam == FAM["surgery"]) & (rng.random(n_codes) < 0.10)) | (
-        (subf == SUB["img_other"]) & (rng.random(n_codes) < 0.15))
+        (subf == SUB["img_other"]) & (rng.random(n_codes) < 0.15)
+    )
     unlisted = np.array([c.endswith("99") for c in codes])
     needs_attachment = (unlisted & np.isin(fam, [FAM["surgery"], FAM["medicine"], FAM["drugs"], FAM["dme"]])) | (
-        np.isin(fam, [FAM["surgery"], FAM["drugs"], FAM["dme"]]) & (rng.random(n_codes) < 0.02))
+        np.isin(fam, [FAM["surgery"], FAM["drugs"], FAM["dme"]]) & (rng.random(n_codes) < 0.02)
+    )
     retire = (rng.random(n_codes) < 0.025) & (fam != FAM["em"])
     retired_day = np.full(n_codes, NEVER, dtype=np.int64)
     span = max(history_end - history_start, 1)
@@ -163,13 +176,22 @@ def build_procedures(rng: np.random.Generator, *, history_start: int, history_en
         members = members[rng.random(len(members)) < 0.35]
         members = rng.permutation(members)
         half = len(members) // 2
-        a, b = members[:half], members[half:2 * half]
+        a, b = members[:half], members[half : 2 * half]
         partner[a] = b
         partner[b] = a
     popularity = rng.normal(0.0, 1.0, n_codes)
-    return ProcedureCatalog(codes=codes, family=fam, subfamily=subf, base_charge=base_charge,
-                            max_units=max_units, bilateral=bilateral, needs_attachment=needs_attachment,
-                            retired_day=retired_day, bundle_partner=partner, popularity=popularity)
+    return ProcedureCatalog(
+        codes=codes,
+        family=fam,
+        subfamily=subf,
+        base_charge=base_charge,
+        max_units=max_units,
+        bilateral=bilateral,
+        needs_attachment=needs_attachment,
+        retired_day=retired_day,
+        bundle_partner=partner,
+        popularity=popularity,
+    )
 
 
 def build_diagnoses(rng: np.random.Generator, *, n_codes: int = 15_000) -> DiagnosisCatalog:
@@ -181,9 +203,11 @@ def build_diagnoses(rng: np.random.Generator, *, n_codes: int = 15_000) -> Diagn
     extra = rng.choice(4, size=pool, p=[0.08, 0.37, 0.35, 0.20])
     digits = rng.integers(0, 100_000, size=pool)
     # letter + two digits (category) + 0..3 more digits; the value is unique per (chapter, length, digits)
-    key = (chapter * 4 + extra) * 100_000 + np.where(extra == 0, digits // 1000 * 1000,
-                                                      np.where(extra == 1, digits // 100 * 100,
-                                                               np.where(extra == 2, digits // 10 * 10, digits)))
+    key = (chapter * 4 + extra) * 100_000 + np.where(
+        extra == 0,
+        digits // 1000 * 1000,
+        np.where(extra == 1, digits // 100 * 100, np.where(extra == 2, digits // 10 * 10, digits)),
+    )
     _, first = np.unique(key, return_index=True)
     keep = np.sort(first)[:n_codes]
     chapter, extra, digits = chapter[keep], extra[keep], digits[keep]
@@ -204,8 +228,14 @@ def build_diagnoses(rng: np.random.Generator, *, n_codes: int = 15_000) -> Diagn
         supported_cdf[f_idx] = _cdf(weight * in_support)
         outside = weight * ~in_support
         unsupported_cdf[f_idx] = _cdf(outside if outside.sum() > 0 else weight)
-    return DiagnosisCatalog(codes=codes, chapter=chapter, weight=weight, supported_cdf=supported_cdf,
-                            unsupported_cdf=unsupported_cdf, supports=supports)
+    return DiagnosisCatalog(
+        codes=codes,
+        chapter=chapter,
+        weight=weight,
+        supported_cdf=supported_cdf,
+        unsupported_cdf=unsupported_cdf,
+        supports=supports,
+    )
 
 
 def _cdf(weights: np.ndarray) -> np.ndarray:

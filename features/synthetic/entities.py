@@ -13,57 +13,114 @@ from dataclasses import dataclass
 import numpy as np
 
 from features.synthetic.code_catalog import SUB, SUBFAMILIES
+from features.synthetic.hidden import LAPSE_SHAPE
 
-PLAN_TYPES: tuple[str, ...] = ("commercial", "medicare", "medicare_advantage", "medicaid", "managed_medicaid",
-                               "tricare", "workers_comp", "other")
+PLAN_TYPES: tuple[str, ...] = (
+    "commercial",
+    "medicare",
+    "medicare_advantage",
+    "medicaid",
+    "managed_medicaid",
+    "tricare",
+    "workers_comp",
+    "other",
+)
 PLAN = {name: i for i, name in enumerate(PLAN_TYPES)}
 # Payers per plan type (150 in all). The first payer of a type is its largest.
-_PAYER_COUNTS = (("medicare", 1), ("medicare_advantage", 8), ("medicaid", 5), ("managed_medicaid", 10),
-                 ("commercial", 110), ("tricare", 2), ("workers_comp", 9), ("other", 5))
+_PAYER_COUNTS = (
+    ("medicare", 1),
+    ("medicare_advantage", 8),
+    ("medicaid", 5),
+    ("managed_medicaid", 10),
+    ("commercial", 110),
+    ("tricare", 2),
+    ("workers_comp", 9),
+    ("other", 5),
+)
 
 SPECIALTIES: tuple[str, ...] = (
-    "family_practice", "internal_medicine", "pediatrics", "cardiology", "orthopedics", "physical_therapy",
-    "radiology", "pathology_lab", "general_surgery", "emergency_medicine", "anesthesiology", "oncology",
-    "neurology", "pulmonology_sleep", "dermatology",
+    "family_practice",
+    "internal_medicine",
+    "pediatrics",
+    "cardiology",
+    "orthopedics",
+    "physical_therapy",
+    "radiology",
+    "pathology_lab",
+    "general_surgery",
+    "emergency_medicine",
+    "anesthesiology",
+    "oncology",
+    "neurology",
+    "pulmonology_sleep",
+    "dermatology",
 )
 SPEC = {name: i for i, name in enumerate(SPECIALTIES)}
 _SPECIALTY_SHARE = (0.14, 0.12, 0.07, 0.06, 0.07, 0.09, 0.07, 0.03, 0.05, 0.08, 0.06, 0.04, 0.04, 0.04, 0.04)
 # Procedure-family mix per specialty, columns in FAMILIES order.
-_FAMILY_MIX = np.array([
-    [.62, 0, .03, .25, .03, .06, 0, .005, .005],
-    [.55, 0, .04, .28, .02, .09, 0, .01, .01],
-    [.60, 0, .01, .15, .01, .23, 0, 0, 0],
-    [.40, 0, .15, .08, .05, .30, 0, .01, .01],
-    [.40, .05, .20, 0, .28, .02, 0, .04, .01],
-    [.05, .93, 0, 0, 0, .02, 0, 0, 0],
-    [.02, 0, .95, 0, .02, .01, 0, 0, 0],
-    [0, 0, 0, 1, 0, 0, 0, 0, 0],
-    [.40, 0, .05, .05, .45, .03, 0, 0, .02],
-    [.60, 0, .12, .15, .05, .06, 0, 0, .02],
-    [.05, 0, 0, 0, 0, .05, .90, 0, 0],
-    [.35, 0, .05, .15, .02, .08, 0, 0, .35],
-    [.50, 0, .15, .05, .02, .28, 0, 0, 0],
-    [.45, 0, .05, .05, .02, .38, 0, .05, 0],
-    [.45, 0, 0, .10, .43, .01, 0, 0, .01],
-])
+_FAMILY_MIX = np.array(
+    [
+        [0.62, 0, 0.03, 0.25, 0.03, 0.06, 0, 0.005, 0.005],
+        [0.55, 0, 0.04, 0.28, 0.02, 0.09, 0, 0.01, 0.01],
+        [0.60, 0, 0.01, 0.15, 0.01, 0.23, 0, 0, 0],
+        [0.40, 0, 0.15, 0.08, 0.05, 0.30, 0, 0.01, 0.01],
+        [0.40, 0.05, 0.20, 0, 0.28, 0.02, 0, 0.04, 0.01],
+        [0.05, 0.93, 0, 0, 0, 0.02, 0, 0, 0],
+        [0.02, 0, 0.95, 0, 0.02, 0.01, 0, 0, 0],
+        [0, 0, 0, 1, 0, 0, 0, 0, 0],
+        [0.40, 0, 0.05, 0.05, 0.45, 0.03, 0, 0, 0.02],
+        [0.60, 0, 0.12, 0.15, 0.05, 0.06, 0, 0, 0.02],
+        [0.05, 0, 0, 0, 0, 0.05, 0.90, 0, 0],
+        [0.35, 0, 0.05, 0.15, 0.02, 0.08, 0, 0, 0.35],
+        [0.50, 0, 0.15, 0.05, 0.02, 0.28, 0, 0, 0],
+        [0.45, 0, 0.05, 0.05, 0.02, 0.38, 0, 0.05, 0],
+        [0.45, 0, 0, 0.10, 0.43, 0.01, 0, 0, 0.01],
+    ]
+)
 FAMILY_MIX = _FAMILY_MIX / _FAMILY_MIX.sum(axis=1, keepdims=True)
 # Specialists need a referral under managed plans.
-NEEDS_REFERRAL = np.isin(np.arange(len(SPECIALTIES)), [SPEC[s] for s in (
-    "cardiology", "orthopedics", "physical_therapy", "general_surgery", "oncology", "neurology",
-    "pulmonology_sleep", "dermatology")])
-HOSPITAL_BASED = np.isin(np.arange(len(SPECIALTIES)), [SPEC[s] for s in (
-    "emergency_medicine", "anesthesiology", "radiology")])
+NEEDS_REFERRAL = np.isin(
+    np.arange(len(SPECIALTIES)),
+    [
+        SPEC[s]
+        for s in (
+            "cardiology",
+            "orthopedics",
+            "physical_therapy",
+            "general_surgery",
+            "oncology",
+            "neurology",
+            "pulmonology_sleep",
+            "dermatology",
+        )
+    ],
+)
+HOSPITAL_BASED = np.isin(
+    np.arange(len(SPECIALTIES)), [SPEC[s] for s in ("emergency_medicine", "anesthesiology", "radiology")]
+)
 
 POS_CODES: tuple[str, ...] = ("11", "22", "21", "23", "02", "24", "81", "12")
 # P(place of service) per specialty at a clinic and at a hospital facility, columns in POS_CODES order.
-_POS_CLINIC = {"default": [.92, 0, 0, 0, .08, 0, 0, 0], "physical_therapy": [1, 0, 0, 0, 0, 0, 0, 0],
-               "radiology": [1, 0, 0, 0, 0, 0, 0, 0], "pathology_lab": [0, 0, 0, 0, 0, 0, 1, 0],
-               "emergency_medicine": [1, 0, 0, 0, 0, 0, 0, 0], "anesthesiology": [0, 0, 0, 0, 0, 1, 0, 0],
-               "orthopedics": [.88, 0, 0, 0, .02, .10, 0, 0], "general_surgery": [.88, 0, 0, 0, .02, .10, 0, 0]}
-_POS_HOSPITAL = {"default": [.55, .25, .12, 0, .08, 0, 0, 0], "physical_therapy": [.5, .5, 0, 0, 0, 0, 0, 0],
-                 "radiology": [0, .8, .2, 0, 0, 0, 0, 0], "pathology_lab": [0, .5, .2, 0, 0, 0, .3, 0],
-                 "emergency_medicine": [0, 0, 0, 1, 0, 0, 0, 0], "anesthesiology": [0, .55, .30, 0, 0, .15, 0, 0],
-                 "orthopedics": [.45, .35, .15, 0, 0, .05, 0, 0], "general_surgery": [.45, .35, .15, 0, 0, .05, 0, 0]}
+_POS_CLINIC = {
+    "default": [0.92, 0, 0, 0, 0.08, 0, 0, 0],
+    "physical_therapy": [1, 0, 0, 0, 0, 0, 0, 0],
+    "radiology": [1, 0, 0, 0, 0, 0, 0, 0],
+    "pathology_lab": [0, 0, 0, 0, 0, 0, 1, 0],
+    "emergency_medicine": [1, 0, 0, 0, 0, 0, 0, 0],
+    "anesthesiology": [0, 0, 0, 0, 0, 1, 0, 0],
+    "orthopedics": [0.88, 0, 0, 0, 0.02, 0.10, 0, 0],
+    "general_surgery": [0.88, 0, 0, 0, 0.02, 0.10, 0, 0],
+}
+_POS_HOSPITAL = {
+    "default": [0.55, 0.25, 0.12, 0, 0.08, 0, 0, 0],
+    "physical_therapy": [0.5, 0.5, 0, 0, 0, 0, 0, 0],
+    "radiology": [0, 0.8, 0.2, 0, 0, 0, 0, 0],
+    "pathology_lab": [0, 0.5, 0.2, 0, 0, 0, 0.3, 0],
+    "emergency_medicine": [0, 0, 0, 1, 0, 0, 0, 0],
+    "anesthesiology": [0, 0.55, 0.30, 0, 0, 0.15, 0, 0],
+    "orthopedics": [0.45, 0.35, 0.15, 0, 0, 0.05, 0, 0],
+    "general_surgery": [0.45, 0.35, 0.15, 0, 0, 0.05, 0, 0],
+}
 
 
 def pos_table(hospital: bool) -> np.ndarray:
@@ -173,17 +230,28 @@ def build_payers(rng: np.random.Generator, *, n_causes: int) -> Payers:
             out[m] = rng.choice(np.array(values), size=int(m.sum()), p=np.array(probs) / sum(probs))
         return out
 
-    tf = by_plan({"commercial": ([90, 120, 180, 365], [.35, .25, .3, .1]), "medicare": ([365], [1]),
-                  "medicare_advantage": ([180, 365], [.5, .5]), "medicaid": ([90, 180, 365], [.3, .4, .3]),
-                  "managed_medicaid": ([90, 120, 180], [.4, .3, .3]), "tricare": ([365], [1]),
-                  "workers_comp": ([180, 365], [.6, .4]), "other": ([90, 180], [.5, .5])})
-    corrected = np.minimum(tf, by_plan({p: ([60, 90, 120, 180, 365], [.2, .3, .2, .2, .1]) for p in PLAN_TYPES}))
+    tf = by_plan(
+        {
+            "commercial": ([90, 120, 180, 365], [0.35, 0.25, 0.3, 0.1]),
+            "medicare": ([365], [1]),
+            "medicare_advantage": ([180, 365], [0.5, 0.5]),
+            "medicaid": ([90, 180, 365], [0.3, 0.4, 0.3]),
+            "managed_medicaid": ([90, 120, 180], [0.4, 0.3, 0.3]),
+            "tricare": ([365], [1]),
+            "workers_comp": ([180, 365], [0.6, 0.4]),
+            "other": ([90, 180], [0.5, 0.5]),
+        }
+    )
+    corrected = np.minimum(tf, by_plan({p: ([60, 90, 120, 180, 365], [0.2, 0.3, 0.2, 0.2, 0.1]) for p in PLAN_TYPES}))
     corrected[plan == PLAN["medicare"]] = 365
-    appeal = np.stack([
-        by_plan({p: ([60, 90, 120, 180], [.25, .3, .2, .25]) for p in PLAN_TYPES}),
-        by_plan({p: ([60, 90, 180], [.5, .2, .3]) for p in PLAN_TYPES}),
-        by_plan({p: ([60, 120], [.5, .5]) for p in PLAN_TYPES}),
-    ], axis=1)
+    appeal = np.stack(
+        [
+            by_plan({p: ([60, 90, 120, 180], [0.25, 0.3, 0.2, 0.25]) for p in PLAN_TYPES}),
+            by_plan({p: ([60, 90, 180], [0.5, 0.2, 0.3]) for p in PLAN_TYPES}),
+            by_plan({p: ([60, 120], [0.5, 0.5]) for p in PLAN_TYPES}),
+        ],
+        axis=1,
+    )
     appeal[plan == PLAN["medicare"]] = (120, 180, 60)
     lag = rng.uniform(10, 45, n)
     lag[plan == PLAN["medicare"]] = 14.0
@@ -191,25 +259,72 @@ def build_payers(rng: np.random.Generator, *, n_causes: int) -> Payers:
     allowed_ratio = np.clip(ratio_mean + np.where(plan == PLAN["commercial"], rng.uniform(-0.12, 0.15, n), 0), 0.2, 0.9)
     coinsurance = np.array([0.15, 0.20, 0.10, 0.0, 0.0, 0.05, 0.0, 0.15])[plan] * rng.uniform(0.6, 1.4, n)
     coinsurance[plan == PLAN["medicare"]] = 0.20
-    copay = np.where(np.isin(plan, [PLAN["commercial"], PLAN["medicare_advantage"]]),
-                     rng.choice(np.array([0.0, 20.0, 25.0, 30.0, 40.0, 50.0]), n), 0.0)
+    copay = np.where(
+        np.isin(plan, [PLAN["commercial"], PLAN["medicare_advantage"]]),
+        rng.choice(np.array([0.0, 20.0, 25.0, 30.0, 40.0, 50.0]), n),
+        0.0,
+    )
 
     n_sub = len(SUBFAMILIES)
     auth = np.zeros((n, n_sub), dtype=bool)
-    candidates = {"img_mri": 0, "img_ct": 0, "img_nuclear": 0, "surg_spine": 0, "surg_joint": 0, "med_sleep": 0,
-                  "drug_chemo": 0, "dme": 0, "lab_molecular": 0, "pt_therapy": 0}
+    candidates = {
+        "img_mri": 0,
+        "img_ct": 0,
+        "img_nuclear": 0,
+        "surg_spine": 0,
+        "surg_joint": 0,
+        "med_sleep": 0,
+        "drug_chemo": 0,
+        "dme": 0,
+        "lab_molecular": 0,
+        "pt_therapy": 0,
+    }
     p_auth = {
-        "commercial": {"img_mri": .8, "img_ct": .7, "img_nuclear": .5, "surg_spine": .85, "surg_joint": .85,
-                       "med_sleep": .6, "drug_chemo": .6, "dme": .4, "lab_molecular": .4, "pt_therapy": .15},
+        "commercial": {
+            "img_mri": 0.8,
+            "img_ct": 0.7,
+            "img_nuclear": 0.5,
+            "surg_spine": 0.85,
+            "surg_joint": 0.85,
+            "med_sleep": 0.6,
+            "drug_chemo": 0.6,
+            "dme": 0.4,
+            "lab_molecular": 0.4,
+            "pt_therapy": 0.15,
+        },
         "medicare": {"dme": 1.0},
-        "medicare_advantage": {"img_mri": .9, "img_ct": .8, "img_nuclear": .6, "surg_spine": .9, "surg_joint": .9,
-                               "med_sleep": .7, "drug_chemo": .8, "dme": .8, "lab_molecular": .5, "pt_therapy": .4},
-        "medicaid": {"img_mri": .8, "img_ct": .6, "surg_spine": .8, "surg_joint": .8, "dme": .9, "pt_therapy": .5},
-        "managed_medicaid": {"img_mri": .9, "img_ct": .8, "surg_spine": .9, "surg_joint": .9, "dme": .9,
-                             "pt_therapy": .6, "med_sleep": .6},
+        "medicare_advantage": {
+            "img_mri": 0.9,
+            "img_ct": 0.8,
+            "img_nuclear": 0.6,
+            "surg_spine": 0.9,
+            "surg_joint": 0.9,
+            "med_sleep": 0.7,
+            "drug_chemo": 0.8,
+            "dme": 0.8,
+            "lab_molecular": 0.5,
+            "pt_therapy": 0.4,
+        },
+        "medicaid": {
+            "img_mri": 0.8,
+            "img_ct": 0.6,
+            "surg_spine": 0.8,
+            "surg_joint": 0.8,
+            "dme": 0.9,
+            "pt_therapy": 0.5,
+        },
+        "managed_medicaid": {
+            "img_mri": 0.9,
+            "img_ct": 0.8,
+            "surg_spine": 0.9,
+            "surg_joint": 0.9,
+            "dme": 0.9,
+            "pt_therapy": 0.6,
+            "med_sleep": 0.6,
+        },
         "tricare": {"img_mri": 1.0, "surg_joint": 1.0, "surg_spine": 1.0},
-        "workers_comp": {"img_mri": .9, "img_ct": .7, "pt_therapy": .8, "surg_spine": .9, "surg_joint": .9},
-        "other": {k: .3 for k in candidates},
+        "workers_comp": {"img_mri": 0.9, "img_ct": 0.7, "pt_therapy": 0.8, "surg_spine": 0.9, "surg_joint": 0.9},
+        "other": {k: 0.3 for k in candidates},
     }
     for p_name, table in p_auth.items():
         m = plan == PLAN[p_name]
@@ -220,7 +335,7 @@ def build_payers(rng: np.random.Generator, *, n_causes: int) -> Payers:
     noncov[plan == PLAN["workers_comp"], SUB["em_preventive"]] = True
     noncov[plan == PLAN["workers_comp"], SUB["lab_molecular"]] = True
     comm = np.flatnonzero(plan == PLAN["commercial"])
-    for sub_name, p in (("med_sleep", .12), ("dme", .12), ("lab_molecular", .15), ("drug_other", .05)):
+    for sub_name, p in (("med_sleep", 0.12), ("dme", 0.12), ("lab_molecular", 0.15), ("drug_other", 0.05)):
         noncov[comm, SUB[sub_name]] = rng.random(len(comm)) < p
     medicaid_like = np.isin(plan, [PLAN["medicaid"], PLAN["managed_medicaid"]])
     noncov[medicaid_like, SUB["lab_molecular"]] = rng.random(int(medicaid_like.sum())) < 0.5
@@ -228,29 +343,53 @@ def build_payers(rng: np.random.Generator, *, n_causes: int) -> Payers:
     auth[comm[0], SUB["pt_therapy"]] = False
     noncov[comm[0], SUB["pt_therapy"]] = False
 
-    referral = np.isin(plan, [PLAN["managed_medicaid"], PLAN["tricare"]]) | (
-        (plan == PLAN["medicare_advantage"]) & (rng.random(n) < 0.5)) | (
-        (plan == PLAN["commercial"]) & (rng.random(n) < 0.25))
-    requires_gp = np.isin(plan, [PLAN["medicare"], PLAN["medicare_advantage"]]) | (
-        (plan == PLAN["commercial"]) & (rng.random(n) < 0.2)) | (
-        np.isin(plan, [PLAN["medicaid"], PLAN["managed_medicaid"]]) & (rng.random(n) < 0.5))
-    return Payers(ids=ids, plan=plan, volume=volume, propensity=propensity, strictness=strictness,
-                  remit_lag_days=lag, timely_filing_days=tf, corrected_window_days=corrected,
-                  appeal_window_days=appeal, allowed_ratio=allowed_ratio, coinsurance=coinsurance, copay=copay,
-                  auth_subfamilies=auth, noncovered_subfamilies=noncov, referral_required=referral,
-                  requires_gp=requires_gp, line_level_cas=rng.random(n) < 0.55,
-                  appeal_generosity=rng.lognormal(0.0, 0.3, n), response_days=rng.uniform(20, 55, n))
+    referral = (
+        np.isin(plan, [PLAN["managed_medicaid"], PLAN["tricare"]])
+        | ((plan == PLAN["medicare_advantage"]) & (rng.random(n) < 0.5))
+        | ((plan == PLAN["commercial"]) & (rng.random(n) < 0.25))
+    )
+    requires_gp = (
+        np.isin(plan, [PLAN["medicare"], PLAN["medicare_advantage"]])
+        | ((plan == PLAN["commercial"]) & (rng.random(n) < 0.2))
+        | (np.isin(plan, [PLAN["medicaid"], PLAN["managed_medicaid"]]) & (rng.random(n) < 0.5))
+    )
+    return Payers(
+        ids=ids,
+        plan=plan,
+        volume=volume,
+        propensity=propensity,
+        strictness=strictness,
+        remit_lag_days=lag,
+        timely_filing_days=tf,
+        corrected_window_days=corrected,
+        appeal_window_days=appeal,
+        allowed_ratio=allowed_ratio,
+        coinsurance=coinsurance,
+        copay=copay,
+        auth_subfamilies=auth,
+        noncovered_subfamilies=noncov,
+        referral_required=referral,
+        requires_gp=requires_gp,
+        line_level_cas=rng.random(n) < 0.55,
+        appeal_generosity=rng.lognormal(0.0, 0.3, n),
+        response_days=rng.uniform(20, 55, n),
+    )
 
 
 def build_facilities(rng: np.random.Generator, *, n: int = 60) -> Facilities:
     hospital = np.arange(n) < n * 2 // 5
-    return Facilities(ids=[f"F{i + 1:03d}" for i in range(n)], hospital=hospital,
-                      verify_rate=rng.beta(6.0, 2.5, n), propensity=rng.lognormal(0.0, 0.25, n),
-                      p_cob_error=0.08 * rng.lognormal(0.0, 0.5, n))
+    return Facilities(
+        ids=[f"F{i + 1:03d}" for i in range(n)],
+        hospital=hospital,
+        verify_rate=rng.beta(6.0, 2.5, n),
+        propensity=rng.lognormal(0.0, 0.25, n),
+        p_cob_error=0.08 * rng.lognormal(0.0, 0.5, n),
+    )
 
 
-def build_providers(rng: np.random.Generator, *, facilities: Facilities, n: int = 1500, n_groups: int = 40
-                    ) -> tuple[Providers, list[str]]:
+def build_providers(
+    rng: np.random.Generator, *, facilities: Facilities, n: int = 1500, n_groups: int = 40
+) -> tuple[Providers, list[str]]:
     """Clinicians and the billing-group NPIs they bill under."""
     taken: set[str] = set()
     group_npis = _luhn_npis(rng, n_groups, taken)
@@ -273,8 +412,13 @@ def build_providers(rng: np.random.Generator, *, facilities: Facilities, n: int 
 
     prop = ln(0.25)
     providers = Providers(
-        npi=npis, group=group, specialty=specialty, facility=facility, facility_alt=facility_alt,
-        volume=ln(0.9), propensity=prop,
+        npi=npis,
+        group=group,
+        specialty=specialty,
+        facility=facility,
+        facility_alt=facility_alt,
+        volume=ln(0.9),
+        propensity=prop,
         p_missing_modifier=np.clip(0.02 * ln(0.7) * prop, 0, 0.6),
         p_unbundle=np.clip(0.008 * ln(0.8) * prop, 0, 0.3),
         p_bad_modifier=np.clip(0.002 * ln(0.8) * prop, 0, 0.1),
@@ -294,17 +438,20 @@ def build_providers(rng: np.random.Generator, *, facilities: Facilities, n: int 
 
 def build_patients(rng: np.random.Generator, *, n: int, payers: Payers, reference_day: int) -> Patients:
     band = rng.choice(3, size=n, p=[0.18, 0.52, 0.30])  # child, adult, 65+
-    age_years = np.select([band == 0, band == 1], [rng.uniform(0, 18, n), rng.uniform(18, 65, n)],
-                          rng.uniform(65, 95, n))
+    age_years = np.select(
+        [band == 0, band == 1], [rng.uniform(0, 18, n), rng.uniform(18, 65, n)], rng.uniform(65, 95, n)
+    )
     birth_day = reference_day - (age_years * 365.25).astype(np.int64)
     sex = rng.choice(3, size=n, p=[0.455, 0.54, 0.005])
     # Plan type follows age: 65+ mostly Medicare / Medicare Advantage.
-    plan_probs = np.array([
-        # commercial, medicare, MA, medicaid, managed_medicaid, tricare, workers_comp, other
-        [.50, 0, 0, .15, .30, .03, 0, .02],
-        [.62, .03, .02, .07, .15, .03, .04, .04],
-        [.03, .58, .36, 0, 0, .01, 0, .02],
-    ])
+    plan_probs = np.array(
+        [
+            # commercial, medicare, MA, medicaid, managed_medicaid, tricare, workers_comp, other
+            [0.50, 0, 0, 0.15, 0.30, 0.03, 0, 0.02],
+            [0.62, 0.03, 0.02, 0.07, 0.15, 0.03, 0.04, 0.04],
+            [0.03, 0.58, 0.36, 0, 0, 0.01, 0, 0.02],
+        ]
+    )
     plan = np.empty(n, dtype=np.int64)
     for b in range(3):
         m = band == b
@@ -320,7 +467,11 @@ def build_patients(rng: np.random.Generator, *, n: int, payers: Payers, referenc
     w = payers.volume[sec_pool]
     secondary = sec_pool[rng.choice(len(sec_pool), size=n, p=w / w.sum())]
     secondary = np.where(has_secondary & (secondary != payer), secondary, -1)
-    return Patients(birth_day=birth_day, sex=sex, payer=payer, secondary=secondary,
-                    lapse_propensity=rng.gamma(0.6, 1 / 0.6, n), visit_weight=rng.gamma(0.8, 1 / 0.8, n))
-
-
+    return Patients(
+        birth_day=birth_day,
+        sex=sex,
+        payer=payer,
+        secondary=secondary,
+        lapse_propensity=rng.gamma(LAPSE_SHAPE, 1 / LAPSE_SHAPE, n),
+        visit_weight=rng.gamma(0.8, 1 / 0.8, n),
+    )

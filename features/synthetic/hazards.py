@@ -17,9 +17,18 @@ from features.synthetic.books import ClaimBook, LineBook
 from features.synthetic.code_catalog import SUB, ProcedureCatalog
 from features.synthetic.entities import Facilities, Payers, Providers
 
-CAUSES: tuple[str, ...] = ("eligibility", "coordination_of_benefits", "authorization", "coding",
-                           "medical_necessity", "timely_filing", "duplicate", "missing_information",
-                           "non_covered", "other")
+CAUSES: tuple[str, ...] = (
+    "eligibility",
+    "coordination_of_benefits",
+    "authorization",
+    "coding",
+    "medical_necessity",
+    "timely_filing",
+    "duplicate",
+    "missing_information",
+    "non_covered",
+    "other",
+)
 C = {name: i for i, name in enumerate(CAUSES)}
 LINE_CAUSES = (C["authorization"], C["coding"], C["medical_necessity"], C["missing_information"], C["non_covered"])
 
@@ -33,29 +42,43 @@ class Reason:
 
 
 REASONS: tuple[Reason, ...] = (
-    Reason("eligibility_lapse", "eligibility",
-           (("27", "", .45), ("27", "N30", .15), ("26", "", .10), ("31", "", .12), ("200", "", .18))),
-    Reason("cob_order", "coordination_of_benefits", (("22", "", .4), ("22", "MA04", .35), ("109", "", .25)),
-           (("CO", .8), ("OA", .2))),
-    Reason("auth_missing", "authorization", (("197", "", .6), ("15", "", .25), ("197", "M62", .15))),
-    Reason("auth_mismatch", "authorization", (("198", "N54", .5), ("15", "N54", .3), ("198", "", .2))),
-    Reason("coding_modifier", "coding", (("4", "", .8), ("4", "N657", .2))),
-    Reason("coding_bundled", "coding", (("97", "", .5), ("97", "M15", .2), ("236", "", .3))),
-    Reason("coding_retired", "coding", (("181", "", .7), ("181", "N56", .3))),
-    Reason("coding_bad_modifier", "coding", (("182", "", .4), ("4", "N519", .3), ("236", "N519", .3))),
-    Reason("necessity_diagnosis", "medical_necessity",
-           (("50", "", .4), ("50", "N386", .15), ("50", "N115", .15), ("167", "", .3))),
-    Reason("necessity_units", "medical_necessity", (("151", "", .8), ("151", "N115", .2))),
+    Reason(
+        "eligibility_lapse",
+        "eligibility",
+        (("27", "", 0.45), ("27", "N30", 0.15), ("26", "", 0.10), ("31", "", 0.12), ("200", "", 0.18)),
+    ),
+    Reason(
+        "cob_order",
+        "coordination_of_benefits",
+        (("22", "", 0.4), ("22", "MA04", 0.35), ("109", "", 0.25)),
+        (("CO", 0.8), ("OA", 0.2)),
+    ),
+    Reason("auth_missing", "authorization", (("197", "", 0.6), ("15", "", 0.25), ("197", "M62", 0.15))),
+    Reason("auth_mismatch", "authorization", (("198", "N54", 0.5), ("15", "N54", 0.3), ("198", "", 0.2))),
+    Reason("coding_modifier", "coding", (("4", "", 0.8), ("4", "N657", 0.2))),
+    Reason("coding_bundled", "coding", (("97", "", 0.5), ("97", "M15", 0.2), ("236", "", 0.3))),
+    Reason("coding_retired", "coding", (("181", "", 0.7), ("181", "N56", 0.3))),
+    Reason("coding_bad_modifier", "coding", (("182", "", 0.4), ("4", "N519", 0.3), ("236", "N519", 0.3))),
+    Reason(
+        "necessity_diagnosis",
+        "medical_necessity",
+        (("50", "", 0.4), ("50", "N386", 0.15), ("50", "N115", 0.15), ("167", "", 0.3)),
+    ),
+    Reason("necessity_units", "medical_necessity", (("151", "", 0.8), ("151", "N115", 0.2))),
     Reason("timely_filing", "timely_filing", (("29", "", 1.0),)),
-    Reason("duplicate", "duplicate", (("18", "", .8), ("18", "N111", .2)), (("CO", .5), ("OA", .5))),
-    Reason("missing_rendering", "missing_information", (("16", "N290", .8), ("16", "MA130|N290", .2))),
-    Reason("missing_referral", "missing_information", (("16", "N286", .7), ("16", "MA130", .3))),
-    Reason("missing_attachment", "missing_information", (("252", "", .6), ("252", "N706", .2), ("16", "N350", .2))),
-    Reason("missing_other", "missing_information", (("16", "M51", .4), ("16", "MA130", .3), ("16", "N211", .3))),
-    Reason("noncovered_plan", "non_covered", (("96", "", .45), ("204", "", .35), ("96", "N216", .2)),
-           (("CO", .7), ("PR", .3))),
-    Reason("noncovered_preventive", "non_covered", (("49", "", .8), ("49", "N425", .2)), (("CO", .6), ("PR", .4))),
-    Reason("other", "other", (("A1", "", .6), ("147", "", .4)), (("CO", .7), ("OA", .3))),
+    Reason("duplicate", "duplicate", (("18", "", 0.8), ("18", "N111", 0.2)), (("CO", 0.5), ("OA", 0.5))),
+    Reason("missing_rendering", "missing_information", (("16", "N290", 0.8), ("16", "MA130|N290", 0.2))),
+    Reason("missing_referral", "missing_information", (("16", "N286", 0.7), ("16", "MA130", 0.3))),
+    Reason("missing_attachment", "missing_information", (("252", "", 0.6), ("252", "N706", 0.2), ("16", "N350", 0.2))),
+    Reason("missing_other", "missing_information", (("16", "M51", 0.4), ("16", "MA130", 0.3), ("16", "N211", 0.3))),
+    Reason(
+        "noncovered_plan",
+        "non_covered",
+        (("96", "", 0.45), ("204", "", 0.35), ("96", "N216", 0.2)),
+        (("CO", 0.7), ("PR", 0.3)),
+    ),
+    Reason("noncovered_preventive", "non_covered", (("49", "", 0.8), ("49", "N425", 0.2)), (("CO", 0.6), ("PR", 0.4))),
+    Reason("other", "other", (("A1", "", 0.6), ("147", "", 0.4)), (("CO", 0.7), ("OA", 0.3))),
 )
 R = {r.name: i for i, r in enumerate(REASONS)}
 CAP = 0.97
@@ -83,8 +106,20 @@ def _line_component(parts: list[tuple[np.ndarray, str]], n: int) -> tuple[np.nda
     return h, reason
 
 
-def compute_hazards(rng: np.random.Generator, *, claims: ClaimBook, lines: LineBook, payers: Payers,
-                    providers: Providers, facilities: Facilities, procedures: ProcedureCatalog) -> Hazards:
+def hazard_components(
+    *,
+    claims: ClaimBook,
+    lines: LineBook,
+    payers: Payers,
+    providers: Providers,
+    facilities: Facilities,
+    procedures: ProcedureCatalog,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Capped claim-level and line-level hazards per cause, and the reason of each (claim_h, claim_r, line_h, line_r).
+
+    Pure function of the books (hidden flags included), so the knowable oracle can evaluate it with the
+    hidden flags set to False and to True and take the expectation (see ``knowable.py``).
+    """
     n, n_lines = len(claims), len(lines)
     strict = payers.strictness[claims.payer]  # [n, causes]
     prov_p = providers.propensity[claims.provider]
@@ -107,12 +142,10 @@ def compute_hazards(rng: np.random.Generator, *, claims: ClaimBook, lines: LineB
     claim_part("coordination_of_benefits", cob * strict[:, C["coordination_of_benefits"]] * fac_p, "cob_order")
     late = (claims.submitted - claims.service_to) > payers.timely_filing_days[claims.payer]
     claim_part("timely_filing", late * 0.95 * np.minimum(strict[:, C["timely_filing"]], 1.05), "timely_filing")
-    claim_part("duplicate", (claims.duplicate_of >= 0) * 0.88 * np.minimum(strict[:, C["duplicate"]], 1.1),
-               "duplicate")
+    claim_part("duplicate", (claims.duplicate_of >= 0) * 0.88 * np.minimum(strict[:, C["duplicate"]], 1.1), "duplicate")
     mi = strict[:, C["missing_information"]] * prov_p
     claim_part("missing_information", claims.rendering_missing * 0.85 * mi, "missing_rendering")
-    claim_part("missing_information", (claims.referral_required & ~claims.has_referral) * 0.7 * mi,
-               "missing_referral")
+    claim_part("missing_information", (claims.referral_required & ~claims.has_referral) * 0.7 * mi, "missing_referral")
     claim_part("missing_information", claims.generic_missing * 0.8 * mi, "missing_other")
     claim_part("other", np.full(n, 0.003) * strict[:, C["other"]], "other")
 
@@ -125,21 +158,29 @@ def compute_hazards(rng: np.random.Generator, *, claims: ClaimBook, lines: LineB
     auth_missing = lines.auth_true & ~lines.auth_obtained
     auth_bad = lines.auth_true & lines.auth_obtained & lines.auth_mismatch
     a = ls[:, C["authorization"]] * lf
-    h, r = _line_component([(auth_missing * 0.85 * a, "auth_missing"), (auth_bad * 0.8 * a, "auth_mismatch")],
-                           n_lines)
+    h, r = _line_component([(auth_missing * 0.85 * a, "auth_missing"), (auth_bad * 0.8 * a, "auth_mismatch")], n_lines)
     line_h[:, C["authorization"]], line_r[:, C["authorization"]] = h, r
     cd = ls[:, C["coding"]] * lp
     missing_mod = (lines.mod_req >= 0) & ~lines.mod_present
-    h, r = _line_component([(missing_mod * 0.75 * cd, "coding_modifier"), (lines.bundled * 0.85 * cd, "coding_bundled"),
-                            (lines.retired * 0.9 * cd, "coding_retired"),
-                            ((lines.mod_bad >= 0) * 0.7 * cd, "coding_bad_modifier")], n_lines)
+    h, r = _line_component(
+        [
+            (missing_mod * 0.75 * cd, "coding_modifier"),
+            (lines.bundled * 0.85 * cd, "coding_bundled"),
+            (lines.retired * 0.9 * cd, "coding_retired"),
+            ((lines.mod_bad >= 0) * 0.7 * cd, "coding_bad_modifier"),
+        ],
+        n_lines,
+    )
     line_h[:, C["coding"]], line_r[:, C["coding"]] = h, r
     mn = ls[:, C["medical_necessity"]] * lp
-    h, r = _line_component([(lines.unsupported * 0.55 * mn, "necessity_diagnosis"),
-                            (lines.over_units * 0.65 * mn, "necessity_units")], n_lines)
+    h, r = _line_component(
+        [(lines.unsupported * 0.55 * mn, "necessity_diagnosis"), (lines.over_units * 0.65 * mn, "necessity_units")],
+        n_lines,
+    )
     line_h[:, C["medical_necessity"]], line_r[:, C["medical_necessity"]] = h, r
-    h, r = _line_component([(lines.attach_missing * 0.6 * ls[:, C["missing_information"]] * lp,
-                             "missing_attachment")], n_lines)
+    h, r = _line_component(
+        [(lines.attach_missing * 0.6 * ls[:, C["missing_information"]] * lp, "missing_attachment")], n_lines
+    )
     line_h[:, C["missing_information"]], line_r[:, C["missing_information"]] = h, r
     preventive = procedures.subfamily[lines.code] == SUB["em_preventive"]
     nc = lines.noncovered * 0.9 * np.minimum(ls[:, C["non_covered"]], 1.08)
@@ -147,13 +188,39 @@ def compute_hazards(rng: np.random.Generator, *, claims: ClaimBook, lines: LineB
     line_r[:, C["non_covered"]] = np.where(preventive, R["noncovered_preventive"], R["noncovered_plan"])
     np.minimum(claim_h, CAP, out=claim_h)
     np.minimum(line_h, CAP, out=line_h)
+    return claim_h, claim_r, line_h, line_r
 
-    # combine: H = 1 - (1 - claim) * prod(1 - line)
+
+def combine(claim_h: np.ndarray, line_h: np.ndarray, line_claim: np.ndarray) -> np.ndarray:
+    """Per-cause hazard of each claim: H = 1 - (1 - claim) * prod over its lines (1 - line)."""
+    n = len(claim_h)
     log_keep = np.zeros((n, len(CAUSES)))
     for c in LINE_CAUSES:
-        log_keep[:, c] = np.bincount(lc, weights=np.log1p(-line_h[:, c]), minlength=n)
-    hazard = 1.0 - (1.0 - claim_h) * np.exp(log_keep)
-    p_denial = 1.0 - np.prod(1.0 - hazard, axis=1)
+        log_keep[:, c] = np.bincount(line_claim, weights=np.log1p(-line_h[:, c]), minlength=n)
+    return 1.0 - (1.0 - claim_h) * np.exp(log_keep)
+
+
+def p_denial_of(hazard: np.ndarray) -> np.ndarray:
+    return 1.0 - np.prod(1.0 - hazard, axis=1)
+
+
+def compute_hazards(
+    rng: np.random.Generator,
+    *,
+    claims: ClaimBook,
+    lines: LineBook,
+    payers: Payers,
+    providers: Providers,
+    facilities: Facilities,
+    procedures: ProcedureCatalog,
+) -> Hazards:
+    n, n_lines = len(claims), len(lines)
+    lc = lines.claim
+    claim_h, claim_r, line_h, line_r = hazard_components(
+        claims=claims, lines=lines, payers=payers, providers=providers, facilities=facilities, procedures=procedures
+    )
+    hazard = combine(claim_h, line_h, lc)
+    p_denial = p_denial_of(hazard)
     denied = rng.random(n) < p_denial
     cum = np.cumsum(hazard, axis=1)
     u = rng.random(n) * cum[:, -1]
@@ -170,5 +237,12 @@ def compute_hazards(rng: np.random.Generator, *, claims: ClaimBook, lines: LineB
     l_h = line_h[np.arange(n_lines), l_cause]
     offending = line_origin[lc] & (l_h > 0) & (l_h >= 0.5 * top_line[lc])
     line_reason = np.where(offending, line_r[np.arange(n_lines), l_cause], -1)
-    return Hazards(hazard=hazard, p_denial=p_denial, denied=denied, cause=cause, claim_reason=claim_reason,
-                   line_reason=line_reason, line_origin=line_origin)
+    return Hazards(
+        hazard=hazard,
+        p_denial=p_denial,
+        denied=denied,
+        cause=cause,
+        claim_reason=claim_reason,
+        line_reason=line_reason,
+        line_origin=line_origin,
+    )

@@ -42,12 +42,17 @@ class Drift:
 def make_drift(*, payers: Payers, timeline: Timeline) -> Drift:
     commercial = np.flatnonzero(payers.plan == PLAN["commercial"])
     month = min(int(round(0.65 * timeline.months)), timeline.months - 1)
-    return Drift(payer=int(commercial[0]), subfamily=SUB[DRIFT_SUBFAMILY], month=month,
-                 effective_day=int(timeline.month_starts[month]))
+    return Drift(
+        payer=int(commercial[0]),
+        subfamily=SUB[DRIFT_SUBFAMILY],
+        month=month,
+        effective_day=int(timeline.month_starts[month]),
+    )
 
 
-def true_auth_required(*, payers: Payers, drift: Drift, payer: np.ndarray, subfamily: np.ndarray,
-                       service_day: np.ndarray) -> np.ndarray:
+def true_auth_required(
+    *, payers: Payers, drift: Drift, payer: np.ndarray, subfamily: np.ndarray, service_day: np.ndarray
+) -> np.ndarray:
     """Whether each line needs prior authorization under the payer's TRUE rules on its service date."""
     required = payers.auth_subfamilies[payer, subfamily]
     changed = (payer == drift.payer) & (subfamily == drift.subfamily) & (service_day >= drift.effective_day)

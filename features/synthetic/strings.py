@@ -17,8 +17,7 @@ import pyarrow.compute as pc
 
 def id_array(prefix: str, numbers: np.ndarray, *, width: int, mask: np.ndarray | None = None) -> pa.Array:
     """``prefix`` + zero-padded ``numbers``; null where ``mask`` is True."""
-    digits = pc.utf8_lpad(pc.cast(pa.array(np.asarray(numbers, dtype=np.int64)), pa.string()),
-                          width=width, padding="0")
+    digits = pc.utf8_lpad(pc.cast(pa.array(np.asarray(numbers, dtype=np.int64)), pa.string()), width=width, padding="0")
     out = pc.binary_join_element_wise(prefix, digits, "")
     if mask is not None:
         out = pc.if_else(pa.array(np.asarray(mask, dtype=bool)), pa.scalar(None, pa.string()), out)

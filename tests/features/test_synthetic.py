@@ -11,8 +11,9 @@ import pytest
 
 from features.codes import load_code_tables
 from features.schema import TABLES
-from features.synthetic import World, generate_world, write_world
+from features.synthetic import World, claim_state, generate_world, write_world
 from features.synthetic.hazards import CAUSES, REASONS
+from features.synthetic.knowable import p_denial_knowable, realized_p_denial, redraw_hidden
 
 
 @pytest.fixture(scope="module")
@@ -189,3 +190,43 @@ def test_written_payer_rules_load_and_miss_the_drift(tmp_path: Path) -> None:
     assert not rule.requires_auth("97110")  # the team's file holds the old list
     meta = json.loads((tmp_path / "truth" / "world.json").read_text())
     assert meta["drift"]["family"] == drift["family"] and meta["seed"] == 3
+
+
+def _rank_auc(score: pd.Series, label: pd.Series) -> float:
+    """Mann-Whitney AUC with average ranks for ties (independent of knowable.rank_auc)."""
+    ranks = score.rank(method="average")
+    n_pos = int(label.sum())
+    n_neg = len(label) - n_pos
+    return float((ranks[label.to_numpy()].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def test_knowable_oracle_matches_monte_carlo_over_hidden_flags() -> None:
+    """Averaging p_denial over fresh hidden flags (and patient lapse latents) converges to the analytic oracle."""
+    state = claim_state(claims=3_000, months=12, seed=4)
+    world, claims, lines = state.world, state.claims, state.lines
+    # the helper's code path is the generator's: on the realized flags it gives the truth p_denial
+    truth = generate_world(claims=3_000, months=12, seed=4).truth["claims"]
+    assert np.array_equal(realized_p_denial(claims, lines, world), truth["p_denial"].to_numpy())
+    knowable = p_denial_knowable(claims, lines, world)
+    assert np.array_equal(knowable, truth["p_denial_knowable"].to_numpy())
+    rng = np.random.default_rng(2024)
+    draws = 600
+    total = np.zeros(len(claims))
+    for _ in range(draws):
+        total += realized_p_denial(*redraw_hidden(rng, claims, lines, world), world)
+    err = total / draws - knowable
+    assert np.abs(err).mean() < 0.005, np.abs(err).mean()
+    assert np.abs(err).max() < 0.08, np.abs(err).max()
+    assert abs(err.mean()) < 0.002, err.mean()
+    assert np.corrcoef(total / draws, knowable)[0, 1] > 0.999
+
+
+def test_knowable_oracle_is_a_calibrated_ceiling_below_clairvoyance(world: World) -> None:
+    truth = world.truth["claims"]
+    knowable, clairvoyant, denied = truth["p_denial_knowable"], truth["p_denial"], truth["denied"]
+    assert knowable.between(0, 1).all() and knowable.notna().all()
+    assert abs(knowable.mean() - clairvoyant.mean()) < 0.005, (knowable.mean(), clairvoyant.mean())
+    assert abs(knowable.mean() - denied.mean()) < 0.01
+    auc_k, auc_c = _rank_auc(knowable, denied), _rank_auc(clairvoyant, denied)
+    assert 0.75 < auc_k < auc_c, (auc_k, auc_c)
+    assert world.meta["oracle_auc"] == pytest.approx({"clairvoyant": auc_c, "knowable": auc_k}, abs=1e-6)

@@ -1,0 +1,651 @@
+"""The one function that turns claims into denial-risk features, for training and serving alike.
+
+Every feature is declared once below (name, meaning, source, as-of rule, reason group) and every
+reason group carries the phrase a biller reads and the preventive action. `DenialFeatureBuilder`
+holds the fitted state — category levels, point-in-time history aggregates, the payer rules in force —
+so a saved model carries it and serving never refits anything.
+
+Time: claim fields are the claim's own; history aggregates count only outcomes whose first remit is
+strictly before the claim's submission (a frozen builder answers "as of its snapshot"); duplicate
+suspicion looks only at claims submitted strictly earlier. Nothing reads the claim's own remits,
+adjustments or follow-ups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from features.claim_fields import claim_fields, day_number, line_frame
+from features.codes import CATEGORIES, CodeTables
+from features.frames import member
+from features.history import AggregateSpec, HistoryAggregates
+from features.payer_rules import PayerRules, RuleLibrary
+
+WINDOW_DAYS = 90
+_AS_OF_CLAIM = "the claim's own fields at submission"
+_AS_OF_HISTORY = "outcomes whose first remit is strictly before the claim's submission"
+
+
+@dataclass(frozen=True)
+class ReasonGroup:
+    name: str
+    phrase: str  # str.format template over the claim's feature values and context columns
+    category: str  # root-cause category whose preventive action applies
+    action: str | None = None  # overrides the category's preventive action when more specific
+
+
+@dataclass(frozen=True)
+class FeatureDef:
+    name: str
+    meaning: str
+    source: str
+    as_of: str
+    group: str
+    categorical: bool = False
+
+
+REASON_GROUPS: dict[str, ReasonGroup] = {
+    g.name: g
+    for g in (
+        ReasonGroup(
+            "payer_procedure",
+            "payer {payer_id} denied about {payer_proc_rate:.0%} of {payer_proc_code} lines "
+            "(line {payer_proc_line}; {payer_proc_rate_recent:.0%} in the last 90 days)",
+            "other",
+            "Check {payer_id}'s policy for {payer_proc_code} (coverage, authorization, modifiers) before release",
+        ),
+        ReasonGroup(
+            "modifiers",
+            "payer {payer_id} denied about {payer_proc_mod_rate:.0%} of {payer_proc_mod_code} lines "
+            "billed with modifiers {payer_proc_mod_mods} (line {payer_proc_mod_line})",
+            "coding",
+        ),
+        ReasonGroup(
+            "provider_procedure",
+            "clinician {rendering_npi} has about {provider_proc_rate:.0%} of "
+            "{provider_proc_code} lines denied (line {provider_proc_line})",
+            "coding",
+        ),
+        ReasonGroup(
+            "diagnosis_pairing",
+            "diagnosis {dx_proc_dx} with {dx_proc_code} (line {dx_proc_line}) is denied "
+            "about {dx_proc_rate:.0%} of the time",
+            "medical_necessity",
+            "Check that the diagnosis on line {dx_proc_line} supports {dx_proc_code} and the notes show it",
+        ),
+        ReasonGroup(
+            "units",
+            "{units_units:.0f} units of {units_code} (line {units_line}) are denied about "
+            "{units_rate:.0%} of the time at that count",
+            "medical_necessity",
+            "Confirm the units on line {units_line} against the documentation and the payer's limit",
+        ),
+        ReasonGroup(
+            "authorization",
+            "{payer_id} denied about {payer_proc_auth_rate:.0%} of {payer_proc_auth_code} lines billed {auth_text} "
+            "(line {payer_proc_auth_line}); {auth_rule_text}",
+            "authorization",
+        ),
+        ReasonGroup(
+            "bundling",
+            "{code_pair_code} billed after {code_pair_prev} on the same claim (line {code_pair_line}) is denied "
+            "about {code_pair_rate:.0%} of the time",
+            "coding",
+            "Check whether {code_pair_code} is bundled into {code_pair_prev}; remove it or add the right modifier",
+        ),
+        ReasonGroup(
+            "eligibility",
+            "coverage was not verified before submission (verified: {eligibility_text}); "
+            "{payer_id} eligibility denial rate {payer_cat_eligibility_rate:.1%}",
+            "eligibility",
+        ),
+        ReasonGroup(
+            "coordination_of_benefits",
+            "secondary coverage on file ({secondary_text}); {payer_id} "
+            "payer-order denial rate {payer_cat_coordination_of_benefits_rate:.1%}",
+            "coordination_of_benefits",
+        ),
+        ReasonGroup(
+            "timely_filing",
+            "submitted {lag_days:.0f} days after service; {payer_id} allows {filing_limit:.0f}",
+            "timely_filing",
+        ),
+        ReasonGroup(
+            "duplicate",
+            "{dup_code} for this patient and date of service was already sent on an earlier "
+            "claim ({duplicate_days_since:.0f} days before)",
+            "duplicate",
+        ),
+        ReasonGroup("missing_information", "missing fields: {missing_text}", "missing_information"),
+        ReasonGroup(
+            "payer_history",
+            "payer {payer_id} recently denied {payer_top_cat_rate:.1%} of claims for {payer_top_cat_label}",
+            "other",
+            "{payer_top_cat_action}",
+        ),
+        ReasonGroup(
+            "provider_history",
+            "billing provider {billing_npi} / clinician {rendering_npi} denial rate about {provider_rate:.0%}",
+            "coding",
+        ),
+        ReasonGroup("facility_history", "facility {facility_id} denial rate about {facility_rate:.0%}", "eligibility"),
+        ReasonGroup(
+            "claim_profile",
+            "claim profile ({n_lines:.0f} lines, ${total_charge:,.0f}, place of service "
+            "{place_of_service}, {plan_type})",
+            "other",
+        ),
+    )
+}
+
+CATEGORICAL = (
+    "payer_id",
+    "plan_type",
+    "place_of_service",
+    "specialty",
+    "facility_id",
+    "claim_type",
+    "billing_npi",
+    "patient_sex",
+    "principal_family",
+)
+
+LINE_TARGET_CATEGORIES = ("coding", "medical_necessity", "authorization")
+LINE_SPECS = (
+    AggregateSpec(
+        "payer_proc",
+        ((), ("plan_type", "proc_family"), ("payer_id", "proc_family"), ("payer_id", "procedure_code")),
+        "line_denied",
+        "line denial rate of this payer for this procedure code",
+    ),
+    AggregateSpec(
+        "payer_proc_mod",
+        (
+            (),
+            ("payer_id", "proc_family"),
+            ("payer_id", "procedure_code"),
+            ("payer_id", "procedure_code", "modifier_key"),
+        ),
+        "line_denied_coding",
+        "coding denial rate of this payer for this code with this modifier set",
+    ),
+    AggregateSpec(
+        "code_context",
+        (
+            (),
+            ("proc_family", "multi_family"),
+            ("procedure_code", "multi_family"),
+            ("procedure_code", "multi_family", "modifier_key"),
+        ),
+        "line_denied_coding",
+        "coding denial rate of this code with these modifiers beside other services",
+    ),
+    AggregateSpec(
+        "code_pair",
+        ((), ("procedure_code",), ("procedure_code", "prev_code")),
+        "line_denied_coding",
+        "coding denial rate of this code billed after the previous line's code",
+    ),
+    AggregateSpec(
+        "provider_proc",
+        ((), ("proc_family",), ("procedure_code",), ("rendering_npi", "procedure_code")),
+        "line_denied",
+        "line denial rate of this clinician for this code",
+    ),
+    AggregateSpec(
+        "dx_proc",
+        ((), ("proc_family",), ("dx_chapter", "proc_family"), ("dx_category", "proc_family")),
+        "line_denied_medical_necessity",
+        "medical-necessity denial rate of this diagnosis category with this procedure family",
+    ),
+    AggregateSpec(
+        "units",
+        ((), ("proc_family",), ("proc_family", "units_key"), ("procedure_code", "units_key")),
+        "line_denied_medical_necessity",
+        "medical-necessity denial rate of this code at this unit count",
+    ),
+    AggregateSpec(
+        "payer_proc_auth",
+        (
+            (),
+            ("has_auth", "proc_family"),
+            ("payer_id", "has_auth", "proc_family"),
+            ("payer_id", "has_auth", "procedure_code"),
+        ),
+        "line_denied_authorization",
+        "authorization denial rate of this payer for this code, with or without an authorization number",
+    ),
+)
+CLAIM_SPECS = (
+    AggregateSpec(
+        "provider", ((), ("billing_npi",), ("rendering_npi",)), "denied", "claim denial rate of the clinician"
+    ),
+    AggregateSpec("facility", ((), ("facility_id",)), "denied", "claim denial rate at the facility"),
+    AggregateSpec(
+        "referral",
+        ((), ("has_referral",), ("payer_id", "has_referral"), ("payer_id", "specialty", "has_referral")),
+        "denied_missing_information",
+        "missing-information denial rate of this payer and specialty, with or without a referral",
+    ),
+    AggregateSpec(
+        "cob",
+        ((), ("has_secondary",), ("has_secondary", "plan_type"), ("has_secondary", "plan_type", "facility_id")),
+        "denied_coordination_of_benefits",
+        "payer-order denial rate with this coverage pattern at this facility",
+    ),
+    AggregateSpec(
+        "eligibility",
+        ((), ("verified", "service_month"), ("verified", "facility_id"), ("verified", "facility_id", "payer_id")),
+        "denied_eligibility",
+        "eligibility denial rate by verification, facility and payer",
+    ),
+    *(
+        AggregateSpec(
+            f"payer_cat_{c}",
+            ((), ("plan_type",), ("payer_id",)),
+            f"denied_{c}",
+            f"share of this payer's claims denied for {c}",
+        )
+        for c in CATEGORIES
+    ),
+)
+_LINE_GROUP = {
+    "payer_proc": "payer_procedure",
+    "payer_proc_mod": "modifiers",
+    "code_context": "modifiers",
+    "code_pair": "bundling",
+    "provider_proc": "provider_procedure",
+    "dx_proc": "diagnosis_pairing",
+    "units": "units",
+    "payer_proc_auth": "authorization",
+}
+_CLAIM_GROUP = {
+    "provider": "provider_history",
+    "facility": "facility_history",
+    "referral": "missing_information",
+    "cob": "coordination_of_benefits",
+    "eligibility": "eligibility",
+}
+
+
+def _declare() -> tuple[FeatureDef, ...]:
+    defs: list[FeatureDef] = []
+    add = defs.append
+    for name in CATEGORICAL:
+        group = {
+            "payer_id": "payer_history",
+            "plan_type": "payer_history",
+            "facility_id": "facility_history",
+            "billing_npi": "provider_history",
+        }.get(name, "claim_profile")
+        add(
+            FeatureDef(
+                name,
+                f"{name} (category level fixed at training; unseen = unknown)",
+                "claims",
+                _AS_OF_CLAIM,
+                group,
+                categorical=True,
+            )
+        )
+    own = {
+        "total_charge": ("billed amount", "claim_profile"),
+        "n_diagnoses": ("diagnosis codes on the claim", "claim_profile"),
+        "n_lines": ("service lines", "claim_profile"),
+        "total_units": ("units over all lines", "units"),
+        "max_units": ("largest units on one line", "units"),
+        "max_line_charge": ("largest line charge", "claim_profile"),
+        "n_modifiers": ("modifiers over all lines", "modifiers"),
+        "auth_required_lines": ("lines whose code needs prior authorization under the payer rules", "authorization"),
+        "auth_missing_lines": ("lines needing authorization while the claim has no auth number", "authorization"),
+        "duplicate_prior": ("earlier claims with the same patient, procedure and service date", "duplicate"),
+        "duplicate_days_since": ("days since that earlier claim", "duplicate"),
+        "lines_without_pointer": ("lines with no diagnosis pointer", "missing_information"),
+        "n_families": ("distinct procedure families on the claim", "claim_profile"),
+        "age_years": ("patient age band at service (5-year steps)", "claim_profile"),
+        "service_month": ("month of service (plan-year changes in January)", "eligibility"),
+        "service_days": ("days spanned by the service dates", "claim_profile"),
+        "lag_days": ("days from service to submission", "timely_filing"),
+        "lag_share_of_limit": ("that lag as a share of the payer's filing limit", "timely_filing"),
+        "eligibility_verified": ("coverage verified before submission", "eligibility"),
+        "has_secondary": ("secondary coverage on file", "coordination_of_benefits"),
+        "has_prior_auth": ("claim carries an authorization number", "authorization"),
+        "has_referral": ("claim carries a referral number", "missing_information"),
+        "rendering_missing": ("no rendering clinician NPI", "missing_information"),
+    }
+    for name, (meaning, group) in own.items():
+        source = "claims, claim_lines, payer rules" if name.startswith(("auth", "lag")) else "claims, claim_lines"
+        if name.startswith("duplicate"):
+            source = "claims submitted earlier"
+        add(FeatureDef(name, meaning, source, _AS_OF_CLAIM, group))
+    for spec in LINE_SPECS:
+        for suffix, what in (
+            ("any", "chance any line is denied at these rates"),
+            ("rate", "smoothed, all history"),
+            ("n", "volume, all history"),
+            ("rate_recent", "smoothed, last 90 days"),
+            ("n_recent", "volume, last 90 days"),
+        ):
+            add(
+                FeatureDef(
+                    f"{spec.name}_{suffix}",
+                    f"highest {spec.meaning} over the lines ({what})",
+                    "history of first remits",
+                    _AS_OF_HISTORY,
+                    _LINE_GROUP[spec.name],
+                )
+            )
+    for spec in CLAIM_SPECS:
+        group = _CLAIM_GROUP.get(spec.name) or _payer_cat_group(spec.name)
+        for suffix, what in (
+            ("rate", "smoothed, all history"),
+            ("n", "volume"),
+            ("rate_recent", "last 90 days"),
+            ("n_recent", "volume, last 90 days"),
+        ):
+            add(
+                FeatureDef(
+                    f"{spec.name}_{suffix}",
+                    f"{spec.meaning} ({what})",
+                    "history of first remits",
+                    _AS_OF_HISTORY,
+                    group,
+                )
+            )
+    return tuple(defs)
+
+
+def _payer_cat_group(name: str) -> str:
+    category = name.removeprefix("payer_cat_")
+    return category if category in ("eligibility", "coordination_of_benefits", "timely_filing") else "payer_history"
+
+
+FEATURES: tuple[FeatureDef, ...] = _declare()
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+
+
+@dataclass
+class FeatureSet:
+    """Model input (`X`, float32, columns FEATURE_NAMES) and the strings reasons need (`context`)."""
+
+    X: np.ndarray
+    context: pd.DataFrame  # index claim_id
+    claim_ids: pd.Index
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.X, columns=list(FEATURE_NAMES), index=self.claim_ids)
+
+
+def claim_keys(claims: pd.DataFrame) -> pd.DataFrame:
+    """The claim-level key columns the claim aggregates group by."""
+    cols = ["claim_id", "payer_id", "plan_type", "billing_npi", "rendering_npi", "facility_id", "specialty"]
+    out = claims[cols].copy().reset_index(drop=True)
+    claims = claims.reset_index(drop=True)
+    out["plan_type"] = out["plan_type"].fillna("unknown")
+    out["has_referral"] = np.where(claims["referral_number"].notna(), "referral", "no_referral")
+    out["has_secondary"] = np.where(claims["secondary_payer_id"].notna(), "secondary", "single")
+    verified = claims["eligibility_verified"].astype("boolean")
+    out["verified"] = verified.map({True: "verified", False: "unverified"}).astype("string").fillna("unknown")
+    out["service_month"] = pd.to_datetime(claims["service_from"]).dt.month.astype("string")
+    return out.reset_index(drop=True)
+
+
+def outcome_events(
+    tables: Mapping[str, pd.DataFrame],
+    labels: pd.DataFrame,
+    *,
+    codes: CodeTables,
+    routine: frozenset[tuple[str, str]] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Line-level and claim-level outcome events from first remits, dated by the first remit.
+
+    A line is denied when the whole claim was refused (status 4 with no line-level denial, or a
+    claim-level denial adjustment) or when a denial adjustment sits on that line.
+    """
+    claims, lines, adj = tables["claims"], tables["claim_lines"], tables["adjustments"]
+    lab = labels.set_index("claim_id")
+    on_first = adj[member(adj["remit_id"], lab["first_remit_id"])]
+    denial = on_first[~codes.is_routine(on_first["group_code"], on_first["carc"], routine)]
+    denial = denial.assign(category=codes.categorize(denial["carc"], denial["remark_codes"]).astype(str).to_numpy())
+    claim_level = denial.loc[denial["line_number"].isna(), "claim_id"].unique()
+    on_lines = denial[denial["line_number"].notna()].sort_values(
+        ["claim_id", "line_number", "amount"], ascending=[True, True, False], kind="stable"
+    )
+    line_cat = on_lines.drop_duplicates(["claim_id", "line_number"])[["claim_id", "line_number", "category"]]
+
+    rows = line_frame(claims[member(claims["claim_id"], lab.index)], lines)
+    rows = rows.join(lab[["first_remit_date", "initial_denial", "denial_category"]], on="claim_id")
+    denied = rows["initial_denial"].to_numpy(dtype=bool)
+    has_line_denial = member(rows["claim_id"], line_cat["claim_id"])
+    whole_claim = denied & (member(rows["claim_id"], claim_level) | ~has_line_denial)
+    own = rows[["claim_id", "line_number"]].merge(line_cat, how="left", on=["claim_id", "line_number"])["category"]
+    # a line's denial category: its own largest denial adjustment, else the claim's when refused as a whole
+    category = np.where(
+        own.notna().to_numpy(),
+        own.to_numpy(dtype=object),
+        np.where(whole_claim, rows["denial_category"].astype("string").fillna("other").to_numpy(dtype=object), ""),
+    )
+    rows["line_denied"] = (category != "").astype("float64")
+    for c in LINE_TARGET_CATEGORIES:
+        rows[f"line_denied_{c}"] = (category == c).astype("float64")
+    rows["event_day"] = day_number(rows["first_remit_date"])
+
+    cl = claim_keys(claims.set_index("claim_id").loc[lab.index].reset_index())
+    cl["denied"] = lab["initial_denial"].to_numpy(dtype=bool).astype("float64")
+    cats = lab["denial_category"].astype("string").fillna("").to_numpy()
+    for c in CATEGORIES:
+        cl[f"denied_{c}"] = (cats == c).astype("float64")
+    cl["event_day"] = day_number(lab["first_remit_date"])
+    return rows, cl
+
+
+def _place(
+    first: np.ndarray, at: np.ndarray, n: int, values: np.ndarray, fill: Any = np.nan, dtype: Any = "float64"
+) -> np.ndarray:
+    """Scatter the chosen lines' values (rows `first`) to their claims' positions `at`."""
+    out = np.full(n, fill, dtype=dtype)
+    out[at] = values[first]
+    return out
+
+
+class DenialFeatureBuilder:
+    """Fitted feature state for the denial-risk model: category levels, history aggregates, payer rules."""
+
+    def __init__(self, *, window_days: int = WINDOW_DAYS, prior_strength: float = 20.0) -> None:
+        self.window_days = window_days
+        self.prior_strength = prior_strength
+
+    def fit(
+        self,
+        *,
+        tables: Mapping[str, pd.DataFrame],
+        labels: pd.DataFrame,
+        rules: PayerRules,
+        codes: CodeTables,
+        routine: frozenset[tuple[str, str]] | None = None,
+    ) -> DenialFeatureBuilder:
+        line_events, claim_events = outcome_events(tables, labels, codes=codes, routine=routine)
+        self.line_aggregates_ = HistoryAggregates(
+            specs=LINE_SPECS, window_days=self.window_days, prior_strength=self.prior_strength
+        ).fit(line_events)
+        self.claim_aggregates_ = HistoryAggregates(
+            specs=CLAIM_SPECS, window_days=self.window_days, prior_strength=self.prior_strength
+        ).fit(claim_events)
+        claims = tables["claims"]
+        lines = line_frame(claims, tables["claim_lines"])
+        principal = lines[lines["line_number"] == lines.groupby("claim_id")["line_number"].transform("min")]
+        source = claims.assign(
+            principal_family=claims["claim_id"].map(
+                principal.drop_duplicates("claim_id").set_index("claim_id")["proc_family"]
+            )
+        )
+        self.levels_ = {c: sorted(source[c].dropna().astype(str).unique()) for c in CATEGORICAL}
+        self.rules_ = rules
+        self.category_labels_ = {c: codes.label(c) for c in CATEGORIES}
+        self.category_actions_ = {c: codes.preventive_action(c) for c in CATEGORIES}
+        self.as_of_day_: int | None = None
+        return self
+
+    def freeze(self, *, as_of_day: int) -> DenialFeatureBuilder:
+        """Compact the history for saving; answers are then 'as of' that day or later."""
+        self.line_aggregates_.freeze(as_of_day=as_of_day)
+        self.claim_aggregates_.freeze(as_of_day=as_of_day)
+        self.as_of_day_ = as_of_day
+        return self
+
+    def transform(
+        self,
+        *,
+        claims: pd.DataFrame,
+        lines: pd.DataFrame,
+        context_claims: pd.DataFrame | None = None,
+        context_lines: pd.DataFrame | None = None,
+    ) -> FeatureSet:
+        """Features for `claims` (one row each, in order). Context = every claim the team has sent,
+        for duplicate suspicion (default: the claims themselves)."""
+        claims = claims.reset_index(drop=True)
+        rows = line_frame(claims, lines)
+        if context_claims is None:
+            ctx_rows = rows
+        else:
+            ctx_rows = line_frame(context_claims, context_lines if context_lines is not None else lines)
+        own = claim_fields(claims, rows, rules=self.rules_, context_lines=ctx_rows)
+        ids = pd.Index(claims["claim_id"].astype(str), name="claim_id")
+        own = own.set_axis(ids)  # claim_fields returns claims in the given order
+
+        cols: dict[str, np.ndarray] = {}
+        # categorical codes: position in the fitted levels, NaN when unseen
+        row_pos = ids.get_indexer(pd.Index(rows["claim_id"].astype(str)))  # each line's claim position
+        first_line = np.flatnonzero(~pd.Series(row_pos).duplicated().to_numpy())  # rows are sorted by claim, line
+        principal = np.full(len(ids), None, dtype=object)
+        principal[row_pos[first_line]] = rows["proc_family"].to_numpy(dtype=object)[first_line]
+        cat_source = {
+            c: claims[c].astype("string").fillna("\x00").to_numpy(dtype=object)
+            for c in CATEGORICAL
+            if c != "principal_family"
+        }
+        cat_source["principal_family"] = np.where(principal == None, "\x00", principal)  # noqa: E711
+        for c in CATEGORICAL:
+            codes = pd.Index(self.levels_[c]).get_indexer(cat_source[c])
+            cols[c] = np.where(codes >= 0, codes, np.nan)
+
+        # line-level history: the worst line per claim (highest smoothed rate), and which line it was
+        line_hist = self.line_aggregates_.transform(rows, query_day=day_number(rows["submitted_at"]))
+        context: dict[str, object] = {}
+        line_cols = {
+            k: rows[k].to_numpy(dtype=object) for k in ("procedure_code", "modifier_key", "line_dx", "prev_code")
+        }
+        line_no = rows["line_number"].to_numpy(dtype="float64")
+        units = rows["units"].astype("float64").to_numpy()
+        for spec in LINE_SPECS:
+            rate = line_hist[f"{spec.name}_rate"].to_numpy()
+            order = np.lexsort((-rate, row_pos))
+            first = order[np.r_[True, row_pos[order][1:] != row_pos[order][:-1]]] if len(order) else order
+            at = row_pos[first]
+
+            for suffix in ("rate", "n", "n_recent"):
+                cols[f"{spec.name}_{suffix}"] = _place(
+                    first, at, len(ids), line_hist[f"{spec.name}_{suffix}"].to_numpy()
+                )
+            # chance that at least one line is denied, if lines were independent at these rates
+            log_keep = np.zeros(len(ids))
+            np.add.at(log_keep, row_pos, np.log1p(-np.clip(rate, 0.0, 0.999)))
+            cols[f"{spec.name}_any"] = np.where(np.isin(np.arange(len(ids)), row_pos), -np.expm1(log_keep), np.nan)
+            recent = np.full(len(ids), -np.inf)
+            np.maximum.at(recent, row_pos, line_hist[f"{spec.name}_rate_recent"].to_numpy())
+            cols[f"{spec.name}_rate_recent"] = np.where(np.isneginf(recent), np.nan, recent)
+            line = _place(first, at, len(ids), line_no)
+            line_text = np.char.mod("%d", np.nan_to_num(line)).astype(object)
+            context[f"{spec.name}_line"] = np.where(np.isnan(line), np.array(None, dtype=object), line_text)
+            context[f"{spec.name}_code"] = _place(first, at, len(ids), line_cols["procedure_code"], None, object)
+            mods = _place(first, at, len(ids), line_cols["modifier_key"], None, object)
+            context[f"{spec.name}_mods"] = np.where(mods == "-", "none", mods)
+            context[f"{spec.name}_dx"] = _place(first, at, len(ids), line_cols["line_dx"], None, object)
+            context[f"{spec.name}_units"] = _place(first, at, len(ids), units)
+            context[f"{spec.name}_prev"] = _place(first, at, len(ids), line_cols["prev_code"], None, object)
+
+        # claim-level history
+        claim_hist = self.claim_aggregates_.transform(claim_keys(claims), query_day=day_number(claims["submitted_at"]))
+        for spec in CLAIM_SPECS:
+            for suffix in ("rate", "n", "rate_recent", "n_recent"):
+                cols[f"{spec.name}_{suffix}"] = claim_hist[f"{spec.name}_{suffix}"].to_numpy()
+        for name in own.columns:
+            cols[name] = own[name].to_numpy()
+        frame = pd.DataFrame(cols, index=ids)
+        X = frame.reindex(columns=list(FEATURE_NAMES)).to_numpy(dtype=np.float32)
+        return FeatureSet(
+            X=X, context=self._context(claims, rows, frame, pd.DataFrame(context, index=ids), ids), claim_ids=ids
+        )
+
+    def _context(
+        self, claims: pd.DataFrame, rows: pd.DataFrame, frame: pd.DataFrame, context: pd.DataFrame, ids: pd.Index
+    ) -> pd.DataFrame:
+        """Strings and numbers the reason phrases name: payer, codes, lines. Never patient fields."""
+        c = claims.set_index(ids)
+        for col in ("payer_id", "plan_type", "billing_npi", "rendering_npi", "facility_id", "place_of_service"):
+            context[col] = c[col].astype("string").fillna("unknown")
+        auth = rows[self.rules_.auth_required(rows["payer_id"], rows["plan_type"], rows["procedure_code"])]
+        auth = auth.sort_values(["claim_id", "line_number"]).drop_duplicates("claim_id").set_index("claim_id")
+        auth_code = auth["procedure_code"].reindex(ids)
+        context["auth_rule_text"] = ("payer rules require authorization for " + auth_code.astype("string")).fillna(
+            "no authorization rule on file for these codes"
+        )
+        context["auth_text"] = np.where(
+            c["prior_auth_number"].notna(), "with an authorization number", "without an authorization number"
+        )
+        context["dup_code"] = context["payer_proc_code"]
+        context["filing_limit"] = self.rules_.timely_filing_days(c["payer_id"], c["plan_type"]).astype("float64")
+        verified = c["eligibility_verified"].astype("boolean")
+        context["eligibility_text"] = verified.map({True: "yes", False: "no"}).astype("string").fillna("not recorded")
+        context["secondary_text"] = np.where(
+            c["secondary_payer_id"].notna(), "payer " + c["secondary_payer_id"].astype("string").fillna(""), "none"
+        )
+        missing = np.where(c["rendering_npi"].isna(), "rendering NPI; ", "")
+        missing = np.char.add(missing.astype(str), np.where(c["referral_number"].isna(), "referral number; ", ""))
+        missing = np.char.add(
+            missing, np.where(frame["lines_without_pointer"].to_numpy() > 0, "diagnosis pointer; ", "")
+        )
+        context["missing_text"] = pd.Series(missing, index=ids).str.rstrip("; ").replace({"": "none"})
+        # the payer's worst recent denial category, for the payer_history phrase
+        cat_rates = np.column_stack([frame[f"payer_cat_{cat}_rate_recent"].to_numpy() for cat in CATEGORIES])
+        top = np.nan_to_num(cat_rates, nan=-1).argmax(axis=1)
+        context["payer_top_cat_rate"] = cat_rates[np.arange(len(top)), top]
+        context["payer_top_cat_label"] = [self.category_labels_[CATEGORIES[i]].lower() for i in top]
+        context["payer_top_cat_action"] = [self.category_actions_[CATEGORIES[i]] for i in top]
+        return context
+
+    # ---- persistence: plain arrays and JSON, no pickled objects --------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "params": {
+                "window_days": self.window_days,
+                "prior_strength": self.prior_strength,
+                "as_of_day": self.as_of_day_,
+            },
+            "levels": self.levels_,
+            # YAML keeps the integer appeal levels that JSON would turn into strings
+            "rules_yaml": yaml.safe_dump(self.rules_.library.model_dump(mode="python"), sort_keys=True),
+            "category_labels": self.category_labels_,
+            "category_actions": self.category_actions_,
+            "line_aggregates": self.line_aggregates_.to_state(),
+            "claim_aggregates": self.claim_aggregates_.to_state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> DenialFeatureBuilder:
+        params = state["params"]
+        self = cls(window_days=params["window_days"], prior_strength=params["prior_strength"])
+        self.as_of_day_ = params["as_of_day"]
+        self.levels_ = {k: list(v) for k, v in state["levels"].items()}
+        self.rules_ = PayerRules(RuleLibrary.model_validate(yaml.safe_load(state["rules_yaml"])))
+        self.category_labels_ = dict(state["category_labels"])
+        self.category_actions_ = dict(state["category_actions"])
+        self.line_aggregates_ = HistoryAggregates.from_state(state["line_aggregates"])
+        self.claim_aggregates_ = HistoryAggregates.from_state(state["claim_aggregates"])
+        return self

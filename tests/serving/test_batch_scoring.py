@@ -1,0 +1,52 @@
+"""Batch scoring before release: pending claims, decisions, reasons for what a person will read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.validation import load_validated
+from serving.batch_scoring import pending_claims, review_mask, score_claims
+
+
+@pytest.fixture(scope="module")
+def tables(small_world: Path) -> dict[str, pd.DataFrame]:
+    return load_validated(small_world, max_reject_rate=0.0).tables
+
+
+def test_pending_claims_are_the_unanswered_ones(tables: dict[str, pd.DataFrame]) -> None:
+    pending = pending_claims(tables)
+    assert len(pending) > 100
+    assert not pending["claim_id"].isin(tables["remits"]["claim_id"]).any()
+    assert not pending["frequency_code"].eq("8").any()
+
+
+def test_scores_decisions_and_reasons(trained: tuple[Any, Any, Path], tables: dict[str, pd.DataFrame]) -> None:
+    model = trained[0]
+    pending = pending_claims(tables)
+    threshold = float(np.quantile(model.predict_proba(model.features(claims=pending, lines=tables["claim_lines"]).X),
+                                  0.8))
+    scored = score_claims(model, claims=pending, tables=tables, threshold=threshold)
+    assert len(scored) == len(pending)
+    assert scored["p_denial"].is_monotonic_decreasing
+    review = scored["decision"] == "review"
+    assert (scored.loc[review, "p_denial"] >= threshold).all() and (scored.loc[~review, "p_denial"] < threshold).all()
+    assert scored.loc[review, "reason_1"].notna().all() and scored.loc[review, "action_1"].notna().all()
+    assert scored.loc[~review, "reason_1"].isna().all()  # reasons only for what a person will read
+    assert set(scored["top_category"]) <= {"eligibility", "coordination_of_benefits", "authorization", "coding",
+                                           "medical_necessity", "timely_filing", "duplicate", "missing_information",
+                                           "non_covered", "other"}
+
+
+def test_review_capacity_caps_the_review_list(trained: tuple[Any, Any, Path], tables: dict[str, pd.DataFrame]) -> None:
+    scored = score_claims(trained[0], claims=pending_claims(tables), tables=tables, threshold=0.0,
+                          review_capacity=25)
+    assert (scored["decision"] == "review").sum() == 25
+    assert scored["decision"].head(25).eq("review").all()  # the 25 riskiest
+    p = np.array([0.9, 0.5, 0.5, 0.1])
+    assert review_mask(p, threshold=0.3, review_capacity=5).tolist() == [True, True, True, False]
+    assert review_mask(p, threshold=0.0, review_capacity=2).tolist() == [True, True, False, False]

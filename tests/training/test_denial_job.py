@@ -1,0 +1,78 @@
+"""A real training run against a local MLflow store: split, baselines, oracle, registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from models.mlflow_model import directory_sha256, download_model
+from training.denial_job import MODEL_NAME
+from training.tracking import configure, register
+
+
+def test_split_is_by_time(trained: tuple[Any, Any, Path]) -> None:
+    _, report, _ = trained
+    split = report.split
+    assert split.learn and split.calibrate and split.evaluate
+    assert max(split.learn) < min(split.calibrate) <= max(split.calibrate) < min(split.evaluate)
+
+
+def test_model_beats_both_baselines_and_is_calibrated(trained: tuple[Any, Any, Path]) -> None:
+    _, report, _ = trained
+    auc = report.metrics["roc_auc"]
+    assert auc > report.baselines["payer_procedure_rate"]["roc_auc"] + 0.05
+    assert auc > report.baselines["logistic_regression"]["roc_auc"]
+    assert report.metrics["ece"] < 0.03
+    for key in ("pr_auc", "brier", "recall_at_80_precision", "lift_top_decile"):
+        assert key in report.metrics
+    assert set(report.by_category["category"]) <= set(report.by_category["category"])
+    assert len(report.by_payer) > 3
+
+
+def test_oracle_reported_when_truth_exists(trained: tuple[Any, Any, Path]) -> None:
+    _, report, _ = trained
+    assert report.oracle["oracle_knowable_auc"] < report.oracle["oracle_clairvoyant_auc"]
+    assert report.oracle["oracle_knowable_gap"] == pytest.approx(
+        report.oracle["oracle_knowable_auc"] - report.metrics["roc_auc"])
+
+
+def test_registered_as_champion_with_verified_artifact(trained: tuple[Any, Any, Path]) -> None:
+    _, report, home = trained
+    configure(home=home, tracking_uri=None, experiment="claimsight-denial-risk")
+    client = MlflowClient()
+    assert str(client.get_registered_model(MODEL_NAME).aliases["champion"]) == report.registry["version"]
+    run = client.get_run(report.run_id)
+    assert run.data.metrics["eval.roc_auc"] == pytest.approx(report.metrics["roc_auc"])
+    assert len(run.data.tags["data_fingerprint"]) == 64 and "code.git_commit" in run.data.tags
+    artifacts = {a.path for a in client.list_artifacts(report.run_id, "evaluation")}
+    assert {"evaluation/roc.png", "evaluation/calibration.png", "evaluation/shap_summary.png"} <= artifacts
+    local = download_model(name=MODEL_NAME, ref="champion")
+    mv = client.get_model_version(MODEL_NAME, report.registry["version"])
+    assert directory_sha256(local) == mv.tags["artifact_sha256"]
+
+
+def test_a_second_version_does_not_take_the_champion_alias(trained: tuple[Any, Any, Path], tmp_path: Path) -> None:
+    model, report, home = trained
+    configure(home=home, tracking_uri=None, experiment="claimsight-denial-risk")
+    from models.mlflow_model import DenialRiskPyfunc
+
+    saved = model.save(tmp_path / "m")
+    with mlflow.start_run():
+        info = register(model_dir=saved, name=MODEL_NAME, python_model=DenialRiskPyfunc(),
+                        sha256=directory_sha256(saved), tags={})
+    assert not info["promoted"] and info["champion"] == report.registry["version"]
+
+
+def test_tampered_artifact_is_refused(trained: tuple[Any, Any, Path]) -> None:
+    _, report, home = trained
+    configure(home=home, tracking_uri=None, experiment="claimsight-denial-risk")
+    local = download_model(name=MODEL_NAME, ref=report.registry["version"])
+    target = local / "binary.txt"
+    target.write_text(target.read_text() + " ")
+    client = MlflowClient()
+    mv = client.get_model_version(MODEL_NAME, report.registry["version"])
+    assert directory_sha256(local) != mv.tags["artifact_sha256"]

@@ -1,0 +1,177 @@
+"""How good is a denial-risk score, in the terms a billing team and an ML reviewer both need.
+
+Ranking (ROC AUC, PR AUC, lift in the top decile, recall at 80% precision), probability quality
+(Brier, expected calibration error), the same by payer and by category, and the two baselines any
+model must beat: the payer x procedure historical rate alone, and a logistic regression.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, brier_score_loss, precision_recall_curve, roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from features.codes import CATEGORIES
+from features.denial_features import CATEGORICAL, FEATURE_NAMES
+from models.calibration import expected_calibration_error
+
+
+def recall_at_precision(y: np.ndarray, p: np.ndarray, *, precision: float) -> float:
+    prec, rec, _ = precision_recall_curve(y, p)
+    ok = prec[:-1] >= precision
+    return float(rec[:-1][ok].max()) if ok.any() else 0.0
+
+
+def lift_top_decile(y: np.ndarray, p: np.ndarray) -> float:
+    k = max(1, len(p) // 10)
+    top = np.argsort(-p, kind="stable")[:k]
+    return float(y[top].mean() / y.mean()) if y.mean() > 0 else float("nan")
+
+
+def score_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    y = np.asarray(y, dtype=float)
+    if len(np.unique(y)) < 2:
+        return {"n": float(len(y)), "denial_rate": float(y.mean()) if len(y) else float("nan")}
+    return {
+        "n": float(len(y)),
+        "denial_rate": float(y.mean()),
+        "mean_p": float(np.mean(p)),
+        "roc_auc": float(roc_auc_score(y, p)),
+        "pr_auc": float(average_precision_score(y, p)),
+        "brier": float(brier_score_loss(y, p)),
+        "ece": expected_calibration_error(p, y),
+        "recall_at_80_precision": recall_at_precision(y, p, precision=0.8),
+        "lift_top_decile": lift_top_decile(y, p),
+    }
+
+
+def metrics_by(groups: pd.Series, y: np.ndarray, p: np.ndarray, *, top: int = 10) -> pd.DataFrame:
+    """Per group (the `top` largest by volume): volume, observed vs predicted rate, AUC."""
+    frame = pd.DataFrame({"group": groups.to_numpy(), "y": y, "p": p})
+    sizes = frame["group"].value_counts()
+    rows = []
+    for g in sizes.index[:top]:
+        part = frame[frame["group"] == g]
+        m = score_metrics(part["y"].to_numpy(), part["p"].to_numpy())
+        rows.append(
+            {
+                "group": g,
+                "n": m["n"],
+                "denial_rate": m["denial_rate"],
+                "mean_p": float(part["p"].mean()),
+                "roc_auc": m.get("roc_auc", np.nan),
+                "ece": m.get("ece", np.nan),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def category_metrics(category: np.ndarray, denied: np.ndarray, p: np.ndarray, cat_probs: np.ndarray) -> pd.DataFrame:
+    """Per root cause: how well p(denial) x P(category | denial) finds that cause's denials, and how
+    often the category head names the right cause for denied claims."""
+    rows = []
+    top = np.array(CATEGORIES)[cat_probs.argmax(axis=1)]
+    for i, c in enumerate(CATEGORIES):
+        y = (denied & (category == c)).astype(float)
+        if y.sum() == 0:
+            continue
+        is_c = category[denied] == c
+        rows.append(
+            {
+                "category": c,
+                "denials": int(y.sum()),
+                "roc_auc": float(roc_auc_score(y, p * cat_probs[:, i])),
+                "head_recall": float((top[denied][is_c] == c).mean()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def logistic_baseline(
+    X_learn: np.ndarray, y_learn: np.ndarray, X_eval: np.ndarray, *, seed: int, max_rows: int = 200_000
+) -> np.ndarray:
+    """Logistic regression on the numeric features (category codes left out: they are not ordinal)."""
+    keep = [i for i, n in enumerate(FEATURE_NAMES) if n not in CATEGORICAL]
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(y_learn), size=min(max_rows, len(y_learn)), replace=False)
+    model = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(max_iter=300))
+    Xl = np.nan_to_num(X_learn[np.sort(rows)][:, keep], posinf=0.0, neginf=0.0)
+    model.fit(Xl, y_learn[np.sort(rows)])
+    return model.predict_proba(np.nan_to_num(X_eval[:, keep], posinf=0.0, neginf=0.0))[:, 1]
+
+
+def pr_curve_summary(y: np.ndarray, p: np.ndarray, *, points: int = 200, seed: int = 0) -> dict[str, Any]:
+    """A small PR curve and a score sample, stored with the model to set review thresholds later."""
+    prec, rec, thr = precision_recall_curve(y, p)
+    pick = np.unique(np.linspace(0, len(thr) - 1, min(points, len(thr))).astype(int))
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(p, size=min(5000, len(p)), replace=False))
+    return {
+        "threshold": thr[pick].tolist(),
+        "precision": prec[pick].tolist(),
+        "recall": rec[pick].tolist(),
+        "score_sample": sample.tolist(),
+    }
+
+
+def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for name, (y, p) in curves.items():
+        fpr, tpr, _ = roc_curve(y, p)
+        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y, p):.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="Denial risk: ROC on evaluation months")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_calibration(y: np.ndarray, p: np.ndarray, path: str, *, bins: int = 15) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    order = np.argsort(p, kind="stable")
+    chunks = np.array_split(order, bins)
+    mp = [p[c].mean() for c in chunks]
+    my = [y[c].mean() for c in chunks]
+    fig, ax = plt.subplots(figsize=(5, 5))
+    top = max(max(mp), max(my)) * 1.05
+    ax.plot([0, top], [0, top], color="grey", linestyle=":")
+    ax.plot(mp, my, marker="o")
+    ax.set(
+        xlabel="predicted denial probability",
+        ylabel="observed denial rate",
+        title=f"Calibration (ECE {expected_calibration_error(p, y):.4f})",
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_shap_summary(contrib: np.ndarray, X: np.ndarray, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import shap
+
+    shap.summary_plot(contrib[:, :-1], X, feature_names=list(FEATURE_NAMES), show=False, max_display=20)
+    plt.gcf().set_size_inches(8, 8)
+    plt.tight_layout()
+    plt.savefig(path, dpi=100)
+    plt.close("all")
