@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from features.claim_fields import claim_fields, day_number, line_frame
+from features.claim_fields import claim_fields, day_number, line_frame, procedure_family
 from features.codes import CATEGORIES, CodeTables
 from features.frames import member
 from features.history import AggregateSpec, HistoryAggregates
@@ -89,7 +89,7 @@ REASON_GROUPS: dict[str, ReasonGroup] = {
         ReasonGroup(
             "authorization",
             "{payer_id} denied about {payer_proc_auth_rate:.0%} of {payer_proc_auth_code} lines billed {auth_text} "
-            "(line {payer_proc_auth_line}); {auth_rule_text}",
+            "(line {payer_proc_auth_line}); payer-rule authorization code: {auth_rule_code}",
             "authorization",
         ),
         ReasonGroup(
@@ -107,7 +107,7 @@ REASON_GROUPS: dict[str, ReasonGroup] = {
         ),
         ReasonGroup(
             "coordination_of_benefits",
-            "secondary coverage on file ({secondary_text}); {payer_id} "
+            "secondary coverage on file (payer {secondary_payer}); {payer_id} "
             "payer-order denial rate {payer_cat_coordination_of_benefits_rate:.1%}",
             "coordination_of_benefits",
         ),
@@ -372,14 +372,26 @@ FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 
 @dataclass
 class FeatureSet:
-    """Model input (`X`, float32, columns FEATURE_NAMES) and the strings reasons need (`context`)."""
+    """Model input (`X`, float32, columns FEATURE_NAMES) and the values reasons name (`context`).
+
+    Context stays a dict of arrays: only the rows someone will read are turned into text.
+    """
 
     X: np.ndarray
-    context: pd.DataFrame  # index claim_id
+    context: dict[str, np.ndarray]
     claim_ids: pd.Index
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.X, columns=list(FEATURE_NAMES), index=self.claim_ids)
+
+    def context_frame(self, rows: np.ndarray | None = None) -> pd.DataFrame:
+        idx = np.arange(len(self.claim_ids)) if rows is None else np.asarray(rows)
+        return pd.DataFrame({k: v[idx] for k, v in self.context.items()}, index=self.claim_ids[idx], dtype=object)
+
+    def subset(self, rows: np.ndarray) -> FeatureSet:
+        return FeatureSet(
+            X=self.X[rows], context={k: v[rows] for k, v in self.context.items()}, claim_ids=self.claim_ids[rows]
+        )
 
 
 def claim_keys(claims: pd.DataFrame) -> pd.DataFrame:
@@ -445,6 +457,14 @@ def outcome_events(
     return rows, cl
 
 
+def _group_max(values: np.ndarray, starts: np.ndarray, claim_at: np.ndarray, n: int) -> np.ndarray:
+    """Per-claim max of line values already sorted by claim (`starts` = first row of each claim)."""
+    out = np.full(n, np.nan)
+    if len(starts):
+        out[claim_at] = np.maximum.reduceat(values, starts)
+    return out
+
+
 def _place(
     first: np.ndarray, at: np.ndarray, n: int, values: np.ndarray, fill: Any = np.nan, dtype: Any = "float64"
 ) -> np.ndarray:
@@ -471,21 +491,19 @@ class DenialFeatureBuilder:
         routine: frozenset[tuple[str, str]] | None = None,
     ) -> DenialFeatureBuilder:
         line_events, claim_events = outcome_events(tables, labels, codes=codes, routine=routine)
+        # category levels come from every claim sent, never from which claims happen to have outcomes
+        claims = tables["claims"]
+        self.levels_ = {
+            c: sorted(claims[c].dropna().astype(str).unique()) for c in CATEGORICAL if c != "principal_family"
+        }
+        families = procedure_family(pd.Series(tables["claim_lines"]["procedure_code"].unique()))
+        self.levels_["principal_family"] = sorted(families.dropna().astype(str).unique())
         self.line_aggregates_ = HistoryAggregates(
             specs=LINE_SPECS, window_days=self.window_days, prior_strength=self.prior_strength
         ).fit(line_events)
         self.claim_aggregates_ = HistoryAggregates(
             specs=CLAIM_SPECS, window_days=self.window_days, prior_strength=self.prior_strength
         ).fit(claim_events)
-        claims = tables["claims"]
-        lines = line_frame(claims, tables["claim_lines"])
-        principal = lines[lines["line_number"] == lines.groupby("claim_id")["line_number"].transform("min")]
-        source = claims.assign(
-            principal_family=claims["claim_id"].map(
-                principal.drop_duplicates("claim_id").set_index("claim_id")["proc_family"]
-            )
-        )
-        self.levels_ = {c: sorted(source[c].dropna().astype(str).unique()) for c in CATEGORICAL}
         self.rules_ = rules
         self.category_labels_ = {c: codes.label(c) for c in CATEGORIES}
         self.category_actions_ = {c: codes.preventive_action(c) for c in CATEGORIES}
@@ -510,11 +528,17 @@ class DenialFeatureBuilder:
         """Features for `claims` (one row each, in order). Context = every claim the team has sent,
         for duplicate suspicion (default: the claims themselves)."""
         claims = claims.reset_index(drop=True)
-        rows = line_frame(claims, lines)
         if context_claims is None:
-            ctx_rows = rows
+            ctx_rows = rows = line_frame(claims, lines)
         else:
-            ctx_rows = line_frame(context_claims, context_lines if context_lines is not None else lines)
+            extra = claims[~member(claims["claim_id"], context_claims["claim_id"])]
+            ctx_rows = line_frame(
+                pd.concat([context_claims, extra], ignore_index=True) if len(extra) else context_claims,
+                pd.concat([context_lines, lines])
+                if len(extra) and context_lines is not None
+                else (context_lines if context_lines is not None else lines),
+            )
+            rows = ctx_rows[member(ctx_rows["claim_id"], claims["claim_id"])].reset_index(drop=True)
         own = claim_fields(claims, rows, rules=self.rules_, context_lines=ctx_rows)
         ids = pd.Index(claims["claim_id"].astype(str), name="claim_id")
         own = own.set_axis(ids)  # claim_fields returns claims in the given order
@@ -537,11 +561,17 @@ class DenialFeatureBuilder:
 
         # line-level history: the worst line per claim (highest smoothed rate), and which line it was
         line_hist = self.line_aggregates_.transform(rows, query_day=day_number(rows["submitted_at"]))
-        context: dict[str, object] = {}
+        context: dict[str, np.ndarray] = {}
         line_cols = {
             k: rows[k].to_numpy(dtype=object) for k in ("procedure_code", "modifier_key", "line_dx", "prev_code")
         }
         line_no = rows["line_number"].to_numpy(dtype="float64")
+        by_claim = np.argsort(row_pos, kind="stable")
+        sorted_pos = row_pos[by_claim]
+        starts = np.flatnonzero(np.r_[True, sorted_pos[1:] != sorted_pos[:-1]]) if len(sorted_pos) else sorted_pos
+        claim_at_start = sorted_pos[starts]
+        has_lines = np.zeros(len(ids), dtype=bool)
+        has_lines[row_pos] = True
         units = rows["units"].astype("float64").to_numpy()
         for spec in LINE_SPECS:
             rate = line_hist[f"{spec.name}_rate"].to_numpy()
@@ -554,12 +584,10 @@ class DenialFeatureBuilder:
                     first, at, len(ids), line_hist[f"{spec.name}_{suffix}"].to_numpy()
                 )
             # chance that at least one line is denied, if lines were independent at these rates
-            log_keep = np.zeros(len(ids))
-            np.add.at(log_keep, row_pos, np.log1p(-np.clip(rate, 0.0, 0.999)))
-            cols[f"{spec.name}_any"] = np.where(np.isin(np.arange(len(ids)), row_pos), -np.expm1(log_keep), np.nan)
-            recent = np.full(len(ids), -np.inf)
-            np.maximum.at(recent, row_pos, line_hist[f"{spec.name}_rate_recent"].to_numpy())
-            cols[f"{spec.name}_rate_recent"] = np.where(np.isneginf(recent), np.nan, recent)
+            log_keep = np.bincount(row_pos, weights=np.log1p(-np.clip(rate, 0.0, 0.999)), minlength=len(ids))
+            cols[f"{spec.name}_any"] = np.where(has_lines, -np.expm1(log_keep), np.nan)
+            recent = line_hist[f"{spec.name}_rate_recent"].to_numpy()[by_claim]
+            cols[f"{spec.name}_rate_recent"] = _group_max(recent, starts, claim_at_start, len(ids))
             line = _place(first, at, len(ids), line_no)
             line_text = np.char.mod("%d", np.nan_to_num(line)).astype(object)
             context[f"{spec.name}_line"] = np.where(np.isnan(line), np.array(None, dtype=object), line_text)
@@ -579,45 +607,63 @@ class DenialFeatureBuilder:
             cols[name] = own[name].to_numpy()
         frame = pd.DataFrame(cols, index=ids)
         X = frame.reindex(columns=list(FEATURE_NAMES)).to_numpy(dtype=np.float32)
-        return FeatureSet(
-            X=X, context=self._context(claims, rows, frame, pd.DataFrame(context, index=ids), ids), claim_ids=ids
-        )
+        return FeatureSet(X=X, context=self._context(claims, rows, frame, context, ids), claim_ids=ids)
 
     def _context(
-        self, claims: pd.DataFrame, rows: pd.DataFrame, frame: pd.DataFrame, context: pd.DataFrame, ids: pd.Index
-    ) -> pd.DataFrame:
-        """Strings and numbers the reason phrases name: payer, codes, lines. Never patient fields."""
-        c = claims.set_index(ids)
+        self,
+        claims: pd.DataFrame,
+        rows: pd.DataFrame,
+        frame: pd.DataFrame,
+        context: dict[str, np.ndarray],
+        ids: pd.Index,
+    ) -> dict[str, np.ndarray]:
+        """Values the reason phrases name (payer, codes, lines), as arrays. Never patient fields.
+
+        Texts are picked from a few constants by index rather than built per row: only the rows someone
+        reads are ever formatted.
+        """
+
+        def text(col: str) -> np.ndarray:
+            return claims[col].astype("string").fillna("unknown").to_numpy(dtype=object)
+
         for col in ("payer_id", "plan_type", "billing_npi", "rendering_npi", "facility_id", "place_of_service"):
-            context[col] = c[col].astype("string").fillna("unknown")
+            context[col] = text(col)
         auth = rows[self.rules_.auth_required(rows["payer_id"], rows["plan_type"], rows["procedure_code"])]
-        auth = auth.sort_values(["claim_id", "line_number"]).drop_duplicates("claim_id").set_index("claim_id")
-        auth_code = auth["procedure_code"].reindex(ids)
-        context["auth_rule_text"] = ("payer rules require authorization for " + auth_code.astype("string")).fillna(
-            "no authorization rule on file for these codes"
+        auth = auth.drop_duplicates("claim_id")  # rows are sorted by claim and line: the first such line
+        auth_code = np.full(len(ids), "none on file for these codes", dtype=object)
+        auth_code[ids.get_indexer(pd.Index(auth["claim_id"].astype(str)))] = auth["procedure_code"].to_numpy(
+            dtype=object
         )
-        context["auth_text"] = np.where(
-            c["prior_auth_number"].notna(), "with an authorization number", "without an authorization number"
-        )
+        context["auth_rule_code"] = auth_code
+        has_auth = claims["prior_auth_number"].notna().to_numpy()
+        context["auth_text"] = np.array(
+            ["without an authorization number", "with an authorization number"], dtype=object
+        )[has_auth.astype(int)]
         context["dup_code"] = context["payer_proc_code"]
-        context["filing_limit"] = self.rules_.timely_filing_days(c["payer_id"], c["plan_type"]).astype("float64")
-        verified = c["eligibility_verified"].astype("boolean")
-        context["eligibility_text"] = verified.map({True: "yes", False: "no"}).astype("string").fillna("not recorded")
-        context["secondary_text"] = np.where(
-            c["secondary_payer_id"].notna(), "payer " + c["secondary_payer_id"].astype("string").fillna(""), "none"
+        context["filing_limit"] = self.rules_.timely_filing_days(claims["payer_id"], claims["plan_type"]).astype(float)
+        verified = claims["eligibility_verified"].astype("boolean")
+        state = np.where(verified.isna().to_numpy(), 2, verified.fillna(False).to_numpy(dtype=bool).astype(int))
+        context["eligibility_text"] = np.array(["no", "yes", "not recorded"], dtype=object)[state]
+        context["secondary_payer"] = claims["secondary_payer_id"].astype("string").fillna("none").to_numpy(dtype=object)
+        flags = (
+            claims["rendering_npi"].isna().to_numpy().astype(int) * 4
+            + claims["referral_number"].isna().to_numpy().astype(int) * 2
+            + (frame["lines_without_pointer"].to_numpy() > 0).astype(int)
         )
-        missing = np.where(c["rendering_npi"].isna(), "rendering NPI; ", "")
-        missing = np.char.add(missing.astype(str), np.where(c["referral_number"].isna(), "referral number; ", ""))
-        missing = np.char.add(
-            missing, np.where(frame["lines_without_pointer"].to_numpy() > 0, "diagnosis pointer; ", "")
+        names = ("rendering NPI", "referral number", "diagnosis pointer")
+        combos = np.array(
+            [", ".join(n for bit, n in zip((4, 2, 1), names, strict=True) if k & bit) or "none" for k in range(8)],
+            dtype=object,
         )
-        context["missing_text"] = pd.Series(missing, index=ids).str.rstrip("; ").replace({"": "none"})
+        context["missing_text"] = combos[flags]
         # the payer's worst recent denial category, for the payer_history phrase
         cat_rates = np.column_stack([frame[f"payer_cat_{cat}_rate_recent"].to_numpy() for cat in CATEGORIES])
         top = np.nan_to_num(cat_rates, nan=-1).argmax(axis=1)
         context["payer_top_cat_rate"] = cat_rates[np.arange(len(top)), top]
-        context["payer_top_cat_label"] = [self.category_labels_[CATEGORIES[i]].lower() for i in top]
-        context["payer_top_cat_action"] = [self.category_actions_[CATEGORIES[i]] for i in top]
+        context["payer_top_cat_label"] = np.array([self.category_labels_[c].lower() for c in CATEGORIES], dtype=object)[
+            top
+        ]
+        context["payer_top_cat_action"] = np.array([self.category_actions_[c] for c in CATEGORIES], dtype=object)[top]
         return context
 
     # ---- persistence: plain arrays and JSON, no pickled objects --------------------------------------

@@ -163,7 +163,7 @@ class DenialRiskModel:
             return reasons_frame([], index=fs.claim_ids[:0], top=top)
         grouped = group_contributions(self.contributions(fs.X[idx]))
         feats = pd.DataFrame(fs.X[idx], columns=list(FEATURE_NAMES))
-        ctx = fs.context.iloc[idx].reset_index(drop=True)
+        ctx = fs.context_frame(idx).reset_index(drop=True)
         reasons = top_reasons(
             grouped, features=feats, context=ctx, preventive_action=self.builder_.category_actions_, top=top
         )

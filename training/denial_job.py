@@ -89,9 +89,7 @@ def build_dataset(
 def _slice(ds: Dataset, role: str) -> TrainingSlice:
     rows = np.flatnonzero(ds.labels["role"].to_numpy() == role)
     fs = ds.features
-    from features.denial_features import FeatureSet
-
-    part = FeatureSet(X=fs.X[rows], context=fs.context.iloc[rows], claim_ids=fs.claim_ids[rows])
+    part = fs.subset(rows)
     cats = ds.labels["denial_category"].astype("string").fillna("").to_numpy()[rows]
     return TrainingSlice(features=part, denied=ds.labels["initial_denial"].to_numpy(dtype=bool)[rows], category=cats)
 

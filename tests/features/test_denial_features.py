@@ -47,7 +47,7 @@ def test_declared_once_and_phrased(history: dict[str, pd.DataFrame]) -> None:
     assert all(f.group in REASON_GROUPS and f.meaning and f.as_of for f in FEATURES)
     builder = fit(history)
     fs = builder.transform(claims=history["claims"].head(300), lines=history["claim_lines"])
-    values = {**fs.frame().iloc[0].to_dict(), **fs.context.iloc[0].to_dict()}
+    values = {**fs.frame().iloc[0].to_dict(), **fs.context_frame(np.array([0])).iloc[0].to_dict()}
     for group in REASON_GROUPS.values():  # every phrase formats against real feature names and context
         group.phrase.format(**{k: (0 if v is None or v is pd.NA else v) for k, v in values.items()})
 
@@ -105,4 +105,4 @@ def test_frozen_state_round_trip_gives_identical_features(history: dict[str, pd.
     a = builder.transform(claims=pending, lines=history["claim_lines"])
     b = loaded.transform(claims=pending, lines=history["claim_lines"])
     np.testing.assert_array_equal(a.X, b.X)
-    pd.testing.assert_frame_equal(a.context, b.context)
+    pd.testing.assert_frame_equal(a.context_frame(), b.context_frame())

@@ -59,7 +59,7 @@ def test_explanations_name_payer_code_and_action(dataset: Dataset, model: Denial
     assert reasons["reason_1"].notna().all() and reasons["action_1"].notna().all()
     text = " ".join(reasons[["reason_1", "reason_2", "reason_3"]].fillna("").to_numpy().ravel())
     assert "unknown" not in text.split() or text.count("unknown") < 5
-    payers = set(evl.features.context["payer_id"].iloc[top])
+    payers = set(evl.features.context["payer_id"][top])
     assert any(pid in text for pid in payers)  # reasons name the claim's own payer
     assert "PT" not in text and "patient_id" not in text  # never a patient key
 
