@@ -14,7 +14,7 @@ adjustments or follow-ups.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -56,45 +56,45 @@ REASON_GROUPS: dict[str, ReasonGroup] = {
         ReasonGroup(
             "payer_procedure",
             "payer {payer_id} denied about {payer_proc_rate:.0%} of {payer_proc_code} lines "
-            "(line {payer_proc_line}; {payer_proc_rate_recent:.0%} in the last 90 days)",
+            "(line {payer_proc_line:.0f}; {payer_proc_rate_recent:.0%} in the last 90 days)",
             "other",
             "Check {payer_id}'s policy for {payer_proc_code} (coverage, authorization, modifiers) before release",
         ),
         ReasonGroup(
             "modifiers",
             "payer {payer_id} denied about {payer_proc_mod_rate:.0%} of {payer_proc_mod_code} lines "
-            "billed with modifiers {payer_proc_mod_mods} (line {payer_proc_mod_line})",
+            "billed with modifiers {payer_proc_mod_mods} (line {payer_proc_mod_line:.0f})",
             "coding",
         ),
         ReasonGroup(
             "provider_procedure",
             "clinician {rendering_npi} has about {provider_proc_rate:.0%} of "
-            "{provider_proc_code} lines denied (line {provider_proc_line})",
+            "{provider_proc_code} lines denied (line {provider_proc_line:.0f})",
             "coding",
         ),
         ReasonGroup(
             "diagnosis_pairing",
-            "diagnosis {dx_proc_dx} with {dx_proc_code} (line {dx_proc_line}) is denied "
+            "diagnosis {dx_proc_dx} with {dx_proc_code} (line {dx_proc_line:.0f}) is denied "
             "about {dx_proc_rate:.0%} of the time",
             "medical_necessity",
-            "Check that the diagnosis on line {dx_proc_line} supports {dx_proc_code} and the notes show it",
+            "Check that the diagnosis on line {dx_proc_line:.0f} supports {dx_proc_code} and the notes show it",
         ),
         ReasonGroup(
             "units",
-            "{units_units:.0f} units of {units_code} (line {units_line}) are denied about "
+            "{units_units:.0f} units of {units_code} (line {units_line:.0f}) are denied about "
             "{units_rate:.0%} of the time at that count",
             "medical_necessity",
-            "Confirm the units on line {units_line} against the documentation and the payer's limit",
+            "Confirm the units on line {units_line:.0f} against the documentation and the payer's limit",
         ),
         ReasonGroup(
             "authorization",
             "{payer_id} denied about {payer_proc_auth_rate:.0%} of {payer_proc_auth_code} lines billed {auth_text} "
-            "(line {payer_proc_auth_line}); payer-rule authorization code: {auth_rule_code}",
+            "(line {payer_proc_auth_line:.0f}); payer-rule authorization code: {auth_rule_code}",
             "authorization",
         ),
         ReasonGroup(
             "bundling",
-            "{code_pair_code} billed after {code_pair_prev} on the same claim (line {code_pair_line}) is denied "
+            "{code_pair_code} billed after {code_pair_prev} on the same claim (line {code_pair_line:.0f}) is denied "
             "about {code_pair_rate:.0%} of the time",
             "coding",
             "Check whether {code_pair_code} is bundled into {code_pair_prev}; remove it or add the right modifier",
@@ -370,27 +370,53 @@ FEATURES: tuple[FeatureDef, ...] = _declare()
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 
 
+# per chosen line: context name suffix -> line column
+_LINE_CONTEXT = {
+    "line": "line_number",
+    "code": "procedure_code",
+    "mods": "modifier_text",
+    "dx": "line_dx",
+    "units": "units",
+    "prev": "prev_code",
+}
+
+
 @dataclass
 class FeatureSet:
-    """Model input (`X`, float32, columns FEATURE_NAMES) and the values reasons name (`context`).
+    """Model input (`X`, float32, columns FEATURE_NAMES) and the values reasons name.
 
-    Context stays a dict of arrays: only the rows someone will read are turned into text.
+    Reason values stay arrays until someone reads a claim: `context` holds claim-level values,
+    `lines` line-level values, and `pointers[spec]` the line each line-level aggregate picked per claim.
     """
 
     X: np.ndarray
     context: dict[str, np.ndarray]
     claim_ids: pd.Index
+    lines: dict[str, np.ndarray] = field(default_factory=dict)
+    pointers: dict[str, np.ndarray] = field(default_factory=dict)
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.X, columns=list(FEATURE_NAMES), index=self.claim_ids)
 
     def context_frame(self, rows: np.ndarray | None = None) -> pd.DataFrame:
         idx = np.arange(len(self.claim_ids)) if rows is None else np.asarray(rows)
-        return pd.DataFrame({k: v[idx] for k, v in self.context.items()}, index=self.claim_ids[idx], dtype=object)
+        out: dict[str, np.ndarray] = {k: v[idx] for k, v in self.context.items()}
+        for spec, pointer in self.pointers.items():
+            ptr = pointer[idx]
+            for suffix, col in _LINE_CONTEXT.items():
+                values = self.lines[col][np.maximum(ptr, 0)] if len(self.lines[col]) else np.full(len(ptr), None)
+                out[f"{spec}_{suffix}"] = np.where(ptr >= 0, values, np.array(None, dtype=object))
+        if "payer_proc_code" in out:
+            out["dup_code"] = out["payer_proc_code"]
+        return pd.DataFrame(out, index=self.claim_ids[idx], dtype=object)
 
     def subset(self, rows: np.ndarray) -> FeatureSet:
         return FeatureSet(
-            X=self.X[rows], context={k: v[rows] for k, v in self.context.items()}, claim_ids=self.claim_ids[rows]
+            X=self.X[rows],
+            context={k: v[rows] for k, v in self.context.items()},
+            claim_ids=self.claim_ids[rows],
+            lines=self.lines,
+            pointers={k: v[rows] for k, v in self.pointers.items()},
         )
 
 
@@ -462,15 +488,6 @@ def _group_max(values: np.ndarray, starts: np.ndarray, claim_at: np.ndarray, n: 
     out = np.full(n, np.nan)
     if len(starts):
         out[claim_at] = np.maximum.reduceat(values, starts)
-    return out
-
-
-def _place(
-    first: np.ndarray, at: np.ndarray, n: int, values: np.ndarray, fill: Any = np.nan, dtype: Any = "float64"
-) -> np.ndarray:
-    """Scatter the chosen lines' values (rows `first`) to their claims' positions `at`."""
-    out = np.full(n, fill, dtype=dtype)
-    out[at] = values[first]
     return out
 
 
@@ -561,42 +578,34 @@ class DenialFeatureBuilder:
 
         # line-level history: the worst line per claim (highest smoothed rate), and which line it was
         line_hist = self.line_aggregates_.transform(rows, query_day=day_number(rows["submitted_at"]))
-        context: dict[str, np.ndarray] = {}
-        line_cols = {
-            k: rows[k].to_numpy(dtype=object) for k in ("procedure_code", "modifier_key", "line_dx", "prev_code")
-        }
-        line_no = rows["line_number"].to_numpy(dtype="float64")
         by_claim = np.argsort(row_pos, kind="stable")
         sorted_pos = row_pos[by_claim]
         starts = np.flatnonzero(np.r_[True, sorted_pos[1:] != sorted_pos[:-1]]) if len(sorted_pos) else sorted_pos
-        claim_at_start = sorted_pos[starts]
+        claim_at = sorted_pos[starts]
+        counts = np.diff(np.r_[starts, len(sorted_pos)])
         has_lines = np.zeros(len(ids), dtype=bool)
-        has_lines[row_pos] = True
-        units = rows["units"].astype("float64").to_numpy()
+        has_lines[claim_at] = True
+        pointers: dict[str, np.ndarray] = {}
         for spec in LINE_SPECS:
             rate = line_hist[f"{spec.name}_rate"].to_numpy()
-            order = np.lexsort((-rate, row_pos))
-            first = order[np.r_[True, row_pos[order][1:] != row_pos[order][:-1]]] if len(order) else order
-            at = row_pos[first]
-
-            for suffix in ("rate", "n", "n_recent"):
-                cols[f"{spec.name}_{suffix}"] = _place(
-                    first, at, len(ids), line_hist[f"{spec.name}_{suffix}"].to_numpy()
+            pointer = np.full(len(ids), -1, dtype=np.int64)
+            if len(starts):
+                sorted_rate = rate[by_claim]
+                top = np.repeat(np.maximum.reduceat(sorted_rate, starts), counts)
+                first_max = np.minimum.reduceat(
+                    np.where(sorted_rate == top, np.arange(len(sorted_rate)), len(sorted_rate)), starts
                 )
+                pointer[claim_at] = by_claim[first_max]
+            pointers[spec.name] = pointer
+            chosen = pointer >= 0
+            for suffix in ("rate", "n", "n_recent"):
+                values = line_hist[f"{spec.name}_{suffix}"].to_numpy()
+                cols[f"{spec.name}_{suffix}"] = np.where(chosen, values[np.maximum(pointer, 0)], np.nan)
             # chance that at least one line is denied, if lines were independent at these rates
             log_keep = np.bincount(row_pos, weights=np.log1p(-np.clip(rate, 0.0, 0.999)), minlength=len(ids))
             cols[f"{spec.name}_any"] = np.where(has_lines, -np.expm1(log_keep), np.nan)
             recent = line_hist[f"{spec.name}_rate_recent"].to_numpy()[by_claim]
-            cols[f"{spec.name}_rate_recent"] = _group_max(recent, starts, claim_at_start, len(ids))
-            line = _place(first, at, len(ids), line_no)
-            line_text = np.char.mod("%d", np.nan_to_num(line)).astype(object)
-            context[f"{spec.name}_line"] = np.where(np.isnan(line), np.array(None, dtype=object), line_text)
-            context[f"{spec.name}_code"] = _place(first, at, len(ids), line_cols["procedure_code"], None, object)
-            mods = _place(first, at, len(ids), line_cols["modifier_key"], None, object)
-            context[f"{spec.name}_mods"] = np.where(mods == "-", "none", mods)
-            context[f"{spec.name}_dx"] = _place(first, at, len(ids), line_cols["line_dx"], None, object)
-            context[f"{spec.name}_units"] = _place(first, at, len(ids), units)
-            context[f"{spec.name}_prev"] = _place(first, at, len(ids), line_cols["prev_code"], None, object)
+            cols[f"{spec.name}_rate_recent"] = _group_max(recent, starts, claim_at, len(ids))
 
         # claim-level history
         claim_hist = self.claim_aggregates_.transform(claim_keys(claims), query_day=day_number(claims["submitted_at"]))
@@ -605,17 +614,23 @@ class DenialFeatureBuilder:
                 cols[f"{spec.name}_{suffix}"] = claim_hist[f"{spec.name}_{suffix}"].to_numpy()
         for name in own.columns:
             cols[name] = own[name].to_numpy()
-        frame = pd.DataFrame(cols, index=ids)
-        X = frame.reindex(columns=list(FEATURE_NAMES)).to_numpy(dtype=np.float32)
-        return FeatureSet(X=X, context=self._context(claims, rows, frame, context, ids), claim_ids=ids)
+        X = np.empty((len(ids), len(FEATURE_NAMES)), dtype=np.float32)
+        for j, name in enumerate(FEATURE_NAMES):
+            X[:, j] = cols[name]
+        mods = rows["modifier_key"].to_numpy(dtype=object)
+        line_values = {
+            "line_number": rows["line_number"].to_numpy(dtype="float64"),
+            "procedure_code": rows["procedure_code"].to_numpy(dtype=object),
+            "modifier_text": np.where(mods == "-", "none", mods),
+            "line_dx": rows["line_dx"].to_numpy(dtype=object),
+            "units": rows["units"].astype("float64").to_numpy(),
+            "prev_code": rows["prev_code"].to_numpy(dtype=object),
+        }
+        context = self._context(claims, rows, cols, ids)
+        return FeatureSet(X=X, context=context, claim_ids=ids, lines=line_values, pointers=pointers)
 
     def _context(
-        self,
-        claims: pd.DataFrame,
-        rows: pd.DataFrame,
-        frame: pd.DataFrame,
-        context: dict[str, np.ndarray],
-        ids: pd.Index,
+        self, claims: pd.DataFrame, rows: pd.DataFrame, cols: Mapping[str, np.ndarray], ids: pd.Index
     ) -> dict[str, np.ndarray]:
         """Values the reason phrases name (payer, codes, lines), as arrays. Never patient fields.
 
@@ -626,8 +641,10 @@ class DenialFeatureBuilder:
         def text(col: str) -> np.ndarray:
             return claims[col].astype("string").fillna("unknown").to_numpy(dtype=object)
 
-        for col in ("payer_id", "plan_type", "billing_npi", "rendering_npi", "facility_id", "place_of_service"):
-            context[col] = text(col)
+        context = {
+            col: text(col)
+            for col in ("payer_id", "plan_type", "billing_npi", "rendering_npi", "facility_id", "place_of_service")
+        }
         auth = rows[self.rules_.auth_required(rows["payer_id"], rows["plan_type"], rows["procedure_code"])]
         auth = auth.drop_duplicates("claim_id")  # rows are sorted by claim and line: the first such line
         auth_code = np.full(len(ids), "none on file for these codes", dtype=object)
@@ -639,7 +656,6 @@ class DenialFeatureBuilder:
         context["auth_text"] = np.array(
             ["without an authorization number", "with an authorization number"], dtype=object
         )[has_auth.astype(int)]
-        context["dup_code"] = context["payer_proc_code"]
         context["filing_limit"] = self.rules_.timely_filing_days(claims["payer_id"], claims["plan_type"]).astype(float)
         verified = claims["eligibility_verified"].astype("boolean")
         state = np.where(verified.isna().to_numpy(), 2, verified.fillna(False).to_numpy(dtype=bool).astype(int))
@@ -648,7 +664,7 @@ class DenialFeatureBuilder:
         flags = (
             claims["rendering_npi"].isna().to_numpy().astype(int) * 4
             + claims["referral_number"].isna().to_numpy().astype(int) * 2
-            + (frame["lines_without_pointer"].to_numpy() > 0).astype(int)
+            + (cols["lines_without_pointer"] > 0).astype(int)
         )
         names = ("rendering NPI", "referral number", "diagnosis pointer")
         combos = np.array(
@@ -657,7 +673,7 @@ class DenialFeatureBuilder:
         )
         context["missing_text"] = combos[flags]
         # the payer's worst recent denial category, for the payer_history phrase
-        cat_rates = np.column_stack([frame[f"payer_cat_{cat}_rate_recent"].to_numpy() for cat in CATEGORIES])
+        cat_rates = np.column_stack([cols[f"payer_cat_{cat}_rate_recent"] for cat in CATEGORIES])
         top = np.nan_to_num(cat_rates, nan=-1).argmax(axis=1)
         context["payer_top_cat_rate"] = cat_rates[np.arange(len(top)), top]
         context["payer_top_cat_label"] = np.array([self.category_labels_[c].lower() for c in CATEGORIES], dtype=object)[
