@@ -35,6 +35,7 @@ def _console(*, stderr: bool = False) -> Console:
     width = None if stream.isatty() or "COLUMNS" in os.environ else 140
     return Console(stderr=stderr, width=width)
 
+
 log = logging.getLogger("claimsight")
 
 DataDir = Annotated[Path, typer.Option("--data", help="directory with the DATA.md tables (CSV or Parquet)")]
@@ -105,7 +106,10 @@ def kpis(
         validation_report(_console(), result)
     codes = load_code_tables()
     labels = compute_labels(
-        result.tables, codes=codes, routine=settings.routine_set(), maturity_days=settings.maturity_days,
+        result.tables,
+        codes=codes,
+        routine=settings.routine_set(),
+        maturity_days=settings.maturity_days,
         as_of=None if as_of is None else _date(as_of),
     )
     table = compute_kpis(labels, result.tables["claims"], codes=codes, by=dims)
@@ -120,18 +124,24 @@ def train(
     data: DataDir,
     seed: Annotated[int | None, typer.Option(help="default: CLAIMSIGHT_SEED (7)")] = None,
     register: Annotated[bool, typer.Option(help="log to MLflow and register the model")] = True,
-) -> None:
+) -> str | None:
     """Train the denial-risk model on a history, evaluate it on the latest mature months, register it."""
     from claimsight.render import training_report
     from training.denial_job import train_denial_risk
 
     settings = _settings(seed=seed)
     _, report = train_denial_risk(
-        data, home=settings.home, tracking_uri=settings.mlflow_tracking_uri, seed=settings.seed,
-        max_reject_rate=settings.max_reject_rate, maturity_days=settings.maturity_days,
-        routine=settings.routine_set(), register=register,
+        data,
+        home=settings.home,
+        tracking_uri=settings.mlflow_tracking_uri,
+        seed=settings.seed,
+        max_reject_rate=settings.max_reject_rate,
+        maturity_days=settings.maturity_days,
+        routine=settings.routine_set(),
+        register=register,
     )
     training_report(_console(), report)
+    return str(report.registry["version"]) if report.registry else None
 
 
 score_app = typer.Typer(no_args_is_help=True, help="Score claims before release (denials: a later issue).")
@@ -142,12 +152,17 @@ app.add_typer(score_app, name="score")
 def score_claims_command(
     data: DataDir,
     out: Annotated[Path, typer.Option(help="CSV to write, highest risk first")],
-    model: Annotated[str, typer.Option(help="registry alias/version of claimsight-denial-risk, or a saved model "
-                                            "directory")] = "champion",
-    claims_file: Annotated[Path | None, typer.Option(help="score these claims (CSV/Parquet with a claim_id "
-                                                          "column) instead of the pending ones")] = None,
-    target_precision: Annotated[float | None, typer.Option(min=0.01, max=1.0, help="review when at least this "
-                                                           "share of reviewed claims would be denials")] = None,
+    model: Annotated[
+        str, typer.Option(help="registry alias/version of claimsight-denial-risk, or a saved model directory")
+    ] = "champion",
+    claims_file: Annotated[
+        Path | None,
+        typer.Option(help="score these claims (CSV/Parquet with a claim_id column) instead of the pending ones"),
+    ] = None,
+    target_precision: Annotated[
+        float | None,
+        typer.Option(min=0.01, max=1.0, help="review when at least this share of reviewed claims would be denials"),
+    ] = None,
     review_capacity: Annotated[int | None, typer.Option(min=0, help="review at most this many claims")] = None,
     show: Annotated[int, typer.Option(help="riskiest claims to print")] = 5,
 ) -> None:
@@ -161,13 +176,16 @@ def score_claims_command(
     result = load_validated(data, max_reject_rate=settings.max_reject_rate)
     claims = pending_claims(result.tables) if claims_file is None else _read_claims(claims_file, result.tables)
     threshold = loaded.threshold_for(precision=target_precision)
-    scored = score_claims(loaded, claims=claims, tables=result.tables, threshold=threshold,
-                          review_capacity=review_capacity)
+    scored = score_claims(
+        loaded, claims=claims, tables=result.tables, threshold=threshold, review_capacity=review_capacity
+    )
     scored.to_csv(out, index=False)
     riskiest_claims(_console(), scored, limit=show, threshold=threshold)
     n_review = int((scored["decision"] == "review").sum())
-    _console().print(f"scored {len(scored):,} claims: {n_review:,} to review (threshold {threshold:.3f}"
-                     f"{'' if review_capacity is None else f', capacity {review_capacity:,}'}); wrote {out}")
+    _console().print(
+        f"scored {len(scored):,} claims: {n_review:,} to review (threshold {threshold:.3f}"
+        f"{'' if review_capacity is None else f', capacity {review_capacity:,}'}); wrote {out}"
+    )
 
 
 def _load_model(ref: str, settings: Settings) -> DenialRiskModel:
@@ -185,13 +203,17 @@ def _load_model(ref: str, settings: Settings) -> DenialRiskModel:
 
 def _read_claims(path: Path, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Claim ids from a CSV/Parquet file (a `claim_id` column), looked up in the data directory."""
-    ids = pd.read_parquet(path, columns=["claim_id"]) if path.suffix == ".parquet" else pd.read_csv(
-        path, usecols=["claim_id"], dtype=str)
+    ids = (
+        pd.read_parquet(path, columns=["claim_id"])
+        if path.suffix == ".parquet"
+        else pd.read_csv(path, usecols=["claim_id"], dtype=str)
+    )
     known = tables["claims"].set_index("claim_id", drop=False)
     missing = ~ids["claim_id"].isin(known.index)
     if missing.any():
-        raise typer.BadParameter(f"{int(missing.sum())} claim ids are not in the data directory's claims table",
-                                 param_hint="--claims-file")
+        raise typer.BadParameter(
+            f"{int(missing.sum())} claim ids are not in the data directory's claims table", param_hint="--claims-file"
+        )
     return known.loc[ids["claim_id"]].reset_index(drop=True)
 
 
@@ -201,16 +223,30 @@ def demo(
     months: Annotated[int, typer.Option(min=6)] = 24,
     seed: Annotated[int, typer.Option()] = 7,
 ) -> None:
-    """The main job end to end on the embedded default: synthetic history -> validation -> labels -> KPIs."""
+    """The main job end to end on the embedded default: synthetic history -> validation -> KPIs -> train the
+    denial-risk model (local MLflow store) -> score the claims still waiting for a payer answer."""
     settings = _settings()
-    data = settings.home / "demo" / f"synthetic-{claims}-{months}-{seed}"
+    demo_dir = settings.home / "demo"
+    data = demo_dir / f"synthetic-{claims}-{months}-{seed}"
     _console().rule("1. synthetic history")
     if (data / "claims.parquet").exists():
         _console().print(f"reusing {data}")
     else:
         synth(out=data, claims=claims, months=months, seed=seed, fmt="parquet")
     _console().rule("2. validation, labels and KPIs")
-    kpis(data=data, by=["month", "payer", "category"], csv=settings.home / "demo" / "kpis.csv", top=8, as_of=None)
+    kpis(data=data, by=["month", "payer", "category"], csv=demo_dir / "kpis.csv", top=8, as_of=None)
+    _console().rule("3. train the denial-risk model (MLflow store in " + str(settings.home) + ")")
+    version = train(data=data, seed=None, register=True)
+    _console().rule("4. score the claims awaiting a payer answer (the version just trained)")
+    score_claims_command(
+        data=data,
+        out=demo_dir / "scores.csv",
+        model=version or "champion",
+        claims_file=None,
+        target_precision=None,
+        review_capacity=None,
+        show=3,
+    )
 
 
 @app.command()
@@ -219,11 +255,15 @@ def bench(
     months: Annotated[int, typer.Option(min=6)] = 36,
     seed: Annotated[int, typer.Option()] = 7,
     workdir: Annotated[Path | None, typer.Option(help="default: a temporary directory")] = None,
+    stage: Annotated[list[str] | None, typer.Option(help="synth, load, train, score (repeat; default all)")] = None,
 ) -> None:
-    """Measure synthesis, and loading + validation + labels, each in its own process (wall time, peak RSS)."""
-    from claimsight.bench import run_bench
+    """Measure each stage in its own process: wall time, peak RSS, and the denial model's accuracy and speed."""
+    from claimsight.bench import STAGES, run_bench
 
-    run_bench(_console(), claims=claims, months=months, seed=seed, workdir=workdir)
+    stages = tuple(stage) if stage else STAGES
+    if any(s not in STAGES for s in stages):
+        raise typer.BadParameter(f"choose from {', '.join(STAGES)}", param_hint="--stage")
+    run_bench(_console(), claims=claims, months=months, seed=seed, workdir=workdir, stages=stages)
 
 
 def _date(text: str) -> pd.Timestamp:

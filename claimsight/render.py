@@ -103,8 +103,10 @@ def training_report(console: Console, report: object) -> None:
     if oracle:
         console.print("oracle (synthetic truth): " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(oracle.items())))
     m = r.metrics  # type: ignore[attr-defined]
-    console.print(f"evaluation claims {m['n']:,.0f}, denial rate {m['denial_rate']:.2%}, mean predicted "
-                  f"{m['mean_p']:.2%}; category head accuracy {m.get('category_head_accuracy', float('nan')):.3f}")
+    console.print(
+        f"evaluation claims {m['n']:,.0f}, denial rate {m['denial_rate']:.2%}, mean predicted "
+        f"{m['mean_p']:.2%}; category head accuracy {m.get('category_head_accuracy', float('nan')):.3f}"
+    )
     secs = ", ".join(f"{k} {v:.1f} s" for k, v in r.seconds.items())  # type: ignore[attr-defined]
     console.print(f"time: {secs}")
     reg = r.registry  # type: ignore[attr-defined]
@@ -123,6 +125,10 @@ def riskiest_claims(console: Console, scored: pd.DataFrame, *, limit: int, thres
             text = row.get(f"reason_{k}")
             if isinstance(text, str):
                 reasons.append(f"{k}. {text}\n   -> {row[f'action_{k}']}")
-        table.add_row(str(row["claim_id"]), f"{row['p_denial']:.2f}",
-                      f"{row['top_category']} ({row['p_category']:.0%})", "\n".join(reasons) or "-")
+        table.add_row(
+            str(row["claim_id"]),
+            f"{row['p_denial']:.2f}",
+            f"{row['top_category']} ({row['p_category']:.0%})",
+            "\n".join(reasons) or "-",
+        )
     console.print(table)

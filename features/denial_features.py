@@ -169,7 +169,7 @@ LINE_SPECS = (
         (
             (),
             ("payer_id", "proc_family"),
-            ("payer_id", "procedure_code"),
+            ("payer_id", "proc_family", "modifier_key"),
             ("payer_id", "procedure_code", "modifier_key"),
         ),
         "line_denied_coding",
@@ -180,7 +180,7 @@ LINE_SPECS = (
         (
             (),
             ("proc_family", "multi_family"),
-            ("procedure_code", "multi_family"),
+            ("proc_family", "multi_family", "modifier_key"),
             ("procedure_code", "multi_family", "modifier_key"),
         ),
         "line_denied_coding",

@@ -43,8 +43,8 @@ class DenialRiskModel:
         self,
         *,
         num_leaves: int = 15,
-        learning_rate: float = 0.08,
-        n_estimators: int = 600,
+        learning_rate: float = 0.1,
+        n_estimators: int = 1000,
         min_child_samples: int = 100,
         feature_fraction: float = 0.9,
         lambda_l2: float = 1.0,
@@ -102,8 +102,9 @@ class DenialRiskModel:
         cut = int(len(y) * (1 - self.valid_fraction))
         names, cats = list(FEATURE_NAMES), _CATEGORICAL_INDEX
         train = lgb.Dataset(X[:cut], y[:cut], feature_name=names, categorical_feature=cats, free_raw_data=True)
-        valid = lgb.Dataset(X[cut:], y[cut:], reference=train, feature_name=names, categorical_feature=cats,
-                            free_raw_data=True)
+        valid = lgb.Dataset(
+            X[cut:], y[cut:], reference=train, feature_name=names, categorical_feature=cats, free_raw_data=True
+        )
         return lgb.train(
             params,
             train,
@@ -169,8 +170,14 @@ class DenialRiskModel:
         )
         return reasons_frame(reasons, index=fs.claim_ids[idx], top=top)
 
-    def score(self, fs: FeatureSet, *, review: np.ndarray | None = None, threshold: float | None = None,
-              explain: str = "flagged") -> pd.DataFrame:
+    def score(
+        self,
+        fs: FeatureSet,
+        *,
+        review: np.ndarray | None = None,
+        threshold: float | None = None,
+        explain: str = "flagged",
+    ) -> pd.DataFrame:
         """p_denial, top category, release/review decision, and reasons for the rows a person will read.
 
         The decision is `review` where the caller's mask says so, else where p_denial >= threshold.

@@ -13,8 +13,19 @@ import pandas as pd
 
 from models.denial_risk import DenialRiskModel
 
-SCORE_COLUMNS = ("claim_id", "p_denial", "top_category", "p_category", "decision", "reason_1", "action_1", "reason_2",
-                 "action_2", "reason_3", "action_3")
+SCORE_COLUMNS = (
+    "claim_id",
+    "p_denial",
+    "top_category",
+    "p_category",
+    "decision",
+    "reason_1",
+    "action_1",
+    "reason_2",
+    "action_2",
+    "reason_3",
+    "action_3",
+)
 
 
 def pending_claims(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -47,8 +58,9 @@ def score_claims(
 
     `tables` supplies the lines and the claims sent before (for duplicate suspicion).
     """
-    fs = model.features(claims=claims, lines=tables["claim_lines"], context_claims=tables["claims"],
-                        context_lines=tables["claim_lines"])
+    fs = model.features(
+        claims=claims, lines=tables["claim_lines"], context_claims=tables["claims"], context_lines=tables["claim_lines"]
+    )
     review = review_mask(model.predict_proba(fs.X), threshold=threshold, review_capacity=review_capacity)
     out = model.score(fs, review=review, explain="flagged")
     out = out.reset_index().reindex(columns=list(SCORE_COLUMNS))
