@@ -194,11 +194,18 @@ def _load_model(ref: str, settings: Settings) -> DenialRiskModel:
     path = Path(ref)
     if path.is_dir():
         return DenialRiskModel.load(path)
+    from mlflow.exceptions import MlflowException
+
     from models.mlflow_model import download_model
     from training.tracking import configure
 
     configure(home=settings.home, tracking_uri=settings.mlflow_tracking_uri, experiment="claimsight-denial-risk")
-    return DenialRiskModel.load(download_model(name="claimsight-denial-risk", ref=ref))
+    try:
+        return DenialRiskModel.load(download_model(name="claimsight-denial-risk", ref=ref))
+    except MlflowException:
+        raise typer.BadParameter(
+            f"no claimsight-denial-risk model '{ref}' in the registry; run `claimsight train` first",
+            param_hint="--model") from None
 
 
 def _read_claims(path: Path, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:

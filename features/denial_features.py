@@ -63,7 +63,7 @@ REASON_GROUPS: dict[str, ReasonGroup] = {
         ReasonGroup(
             "modifiers",
             "payer {payer_id} denied about {payer_proc_mod_rate:.0%} of {payer_proc_mod_code} lines "
-            "billed with modifiers {payer_proc_mod_mods} (line {payer_proc_mod_line:.0f})",
+            "billed with {payer_proc_mod_mods} (line {payer_proc_mod_line:.0f})",
             "coding",
         ),
         ReasonGroup(
@@ -483,6 +483,16 @@ def outcome_events(
     return rows, cl
 
 
+def _modifier_text(keys: np.ndarray) -> np.ndarray:
+    """'-' -> 'no modifier', 'GP' -> 'modifier GP', '26|RT' -> 'modifiers 26, RT' (few distinct sets)."""
+    codes, uniques = pd.factorize(keys)
+    words = [
+        ("no modifier" if u == "-" else ("modifiers " if "|" in u else "modifier ") + u.replace("|", ", "))
+        for u in map(str, uniques)
+    ]
+    return np.array([*words, "no modifier"], dtype=object)[codes]
+
+
 def _group_max(values: np.ndarray, starts: np.ndarray, claim_at: np.ndarray, n: int) -> np.ndarray:
     """Per-claim max of line values already sorted by claim (`starts` = first row of each claim)."""
     out = np.full(n, np.nan)
@@ -621,7 +631,7 @@ class DenialFeatureBuilder:
         line_values = {
             "line_number": rows["line_number"].to_numpy(dtype="float64"),
             "procedure_code": rows["procedure_code"].to_numpy(dtype=object),
-            "modifier_text": np.where(mods == "-", "none", mods),
+            "modifier_text": _modifier_text(mods),
             "line_dx": rows["line_dx"].to_numpy(dtype=object),
             "units": rows["units"].astype("float64").to_numpy(),
             "prev_code": rows["prev_code"].to_numpy(dtype=object),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,9 @@ def configure(*, home: Path, tracking_uri: str | None, experiment: str) -> str:
     """Point MLflow at the store and make sure the experiment exists; returns the experiment id."""
     import mlflow
 
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for noisy in ("alembic", "mlflow.store.db.utils", "mlflow.pyfunc", "mlflow.models.model"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     mlflow.set_tracking_uri(tracking_uri or default_tracking_uri(home))
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:

@@ -41,3 +41,11 @@ def test_cli_scores_equal_direct_scores(trained: tuple[Any, Any, Path], small_wo
     pd.testing.assert_series_equal(cli["claim_id"], direct["claim_id"].astype(str), check_names=False)
     assert (abs(cli["p_denial"].to_numpy() - direct["p_denial"].to_numpy()) < 1e-12).all()
     assert (cli["decision"].to_numpy() == direct["decision"].to_numpy()).all()
+
+
+def test_score_without_a_trained_model_says_so(small_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CLAIMSIGHT_HOME", str(tmp_path / "empty-home"))
+    code = main(["score", "claims", "--data", str(small_world), "--out", str(tmp_path / "s.csv")])
+    assert code == 2
+    assert "run `claimsight train` first" in capsys.readouterr().err
