@@ -12,19 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from features.schema import PLAN_TYPES
 from features.synthetic.code_catalog import SUB, SUBFAMILIES
 from features.synthetic.hidden import LAPSE_SHAPE
 
-PLAN_TYPES: tuple[str, ...] = (
-    "commercial",
-    "medicare",
-    "medicare_advantage",
-    "medicaid",
-    "managed_medicaid",
-    "tricare",
-    "workers_comp",
-    "other",
-)
+# PLAN_TYPES comes from the data contract (features.schema), in its order
 PLAN = {name: i for i, name in enumerate(PLAN_TYPES)}
 # Payers per plan type (150 in all). The first payer of a type is its largest.
 _PAYER_COUNTS = (

@@ -13,22 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from features.codes import CATEGORIES
 from features.synthetic.books import ClaimBook, LineBook
 from features.synthetic.code_catalog import SUB, ProcedureCatalog
 from features.synthetic.entities import Facilities, Payers, Providers
 
-CAUSES: tuple[str, ...] = (
-    "eligibility",
-    "coordination_of_benefits",
-    "authorization",
-    "coding",
-    "medical_necessity",
-    "timely_filing",
-    "duplicate",
-    "missing_information",
-    "non_covered",
-    "other",
-)
+CAUSES: tuple[str, ...] = CATEGORIES  # the generator's causes are exactly the root-cause categories
 C = {name: i for i, name in enumerate(CAUSES)}
 LINE_CAUSES = (C["authorization"], C["coding"], C["medical_necessity"], C["missing_information"], C["non_covered"])
 
