@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from rich.console import Console
@@ -10,6 +11,9 @@ from rich.table import Table
 
 from features.kpis import top_groups
 from features.validation import ValidationResult
+
+if TYPE_CHECKING:
+    from training.denial_job import TrainReport
 
 
 def _money(x: float) -> str:
@@ -87,32 +91,32 @@ def kpi_tables(console: Console, kpis: pd.DataFrame, *, dimensions: tuple[str, .
     console.print(KPI_LEGEND, style="dim")
 
 
-def training_report(console: Console, report: object) -> None:
+def training_report(console: Console, report: TrainReport) -> None:
     """The evaluation a reviewer asks for first: the model beside its baselines (and the oracle)."""
-    r = report  # training.denial_job.TrainReport; typed loosely so render stays free of the training layer
-    table = Table(title=f"Denial risk on evaluation months {', '.join(r.split.evaluate)}")  # type: ignore[attr-defined]
+    r = report
+    table = Table(title=f"Denial risk on evaluation months {', '.join(r.split.evaluate)}")
     cols = ("roc_auc", "pr_auc", "brier", "ece", "recall_at_80_precision", "lift_top_decile")
     table.add_column("model")
     for c in cols:
         table.add_column(c, justify="right")
-    rows = {"ClaimSight": r.metrics, **r.baselines}  # type: ignore[attr-defined]
+    rows = {"ClaimSight": r.metrics, **r.baselines}
     for name, m in rows.items():
         table.add_row(name, *(f"{m.get(c, float('nan')):.4f}" for c in cols))
     console.print(table)
-    oracle = r.oracle  # type: ignore[attr-defined]
+    oracle = r.oracle
     if oracle:
         console.print("oracle (synthetic truth): " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(oracle.items())))
-    m = r.metrics  # type: ignore[attr-defined]
+    m = r.metrics
     console.print(
         f"evaluation claims {m['n']:,.0f}, denial rate {m['denial_rate']:.2%}, mean predicted "
         f"{m['mean_p']:.2%}; category head accuracy {m.get('category_head_accuracy', float('nan')):.3f}"
     )
-    secs = ", ".join(f"{k} {v:.1f} s" for k, v in r.seconds.items())  # type: ignore[attr-defined]
+    secs = ", ".join(f"{k} {v:.1f} s" for k, v in r.seconds.items())
     console.print(f"time: {secs}")
-    reg = r.registry  # type: ignore[attr-defined]
+    reg = r.registry
     if reg:
         state = "now champion" if reg["promoted"] else f"champion stays version {reg['champion']}"
-        console.print(f"registered claimsight-denial-risk version {reg['version']} ({state}); run {r.run_id}")  # type: ignore[attr-defined]
+        console.print(f"registered claimsight-denial-risk version {reg['version']} ({state}); run {r.run_id}")
 
 
 def riskiest_claims(console: Console, scored: pd.DataFrame, *, limit: int, threshold: float) -> None:
