@@ -358,17 +358,7 @@ def _normalised_codes(values: pd.Series, fn: Callable[[object], str | None]) -> 
 def _rule_groups(denials: pd.DataFrame, rules: PayerRules) -> tuple[npt.NDArray[np.intp], list[ResolvedRule]]:
     payers = denials["payer_id"].astype("string").str.strip()
     plans = denials["plan_type"].astype("string").str.strip().str.lower()
-    p_index, p_uniques = pd.factorize(payers)
-    t_index, t_uniques = pd.factorize(plans)
-    width = len(t_uniques) + 1
-    combined = (np.asarray(p_index, dtype=np.int64) + 1) * width + (np.asarray(t_index, dtype=np.int64) + 1)
-    groups, keys = pd.factorize(combined)
-    resolved: list[ResolvedRule] = []
-    for key in np.asarray(keys, dtype=np.int64).tolist():
-        p, t = divmod(int(key), width)
-        payer = str(p_uniques[p - 1]) if p else None
-        plan = str(t_uniques[t - 1]) if t else None
-        resolved.append(rules.lookup(payer_id=payer, plan_type=plan))
+    groups, resolved = rules.resolve_groups(payers, plans)
     return np.asarray(groups, dtype=np.intp), resolved
 
 

@@ -652,7 +652,10 @@ class PayerRules:
 
     # -- vectorised helpers: loop over unique (payer, plan type) pairs, never over rows ---------------
 
-    def _groups(self, payer_ids: pd.Series, plan_types: pd.Series) -> tuple[npt.NDArray[np.intp], list[ResolvedRule]]:
+    def resolve_groups(
+        self, payer_ids: pd.Series, plan_types: pd.Series
+    ) -> tuple[npt.NDArray[np.intp], list[ResolvedRule]]:
+        """(group index per row, the resolved rule of each group): one lookup per distinct (payer, plan)."""
         if len(payer_ids) != len(plan_types):
             raise ValueError("payer_ids and plan_types must have the same length")
         p_codes, p_uniques = pd.factorize(payer_ids)
@@ -670,7 +673,7 @@ class PayerRules:
 
     def timely_filing_days(self, payer_ids: pd.Series, plan_types: pd.Series) -> npt.NDArray[np.int64]:
         """Per row timely filing limit (days), positional; equal to ``lookup`` row by row."""
-        groups, rules = self._groups(payer_ids, plan_types)
+        groups, rules = self.resolve_groups(payer_ids, plan_types)
         per_group = np.array([r.timely_filing_days for r in rules], dtype=np.int64)
         return per_group[groups]
 
@@ -684,7 +687,7 @@ class PayerRules:
         """
         if len(procedure_codes) != len(payer_ids):
             raise ValueError("procedure_codes must have the same length as payer_ids")
-        groups, rules = self._groups(payer_ids, plan_types)
+        groups, rules = self.resolve_groups(payer_ids, plan_types)
         c_codes, c_uniques = pd.factorize(procedure_codes)
         codes = np.array([_normalise_code(c) for c in c_uniques], dtype=np.str_)
         if codes.size == 0:
