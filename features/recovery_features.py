@@ -1,0 +1,287 @@
+"""Recovery features: what is known about a denial the day its first remit arrives.
+
+A denial's recovery features (DATA.md, "Time") use only
+- its own claim and its FIRST remit (status, paid amount, CARCs, RARCs, group codes, amounts, date), and
+- aggregates over OTHER denials whose maturity window closed strictly before this denial's remit date.
+
+An outcome event is a mature denial dated on the day its outcome became known, first_remit_date +
+maturity_days (the last day a payment can still count as recovered). `HistoryAggregates` counts an
+event for a query iff event day < query day, and the query day is the denial's own first_remit_date, so
+"closed strictly before" holds by construction, and a denial's own outcome (dated 180 days after its own
+remit) can never reach its own features.
+
+Every feature is declared once in FEATURES (name, meaning, as-of rule). `RecoveryFeatureBuilder` holds
+the fitted state (category levels, history aggregates) and saves it as plain arrays and JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.claim_fields import day_number
+from features.codes import CodeTables
+from features.frames import member
+from features.history import AggregateSpec, HistoryAggregates
+from features.labels import DEFAULT_MATURITY_DAYS
+
+__all__ = [
+    "FEATURES",
+    "FEATURE_NAMES",
+    "RECOVERY_SPECS",
+    "FeatureDef",
+    "RecoveryFeatureBuilder",
+    "denial_frame",
+    "recovery_events",
+]
+
+WINDOW_DAYS = 90
+_AS_OF_OWN = "the denial's own claim and first remit"
+_AS_OF_HISTORY = "mature denials whose maturity window closed strictly before this denial's first remit date"
+_NONE = "none"  # key level of a denial with no denial adjustment (status 4 alone)
+
+
+@dataclass(frozen=True)
+class FeatureDef:
+    name: str
+    meaning: str
+    as_of: str
+    categorical: bool = False
+
+
+CATEGORICAL = ("payer_id", "plan_type", "billing_npi", "facility_id", "denial_category", "top_carc", "top_group")
+
+_OWN_NUMERIC = {
+    "total_charge": "billed amount of the claim",
+    "denied_amount": "denied amount on the first remit (DATA.md labels)",
+    "denied_share": "denied amount / total charge",
+    "full_denial": "whole claim refused: first remit status 4 or nothing paid",
+    "n_denial_adjustments": "denial (non-routine) adjustments on the first remit",
+    "has_rarc": "any denial adjustment on the first remit carries a remark code",
+    "any_co": "any denial adjustment with group code CO (contractual obligation)",
+    "any_pr": "any denial adjustment with group code PR (patient responsibility)",
+    "any_oa": "any denial adjustment with group code OA (other adjustment)",
+}
+
+# Targets: recovered (0/1) and recovered_share (recovered / denied amount, clipped to [0, 1]).
+_HIERARCHIES: tuple[tuple[str, tuple[tuple[str, ...], ...], str], ...] = (
+    ("payer", ((), ("plan_type",), ("payer_id",)), "this payer"),
+    ("provider", ((), ("billing_npi",)), "this billing provider"),
+    ("category", ((), ("denial_category",), ("payer_id", "denial_category")), "this payer and denial category"),
+    (
+        "carc",
+        ((), ("denial_category",), ("top_carc",), ("payer_id", "top_carc")),
+        "this payer and top CARC",
+    ),
+)
+RECOVERY_SPECS: tuple[AggregateSpec, ...] = tuple(
+    spec
+    for name, levels, whom in _HIERARCHIES
+    for spec in (
+        AggregateSpec(f"{name}_recovery", levels, "recovered", f"share of mature denials of {whom} recovered"),
+        AggregateSpec(f"{name}_share", levels, "recovered_share", f"share of denied dollars of {whom} recovered"),
+    )
+)
+# the share specs count the same events as the recovery specs: keep only their rates
+_SPEC_SUFFIXES = {
+    "recovered": (("rate", "smoothed, all history"), ("n", "volume, all history"),
+                  ("rate_recent", "smoothed, last 90 days"), ("n_recent", "volume, last 90 days")),
+    "recovered_share": (("rate", "smoothed, all history"), ("rate_recent", "smoothed, last 90 days")),
+}  # fmt: skip
+
+
+def _declare() -> tuple[FeatureDef, ...]:
+    defs = [FeatureDef(c, f"{c} (level fixed at fit; unseen = NaN)", _AS_OF_OWN, categorical=True) for c in CATEGORICAL]
+    defs += [FeatureDef(name, meaning, _AS_OF_OWN) for name, meaning in _OWN_NUMERIC.items()]
+    for spec in RECOVERY_SPECS:
+        for suffix, what in _SPEC_SUFFIXES[spec.target]:
+            defs.append(FeatureDef(f"{spec.name}_{suffix}", f"{spec.meaning} ({what})", _AS_OF_HISTORY))
+    return tuple(defs)
+
+
+FEATURES: tuple[FeatureDef, ...] = _declare()
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+
+
+def denial_frame(
+    tables: Mapping[str, pd.DataFrame],
+    labels: pd.DataFrame,
+    *,
+    codes: CodeTables,
+    routine: frozenset[tuple[str, str]] | None = None,
+) -> pd.DataFrame:
+    """One row per initially denied original claim with the fields known the day its first remit arrived.
+
+    Reads only the claim, the first remit and that remit's adjustments (never a later remit, a
+    follow-up, or the recovery labels). Group-code flags and has_rarc look at the denial adjustments.
+    """
+    claims, remits, adj = tables["claims"], tables["remits"], tables["adjustments"]
+    denied = labels[labels["initial_denial"].to_numpy(dtype=bool, na_value=False)]
+    out = denied[["claim_id", "first_remit_id", "first_remit_date", "denied_amount", "denial_category"]]
+    out = out.reset_index(drop=True)
+    claim_cols = ["claim_id", "payer_id", "plan_type", "billing_npi", "facility_id", "total_charge"]
+    out = out.merge(claims[claim_cols], on="claim_id", how="left", validate="one_to_one")
+    first = remits.set_index("remit_id")
+    status = out["first_remit_id"].map(first["status_code"])
+    paid = out["first_remit_id"].map(first["paid_amount"]).astype("float64")
+
+    on_first = adj[member(adj["remit_id"], out["first_remit_id"])]
+    denial = on_first[~codes.is_routine(on_first["group_code"], on_first["carc"], routine)]
+    group = denial["group_code"].astype("string").str.strip().str.upper()
+    rarc = denial["remark_codes"].astype("string").str.strip().fillna("").ne("")
+    per_remit = pd.DataFrame(
+        {
+            "remit_id": denial["remit_id"].to_numpy(),
+            "n": 1.0,
+            "rarc": rarc.to_numpy(dtype=float),
+            "co": group.eq("CO").to_numpy(dtype=float, na_value=0.0),
+            "pr": group.eq("PR").to_numpy(dtype=float, na_value=0.0),
+            "oa": group.eq("OA").to_numpy(dtype=float, na_value=0.0),
+        }
+    ).groupby("remit_id", sort=False)
+    counts, flags = per_remit["n"].sum(), per_remit[["rarc", "co", "pr", "oa"]].max()
+    # the largest denial adjustment, ordered exactly as labels.py picks the denial category
+    largest = (
+        denial.assign(_line=denial["line_number"].fillna(-1))
+        .sort_values(["remit_id", "amount", "_line", "carc"], ascending=[True, False, True, True], kind="stable")
+        .drop_duplicates("remit_id")
+        .set_index("remit_id")
+    )
+
+    total = out["total_charge"].astype("float64")
+    amount = out["denied_amount"].astype("float64")
+    out["denied_share"] = np.where(total > 0, amount / total.where(total > 0), np.nan)
+    out["full_denial"] = (status.eq("4") | paid.eq(0.0)).to_numpy(dtype=float, na_value=0.0)
+    out["n_denial_adjustments"] = out["first_remit_id"].map(counts).fillna(0.0).astype("float64")
+    out["has_rarc"] = out["first_remit_id"].map(flags["rarc"]).fillna(0.0).astype("float64")
+    for g in ("co", "pr", "oa"):
+        out[f"any_{g}"] = out["first_remit_id"].map(flags[g]).fillna(0.0).astype("float64")
+    top_carc = out["first_remit_id"].map(largest["carc"]).astype("string").str.strip().str.upper()
+    out["top_carc"] = top_carc.fillna(_NONE)
+    out["top_group"] = out["first_remit_id"].map(largest["group_code"]).astype("string").str.upper().fillna(_NONE)
+    out["plan_type"] = out["plan_type"].astype("string").fillna("unknown")
+    out["denial_category"] = out["denial_category"].astype("string").fillna("other")
+    out["denied_amount"] = amount
+    out["total_charge"] = total
+    return out.drop(columns="first_remit_id")
+
+
+def recovery_events(
+    denials: pd.DataFrame, labels: pd.DataFrame, *, maturity_days: int = DEFAULT_MATURITY_DAYS
+) -> pd.DataFrame:
+    """Mature denials as outcome events, dated first_remit_date + maturity_days (`event_day`).
+
+    Targets: `recovered` (0/1) and `recovered_share` = recovered_amount / denied_amount in [0, 1]
+    (null when nothing was denied, so that event is skipped for the share)."""
+    lab = labels.set_index("claim_id")
+    mature = lab["mature"].to_numpy(dtype=bool, na_value=False) & lab["recovered"].notna().to_numpy()
+    lab = lab[mature]
+    events = denials[member(denials["claim_id"], lab.index)].reset_index(drop=True)
+    rows = lab.loc[events["claim_id"]]
+    recovered = rows["recovered"].to_numpy(dtype="float64", na_value=np.nan)
+    amount = rows["recovered_amount"].to_numpy(dtype="float64", na_value=np.nan)
+    denied = events["denied_amount"].to_numpy(dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(denied > 0, np.clip(amount / denied, 0.0, 1.0), np.nan)
+    events["recovered"] = recovered
+    events["recovered_share"] = share
+    events["event_day"] = day_number(events["first_remit_date"]) + int(maturity_days)
+    return events
+
+
+class RecoveryFeatureBuilder:
+    """Fitted feature state for the recovery model: category levels and recovery history aggregates."""
+
+    def __init__(
+        self,
+        *,
+        maturity_days: int = DEFAULT_MATURITY_DAYS,
+        window_days: int = WINDOW_DAYS,
+        prior_strength: float = 20.0,
+    ) -> None:
+        self.maturity_days = maturity_days
+        self.window_days = window_days
+        self.prior_strength = prior_strength
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(FEATURE_NAMES)
+
+    def fit(
+        self,
+        *,
+        tables: Mapping[str, pd.DataFrame],
+        labels: pd.DataFrame,
+        codes: CodeTables,
+        routine: frozenset[tuple[str, str]] | None = None,
+    ) -> RecoveryFeatureBuilder:
+        denials = denial_frame(tables, labels, codes=codes, routine=routine)
+        # levels come from every denial, never from which denials happen to be mature
+        self.levels_ = {c: sorted(denials[c].dropna().astype(str).unique()) for c in CATEGORICAL}
+        events = recovery_events(denials, labels, maturity_days=self.maturity_days)
+        self.aggregates_ = HistoryAggregates(
+            specs=RECOVERY_SPECS, window_days=self.window_days, prior_strength=self.prior_strength
+        ).fit(events, day_column="event_day")
+        self.as_of_day_: int | None = None
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "aggregates_"):
+            raise RuntimeError("RecoveryFeatureBuilder is not fitted; call fit() or from_state() first")
+
+    def freeze(self, *, as_of_day: int) -> RecoveryFeatureBuilder:
+        """Compact the history for saving; answers are then 'as of' that day or later."""
+        self._check_fitted()
+        self.aggregates_.freeze(as_of_day=as_of_day)
+        self.as_of_day_ = int(as_of_day)
+        return self
+
+    def transform(self, *, denials: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+        """(X float32, feature names) for `denials` (a denial_frame), one row each, in order."""
+        self._check_fitted()
+        denials = denials.reset_index(drop=True)
+        cols: dict[str, np.ndarray] = {}
+        for c in CATEGORICAL:
+            values = denials[c].astype("string").fillna("\x00").to_numpy(dtype=object)
+            idx = pd.Index(self.levels_[c]).get_indexer(values)
+            cols[c] = np.where(idx >= 0, idx, np.nan)
+        for name in _OWN_NUMERIC:
+            cols[name] = denials[name].to_numpy(dtype="float64", na_value=np.nan)
+        hist = self.aggregates_.transform(denials, query_day=day_number(denials["first_remit_date"]))
+        for name in hist.columns:
+            cols[name] = hist[name].to_numpy()
+        X = np.empty((len(denials), len(FEATURE_NAMES)), dtype=np.float32)
+        for j, name in enumerate(FEATURE_NAMES):
+            X[:, j] = cols[name]
+        return X, list(FEATURE_NAMES)
+
+    # ---- persistence: plain arrays and JSON, no pickled objects --------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        self._check_fitted()
+        return {
+            "params": {
+                "maturity_days": self.maturity_days,
+                "window_days": self.window_days,
+                "prior_strength": self.prior_strength,
+                "as_of_day": self.as_of_day_,
+            },
+            "levels": self.levels_,
+            "aggregates": self.aggregates_.to_state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> RecoveryFeatureBuilder:
+        params = state["params"]
+        self = cls(
+            maturity_days=int(params["maturity_days"]),
+            window_days=int(params["window_days"]),
+            prior_strength=float(params["prior_strength"]),
+        )
+        self.as_of_day_ = None if params["as_of_day"] is None else int(params["as_of_day"])
+        self.levels_ = {k: [str(v) for v in values] for k, values in state["levels"].items()}
+        self.aggregates_ = HistoryAggregates.from_state(state["aggregates"])
+        return self
