@@ -1,0 +1,239 @@
+"""RecoveryModel: if a denial is worked, will money come back, and how much of the denied amount?
+
+Three LightGBM heads share the recovery feature matrix (features/recovery_features.py):
+- a propensity head P(worked | X) on every mature denial of the learn part: which denials the team
+  chose to work (a follow-up row, or a replacement/void claim chaining back to the original);
+- the recovery head P(recovered | worked, X) on worked denials only, optionally inverse-propensity
+  weighted (1 / clip(P(worked), 0.05, 1)) so the worked rows stand in for the whole population of
+  denials the model will score, then calibrated on the worked rows of a later time slice;
+- the amount head E[recovered_share | recovered, X] (cross-entropy on recovered / denied in [0, 1])
+  on worked and recovered denials.
+
+expected_recovery = p_recover x share_if_recovered x denied_amount. Unworked denials are not negatives
+for the recovery head: nobody asked, so nothing can be learned about whether asking would have paid.
+The fitted feature builder travels inside the model, so scoring never refits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from features.frames import member
+from features.labels import chain_roots
+from features.recovery_features import CATEGORICAL, FEATURE_NAMES, RecoveryFeatureBuilder
+from models.calibration import Calibrator, fit_calibrator
+from models.state_files import load_state, save_state
+
+FORMAT_VERSION = 1
+_CATEGORICAL_INDEX = [FEATURE_NAMES.index(c) for c in CATEGORICAL]
+_MIN_PROPENSITY = 0.05
+_HEADS = ("propensity", "recovery", "amount")
+
+
+def worked_mask(tables: Mapping[str, pd.DataFrame], denials: pd.DataFrame) -> np.ndarray:
+    """Per denial (a denial_frame row): was it worked? Yes when a follow-up row names its claim or any
+    claim chaining back to it, or when a replacement/void claim (frequency 7/8) chains back to it."""
+    claims = tables["claims"]
+    root = chain_roots(claims)
+    followups = tables.get("followups")
+    touched = [root[claims["frequency_code"].isin(["7", "8"]).to_numpy()]]
+    if followups is not None and len(followups):
+        ids = followups["claim_id"].astype("string")
+        # a follow-up on a claim outside this history still names its own claim
+        touched.append(ids.map(root).fillna(ids))
+    worked_roots = pd.concat([s.astype("string") for s in touched]).dropna().unique()
+    return np.asarray(member(denials["claim_id"].astype("string"), pd.Index(worked_roots)), dtype=bool)
+
+
+class RecoveryModel:
+    def __init__(
+        self,
+        *,
+        num_leaves: int = 15,
+        learning_rate: float = 0.1,
+        n_estimators: int = 600,
+        min_child_samples: int = 50,
+        early_stopping_rounds: int = 40,
+        valid_fraction: float = 0.15,
+        propensity_weighting: bool = True,
+        calibration: str = "auto",
+        seed: int = 7,
+        n_jobs: int = 2,
+    ) -> None:
+        self.num_leaves = num_leaves
+        self.learning_rate = learning_rate
+        self.n_estimators = n_estimators
+        self.min_child_samples = min_child_samples
+        self.early_stopping_rounds = early_stopping_rounds
+        self.valid_fraction = valid_fraction
+        self.propensity_weighting = propensity_weighting
+        self.calibration = calibration
+        self.seed = seed
+        self.n_jobs = n_jobs
+
+    # ---- training ----------------------------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+
+    def _lgb_params(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "num_leaves": self.num_leaves,
+            "learning_rate": self.learning_rate,
+            "min_data_in_leaf": self.min_child_samples,
+            "min_data_per_group": self.min_child_samples,
+            "lambda_l2": 1.0,
+            "deterministic": True,
+            "force_row_wise": True,
+            "seed": self.seed,
+            "num_threads": self.n_jobs,
+            "verbose": -1,
+            **extra,
+        }
+
+    def _train(
+        self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], weight: np.ndarray | None = None
+    ) -> lgb.Booster:
+        """Fit with early stopping on the latest `valid_fraction` of rows (rows arrive in time order)."""
+        cut = int(len(y) * (1 - self.valid_fraction))
+        if cut < 1 or cut >= len(y):
+            raise ValueError(f"too few rows to train a head with early stopping: {len(y)}")
+        names, cats = list(FEATURE_NAMES), _CATEGORICAL_INDEX
+        w_train = None if weight is None else weight[:cut]
+        w_valid = None if weight is None else weight[cut:]
+        train = lgb.Dataset(
+            X[:cut], y[:cut], weight=w_train, feature_name=names, categorical_feature=cats, free_raw_data=True
+        )
+        valid = lgb.Dataset(
+            X[cut:], y[cut:], weight=w_valid, reference=train, feature_name=names, categorical_feature=cats,
+            free_raw_data=True,
+        )  # fmt: skip
+        return lgb.train(
+            params,
+            train,
+            num_boost_round=self.n_estimators,
+            valid_sets=[valid],
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+        )
+
+    def fit(
+        self,
+        *,
+        builder: RecoveryFeatureBuilder,
+        X: np.ndarray,
+        recovered: np.ndarray,
+        recovered_share: np.ndarray,
+        worked: np.ndarray,
+        calibrate_rows: np.ndarray,
+    ) -> RecoveryModel:
+        """Rows are mature denials in time order; `calibrate_rows` marks the later calibration slice."""
+        X = np.asarray(X, dtype=np.float32)
+        recovered = np.asarray(recovered, dtype=float)
+        share = np.asarray(recovered_share, dtype=float)
+        worked = np.asarray(worked, dtype=bool)
+        cal = np.asarray(calibrate_rows, dtype=bool)
+        if not (len(X) == len(recovered) == len(share) == len(worked) == len(cal)):
+            raise ValueError("X, recovered, recovered_share, worked and calibrate_rows must have one row per denial")
+        learn = ~cal
+        self.builder_ = builder
+
+        # (1) who gets worked: every denial of the learn part
+        self.propensity_ = self._train(
+            X[learn], worked[learn].astype(float), self._lgb_params(objective="binary", metric="binary_logloss")
+        )
+        # (2) recovery if worked, reweighted toward all denials
+        rec_rows = learn & worked
+        weight = None
+        if self.propensity_weighting:
+            p_worked = np.asarray(self.propensity_.predict(X[rec_rows]))
+            weight = 1.0 / np.clip(p_worked, _MIN_PROPENSITY, 1.0)
+        self.recovery_ = self._train(
+            X[rec_rows], recovered[rec_rows], self._lgb_params(objective="binary", metric="binary_logloss"), weight
+        )
+        # (3) calibrate on the worked rows of the later slice
+        cal_rows = cal & worked
+        raw = np.asarray(self.recovery_.predict(X[cal_rows]))
+        self.calibrator_ = fit_calibrator(raw, recovered[cal_rows], method=self.calibration)
+        # (4) share of the denied amount that comes back, given it does
+        amt_rows = rec_rows & (recovered > 0) & np.isfinite(share)
+        self.amount_ = self._train(
+            X[amt_rows],
+            np.clip(share[amt_rows], 0.0, 1.0),
+            self._lgb_params(objective="cross_entropy", metric="cross_entropy"),
+        )
+        self.metadata_: dict[str, Any] = {
+            "rows": {
+                "learn": int(learn.sum()),
+                "learn_worked": int(rec_rows.sum()),
+                "learn_recovered": int(amt_rows.sum()),
+                "calibrate_worked": int(cal_rows.sum()),
+            },
+            "best_iteration": {h: int(getattr(self, f"{h}_").best_iteration) for h in _HEADS},
+        }
+        return self
+
+    # ---- scoring -----------------------------------------------------------------------------------
+    def features(self, *, denials: pd.DataFrame) -> np.ndarray:
+        return self.builder_.transform(denials=denials)[0]
+
+    def predict(self, X: np.ndarray) -> pd.DataFrame:
+        """p_recover (calibrated P(recovered | worked)), share_if_recovered, and p_worked per row."""
+        raw = np.asarray(self.recovery_.predict(X))
+        return pd.DataFrame(
+            {
+                "p_recover": np.clip(self.calibrator_(raw), 0.0, 1.0),
+                "share_if_recovered": np.clip(np.asarray(self.amount_.predict(X)), 0.0, 1.0),
+                "p_worked": np.asarray(self.propensity_.predict(X)),
+            }
+        )
+
+    def expected_recovery(self, X: np.ndarray, denied_amount: np.ndarray) -> np.ndarray:
+        """Expected dollars back if the denial is worked: p_recover x share_if_recovered x denied_amount."""
+        pred = self.predict(X)
+        amount = np.clip(np.asarray(denied_amount, dtype=float), 0.0, None)
+        return pred["p_recover"].to_numpy() * pred["share_if_recovered"].to_numpy() * amount
+
+    # ---- persistence -------------------------------------------------------------------------------
+    def save(self, path: Path) -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        for head in _HEADS:
+            (path / f"{head}.txt").write_text(getattr(self, f"{head}_").model_to_string())
+        save_state(self.builder_.to_state(), path, name="features")
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "params": self.get_params(),
+            "feature_names": list(FEATURE_NAMES),
+            "calibrator": self.calibrator_.to_state(),
+            "metadata": self.metadata_,
+        }
+        (path / "model.json").write_text(json.dumps(meta, sort_keys=True, indent=1, default=_jsonable) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> RecoveryModel:
+        meta = json.loads((path / "model.json").read_text())
+        if meta["format_version"] != FORMAT_VERSION or meta["feature_names"] != list(FEATURE_NAMES):
+            raise ValueError(f"{path}: model format or feature list does not match this version of ClaimSight")
+        self = cls(**meta["params"])
+        for head in _HEADS:
+            setattr(self, f"{head}_", lgb.Booster(model_str=(path / f"{head}.txt").read_text()))
+        self.builder_ = RecoveryFeatureBuilder.from_state(load_state(path, name="features"))
+        self.calibrator_ = Calibrator.from_state(meta["calibrator"])
+        self.metadata_ = meta["metadata"]
+        return self
+
+
+def _jsonable(obj: object) -> object:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
