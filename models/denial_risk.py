@@ -21,6 +21,7 @@ import pandas as pd
 
 from features.codes import CATEGORIES
 from features.denial_features import CATEGORICAL, FEATURE_NAMES, DenialFeatureBuilder, FeatureSet
+from models.boosting import deterministic_params, train_time_ordered
 from models.calibration import Calibrator, fit_calibrator
 from models.reasons import group_contributions, reasons_frame, top_reasons
 from models.state_files import load_state, save_state
@@ -79,39 +80,19 @@ class DenialRiskModel:
         return {k: v for k, v in vars(self).items() if not k.endswith("_")}
 
     def _lgb_params(self, **extra: Any) -> dict[str, Any]:
-        return {
-            "num_leaves": self.num_leaves,
-            "learning_rate": self.learning_rate,
-            "min_data_in_leaf": self.min_child_samples,
-            "feature_fraction": self.feature_fraction,
-            "lambda_l2": self.lambda_l2,
-            "cat_smooth": self.cat_smooth,
-            "cat_l2": self.cat_l2,
-            "max_cat_threshold": self.max_cat_threshold,
-            "min_data_per_group": self.min_data_per_group,
-            "deterministic": True,
-            "force_row_wise": True,
-            "seed": self.seed,
-            "num_threads": self.n_jobs,
-            "verbose": -1,
-            **extra,
-        }
+        return deterministic_params(
+            seed=self.seed, n_jobs=self.n_jobs, num_leaves=self.num_leaves, learning_rate=self.learning_rate,
+            min_data_in_leaf=self.min_child_samples, feature_fraction=self.feature_fraction,
+            lambda_l2=self.lambda_l2, cat_smooth=self.cat_smooth, cat_l2=self.cat_l2,
+            max_cat_threshold=self.max_cat_threshold, min_data_per_group=self.min_data_per_group, **extra,
+        )  # fmt: skip
 
     def _train(self, X: np.ndarray, y: np.ndarray, params: dict[str, Any]) -> lgb.Booster:
-        """Fit with early stopping on the latest `valid_fraction` of rows (rows arrive in time order)."""
-        cut = int(len(y) * (1 - self.valid_fraction))
-        names, cats = list(FEATURE_NAMES), _CATEGORICAL_INDEX
-        train = lgb.Dataset(X[:cut], y[:cut], feature_name=names, categorical_feature=cats, free_raw_data=True)
-        valid = lgb.Dataset(
-            X[cut:], y[cut:], reference=train, feature_name=names, categorical_feature=cats, free_raw_data=True
-        )
-        return lgb.train(
-            params,
-            train,
-            num_boost_round=self.n_estimators,
-            valid_sets=[valid],
-            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
-        )
+        return train_time_ordered(
+            X, y, params, feature_names=FEATURE_NAMES, categorical=_CATEGORICAL_INDEX,
+            n_estimators=self.n_estimators, early_stopping_rounds=self.early_stopping_rounds,
+            valid_fraction=self.valid_fraction,
+        )  # fmt: skip
 
     def fit(self, *, builder: DenialFeatureBuilder, learn: TrainingSlice, calibrate: TrainingSlice) -> DenialRiskModel:
         """Learn both heads on `learn`, calibrate the binary head on the later `calibrate` slice."""

@@ -28,6 +28,7 @@ import pandas as pd
 from features.frames import member
 from features.labels import chain_roots
 from features.recovery_features import CATEGORICAL, FEATURE_NAMES, RecoveryFeatureBuilder
+from models.boosting import deterministic_params, train_time_ordered
 from models.calibration import Calibrator, fit_calibrator
 from models.state_files import load_state, save_state
 
@@ -83,44 +84,20 @@ class RecoveryModel:
         return {k: v for k, v in vars(self).items() if not k.endswith("_")}
 
     def _lgb_params(self, **extra: Any) -> dict[str, Any]:
-        return {
-            "num_leaves": self.num_leaves,
-            "learning_rate": self.learning_rate,
-            "min_data_in_leaf": self.min_child_samples,
-            "min_data_per_group": self.min_child_samples,
-            "lambda_l2": 1.0,
-            "deterministic": True,
-            "force_row_wise": True,
-            "seed": self.seed,
-            "num_threads": self.n_jobs,
-            "verbose": -1,
+        return deterministic_params(
+            seed=self.seed, n_jobs=self.n_jobs, num_leaves=self.num_leaves, learning_rate=self.learning_rate,
+            min_data_in_leaf=self.min_child_samples, min_data_per_group=self.min_child_samples, lambda_l2=1.0,
             **extra,
-        }
+        )  # fmt: skip
 
     def _train(
         self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], weight: np.ndarray | None = None
     ) -> lgb.Booster:
-        """Fit with early stopping on the latest `valid_fraction` of rows (rows arrive in time order)."""
-        cut = int(len(y) * (1 - self.valid_fraction))
-        if cut < 1 or cut >= len(y):
-            raise ValueError(f"too few rows to train a head with early stopping: {len(y)}")
-        names, cats = list(FEATURE_NAMES), _CATEGORICAL_INDEX
-        w_train = None if weight is None else weight[:cut]
-        w_valid = None if weight is None else weight[cut:]
-        train = lgb.Dataset(
-            X[:cut], y[:cut], weight=w_train, feature_name=names, categorical_feature=cats, free_raw_data=True
-        )
-        valid = lgb.Dataset(
-            X[cut:], y[cut:], weight=w_valid, reference=train, feature_name=names, categorical_feature=cats,
-            free_raw_data=True,
+        return train_time_ordered(
+            X, y, params, feature_names=FEATURE_NAMES, categorical=_CATEGORICAL_INDEX,
+            n_estimators=self.n_estimators, early_stopping_rounds=self.early_stopping_rounds,
+            valid_fraction=self.valid_fraction, weight=weight,
         )  # fmt: skip
-        return lgb.train(
-            params,
-            train,
-            num_boost_round=self.n_estimators,
-            valid_sets=[valid],
-            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
-        )
 
     def fit(
         self,
