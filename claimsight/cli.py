@@ -119,29 +119,44 @@ def kpis(
         _console().print(f"wrote {len(table):,} KPI rows to {csv}")
 
 
+MODELS = ("denial-risk", "recovery")
+
+
 @app.command()
 def train(
     data: DataDir,
     seed: Annotated[int | None, typer.Option(help="default: CLAIMSIGHT_SEED (7)")] = None,
     register: Annotated[bool, typer.Option(help="log to MLflow and register the model")] = True,
-) -> str | None:
-    """Train the denial-risk model on a history, evaluate it on the latest mature months, register it."""
-    from claimsight.render import training_report
+    model: Annotated[list[str] | None, typer.Option(help="denial-risk, recovery (repeat; default both)")] = None,
+) -> dict[str, str | None]:
+    """Train the denial-risk and recovery models, evaluate them on the latest mature months, register them."""
+    from claimsight.render import recovery_report, training_report
     from training.denial_job import train_denial_risk
+    from training.recovery_job import train_recovery
 
+    chosen = tuple(model) if model else MODELS
+    if any(m not in MODELS for m in chosen):
+        raise typer.BadParameter(f"choose from {', '.join(MODELS)}", param_hint="--model")
     settings = _settings(seed=seed)
-    _, report = train_denial_risk(
-        data,
-        home=settings.home,
-        tracking_uri=settings.mlflow_tracking_uri,
-        seed=settings.seed,
-        max_reject_rate=settings.max_reject_rate,
-        maturity_days=settings.maturity_days,
-        routine=settings.routine_set(),
-        register=register,
-    )
-    training_report(_console(), report)
-    return str(report.registry["version"]) if report.registry else None
+    common = {
+        "home": settings.home,
+        "tracking_uri": settings.mlflow_tracking_uri,
+        "seed": settings.seed,
+        "max_reject_rate": settings.max_reject_rate,
+        "maturity_days": settings.maturity_days,
+        "routine": settings.routine_set(),
+        "register": register,
+    }
+    versions: dict[str, str | None] = {}
+    if "denial-risk" in chosen:
+        _, report = train_denial_risk(data, **common)  # type: ignore[arg-type]
+        training_report(_console(), report)
+        versions["denial-risk"] = str(report.registry["version"]) if report.registry else None
+    if "recovery" in chosen:
+        _, rec = train_recovery(data, **common)  # type: ignore[arg-type]
+        recovery_report(_console(), rec)
+        versions["recovery"] = str(rec.registry["version"]) if rec.registry else None
+    return versions
 
 
 score_app = typer.Typer(no_args_is_help=True, help="Score claims before release (denials: a later issue).")
@@ -191,21 +206,165 @@ def score_claims_command(
 def _load_model(ref: str, settings: Settings) -> DenialRiskModel:
     from models.denial_risk import DenialRiskModel
 
+    return DenialRiskModel.load(_model_dir("claimsight-denial-risk", ref, settings))
+
+
+def _model_dir(name: str, ref: str, settings: Settings) -> Path:
+    """A saved model directory: `ref` itself when it is one, else the registry's alias/version (hash-checked)."""
     path = Path(ref)
     if path.is_dir():
-        return DenialRiskModel.load(path)
+        return path
     from mlflow.exceptions import MlflowException
 
     from models.mlflow_model import download_model
     from training.tracking import configure
 
-    configure(home=settings.home, tracking_uri=settings.mlflow_tracking_uri, experiment="claimsight-denial-risk")
+    configure(home=settings.home, tracking_uri=settings.mlflow_tracking_uri, experiment=name)
     try:
-        return DenialRiskModel.load(download_model(name="claimsight-denial-risk", ref=ref))
+        return download_model(name=name, ref=ref)
     except MlflowException:
         raise typer.BadParameter(
-            f"no claimsight-denial-risk model '{ref}' in the registry; run `claimsight train` first",
-            param_hint="--model") from None
+            f"no {name} model '{ref}' in the registry; run `claimsight train` first", param_hint="--model"
+        ) from None
+
+
+@app.command()
+def queue(
+    data: DataDir,
+    out: Annotated[Path, typer.Option(help="CSV to write, in rank order")],
+    capacity_minutes: Annotated[float, typer.Option(min=1.0, help="team minutes per working day")] = 480.0,
+    model: Annotated[
+        str, typer.Option(help="registry alias/version of claimsight-recovery, or a saved model directory")
+    ] = "champion",
+    today: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default: the latest date in the data")] = None,
+    horizon_days: Annotated[
+        int, typer.Option(min=1, help="calendar days to plan ahead (longer defers good work; see queue_policy)")
+    ] = 3,
+    cost_per_minute: Annotated[float, typer.Option(min=0.0, help="loaded staff cost, $ per minute")] = 0.75,
+    show: Annotated[int, typer.Option(help="queue rows to print")] = 8,
+) -> None:
+    """Rank the open denials: expected recovery, action, deadline, and the work plan that fits the capacity."""
+    from claimsight.render import queue_table
+    from features.codes import load_code_tables
+    from features.labels import data_as_of
+    from features.payer_rules import load_payer_rules
+    from features.validation import load_validated
+    from models.recovery import RecoveryModel
+    from serving.appeal_queue import open_denials, rank_queue
+    from serving.queue_policy import QueueSettings, summarise
+
+    settings = _settings()
+    recovery = RecoveryModel.load(_model_dir("claimsight-recovery", model, settings))
+    tables = load_validated(data, max_reject_rate=settings.max_reject_rate).tables
+    found = open_denials(
+        tables,
+        codes=load_code_tables(),
+        rules=load_payer_rules(data_dir=data),
+        maturity_days=settings.maturity_days,
+        routine=settings.routine_set(),
+    )
+    day = (data_as_of(tables) if today is None else _date(today)).date()
+    plan_settings = QueueSettings(
+        capacity_minutes_per_day=capacity_minutes, cost_per_minute=cost_per_minute, horizon_days=horizon_days
+    )
+    ranked = rank_queue(recovery, found.denials, today=day, settings=plan_settings)
+    ranked.to_csv(out, index=False)
+    queue_table(_console(), ranked, limit=show, capacity=capacity_minutes)
+    s = summarise(ranked)
+    counts = ", ".join(f"{k} {v:,}" for k, v in s.count_by_status.items())
+    _console().print(
+        f"{found.open_total:,} open denials ({found.in_progress:,} already worked, waiting for the payer); "
+        f"queued {len(ranked):,} as of {day}: {counts}\n"
+        f"today: {s.items_today:,} items, {s.minutes_today:,.0f} min, ${s.expected_today:,.0f} expected; "
+        f"next {horizon_days} days: {s.items_in_horizon:,} items, ${s.expected_in_horizon:,.0f} expected; wrote {out}"
+    )
+
+
+@app.command()
+def simulate(
+    data: DataDir,
+    capacity_minutes: Annotated[
+        list[float] | None,
+        typer.Option(min=1.0, help="team minutes per working day (repeat); default: tight and loose for the data"),
+    ] = None,
+    months: Annotated[int, typer.Option(min=1, max=12, help="months of denials to replay")] = 3,
+    tail_days: Annotated[int, typer.Option(min=0, help="days of work after the last arrival")] = 30,
+    seed: Annotated[int | None, typer.Option(help="default: CLAIMSIGHT_SEED (7)")] = None,
+    log: Annotated[bool, typer.Option(help="log the results to MLflow")] = True,
+) -> dict[float, pd.DataFrame]:
+    """Replay held-out months day by day: oldest, largest, nearest-deadline first, ClaimSight and an oracle."""
+    from claimsight.render import simulation_table
+    from serving.queue_policy import DEFAULT_MINUTES, QueueSettings, plan_queue
+    from training.replay_job import default_capacities, log_replay, prepare_replay
+    from training.simulation import deadline_first, largest_first, oldest_first, oracle_policy, planned_policy
+    from training.simulation import simulate as replay
+    from training.truth import read_truth
+
+    settings = _settings(seed=seed)
+    if read_truth(data, "denials") is None:
+        raise typer.BadParameter(
+            "no truth/denials here: the replay draws outcomes from the synthetic truth of `claimsight synth`",
+            param_hint="--data",
+        )
+    setup = prepare_replay(
+        data,
+        months=months,
+        tail_days=tail_days,
+        minutes_by_action=DEFAULT_MINUTES,
+        seed=settings.seed,
+        max_reject_rate=settings.max_reject_rate,
+        maturity_days=settings.maturity_days,
+        routine=settings.routine_set(),
+    )
+    capacities = (
+        tuple(capacity_minutes)
+        if capacity_minutes
+        else default_capacities(setup.denials, start=setup.start, end=setup.end)
+    )
+    summaries: dict[float, pd.DataFrame] = {}
+    for capacity in capacities:
+        plan_settings = QueueSettings(capacity_minutes_per_day=capacity)
+
+        def plan_fn(frame: pd.DataFrame, day: object, _s: QueueSettings = plan_settings) -> pd.DataFrame:
+            return plan_queue(frame, today=day, settings=_s)  # type: ignore[arg-type]
+
+        result = replay(
+            setup.denials,
+            policies={
+                "oldest_first": oldest_first,
+                "largest_first": largest_first,
+                "deadline_first": deadline_first,
+                "claimsight": planned_policy(plan_fn=plan_fn),
+                "oracle": oracle_policy(plan_fn=plan_fn),
+            },
+            capacity_minutes=capacity,
+            start=setup.start.date(),
+            end=setup.end.date(),
+            tail_days=tail_days,
+            seed=settings.seed,
+        )
+        simulation_table(_console(), result.summary, capacity=capacity, days=result.days, denials=result.denials)
+        summaries[capacity] = result.summary
+        by = result.summary.set_index("policy")["expected_dollars"]
+        _console().print(
+            f"ClaimSight: {by['claimsight'] / by['oracle']:.1%} of the oracle's expected dollars, "
+            f"{by['claimsight'] / by['largest_first']:.3f}x largest-amount-first"
+        )
+    _console().print(
+        f"replayed denials arriving {setup.start:%Y-%m-%d}..{setup.end:%Y-%m-%d} with a recovery model trained on "
+        f"what was known on {setup.start:%Y-%m-%d}; {setup.excluded:,} arrivals whose action recovers nothing from "
+        "the payer (bill patient, write off) left out"
+    )
+    if log:
+        run = log_replay(
+            summaries,
+            setup=setup,
+            params={"months": months, "tail_days": tail_days, "seed": settings.seed},
+            home=settings.home,
+            tracking_uri=settings.mlflow_tracking_uri,
+        )
+        _console().print(f"logged to MLflow experiment claimsight-simulation, run {run}")
+    return summaries
 
 
 def _read_claims(path: Path, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -231,7 +390,8 @@ def demo(
     seed: Annotated[int, typer.Option()] = 7,
 ) -> None:
     """The main job end to end on the embedded default: synthetic history -> validation -> KPIs -> train the
-    denial-risk model (local MLflow store) -> score the claims still waiting for a payer answer."""
+    denial-risk and recovery models (local MLflow store) -> score the claims still waiting for a payer answer
+    -> rank the open denials into today's appeal queue."""
     settings = _settings()
     demo_dir = settings.home / "demo"
     data = demo_dir / f"synthetic-{claims}-{months}-{seed}"
@@ -242,17 +402,28 @@ def demo(
         synth(out=data, claims=claims, months=months, seed=seed, fmt="parquet")
     _console().rule("2. validation, labels and KPIs")
     kpis(data=data, by=["month", "payer", "category"], csv=demo_dir / "kpis.csv", top=8, as_of=None)
-    _console().rule("3. train the denial-risk model (MLflow store in " + str(settings.home) + ")")
-    version = train(data=data, seed=None, register=True)
+    _console().rule("3. train the denial-risk and recovery models (MLflow store in " + str(settings.home) + ")")
+    versions = train(data=data, seed=None, register=True, model=None)
     _console().rule("4. score the claims awaiting a payer answer (the version just trained)")
     score_claims_command(
         data=data,
         out=demo_dir / "scores.csv",
-        model=version or "champion",
+        model=versions.get("denial-risk") or "champion",
         claims_file=None,
         target_precision=None,
         review_capacity=None,
         show=3,
+    )
+    _console().rule("5. today's appeal queue for one biller (480 minutes a day)")
+    queue(
+        data=data,
+        out=demo_dir / "queue.csv",
+        capacity_minutes=480.0,
+        model=versions.get("recovery") or "champion",
+        today=None,
+        horizon_days=3,
+        cost_per_minute=0.75,
+        show=5,
     )
 
 

@@ -1,4 +1,4 @@
-"""Rich tables for the terminal. Counts and aggregates only: nothing here prints a row of claim data."""
+"""Rich tables for the terminal: counts, aggregates, claim ids and reasons; never a patient field."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from features.validation import ValidationResult
 
 if TYPE_CHECKING:
     from training.denial_job import TrainReport
+    from training.recovery_job import RecoveryReport
 
 
 def _money(x: float) -> str:
@@ -135,4 +136,84 @@ def riskiest_claims(console: Console, scored: pd.DataFrame, *, limit: int, thres
             f"{row['top_category']} ({row['p_category']:.0%})",
             "\n".join(reasons) or "-",
         )
+    console.print(table)
+
+
+def recovery_report(console: Console, report: RecoveryReport) -> None:
+    """Recovery model beside its unweighted twin, the oracle and the dollar ranking."""
+    r = report
+    table = Table(title=f"Recovery on worked denials of {', '.join(r.split.evaluate)}")
+    cols = ("roc_auc", "roc_auc_reweighted", "pr_auc", "brier", "ece")
+    table.add_column("model")
+    for c in cols:
+        table.add_column(c, justify="right")
+    for name, m in {"ClaimSight (propensity-weighted)": r.metrics, "unweighted": r.unweighted}.items():
+        table.add_row(name, *(f"{m.get(c, float('nan')):.4f}" for c in cols))
+    console.print(table)
+    if r.oracle:
+        console.print("oracle (synthetic truth): " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(r.oracle.items())))
+    if r.dollars:
+        console.print(
+            "true expected $ in the top 20% of denials (share of best possible): "
+            + ", ".join(f"{k.removeprefix('capture_top20_')} {v:.3f}" for k, v in r.dollars.items())
+        )
+    rows = r.rows
+    console.print(
+        f"denials {rows['denials']:,}, mature {rows['mature']:,} ({rows['mature_worked']:,} worked), "
+        f"evaluated {rows['evaluate']:,}; recovery rate of worked {r.metrics.get('recovery_rate', float('nan')):.2%}"
+    )
+    console.print("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in r.seconds.items()))
+    reg = r.registry
+    if reg:
+        state = "now champion" if reg["promoted"] else f"champion stays version {reg['champion']}"
+        console.print(f"registered claimsight-recovery version {reg['version']} ({state}); run {r.run_id}")
+
+
+def queue_table(console: Console, queue: pd.DataFrame, *, limit: int, capacity: float) -> None:
+    table = Table(title=f"Appeal queue: today's work first (capacity {capacity:,.0f} min/day)", show_lines=True)
+    for col in ("rank", "claim", "action", "expected $", "minutes", "deadline", "why", "top reason"):
+        table.add_column(col, justify="right" if col in ("rank", "expected $", "minutes") else "left")
+    for _, row in queue.head(limit).iterrows():
+        deadline = row["deadline"]
+        table.add_row(
+            "" if pd.isna(row["rank"]) else f"{row['rank']:.0f}",
+            str(row["claim_id"]),
+            str(row["action"]),
+            _money(row["expected_recovery"]),
+            f"{row['minutes']:.0f}",
+            "none" if pd.isna(deadline) else f"{pd.Timestamp(deadline):%Y-%m-%d}",
+            str(row["why"]),
+            str(row["reason_1"]) if isinstance(row["reason_1"], str) else "",
+        )
+    console.print(table)
+    console.print("the rule behind each action and deadline is in the CSV (action_rule, deadline_rule)", style="dim")
+
+
+def simulation_table(console: Console, summary: pd.DataFrame, *, capacity: float, days: int, denials: int) -> None:
+    table = Table(title=f"Policy replay: {denials:,} denials, {days} working days, {capacity:,.0f} min/day")
+    cols = [
+        ("policy", "policy"),
+        ("worked", "worked"),
+        ("staff hours", "staff_hours"),
+        ("recovered $", "recovered_dollars"),
+        ("expected $", "expected_dollars"),
+        ("$ / staff hour", "dollars_per_staff_hour"),
+        ("deadlines missed", "deadlines_missed"),
+        ("share of oracle", "share_of_oracle"),
+    ]
+    for title, _ in cols:
+        table.add_column(title, justify="left" if title == "policy" else "right")
+    for _, row in summary.iterrows():
+        cells = []
+        for _, key in cols:
+            v = row[key]
+            if key == "policy":
+                cells.append(str(v))
+            elif key in ("recovered_dollars", "expected_dollars", "dollars_per_staff_hour"):
+                cells.append(_money(v))
+            elif key == "share_of_oracle":
+                cells.append(_pct(v))
+            else:
+                cells.append(f"{v:,.0f}")
+        table.add_row(*cells)
     console.print(table)

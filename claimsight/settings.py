@@ -2,21 +2,32 @@
 
 Values come from keyword arguments, then `CLAIMSIGHT_*` environment variables, then the defaults here.
 Nothing is read at import time.
+
+Validation errors never quote the input (`hide_input_in_errors`): pydantic would otherwise print every value
+it was given, secrets included, next to an unrelated mistake.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from features.schema import GROUP_CODES
 
+if TYPE_CHECKING:
+    from serving.api.config import ApiConfig
+
+# Known to everyone who reads this file, so it only keeps development running; production refuses it.
+DEVELOPMENT_AUDIT_SECRET = "claimsight-development-audit-secret-not-for-production"
+MIN_AUDIT_SECRET_CHARS = 32
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CLAIMSIGHT_", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="CLAIMSIGHT_", extra="forbid", frozen=True, hide_input_in_errors=True)
 
     environment: Literal["development", "production"] = "development"
     home: Path = Field(Path(".claimsight"), description="local store: demo data, MLflow runs and models")
@@ -27,6 +38,27 @@ class Settings(BaseSettings):
     routine_adjustments: tuple[str, ...] | None = Field(
         None, description="GROUP-CARC pairs that are not denials, e.g. CO-45; unset = the shipped set"
     )
+    # --- scoring API. Empty api_keys in development: `claimsight serve` prints a freshly generated key
+    # (serving.api.security.new_key) instead of any fixed default key existing.
+    api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        validate_default=True,
+        description="API keys as key_id:sha256hex:scope1,scope2 entries (scopes: score, admin); in the environment "
+        "a JSON list or entries separated by spaces",
+    )
+    audit_database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the audit log (PostgreSQL in production); unset = SQLite file in `home`"
+    )
+    audit_secret: SecretStr = Field(
+        SecretStr(DEVELOPMENT_AUDIT_SECRET),
+        validate_default=True,
+        description="HMAC key for claim references in the audit log; the default is refused in production",
+    )
+    api_max_body_bytes: int = Field(1_000_000, ge=1_024, le=100_000_000, description="request body cap (413 above)")
+    api_max_batch: int = Field(1000, ge=1, le=100_000, description="claims or denials per request (422 above)")
+    model_poll_seconds: float = Field(60.0, ge=0, le=86_400, description="champion poll interval; 0 = off")
+    api_host: str = Field("127.0.0.1", description="address `claimsight serve` binds to")
+    api_port: int = Field(8000, ge=1, le=65_535, description="port `claimsight serve` binds to")
 
     @field_validator("routine_adjustments")
     @classmethod
@@ -36,6 +68,74 @@ class Settings(BaseSettings):
             if group not in GROUP_CODES or not carc.isalnum():
                 raise ValueError(f"routine adjustment must look like CO-45 (group one of {', '.join(GROUP_CODES)})")
         return value
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        """Environment text: a JSON list, or entries separated by whitespace (entries never contain any)."""
+        if isinstance(value, str):
+            text = value.strip()
+            return tuple(json.loads(text)) if text.startswith("[") else tuple(text.split())
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if value:
+            from serving.api.security import parse_key_entry
+
+            ids = []
+            for i, entry in enumerate(value):
+                try:
+                    ids.append(parse_key_entry(entry).key_id)
+                except ValueError as exc:  # the message names the part that is wrong, not the entry
+                    raise ValueError(f"api_keys[{i}]: {exc}") from None
+            if len(set(ids)) != len(ids):
+                raise ValueError("api_keys: key ids must be unique")
+        elif info.data.get("environment", "development") != "development":
+            raise ValueError(
+                "api_keys: at least one key is required outside development; set CLAIMSIGHT_API_KEYS "
+                "(make one with serving.api.security.new_key)"
+            )
+        return value
+
+    @field_validator("audit_secret")
+    @classmethod
+    def _audit_secret(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        # Messages name the setting only: the value is a secret even when it is a bad one.
+        if info.data.get("environment", "development") == "development":
+            return value
+        secret = value.get_secret_value()
+        if secret == DEVELOPMENT_AUDIT_SECRET:
+            raise ValueError(
+                "audit_secret: the development default is refused outside development; "
+                f"set CLAIMSIGHT_AUDIT_SECRET to a random value of at least {MIN_AUDIT_SECRET_CHARS} characters"
+            )
+        if len(secret) < MIN_AUDIT_SECRET_CHARS:
+            raise ValueError(
+                f"audit_secret: must be at least {MIN_AUDIT_SECRET_CHARS} characters outside development "
+                "(set CLAIMSIGHT_AUDIT_SECRET)"
+            )
+        return value
+
+    def audit_url(self) -> str:
+        """The audit database: the configured URL, or a SQLite file in `home` (absolute, so cwd does not matter)."""
+        return self.audit_database_url or f"sqlite:///{(self.home / 'audit.sqlite').resolve()}"
+
+    def api_config(self) -> ApiConfig:
+        """The scoring service's configuration; `serving` cannot import this module, so it gets a plain value."""
+        from serving.api.config import ApiConfig
+        from serving.api.security import parse_key_entry
+
+        return ApiConfig(
+            api_keys=tuple(parse_key_entry(e) for e in self.api_keys),
+            audit_url=self.audit_url(),
+            audit_secret=self.audit_secret.get_secret_value().encode("utf-8"),
+            max_body_bytes=self.api_max_body_bytes,
+            max_batch=self.api_max_batch,
+            poll_seconds=self.model_poll_seconds,
+            docs=self.environment == "development",
+        )
 
     def routine_set(self) -> frozenset[tuple[str, str]] | None:
         if self.routine_adjustments is None:

@@ -23,6 +23,7 @@ import yaml
 
 from features.claim_fields import claim_fields, day_number, line_frame, procedure_family
 from features.codes import CATEGORIES, CodeTables
+from features.declarations import FeatureDef, ReasonGroup
 from features.frames import member
 from features.history import AggregateSpec, HistoryAggregates
 from features.payer_rules import PayerRules, RuleLibrary
@@ -30,24 +31,6 @@ from features.payer_rules import PayerRules, RuleLibrary
 WINDOW_DAYS = 90
 _AS_OF_CLAIM = "the claim's own fields at submission"
 _AS_OF_HISTORY = "outcomes whose first remit is strictly before the claim's submission"
-
-
-@dataclass(frozen=True)
-class ReasonGroup:
-    name: str
-    phrase: str  # str.format template over the claim's feature values and context columns
-    category: str  # root-cause category whose preventive action applies
-    action: str | None = None  # overrides the category's preventive action when more specific
-
-
-@dataclass(frozen=True)
-class FeatureDef:
-    name: str
-    meaning: str
-    source: str
-    as_of: str
-    group: str
-    categorical: bool = False
 
 
 REASON_GROUPS: dict[str, ReasonGroup] = {

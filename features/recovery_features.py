@@ -1,7 +1,8 @@
 """Recovery features: what is known about a denial the day its first remit arrives.
 
 A denial's recovery features (DATA.md, "Time") use only
-- its own claim and its FIRST remit (status, paid amount, CARCs, RARCs, group codes, amounts, date), and
+- its own claim and its FIRST remit (status, paid amount, CARCs, RARCs, group codes, amounts, date),
+- follow-ups dated before that remit and the payer rules (the recommended action and its deadline), and
 - aggregates over OTHER denials whose maturity window closed strictly before this denial's remit date.
 
 An outcome event is a mature denial dated on the day its outcome became known, first_remit_date +
@@ -10,14 +11,14 @@ event for a query iff event day < query day, and the query day is the denial's o
 "closed strictly before" holds by construction, and a denial's own outcome (dated 180 days after its own
 remit) can never reach its own features.
 
-Every feature is declared once in FEATURES (name, meaning, as-of rule). `RecoveryFeatureBuilder` holds
-the fitted state (category levels, history aggregates) and saves it as plain arrays and JSON.
+Every feature is declared once in FEATURES (name, meaning, source, as-of rule, reason group).
+`RecoveryFeatureBuilder` holds the fitted state (category levels, history aggregates) and saves it as
+plain arrays and JSON.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,15 +26,18 @@ import pandas as pd
 
 from features.claim_fields import day_number
 from features.codes import CodeTables
+from features.declarations import FeatureDef, ReasonGroup
+from features.denial_actions import recommend_frame
 from features.frames import member
 from features.history import AggregateSpec, HistoryAggregates
 from features.labels import DEFAULT_MATURITY_DAYS
+from features.payer_rules import PayerRules
 
 __all__ = [
     "FEATURES",
     "FEATURE_NAMES",
+    "REASON_GROUPS",
     "RECOVERY_SPECS",
-    "FeatureDef",
     "RecoveryFeatureBuilder",
     "denial_frame",
     "recovery_events",
@@ -45,27 +49,115 @@ _AS_OF_HISTORY = "mature denials whose maturity window closed strictly before th
 _NONE = "none"  # key level of a denial with no denial adjustment (status 4 alone)
 
 
-@dataclass(frozen=True)
-class FeatureDef:
-    name: str
-    meaning: str
-    as_of: str
-    categorical: bool = False
-
-
-CATEGORICAL = ("payer_id", "plan_type", "billing_npi", "facility_id", "denial_category", "top_carc", "top_group")
-
-_OWN_NUMERIC = {
-    "total_charge": "billed amount of the claim",
-    "denied_amount": "denied amount on the first remit (DATA.md labels)",
-    "denied_share": "denied amount / total charge",
-    "full_denial": "whole claim refused: first remit status 4 or nothing paid",
-    "n_denial_adjustments": "denial (non-routine) adjustments on the first remit",
-    "has_rarc": "any denial adjustment on the first remit carries a remark code",
-    "any_co": "any denial adjustment with group code CO (contractual obligation)",
-    "any_pr": "any denial adjustment with group code PR (patient responsibility)",
-    "any_oa": "any denial adjustment with group code OA (other adjustment)",
+# Reason groups: why a denial looks recoverable (or not), phrased with the denial's own payer and codes.
+REASON_GROUPS: dict[str, ReasonGroup] = {
+    g.name: g
+    for g in (
+        ReasonGroup(
+            "denial_codes",
+            "a {denial_category} denial ({top_group}-{top_carc}); recommended: {recommended_action}",
+            "other",
+            "{action_rule}",
+        ),
+        ReasonGroup(
+            "denied_amount",
+            "${denied_amount:,.0f} denied ({denied_share:.0%} of the claim)",
+            "other",
+            "Work it before its deadline: the amount at stake is large",
+        ),
+        ReasonGroup(
+            "payer_history",
+            "{payer_recovery_rate:.0%} of payer {payer_id}'s mature denials were recovered",
+            "other",
+            "Follow {payer_id}'s usual route ({recommended_action}); it has paid on review before",
+        ),
+        ReasonGroup(
+            "provider_history",
+            "{provider_recovery_rate:.0%} of provider {billing_npi}'s mature denials were recovered",
+            "other",
+            "Use the provider's documentation that won earlier reviews",
+        ),
+        ReasonGroup(
+            "category_history",
+            "{category_recovery_rate:.0%} of {denial_category} denials from {payer_id} were recovered",
+            "other",
+            "{action_rule}",
+        ),
+        ReasonGroup(
+            "carc_history",
+            "{carc_recovery_rate:.0%} of denials with CARC {top_carc} from {payer_id} were recovered",
+            "other",
+            "{action_rule}",
+        ),
+        ReasonGroup(
+            "timing",
+            "{deadline_days:.0f} days from the denial to the deadline ({deadline_rule})",
+            "timely_filing",
+            "Act before {deadline:%Y-%m-%d}",
+        ),
+    )
 }
+
+CATEGORICAL = (
+    "payer_id",
+    "plan_type",
+    "billing_npi",
+    "facility_id",
+    "denial_category",
+    "top_carc",
+    "top_group",
+    "recommended_action",
+)
+_CATEGORICAL_GROUP = {
+    "payer_id": "payer_history",
+    "plan_type": "payer_history",
+    "billing_npi": "provider_history",
+    "facility_id": "provider_history",
+}
+_SOURCE_FIRST_REMIT = "claims, first remit and its adjustments"
+
+# name: (meaning, source, reason group)
+_OWN_NUMERIC: dict[str, tuple[str, str, str]] = {
+    "total_charge": ("billed amount of the claim", "claims", "denied_amount"),
+    "denied_amount": ("denied amount on the first remit (DATA.md labels)", _SOURCE_FIRST_REMIT, "denied_amount"),
+    "denied_share": ("denied amount / total charge", _SOURCE_FIRST_REMIT, "denied_amount"),
+    "full_denial": ("whole claim refused: first remit status 4 or nothing paid", _SOURCE_FIRST_REMIT, "denied_amount"),
+    "n_denial_adjustments": (
+        "denial (non-routine) adjustments on the first remit",
+        _SOURCE_FIRST_REMIT,
+        "denial_codes",
+    ),
+    "has_rarc": ("any denial adjustment on the first remit carries a remark code", _SOURCE_FIRST_REMIT, "denial_codes"),
+    "any_co": (
+        "any denial adjustment with group code CO (contractual obligation)",
+        _SOURCE_FIRST_REMIT,
+        "denial_codes",
+    ),
+    "any_pr": (
+        "any denial adjustment with group code PR (patient responsibility)",
+        _SOURCE_FIRST_REMIT,
+        "denial_codes",
+    ),
+    "any_oa": ("any denial adjustment with group code OA (other adjustment)", _SOURCE_FIRST_REMIT, "denial_codes"),
+    "appeal_rights": (
+        "1 appeal rights, 0 a remark says none, NaN not stated",
+        "first remit's remark codes, code tables",
+        "denial_codes",
+    ),
+    "deadline_days": (
+        "days from the denial to the deadline of the recommended action (NaN: no payer deadline)",
+        "payer rules, first remit date, service date",
+        "timing",
+    ),
+    "service_to_denial_days": ("days from the date of service to the denial", "claims, first remit", "timing"),
+    "prior_followups": (
+        "follow-ups on this claim dated before the denial (earlier attempts)",
+        "followups",
+        "timing",
+    ),
+}
+_HISTORY_GROUP = {"payer": "payer_history", "provider": "provider_history", "category": "category_history",
+                  "carc": "carc_history"}  # fmt: skip
 
 # Targets: recovered (0/1) and recovered_share (recovered / denied amount, clipped to [0, 1]).
 _HIERARCHIES: tuple[tuple[str, tuple[tuple[str, ...], ...], str], ...] = (
@@ -95,11 +187,32 @@ _SPEC_SUFFIXES = {
 
 
 def _declare() -> tuple[FeatureDef, ...]:
-    defs = [FeatureDef(c, f"{c} (level fixed at fit; unseen = NaN)", _AS_OF_OWN, categorical=True) for c in CATEGORICAL]
-    defs += [FeatureDef(name, meaning, _AS_OF_OWN) for name, meaning in _OWN_NUMERIC.items()]
+    defs = [
+        FeatureDef(
+            c,
+            f"{c} (level fixed at fit; unseen = NaN)",
+            "payer rules" if c == "recommended_action" else _SOURCE_FIRST_REMIT,
+            _AS_OF_OWN,
+            _CATEGORICAL_GROUP.get(c, "denial_codes"),
+            categorical=True,
+        )
+        for c in CATEGORICAL
+    ]
+    defs += [
+        FeatureDef(name, meaning, source, _AS_OF_OWN, group) for name, (meaning, source, group) in _OWN_NUMERIC.items()
+    ]
     for spec in RECOVERY_SPECS:
+        hierarchy = spec.name.rsplit("_", 1)[0]
         for suffix, what in _SPEC_SUFFIXES[spec.target]:
-            defs.append(FeatureDef(f"{spec.name}_{suffix}", f"{spec.meaning} ({what})", _AS_OF_HISTORY))
+            defs.append(
+                FeatureDef(
+                    f"{spec.name}_{suffix}",
+                    f"{spec.meaning} ({what})",
+                    "outcomes of other mature denials",
+                    _AS_OF_HISTORY,
+                    _HISTORY_GROUP[hierarchy],
+                )
+            )
     return tuple(defs)
 
 
@@ -112,18 +225,22 @@ def denial_frame(
     labels: pd.DataFrame,
     *,
     codes: CodeTables,
+    rules: PayerRules,
     routine: frozenset[tuple[str, str]] | None = None,
 ) -> pd.DataFrame:
     """One row per initially denied original claim with the fields known the day its first remit arrived.
 
-    Reads only the claim, the first remit and that remit's adjustments (never a later remit, a
-    follow-up, or the recovery labels). Group-code flags and has_rarc look at the denial adjustments.
+    Reads only the claim, the first remit and that remit's adjustments, follow-ups dated before that
+    remit, and the payer rules (never a later remit, a later follow-up, or the recovery labels).
+    Group-code flags and has_rarc look at the denial adjustments. The recommended action, its deadline
+    and the rules that gave them (features/denial_actions.py) travel with each row, so the queue and
+    the model see the same decision.
     """
     claims, remits, adj = tables["claims"], tables["remits"], tables["adjustments"]
     denied = labels[labels["initial_denial"].to_numpy(dtype=bool, na_value=False)]
     out = denied[["claim_id", "first_remit_id", "first_remit_date", "denied_amount", "denial_category"]]
     out = out.reset_index(drop=True)
-    claim_cols = ["claim_id", "payer_id", "plan_type", "billing_npi", "facility_id", "total_charge"]
+    claim_cols = ["claim_id", "payer_id", "plan_type", "billing_npi", "facility_id", "total_charge", "service_from"]
     out = out.merge(claims[claim_cols], on="claim_id", how="left", validate="one_to_one")
     first = remits.set_index("remit_id")
     status = out["first_remit_id"].map(first["status_code"])
@@ -167,7 +284,33 @@ def denial_frame(
     out["denial_category"] = out["denial_category"].astype("string").fillna("other")
     out["denied_amount"] = amount
     out["total_charge"] = total
-    return out.drop(columns="first_remit_id")
+
+    decided = recommend_frame(out, adj, rules=rules, codes=codes, routine=routine)
+    out["recommended_action"] = decided["action"].to_numpy()
+    out["action_rule"] = decided["action_rule"].to_numpy()
+    out["deadline"] = decided["deadline"].to_numpy()
+    out["deadline_rule"] = decided["deadline_rule"].to_numpy()
+    rights = decided["appeal_rights"].astype("Float64")
+    out["appeal_rights"] = rights.to_numpy(dtype="float64", na_value=np.nan)
+    remit_day = day_number(out["first_remit_date"])
+    deadline = pd.Series(pd.to_datetime(out["deadline"]))
+    due_day = day_number(deadline.fillna(out["first_remit_date"]))
+    out["deadline_days"] = np.where(deadline.notna(), due_day - remit_day, np.nan)
+    served = pd.to_datetime(out["service_from"])
+    served_day = day_number(served.fillna(out["first_remit_date"]))
+    out["service_to_denial_days"] = np.where(served.notna(), remit_day - served_day, np.nan)
+    out["prior_followups"] = _prior_followups(tables.get("followups"), out)
+    return out
+
+
+def _prior_followups(followups: pd.DataFrame | None, denials: pd.DataFrame) -> np.ndarray:
+    """Follow-ups on a denial's claim dated strictly before its first remit: attempts made before the denial."""
+    if followups is None or not len(followups):
+        return np.zeros(len(denials))
+    rows = followups[member(followups["claim_id"], denials["claim_id"])]
+    remit_date = rows["claim_id"].map(denials.set_index("claim_id")["first_remit_date"])
+    counts = rows[pd.to_datetime(rows["action_date"]) < pd.to_datetime(remit_date)].groupby("claim_id").size()
+    return denials["claim_id"].map(counts).fillna(0).to_numpy(dtype="float64")
 
 
 def recovery_events(
@@ -211,15 +354,8 @@ class RecoveryFeatureBuilder:
     def feature_names(self) -> list[str]:
         return list(FEATURE_NAMES)
 
-    def fit(
-        self,
-        *,
-        tables: Mapping[str, pd.DataFrame],
-        labels: pd.DataFrame,
-        codes: CodeTables,
-        routine: frozenset[tuple[str, str]] | None = None,
-    ) -> RecoveryFeatureBuilder:
-        denials = denial_frame(tables, labels, codes=codes, routine=routine)
+    def fit(self, *, denials: pd.DataFrame, labels: pd.DataFrame) -> RecoveryFeatureBuilder:
+        """`denials`: denial_frame(...) of the whole history; `labels`: compute_labels(...) of the same tables."""
         # levels come from every denial, never from which denials happen to be mature
         self.levels_ = {c: sorted(denials[c].dropna().astype(str).unique()) for c in CATEGORICAL}
         events = recovery_events(denials, labels, maturity_days=self.maturity_days)
@@ -250,7 +386,7 @@ class RecoveryFeatureBuilder:
             idx = pd.Index(self.levels_[c]).get_indexer(values)
             cols[c] = np.where(idx >= 0, idx, np.nan)
         for name in _OWN_NUMERIC:
-            cols[name] = denials[name].to_numpy(dtype="float64", na_value=np.nan)
+            cols[name] = pd.to_numeric(denials[name]).to_numpy(dtype="float64", na_value=np.nan)
         hist = self.aggregates_.transform(denials, query_day=day_number(denials["first_remit_date"]))
         for name in hist.columns:
             cols[name] = hist[name].to_numpy()

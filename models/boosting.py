@@ -15,8 +15,7 @@ import numpy as np
 
 def deterministic_params(*, seed: int, n_jobs: int, **params: Any) -> dict[str, Any]:
     """LightGBM parameters that make the same data + seed give the same model."""
-    return {"deterministic": True, "force_row_wise": True, "seed": seed, "num_threads": n_jobs, "verbose": -1,
-            **params}
+    return {"deterministic": True, "force_row_wise": True, "seed": seed, "num_threads": n_jobs, "verbose": -1, **params}
 
 
 def train_time_ordered(
@@ -38,9 +37,22 @@ def train_time_ordered(
     names, cats = list(feature_names), list(categorical)
     w_train = None if weight is None else weight[:cut]
     w_valid = None if weight is None else weight[cut:]
-    train = lgb.Dataset(X[:cut], y[:cut], weight=w_train, feature_name=names, categorical_feature=cats,
-                        free_raw_data=True)
-    valid = lgb.Dataset(X[cut:], y[cut:], weight=w_valid, reference=train, feature_name=names,
-                        categorical_feature=cats, free_raw_data=True)
-    return lgb.train(params, train, num_boost_round=n_estimators, valid_sets=[valid],
-                     callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)])
+    train = lgb.Dataset(
+        X[:cut], y[:cut], weight=w_train, feature_name=names, categorical_feature=cats, free_raw_data=True
+    )
+    valid = lgb.Dataset(
+        X[cut:],
+        y[cut:],
+        weight=w_valid,
+        reference=train,
+        feature_name=names,
+        categorical_feature=cats,
+        free_raw_data=True,
+    )
+    return lgb.train(
+        params,
+        train,
+        num_boost_round=n_estimators,
+        valid_sets=[valid],
+        callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)],
+    )

@@ -47,6 +47,18 @@ class DenialRiskPyfunc(PythonModel):
         return self.model.predict_proba(model_input[list(FEATURE_NAMES)].to_numpy(dtype=np.float32))
 
 
+class RecoveryPyfunc(PythonModel):
+    def load_context(self, context: Any) -> None:
+        from models.recovery import RecoveryModel
+
+        self.model = RecoveryModel.load(Path(context.artifacts["model"]))
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        from features.recovery_features import FEATURE_NAMES as RECOVERY_FEATURES
+
+        return self.model.predict(model_input[list(RECOVERY_FEATURES)].to_numpy(dtype=np.float32))
+
+
 def download_model(*, name: str, ref: str) -> Path:
     """Local directory of a registered model's saved files (`ref` = alias or version number)."""
     import mlflow

@@ -17,11 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.denial_features import FEATURES, REASON_GROUPS
-
-GROUP_NAMES: tuple[str, ...] = tuple(dict.fromkeys(f.group for f in FEATURES))
-_GROUP_INDEX = {g: i for i, g in enumerate(GROUP_NAMES)}
-FEATURE_GROUP = np.array([_GROUP_INDEX[f.group] for f in FEATURES])
+from features import denial_features
+from features.declarations import FeatureDef, ReasonGroup
 
 
 @dataclass(frozen=True)
@@ -33,9 +30,26 @@ class Reason:
     category: str
 
 
+class ReasonBook:
+    """One model's features and reason groups: how its contributions become sentences."""
+
+    def __init__(self, *, features: Sequence[FeatureDef], groups: Mapping[str, ReasonGroup]) -> None:
+        self.features = tuple(features)
+        self.groups = dict(groups)
+        self.group_names: tuple[str, ...] = tuple(dict.fromkeys(f.group for f in self.features))
+        missing = sorted(set(self.group_names) - set(self.groups))
+        if missing:
+            raise ValueError(f"features name reason groups that are not declared: {missing}")
+        index = {g: i for i, g in enumerate(self.group_names)}
+        self.feature_group = np.array([index[f.group] for f in self.features])
+
+
+DENIAL_REASONS = ReasonBook(features=denial_features.FEATURES, groups=denial_features.REASON_GROUPS)
+
+
 class _Lenient(string.Formatter):
     def format_field(self, value: Any, format_spec: str) -> str:
-        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
             return "unknown"
         try:
             return super().format_field(value, format_spec)
@@ -46,15 +60,17 @@ class _Lenient(string.Formatter):
 _FMT = _Lenient()
 
 
-def group_contributions(contrib: np.ndarray) -> np.ndarray:
+def group_contributions(contrib: np.ndarray, *, book: ReasonBook = DENIAL_REASONS) -> np.ndarray:
     """[n, features + 1] pred_contrib -> [n, groups] (the bias column is dropped)."""
-    out = np.zeros((contrib.shape[0], len(GROUP_NAMES)))
-    np.add.at(out.T, FEATURE_GROUP, contrib[:, : len(FEATURES)].T)
+    out = np.zeros((contrib.shape[0], len(book.group_names)))
+    np.add.at(out.T, book.feature_group, contrib[:, : len(book.features)].T)
     return out
 
 
-def phrase(group: str, values: Mapping[str, Any], *, preventive_action: Mapping[str, str]) -> tuple[str, str]:
-    g = REASON_GROUPS[group]
+def phrase(
+    group: str, values: Mapping[str, Any], *, preventive_action: Mapping[str, str], book: ReasonBook = DENIAL_REASONS
+) -> tuple[str, str]:
+    g = book.groups[group]
     text = _FMT.format(g.phrase, **values)
     action = _FMT.format(g.action, **values) if g.action else preventive_action[g.category]
     return text, action
@@ -67,6 +83,7 @@ def top_reasons(
     context: pd.DataFrame,
     preventive_action: Mapping[str, str],
     top: int = 3,
+    book: ReasonBook = DENIAL_REASONS,
 ) -> list[list[Reason]]:
     """The `top` groups with the largest positive contribution per row, phrased."""
     order = np.argsort(-grouped, axis=1, kind="stable")[:, :top]
@@ -79,9 +96,9 @@ def top_reasons(
         for j in row:
             if grouped[i, j] <= 0:
                 break
-            group = GROUP_NAMES[j]
-            text, action = phrase(group, values, preventive_action=preventive_action)
-            reasons.append(Reason(group, float(grouped[i, j]), text, action, REASON_GROUPS[group].category))
+            group = book.group_names[j]
+            text, action = phrase(group, values, preventive_action=preventive_action, book=book)
+            reasons.append(Reason(group, float(grouped[i, j]), text, action, book.groups[group].category))
         out.append(reasons)
     return out
 

@@ -25,17 +25,34 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from features import recovery_features
 from features.frames import member
 from features.labels import chain_roots
 from features.recovery_features import CATEGORICAL, FEATURE_NAMES, RecoveryFeatureBuilder
 from models.boosting import deterministic_params, train_time_ordered
 from models.calibration import Calibrator, fit_calibrator
+from models.reasons import ReasonBook, group_contributions, reasons_frame, top_reasons
 from models.state_files import load_state, save_state
 
 FORMAT_VERSION = 1
 _CATEGORICAL_INDEX = [FEATURE_NAMES.index(c) for c in CATEGORICAL]
 _MIN_PROPENSITY = 0.05
+PAYER_ACTIONS = ("correct_and_resubmit", "appeal", "verify_status")  # actions that can bring the payer's money
 _HEADS = ("propensity", "recovery", "amount")
+RECOVERY_REASONS = ReasonBook(features=recovery_features.FEATURES, groups=recovery_features.REASON_GROUPS)
+SCORE_COLUMNS = (
+    "claim_id",
+    "payer_id",
+    "denial_category",
+    "denied_amount",
+    "p_recover",
+    "share_if_recovered",
+    "expected_recovery",
+    "recommended_action",
+    "action_rule",
+    "deadline",
+    "deadline_rule",
+)
 
 
 def worked_mask(tables: Mapping[str, pd.DataFrame], denials: pd.DataFrame) -> np.ndarray:
@@ -175,6 +192,38 @@ class RecoveryModel:
         pred = self.predict(X)
         amount = np.clip(np.asarray(denied_amount, dtype=float), 0.0, None)
         return pred["p_recover"].to_numpy() * pred["share_if_recovered"].to_numpy() * amount
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """TreeSHAP of the recovery head (log-odds of recovery), [n, features + 1]."""
+        return np.asarray(self.recovery_.predict(np.asarray(X, dtype=np.float32), pred_contrib=True))
+
+    def score(self, denials: pd.DataFrame, *, explain: bool = True, top: int = 3) -> pd.DataFrame:
+        """One row per denial (a denial_frame row): recovery odds, dollars, the recommended action and its
+        deadline with the rules that gave them, and the reasons that make recovery likely.
+
+        Expected recovery is zero for bill_patient and write_off: those actions bring nothing back from the
+        payer, whatever the history of similar denials says."""
+        denials = denials.reset_index(drop=True)
+        X = self.features(denials=denials)
+        pred = self.predict(X)
+        amount = np.clip(denials["denied_amount"].to_numpy(dtype=float), 0.0, None)
+        pays = denials["recommended_action"].isin(PAYER_ACTIONS).to_numpy()
+        out = denials.reindex(columns=list(SCORE_COLUMNS)).copy()
+        out["p_recover"] = pred["p_recover"].to_numpy()
+        out["share_if_recovered"] = pred["share_if_recovered"].to_numpy()
+        out["expected_recovery"] = np.where(pays, out["p_recover"] * out["share_if_recovered"] * amount, 0.0)
+        if explain and len(denials):
+            grouped = group_contributions(self.contributions(X), book=RECOVERY_REASONS)
+            reasons = top_reasons(
+                grouped,
+                features=pd.DataFrame(X, columns=list(FEATURE_NAMES)),
+                context=denials,
+                preventive_action={},
+                top=top,
+                book=RECOVERY_REASONS,
+            )
+            out = pd.concat([out, reasons_frame(reasons, index=out.index, top=top)], axis=1)
+        return out
 
     # ---- persistence -------------------------------------------------------------------------------
     def save(self, path: Path) -> Path:

@@ -62,8 +62,13 @@ class History:
         self.rows["claims"].append(row)
         for n in range(1, lines + 1):
             self.rows["claim_lines"].append(
-                {"claim_id": claim_id, "line_number": n, "procedure_code": "99213", "units": 1,
-                 "charge": charge / lines}
+                {
+                    "claim_id": claim_id,
+                    "line_number": n,
+                    "procedure_code": "99213",
+                    "units": 1,
+                    "charge": charge / lines,
+                }
             )
         return claim_id
 
@@ -78,19 +83,47 @@ class History:
         return rid
 
     def adj(
-        self, claim_id: str, remit_id: str, group: str, carc: str, amount: float, *, line: int | None = None,
+        self,
+        claim_id: str,
+        remit_id: str,
+        group: str,
+        carc: str,
+        amount: float,
+        *,
+        line: int | None = None,
         remarks: str | None = None,
     ) -> None:
         self.rows["adjustments"].append(
-            {"claim_id": claim_id, "remit_id": remit_id, "line_number": line, "group_code": group, "carc": carc,
-             "amount": amount, "remark_codes": remarks}
+            {
+                "claim_id": claim_id,
+                "remit_id": remit_id,
+                "line_number": line,
+                "group_code": group,
+                "carc": carc,
+                "amount": amount,
+                "remark_codes": remarks,
+            }
         )
 
-    def followup(self, claim_id: str, *, action: str, date: str, outcome: str | None = None,
-                 outcome_date: str | None = None, level: int | None = None) -> None:
+    def followup(
+        self,
+        claim_id: str,
+        *,
+        action: str,
+        date: str,
+        outcome: str | None = None,
+        outcome_date: str | None = None,
+        level: int | None = None,
+    ) -> None:
         self.rows["followups"].append(
-            {"claim_id": claim_id, "action": action, "action_date": date, "level": level, "outcome": outcome,
-             "outcome_date": outcome_date}
+            {
+                "claim_id": claim_id,
+                "action": action,
+                "action_date": date,
+                "level": level,
+                "outcome": outcome,
+                "outcome_date": outcome_date,
+            }
         )
 
     def raw(self) -> RawTables:

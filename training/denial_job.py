@@ -29,6 +29,7 @@ from models.denial_risk import DenialRiskModel, TrainingSlice
 from models.mlflow_model import DenialRiskPyfunc, directory_sha256
 from training import evaluation as ev
 from training.splits import TimeSplit, choose_split
+from training.truth import read_truth
 
 log = logging.getLogger(__name__)
 MODEL_NAME = "claimsight-denial-risk"
@@ -98,13 +99,10 @@ def _oracle(data_dir: Path, claim_ids: pd.Index, y: np.ndarray) -> dict[str, flo
     """AUC of the generator's true probabilities on the evaluation rows, when truth/ exists (synthetic data)."""
     from sklearn.metrics import roc_auc_score
 
-    truth_dir = data_dir / "truth"
-    files = [truth_dir / "claims.parquet", truth_dir / "claims.csv"]
-    found = next((f for f in files if f.exists()), None)
-    if found is None:
+    truth = read_truth(data_dir, "claims")
+    if truth is None:
         return {}
-    truth = pd.read_parquet(found) if found.suffix == ".parquet" else pd.read_csv(found, dtype={"claim_id": str})
-    truth = truth.set_index(truth["claim_id"].astype(str)).reindex(claim_ids.astype(str))
+    truth = truth.set_index("claim_id").reindex(claim_ids.astype(str))
     out = {}
     for col, name in (("p_denial", "oracle_clairvoyant_auc"), ("p_denial_knowable", "oracle_knowable_auc")):
         if col in truth and truth[col].notna().all():

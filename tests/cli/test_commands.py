@@ -57,8 +57,9 @@ def test_contract_error_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "table claims: missing required column payer_id" in capsys.readouterr().err
 
 
-def test_bad_setting_names_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_setting_names_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CLAIMSIGHT_MATURITY_DAYS", "-4")
     assert main(["kpis", "--data", str(book(tmp_path))]) == 2
     assert "maturity_days" in capsys.readouterr().err

@@ -12,8 +12,16 @@ def test_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().max_reject_rate == 0.2
 
 
-@pytest.mark.parametrize("kwargs", [{"max_reject_rate": 1.5}, {"maturity_days": 0}, {"colour": "blue"},
-                                    {"routine_adjustments": ("XX-45",)}, {"environment": "staging"}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_reject_rate": 1.5},
+        {"maturity_days": 0},
+        {"colour": "blue"},
+        {"routine_adjustments": ("XX-45",)},
+        {"environment": "staging"},
+    ],
+)
 def test_invalid_settings_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         Settings(**kwargs)  # type: ignore[arg-type]

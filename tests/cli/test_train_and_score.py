@@ -13,8 +13,9 @@ from features.validation import load_validated
 from serving.batch_scoring import pending_claims, score_claims
 
 
-def test_train_then_score_pending_claims(small_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_then_score_pending_claims(
+    small_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("CLAIMSIGHT_HOME", str(tmp_path / "home"))
     assert main(["train", "--data", str(small_world)]) == 0
     out = capsys.readouterr().out
@@ -27,24 +28,42 @@ def test_train_then_score_pending_claims(small_world: Path, tmp_path: Path, monk
     assert "Riskiest claims" in capsys.readouterr().out
 
 
-def test_cli_scores_equal_direct_scores(trained: tuple[Any, Any, Path], small_world: Path, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_scores_equal_direct_scores(
+    trained: tuple[Any, Any, Path], small_world: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     model = trained[0]
     saved = model.save(tmp_path / "model")
     out = tmp_path / "scores.csv"
-    assert main(["score", "claims", "--data", str(small_world), "--out", str(out), "--model", str(saved),
-                 "--target-precision", "0.6"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "claims",
+                "--data",
+                str(small_world),
+                "--out",
+                str(out),
+                "--model",
+                str(saved),
+                "--target-precision",
+                "0.6",
+            ]
+        )
+        == 0
+    )
     tables = load_validated(small_world, max_reject_rate=0.0).tables
-    direct = score_claims(model, claims=pending_claims(tables), tables=tables,
-                             threshold=model.threshold_for(precision=0.6))
+    direct = score_claims(
+        model, claims=pending_claims(tables), tables=tables, threshold=model.threshold_for(precision=0.6)
+    )
     cli = pd.read_csv(out, dtype={"claim_id": str})
     pd.testing.assert_series_equal(cli["claim_id"], direct["claim_id"].astype(str), check_names=False)
     assert (abs(cli["p_denial"].to_numpy() - direct["p_denial"].to_numpy()) < 1e-12).all()
     assert (cli["decision"].to_numpy() == direct["decision"].to_numpy()).all()
 
 
-def test_score_without_a_trained_model_says_so(small_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_score_without_a_trained_model_says_so(
+    small_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("CLAIMSIGHT_HOME", str(tmp_path / "empty-home"))
     code = main(["score", "claims", "--data", str(small_world), "--out", str(tmp_path / "s.csv")])
     assert code == 2

@@ -30,8 +30,9 @@ def fit(tables: Mapping[str, pd.DataFrame]) -> DenialFeatureBuilder:
 
 
 def features(builder: DenialFeatureBuilder, tables: Mapping[str, pd.DataFrame], claims: pd.DataFrame) -> np.ndarray:
-    return builder.transform(claims=claims, lines=tables["claim_lines"], context_claims=tables["claims"],
-                             context_lines=tables["claim_lines"]).X
+    return builder.transform(
+        claims=claims, lines=tables["claim_lines"], context_claims=tables["claims"], context_lines=tables["claim_lines"]
+    ).X
 
 
 def one_day_of_claims(tables: Mapping[str, pd.DataFrame], *, quantile: float) -> pd.DataFrame:
@@ -79,8 +80,9 @@ def test_outcomes_after_submission_do_not_move_features(history: dict[str, pd.Da
     late = history["remits"]["remit_date"] >= cutoff
     mutated = dict(history)
     mutated["remits"] = history["remits"][~late]
-    mutated["adjustments"] = history["adjustments"][~history["adjustments"]["remit_id"].isin(
-        history["remits"].loc[late, "remit_id"])]
+    mutated["adjustments"] = history["adjustments"][
+        ~history["adjustments"]["remit_id"].isin(history["remits"].loc[late, "remit_id"])
+    ]
     after = features(fit(mutated), mutated, target)
     np.testing.assert_array_equal(before, after)
 

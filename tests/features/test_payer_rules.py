@@ -187,14 +187,21 @@ def test_lookup_normalises_and_caches(rules: PayerRules) -> None:
     ("text", "path"),
     [
         (f"bogus_section:\n  note: {SECRET}\n", "bogus_section: unknown key"),
-        (f"plan_types:\n  medicare:\n    timely_filling_days: {SECRET}\n",
-         "plan_types.medicare.timely_filling_days: unknown key"),
-        (f"payers:\n  '00431':\n    timely_filling_days: {SECRET}\n",
-         "payers.00431.timely_filling_days: unknown key"),
-        ("guardrails:\n  - name: g\n    carcs: ['16']\n    appeal_rights: false\n    action: appeal\n"
-         f"    colour: {SECRET}\n", "guardrails.0.colour: unknown key"),
-        (f"payers:\n  P9:\n    guardrails:\n      - {{name: g, carcs: ['1'], appeal_rights: false, "
-         f"action: appeal, severity: {SECRET}}}\n", "payers.P9.guardrails.0.severity: unknown key"),
+        (
+            f"plan_types:\n  medicare:\n    timely_filling_days: {SECRET}\n",
+            "plan_types.medicare.timely_filling_days: unknown key",
+        ),
+        (f"payers:\n  '00431':\n    timely_filling_days: {SECRET}\n", "payers.00431.timely_filling_days: unknown key"),
+        (
+            "guardrails:\n  - name: g\n    carcs: ['16']\n    appeal_rights: false\n    action: appeal\n"
+            f"    colour: {SECRET}\n",
+            "guardrails.0.colour: unknown key",
+        ),
+        (
+            f"payers:\n  P9:\n    guardrails:\n      - {{name: g, carcs: ['1'], appeal_rights: false, "
+            f"action: appeal, severity: {SECRET}}}\n",
+            "payers.P9.guardrails.0.severity: unknown key",
+        ),
         (f"defaults:\n  timely_filing_days: {SECRET}\n", "defaults.timely_filing_days:"),
         (f"plan_types:\n  medicare:\n    auth_required: ['{SECRET}']\n", "plan_types.medicare.auth_required.0:"),
     ],
@@ -351,8 +358,28 @@ def test_guardrails_match_first_and_payer_guardrails_win(rules: PayerRules) -> N
 PAYERS: list[Any] = ["P001", "P002", "00431", "UNKNOWN", " P001", None, np.nan]
 PLANS: list[Any] = [*PLAN_TYPES, "bogus", "Medicare", None, np.nan]
 CODES: list[Any] = [
-    "70450", "70498", "70449", "70499", "704500", "7045", "e0100", "E8002", "E8003", "97110", "97546",
-    "97547", "G0283", "99213", "J9999", "J0120", "95811", "15820", "K0813", None, np.nan, "",
+    "70450",
+    "70498",
+    "70449",
+    "70499",
+    "704500",
+    "7045",
+    "e0100",
+    "E8002",
+    "E8003",
+    "97110",
+    "97546",
+    "97547",
+    "G0283",
+    "99213",
+    "J9999",
+    "J0120",
+    "95811",
+    "15820",
+    "K0813",
+    None,
+    np.nan,
+    "",
 ]
 
 

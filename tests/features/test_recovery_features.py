@@ -13,9 +13,11 @@ from features.claim_fields import day_number
 from features.codes import CodeTables, load_code_tables
 from features.history import AggregateSpec, HistoryAggregates
 from features.labels import compute_labels
+from features.payer_rules import load_payer_rules
 from features.recovery_features import (
     FEATURE_NAMES,
     FEATURES,
+    REASON_GROUPS,
     RECOVERY_SPECS,
     RecoveryFeatureBuilder,
     denial_frame,
@@ -44,11 +46,12 @@ def labels(history: Mapping[str, pd.DataFrame], codes: CodeTables) -> pd.DataFra
 
 @pytest.fixture(scope="module")
 def denials(history: Mapping[str, pd.DataFrame], labels: pd.DataFrame, codes: CodeTables) -> pd.DataFrame:
-    return denial_frame(history, labels, codes=codes)
+    return denial_frame(history, labels, codes=codes, rules=load_payer_rules())
 
 
 def fit(tables: Mapping[str, pd.DataFrame], labels: pd.DataFrame, codes: CodeTables) -> RecoveryFeatureBuilder:
-    return RecoveryFeatureBuilder(maturity_days=MATURITY).fit(tables=tables, labels=labels, codes=codes)
+    denials = denial_frame(tables, labels, codes=codes, rules=load_payer_rules())
+    return RecoveryFeatureBuilder(maturity_days=MATURITY).fit(denials=denials, labels=labels)
 
 
 def busy_day(denials: pd.DataFrame) -> pd.Timestamp:
@@ -84,6 +87,36 @@ def test_features_declared_once_and_shaped(history, labels, codes, denials) -> N
     assert X.dtype == np.float32 and X.shape == (len(denials), len(FEATURE_NAMES))
     assert names == list(FEATURE_NAMES)
     assert ((denials["denied_share"] > 0) & (denials["denied_share"] <= 1 + 1e-9)).all()
+    groups = {f.group for f in FEATURES}
+    assert groups == set(REASON_GROUPS), "every reason group has features and every feature a declared group"
+    assert all(f.source for f in FEATURES)
+
+
+def test_action_deadline_and_attempts_come_with_each_denial(denials) -> None:
+    # the recommended action and deadline are those of denial_actions.recommend_frame for the same denial
+    assert denials["recommended_action"].notna().all()
+    has_deadline = denials["deadline"].notna()
+    assert has_deadline.any()
+    days = (denials.loc[has_deadline, "deadline"] - denials.loc[has_deadline, "first_remit_date"]).dt.days
+    np.testing.assert_array_equal(denials.loc[has_deadline, "deadline_days"].to_numpy(), days.to_numpy())
+    assert denials.loc[~has_deadline, "deadline_days"].isna().all()
+    no_deadline = denials.loc[~has_deadline, "recommended_action"]
+    assert no_deadline.isin(["bill_patient", "write_off"]).all()
+    assert (denials["service_to_denial_days"] >= 0).all()
+    assert (denials["prior_followups"] >= 0).all()
+
+
+def test_prior_followups_counts_only_attempts_before_the_denial(history, labels, codes, denials) -> None:
+    claim = denials.iloc[0]
+    before = claim["first_remit_date"] - pd.Timedelta(days=1)
+    extra = pd.DataFrame(
+        {"claim_id": [claim["claim_id"]] * 3, "action": ["payer_call"] * 3,
+         "action_date": [before, before, claim["first_remit_date"]]}
+    )  # fmt: skip
+    followups = pd.concat([history["followups"], extra], ignore_index=True)
+    again = denial_frame({**history, "followups": followups}, labels, codes=codes, rules=load_payer_rules())
+    row = again.set_index("claim_id").loc[claim["claim_id"]]
+    assert row["prior_followups"] == claim["prior_followups"] + 2  # the one on the denial day is not "before"
 
 
 def test_point_in_time_over_other_denials_maturity(history, labels, codes, denials) -> None:
@@ -104,7 +137,7 @@ def test_point_in_time_over_other_denials_maturity(history, labels, codes, denia
     one = np.zeros(len(labels), dtype=bool)
     one[np.flatnonzero(known)[0]] = True
     flipped, _ = fit(history, rewrite_outcomes(labels, one), codes).transform(denials=on_day)
-    assert np.abs(flipped - base).max() > 1e-6
+    assert np.nanmax(np.abs(flipped - base)) > 1e-6
 
 
 def test_own_outcome_never_changes_own_features(history, labels, codes, denials) -> None:

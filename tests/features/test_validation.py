@@ -57,8 +57,9 @@ def test_clean_history_has_no_quarantine() -> None:
         ("adjustments", 0, "amount", "n/a", "amount: not a decimal amount"),
     ],
 )
-def test_bad_value_goes_to_quarantine_with_its_reason(table: str, row: int, field: str, value: object,
-                                                      reason: str) -> None:
+def test_bad_value_goes_to_quarantine_with_its_reason(
+    table: str, row: int, field: str, value: object, reason: str
+) -> None:
     h = base()
     h.rows[table][row][field] = value
     res = h.validated(max_reject_rate=1.0)

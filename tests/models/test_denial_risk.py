@@ -19,13 +19,15 @@ def dataset(small_world: Path) -> Dataset:
 
 @pytest.fixture(scope="module")
 def model(dataset: Dataset) -> DenialRiskModel:
-    return DenialRiskModel(seed=11).fit(builder=dataset.builder, learn=_slice(dataset, "learn"),
-                                        calibrate=_slice(dataset, "calibrate"))
+    return DenialRiskModel(seed=11).fit(
+        builder=dataset.builder, learn=_slice(dataset, "learn"), calibrate=_slice(dataset, "calibrate")
+    )
 
 
 def test_same_data_and_seed_give_the_same_model(dataset: Dataset, model: DenialRiskModel) -> None:
-    again = DenialRiskModel(seed=11).fit(builder=dataset.builder, learn=_slice(dataset, "learn"),
-                                         calibrate=_slice(dataset, "calibrate"))
+    again = DenialRiskModel(seed=11).fit(
+        builder=dataset.builder, learn=_slice(dataset, "learn"), calibrate=_slice(dataset, "calibrate")
+    )
     assert again.binary_.model_to_string() == model.binary_.model_to_string()
     assert again.category_.model_to_string() == model.category_.model_to_string()
     assert again.calibrator_.to_state() == model.calibrator_.to_state()

@@ -12,9 +12,10 @@ from sklearn.metrics import roc_auc_score
 
 from features.codes import load_code_tables
 from features.labels import compute_labels
+from features.payer_rules import load_payer_rules
 from features.recovery_features import RecoveryFeatureBuilder, denial_frame, recovery_events
 from features.validation import load_validated
-from models.recovery import RecoveryModel, worked_mask
+from models.recovery import PAYER_ACTIONS, RecoveryModel, worked_mask
 
 
 @dataclass
@@ -45,8 +46,9 @@ def denials(small_world: Path) -> Denials:
     tables = load_validated(small_world, max_reject_rate=0.0).tables
     codes = load_code_tables()
     labels = compute_labels(tables, codes=codes)
-    builder = RecoveryFeatureBuilder().fit(tables=tables, labels=labels, codes=codes)
-    frame = denial_frame(tables, labels, codes=codes)
+    rules = load_payer_rules(data_dir=small_world)
+    frame = denial_frame(tables, labels, codes=codes, rules=rules)
+    builder = RecoveryFeatureBuilder().fit(denials=frame, labels=labels)
     events = recovery_events(frame, labels).sort_values("first_remit_date", kind="stable").reset_index(drop=True)
     X, _ = builder.transform(denials=events)
     n = len(events)
@@ -137,3 +139,20 @@ def test_save_load_round_trip_is_identical(denials: Denials, weighted: RecoveryM
     pd.testing.assert_frame_equal(loaded.predict(X), weighted.predict(X))
     assert loaded.get_params() == weighted.get_params() and loaded.metadata_ == weighted.metadata_
     np.testing.assert_array_equal(loaded.features(denials=denials.events.iloc[-50:]), X[-50:])
+
+
+def test_score_gives_dollars_actions_deadlines_and_reasons(denials: Denials, weighted: RecoveryModel) -> None:
+    frame = denials.events.iloc[denials.evaluate_from :].reset_index(drop=True)
+    scored = weighted.score(frame)
+    assert scored["claim_id"].tolist() == frame["claim_id"].tolist()
+    pays = frame["recommended_action"].isin(PAYER_ACTIONS).to_numpy()
+    assert (scored.loc[~pays, "expected_recovery"] == 0).all()
+    expected = scored["p_recover"] * scored["share_if_recovered"] * frame["denied_amount"]
+    np.testing.assert_allclose(scored.loc[pays, "expected_recovery"], expected[pays])
+    # reasons name the denial's own payer / category, never a placeholder
+    text = scored["reason_1"].dropna()
+    assert len(text) > 0.5 * len(scored)
+    assert not text.str.contains(r"\{").any()
+    row = scored.dropna(subset=["reason_1"]).iloc[0]
+    mentions = [str(row["payer_id"]), str(row["denial_category"]), "denied", "days"]
+    assert any(m in row["reason_1"] for m in mentions)

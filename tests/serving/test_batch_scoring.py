@@ -28,8 +28,9 @@ def test_pending_claims_are_the_unanswered_ones(tables: dict[str, pd.DataFrame])
 def test_scores_decisions_and_reasons(trained: tuple[Any, Any, Path], tables: dict[str, pd.DataFrame]) -> None:
     model = trained[0]
     pending = pending_claims(tables)
-    threshold = float(np.quantile(model.predict_proba(model.features(claims=pending, lines=tables["claim_lines"]).X),
-                                  0.8))
+    threshold = float(
+        np.quantile(model.predict_proba(model.features(claims=pending, lines=tables["claim_lines"]).X), 0.8)
+    )
     scored = score_claims(model, claims=pending, tables=tables, threshold=threshold)
     assert len(scored) == len(pending)
     assert scored["p_denial"].is_monotonic_decreasing
@@ -37,14 +38,22 @@ def test_scores_decisions_and_reasons(trained: tuple[Any, Any, Path], tables: di
     assert (scored.loc[review, "p_denial"] >= threshold).all() and (scored.loc[~review, "p_denial"] < threshold).all()
     assert scored.loc[review, "reason_1"].notna().all() and scored.loc[review, "action_1"].notna().all()
     assert scored.loc[~review, "reason_1"].isna().all()  # reasons only for what a person will read
-    assert set(scored["top_category"]) <= {"eligibility", "coordination_of_benefits", "authorization", "coding",
-                                           "medical_necessity", "timely_filing", "duplicate", "missing_information",
-                                           "non_covered", "other"}
+    assert set(scored["top_category"]) <= {
+        "eligibility",
+        "coordination_of_benefits",
+        "authorization",
+        "coding",
+        "medical_necessity",
+        "timely_filing",
+        "duplicate",
+        "missing_information",
+        "non_covered",
+        "other",
+    }
 
 
 def test_review_capacity_caps_the_review_list(trained: tuple[Any, Any, Path], tables: dict[str, pd.DataFrame]) -> None:
-    scored = score_claims(trained[0], claims=pending_claims(tables), tables=tables, threshold=0.0,
-                          review_capacity=25)
+    scored = score_claims(trained[0], claims=pending_claims(tables), tables=tables, threshold=0.0, review_capacity=25)
     assert (scored["decision"] == "review").sum() == 25
     assert scored["decision"].head(25).eq("review").all()  # the 25 riskiest
     p = np.array([0.9, 0.5, 0.5, 0.1])

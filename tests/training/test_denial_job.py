@@ -39,7 +39,8 @@ def test_oracle_reported_when_truth_exists(trained: tuple[Any, Any, Path]) -> No
     _, report, _ = trained
     assert report.oracle["oracle_knowable_auc"] < report.oracle["oracle_clairvoyant_auc"]
     assert report.oracle["oracle_knowable_gap"] == pytest.approx(
-        report.oracle["oracle_knowable_auc"] - report.metrics["roc_auc"])
+        report.oracle["oracle_knowable_auc"] - report.metrics["roc_auc"]
+    )
 
 
 def test_registered_as_champion_with_verified_artifact(trained: tuple[Any, Any, Path]) -> None:
@@ -64,8 +65,9 @@ def test_a_second_version_does_not_take_the_champion_alias(trained: tuple[Any, A
 
     saved = model.save(tmp_path / "m")
     with mlflow.start_run():
-        info = register(model_dir=saved, name=MODEL_NAME, python_model=DenialRiskPyfunc(),
-                        sha256=directory_sha256(saved), tags={})
+        info = register(
+            model_dir=saved, name=MODEL_NAME, python_model=DenialRiskPyfunc(), sha256=directory_sha256(saved), tags={}
+        )
     assert not info["promoted"] and info["champion"] == report.registry["version"]
 
 

@@ -1,0 +1,55 @@
+"""What the scoring service needs to know, as a plain frozen value.
+
+`serving` may not import `claimsight` (layers point one way), so the shell turns its validated `Settings`
+into this object (`Settings.api_config()`) and tests build it directly. Checks here are the ones the service
+itself relies on; policy (which secrets are acceptable in production) lives in `Settings`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from serving.api.security import ApiKey
+
+DEFAULT_MODEL_REF = "champion"
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """Configuration of one API process.
+
+    `audit_url`: SQLAlchemy URL of the audit database (None: the caller passes its own `AuditLog` or none).
+    `poll_seconds`: how often to ask the registry whether the champion moved; 0 turns the poller off.
+    `model_refs`: the ref each named model slot loads (default `default_model_ref`, the MLflow alias).
+    `docs`: serve `/docs` and `/openapi.json`; off outside development (fewer open routes, less surface).
+    """
+
+    api_keys: tuple[ApiKey, ...] = ()
+    audit_url: str | None = None
+    audit_secret: bytes = field(default=b"", repr=False)
+    max_body_bytes: int = 1_000_000
+    max_batch: int = 1000
+    poll_seconds: float = 60.0
+    default_model_ref: str = DEFAULT_MODEL_REF
+    model_refs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    docs: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.audit_secret, str):  # accept text for convenience, store bytes for HMAC
+            object.__setattr__(self, "audit_secret", self.audit_secret.encode("utf-8"))
+        object.__setattr__(self, "api_keys", tuple(self.api_keys))
+        object.__setattr__(self, "model_refs", MappingProxyType(dict(self.model_refs)))
+        if self.max_body_bytes <= 0:
+            raise ValueError("max_body_bytes must be positive")
+        if self.max_batch <= 0:
+            raise ValueError("max_batch must be positive")
+        if self.poll_seconds < 0:
+            raise ValueError("poll_seconds must be 0 (off) or positive")
+        if len({k.key_id for k in self.api_keys}) != len(self.api_keys):
+            raise ValueError("API key ids must be unique")
+
+    def ref_for(self, name: str) -> str:
+        """The ref the slot `name` loads at start-up and on reload when no champion resolver is given."""
+        return self.model_refs.get(name, self.default_model_ref)

@@ -1,0 +1,122 @@
+"""One append-only audit row per call, naming claims only by keyed hash."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import sqlalchemy.exc
+from api.support import AUDIT_SECRET, Service, bearer
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from serving.api.audit import AuditLog, claim_ref
+
+RAW_IDS = ["CLMRAW-000417-ALPHA", "CLMRAW-000418-BRAVO"]
+
+
+def _batch(claim_ids: list[str]) -> dict[str, object]:
+    return {"claims": [{"claim_id": c, "lines": [{"code": "97110", "units": 1}]} for c in claim_ids]}
+
+
+def test_one_row_per_scoring_call_with_hashed_claims(service: Service, client: TestClient, tmp_path: Path) -> None:
+    assert service.audit is not None
+    response = client.post("/v1/test/score", json=_batch(RAW_IDS), headers=bearer(service.keys.score))
+    assert response.status_code == 200, response.text
+    assert response.json()["version"] == "v1"
+    client.get("/livez")
+    client.get("/readyz")
+
+    rows = service.audit.recent()
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row.route, row.method, row.status_code, row.key_id) == ("/v1/test/score", "POST", 200, "scorer")
+    assert row.request_id == response.headers["X-Request-ID"]
+    assert row.model_versions == {"denial_risk": "v1"}
+    assert set(row.claim_refs) == {claim_ref(AUDIT_SECRET, c) for c in RAW_IDS}
+    assert all(len(ref) == 32 for ref in row.claim_refs)  # 16 bytes, hex
+    assert row.at.tzinfo is not None and row.latency_ms >= 0
+
+    # Keyed, not a plain hash: another secret gives other references.
+    assert claim_ref(b"another-secret", RAW_IDS[0]) != claim_ref(AUDIT_SECRET, RAW_IDS[0])
+    service.audit.close()
+    on_disk = b"".join(p.read_bytes() for p in (tmp_path / "audit").iterdir())
+    assert on_disk  # the database (and its WAL) are there
+    for raw in RAW_IDS:
+        assert raw.encode() not in on_disk
+
+
+def test_route_template_not_raw_path(service: Service, client: TestClient) -> None:
+    assert service.audit is not None
+    response = client.get(f"/v1/test/claims/{RAW_IDS[0]}", headers=bearer(service.keys.score))
+    assert response.status_code == 200
+    row = service.audit.recent(1)[0]
+    assert row.route == "/v1/test/claims/{claim_id}"
+    assert row.claim_refs == (claim_ref(AUDIT_SECRET, RAW_IDS[0]),)
+
+
+def test_refused_calls_are_on_record_too(service: Service, client: TestClient) -> None:
+    assert service.audit is not None
+    client.get("/v1/models")
+    client.post("/v1/admin/reload", headers=bearer(service.keys.score))
+    client.get("/no/such/route/" + RAW_IDS[0])
+    rows = service.audit.recent()
+    assert [(r.route, r.status_code, r.key_id) for r in reversed(rows)] == [
+        ("/v1/models", 401, None),
+        ("/v1/admin/reload", 403, "scorer"),  # who tried
+        (None, 404, None),  # no template, and never the raw path
+    ]
+
+
+def test_update_and_delete_are_refused_by_the_database(service: Service, client: TestClient) -> None:
+    assert service.audit is not None
+    client.get("/v1/models", headers=bearer(service.keys.score))
+    engine = service.audit.engine
+    for statement in ("UPDATE audit_log SET status_code = 200", "DELETE FROM audit_log"):
+        with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(text(statement))
+    assert len(service.audit.recent()) == 1
+    assert not [m for m in dir(service.audit) if m.startswith(("update", "delete", "remove"))]
+
+
+def test_triggers_survive_reopening(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'a.sqlite'}"
+    AuditLog(url=url, secret="s").close()
+    log = AuditLog(url=url, secret="s")
+    log.append(request_id="r", key_id=None, route="/x", method="GET", status_code=200, latency_ms=1.0)
+    with pytest.raises(sqlalchemy.exc.DBAPIError), log.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log"))
+    log.close()
+
+
+def test_in_memory_database_works_across_threads() -> None:
+    log = AuditLog(url="sqlite://", secret=b"k")
+    log.append(request_id="r", key_id="k1", route="/x", method="GET", status_code=200, latency_ms=1.0)
+    assert log.recent()[0].key_id == "k1"
+    with pytest.raises(ValueError, match="secret"):
+        AuditLog(url="sqlite://", secret=b"")
+
+
+class _BrokenAudit(AuditLog):
+    def append(self, **kwargs: object) -> None:
+        raise sqlalchemy.exc.OperationalError(f"INSERT ... {RAW_IDS}", {}, Exception("disk I/O error"))
+
+
+def test_failed_audit_write_fails_closed(
+    make_service: Callable[..., Service], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = make_service()
+    assert service.audit is not None
+    service.audit.__class__ = _BrokenAudit
+    with TestClient(service.app) as client, caplog.at_level(logging.INFO):
+        response = client.post("/v1/test/score", json=_batch(RAW_IDS), headers=bearer(service.keys.score))
+        assert client.get("/livez").status_code == 200  # probes are not audited, so they still answer
+    assert response.status_code == 503
+    assert response.json() == {"detail": "audit unavailable", "request_id": response.headers["X-Request-ID"]}
+    assert response.headers["Retry-After"] == "5"
+    assert "scores" not in response.text  # the computed answer is not released
+    assert any(response.headers["X-Request-ID"] in r.getMessage() for r in caplog.records)
+    for raw in RAW_IDS:
+        assert raw not in caplog.text

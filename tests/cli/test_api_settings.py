@@ -1,0 +1,105 @@
+"""API settings: production refuses the development secret and an empty key list, and never prints a secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from claimsight.settings import DEVELOPMENT_AUDIT_SECRET, Settings
+from serving.api.security import new_key, parse_key_entry
+
+REAL_SECRET = "prod-secret-CANARY-9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ENVIRONMENT", "API_KEYS", "AUDIT_SECRET", "AUDIT_DATABASE_URL"):
+        monkeypatch.delenv(f"CLAIMSIGHT_{name}", raising=False)
+
+
+def test_development_runs_with_defaults_and_no_keys() -> None:
+    settings = Settings()
+    assert settings.api_keys == ()
+    assert settings.audit_secret.get_secret_value() == DEVELOPMENT_AUDIT_SECRET
+    assert DEVELOPMENT_AUDIT_SECRET not in repr(settings)
+    config = settings.api_config()
+    assert config.api_keys == () and config.docs is True
+    assert (config.max_body_bytes, config.max_batch, config.poll_seconds) == (1_000_000, 1000, 60.0)
+
+
+def test_production_refuses_default_secret_and_empty_keys() -> None:
+    with pytest.raises(ValidationError) as info:
+        Settings(environment="production")
+    fields = {e["loc"][0] for e in info.value.errors()}
+    assert fields == {"api_keys", "audit_secret"}
+    message = str(info.value)
+    assert "CLAIMSIGHT_AUDIT_SECRET" in message and "CLAIMSIGHT_API_KEYS" in message
+    assert DEVELOPMENT_AUDIT_SECRET not in message
+
+
+def test_secret_never_in_the_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A good secret next to a bad setting: pydantic would print every input; these settings print none."""
+    monkeypatch.setenv("CLAIMSIGHT_ENVIRONMENT", "production")
+    monkeypatch.setenv("CLAIMSIGHT_AUDIT_SECRET", REAL_SECRET)
+    with pytest.raises(ValidationError) as info:
+        Settings()
+    assert "api_keys" in str(info.value)
+    assert "CANARY" not in str(info.value) and "CANARY" not in repr(info.value)
+    assert all("CANARY" not in e["msg"] for e in info.value.errors())
+
+    with pytest.raises(ValidationError) as short:
+        Settings(audit_secret="CANARY-too-short", api_keys=(new_key()[1],))
+    assert "at least 32 characters" in str(short.value) and "CANARY" not in str(short.value)
+
+
+def test_production_accepts_real_secret_and_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    secret, entry = new_key(key_id="billing-app")
+    monkeypatch.setenv("CLAIMSIGHT_ENVIRONMENT", "production")
+    monkeypatch.setenv("CLAIMSIGHT_AUDIT_SECRET", REAL_SECRET)
+    monkeypatch.setenv("CLAIMSIGHT_API_KEYS", f'["{entry}"]')
+    settings = Settings(home=tmp_path, api_max_batch=50, model_poll_seconds=0)
+    config = settings.api_config()
+    assert config.api_keys == (parse_key_entry(entry),)
+    assert config.audit_secret == REAL_SECRET.encode()
+    assert config.audit_url == f"sqlite:///{(tmp_path / 'audit.sqlite').resolve()}"
+    assert (config.max_batch, config.poll_seconds, config.docs) == (50, 0, False)
+    assert REAL_SECRET not in repr(settings) and REAL_SECRET not in repr(config)
+    assert secret not in repr(config)
+
+
+def test_keys_from_the_environment_as_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    entries = [new_key(key_id="a")[1], new_key(key_id="b", scopes=("admin",))[1]]
+    monkeypatch.setenv("CLAIMSIGHT_API_KEYS", " ".join(entries))
+    assert Settings().api_keys == tuple(entries)
+
+
+def test_audit_database_url_is_passed_through() -> None:
+    url = "postgresql+psycopg://claimsight@db.internal/audit"
+    assert Settings(audit_database_url=url).api_config().audit_url == url
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [("not-an-entry",), ("k:" + "0" * 64 + ":root",)],
+)
+def test_bad_key_entries_are_refused_by_position(keys: tuple[str, ...]) -> None:
+    with pytest.raises(ValidationError) as info:
+        Settings(api_keys=keys)
+    assert "api_keys[0]" in str(info.value)
+    assert keys[0] not in str(info.value)
+
+
+def test_duplicate_key_ids_are_refused() -> None:
+    with pytest.raises(ValidationError, match="unique"):
+        Settings(api_keys=(new_key(key_id="same")[1], new_key(key_id="same")[1]))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"api_port": 0}, {"api_max_batch": 0}, {"api_max_body_bytes": 10}, {"model_poll_seconds": -1}],
+)
+def test_api_limits_are_checked(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        Settings(**kwargs)  # type: ignore[arg-type]

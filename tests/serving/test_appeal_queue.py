@@ -1,0 +1,71 @@
+"""The appeal queue of a data directory: which denials are open, and how they come out ranked."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.codes import load_code_tables
+from features.labels import compute_labels, data_as_of
+from features.payer_rules import load_payer_rules
+from features.validation import load_validated
+from models.recovery import PAYER_ACTIONS, worked_mask
+from serving.appeal_queue import QUEUE_COLUMNS, open_denials, rank_queue
+from serving.queue_policy import QueueSettings
+from training.recovery_job import train_recovery
+
+
+@pytest.fixture(scope="module")
+def world(small_world: Path):
+    tables = load_validated(small_world, max_reject_rate=0.0).tables
+    codes, rules = load_code_tables(), load_payer_rules(data_dir=small_world)
+    found = open_denials(tables, codes=codes, rules=rules, maturity_days=180)
+    return tables, codes, found
+
+
+@pytest.fixture(scope="module")
+def model(small_world: Path, tmp_path_factory: pytest.TempPathFactory):
+    return train_recovery(small_world, home=tmp_path_factory.mktemp("h"), tracking_uri=None, register=False)[0]
+
+
+def test_open_denials_are_unresolved_and_not_already_worked(world) -> None:
+    tables, codes, found = world
+    labels = compute_labels(tables, codes=codes).set_index("claim_id")
+    queued = found.denials
+    assert len(queued) > 0 and queued["claim_id"].is_unique
+    assert labels.loc[queued["claim_id"], "initial_denial"].all()
+    assert labels.loc[queued["claim_id"], "resolved_at"].isna().all()
+    assert not worked_mask(tables, queued).any()
+    assert found.open_total == len(queued) + found.in_progress
+    assert found.in_progress > 0
+
+
+def test_rank_queue_keeps_every_denial_and_explains_the_work(world, model) -> None:
+    tables, _, found = world
+    today = np.busday_offset(np.datetime64(data_as_of(tables).date(), "D"), 0, roll="forward").astype(dt.date)
+    cfg = QueueSettings(capacity_minutes_per_day=240)
+    queue = rank_queue(model, found.denials, today=today, settings=cfg)
+    assert list(queue.columns) == list(QUEUE_COLUMNS)
+    assert sorted(queue["claim_id"]) == sorted(found.denials["claim_id"])
+    today_rows = queue[queue["status"] == "work_today"]
+    assert 0 < today_rows["minutes"].sum() <= 240
+    ranked = queue["rank"].dropna().to_numpy()
+    np.testing.assert_array_equal(ranked, np.arange(1, len(ranked) + 1))
+    assert queue.loc[queue["rank"].notna(), "rank"].is_monotonic_increasing
+    # nothing from the payer for billing the patient or writing off: never worth queue time
+    no_pay = ~queue["action"].isin(PAYER_ACTIONS)
+    assert (queue.loc[no_pay, "expected_recovery"] == 0).all()
+    assert (queue.loc[no_pay, "status"].isin(["not_worth_working"])).all()
+    # each worked row says why and when
+    assert today_rows["why"].str.contains("expected").all()
+    assert today_rows["deadline_rule"].notna().all()
+    assert today_rows["reason_1"].notna().any()
+    # a later day with every deadline passed: nothing is planned
+    late = rank_queue(model, found.denials, today=dt.date(2100, 1, 4), settings=cfg)
+    has_deadline = late["deadline"].notna()
+    assert (late.loc[has_deadline, "status"].isin(["deadline_passed", "not_worth_working"])).all()
+    assert pd.isna(late.loc[has_deadline, "rank"]).all()
