@@ -199,6 +199,7 @@ def simulation_table(console: Console, summary: pd.DataFrame, *, capacity: float
         ("expected $", "expected_dollars"),
         ("$ / staff hour", "dollars_per_staff_hour"),
         ("deadlines missed", "deadlines_missed"),
+        ("of them worth meeting", "missed_worth_meeting"),
         ("share of oracle", "share_of_oracle"),
     ]
     for title, _ in cols:

@@ -149,7 +149,7 @@ def log_replay(
         for capacity, summary in summaries.items():
             for _, row in summary.iterrows():
                 for key in ("expected_dollars", "recovered_dollars", "dollars_per_staff_hour", "deadlines_missed",
-                            "share_of_oracle", "staff_hours"):  # fmt: skip
+                            "missed_worth_meeting", "share_of_oracle", "staff_hours"):  # fmt: skip
                     value = float(row[key])
                     if np.isfinite(value):
                         metrics[f"cap{capacity:g}.{row['policy']}.{key}"] = value

@@ -24,7 +24,8 @@ Design choices, and why:
 - Missed deadlines. A denial misses its deadline if the deadline falls inside the replay period (start to
   end + tail_days) and the denial was not worked on or before it: never worked, or worked late. Deadlines after
   the period are not yet missed. `missed_value` is the true expected value (`true_p * true_amount`) of those
-  denials, whatever late work recovered. A denial not worked by the end of the period is also counted as unworked.
+  denials, whatever late work recovered; `missed_worth_meeting` counts those whose true value exceeded the cost
+  of the work (skipping the others is the right call, not a miss). A denial not worked by the end of the period is also counted as unworked.
 - The tail (`tail_days` after `end`) lets work that arrived near the end be worked, without new arrivals; without
   it, the last days' arrivals would count as unworked for every policy alike.
 - Days are calendar days; with `workdays_only`, work happens on numpy business days (Monday to Friday, no holiday
@@ -67,6 +68,7 @@ SUMMARY_COLUMNS = (
     "dollars_per_staff_hour",
     "deadlines_missed",
     "missed_value",
+    "missed_worth_meeting",
     "unworked",
     "share_of_oracle",
 )
@@ -305,6 +307,7 @@ def simulate(
                 "dollars_per_staff_hour": expected_total / hours if hours > 0 else math.nan,
                 "deadlines_missed": int(missed.sum()),
                 "missed_value": float((true_p * true_amount)[missed].sum()),
+                "missed_worth_meeting": int((missed & (true_p * true_amount > minutes * cost_per_minute)).sum()),
                 "unworked": int((~worked).sum()),
             }
         )
