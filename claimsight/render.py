@@ -112,12 +112,16 @@ def training_report(console: Console, report: TrainReport) -> None:
         f"evaluation claims {m['n']:,.0f}, denial rate {m['denial_rate']:.2%}, mean predicted "
         f"{m['mean_p']:.2%}; category head accuracy {m.get('category_head_accuracy', float('nan')):.3f}"
     )
-    secs = ", ".join(f"{k} {v:.1f} s" for k, v in r.seconds.items())
-    console.print(f"time: {secs}")
-    reg = r.registry
-    if reg:
-        state = "now champion" if reg["promoted"] else f"champion stays version {reg['champion']}"
-        console.print(f"registered claimsight-denial-risk version {reg['version']} ({state}); run {r.run_id}")
+    _time_and_registry(console, "claimsight-denial-risk", seconds=r.seconds, registry=r.registry, run_id=r.run_id)
+
+
+def _time_and_registry(
+    console: Console, name: str, *, seconds: dict[str, float], registry: dict[str, object], run_id: str | None
+) -> None:
+    console.print("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
+    if registry:
+        state = "now champion" if registry["promoted"] else f"champion stays version {registry['champion']}"
+        console.print(f"registered {name} version {registry['version']} ({state}); run {run_id}")
 
 
 def riskiest_claims(console: Console, scored: pd.DataFrame, *, limit: int, threshold: float) -> None:
@@ -162,11 +166,7 @@ def recovery_report(console: Console, report: RecoveryReport) -> None:
         f"denials {rows['denials']:,}, mature {rows['mature']:,} ({rows['mature_worked']:,} worked), "
         f"evaluated {rows['evaluate']:,}; recovery rate of worked {r.metrics.get('recovery_rate', float('nan')):.2%}"
     )
-    console.print("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in r.seconds.items()))
-    reg = r.registry
-    if reg:
-        state = "now champion" if reg["promoted"] else f"champion stays version {reg['champion']}"
-        console.print(f"registered claimsight-recovery version {reg['version']} ({state}); run {r.run_id}")
+    _time_and_registry(console, "claimsight-recovery", seconds=r.seconds, registry=r.registry, run_id=r.run_id)
 
 
 def queue_table(console: Console, queue: pd.DataFrame, *, limit: int, capacity: float) -> None:
