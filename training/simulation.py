@@ -25,7 +25,8 @@ Design choices, and why:
   end + tail_days) and the denial was not worked on or before it: never worked, or worked late. Deadlines after
   the period are not yet missed. `missed_value` is the true expected value (`true_p * true_amount`) of those
   denials, whatever late work recovered; `missed_worth_meeting` counts those whose true value exceeded the cost
-  of the work (skipping the others is the right call, not a miss). A denial not worked by the end of the period is also counted as unworked.
+  of the work (skipping the others is the right call, not a miss). A denial not worked by the end of the period
+  is also counted as unworked.
 - The tail (`tail_days` after `end`) lets work that arrived near the end be worked, without new arrivals; without
   it, the last days' arrivals would count as unworked for every policy alike.
 - Days are calendar days; with `workdays_only`, work happens on numpy business days (Monday to Friday, no holiday
