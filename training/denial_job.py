@@ -24,6 +24,7 @@ from features.codes import CATEGORIES, load_code_tables
 from features.denial_features import FEATURE_NAMES, DenialFeatureBuilder
 from features.labels import compute_labels, data_as_of
 from features.payer_rules import load_payer_rules
+from features.time_cut import known_at
 from features.validation import load_validated
 from models.denial_risk import DenialRiskModel, TrainingSlice
 from models.mlflow_model import DenialRiskPyfunc, directory_sha256
@@ -47,6 +48,7 @@ class TrainReport:
     oracle: dict[str, float] = field(default_factory=dict)
     registry: dict[str, Any] = field(default_factory=dict)
     run_id: str | None = None
+    evaluation: pd.DataFrame | None = None  # claim_id, payer_id, denied, p: the rows a champion is judged on
 
 
 @dataclass
@@ -65,11 +67,13 @@ def build_dataset(
     maturity_days: int,
     routine: frozenset[tuple[str, str]] | None = None,
     builder: DenialFeatureBuilder | None = None,
+    as_of: pd.Timestamp | None = None,
 ) -> Dataset:
+    """`as_of`: train on the history as known that morning (features/time_cut.py); default everything."""
     result = load_validated(data_dir, max_reject_rate=max_reject_rate)
-    tables = result.tables
+    tables = result.tables if as_of is None else known_at(result.tables, as_of)
     codes = load_code_tables()
-    labels = compute_labels(tables, codes=codes, routine=routine, maturity_days=maturity_days)
+    labels = compute_labels(tables, codes=codes, routine=routine, maturity_days=maturity_days, as_of=as_of)
     split = choose_split(tables["claims"], labels)
     rules = load_payer_rules(data_dir=data_dir)
     builder = (builder or DenialFeatureBuilder()).fit(
@@ -84,7 +88,8 @@ def build_dataset(
     lab = labels.set_index("claim_id").loc[claims["claim_id"]].reset_index()
     lab["payer_id"] = claims["payer_id"].to_numpy()
     lab["role"] = split.role(claims["submitted_at"].dt.strftime("%Y-%m")).to_numpy()
-    return Dataset(features=fs, labels=lab, builder=builder, split=split, as_of=data_as_of(tables))
+    known = data_as_of(tables) if as_of is None else pd.Timestamp(as_of)
+    return Dataset(features=fs, labels=lab, builder=builder, split=split, as_of=known)
 
 
 def _slice(ds: Dataset, role: str) -> TrainingSlice:
@@ -121,10 +126,14 @@ def train_denial_risk(
     routine: frozenset[tuple[str, str]] | None = None,
     register: bool = True,
     model: DenialRiskModel | None = None,
+    as_of: pd.Timestamp | None = None,
+    promote_first: bool = True,
 ) -> tuple[DenialRiskModel, TrainReport]:
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    ds = build_dataset(data_dir, max_reject_rate=max_reject_rate, maturity_days=maturity_days, routine=routine)
+    ds = build_dataset(
+        data_dir, max_reject_rate=max_reject_rate, maturity_days=maturity_days, routine=routine, as_of=as_of
+    )
     seconds["features"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -178,6 +187,14 @@ def train_denial_risk(
         split=ds.split,
         seconds=seconds,
         oracle=oracle,
+        evaluation=pd.DataFrame(
+            {
+                "claim_id": np.asarray(evl.features.claim_ids, dtype=str),
+                "payer_id": eval_labels["payer_id"].to_numpy(),
+                "denied": evl.denied,
+                "p": p,
+            }
+        ),
     )
     if register:
         t = time.perf_counter()
@@ -190,6 +207,7 @@ def train_denial_risk(
             evl=evl,
             p=p,
             baseline_scores={"payer x procedure rate": payer_proc},
+            promote_first=promote_first,
         )
         seconds["mlflow"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
@@ -206,6 +224,7 @@ def _log_and_register(
     evl: TrainingSlice,
     p: np.ndarray,
     baseline_scores: dict[str, np.ndarray],
+    promote_first: bool = True,
 ) -> None:
     import mlflow
 
@@ -258,6 +277,11 @@ def _log_and_register(
             name=MODEL_NAME,
             python_model=DenialRiskPyfunc(),
             sha256=sha,
-            tags={"data_fingerprint": fingerprint, "trained_as_of": model.metadata_["trained_as_of"]},
+            tags={
+                "data_fingerprint": fingerprint,
+                "trained_as_of": model.metadata_["trained_as_of"],
+                "seed": str(model.seed),
+            },  # fmt: skip
+            promote_first=promote_first,
         )
         report.run_id = run.info.run_id

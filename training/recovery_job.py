@@ -56,6 +56,7 @@ class RecoveryReport:
     seconds: dict[str, float]
     registry: dict[str, Any] = field(default_factory=dict)
     run_id: str | None = None
+    evaluation: pd.DataFrame | None = None  # claim_id, worked, recovered, p: the rows a champion is judged on
 
 
 @dataclass
@@ -200,7 +201,10 @@ def train_recovery(
     routine: frozenset[tuple[str, str]] | None = None,
     register: bool = True,
     model: RecoveryModel | None = None,
+    as_of: pd.Timestamp | None = None,
+    promote_first: bool = True,
 ) -> tuple[RecoveryModel, RecoveryReport]:
+    """`as_of`: train on the history as known that morning (features/time_cut.py); default everything."""
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     tables = load_validated(data_dir, max_reject_rate=max_reject_rate).tables
@@ -210,6 +214,7 @@ def train_recovery(
         rules=load_payer_rules(data_dir=data_dir),
         maturity_days=maturity_days,
         routine=routine,
+        as_of=as_of,
     )
     seconds["features"] = time.perf_counter() - t0
 
@@ -248,10 +253,20 @@ def train_recovery(
             **weighted.metadata_["rows"],
         },
         seconds=seconds,
+        evaluation=pd.DataFrame(
+            {
+                "claim_id": data.denials["claim_id"].to_numpy()[rows].astype(str),
+                "worked": data.denials["worked"].to_numpy(dtype=bool)[rows],
+                "recovered": data.denials["recovered"].to_numpy(dtype=float, na_value=np.nan)[rows],
+                "p": weighted.predict(data.X[rows])["p_recover"].to_numpy(),
+            }
+        ),
     )
     if register:
         t = time.perf_counter()
-        _log_and_register(weighted, report, data_dir=data_dir, home=home, tracking_uri=tracking_uri)
+        _log_and_register(
+            weighted, report, data_dir=data_dir, home=home, tracking_uri=tracking_uri, promote_first=promote_first
+        )
         seconds["mlflow"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
     return weighted, report
@@ -304,7 +319,13 @@ def model_card(report: RecoveryReport) -> str:
 
 
 def _log_and_register(
-    model: RecoveryModel, report: RecoveryReport, *, data_dir: Path, home: Path, tracking_uri: str | None
+    model: RecoveryModel,
+    report: RecoveryReport,
+    *,
+    data_dir: Path,
+    home: Path,
+    tracking_uri: str | None,
+    promote_first: bool = True,
 ) -> None:
     import mlflow
 
@@ -354,6 +375,11 @@ def _log_and_register(
             name=MODEL_NAME,
             python_model=RecoveryPyfunc(),
             sha256=sha,
-            tags={"data_fingerprint": fingerprint, "trained_as_of": model.metadata_["trained_as_of"]},
+            tags={
+                "data_fingerprint": fingerprint,
+                "trained_as_of": model.metadata_["trained_as_of"],
+                "seed": str(model.seed),
+            },  # fmt: skip
+            promote_first=promote_first,
         )
         report.run_id = run.info.run_id

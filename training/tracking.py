@@ -73,9 +73,12 @@ def code_version() -> dict[str, str]:
     return out
 
 
-def register(*, model_dir: Path, name: str, python_model: Any, sha256: str, tags: dict[str, str]) -> dict[str, Any]:
+def register(
+    *, model_dir: Path, name: str, python_model: Any, sha256: str, tags: dict[str, str], promote_first: bool = True
+) -> dict[str, Any]:
     """Log the model directory as a pyfunc in the active run, register a version, and make it the champion
-    when the name has none yet. Returns version, alias state and the model URI."""
+    when the name has none yet (unless `promote_first` is off: the retraining gate decides). Returns version,
+    alias state and the model URI."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -93,12 +96,12 @@ def register(*, model_dir: Path, name: str, python_model: Any, sha256: str, tags
     for key, value in {**tags, "artifact_sha256": sha256}.items():
         client.set_model_version_tag(name, version, key, value)
     aliases = client.get_registered_model(name).aliases
-    promoted = CHAMPION not in aliases
+    promoted = promote_first and CHAMPION not in aliases
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, version)
     return {
         "version": version,
         "promoted": promoted,
-        "champion": version if promoted else str(aliases[CHAMPION]),
+        "champion": version if promoted else (str(aliases[CHAMPION]) if CHAMPION in aliases else None),
         "model_uri": f"models:/{name}/{version}",
     }

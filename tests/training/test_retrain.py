@@ -1,0 +1,137 @@
+"""The monthly retrain and its gate against a real local MLflow store: promote, refuse, re-run, crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from training import retrain as retrain_module
+from training.gate import GateDecision, GateSettings, judge
+from training.retrain import REGISTRY_NAMES, month_start, retrain
+from training.tracking import configure
+
+
+def aliases(home: Path) -> dict[str, str | None]:
+    configure(home=home, tracking_uri=None, experiment="claimsight-retrain")
+    client = MlflowClient()
+    out: dict[str, str | None] = {}
+    for kind, name in REGISTRY_NAMES.items():
+        try:
+            out[kind] = str(client.get_model_version_by_alias(name, "champion").version)
+        except Exception:
+            out[kind] = None
+    return out
+
+
+def versions(home: Path, kind: str) -> int:
+    configure(home=home, tracking_uri=None, experiment="claimsight-retrain")
+    return len(MlflowClient().search_model_versions(f"name = '{REGISTRY_NAMES[kind]}'"))
+
+
+@pytest.fixture(scope="module")
+def store(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store whose champions were trained as of 2024-02 (the first retrain promotes: nothing serves yet)."""
+    home = tmp_path_factory.mktemp("retrain_home")
+    first = retrain(small_world, as_of_month="2024-02", home=home, tracking_uri=None, seed=3)
+    assert all(o.promote and o.champion_before is None for o in first.outcomes)
+    assert aliases(home) == {"denial-risk": "1", "recovery": "1"}
+    return home
+
+
+def test_month_must_be_a_month() -> None:
+    assert month_start("2024-03").strftime("%Y-%m-%d") == "2024-03-01"
+    for bad in ("2024-3", "2024-13", "March", "2024-03-05"):
+        with pytest.raises(ValueError, match="YYYY-MM"):
+            month_start(bad)
+
+
+def test_challenger_that_is_not_worse_is_promoted_and_a_rerun_changes_nothing(small_world: Path, store: Path) -> None:
+    gate = GateSettings(auc_tolerance=0.05, ece_tolerance=0.05)
+    result = retrain(small_world, as_of_month="2024-03", home=store, tracking_uri=None, seed=3, gate=gate)
+    for o in result.outcomes:
+        assert o.promote, o.reasons
+        assert o.champion_before == "1" and o.challenger == "2"
+        assert any(r.startswith("ok AUC") for r in o.reasons)
+        assert any(r.startswith("ok round trip") for r in o.reasons)
+    assert aliases(store) == {"denial-risk": "2", "recovery": "2"}
+    again = retrain(small_world, as_of_month="2024-03", home=store, tracking_uri=None, seed=3, gate=gate)
+    assert all(o.reused and o.promote and o.challenger == "2" for o in again.outcomes)
+    assert versions(store, "denial-risk") == 2 and versions(store, "recovery") == 2
+    assert aliases(store) == {"denial-risk": "2", "recovery": "2"}
+
+
+def _shuffled(ev: pd.DataFrame) -> pd.DataFrame:  # ranks nothing: AUC ~0.5
+    return ev.assign(p=np.random.default_rng(0).permutation(ev["p"].to_numpy()))
+
+
+def _scaled_down(ev: pd.DataFrame) -> pd.DataFrame:  # same ranking, probabilities a fifth of the truth
+    return ev.assign(p=ev["p"] * 0.2)
+
+
+def _one_outcome(ev: pd.DataFrame) -> pd.DataFrame:  # an evaluation set with no recovered denial
+    return ev[ev["recovered"] == 0]
+
+
+@pytest.mark.parametrize(
+    ("break_challenger", "failed"),
+    [(_shuffled, "FAILED AUC"), (_scaled_down, "FAILED calibration"), (_one_outcome, "FAILED data")],
+)
+def test_gate_refuses_a_worse_challenger_and_the_champion_keeps_serving(
+    small_world: Path, store: Path, monkeypatch: pytest.MonkeyPatch, break_challenger, failed: str
+) -> None:
+    """The challenger really is trained and registered; its evaluation predictions are then made worse in one
+    way each, as a regression in the model would make them, and the gate must refuse it."""
+    real = retrain_module.train_recovery
+
+    def worse(*args, **kwargs):
+        model, report = real(*args, **kwargs)
+        report.evaluation = break_challenger(report.evaluation)
+        return model, report
+
+    monkeypatch.setattr(retrain_module, "train_recovery", worse)
+    before = aliases(store)
+    n_before = versions(store, "recovery")
+    seed = 100 + len(failed)
+    result = retrain(small_world, as_of_month="2024-03", home=store, tracking_uri=None, seed=seed,
+                     kinds=("recovery",))  # fmt: skip
+    (outcome,) = result.outcomes
+    assert not outcome.promote
+    assert any(r.startswith(failed) for r in outcome.reasons), outcome.reasons
+    assert versions(store, "recovery") == n_before + 1
+    assert aliases(store) == before
+
+
+def test_a_crash_midway_moves_no_alias(small_world: Path, store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = aliases(store)
+    n_denial = versions(store, "denial-risk")
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("simulated crash while training the recovery challenger")
+
+    monkeypatch.setattr(retrain_module, "train_recovery", boom)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        retrain(
+            small_world,
+            as_of_month="2024-03",
+            home=store,
+            tracking_uri=None,
+            seed=55,
+            gate=GateSettings(auc_tolerance=0.5, ece_tolerance=0.5),
+        )
+    assert versions(store, "denial-risk") == n_denial + 1  # the denial challenger was registered ...
+    assert aliases(store) == before  # ... but nothing moved
+
+
+def test_calibration_allowance_shrinks_with_more_rows() -> None:
+    rng = np.random.default_rng(1)
+    small_p, large_p = rng.uniform(0.2, 0.8, 300), rng.uniform(0.2, 0.8, 30_000)
+    small = judge(y=(rng.random(300) < small_p), p_challenger=small_p, p_champion=None)
+    large = judge(y=(rng.random(30_000) < large_p), p_challenger=large_p, p_champion=None)
+    assert isinstance(small, GateDecision) and small.promote and large.promote
+    assert small.challenger["ece_noise_q95"] > 3 * large.challenger["ece_noise_q95"]
+    off = judge(y=(rng.random(30_000) < large_p), p_challenger=large_p * 0.5, p_champion=None)
+    assert not off.promote and any(r.startswith("FAILED calibration ceiling") for r in off.reasons)
