@@ -178,6 +178,7 @@ def train_denial_risk(
         "pr_curve": ev.pr_curve_summary(y, p, seed=seed),
         "default_threshold": float(np.quantile(p, 0.9)),
         "calibration": model.calibrator_.method,
+        "profile": _profile(model, learn.features.X),
     }
     report = TrainReport(
         metrics=metrics,
@@ -212,6 +213,15 @@ def train_denial_risk(
         seconds["mlflow"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
     return model, report
+
+
+def _profile(model: DenialRiskModel, X: np.ndarray, *, top: int = 15) -> dict[str, Any]:
+    """Reference bins of the most important features on the learning rows, for the monitor's PSI."""
+    from training.monitoring import feature_profile
+
+    gain = model.binary_.feature_importance(importance_type="gain")
+    names = [FEATURE_NAMES[i] for i in np.argsort(-gain, kind="stable")[:top]]
+    return feature_profile(X, FEATURE_NAMES, features=names)
 
 
 def _log_and_register(

@@ -1,0 +1,35 @@
+"""The backtest: a frozen model and a monthly retrained one side by side, with the monitor's alerts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.backtest import backtest, by_month, months_between
+
+
+def test_months_between() -> None:
+    assert months_between("2023-11", "2024-02") == ["2023-11", "2023-12", "2024-01", "2024-02"]
+    with pytest.raises(ValueError, match="not be before"):
+        months_between("2024-02", "2024-01")
+
+
+def test_backtest_scores_each_month_with_both_models(small_world: Path) -> None:
+    result = backtest(small_world, first_month="2024-02", last_month="2024-03", seed=3)
+    table = result.table
+    everyone = table[table["scope"] == "all"]
+    assert set(everyone["month"]) == {"2024-02", "2024-03"} and set(everyone["model"]) == {"frozen", "retrained"}
+    first = everyone[everyone["month"] == "2024-02"].set_index("model")
+    # in the first month the retrained model IS the frozen one
+    assert first.loc["frozen", "auc"] == first.loc["retrained", "auc"]
+    second = everyone[everyone["month"] == "2024-03"].set_index("model")
+    assert second.loc["frozen", "auc"] != second.loc["retrained", "auc"]
+    assert (everyone["auc"] > 0.7).all() and np.isfinite(everyone["ece"]).all()
+    assert (everyone["claims"] > 100).all()
+    wide = by_month(result)["all"]
+    assert list(wide["month"]) == ["2024-02", "2024-03"] and "auc_retrained" in wide.columns
+    if result.watched_payer is not None:  # the watched payer comes from the monitor's strongest alert
+        assert result.watched_payer in set(result.alerts["payer_id"])
+        assert f"payer {result.watched_payer}" in set(table["scope"])
