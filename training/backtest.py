@@ -4,8 +4,8 @@ For every month in the range, two denial-risk models score the claims submitted 
 would have served them (its own frozen feature snapshot): one trained on the history known at the start
 of the range and never retrained, and one retrained on the history known at the start of that month.
 The monitor runs on what was known at the end of each month, so the table shows when an alert would
-have fired next to when the metrics moved. The payer to watch is chosen by the monitor's strongest alert,
-not from the generator's truth.
+have fired next to when the metrics moved. The payer x procedure families to watch are chosen by the monitor's
+strongest alert, not from the generator's truth.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.claim_fields import procedure_family
 from features.codes import load_code_tables
 from features.labels import compute_labels
 from features.time_cut import known_at
@@ -33,6 +34,7 @@ class BacktestResult:
     table: pd.DataFrame  # month, model (frozen | retrained), scope (all | payer), claims, auc, ece, predicted, realised
     alerts: pd.DataFrame  # the monitor's flags, month by month
     watched_payer: str | None
+    watched_families: tuple[str, ...] = ()
 
 
 def months_between(first: str, last: str) -> list[str]:
@@ -75,7 +77,8 @@ def backtest(
         mask = (submitted == month).to_numpy()
         part = claims[mask].reset_index(drop=True)
         denied = labels["initial_denial"].to_numpy(dtype=bool)[mask]
-        frame = pd.DataFrame({"payer_id": part["payer_id"].to_numpy(), "denied": denied})
+        frame = pd.DataFrame({"claim_id": part["claim_id"].to_numpy(), "payer_id": part["payer_id"].to_numpy(),
+                              "denied": denied})  # fmt: skip
         for name, model in (("frozen", frozen), ("retrained", current)):
             fs = model.features(claims=part, lines=tables["claim_lines"], context_claims=tables["claims"],
                                 context_lines=tables["claim_lines"])  # fmt: skip
@@ -88,12 +91,18 @@ def backtest(
         shifts = payer_family_shifts(payer_family_rates(seen, seen_labels), month=month, rule=rule)
         alerts.append(shifts[shifts["flagged"]])
     alert_frame = pd.concat(alerts, ignore_index=True) if alerts else pd.DataFrame()
-    watched = None
+    watched, families = None, ()
     if len(alert_frame):
         watched = str(alert_frame.sort_values("z", ascending=False)["payer_id"].iloc[0])
+        families = tuple(sorted(alert_frame.loc[alert_frame["payer_id"] == watched, "family"].astype(str).unique()))
+        lines = tables["claim_lines"]
+        in_family = lines.loc[procedure_family(lines["procedure_code"]).isin(families).to_numpy(), "claim_id"]
+        scope = f"payer {watched} x {'/'.join(families)}"
         for month, frame in scored.items():
-            rows += _metrics_rows(frame[frame["payer_id"] == watched], month=month, scope=f"payer {watched}")
-    return BacktestResult(table=pd.DataFrame(rows), alerts=alert_frame, watched_payer=watched)
+            rows += _metrics_rows(frame[frame["payer_id"].eq(watched) & frame["claim_id"].isin(in_family)],
+                                  month=month, scope=scope)  # fmt: skip
+    return BacktestResult(table=pd.DataFrame(rows), alerts=alert_frame, watched_payer=watched,
+                          watched_families=families)  # fmt: skip
 
 
 def _metrics_rows(frame: pd.DataFrame, *, month: str, scope: str) -> list[dict[str, object]]:
