@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean serve
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -25,6 +25,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/claimsight bench
+
+# The scoring API on 127.0.0.1:8000 with the champions `make demo` trained, and the demo data's payer rules.
+SERVE_DATA ?= .claimsight/demo/synthetic-200000-24-7
+serve: $(STAMP)
+	$(BIN)/claimsight serve $(if $(wildcard $(SERVE_DATA)/payer_rules.yaml),--data $(SERVE_DATA))
 
 clean:
 	rm -rf $(VENV) .claimsight build *.egg-info

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
         validate_default=True,
         description="HMAC key for claim references in the audit log; the default is refused in production",
     )
-    api_max_body_bytes: int = Field(1_000_000, ge=1_024, le=100_000_000, description="request body cap (413 above)")
+    api_max_body_bytes: int = Field(4_000_000, ge=1_024, le=100_000_000, description="request body cap (413 above)")
     api_max_batch: int = Field(1000, ge=1, le=100_000, description="claims or denials per request (422 above)")
     model_poll_seconds: float = Field(60.0, ge=0, le=86_400, description="champion poll interval; 0 = off")
     api_host: str = Field("127.0.0.1", description="address `claimsight serve` binds to")

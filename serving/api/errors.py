@@ -231,10 +231,15 @@ def safe_message(error_type: str, ctx: Mapping[str, Any] | None) -> str:
 
 
 def public_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
-    """`[{"field", "rule", "message"}]` from pydantic/FastAPI errors, with no input and no input-derived ctx."""
+    """`[{"field", "rule", "message"}]` from pydantic/FastAPI errors, with no input and no input-derived ctx.
+
+    An unexpected key is itself client input (a caller may send `"<member id>": ...`), so for
+    `extra_forbidden` the last part of the path is masked even when it looks like a field name."""
     return [
         {
-            "field": _field(e.get("loc", ())),
+            "field": _field(
+                tuple(e.get("loc", ()))[:-1] + ("*",) if e.get("type") == "extra_forbidden" else e.get("loc", ())
+            ),
             "rule": str(e.get("type", "invalid")),
             "message": safe_message(str(e.get("type", "")), e.get("ctx")),
         }

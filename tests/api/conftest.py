@@ -66,3 +66,38 @@ def client(service: Service) -> Iterator[TestClient]:
     """A client whose lifespan has run: models loaded."""
     with TestClient(service.app) as c:
         yield c
+
+
+# ---------------------------------------------------------------------------------------- the real service
+
+
+@pytest.fixture(scope="session")
+def recovery_model(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A recovery model trained on the session's synthetic world (not registered: each home gets a copy)."""
+    from training.recovery_job import train_recovery
+
+    home = tmp_path_factory.mktemp("recovery_home")
+    model, _ = train_recovery(small_world, home=home, tracking_uri=None, register=False)
+    return model
+
+
+@pytest.fixture(scope="session")
+def model_home(tmp_path_factory: pytest.TempPathFactory, trained: tuple[Any, Any, Path], recovery_model: Any) -> Path:
+    """A private MLflow home with both models registered as champions (version 1 each). Read-only by convention:
+    a test that changes the registry makes its own home with `register_model`."""
+    from api.service_support import register_model
+
+    home = tmp_path_factory.mktemp("api_home")
+    work = tmp_path_factory.mktemp("api_models")
+    register_model(home, trained[0], workdir=work / "denial")
+    register_model(home, recovery_model, workdir=work / "recovery")
+    return home
+
+
+@pytest.fixture(scope="session")
+def world_tables(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The session world's validated tables (quarantine files written outside the shared world)."""
+    from features.validation import load_validated
+
+    quarantine = tmp_path_factory.mktemp("quarantine")
+    return load_validated(small_world, max_reject_rate=0.05, quarantine_dir=quarantine).tables

@@ -1,0 +1,97 @@
+"""`claimsight serve` wiring, without binding a public port or starting uvicorn: the server's `run` is replaced
+by a stand-in that receives the app and the listening socket."""
+
+from __future__ import annotations
+
+import gc
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from api.support import bearer
+from fastapi.testclient import TestClient
+from uvicorn.supervisors import Multiprocess
+
+from claimsight.cli import main
+from serving.api.security import hash_key
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def serve_env(monkeypatch: pytest.MonkeyPatch, model_home: Path, tmp_path: Path) -> Iterator[None]:
+    monkeypatch.setenv("CLAIMSIGHT_HOME", str(model_home))
+    monkeypatch.setenv("CLAIMSIGHT_ENVIRONMENT", "development")
+    monkeypatch.setenv("CLAIMSIGHT_API_KEYS", "")  # none configured; restored after the test
+    monkeypatch.setenv("CLAIMSIGHT_API_PORT", str(_free_port()))
+    monkeypatch.setenv("CLAIMSIGHT_AUDIT_DATABASE_URL", f"sqlite:///{tmp_path / 'audit.sqlite'}")
+    monkeypatch.setenv("CLAIMSIGHT_MODEL_POLL_SECONDS", "0")
+    monkeypatch.delenv("CLAIMSIGHT_MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("CLAIMSIGHT_SERVE_DATA", "")  # so that whatever `serve` sets is undone after the test
+    monkeypatch.setenv("OMP_NUM_THREADS", "")  # recorded for undo, then unset: `serve` chooses
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    yield
+    gc.unfreeze()  # the service froze the heap after loading its models (serving.api.runtime.settle_heap)
+
+
+def test_serve_prints_a_development_key_once_and_serves_with_its_hash(
+    serve_env: None, small_world: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake_run(self: uvicorn.Server, sockets: list[socket.socket] | None = None) -> None:
+        seen["app"], seen["sockets"] = self.config.app, sockets
+
+    monkeypatch.setattr(uvicorn.Server, "run", fake_run)
+    assert main(["serve", "--data", str(small_world), "--log-level", "warning"]) == 0
+    out = capsys.readouterr().out
+    secret = next(word for word in out.split() if word.startswith("csk_"))
+    assert out.count(secret) == 2  # the key line and the example curl, nothing else
+
+    (sock,) = seen["sockets"]
+    try:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        assert sock.getsockname()[0] == "127.0.0.1"
+    finally:
+        sock.close()
+    assert os.environ["OMP_NUM_THREADS"] == "1"  # one thread per request unless the operator says otherwise
+    assert hash_key(secret) in os.environ["CLAIMSIGHT_API_KEYS"] and secret not in os.environ["CLAIMSIGHT_API_KEYS"]
+    with TestClient(seen["app"]) as client:
+        assert client.get("/readyz").status_code == 200
+        assert gc.get_freeze_count() > 100_000  # loaded models live in the permanent generation
+        models = client.get("/v1/models", headers=bearer(secret))
+        assert models.status_code == 200
+        assert client.post("/v1/admin/reload", headers=bearer(secret)).status_code == 200  # score + admin scopes
+        assert client.get("/v1/models", headers=bearer(secret + "x")).status_code == 401
+
+
+def test_serve_with_workers_shares_one_nodelay_socket(
+    serve_env: None, small_world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake_run(self: Multiprocess) -> None:
+        seen["config"], seen["sockets"] = self.config, self.sockets
+
+    monkeypatch.setattr(Multiprocess, "run", fake_run)
+    assert main(["serve", "--workers", "2", "--data", str(small_world)]) == 0
+    config, (sock,) = seen["config"], seen["sockets"]
+    try:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        assert sock.get_inheritable()
+    finally:
+        sock.close()
+    assert (config.app, config.factory, config.workers) == ("claimsight.cli:service_from_environment", True, 2)
+    assert os.environ["CLAIMSIGHT_SERVE_DATA"] == str(small_world.resolve())
+
+
+def test_serve_refuses_a_missing_rules_directory(serve_env: None, tmp_path: Path) -> None:
+    assert main(["serve", "--data", str(tmp_path / "nowhere")]) == 2
