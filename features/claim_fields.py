@@ -110,6 +110,8 @@ def duplicate_counts(lines: pd.DataFrame, context: pd.DataFrame) -> tuple[np.nda
     `lines` and `context` are line frames (see line_frame); context holds every claim the team has sent.
     """
     ctx = context[context["frequency_code"].eq("1")]
+    if not len(ctx):  # nothing sent before (e.g. a replacement claim scored alone): no duplicate suspicion
+        return np.zeros(len(lines), dtype=np.int64), np.full(len(lines), np.nan)
     key_cols = ["patient_id", "procedure_code", "service_from"]
     both = pd.concat([ctx[key_cols], lines[key_cols]], ignore_index=True)
     codes = np.zeros(len(both), dtype=np.int64)
