@@ -26,7 +26,7 @@ def test_development_runs_with_defaults_and_no_keys() -> None:
     assert DEVELOPMENT_AUDIT_SECRET not in repr(settings)
     config = settings.api_config()
     assert config.api_keys == () and config.docs is True
-    assert (config.max_body_bytes, config.max_batch, config.poll_seconds) == (1_000_000, 1000, 60.0)
+    assert (config.max_body_bytes, config.max_batch, config.poll_seconds) == (4_000_000, 1000, 60.0)
 
 
 def test_production_refuses_default_secret_and_empty_keys() -> None:
