@@ -163,7 +163,9 @@ def train(
     return versions
 
 
-score_app = typer.Typer(no_args_is_help=True, help="Score claims before release (denials: `claimsight queue` and the API).")
+score_app = typer.Typer(
+    no_args_is_help=True, help="Score claims before release (denials: `claimsight queue` and the API)."
+)
 app.add_typer(score_app, name="score")
 
 

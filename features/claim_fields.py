@@ -3,9 +3,24 @@
 Everything here reads only the claim, its lines, the payer rules, and (for duplicate suspicion) which
 other claims had been submitted before it. Nothing reads a remit, an adjustment or a follow-up: those
 arrive after the decision this model supports (DATA.md, "Time").
+
+Why arrays, not DataFrames. The same functions serve a training set of a million claims and a single
+claim scored over HTTP. For one claim every pandas call costs 20-100 us of overhead whatever the size
+(MEASURED.md, "Single-row latency"), and a feature set needs hundreds of them. So each input column is
+read into a numpy array once (`claim_columns`, `line_columns`; text as object arrays, None = missing) and
+everything after that is numpy on those arrays: a string rule runs once per distinct value and is
+gathered back, per-claim sums and maxima are `reduceat` over lines sorted by claim. The few primitives
+whose best method depends on size (reading a column, looking ids up and ranking them, applying a rule per
+distinct value, picking a line's diagnosis) go value by value in Python up to `SMALL_INPUT` values and
+through pandas/Arrow kernels above; tests/features/test_transform_speed_parity.py forces each route on
+the same inputs and requires identical output.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -16,111 +31,402 @@ from features.payer_rules import PayerRules
 
 _DAY = np.timedelta64(1, "D")
 EPOCH = np.datetime64("1970-01-01", "D")
+SMALL_INPUT = 64  # up to this many values, per-value Python beats a hashing or Arrow kernel's setup
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+Columns = dict[str, np.ndarray]
+
+CLAIM_TEXT = (
+    "claim_id",
+    "patient_id",
+    "patient_sex",
+    "payer_id",
+    "plan_type",
+    "secondary_payer_id",
+    "billing_npi",
+    "rendering_npi",
+    "specialty",
+    "facility_id",
+    "place_of_service",
+    "claim_type",
+    "diagnosis_codes",
+    "prior_auth_number",
+    "referral_number",
+    "frequency_code",
+)
+CLAIM_DATES = ("patient_birth_date", "service_from", "service_to", "submitted_at")
+CLAIM_FLAGS = ("eligibility_verified",)
+CLAIM_NUMBERS = ("total_charge",)
+# the claim columns every line carries: line-level keys, duplicate suspicion, authorization on file
+LINE_CLAIM_COLUMNS = (
+    "claim_id",
+    "payer_id",
+    "plan_type",
+    "rendering_npi",
+    "billing_npi",
+    "diagnosis_codes",
+    "submitted_at",
+    "service_from",
+    "patient_id",
+    "frequency_code",
+    "prior_auth_number",
+)
+LINE_TEXT = ("procedure_code", "modifiers", "diagnosis_pointers")
+LINE_NUMBERS = ("line_number", "units", "charge")
 
 
-def day_number(dates: pd.Series) -> np.ndarray:
-    """Days since 1970-01-01 as int64 (NaT -> a very early day, so nothing counts as 'before' it)."""
-    values = pd.to_datetime(dates).to_numpy(dtype="datetime64[D]")
-    out = (values - EPOCH) // _DAY
-    return np.where(np.isnat(values), -(10**6), out).astype(np.int64)
+# ---- reading columns once ----------------------------------------------------------------------------
+def _is_missing(value: object) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)
+
+
+def text_array(values: pd.Series) -> np.ndarray:
+    """Object array of str, None where missing: the values `astype("string")` would hold.
+
+    A few values are read one by one from the column's own array (a pandas conversion costs ~15 us a
+    column whatever its length, and a claim has twenty of them)."""
+    if len(values) <= SMALL_INPUT:
+        out = np.empty(len(values), dtype=object)
+        for i, v in enumerate(values.array):
+            if isinstance(v, str):
+                out[i] = v
+            elif not _is_missing(v):
+                break  # not text: let pandas say how it reads as a string
+        else:
+            return out
+    elif isinstance(values.dtype, pd.StringDtype):
+        return values.array.to_numpy(dtype=object, na_value=None)
+    return _none_for_missing(values.astype("string").to_numpy(dtype=object))
+
+
+def _none_for_missing(arr: np.ndarray) -> np.ndarray:
+    missing = pd.isna(arr)
+    if missing.any():
+        arr = arr.copy()
+        arr[missing] = None
+    return arr
+
+
+def date_array(values: pd.Series) -> np.ndarray:
+    """datetime64 values (NaT = missing), as `pd.to_datetime` reads the column.
+
+    A few plain 'YYYY-MM-DD' strings (what a JSON request carries) are read by numpy, which reads that
+    form exactly as pandas does; `pd.to_datetime` costs ~250 us a column."""
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind == "M":
+        return np.asarray(values.array)
+    if len(values) <= SMALL_INPUT:
+        items = list(values.array)
+        if all(_is_missing(v) or (isinstance(v, str) and _ISO_DAY.fullmatch(v)) for v in items):
+            return np.array([None if _is_missing(v) else v for v in items], dtype="datetime64[ns]")
+    return pd.to_datetime(values).to_numpy(dtype="datetime64[ns]")
+
+
+def number_array(values: pd.Series) -> np.ndarray:
+    """float64 values, NaN where missing."""
+    if values.dtype == np.float64:
+        return np.asarray(values.array)
+    return values.array.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def flag_array(values: pd.Series) -> np.ndarray:
+    """1.0 / 0.0 / NaN (not recorded) from a yes/no column, as `astype("boolean")` reads it."""
+    if values.dtype == bool:
+        return values.to_numpy(dtype=np.float64)
+    if not isinstance(values.dtype, pd.BooleanDtype):
+        if len(values) <= SMALL_INPUT and all(_is_missing(v) or isinstance(v, bool | np.bool_) for v in values.array):
+            return np.array([np.nan if _is_missing(v) else float(v) for v in values.array], dtype=np.float64)
+        values = values.astype("boolean")
+    return values.array.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def claim_columns(claims: pd.DataFrame, names: Sequence[str] | None = None) -> Columns:
+    """The claim columns features read (default: all of them), each converted once."""
+    wanted = set(CLAIM_TEXT + CLAIM_DATES + CLAIM_FLAGS + CLAIM_NUMBERS if names is None else names)
+    out: Columns = {}
+    for name in CLAIM_TEXT:
+        if name in wanted:
+            out[name] = text_array(claims[name])
+    for name in CLAIM_DATES:
+        if name in wanted:
+            out[name] = date_array(claims[name])
+    for name in CLAIM_FLAGS:
+        if name in wanted:
+            out[name] = flag_array(claims[name])
+    for name in CLAIM_NUMBERS:
+        if name in wanted:
+            out[name] = number_array(claims[name])
+    return out
+
+
+def index_in(values: pd.Series | np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """Position of each value in `pool` (unique strings), -1 when absent or missing.
+
+    Few values and a small pool: a dict. Otherwise Arrow's hash join, which never turns a column of
+    millions of ids into Python strings."""
+    if max(len(values), len(pool)) <= SMALL_INPUT:
+        where = {v: i for i, v in enumerate(pool)}
+        arr = values if isinstance(values, np.ndarray) else text_array(values)
+        return np.array([-1 if v is None else where.get(v, -1) for v in arr], dtype=np.int64)
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype):
+        needles = pa.array(values, from_pandas=True)
+    else:
+        needles = pa.array(values if isinstance(values, np.ndarray) else text_array(values), type=pa.large_string())
+    if isinstance(needles, pa.ChunkedArray):
+        needles = needles.combine_chunks()
+    needles = needles.cast(pa.large_string())
+    found = pc.index_in(needles, value_set=pa.array(pool, type=pa.large_string()), skip_nulls=True)
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def check_unique_ids(ids: np.ndarray, *, what: str) -> None:
+    unique = len(set(ids)) == len(ids) if len(ids) <= SMALL_INPUT else pd.Index(ids).is_unique
+    if not unique:
+        raise ValueError(f"{what}: claim_id must be unique")
+
+
+# ---- per-value rules -------------------------------------------------------------------------------
+def per_distinct(values: np.ndarray, rule: Callable[[str], object]) -> np.ndarray:
+    """rule(value) for every value of an object array (missing stays None), computed once per distinct value."""
+    out = np.empty(len(values), dtype=object)
+    if len(values) <= SMALL_INPUT:
+        out[:] = [None if v is None else rule(v) for v in values]
+        return out
+    codes, uniques = pd.factorize(values)  # missing -> -1 -> the trailing None
+    mapped = np.empty(len(uniques) + 1, dtype=object)
+    mapped[:-1] = [rule(u) for u in uniques]
+    out[:] = mapped[codes]
+    return out
+
+
+def _family(code: str) -> str:
+    return code[:3]
 
 
 def procedure_family(codes: pd.Series) -> pd.Series:
     """CPT/HCPCS family = first three characters (971xx therapy, 992xx E/M, 705xx MRI, J01xx drugs)."""
-    return codes.astype("string").str.slice(0, 3)
+    return pd.Series(per_distinct(text_array(codes), _family), index=codes.index, dtype="string")
 
 
 def _canonical_modifiers(text: str) -> str:
     return "|".join(sorted(m.strip() for m in text.upper().split("|") if m.strip())) or "-"
 
 
-def modifier_key(modifiers: pd.Series) -> pd.Series:
+def modifier_keys(modifiers: np.ndarray) -> np.ndarray:
     """Order-free modifier set ('26|RT' == 'RT|26'); '-' when the line has none, so 'none' is a level."""
-    codes, uniques = pd.factorize(modifiers.astype("string").fillna("").to_numpy())
-    canon = np.array([_canonical_modifiers(str(u)) for u in uniques] + ["-"], dtype=object)  # few distinct sets
-    return pd.Series(canon[codes], index=modifiers.index, dtype="string")
+    keys = per_distinct(modifiers, _canonical_modifiers)
+    keys[pd.isna(keys)] = "-"
+    return keys
 
 
-def pointed_diagnosis(diagnosis_codes: pd.Series, pointers: pd.Series) -> pd.Series:
+def _pointer_index(pointers: str) -> int:
+    """0-based diagnosis index of a line's first pointer ('2|3' -> 1); unreadable -> 0, the principal."""
+    try:
+        value = float(pointers.split("|", 1)[0])
+    except ValueError:
+        return 0
+    return 0 if value != value else int(min(max(value, 1.0), 99.0)) - 1
+
+
+def pointed_diagnosis(diagnosis_codes: np.ndarray, pointers: np.ndarray) -> np.ndarray:
     """The diagnosis each line points at (first pointer; the principal when absent or out of range)."""
-    head = pc.list_element(pc.split_pattern(pa.array(pointers.astype("string"), type=pa.large_string()), "|"), 0)
-    first = pd.to_numeric(pd.Series(head.to_pandas(), dtype="string"), errors="coerce")
-    idx = (first.fillna(1).clip(lower=1, upper=99).astype("int64") - 1).to_numpy()
-    lists = pc.split_pattern(pa.array(diagnosis_codes.astype("string"), type=pa.large_string()), "|")
+    idx = per_distinct(pointers, _pointer_index)
+    idx[pd.isna(idx)] = 0
+    if len(diagnosis_codes) <= SMALL_INPUT:
+        out = np.empty(len(diagnosis_codes), dtype=object)
+        for i, (codes, k) in enumerate(zip(diagnosis_codes, idx, strict=True)):
+            if codes is not None:
+                parts = codes.split("|")
+                out[i] = parts[k] if k < len(parts) else parts[0]
+        return out
+    lists = pc.split_pattern(pa.array(diagnosis_codes, type=pa.large_string()), "|")
     lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
-    idx = np.where(idx < lengths, idx, 0)
+    k = idx.astype(np.int64)
+    k = np.where(k < lengths, k, 0)
     offsets = lists.offsets.to_numpy()[:-1]
     flat = lists.flatten()
     has = lengths > 0
-    pos = np.where(has, offsets + idx, 0)
+    pos = np.where(has, offsets + k, 0)
     picked = pc.take(flat, pa.array(pos)) if len(flat) else pa.nulls(len(pos), pa.large_string())
     picked = pc.if_else(pa.array(has), picked, pa.scalar(None, pa.large_string()))
-    return pd.Series(
-        picked.to_pandas(types_mapper={pa.large_string(): pd.StringDtype()}.get),
-        index=diagnosis_codes.index,
-        dtype="string",
-    )
+    return picked.to_numpy(zero_copy_only=False).astype(object)
 
 
-def units_key(units: pd.Series) -> pd.Series:
+def units_keys(units: np.ndarray) -> np.ndarray:
     """Units as a level ('1'..'9', '10+'): payers cap units per code, so the exact count matters."""
-    u = units.fillna(1).astype("float64").clip(lower=0, upper=10).astype("int64").to_numpy()
-    labels = np.array([str(i) for i in range(10)] + ["10+"], dtype=object)
-    return pd.Series(labels[u], index=units.index, dtype="string")
+    u = np.clip(np.where(np.isnan(units), 1.0, units), 0, 10).astype(np.int64)
+    return np.array([str(i) for i in range(10)] + ["10+"], dtype=object)[u]
 
 
-def line_frame(claims: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
-    """Lines with the claim columns the line-level keys need, and the diagnosis each line points at."""
-    cols = [
-        "claim_id",
-        "payer_id",
-        "plan_type",
-        "rendering_npi",
-        "billing_npi",
-        "diagnosis_codes",
-        "submitted_at",
-        "service_from",
-        "patient_id",
-        "frequency_code",
-        "prior_auth_number",
-    ]
-    out = lines.merge(claims[cols], on="claim_id", how="inner", validate="many_to_one")
-    out = out.sort_values(["claim_id", "line_number"], kind="stable").reset_index(drop=True)
-    out["proc_family"] = procedure_family(out["procedure_code"])
-    out["modifier_key"] = modifier_key(out["modifiers"])
-    out["units_key"] = units_key(out["units"])
-    out["plan_type"] = out["plan_type"].fillna("unknown")
-    out["has_auth"] = np.where(out["prior_auth_number"].notna(), "auth", "no_auth")
-    # Context from the rest of the claim: payers bundle pairs of codes and want modifier 25 on an E/M
-    # billed beside a procedure, so a line's outcome depends on its neighbours.
-    same_claim = out["claim_id"].eq(out["claim_id"].shift())
-    out["prev_code"] = out["procedure_code"].shift().where(same_claim, "-").astype("string")
-    n_fam = out.groupby("claim_id", sort=False)["proc_family"].transform("nunique")
-    out["multi_family"] = np.where(n_fam.to_numpy() > 1, "multi", "single")
-    out["line_dx"] = pointed_diagnosis(out["diagnosis_codes"], out["diagnosis_pointers"])
-    out["dx_chapter"] = out["line_dx"].str.slice(0, 1)
-    out["dx_category"] = out["line_dx"].str.slice(0, 3)
+# ---- dates -------------------------------------------------------------------------------------------
+def day_number(dates: pd.Series | np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 as int64 (NaT -> a very early day, so nothing counts as 'before' it)."""
+    values = dates if isinstance(dates, np.ndarray) and dates.dtype.kind == "M" else date_array(pd.Series(dates))
+    days = values.astype("datetime64[D]")
+    out = (days - EPOCH) // _DAY
+    return np.where(np.isnat(days), -(10**6), out).astype(np.int64)
+
+
+def _days_between(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+    """Whole days from `earlier` to `later` (floored, like Timedelta.days) as float64; NaN if either is missing."""
+    delta = later - earlier
+    missing = np.isnat(delta)
+    whole = np.where(missing, np.zeros(1, dtype=delta.dtype), delta) // _DAY
+    return np.where(missing, np.nan, whole.astype(np.float64))
+
+
+def _month(dates: np.ndarray) -> np.ndarray:
+    """Calendar month 1..12 as float64, NaN for NaT."""
+    months = dates.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    return np.where(np.isnat(dates), np.nan, months.astype(np.float64))
+
+
+def service_month_text(service_from: np.ndarray) -> np.ndarray:
+    """'1'..'12' (None for a missing date): the month as a history key."""
+    names = np.array([None, *(str(m) for m in range(1, 13))], dtype=object)
+    return names[np.nan_to_num(_month(service_from), nan=0.0).astype(np.int64)]
+
+
+# ---- lines -----------------------------------------------------------------------------------------
+def line_columns(lines: pd.DataFrame, rows: np.ndarray | None = None) -> Columns:
+    """The line columns features read, for the given row positions (default: every row)."""
+    part = lines if rows is None else lines.iloc[rows]
+    out: Columns = {name: text_array(part[name]) for name in LINE_TEXT}
+    out.update({name: number_array(part[name]) for name in LINE_NUMBERS})
     return out
 
 
-def duplicate_counts(lines: pd.DataFrame, context: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _segments(claim_pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first row of each claim's run, that claim's position) for lines sorted by claim."""
+    if not len(claim_pos):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, claim_pos[1:] != claim_pos[:-1]])
+    return starts, claim_pos[starts]
+
+
+def _claim_ranks(ids: np.ndarray) -> np.ndarray:
+    """Rank of each claim id in string order (ids are unique, so any sort gives the same ranks)."""
+    if len(ids) <= SMALL_INPUT:
+        order = np.argsort(ids, kind="stable")
+    else:
+        order = pc.sort_indices(pa.array(ids, type=pa.large_string())).to_numpy(zero_copy_only=False)
+    ranks = np.empty(len(ids), dtype=np.int64)
+    ranks[order] = np.arange(len(ids))
+    return ranks
+
+
+def line_rows(claims: Columns, sources: Sequence[pd.DataFrame]) -> Columns:
+    """The lines of `claims` found in `sources` (frames read in that order), sorted by claim id then line
+    number, with the claim columns and the derived keys every line-level feature reads.
+
+    Extra arrays: `claim_pos` (the line's claim, a position in `claims`), `source_row` (its row in the
+    sources, counted across them in order) and `claim_families` (distinct procedure families on its claim)."""
+    ids = claims["claim_id"]
+    pos_parts: list[np.ndarray] = []
+    row_parts: list[np.ndarray] = []
+    col_parts: list[Columns] = []
+    offset = 0
+    for frame in sources:
+        pos = index_in(frame["claim_id"], ids)
+        keep = pos >= 0
+        rows = None if keep.all() else np.flatnonzero(keep)
+        pos_parts.append(pos if rows is None else pos[rows])
+        row_parts.append(offset + (np.arange(len(frame)) if rows is None else rows))
+        col_parts.append(line_columns(frame, rows))
+        offset += len(frame)
+    if len(col_parts) == 1:
+        claim_pos, source_row, cols = pos_parts[0], row_parts[0], col_parts[0]
+    else:
+        claim_pos, source_row = np.concatenate(pos_parts), np.concatenate(row_parts)
+        cols = {k: np.concatenate([part[k] for part in col_parts]) for k in col_parts[0]}
+    order = np.lexsort((cols["line_number"], _claim_ranks(ids)[claim_pos]))  # stable; NaN line numbers last
+    claim_pos, source_row = claim_pos[order], source_row[order]
+    out: Columns = {k: v[order] for k, v in cols.items()}
+    out["claim_pos"], out["source_row"] = claim_pos, source_row
+    for name in LINE_CLAIM_COLUMNS:
+        out[name] = claims[name][claim_pos]
+
+    code = out["procedure_code"]
+    out["proc_family"] = per_distinct(code, _family)
+    out["modifier_key"] = modifier_keys(out["modifiers"])
+    out["units_key"] = units_keys(out["units"])
+    plan = out["plan_type"].copy()
+    plan[pd.isna(plan)] = "unknown"
+    out["plan_type"] = plan
+    out["has_auth"] = np.array(["no_auth", "auth"], dtype=object)[(~pd.isna(out["prior_auth_number"])).astype(int)]
+    # Context from the rest of the claim: payers bundle pairs of codes and want modifier 25 on an E/M
+    # billed beside a procedure, so a line's outcome depends on its neighbours.
+    same_claim = np.r_[False, claim_pos[1:] == claim_pos[:-1]] if len(claim_pos) else np.zeros(0, dtype=bool)
+    prev = np.empty(len(code), dtype=object)
+    prev[1:] = code[:-1]
+    prev[~same_claim] = "-"
+    out["prev_code"] = prev
+    out["claim_families"] = families_per_claim(out["proc_family"], claim_pos, len(ids))[claim_pos]
+    out["multi_family"] = np.array(["single", "multi"], dtype=object)[(out["claim_families"] > 1).astype(int)]
+    out["line_dx"] = pointed_diagnosis(out["diagnosis_codes"], out["diagnosis_pointers"])
+    out["dx_chapter"] = per_distinct(out["line_dx"], lambda dx: dx[:1])
+    out["dx_category"] = per_distinct(out["line_dx"], lambda dx: dx[:3])
+    return out
+
+
+def families_per_claim(families: np.ndarray, claim_pos: np.ndarray, n_claims: int) -> np.ndarray:
+    """Distinct non-missing procedure families per claim (0 for a claim without lines)."""
+    codes, uniques = pd.factorize(families)
+    ok = codes >= 0
+    pairs = np.sort(claim_pos[ok] * (len(uniques) + 1) + codes[ok])
+    distinct = pairs[np.r_[True, pairs[1:] != pairs[:-1]]] if len(pairs) else pairs
+    return np.bincount(distinct // (len(uniques) + 1), minlength=n_claims)
+
+
+def line_frame(claims: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
+    """Lines with the claim columns the line-level keys need, and the diagnosis each line points at.
+
+    The DataFrame form of `line_rows` (training events): the same rows and keys the scoring path reads,
+    with the lines' own columns as given."""
+    rows = line_rows(claim_columns(claims, LINE_CLAIM_COLUMNS), [lines])
+    out = lines.iloc[rows["source_row"]].reset_index(drop=True)
+    # text stays object (pandas would otherwise convert every column to its string dtype on the way in)
+    added = {
+        k: pd.Series(v, dtype=object) if v.dtype == object else pd.Series(v)
+        for k, v in rows.items()
+        if k not in out.columns and k not in ("claim_pos", "source_row")
+    }
+    return pd.concat([out, pd.DataFrame(added)], axis=1)
+
+
+# ---- claim level -----------------------------------------------------------------------------------
+def apply_payer_rules(claims: Columns, rows: Columns, rules: PayerRules) -> None:
+    """Adds `auth_needed` per line and `filing_limit` (days) per claim, once for every reader.
+
+    The rule helpers are positional and only factorize what they are given, so plain arrays go in: a
+    Series around each would triple their cost for one claim."""
+    rows["auth_needed"] = rules.auth_required(
+        cast(pd.Series, rows["payer_id"]), cast(pd.Series, rows["plan_type"]), cast(pd.Series, rows["procedure_code"])
+    )
+    claims["filing_limit"] = rules.timely_filing_days(
+        cast(pd.Series, claims["payer_id"]), cast(pd.Series, claims["plan_type"])
+    ).astype(np.float64)
+
+
+def duplicate_counts(
+    lines: Mapping[str, np.ndarray], context: Mapping[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
     """Per line: how many OTHER original claims with the same patient, procedure and service date were
     submitted strictly before this line's claim, and days since the latest of them (NaN if none).
 
-    `lines` and `context` are line frames (see line_frame); context holds every claim the team has sent.
-    """
-    ctx = context[context["frequency_code"].eq("1")]
-    if not len(ctx):  # nothing sent before (e.g. a replacement claim scored alone): no duplicate suspicion
-        return np.zeros(len(lines), dtype=np.int64), np.full(len(lines), np.nan)
-    key_cols = ["patient_id", "procedure_code", "service_from"]
-    both = pd.concat([ctx[key_cols], lines[key_cols]], ignore_index=True)
-    codes = np.zeros(len(both), dtype=np.int64)
+    `lines` and `context` hold patient_id, procedure_code, service_from, submitted_at (and for context
+    frequency_code) per line; context holds every claim the team has sent."""
+    original = context["frequency_code"] == "1"
+    if not original.any():  # nothing sent before (e.g. a replacement claim scored alone): no duplicate suspicion
+        return np.zeros(len(lines["procedure_code"]), dtype=np.int64), np.full(len(lines["procedure_code"]), np.nan)
+    key_cols = ("patient_id", "procedure_code", "service_from")
+    n_ctx = int(original.sum())
+    codes = np.zeros(n_ctx + len(lines["procedure_code"]), dtype=np.int64)
     for col in key_cols:  # mixed-radix combination of per-column codes: one int64 key per row
-        col_codes, uniques = pd.factorize(both[col])
+        col_codes, uniques = pd.factorize(np.concatenate([context[col][original], lines[col]]))
         codes = codes * (len(uniques) + 1) + (col_codes + 1)
     codes, _ = pd.factorize(codes)
-    ctx_code, q_code = codes[: len(ctx)], codes[len(ctx) :]
-    ctx_day = day_number(ctx["submitted_at"])
+    ctx_code, q_code = codes[:n_ctx], codes[n_ctx:]
+    ctx_day = day_number(context["submitted_at"][original])
     q_day = day_number(lines["submitted_at"])
     shift = np.int64(1) << np.int64(22)  # room for day numbers; strict '<' excludes the claim itself
     ctx_day = np.maximum(ctx_day, 0)
@@ -135,70 +441,71 @@ def duplicate_counts(lines: pd.DataFrame, context: pd.DataFrame) -> tuple[np.nda
     return count, since
 
 
-def claim_fields(
-    claims: pd.DataFrame, line_rows: pd.DataFrame, *, rules: PayerRules, context_lines: pd.DataFrame
-) -> pd.DataFrame:
-    """Claim-level numeric fields known at submission, one row per claim in `claims` order."""
-    c = claims.set_index("claim_id", drop=False)
-    ids = c.index
-    lines = line_rows
-    g = lines.groupby("claim_id", sort=False)
+def claim_fields(claims: Columns, rows: Columns, *, context_lines: Mapping[str, np.ndarray]) -> Columns:
+    """Claim-level numeric fields known at submission (float64, in `claims` order).
 
-    auth_needed = rules.auth_required(lines["payer_id"], lines["plan_type"], lines["procedure_code"])
-    has_auth = lines["claim_id"].map(c["prior_auth_number"].notna()).fillna(False).to_numpy(dtype=bool)
-    dup_n, dup_since = duplicate_counts(lines, context_lines)
-    per_line = pd.DataFrame(
-        {
-            "claim_id": lines["claim_id"].to_numpy(),
-            "units": lines["units"].fillna(1).astype("float64").to_numpy(),
-            "charge": lines["charge"].astype("float64").to_numpy(),
-            "n_mod": lines["modifier_key"].ne("-").to_numpy()
-            * (lines["modifier_key"].str.count(r"\|").fillna(0).to_numpy() + 1),
-            "auth_needed": auth_needed.astype("float64"),
-            "auth_missing": (auth_needed & ~has_auth).astype("float64"),
-            "dup_n": dup_n.astype("float64"),
-            "dup_since": dup_since,
-            "no_pointer": lines["diagnosis_pointers"].isna().to_numpy().astype("float64"),
-        }
+    `rows` come from `line_rows` with `apply_payer_rules` applied; `context_lines` are the lines of every
+    claim sent (for duplicate suspicion)."""
+    n = len(claims["claim_id"])
+    claim_pos = rows["claim_pos"]
+    starts, claim_at = _segments(claim_pos)
+
+    def per_claim(values: np.ndarray, reduce: np.ufunc) -> np.ndarray:
+        out = np.full(n, np.nan)
+        if len(starts):
+            out[claim_at] = reduce.reduceat(values, starts).astype(np.float64)
+        return out
+
+    has_auth = ~pd.isna(rows["prior_auth_number"])
+    auth_needed = rows["auth_needed"]
+    modifier_key = rows["modifier_key"]
+    n_mod = per_distinct(modifier_key, lambda k: 0 if k == "-" else k.count("|") + 1).astype(np.float64)
+    dup_n, dup_since = duplicate_counts(rows, context_lines)
+    units = rows["units"]
+
+    out: Columns = {}
+    out["total_charge"] = claims["total_charge"]
+    out["n_diagnoses"] = (
+        np.fromiter(
+            (0.0 if v is None else float(v.count("|")) for v in claims["diagnosis_codes"]), dtype=np.float64, count=n
+        )
+        + 1
     )
-    agg = per_line.groupby("claim_id", sort=False).agg(
-        n_lines=("units", "size"),
-        total_units=("units", "sum"),
-        max_units=("units", "max"),
-        max_line_charge=("charge", "max"),
-        n_modifiers=("n_mod", "sum"),
-        auth_required_lines=("auth_needed", "sum"),
-        auth_missing_lines=("auth_missing", "sum"),
-        duplicate_prior=("dup_n", "max"),
-        duplicate_days_since=("dup_since", "min"),
-        lines_without_pointer=("no_pointer", "sum"),
-    )
-    agg["n_families"] = g["proc_family"].nunique()
-    agg = agg.reindex(ids)
+    out["n_lines"] = per_claim(np.ones(len(claim_pos)), np.add)
+    out["total_units"] = per_claim(np.where(np.isnan(units), 1.0, units), np.add)
+    out["max_units"] = per_claim(np.where(np.isnan(units), 1.0, units), np.fmax)
+    out["max_line_charge"] = per_claim(rows["charge"], np.fmax)  # fmax/fmin skip NaN, as pandas groupby does
+    out["n_modifiers"] = per_claim(n_mod, np.add)
+    out["auth_required_lines"] = per_claim(auth_needed.astype(np.float64), np.add)
+    out["auth_missing_lines"] = per_claim((auth_needed & ~has_auth).astype(np.float64), np.add)
+    out["duplicate_prior"] = per_claim(dup_n.astype(np.float64), np.fmax)
+    out["duplicate_days_since"] = per_claim(dup_since, np.fmin)
+    out["lines_without_pointer"] = per_claim(pd.isna(rows["diagnosis_pointers"]).astype(np.float64), np.add)
+    out["n_families"] = np.full(n, np.nan)
+    out["n_families"][claim_at] = rows["claim_families"][starts]
 
-    service = pd.to_datetime(c["service_from"])
-    service_to = pd.to_datetime(c["service_to"]).fillna(service)
-    submitted = pd.to_datetime(c["submitted_at"])
-    lag = (submitted - service_to).dt.days.astype("float64")
-    limit = rules.timely_filing_days(c["payer_id"], c["plan_type"]).astype("float64")
-    birth = pd.to_datetime(c["patient_birth_date"])
-    age = ((service - birth).dt.days / 365.25).astype("float64")
-    verified = c["eligibility_verified"].astype("boolean")
-
-    out = pd.DataFrame(index=ids)
-    out["total_charge"] = c["total_charge"].astype("float64")
-    out["n_diagnoses"] = c["diagnosis_codes"].astype("string").str.count(r"\|").fillna(0).astype("float64") + 1
-    for col in agg.columns:
-        out[col] = agg[col].astype("float64")
+    service = claims["service_from"]
+    service_to = claims["service_to"]
+    service_to = np.where(np.isnat(service_to), service, service_to)
+    lag = _days_between(claims["submitted_at"], service_to)
+    age = _days_between(service, claims["patient_birth_date"]) / 365.25
     out["age_years"] = np.floor(age / 5) * 5  # age band: 5-year steps
-    out["service_month"] = service.dt.month.astype("float64")
-    out["service_days"] = ((service_to - service).dt.days).astype("float64")
+    out["service_month"] = _month(service)
+    out["service_days"] = _days_between(service_to, service)
     out["lag_days"] = lag
-    out["lag_share_of_limit"] = lag / limit
-    out["eligibility_verified"] = verified.astype("float64")  # NaN when the export does not say
-    out["has_secondary"] = c["secondary_payer_id"].notna().astype("float64")
-    out["has_prior_auth"] = c["prior_auth_number"].notna().astype("float64")
-    out["has_referral"] = c["referral_number"].notna().astype("float64")
-    out["rendering_missing"] = c["rendering_npi"].isna().astype("float64")
-    out.index.name = "claim_id"
+    out["lag_share_of_limit"] = lag / claims["filing_limit"]
+    out["eligibility_verified"] = claims["eligibility_verified"]  # NaN when the export does not say
+    out["has_secondary"] = (~pd.isna(claims["secondary_payer_id"])).astype(np.float64)
+    out["has_prior_auth"] = (~pd.isna(claims["prior_auth_number"])).astype(np.float64)
+    out["has_referral"] = (~pd.isna(claims["referral_number"])).astype(np.float64)
+    out["rendering_missing"] = pd.isna(claims["rendering_npi"]).astype(np.float64)
     return out
+
+
+def lookup_codes(values: np.ndarray, index: Mapping[str, int]) -> np.ndarray:
+    """index[value] as float64 for every value of an object array; NaN when missing or not in the index."""
+    if len(values) <= SMALL_INPUT:
+        return np.array([np.nan if v is None else index.get(v, np.nan) for v in values], dtype=np.float64)
+    codes, uniques = pd.factorize(values)  # missing -> -1 -> the trailing NaN
+    mapped = np.array([*(index.get(u, np.nan) for u in uniques), np.nan], dtype=np.float64)
+    return mapped[codes]

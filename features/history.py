@@ -39,7 +39,7 @@ import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -55,8 +55,17 @@ STATE_FORMAT = "claimsight.history_aggregates/1"
 _DAY_BITS = 21
 _DAY_SPAN = 1 << _DAY_BITS  # days since 1970 must be in [0, 2**21): through the year 7711
 _MAX_KEY_SPAN = 1 << (62 - _DAY_BITS)  # key * 2**21 + day stays well inside int64
-_SORT_QUERIES_ABOVE = 65_536  # sort needles before searchsorted when the searched array is this big
+_SORT_QUERIES_ABOVE = 65_536  # this many queries: sort them by (key, day) before searching any key level
 _THREADS = max(1, min(2, os.cpu_count() or 1))  # levels searched concurrently in transform
+# Up to this many queries (one claim's lines when scoring a single claim), per-call overhead is the whole
+# cost: keys are looked up in a dict per value rather than hashed by a vectorised kernel, and the global
+# level is searched directly rather than through a per-day table. Both routes give identical codes and
+# positions (tests force each on the same inputs).
+_SMALL_QUERIES = 64
+# Up to this many queries the counts and the shrinkage recursion run on Python floats, row by row: the
+# same IEEE double operations in the same order as the array route, without ~1 us of numpy overhead on
+# each of the ~500 tiny array operations a claim's features need.
+_ROW_BY_ROW_QUERIES = 8
 _NULL_CODE = 0  # column code of a null key value; seen values are 1..V; unseen at fit time = -1
 _UNSEEN = -1
 _SUFFIXES = ("rate", "n", "rate_recent", "n_recent")
@@ -136,32 +145,101 @@ def _as_str(series: pd.Series) -> pd.Series:
 
 
 def _fit_column(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(codes, vocabulary): codes 0 = null, 1..V = index in the sorted vocabulary + 1."""
+    """(codes, vocabulary): codes 0 = null, 1..V = index in the sorted vocabulary + 1.
+
+    An object column that already holds only strings and nulls is factorized as it is (Python's string
+    order is Arrow's code-point order): converting it to a string dtype first would cost as much again."""
+    if series.dtype == object:
+        values = series.to_numpy()
+        if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+            obj_codes, obj_uniques = pd.factorize(values, sort=True, use_na_sentinel=True)
+            vocab = np.asarray(obj_uniques, dtype=str) if len(obj_uniques) else np.array([], "U1")
+            return obj_codes.astype(np.int64) + 1, vocab
     codes, uniques = pd.factorize(_as_str(series), sort=True, use_na_sentinel=True)
     vocab = np.asarray(uniques.to_numpy(dtype=object).astype(str), dtype=str) if len(uniques) else np.array([], "U1")
     return codes.astype(np.int64) + 1, vocab
 
 
-def _encode_column(series: pd.Series, vocab: np.ndarray) -> np.ndarray:
-    """Codes against a fitted vocabulary: 0 = null, 1..V = seen, -1 = unseen at fit time."""
-    s = _as_str(series)
+def _is_null(value: object) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)
+
+
+def _encode_objects(values: np.ndarray, lookup: Mapping[str, int]) -> np.ndarray | None:
+    """Codes of an object array of strings and nulls through the vocabulary's dict (0 = null, -1 = unseen).
+
+    Few values: one dict lookup each. Many: factorize first, look the distinct values up, gather. Returns
+    None when a value is neither a string nor null: how it reads as a string is `_as_str`'s decision."""
+    if len(values) <= _SMALL_QUERIES:
+        out = np.empty(len(values), dtype=np.int64)
+        for i, value in enumerate(values):
+            if isinstance(value, str):
+                out[i] = lookup.get(value, _UNSEEN)
+            elif _is_null(value):
+                out[i] = _NULL_CODE
+            else:
+                return None
+        return out
+    inverse, uniques = pd.factorize(values, use_na_sentinel=True)  # every null -> -1
+    if not all(isinstance(u, str) for u in uniques):
+        return None
+    per_unique = np.array([lookup.get(u, _UNSEEN) for u in uniques] + [_NULL_CODE], dtype=np.int64)
+    return per_unique[inverse]
+
+
+def _encode_column(
+    values: pd.Series | np.ndarray, vocab: np.ndarray, lookup: Mapping[str, int] | None = None
+) -> np.ndarray:
+    """Codes against a fitted vocabulary: 0 = null, 1..V = seen, -1 = unseen at fit time.
+
+    With the vocabulary's dict (`lookup`), object arrays of strings skip pandas and Arrow entirely: a
+    single claim's keys cost a few microseconds instead of a hash-table build over the whole vocabulary."""
+    if lookup is not None:
+        arr: np.ndarray | None = None
+        if isinstance(values, np.ndarray):
+            arr = values if values.dtype == object else None
+        elif values.dtype == object or (isinstance(values.dtype, pd.StringDtype) and len(values) <= _SMALL_QUERIES):
+            arr = values.to_numpy(dtype=object)
+        if arr is not None:
+            codes = _encode_objects(arr, lookup)
+            if codes is not None:
+                return codes
+    s = _as_str(values if isinstance(values, pd.Series) else pd.Series(values))
     missing = s.isna().to_numpy()
     if len(vocab) == 0:
         return np.where(missing, _NULL_CODE, _UNSEEN).astype(np.int64)
-    arr = pa.array(s, from_pandas=True)
-    value_set = pa.array(vocab.tolist(), type=arr.type)
-    found = pc.fill_null(pc.index_in(arr, value_set=value_set), -1).to_numpy(zero_copy_only=False)
+    arr_s = pa.array(s, from_pandas=True)
+    value_set = pa.array(vocab.tolist(), type=arr_s.type)
+    found = pc.fill_null(pc.index_in(arr_s, value_set=value_set), -1).to_numpy(zero_copy_only=False)
     codes = found.astype(np.int64) + 1
     codes[codes == 0] = _UNSEEN
     codes[missing] = _NULL_CODE
     return codes
 
 
+_Number = TypeVar("_Number", float, np.ndarray)
+
+
+def _root_rate(d: _Number, n: _Number) -> _Number:
+    """The global rate with its pseudo-prior (arrays or floats: the one formula for both routes)."""
+    return (d + GLOBAL_PRIOR_WEIGHT * GLOBAL_PRIOR_RATE) / (n + GLOBAL_PRIOR_WEIGHT)
+
+
+def _shrunk_rate(d: _Number, n: _Number, parent: _Number, m: float) -> _Number:
+    """A level's rate shrunk towards its parent's with prior strength m."""
+    return (d + m * parent) / (n + m)
+
+
+class _Plan(NamedTuple):
+    specs: tuple[AggregateSpec, ...]
+    spec_levels: list[tuple[Level, ...]]  # each spec's levels, global root first
+    key_columns: list[str]
+    uses: dict[Level, int]  # how many specs read each level
+
+
 class _Positions(NamedTuple):
     order: np.ndarray | None  # queries sorted by (key, day), or None if the indices are in query order
-    i_start: np.ndarray  # first entry of the query's key
-    i_lo: np.ndarray  # first entry of the key with day >= t - window_days
-    i_t: np.ndarray  # first entry of the key with day >= t
+    # [3, n]: first entry of the query's key; of the key with day >= t - window_days; of the key with day >= t
+    idx: np.ndarray
 
 
 def _fit_combine(
@@ -190,23 +268,25 @@ def _densify(key: np.ndarray, dense: dict[int, np.ndarray], j: int) -> tuple[np.
     return inverse.reshape(-1).astype(np.int64), max(len(table), 1)
 
 
+class _Keys(NamedTuple):
+    """Query key codes per column, split once per transform for every level that combines them."""
+
+    seen: Mapping[str, np.ndarray]  # bool: the value (or null) existed at fit time
+    code: Mapping[str, np.ndarray]  # int64: the code where seen, else 0
+
+
 def _transform_combine(
-    columns: Level,
-    codes: Mapping[str, np.ndarray],
-    sizes: Mapping[str, int],
-    n_rows: int,
-    dense: Mapping[int, np.ndarray],
+    columns: Level, keys: _Keys, sizes: Mapping[str, int], n_rows: int, dense: Mapping[int, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Key ints of one level for queries, the same way as at fit, and which rows have a key that can
     exist in the history (every column value seen at fit; densified prefixes seen at fit)."""
     key = np.zeros(n_rows, dtype=np.int64)
     valid = np.ones(n_rows, dtype=bool)
     for j, col in enumerate(columns):
-        c = codes[col]
-        valid &= c >= 0
+        valid &= keys.seen[col]
         if j in dense:
             key = _lookup_dense(key, valid, dense[j])
-        key = key * (sizes[col] + 1) + np.where(c >= 0, c, 0)
+        key = key * (sizes[col] + 1) + keys.code[col]
     if len(columns) in dense:
         key = _lookup_dense(key, valid, dense[len(columns)])
     return key, valid
@@ -242,12 +322,14 @@ class HistoryAggregates:
 
     `fit(events)` stores the outcome history; `transform(queries, query_day=...)` answers each query from
     outcomes with day < its query day; `freeze(as_of_day=...)` compacts the history for serving (in place)
-    after which answers are "as of the snapshot day or later"."""
+    after which every answer is "as of the snapshot day"."""
 
     def __init__(self, *, specs: Sequence[AggregateSpec], window_days: int = 90, prior_strength: float = 20.0):
         self.specs = specs
         self.window_days = window_days
         self.prior_strength = prior_strength
+        self._lookups: dict[str, tuple[np.ndarray, dict[str, int]]] = {}
+        self._plan_cache: tuple[tuple[Any, ...], _Plan] | None = None
 
     # ----------------------------------------------------------------------------------------- params
     def _check_params(self) -> tuple[AggregateSpec, ...]:
@@ -329,134 +411,235 @@ class HistoryAggregates:
     def transform(self, queries: pd.DataFrame, *, query_day: np.ndarray | pd.Series | Sequence[int]) -> pd.DataFrame:
         """Features for each query row (aligned to queries.index) from outcomes with day < query_day."""
         self._check_fitted()
-        specs = self._check_params()
         t = _as_days(query_day, what="query_day")
         if t.shape != (len(queries),):
             raise ValueError(f"query_day has shape {t.shape}, expected ({len(queries)},)")
-        if self.as_of_day_ is not None:
-            t = np.maximum(t, self.as_of_day_)
-        lo = np.clip(t - int(self.window_days), 0, _DAY_SPAN)
-        t = np.clip(t, 0, _DAY_SPAN)
-        n_rows = len(queries)
-
-        needed_cols = sorted({c for spec in specs for level in spec.levels for c in level})
-        missing = [c for c in needed_cols if c not in queries.columns]
+        missing = [c for c in self._key_columns() if c not in queries.columns]
         if missing:
             raise KeyError(f"queries lack columns {missing}")
-        codes = {c: _encode_column(queries[c], self.vocab_[c]) for c in needed_cols}
-        sizes = {c: len(v) for c, v in self.vocab_.items()}
+        out = self._answer({c: queries[c] for c in self._key_columns()}, t)
+        return pd.DataFrame(out, index=queries.index, columns=self.feature_names, dtype=np.float64)
 
-        # Levels are searched in first-use order, a few at a time on threads (numpy's argsort and
-        # searchsorted release the GIL); a spec is finished as soon as all its levels are in, and a
-        # level's positions are dropped after the last spec that needs it.
+    def transform_arrays(
+        self, keys: Mapping[str, np.ndarray | pd.Series], *, query_day: np.ndarray | pd.Series | Sequence[int]
+    ) -> dict[str, np.ndarray]:
+        """`transform`'s answers as one float64 array per feature name, for key columns given as arrays.
+
+        The same computation without building a DataFrame on the way in or out, which for one claim costs
+        more than the answers themselves. Object arrays of strings (None = null) take the dict route."""
+        self._check_fitted()
+        t = _as_days(query_day, what="query_day")
+        missing = [c for c in self._key_columns() if c not in keys]
+        if missing:
+            raise KeyError(f"queries lack columns {missing}")
+        wrong = [c for c in self._key_columns() if len(keys[c]) != len(t)]
+        if wrong:
+            raise ValueError(f"key columns {wrong} do not have one value per query day ({len(t)})")
+        return self._answer(keys, t)
+
+    def _key_columns(self) -> list[str]:
+        return self._plan().key_columns
+
+    def _plan(self) -> _Plan:
+        """Checked specs and what `transform` derives from them; rebuilt only when specs or params change."""
+        signature = (tuple(self.specs), self.window_days, self.prior_strength)
+        cached = self._plan_cache
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        specs = self._check_params()
         spec_levels = [_with_root(spec.levels) for spec in specs]
         uses: dict[Level, int] = {}
         for levels in spec_levels:
             for level in levels:
                 uses[level] = uses.get(level, 0) + 1
-        todo = list(uses)
+        key_columns = sorted({c for spec in specs for level in spec.levels for c in level})
+        plan = _Plan(specs, spec_levels, key_columns, uses)
+        self._plan_cache = (signature, plan)
+        return plan
+
+    def _lookup(self, column: str) -> dict[str, int]:
+        """The vocabulary of a key column as a dict (value -> code), built once per fitted vocabulary.
+
+        Cached beside the vocabulary it was built from, so a refit (new vocabulary) never reads a stale one."""
+        vocab = self.vocab_[column]
+        hit = self._lookups.get(column)
+        if hit is None or hit[0] is not vocab:
+            hit = (vocab, {v: i + 1 for i, v in enumerate(vocab.tolist())})
+            self._lookups[column] = hit
+        return hit[1]
+
+    def prepare(self) -> HistoryAggregates:
+        """Build the per-column lookups now (serving calls this at load, so no request pays for it)."""
+        self._check_fitted()
+        for column in self._key_columns():
+            self._lookup(column)
+        return self
+
+    def _answer(self, keys: Mapping[str, np.ndarray | pd.Series], t: np.ndarray) -> dict[str, np.ndarray]:
+        specs, spec_levels, key_columns, level_uses = self._plan()
+        n_rows = len(t)
+        if self.as_of_day_ is not None:  # a frozen snapshot answers every query as of its own day
+            t = np.full(n_rows, self.as_of_day_, dtype=np.int64)
+        lo = np.clip(t - int(self.window_days), 0, _DAY_SPAN)
+        t = np.clip(t, 0, _DAY_SPAN)
+        # what each level adds to its key*2**21 to find: the key's first entry, its window, its day
+        offsets = np.stack([np.zeros(n_rows, dtype=np.int64), lo, t])
+        codes = {c: _encode_column(keys[c], self.vocab_[c], self._lookup(c)) for c in key_columns}
+        seen = {c: v >= 0 for c, v in codes.items()}
+        split = _Keys(seen, {c: np.where(seen[c], v, 0) for c, v in codes.items()})
+        sizes = {c: len(v) for c, v in self.vocab_.items()}
+
+        uses = dict(level_uses)
         positions: dict[Level, _Positions] = {}
+        # few queries: the global level's counts per target serve every spec with that target
+        root_counts: dict[str, tuple[np.ndarray, np.ndarray]] | None = {} if n_rows <= _SMALL_QUERIES else None
 
         def search(level: Level) -> _Positions:
-            return self._positions(self.tables_[level], codes, sizes, t, lo, n_rows)
+            return self._positions(self.tables_[level], split, sizes, offsets, n_rows)
 
-        def counts(level: Level, target: str) -> list[np.ndarray]:
-            """n, d, n_recent, d_recent of each query's key at this level, in query order."""
+        def counts(level: Level, target: str) -> tuple[np.ndarray, np.ndarray]:
+            """(n, n_recent) and (d, d_recent) of each query's key at this level, each stacked [2, n], in
+            query order."""
+            if root_counts is not None and not level and target in root_counts:
+                return root_counts[target]
             pos = positions[level]
             table = self.tables_[level]
-            cn, cd = table.cum_n[target], table.cum_d[target]
-            cn_t, cd_t = cn[pos.i_t], cd[pos.i_t]
-            values = [cn_t - cn[pos.i_start], cd_t - cd[pos.i_start], cn_t - cn[pos.i_lo], cd_t - cd[pos.i_lo]]
-            if pos.order is None:
-                return values
-            unsorted = []
-            for v in values:
-                u = np.empty(n_rows, dtype=np.float64)
-                u[pos.order] = v
-                unsorted.append(u)
-            return unsorted
+            # np.take: a flat gather (indexing with the [3, n] array directly is ~3x slower on 2.4M rows)
+            at_n, at_d = np.take(table.cum_n[target], pos.idx), np.take(table.cum_d[target], pos.idx)
+            n2, d2 = at_n[2] - at_n[:2], at_d[2] - at_d[:2]
+            if pos.order is not None:  # back to query order, row by row (numpy's fast 1-d scatter)
+                n2_u, d2_u = np.empty_like(n2), np.empty_like(d2)
+                for r in range(2):
+                    n2_u[r][pos.order] = n2[r]
+                    d2_u[r][pos.order] = d2[r]
+                n2, d2 = n2_u, d2_u
+            if root_counts is not None and not level:
+                root_counts[target] = (n2, d2)
+            return n2, d2
 
         m = float(self.prior_strength)
         out: dict[str, np.ndarray] = {}
-        pending = list(range(len(specs)))
+
+        def finish(i: int) -> None:
+            """Spec i's features from its levels' counts; then drop positions no later spec needs."""
+            spec = specs[i]
+            # rows: [all history, last window_days]; the recursion is elementwise, so stacking the two
+            # changes no bit of either
+            n2, d2 = counts((), spec.target)
+            rate2 = _root_rate(d2, n2)
+            for level in spec_levels[i][1:]:
+                n2, d2 = counts(level, spec.target)
+                rate2 = _shrunk_rate(d2, n2, rate2, m)
+            out[f"{spec.name}_rate"] = rate2[0]
+            out[f"{spec.name}_n"] = n2[0]
+            out[f"{spec.name}_rate_recent"] = rate2[1]
+            out[f"{spec.name}_n_recent"] = n2[1]
+            for level in spec_levels[i]:
+                uses[level] -= 1
+                if uses[level] == 0:
+                    del positions[level]
+
+        def finish_rows(i: int) -> None:
+            """`finish` on Python floats, one query at a time."""
+            spec = specs[i]
+            values: list[list[float]] = [[], [], [], []]
+            for r in range(n_rows):
+                for depth, level in enumerate(spec_levels[i]):
+                    table = self.tables_[level]
+                    cn, cd = table.cum_n[spec.target], table.cum_d[spec.target]
+                    start, window, now = row_idx[level][r]
+                    n_now, d_now = cn.item(now), cd.item(now)
+                    n, d = n_now - cn.item(start), d_now - cd.item(start)
+                    n_rec, d_rec = n_now - cn.item(window), d_now - cd.item(window)
+                    if depth == 0:
+                        rate, rate_rec = _root_rate(d, n), _root_rate(d_rec, n_rec)
+                    else:
+                        rate, rate_rec = _shrunk_rate(d, n, rate, m), _shrunk_rate(d_rec, n_rec, rate_rec, m)
+                for column, value in zip(values, (rate, n, rate_rec, n_rec), strict=True):
+                    column.append(value)
+            for suffix, column in zip(_SUFFIXES, values, strict=True):
+                out[f"{spec.name}_{suffix}"] = np.array(column, dtype=np.float64)
+
         workers = _THREADS if n_rows >= _SORT_QUERIES_ABOVE else 1
+        if n_rows <= _ROW_BY_ROW_QUERIES:
+            row_idx: dict[Level, list[list[int]]] = {}
+            for level in level_uses:
+                row_idx[level] = search(level).idx.T.tolist()
+            for i in range(len(specs)):
+                finish_rows(i)
+            return out
+        if workers == 1:
+            for i, levels in enumerate(spec_levels):
+                for level in levels:
+                    if level not in positions:
+                        positions[level] = search(level)
+                finish(i)
+            return out
+        # Many queries: levels are searched in first-use order, a few at a time on threads (numpy's
+        # argsort and searchsorted release the GIL); a spec is finished as soon as all its levels are in.
+        todo = list(level_uses)
+        pending = list(range(len(specs)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             while pending:
                 batch = [lv for lv in todo if lv not in positions][:workers]
                 positions.update(zip(batch, pool.map(search, batch), strict=True))
+                for lv in batch:
+                    todo.remove(lv)
                 ready = [i for i in pending if all(lv in positions for lv in spec_levels[i])]
                 for i in ready:
-                    spec = specs[i]
-                    n, d, n_rec, d_rec = counts((), spec.target)
-                    rate = (d + GLOBAL_PRIOR_WEIGHT * GLOBAL_PRIOR_RATE) / (n + GLOBAL_PRIOR_WEIGHT)
-                    rate_rec = (d_rec + GLOBAL_PRIOR_WEIGHT * GLOBAL_PRIOR_RATE) / (n_rec + GLOBAL_PRIOR_WEIGHT)
-                    for level in spec_levels[i][1:]:
-                        n, d, n_rec, d_rec = counts(level, spec.target)
-                        rate = (d + m * rate) / (n + m)
-                        rate_rec = (d_rec + m * rate_rec) / (n_rec + m)
-                    out[f"{spec.name}_rate"] = rate
-                    out[f"{spec.name}_n"] = n
-                    out[f"{spec.name}_rate_recent"] = rate_rec
-                    out[f"{spec.name}_n_recent"] = n_rec
-                    for level in spec_levels[i]:
-                        uses[level] -= 1
-                        if uses[level] == 0:
-                            del positions[level]
-                            todo.remove(level)
+                    finish(i)
                     pending.remove(i)
-        return pd.DataFrame(out, index=queries.index, columns=self.feature_names, dtype=np.float64)
+        return out
 
     @staticmethod
     def _positions(
-        table: _LevelTable,
-        codes: Mapping[str, np.ndarray],
-        sizes: Mapping[str, int],
-        t: np.ndarray,
-        lo: np.ndarray,
-        n_rows: int,
+        table: _LevelTable, keys: _Keys, sizes: Mapping[str, int], offsets: np.ndarray, n_rows: int
     ) -> _Positions:
         """Indices into the level's cumulative arrays: start of the query's key, its window start, its day.
 
-        For big levels the queries are sorted by (key, day) first and the indices stay in that order
-        (`order` maps them back): sorted needles make searchsorted and the later gathers cache-friendly."""
+        Many queries are sorted by (key, day) first and the indices stay in that order (`order` maps them
+        back): sorted needles make searchsorted and the later gathers cache-friendly, ~3x faster even on
+        levels of a few thousand entries (measured on 0.5M lines)."""
         comp = table.comp
-        if not table.columns:  # global level: comp is the sorted event days; look days up in a dense table
+        if not table.columns:  # global level: comp is the sorted event days
             if len(comp) == 0:
-                zero = np.zeros(n_rows, dtype=np.int64)
-                return _Positions(None, zero, zero, zero)
+                return _Positions(None, np.zeros((3, n_rows), dtype=np.int64))
+            if n_rows <= _SMALL_QUERIES:  # the per-day table below answers exactly this search
+                idx = np.searchsorted(comp, offsets)
+                idx[0] = 0
+                return _Positions(None, idx)
+            # many queries: look days up in a dense per-day table instead of searching for each
             first, last = int(comp[0]), int(comp[-1])
             by_day = np.searchsorted(comp, np.arange(first, last + 2))
-            return _Positions(
-                None,
-                np.zeros(n_rows, dtype=np.int64),
-                by_day[np.clip(lo, first, last + 1) - first],
-                by_day[np.clip(t, first, last + 1) - first],
-            )
-        key, valid = _transform_combine(table.columns, codes, sizes, n_rows, table.dense)
+            idx = np.take(by_day, np.clip(offsets, first, last + 1) - first)
+            idx[0] = 0
+            return _Positions(None, idx)
+        key, valid = _transform_combine(table.columns, keys, sizes, n_rows, table.dense)
         # a key never seen at fit time gets key -1: every search lands at 0, an empty range -> n = d = 0
         base = np.where(valid, key, -1) * _DAY_SPAN
-        if len(comp) >= _SORT_QUERIES_ABOVE and n_rows >= _SORT_QUERIES_ABOVE:
-            at_t = base + t
+        if n_rows >= _SORT_QUERIES_ABOVE:
+            at_t = base + offsets[2]
             order = np.argsort(at_t)  # ties need no order: equal needles get equal answers
             sorted_base = base[order]
-            return _Positions(
-                order,
-                np.searchsorted(comp, sorted_base),
-                np.searchsorted(comp, sorted_base + lo[order]),
-                np.searchsorted(comp, at_t[order]),
-            )
-        return _Positions(
-            None, np.searchsorted(comp, base), np.searchsorted(comp, base + lo), np.searchsorted(comp, base + t)
-        )
+            idx = np.empty((3, n_rows), dtype=np.int64)
+            idx[0] = np.searchsorted(comp, sorted_base)
+            idx[1] = np.searchsorted(comp, sorted_base + offsets[1][order])
+            idx[2] = np.searchsorted(comp, at_t[order])
+            return _Positions(order, idx)
+        return _Positions(None, np.searchsorted(comp, base + offsets))
 
     # ----------------------------------------------------------------------------------------- freeze
     def freeze(self, *, as_of_day: int) -> HistoryAggregates:
         """Compact the history for serving, in place; returns self.
 
         Per key, outcomes before as_of_day - window_days collapse into one weighted pseudo-outcome on the
-        day before the window; outcomes on or after that day stay as daily sums. Afterwards transform clamps
-        query days up to as_of_day, and every answer for a query day >= as_of_day is identical (bit for
-        bit) to the unfrozen answer."""
+        day before the window; outcomes on or after that day stay as daily sums. Afterwards every query is
+        answered as of as_of_day, whatever its own day (bit for bit the unfrozen answer at as_of_day). A
+        model serves for weeks after its snapshot: answering at the query's own day would let the "last 90
+        days" windows drain to empty as the snapshot ages (measured: the frozen model's mean prediction
+        jumped from 12.7% to 19.3% three months after its snapshot), while the model learned from windows
+        that were always full.
+        """
         self._check_fitted()
         as_of = int(as_of_day)
         if as_of < 0:
