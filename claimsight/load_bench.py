@@ -17,6 +17,7 @@ Nothing leaves the machine: the world is synthetic and the server listens on 127
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -187,6 +188,7 @@ def run_loadtest(
 ) -> LoadReport:
     from serving.api.security import new_key
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request would drown the figures
     with tempfile.TemporaryDirectory(prefix="claimsight-loadtest-") as tmp:
         workdir = Path(tmp)
         started = time.perf_counter()
