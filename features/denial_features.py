@@ -610,7 +610,7 @@ class DenialFeatureBuilder:
         return self
 
     def freeze(self, *, as_of_day: int) -> DenialFeatureBuilder:
-        """Compact the history for saving; answers are then 'as of' that day or later."""
+        """Compact the history for saving; every answer is then given as of that day."""
         self.line_aggregates_.freeze(as_of_day=as_of_day)
         self.claim_aggregates_.freeze(as_of_day=as_of_day)
         self.as_of_day_ = as_of_day

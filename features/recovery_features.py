@@ -370,7 +370,7 @@ class RecoveryFeatureBuilder:
             raise RuntimeError("RecoveryFeatureBuilder is not fitted; call fit() or from_state() first")
 
     def freeze(self, *, as_of_day: int) -> RecoveryFeatureBuilder:
-        """Compact the history for saving; answers are then 'as of' that day or later."""
+        """Compact the history for saving; every answer is then given as of that day."""
         self._check_fitted()
         self.aggregates_.freeze(as_of_day=as_of_day)
         self.as_of_day_ = int(as_of_day)

@@ -189,9 +189,7 @@ class RecoveryModel:
 
     def expected_recovery(self, X: np.ndarray, denied_amount: np.ndarray) -> np.ndarray:
         """Expected dollars back if the denial is worked: p_recover x share_if_recovered x denied_amount."""
-        pred = self.predict(X)
-        amount = np.clip(np.asarray(denied_amount, dtype=float), 0.0, None)
-        return pred["p_recover"].to_numpy() * pred["share_if_recovered"].to_numpy() * amount
+        return expected_dollars(self.predict(X), denied_amount)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """TreeSHAP of the recovery head (log-odds of recovery), [n, features + 1]."""
@@ -206,12 +204,11 @@ class RecoveryModel:
         denials = denials.reset_index(drop=True)
         X = self.features(denials=denials)
         pred = self.predict(X)
-        amount = np.clip(denials["denied_amount"].to_numpy(dtype=float), 0.0, None)
         pays = denials["recommended_action"].isin(PAYER_ACTIONS).to_numpy()
         out = denials.reindex(columns=list(SCORE_COLUMNS)).copy()
         out["p_recover"] = pred["p_recover"].to_numpy()
         out["share_if_recovered"] = pred["share_if_recovered"].to_numpy()
-        out["expected_recovery"] = np.where(pays, out["p_recover"] * out["share_if_recovered"] * amount, 0.0)
+        out["expected_recovery"] = np.where(pays, expected_dollars(pred, denials["denied_amount"]), 0.0)
         if explain and len(denials):
             grouped = group_contributions(self.contributions(X), book=RECOVERY_REASONS)
             reasons = top_reasons(
@@ -253,6 +250,12 @@ class RecoveryModel:
         self.calibrator_ = Calibrator.from_state(meta["calibrator"])
         self.metadata_ = meta["metadata"]
         return self
+
+
+def expected_dollars(pred: pd.DataFrame, denied_amount: np.ndarray | pd.Series) -> np.ndarray:
+    """p_recover x share_if_recovered x denied amount (negative amounts count as none), from `predict` output."""
+    amount = np.clip(np.asarray(denied_amount, dtype=float), 0.0, None)
+    return np.asarray(pred["p_recover"].to_numpy() * pred["share_if_recovered"].to_numpy() * amount)
 
 
 def _jsonable(obj: object) -> object:

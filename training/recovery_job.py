@@ -35,7 +35,7 @@ from features.payer_rules import PayerRules, load_payer_rules
 from features.recovery_features import FEATURE_NAMES, RecoveryFeatureBuilder, denial_frame, recovery_events
 from features.time_cut import known_at
 from features.validation import load_validated
-from models.recovery import RecoveryModel, worked_mask
+from models.recovery import RecoveryModel, expected_dollars, worked_mask
 from training import evaluation as ev
 from training.splits import TimeSplit
 from training.truth import read_truth
@@ -174,7 +174,7 @@ def evaluate_recovery(
             oracle["oracle_auc"] = float(roc_auc_score(y, true_p[worked]))
             oracle["oracle_gap"] = oracle["oracle_auc"] - metrics["roc_auc"]
         true_value = np.nan_to_num(t["expected_recovered_amount"].to_numpy(dtype=float))
-        expected = model.expected_recovery(X, frame["denied_amount"].to_numpy(dtype=float))
+        expected = expected_dollars(pred, frame["denied_amount"].to_numpy(dtype=float))
         dollars = dollar_capture(true_value, {"model": expected, "largest_amount": frame["denied_amount"].to_numpy()})
     return metrics, oracle, dollars
 

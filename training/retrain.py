@@ -185,7 +185,8 @@ def _challenge(
     extra: dict[str, tuple[bool, str]] = {}
     # round trip through the registry: hash-checked download, reload, same answers
     registered = score(download_model(name=name, ref=version))
-    fresh = score(_saved_copy(kind, name, version))
+    with tempfile.TemporaryDirectory(prefix="claimsight-roundtrip-") as tmp:
+        fresh = score(_saved_copy(kind, name, version, into=Path(tmp)))
     extra["round trip"] = (bool(np.array_equal(registered, fresh)), "registry download == saved model, same scores")
     p_old = None
     if champion is not None and champion != version:
@@ -200,11 +201,11 @@ def _challenge(
     return ModelOutcome(kind, name, version, champion, decision, promote, tuple(decision.reasons), False)
 
 
-def _saved_copy(kind: str, name: str, version: str) -> Path:
+def _saved_copy(kind: str, name: str, version: str, *, into: Path) -> Path:
     """The registered directory re-saved through the model class: what a fresh load would serve."""
     cls: Any = DenialRiskModel if kind == "denial-risk" else RecoveryModel
     model = cls.load(download_model(name=name, ref=version))
-    return Path(model.save(Path(tempfile.mkdtemp(prefix="claimsight-roundtrip-")) / "model"))
+    return Path(model.save(into / "model"))
 
 
 def _denial_scores(path: Path, evaluation: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> np.ndarray:

@@ -67,5 +67,5 @@ def test_job_evaluates_against_the_oracle_and_registers(trained_recovery, small_
     card = (path / "MODEL_CARD.md").read_text()
     assert "Selection bias" in card and f"{m['roc_auc']:.4f}" in card
     loaded = RecoveryModel.load(path)
-    X = np.nan_to_num(np.zeros((3, len(model.builder_.feature_names)), dtype=np.float32))
+    X = np.random.default_rng(0).uniform(0, 5, size=(50, len(model.builder_.feature_names))).astype(np.float32)
     pd.testing.assert_frame_equal(loaded.predict(X), model.predict(X))
