@@ -65,6 +65,7 @@ def monitor_command(
     from claimsight.cli import _console, _load_model, _settings
     from features.codes import load_code_tables
     from features.labels import compute_labels, data_as_of
+    from features.payer_rules import load_payer_rules
     from features.validation import load_validated
     from training.monitoring import latest_complete_month, run_monitor
     from training.retrain import month_start
@@ -77,16 +78,18 @@ def monitor_command(
             raise typer.BadParameter(str(exc), param_hint="--month") from None
     loaded = _load_model(model, settings)
     tables = load_validated(data, max_reject_rate=settings.max_reject_rate).tables
-    labels = compute_labels(tables, codes=load_code_tables(), routine=settings.routine_set(),
-                            maturity_days=settings.maturity_days)  # fmt: skip
+    codes = load_code_tables()
+    labels = compute_labels(tables, codes=codes, routine=settings.routine_set(), maturity_days=settings.maturity_days)
     chosen = month or latest_complete_month(data_as_of(tables))
-    report = run_monitor(tables, labels, month=chosen, model=loaded)
+    report = run_monitor(tables, labels, month=chosen, model=loaded, rules=load_payer_rules(data_dir=data),
+                         codes=codes, routine=settings.routine_set())  # fmt: skip
     folder = out or settings.home / "monitor" / chosen
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "report.md").write_text(report.markdown())
     report.flagged.to_csv(folder / "shifts_flagged.csv", index=False)
     report.psi.to_csv(folder / "psi.csv", index=False)
     report.calibration.to_csv(folder / "calibration.csv", index=False)
+    report.learned_auth.to_csv(folder / "learned_auth.csv", index=False)
     _console().print(report.markdown())
     _console().print(f"wrote {folder}")
     if log:
@@ -98,6 +101,7 @@ def monitor_command(
         with mlflow.start_run(run_name=f"monitor-{chosen}") as run:
             mlflow.log_param("month", chosen)
             mlflow.log_metric("flagged_shifts", float(len(report.flagged)))
+            mlflow.log_metric("learned_auth_missing_from_rules", float(len(report.learned_auth)))
             if len(report.psi):
                 mlflow.log_metric("max_psi", float(report.psi["psi"].max()))
             mlflow.log_artifacts(str(folder), artifact_path="monitor")
@@ -140,6 +144,12 @@ def backtest_command(
                           f"(before {r.baseline_rate:.0%}), z {r.z:.1f}")  # fmt: skip
     else:
         console.print("monitor alerts: none")
+    if len(result.learned):
+        console.print("authorization requirements learned from denials, missing from payer_rules.yaml (end of month):")
+        for month, part in result.learned.groupby("month", sort=True):
+            found = ", ".join(f"{r.payer_id} x {r.family}xx ({r.auth_denied_share:.0%} of {r.lines_without_auth:.0f})"
+                              for r in part.itertuples())  # fmt: skip
+            console.print(f"  {month}: {found}")
     if csv is not None:
         result.table.to_csv(csv, index=False)
         console.print(f"wrote {csv}")

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from features.auth_evidence import WINDOW_DAYS as AUTH_WINDOW_DAYS
+from features.auth_evidence import fit_auth_evidence, learned_auth_needed
 from features.claim_fields import (
     Columns,
     apply_payer_rules,
@@ -87,7 +89,7 @@ REASON_GROUPS: dict[str, ReasonGroup] = {
         ReasonGroup(
             "authorization",
             "{payer_id} denied about {payer_proc_auth_rate:.0%} of {payer_proc_auth_code} lines billed {auth_text} "
-            "(line {payer_proc_auth_line:.0f}); payer-rule authorization code: {auth_rule_code}",
+            "(line {payer_proc_auth_line:.0f}); authorization needed for: {auth_rule_code} ({auth_rule_source})",
             "authorization",
         ),
         ReasonGroup(
@@ -300,7 +302,11 @@ def _declare() -> tuple[FeatureDef, ...]:
         "max_units": ("largest units on one line", "units"),
         "max_line_charge": ("largest line charge", "claim_profile"),
         "n_modifiers": ("modifiers over all lines", "modifiers"),
-        "auth_required_lines": ("lines whose code needs prior authorization under the payer rules", "authorization"),
+        "auth_required_lines": (
+            "lines needing prior authorization under the payer rules or the payer's recent denials "
+            "(features/auth_evidence.py)",
+            "authorization",
+        ),
         "auth_missing_lines": ("lines needing authorization while the claim has no auth number", "authorization"),
         "duplicate_prior": ("earlier claims with the same patient, procedure and service date", "duplicate"),
         "duplicate_days_since": ("days since that earlier claim", "duplicate"),
@@ -603,6 +609,7 @@ class DenialFeatureBuilder:
         self.claim_aggregates_ = HistoryAggregates(
             specs=CLAIM_SPECS, window_days=self.window_days, prior_strength=self.prior_strength
         ).fit(claim_events)
+        self.auth_evidence_: HistoryAggregates | None = fit_auth_evidence(line_events)
         self.rules_ = rules
         self.category_labels_ = {c: codes.label(c) for c in CATEGORIES}
         self.category_actions_ = {c: codes.preventive_action(c) for c in CATEGORIES}
@@ -613,6 +620,8 @@ class DenialFeatureBuilder:
         """Compact the history for saving; every answer is then given as of that day."""
         self.line_aggregates_.freeze(as_of_day=as_of_day)
         self.claim_aggregates_.freeze(as_of_day=as_of_day)
+        if self.auth_evidence_ is not None:
+            self.auth_evidence_.freeze(as_of_day=as_of_day)
         self.as_of_day_ = as_of_day
         return self
 
@@ -652,6 +661,7 @@ class DenialFeatureBuilder:
             assert context_claims is not None
             context_rows = _context_line_keys(context_claims, c, ~in_context, sources)
         apply_payer_rules(c, rows, self.rules_)
+        self._add_learned_auth(rows)
         own = claim_fields(c, rows, context_lines=context_rows)
         claim_ids = pd.Index(ids, dtype="str", name="claim_id")
 
@@ -739,7 +749,24 @@ class DenialFeatureBuilder:
             self._level_index(name)
         self.line_aggregates_.prepare()
         self.claim_aggregates_.prepare()
+        if self.auth_evidence_ is not None:
+            self.auth_evidence_.prepare()
         return self
+
+    def _add_learned_auth(self, rows: dict[str, np.ndarray]) -> None:
+        """Widen each line's `auth_needed` (payer rules) with the requirements the payer's recent denials show."""
+        n = len(rows["claim_pos"])
+        rows["auth_learned"] = np.zeros(n, dtype=bool)
+        rows["auth_evidence_lines"] = np.zeros(n)
+        rows["auth_evidence_rate"] = np.zeros(n)
+        if self.auth_evidence_ is None or not n:  # a model saved before learned requirements existed
+            return
+        learned, lines, rate = learned_auth_needed(
+            self.auth_evidence_, rows, query_day=day_number(rows["submitted_at"])
+        )
+        rows["auth_learned"] = learned & ~rows["auth_needed"]
+        rows["auth_evidence_lines"], rows["auth_evidence_rate"] = lines, rate
+        rows["auth_needed"] = rows["auth_needed"] | learned
 
     def _context(self, claims: Columns, rows: Columns, cols: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Values the reason phrases name (payer, codes, lines), as arrays. Never patient fields.
@@ -764,6 +791,14 @@ class DenialFeatureBuilder:
         auth_code = np.full(n, "none on file for these codes", dtype=object)
         auth_code[need_pos[first]] = rows["procedure_code"][need[first]]
         context["auth_rule_code"] = auth_code
+        source = np.full(n, "payer rules", dtype=object)
+        for i in need[first][rows["auth_learned"][need[first]]]:  # rare: format only these
+            source[rows["claim_pos"][i]] = (
+                f"learned: {rows['payer_id'][i]} denied {rows['auth_evidence_rate'][i]:.0%} of "
+                f"{rows['auth_evidence_lines'][i]:.0f} {rows['proc_family'][i]}xx lines sent without authorization "
+                f"in the last {AUTH_WINDOW_DAYS} days"
+            )
+        context["auth_rule_source"] = source
         has_auth = ~pd.isna(claims["prior_auth_number"])
         context["auth_text"] = _pick(("without an authorization number", "with an authorization number"), has_auth)
         context["filing_limit"] = claims["filing_limit"]
@@ -805,6 +840,7 @@ class DenialFeatureBuilder:
             "category_actions": self.category_actions_,
             "line_aggregates": self.line_aggregates_.to_state(),
             "claim_aggregates": self.claim_aggregates_.to_state(),
+            **({} if self.auth_evidence_ is None else {"auth_evidence": self.auth_evidence_.to_state()}),
         }
 
     @classmethod
@@ -818,4 +854,6 @@ class DenialFeatureBuilder:
         self.category_actions_ = dict(state["category_actions"])
         self.line_aggregates_ = HistoryAggregates.from_state(state["line_aggregates"])
         self.claim_aggregates_ = HistoryAggregates.from_state(state["claim_aggregates"])
+        evidence = state.get("auth_evidence")
+        self.auth_evidence_ = None if evidence is None else HistoryAggregates.from_state(evidence)
         return self.prepare()  # a loaded builder serves requests: build its lookups now, not on the first one

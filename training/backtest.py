@@ -5,11 +5,13 @@ would have served them (its own frozen feature snapshot): one trained on the his
 of the range and never retrained, and one retrained on the history known at the start of that month.
 The monitor runs on what was known at the end of each month, so the table shows when an alert would
 have fired next to when the metrics moved. The payer x procedure families to watch are chosen by the monitor's
-strongest alert, not from the generator's truth.
+strongest alert, not from the generator's truth; on synthetic data the generator's own change (truth/world.json)
+is shown beside them, read only to judge.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +22,13 @@ import pandas as pd
 from features.claim_fields import procedure_family
 from features.codes import load_code_tables
 from features.labels import compute_labels
+from features.payer_rules import load_payer_rules
 from features.time_cut import known_at
 from features.validation import load_validated
 from models.calibration import expected_calibration_error
 from models.denial_risk import DenialRiskModel
 from training.denial_job import train_denial_risk
-from training.monitoring import ShiftRule, payer_family_rates, payer_family_shifts
+from training.monitoring import ShiftRule, learned_auth_requirements, payer_family_rates, payer_family_shifts
 from training.retrain import month_start
 
 
@@ -33,6 +36,7 @@ from training.retrain import month_start
 class BacktestResult:
     table: pd.DataFrame  # month, model (frozen | retrained), scope (all | payer), claims, auc, ece, predicted, realised
     alerts: pd.DataFrame  # the monitor's flags, month by month
+    learned: pd.DataFrame  # authorization requirements the features learned and the rule file lacks, by month
     watched_payer: str | None
     watched_families: tuple[str, ...] = ()
 
@@ -70,7 +74,8 @@ def backtest(
 
     frozen = train(months[0])
     rows: list[dict[str, object]] = []
-    alerts = []
+    alerts, learned = [], []
+    rules = load_payer_rules(data_dir=data_dir)
     scored: dict[str, pd.DataFrame] = {}
     for month in months:
         current = frozen if month == months[0] else train(month)
@@ -90,6 +95,8 @@ def backtest(
         seen_labels = compute_labels(seen, codes=codes, routine=routine, maturity_days=maturity_days, as_of=end)
         shifts = payer_family_shifts(payer_family_rates(seen, seen_labels), month=month, rule=rule)
         alerts.append(shifts[shifts["flagged"]])
+        found = learned_auth_requirements(seen, seen_labels, rules=rules, codes=codes, routine=routine, as_of=end)
+        learned.append(found.assign(month=month))
     alert_frame = pd.concat(alerts, ignore_index=True) if alerts else pd.DataFrame()
     watched, families = None, ()
     if len(alert_frame):
@@ -101,8 +108,37 @@ def backtest(
         for month, frame in scored.items():
             rows += _metrics_rows(frame[frame["payer_id"].eq(watched) & frame["claim_id"].isin(in_family)],
                                   month=month, scope=scope)  # fmt: skip
-    return BacktestResult(table=pd.DataFrame(rows), alerts=alert_frame, watched_payer=watched,
-                          watched_families=families)  # fmt: skip
+            rows += _metrics_rows(frame[frame["payer_id"].eq(watched)], month=month, scope=f"payer {watched}")
+    change = generator_change(data_dir)
+    if change is not None:
+        payer, ranges = change
+        lines = tables["claim_lines"]
+        changed = lines.loc[in_ranges(lines["procedure_code"], ranges), "claim_id"]
+        scope = f"payer {payer} x {', '.join(ranges)} (the generator's change, truth/world.json)"
+        for month, frame in scored.items():
+            rows += _metrics_rows(frame[frame["payer_id"].eq(payer) & frame["claim_id"].isin(changed)],
+                                  month=month, scope=scope)  # fmt: skip
+    return BacktestResult(table=pd.DataFrame(rows), alerts=alert_frame, learned=pd.concat(learned, ignore_index=True),
+                          watched_payer=watched, watched_families=families)  # fmt: skip
+
+
+def generator_change(data_dir: Path) -> tuple[str, tuple[str, ...]] | None:
+    """The synthetic world's payer policy change (payer, code ranges), or None for a real team's data."""
+    path = data_dir / "truth" / "world.json"
+    if not path.exists():
+        return None
+    drift = json.loads(path.read_text()).get("drift")
+    return None if not drift else (str(drift["payer_id"]), tuple(str(r) for r in drift["codes"]))
+
+
+def in_ranges(codes: pd.Series, ranges: tuple[str, ...]) -> np.ndarray:
+    """Numeric CPT ranges 'lo-hi' (inclusive); codes with letters are never inside."""
+    number = pd.to_numeric(codes.astype(str), errors="coerce").to_numpy(dtype=float)
+    inside = np.zeros(len(codes), dtype=bool)
+    for text in ranges:
+        lo, _, hi = text.partition("-")
+        inside |= (number >= float(lo)) & (number <= float(hi or lo))
+    return inside
 
 
 def _metrics_rows(frame: pd.DataFrame, *, month: str, scope: str) -> list[dict[str, object]]:

@@ -5,7 +5,9 @@ Three views, each answering a question a revenue-cycle analyst asks before trust
   (the reference bins and shares are saved in the model at training, so no training data is needed);
 - calibration by month: mean predicted denial probability vs the realised initial denial rate;
 - denial-rate shifts by payer x procedure family beyond their historical noise: the early alert that a
-  payer changed a policy (a new prior-authorization list, a new edit) before the model's AUC shows it.
+  payer changed a policy (a new prior-authorization list, a new edit) before the model's AUC shows it;
+- authorization requirements the features learned from recent denials that payer_rules.yaml lacks: the
+  model already uses them, but they fade once the team complies unless someone writes them down.
 
 The shift test compares a month's rate with the pooled rate of the months before it, allowing for both
 binomial noise and the month-to-month wobble those earlier months showed (a random-effects z-score),
@@ -15,15 +17,20 @@ so a small payer line that always jumps around does not page anyone.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from features.claim_fields import procedure_family
+from features.auth_evidence import WINDOW_DAYS as AUTH_WINDOW_DAYS
+from features.auth_evidence import fit_auth_evidence, learned_auth_needed
+from features.claim_fields import day_number, procedure_family
+from features.codes import CodeTables
 from features.denial_features import FEATURE_NAMES as DENIAL_FEATURES
+from features.denial_features import outcome_events
 from features.frames import member
+from features.payer_rules import PayerRules
 
 PSI_BINS = 10
 PSI_LEVELS = ((0.25, "major shift"), (0.10, "moderate shift"), (0.0, "stable"))
@@ -144,6 +151,42 @@ def payer_family_shifts(rates: pd.DataFrame, *, month: str, rule: ShiftRule | No
     return out.sort_values(["flagged", "z"], ascending=[False, False], ignore_index=True)
 
 
+# ---- learned authorization requirements ------------------------------------------------------------------------
+LEARNED_COLUMNS = ["payer_id", "family", "lines_without_auth", "auth_denied_share", "codes_seen", "codes_on_rule_file"]
+
+
+def learned_auth_requirements(
+    tables: Mapping[str, pd.DataFrame],
+    labels: pd.DataFrame,
+    *,
+    rules: PayerRules,
+    codes: CodeTables,
+    routine: frozenset[tuple[str, str]] | None = None,
+    as_of: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Payer x procedure families the features treat as needing authorization (features/auth_evidence.py) on
+    the morning of `as_of` (default: the day after the last remit) while payer_rules.yaml does not list every
+    code of them the team has billed."""
+    events, _ = outcome_events(tables, labels, codes=codes, routine=routine)
+    if events.empty:
+        return pd.DataFrame(columns=LEARNED_COLUMNS)
+    evidence = fit_auth_evidence(events)
+    pairs = events[["payer_id", "proc_family"]].drop_duplicates().reset_index(drop=True)
+    day = labels["first_remit_date"].max() + pd.Timedelta(days=1) if as_of is None else pd.Timestamp(as_of)
+    tomorrow = int(day_number(pd.Series([day]))[0])
+    keys = {c: pairs[c].to_numpy(dtype=object) for c in ("payer_id", "proc_family")}
+    learned, n, rate = learned_auth_needed(evidence, keys, query_day=np.full(len(pairs), tomorrow))
+    found = pairs.assign(lines_without_auth=n, auth_denied_share=rate)[learned]
+    billed = events[["payer_id", "plan_type", "proc_family", "procedure_code"]].drop_duplicates()
+    billed = billed.merge(found[["payer_id", "proc_family"]], on=["payer_id", "proc_family"])
+    billed["listed"] = rules.auth_required(billed["payer_id"], billed["plan_type"], billed["procedure_code"])
+    per = billed.groupby(["payer_id", "proc_family"], observed=True)["listed"].agg(["size", "sum"])
+    per = per.rename(columns={"size": "codes_seen", "sum": "codes_on_rule_file"}).reset_index()
+    out = found.merge(per, on=["payer_id", "proc_family"]).rename(columns={"proc_family": "family"})
+    out = out[out["codes_on_rule_file"] < out["codes_seen"]]
+    return out[LEARNED_COLUMNS].sort_values("auth_denied_share", ascending=False, ignore_index=True)
+
+
 # ---- the report ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MonitorReport:
@@ -151,6 +194,7 @@ class MonitorReport:
     psi: pd.DataFrame
     calibration: pd.DataFrame
     shifts: pd.DataFrame  # every payer x family line judged in `month`, flagged first
+    learned_auth: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LEARNED_COLUMNS))
 
     @property
     def flagged(self) -> pd.DataFrame:
@@ -166,6 +210,18 @@ class MonitorReport:
                              f"{r.z:.1f} |")  # fmt: skip
         else:
             lines.append("No payer x family line moved beyond its noise.")
+        lines += ["", f"## Authorization requirements learned from the {AUTH_WINDOW_DAYS} days of denials to the end "
+                  f"of {self.month}, missing from payer_rules.yaml", ""]  # fmt: skip
+        if len(self.learned_auth):
+            lines += ["The model already treats these as needing authorization; add them to payer_rules.yaml so the "
+                      "rule stays once the team obtains the authorizations.", "",
+                      "| payer | family | lines without auth | denied for it | codes listed |",
+                      "|---|---|---|---|---|"]  # fmt: skip
+            lines += [f"| {r.payer_id} | {r.family}xx | {r.lines_without_auth:.0f} | {r.auth_denied_share:.0%} | "
+                      f"{r.codes_on_rule_file} of {r.codes_seen} |"
+                      for r in self.learned_auth.itertuples()]  # fmt: skip
+        else:
+            lines.append("None: the payers' recent authorization denials match the rule file.")
         lines += ["", "## Population stability of the model's top features (training vs this month)", ""]
         if len(self.psi):
             lines += ["| feature | PSI | |", "|---|---|---|"]
@@ -195,9 +251,25 @@ def run_monitor(
     model: Any | None = None,
     calibration_months: int = 6,
     rule: ShiftRule | None = None,
+    rules: PayerRules | None = None,
+    codes: CodeTables | None = None,
+    routine: frozenset[tuple[str, str]] | None = None,
 ) -> MonitorReport:
-    """`labels` from compute_labels on the same tables. `model` (a DenialRiskModel) adds PSI and calibration."""
+    """`labels` from compute_labels on the same tables. `model` (a DenialRiskModel) adds PSI and calibration;
+    `rules` and `codes` add the learned authorization requirements the rule file lacks."""
     shifts = payer_family_shifts(payer_family_rates(tables, labels), month=month, rule=rule)
+    learned = (
+        pd.DataFrame(columns=LEARNED_COLUMNS)
+        if rules is None or codes is None
+        else learned_auth_requirements(
+            tables,
+            labels,
+            rules=rules,
+            codes=codes,
+            routine=routine,
+            as_of=pd.Timestamp(f"{month}-01") + pd.DateOffset(months=1),
+        )  # fmt: skip
+    )
     psi_frame = pd.DataFrame(columns=["feature", "psi", "level"])
     calibration = pd.DataFrame(columns=["month", "claims", "predicted", "realised", "gap"])
     if model is not None:
@@ -217,4 +289,4 @@ def run_monitor(
         in_month = (months[keep] == month).to_numpy()
         if profile and in_month.any():
             psi_frame = psi_table(profile, fs.X[in_month], DENIAL_FEATURES)
-    return MonitorReport(month=month, psi=psi_frame, calibration=calibration, shifts=shifts)
+    return MonitorReport(month=month, psi=psi_frame, calibration=calibration, shifts=shifts, learned_auth=learned)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.backtest import backtest, by_month, months_between
+from training.backtest import backtest, by_month, generator_change, in_ranges, months_between
 
 
 def test_months_between() -> None:
@@ -33,3 +33,19 @@ def test_backtest_scores_each_month_with_both_models(small_world: Path) -> None:
     if result.watched_payer is not None:  # the watched payer comes from the monitor's strongest alert
         assert result.watched_payer in set(result.alerts["payer_id"])
         assert any(scope.startswith(f"payer {result.watched_payer} x ") for scope in set(table["scope"]))
+    # the generator's own change is shown beside the monitor's pick, and the learned rules month by month
+    change = generator_change(small_world)
+    assert change is not None
+    judged = [s for s in set(table["scope"]) if s.startswith(f"payer {change[0]} x ") and "generator" in s]
+    assert len(judged) == 1
+    part = table[table["scope"] == judged[0]]
+    assert (part["claims"] > 0).all() and set(part["model"]) == {"frozen", "retrained"}
+    assert set(result.learned.columns) >= {"month", "payer_id", "family", "auth_denied_share"}
+    assert set(result.learned["payer_id"]) <= {change[0]}
+
+
+def test_code_ranges() -> None:
+    import pandas as pd
+
+    codes = pd.Series(["97110", "97546", "97547", "J1234", "97109", "99213"])
+    assert in_ranges(codes, ("97110-97546", "99213")).tolist() == [True, True, False, False, False, True]

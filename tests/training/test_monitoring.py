@@ -116,3 +116,34 @@ def test_report_on_a_trained_model(history, trained) -> None:
     text = report.markdown()
     assert "payer x procedure family" in text and "Population stability" in text and "Calibration" in text
     assert set(report.shifts["month"]) == {"2024-03"}
+
+
+def test_learned_authorization_requirements_missing_from_the_rule_file(history, small_world, tmp_path) -> None:
+    """The generator's new authorization rule is listed until the rule file carries it; nothing else is."""
+    import json
+
+    import yaml
+
+    from features.payer_rules import load_payer_rules
+    from training.monitoring import learned_auth_requirements
+
+    tables, labels = history
+    drift = json.loads((small_world / "truth" / "world.json").read_text())["drift"]
+    codes = load_code_tables()
+    as_of = pd.Timestamp("2024-03-20")  # this small world's thin therapy volume clears the rule's bar on some days
+    found = learned_auth_requirements(tables, labels, rules=load_payer_rules(data_dir=small_world), codes=codes,
+                                      as_of=as_of)  # fmt: skip
+    assert len(found) and set(found["payer_id"]) == {drift["payer_id"]}
+    lo, hi = (int(x) for x in drift["codes"][0].split("-"))
+    assert all(lo // 100 <= int(f) <= hi // 100 for f in found["family"])
+    assert (found["auth_denied_share"] >= 0.3).all() and (found["codes_on_rule_file"] < found["codes_seen"]).all()
+    text = run_monitor(tables, labels, month="2024-02", rules=load_payer_rules(data_dir=small_world),
+                       codes=codes).markdown()  # fmt: skip
+    listed = {f"| {drift['payer_id']} | {f}xx |" for f in range(lo // 100, hi // 100 + 1)}
+    assert any(row in text for row in listed) and "add them to payer_rules.yaml" in text
+
+    written = yaml.safe_load((small_world / "payer_rules.yaml").read_text())
+    written["payers"][drift["payer_id"]]["auth_required"] += list(drift["codes"])
+    (tmp_path / "payer_rules.yaml").write_text(yaml.safe_dump(written))
+    fixed = load_payer_rules(data_dir=tmp_path)
+    assert learned_auth_requirements(tables, labels, rules=fixed, codes=codes, as_of=as_of).empty
