@@ -794,7 +794,7 @@ class DenialFeatureBuilder:
         source = np.full(n, "payer rules", dtype=object)
         for i in need[first][rows["auth_learned"][need[first]]]:  # rare: format only these
             source[rows["claim_pos"][i]] = (
-                f"learned: {rows['payer_id'][i]} denied {rows['auth_evidence_rate'][i]:.0%} of "
+                f"learned: {rows['payer_id'][i]} denied about {rows['auth_evidence_rate'][i]:.0%} of "
                 f"{rows['auth_evidence_lines'][i]:.0f} {rows['proc_family'][i]}xx lines sent without authorization "
                 f"in the last {AUTH_WINDOW_DAYS} days"
             )
