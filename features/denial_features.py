@@ -91,6 +91,7 @@ REASON_GROUPS: dict[str, ReasonGroup] = {
             "{payer_id} denied about {payer_proc_auth_rate:.0%} of {payer_proc_auth_code} lines billed {auth_text} "
             "(line {payer_proc_auth_line:.0f}); authorization needed for: {auth_rule_code} ({auth_rule_source})",
             "authorization",
+            "{auth_action}",
         ),
         ReasonGroup(
             "bundling",
@@ -801,6 +802,15 @@ class DenialFeatureBuilder:
         context["auth_rule_source"] = source
         has_auth = ~pd.isna(claims["prior_auth_number"])
         context["auth_text"] = _pick(("without an authorization number", "with an authorization number"), has_auth)
+        # no number on a claim that needs one: get it; otherwise the one on file must fit the service
+        unauthorized = np.zeros(n, dtype=bool)
+        unauthorized[need_pos] = True
+        unauthorized &= ~has_auth
+        context["auth_action"] = np.full(n, self.category_actions_["authorization"], dtype=object)
+        for i in np.flatnonzero(unauthorized):  # few claims: format only these
+            context["auth_action"][i] = (
+                f"Obtain {context['payer_id'][i]}'s prior authorization for {auth_code[i]} before release"
+            )
         context["filing_limit"] = claims["filing_limit"]
         verified = claims["eligibility_verified"]
         context["eligibility_text"] = _pick(("no", "yes", "not recorded"), np.nan_to_num(verified, nan=2.0).astype(int))

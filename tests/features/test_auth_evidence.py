@@ -165,3 +165,17 @@ def test_a_model_saved_before_learned_requirements_still_loads(
     b = builder.transform(claims=before, lines=history["claim_lines"])
     assert a.X.shape[1] == len(FEATURE_NAMES)
     np.testing.assert_array_equal(a.X, b.X)
+
+
+def test_the_action_for_a_claim_without_its_authorization_is_to_obtain_it(
+    history: dict[str, pd.DataFrame], builder: DenialFeatureBuilder
+) -> None:
+    claims = history["claims"][history["claims"]["frequency_code"].eq("1")].tail(3_000)
+    fs = builder.transform(claims=claims, lines=history["claim_lines"])
+    missing = fs.frame()["auth_missing_lines"].to_numpy() > 0
+    assert missing.any() and (~missing).any()
+    actions = fs.context["auth_action"]
+    payers, codes = fs.context["payer_id"], fs.context["auth_rule_code"]
+    for i in np.flatnonzero(missing):
+        assert actions[i] == f"Obtain {payers[i]}'s prior authorization for {codes[i]} before release"
+    assert not any(a.startswith("Obtain") for a in actions[~missing])
