@@ -33,6 +33,10 @@ from features.frames import member
 from features.payer_rules import PayerRules
 
 PSI_BINS = 10
+# Values are rounded to this many decimals before binning: smoothed rates of keys that never saw a denial
+# sit at 1e-11..1e-12 and creep lower as history grows, and deciles cut through that dust would report a
+# major shift (PSI 2.4 on the demo's cob_rate) where nothing moved.
+PSI_DECIMALS = 6
 PSI_LEVELS = ((0.25, "major shift"), (0.10, "moderate shift"), (0.0, "stable"))
 
 
@@ -50,7 +54,7 @@ def feature_profile(X: np.ndarray, names: Sequence[str], *, features: Sequence[s
     (plus a missing-value bin). Saved in the model's metadata."""
     out: dict[str, Any] = {}
     for name in features:
-        x = X[:, list(names).index(name)].astype(float)
+        x = np.round(X[:, list(names).index(name)].astype(float), PSI_DECIMALS)
         finite = x[np.isfinite(x)]
         edges = np.unique(np.quantile(finite, np.linspace(0, 1, PSI_BINS + 1)[1:-1])) if len(finite) else np.array([])
         out[name] = {"edges": edges.tolist(), "shares": _shares(x, edges).tolist()}
@@ -58,6 +62,7 @@ def feature_profile(X: np.ndarray, names: Sequence[str], *, features: Sequence[s
 
 
 def _shares(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    x = np.round(x, PSI_DECIMALS)
     finite = np.isfinite(x)
     counts = np.bincount(np.searchsorted(edges, x[finite], side="right"), minlength=len(edges) + 1)
     counts = np.append(counts, (~finite).sum()).astype(float)

@@ -147,3 +147,15 @@ def test_learned_authorization_requirements_missing_from_the_rule_file(history, 
     (tmp_path / "payer_rules.yaml").write_text(yaml.safe_dump(written))
     fixed = load_payer_rules(data_dir=tmp_path)
     assert learned_auth_requirements(tables, labels, rules=fixed, codes=codes, as_of=as_of).empty
+
+
+def test_psi_ignores_floating_point_dust_near_zero() -> None:
+    """Smoothed rates of never-denied keys creep from ~1e-11 to ~1e-12 as history grows: not a shift."""
+    rng = np.random.default_rng(1)
+    real = rng.uniform(0.01, 0.3, size=(2_000, 1))
+    train = np.vstack([10 ** rng.uniform(-11, -10, size=(18_000, 1)), real])
+    later = np.vstack([10 ** rng.uniform(-12, -11, size=(18_000, 1)), real])
+    profile = feature_profile(train, ["rate"], features=["rate"])
+    assert psi_table(profile, later, ["rate"])["psi"].iloc[0] < 0.01
+    later[:6_000] = rng.uniform(0.01, 0.3, size=(6_000, 1))  # a real move of mass off zero still shows
+    assert psi_table(profile, later, ["rate"])["psi"].iloc[0] > 0.1
