@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 # Known to everyone who reads this file, so it only keeps development running; production refuses it.
 DEVELOPMENT_AUDIT_SECRET = "claimsight-development-audit-secret-not-for-production"
 MIN_AUDIT_SECRET_CHARS = 32
+_NETWORK_DATABASES = frozenset({"postgresql", "postgres"})
+_LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "[::1]"})  # "" = a Unix socket
+_ENCRYPTED_SSLMODES = frozenset({"require", "verify-ca", "verify-full"})
 
 
 class Settings(BaseSettings):
@@ -56,6 +59,9 @@ class Settings(BaseSettings):
     )
     api_max_body_bytes: int = Field(4_000_000, ge=1_024, le=100_000_000, description="request body cap (413 above)")
     api_max_batch: int = Field(1000, ge=1, le=100_000, description="claims or denials per request (422 above)")
+    api_rate_limit_per_minute: int = Field(
+        6_000, ge=0, le=10_000_000, description="requests per API key per minute and burst (429 above); 0 = off"
+    )
     model_poll_seconds: float = Field(60.0, ge=0, le=86_400, description="champion poll interval; 0 = off")
     api_host: str = Field("127.0.0.1", description="address `claimsight serve` binds to")
     api_port: int = Field(8000, ge=1, le=65_535, description="port `claimsight serve` binds to")
@@ -118,6 +124,29 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("mlflow_tracking_uri", "audit_database_url")
+    @classmethod
+    def _encrypted_transport(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Outside development, nothing that carries PHI-derived data travels in plaintext. Messages name the
+        setting and the rule, never the URL (it may hold a password)."""
+        if value is None or info.data.get("environment", "development") == "development":
+            return value
+        name = f"CLAIMSIGHT_{str(info.field_name).upper()}"
+        scheme, _, rest = value.partition("://")
+        scheme = scheme.lower()
+        if scheme == "http":
+            raise ValueError(f"{info.field_name}: plain http:// is refused outside development; use https:// ({name})")
+        driver = scheme.split("+", 1)[0]
+        if driver in _NETWORK_DATABASES:
+            host = rest.rpartition("@")[2].split("/", 1)[0].split("?", 1)[0].split(":", 1)[0]
+            query = dict(part.partition("=")[::2] for part in rest.partition("?")[2].split("&") if part)
+            if host not in _LOCAL_HOSTS and query.get("sslmode") not in _ENCRYPTED_SSLMODES:
+                raise ValueError(
+                    f"{info.field_name}: a {driver} connection to another host needs sslmode=require, verify-ca "
+                    f"or verify-full outside development ({name})"
+                )
+        return value
+
     def audit_url(self) -> str:
         """The audit database: the configured URL, or a SQLite file in `home` (absolute, so cwd does not matter)."""
         return self.audit_database_url or f"sqlite:///{(self.home / 'audit.sqlite').resolve()}"
@@ -134,6 +163,7 @@ class Settings(BaseSettings):
             max_body_bytes=self.api_max_body_bytes,
             max_batch=self.api_max_batch,
             poll_seconds=self.model_poll_seconds,
+            rate_limit_per_minute=self.api_rate_limit_per_minute,
             docs=self.environment == "development",
         )
 

@@ -33,6 +33,7 @@ from serving.api.audit import AuditLog, AuditMiddleware
 from serving.api.config import ApiConfig
 from serving.api.errors import BodyLimitMiddleware, RequestContextMiddleware, install_error_handlers
 from serving.api.model_slots import ChampionPoller, ModelRegistry, NoModel, Snapshot
+from serving.api.rate_limit import RateLimiter
 from serving.api.security import KeyRing, require_scope
 
 RETRY_AFTER_SECONDS = "5"
@@ -188,6 +189,9 @@ def create_app(
     )
     app.state.config = config
     app.state.keyring = KeyRing(config.api_keys)
+    app.state.rate_limiter = (
+        RateLimiter(per_minute=config.rate_limit_per_minute) if config.rate_limit_per_minute > 0 else None
+    )
     app.state.models = models
     app.state.audit = audit
     app.state.poller = None

@@ -24,6 +24,7 @@ class ApiConfig:
     `poll_seconds`: how often to ask the registry whether the champion moved; 0 turns the poller off.
     `model_refs`: the ref each named model slot loads (default `default_model_ref`, the MLflow alias).
     `docs`: serve `/docs` and `/openapi.json`; off outside development (fewer open routes, less surface).
+    `rate_limit_per_minute`: requests per API key per minute (also the burst); 0 turns the limit off.
     """
 
     api_keys: tuple[ApiKey, ...] = ()
@@ -35,6 +36,7 @@ class ApiConfig:
     default_model_ref: str = DEFAULT_MODEL_REF
     model_refs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     docs: bool = False
+    rate_limit_per_minute: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.audit_secret, str):  # accept text for convenience, store bytes for HMAC
@@ -45,6 +47,8 @@ class ApiConfig:
             raise ValueError("max_body_bytes must be positive")
         if self.max_batch <= 0:
             raise ValueError("max_batch must be positive")
+        if self.rate_limit_per_minute < 0:
+            raise ValueError("rate_limit_per_minute must be 0 (off) or positive")
         if self.poll_seconds < 0:
             raise ValueError("poll_seconds must be 0 (off) or positive")
         if len({k.key_id for k in self.api_keys}) != len(self.api_keys):

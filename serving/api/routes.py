@@ -290,6 +290,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorBody, "description": "the key lacks the `score` scope"},
     413: {"model": ErrorBody, "description": "request body over the size limit"},
     422: {"model": ErrorBody, "description": "the body breaks the schema or the batch limit (field and rule named)"},
+    429: {"model": ErrorBody, "description": "the key's request budget is used up (Retry-After)"},
     503: {"model": ErrorBody, "description": "model not loaded yet (Retry-After) or audit unavailable"},
 }
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
@@ -24,6 +25,8 @@ from typing import Annotated, Final
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from serving.api.rate_limit import RateLimiter
 
 SCOPES: Final = frozenset({"score", "admin"})
 KEY_ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -119,8 +122,9 @@ def _unauthorized() -> HTTPException:
 def require_scope(scope: str) -> Callable[..., Awaitable[str]]:
     """A dependency that admits a caller whose key has `scope` and returns its key id.
 
-    401 (with `WWW-Authenticate: Bearer`) for a missing, malformed or unknown key, 403 for a known key
-    without the scope. The key id is put on `request.state.key_id` in both the 200 and the 403 case, so
+    401 (with `WWW-Authenticate: Bearer`) for a missing, malformed or unknown key, 429 (with Retry-After)
+    for a known key over its request budget (serving/api/rate_limit.py), 403 for a known key without the
+    scope. The key id is put on `request.state.key_id` in both the 200 and the 403 case, so
     the audit record names who tried.
     """
     if scope not in SCOPES:
@@ -137,6 +141,14 @@ def require_scope(scope: str) -> Callable[..., Awaitable[str]]:
         if key is None:
             raise _unauthorized()
         request.state.key_id = key.key_id
+        limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+        wait = 0.0 if limiter is None else limiter.take(key.key_id)
+        if wait > 0:
+            raise HTTPException(
+                status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+                detail="request budget of this API key used up; retry later",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
         if scope not in key.scopes:
             raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=f"API key lacks the {scope!r} scope")
         return key.key_id

@@ -19,13 +19,13 @@ from api.service_support import make_real_service
 from api.support import Keys, bearer
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import ignored_auth, negative_data_rejection
+from schemathesis.specs.openapi.checks import ignored_auth, negative_data_rejection, response_schema_conformance
 
 from serving.api import ApiConfig, ModelRegistry, new_key, parse_key_entry
 from serving.api.routes import ScoringContext
 from serving.api.runtime import build_app
 
-CHECKS = [not_a_server_error, negative_data_rejection, ignored_auth]
+CHECKS = [not_a_server_error, negative_data_rejection, ignored_auth, response_schema_conformance]
 
 
 class DeferredApp:

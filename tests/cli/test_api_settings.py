@@ -103,3 +103,33 @@ def test_duplicate_key_ids_are_refused() -> None:
 def test_api_limits_are_checked(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         Settings(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("field", "url", "refused"),
+    [
+        ("mlflow_tracking_uri", "http://mlflow.internal:5000", True),
+        ("mlflow_tracking_uri", "HTTP://mlflow.internal", True),
+        ("mlflow_tracking_uri", "https://mlflow.internal", False),
+        ("mlflow_tracking_uri", "sqlite:////srv/claimsight/mlflow.db", False),
+        ("mlflow_tracking_uri", "postgresql://u:CANARY-pw@db.internal/mlflow", True),
+        ("mlflow_tracking_uri", "postgresql://u:CANARY-pw@db.internal/mlflow?sslmode=verify-full", False),
+        ("audit_database_url", "postgresql+psycopg://u:CANARY-pw@db.internal:5432/audit", True),
+        ("audit_database_url", "postgresql+psycopg://u:CANARY-pw@db.internal:5432/audit?sslmode=prefer", True),
+        ("audit_database_url", "postgresql+psycopg://u:CANARY-pw@db.internal:5432/audit?sslmode=require", False),
+        ("audit_database_url", "postgresql+psycopg://u:CANARY-pw@localhost/audit", False),
+        ("audit_database_url", "postgresql+psycopg:///audit?host=/var/run/postgresql", False),
+        ("audit_database_url", "sqlite:////srv/claimsight/audit.sqlite", False),
+    ],
+)
+def test_production_refuses_plaintext_transport(field: str, url: str, refused: bool) -> None:
+    production = {"environment": "production", "audit_secret": REAL_SECRET, "api_keys": (new_key()[1],)}
+    assert getattr(Settings(**{field: url}), field) == url  # development takes anything
+    if not refused:
+        assert getattr(Settings(**production, **{field: url}), field) == url
+        return
+    with pytest.raises(ValidationError) as info:
+        Settings(**production, **{field: url})
+    assert [e["loc"][0] for e in info.value.errors()] == [field]
+    message = str(info.value)
+    assert f"CLAIMSIGHT_{field.upper()}" in message and "CANARY" not in message and "db.internal" not in message
