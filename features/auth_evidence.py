@@ -25,7 +25,7 @@ from features.history import AggregateSpec, HistoryAggregates
 
 WINDOW_DAYS = 30  # shorter than the other histories' 90: a new rule must show before old remits dilute it
 MIN_LINES = 8
-MIN_RATE = 0.4
+MIN_RATE = 0.4  # 0.3 also learned a family only co-billed with the changed one (README, backtest)
 PRIOR_STRENGTH = 1.0  # a light pull towards the global rate: the rule reads (denied + ~0) / (lines + 1)
 NO_AUTH = "no_auth"  # the `has_auth` key of a line whose claim has no authorization number
 SPEC = AggregateSpec(

@@ -178,11 +178,12 @@ def learned_auth_requirements(
     evidence = fit_auth_evidence(events)
     pairs = events[["payer_id", "proc_family"]].drop_duplicates().reset_index(drop=True)
     day = labels["first_remit_date"].max() + pd.Timedelta(days=1) if as_of is None else pd.Timestamp(as_of)
-    tomorrow = int(day_number(pd.Series([day]))[0])
+    query_day = int(day_number(pd.Series([day]))[0])
     keys = {c: pairs[c].to_numpy(dtype=object) for c in ("payer_id", "proc_family")}
-    learned, n, rate = learned_auth_needed(evidence, keys, query_day=np.full(len(pairs), tomorrow))
+    learned, n, rate = learned_auth_needed(evidence, keys, query_day=np.full(len(pairs), query_day))
     found = pairs.assign(lines_without_auth=n, auth_denied_share=rate)[learned]
-    billed = events[["payer_id", "plan_type", "proc_family", "procedure_code"]].drop_duplicates()
+    billed = events[["payer_id", "plan_type", "proc_family", "procedure_code"]]
+    billed = billed.drop_duplicates(["payer_id", "proc_family", "procedure_code"])
     billed = billed.merge(found[["payer_id", "proc_family"]], on=["payer_id", "proc_family"])
     billed["listed"] = rules.auth_required(billed["payer_id"], billed["plan_type"], billed["procedure_code"])
     per = billed.groupby(["payer_id", "proc_family"], observed=True)["listed"].agg(["size", "sum"])

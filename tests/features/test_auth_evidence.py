@@ -18,6 +18,7 @@ from features.labels import compute_labels
 from features.payer_rules import load_payer_rules
 from features.validation import load_validated
 from models.state_files import load_state, save_state
+from training.backtest import in_ranges
 
 
 def random_events(seed: int, n: int = 3_000) -> pd.DataFrame:
@@ -107,15 +108,6 @@ def _drift(small_world: Path) -> dict[str, object]:
     return json.loads((small_world / "truth" / "world.json").read_text())["drift"]
 
 
-def _in_range(codes: pd.Series, ranges: list[str]) -> np.ndarray:
-    number = pd.to_numeric(codes, errors="coerce")
-    inside = np.zeros(len(codes), dtype=bool)
-    for text in ranges:
-        lo, hi = (int(x) for x in text.split("-"))
-        inside |= ((number >= lo) & (number <= hi)).to_numpy()
-    return inside
-
-
 def test_only_the_payers_new_rule_is_learned_and_only_after_it_shows(
     history: dict[str, pd.DataFrame], builder: DenialFeatureBuilder, small_world: Path
 ) -> None:
@@ -128,7 +120,7 @@ def test_only_the_payers_new_rule_is_learned_and_only_after_it_shows(
     hit = claims[learned]
     assert set(hit["payer_id"]) == {drift["payer_id"]}
     assert (hit["submitted_at"] > pd.Timestamp(str(drift["effective_date"]))).all()
-    assert _in_range(pd.Series(fs.context["auth_rule_code"][learned]), list(drift["codes"])).all()
+    assert in_ranges(pd.Series(fs.context["auth_rule_code"][learned]), tuple(drift["codes"])).all()
     # a learned requirement reads through the same features as a written one
     without = DenialFeatureBuilder.from_state({**builder.to_state(), "auth_evidence": None})
     base = without.transform(claims=hit, lines=history["claim_lines"]).frame()
