@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     api_rate_limit_per_minute: int = Field(
         6_000, ge=0, le=10_000_000, description="requests per API key per minute and burst (429 above); 0 = off"
     )
+    api_body_timeout_seconds: float = Field(
+        30.0, gt=0, le=600, description="seconds a request body may take to arrive (408 after)"
+    )
     model_poll_seconds: float = Field(60.0, ge=0, le=86_400, description="champion poll interval; 0 = off")
     api_host: str = Field("127.0.0.1", description="address `claimsight serve` binds to")
     api_port: int = Field(8000, ge=1, le=65_535, description="port `claimsight serve` binds to")
@@ -164,6 +167,7 @@ class Settings(BaseSettings):
             max_batch=self.api_max_batch,
             poll_seconds=self.model_poll_seconds,
             rate_limit_per_minute=self.api_rate_limit_per_minute,
+            body_timeout_seconds=self.api_body_timeout_seconds,
             docs=self.environment == "development",
         )
 

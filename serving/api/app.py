@@ -200,7 +200,9 @@ def create_app(
     for router in routers:
         app.include_router(router)
     # add_middleware puts each new one outside the previous ones: innermost first.
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=config.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_body_bytes=config.max_body_bytes, body_timeout_seconds=config.body_timeout_seconds
+    )
     if audit is not None:
         app.add_middleware(AuditMiddleware, audit=audit, skip_paths=OPEN_PATHS)
     app.add_middleware(RequestContextMiddleware)

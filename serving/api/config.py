@@ -25,6 +25,7 @@ class ApiConfig:
     `model_refs`: the ref each named model slot loads (default `default_model_ref`, the MLflow alias).
     `docs`: serve `/docs` and `/openapi.json`; off outside development (fewer open routes, less surface).
     `rate_limit_per_minute`: requests per API key per minute (also the burst); 0 turns the limit off.
+    `body_timeout_seconds`: a request body must arrive within this (408 otherwise).
     """
 
     api_keys: tuple[ApiKey, ...] = ()
@@ -37,6 +38,7 @@ class ApiConfig:
     model_refs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     docs: bool = False
     rate_limit_per_minute: int = 0
+    body_timeout_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         if isinstance(self.audit_secret, str):  # accept text for convenience, store bytes for HMAC
@@ -47,6 +49,8 @@ class ApiConfig:
             raise ValueError("max_body_bytes must be positive")
         if self.max_batch <= 0:
             raise ValueError("max_batch must be positive")
+        if self.body_timeout_seconds <= 0:
+            raise ValueError("body_timeout_seconds must be positive")
         if self.rate_limit_per_minute < 0:
             raise ValueError("rate_limit_per_minute must be 0 (off) or positive")
         if self.poll_seconds < 0:

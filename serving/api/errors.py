@@ -17,6 +17,7 @@ Every known leak path of a FastAPI service ends here (RELIABILITY.md, "No PHI wh
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import traceback
@@ -144,18 +145,27 @@ class BodyTooLarge(StarletteHTTPException):
         super().__init__(status_code=413, detail=f"request body larger than {limit} bytes")
 
 
+class BodyTimeout(StarletteHTTPException):
+    """Raised from `receive` when the body has not all arrived in time (a slow or stalled sender)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(status_code=408, detail=f"request body not received within {seconds:g} seconds")
+
+
 class BodyLimitMiddleware:
     """Reject bodies over `max_body_bytes` with 413: at once when Content-Length says so, and while reading
-    when the bytes actually received pass it (chunked uploads, or a Content-Length that lies)."""
+    when the bytes actually received pass it (chunked uploads, or a Content-Length that lies); and bodies
+    that take longer than `body_timeout_seconds` to arrive with 408, so a client trickling bytes cannot
+    hold a worker's connection slot. Only the body is timed: waits after it (for a disconnect) are not."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, body_timeout_seconds: float | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_seconds = body_timeout_seconds
 
-    def _response(self, scope: Scope) -> JSONResponse:
+    def _response(self, scope: Scope, error: StarletteHTTPException) -> JSONResponse:
         request_id = str(scope.get("state", {}).get("request_id", "-"))
-        detail = f"request body larger than {self.max_body_bytes} bytes"
-        return JSONResponse({"detail": detail, "request_id": request_id}, status_code=413)
+        return JSONResponse({"detail": error.detail, "request_id": request_id}, status_code=error.status_code)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -163,17 +173,28 @@ class BodyLimitMiddleware:
             return
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._response(scope)(scope, receive, send)
+            await self._response(scope, BodyTooLarge(self.max_body_bytes))(scope, receive, send)
             return
 
         received = 0
         started = False
+        body_done = False
+        loop = asyncio.get_running_loop()
+        timeout = self.body_timeout_seconds
+        deadline = None if timeout is None else loop.time() + timeout
 
         async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done or deadline is None or timeout is None:
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), timeout=max(deadline - loop.time(), 0.0))
+                except TimeoutError:
+                    raise BodyTimeout(timeout) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
                 if received > self.max_body_bytes:
                     raise BodyTooLarge(self.max_body_bytes)
             return message
@@ -186,10 +207,10 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
+        except (BodyTooLarge, BodyTimeout) as error:
             if started:
                 raise
-            await self._response(scope)(scope, receive, send)
+            await self._response(scope, error)(scope, receive, send)
 
 
 # ---------------------------------------------------------------------------------------- validation errors

@@ -288,6 +288,7 @@ class ErrorBody(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "missing or invalid API key"},
     403: {"model": ErrorBody, "description": "the key lacks the `score` scope"},
+    408: {"model": ErrorBody, "description": "request body not received in time"},
     413: {"model": ErrorBody, "description": "request body over the size limit"},
     422: {"model": ErrorBody, "description": "the body breaks the schema or the batch limit (field and rule named)"},
     429: {"model": ErrorBody, "description": "the key's request budget is used up (Retry-After)"},

@@ -186,3 +186,61 @@ def test_body_limit_counts_chunks_even_when_content_length_lies() -> None:
     assert sent[0]["status"] == 413
     assert reached == [600]  # the second chunk raised before the app saw it
     assert json.loads(sent[1]["body"])["detail"] == "request body larger than 1000 bytes"
+
+
+def _reader_app(after_body: list[str]) -> Any:
+    """Reads the whole body, then waits once more on receive (as a server-sent response waits for a disconnect)."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        while (await receive()).get("more_body"):
+            pass
+        after_body.append((await receive())["type"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    return app
+
+
+def _scope() -> dict[str, Any]:
+    return {"type": "http", "method": "POST", "path": "/", "headers": [], "state": {"request_id": "r1"}}
+
+
+def test_a_stalled_body_gets_408_not_a_held_connection() -> None:
+    sent: list[Message] = []
+    first = [{"type": "http.request", "body": b"{", "more_body": True}]
+
+    async def receive() -> Message:
+        if first:
+            return first.pop()
+        await asyncio.Event().wait()  # the client never sends the rest
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    middleware = BodyLimitMiddleware(_reader_app([]), max_body_bytes=1000, body_timeout_seconds=0.05)
+    asyncio.run(middleware(_scope(), receive, send))
+    assert sent[0]["status"] == 408
+    assert json.loads(sent[1]["body"]) == {
+        "detail": "request body not received within 0.05 seconds",
+        "request_id": "r1",
+    }
+
+
+def test_waits_after_the_body_are_not_timed() -> None:
+    sent: list[Message] = []
+    after_body: list[str] = []
+    messages = [{"type": "http.request", "body": b"{}", "more_body": False}]
+
+    async def receive() -> Message:
+        if messages:
+            return messages.pop()
+        await asyncio.sleep(0.2)  # longer than the body timeout: only a wrong middleware would cut it
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    middleware = BodyLimitMiddleware(_reader_app(after_body), max_body_bytes=1000, body_timeout_seconds=0.05)
+    asyncio.run(middleware(_scope(), receive, send))
+    assert sent[0]["status"] == 200 and after_body == ["http.disconnect"]
