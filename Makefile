@@ -22,6 +22,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/mypy notebooks
 
 bench: $(STAMP)
 	$(BIN)/claimsight bench
