@@ -13,6 +13,7 @@ adjustments or follow-ups.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -625,6 +626,25 @@ class DenialFeatureBuilder:
             self.auth_evidence_.freeze(as_of_day=as_of_day)
         self.as_of_day_ = as_of_day
         return self
+
+    def with_history_of(self, other: DenialFeatureBuilder) -> DenialFeatureBuilder:
+        """This builder's coding (category levels, payer rules, phrases) over `other`'s unfrozen outcome history.
+
+        For judging a model on claims older than its own snapshot (the retraining gate): a frozen snapshot
+        answers every query as of its own day, which for an older claim counts outcomes that came after it,
+        its own among them, and flatters the model. Over an unfrozen history the features are point-in-time
+        again: what this model would have seen at each claim's submission. Never for serving."""
+        if other.as_of_day_ is not None:
+            raise ValueError("the history must be unfrozen (a fitted builder before freeze)")
+        if (other.window_days, other.prior_strength) != (self.window_days, self.prior_strength):
+            raise ValueError("the history was built with another window or prior strength than this model's")
+        twin = copy.copy(self)
+        twin._level_lookups = {}
+        twin.line_aggregates_ = other.line_aggregates_
+        twin.claim_aggregates_ = other.claim_aggregates_
+        twin.auth_evidence_ = None if self.auth_evidence_ is None else other.auth_evidence_
+        twin.as_of_day_ = None
+        return twin
 
     def transform(
         self,

@@ -18,6 +18,7 @@ plain arrays and JSON.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -375,6 +376,21 @@ class RecoveryFeatureBuilder:
         self.aggregates_.freeze(as_of_day=as_of_day)
         self.as_of_day_ = int(as_of_day)
         return self
+
+    def with_history_of(self, other: RecoveryFeatureBuilder) -> RecoveryFeatureBuilder:
+        """This builder's category levels over `other`'s unfrozen recovery history: point-in-time features
+        for judging this model on denials older than its own snapshot (see DenialFeatureBuilder's twin)."""
+        self._check_fitted()
+        other._check_fitted()
+        if other.as_of_day_ is not None:
+            raise ValueError("the history must be unfrozen (a fitted builder before freeze)")
+        mine = (self.maturity_days, self.window_days, self.prior_strength)
+        if (other.maturity_days, other.window_days, other.prior_strength) != mine:
+            raise ValueError("the history was built with another maturity, window or prior strength than this model's")
+        twin = copy.copy(self)
+        twin.aggregates_ = other.aggregates_
+        twin.as_of_day_ = None
+        return twin
 
     def transform(self, *, denials: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         """(X float32, feature names) for `denials` (a denial_frame), one row each, in order."""

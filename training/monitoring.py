@@ -26,9 +26,9 @@ import pandas as pd
 from features.auth_evidence import WINDOW_DAYS as AUTH_WINDOW_DAYS
 from features.auth_evidence import fit_auth_evidence, learned_auth_needed
 from features.claim_fields import day_number, procedure_family
-from features.codes import CodeTables
+from features.codes import CodeTables, load_code_tables
 from features.denial_features import FEATURE_NAMES as DENIAL_FEATURES
-from features.denial_features import outcome_events
+from features.denial_features import DenialFeatureBuilder, outcome_events
 from features.frames import member
 from features.payer_rules import PayerRules
 
@@ -90,12 +90,17 @@ def psi_table(profile: Mapping[str, Any], X: np.ndarray, names: Sequence[str]) -
 
 
 # ---- calibration by month ----------------------------------------------------------------------------------------
-def calibration_by_month(months: pd.Series, denied: np.ndarray, p: np.ndarray) -> pd.DataFrame:
-    frame = pd.DataFrame({"month": months.to_numpy(), "denied": denied.astype(float), "p": p})
+def calibration_by_month(
+    months: pd.Series, denied: np.ndarray, p: np.ndarray, *, replayed: np.ndarray | None = None
+) -> pd.DataFrame:
+    """`replayed`: rows scored with point-in-time features because they predate the model (see run_monitor)."""
+    replayed = np.zeros(len(p), dtype=bool) if replayed is None else replayed
+    frame = pd.DataFrame({"month": months.to_numpy(), "denied": denied.astype(float), "p": p, "replayed": replayed})
     out = frame.groupby("month", sort=True).agg(
-        claims=("p", "size"), predicted=("p", "mean"), realised=("denied", "mean")
+        claims=("p", "size"), predicted=("p", "mean"), realised=("denied", "mean"), replayed=("replayed", "mean")
     )
     out["gap"] = out["predicted"] - out["realised"]
+    out["features"] = np.where(out.pop("replayed") > 0, "replayed as of submission", "as served")
     return out.reset_index()
 
 
@@ -234,9 +239,9 @@ class MonitorReport:
             lines += [f"| {r.feature} | {r.psi:.3f} | {r.level} |" for r in self.psi.itertuples()]
         else:
             lines.append("The model carries no training profile (trained before monitoring existed): retrain it.")
-        lines += ["", "## Calibration by month of submission", "", "| month | claims | predicted | realised |",
-                  "|---|---|---|---|"]  # fmt: skip
-        lines += [f"| {r.month} | {r.claims:,} | {r.predicted:.1%} | {r.realised:.1%} |"
+        lines += ["", "## Calibration by month of submission", "",
+                  "| month | claims | predicted | realised | features |", "|---|---|---|---|---|"]  # fmt: skip
+        lines += [f"| {r.month} | {r.claims:,} | {r.predicted:.1%} | {r.realised:.1%} | {r.features} |"
                   for r in self.calibration.itertuples()]  # fmt: skip
         return "\n".join(lines) + "\n"
 
@@ -277,7 +282,7 @@ def run_monitor(
         )  # fmt: skip
     )
     psi_frame = pd.DataFrame(columns=["feature", "psi", "level"])
-    calibration = pd.DataFrame(columns=["month", "claims", "predicted", "realised", "gap"])
+    calibration = pd.DataFrame(columns=["month", "claims", "predicted", "realised", "gap", "features"])
     if model is not None:
         claims = tables["claims"]
         adjudicated = claims.set_index("claim_id", drop=False).loc[labels["claim_id"]].reset_index(drop=True)
@@ -289,8 +294,20 @@ def run_monitor(
         fs = model.features(claims=part, lines=tables["claim_lines"], context_claims=claims,
                             context_lines=tables["claim_lines"])  # fmt: skip
         p = model.predict_proba(fs.X)
+        # Claims sent before the model's snapshot day were never served by it, and its snapshot would count
+        # outcomes that came after them (their own among them): score those with point-in-time features.
+        snapshot = model.builder_.as_of_day_
+        before = (day_number(part["submitted_at"]) < snapshot) if snapshot is not None else np.zeros(len(part), bool)
+        if before.any():
+            history = DenialFeatureBuilder().fit(tables=tables, labels=labels, rules=model.builder_.rules_,
+                                                 codes=codes or load_code_tables(), routine=routine)  # fmt: skip
+            replay = model.builder_.with_history_of(history)
+            old = part[before].reset_index(drop=True)
+            fs_old = replay.transform(claims=old, lines=tables["claim_lines"], context_claims=claims,
+                                      context_lines=tables["claim_lines"])  # fmt: skip
+            p[before] = model.predict_proba(fs_old.X)
         denied = labels["initial_denial"].to_numpy(dtype=bool)[keep]
-        calibration = calibration_by_month(months[keep].reset_index(drop=True), denied, p)
+        calibration = calibration_by_month(months[keep].reset_index(drop=True), denied, p, replayed=before)
         profile = model.metadata_.get("profile") or {}
         in_month = (months[keep] == month).to_numpy()
         if profile and in_month.any():

@@ -113,6 +113,9 @@ def test_report_on_a_trained_model(history, trained) -> None:
     assert (report.calibration["predicted"].between(0, 1)).all()
     gap = (report.calibration["predicted"] - report.calibration["realised"]).abs()
     assert gap.iloc[:-1].max() < 0.05  # months the model has seen the answers for are calibrated
+    # the model's snapshot is the end of the data: every month predates it, so none is scored through the
+    # snapshot (which would count each claim's own outcome) but replayed with features as of submission
+    assert set(report.calibration["features"]) == {"replayed as of submission"}
     text = report.markdown()
     assert "payer x procedure family" in text and "Population stability" in text and "Calibration" in text
     assert set(report.shifts["month"]) == {"2024-03"}

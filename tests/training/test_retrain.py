@@ -135,3 +135,67 @@ def test_calibration_allowance_shrinks_with_more_rows() -> None:
     assert small.challenger["ece_noise_q95"] > 3 * large.challenger["ece_noise_q95"]
     off = judge(y=(rng.random(30_000) < large_p), p_challenger=large_p * 0.5, p_champion=None)
     assert not off.promote and any(r.startswith("FAILED calibration ceiling") for r in off.reasons)
+
+
+def test_the_champion_is_judged_on_point_in_time_features(small_world: Path, tmp_path: Path) -> None:
+    """Scoring a saved model the way the gate scores a champion reproduces, exactly, the scores its own training
+    run gave its evaluation rows with features as of each submission; its frozen snapshot does not (it counts
+    outcomes that arrived after the evaluated claims, their own among them)."""
+    from features.codes import load_code_tables
+    from features.denial_features import DenialFeatureBuilder
+    from features.labels import compute_labels
+    from features.payer_rules import load_payer_rules
+    from features.recovery_features import RecoveryFeatureBuilder, denial_frame
+    from features.time_cut import known_at
+    from features.validation import load_validated
+    from training.denial_job import train_denial_risk
+    from training.recovery_job import train_recovery
+
+    as_of = month_start("2024-03")
+    tables = known_at(load_validated(small_world, max_reject_rate=0.05).tables, as_of)
+    codes, rules = load_code_tables(), load_payer_rules(data_dir=small_world)
+    labels = compute_labels(tables, codes=codes, maturity_days=180, as_of=as_of)
+
+    model, report = train_denial_risk(small_world, home=tmp_path, tracking_uri=None, seed=3, register=False,
+                                      as_of=as_of)  # fmt: skip
+    assert report.evaluation is not None
+    saved = Path(model.save(tmp_path / "denial"))
+    history = DenialFeatureBuilder().fit(tables=tables, labels=labels, rules=rules, codes=codes)
+    honest = retrain_module._denial_scores(saved, report.evaluation, tables, history=history)
+    np.testing.assert_allclose(honest, report.evaluation["p"].to_numpy(), rtol=0, atol=1e-12)
+    snapshot = retrain_module._denial_scores(saved, report.evaluation, tables)
+    assert not np.allclose(snapshot, honest)
+
+    rec_model, rec = train_recovery(small_world, home=tmp_path, tracking_uri=None, seed=3, register=False,
+                                    as_of=as_of)  # fmt: skip
+    assert rec.evaluation is not None
+    worked = rec.evaluation[rec.evaluation["worked"]]
+    frame = denial_frame(tables, labels, codes=codes, rules=rules)
+    rows = frame.set_index("claim_id").loc[worked["claim_id"]].reset_index()
+    saved_rec = Path(rec_model.save(tmp_path / "recovery"))
+    rec_history = RecoveryFeatureBuilder(maturity_days=180).fit(denials=frame, labels=labels)
+    honest_rec = retrain_module._recovery_scores(saved_rec, rows, history=rec_history)
+    np.testing.assert_allclose(honest_rec, worked["p"].to_numpy(), rtol=0, atol=1e-12)
+
+
+def test_history_must_be_unfrozen_and_built_alike(small_world: Path) -> None:
+    from features.codes import load_code_tables
+    from features.denial_features import DenialFeatureBuilder
+    from features.labels import compute_labels
+    from features.payer_rules import load_payer_rules
+    from features.validation import load_validated
+
+    tables = load_validated(small_world, max_reject_rate=0.05).tables
+    codes = load_code_tables()
+    labels = compute_labels(tables, codes=codes)
+    fit = lambda **kw: DenialFeatureBuilder(**kw).fit(  # noqa: E731
+        tables=tables, labels=labels, rules=load_payer_rules(data_dir=small_world), codes=codes
+    )
+    model_state, history = fit(), fit()
+    frozen = fit().freeze(as_of_day=19_800)
+    with pytest.raises(ValueError, match="unfrozen"):
+        model_state.with_history_of(frozen)
+    with pytest.raises(ValueError, match="window or prior"):
+        model_state.with_history_of(fit(prior_strength=5.0))
+    twin = model_state.with_history_of(history)
+    assert twin.line_aggregates_ is history.line_aggregates_ and twin.levels_ is model_state.levels_
