@@ -21,7 +21,7 @@ import pandas as pd
 
 from features.claim_fields import day_number
 from features.codes import CATEGORIES, load_code_tables
-from features.denial_features import FEATURE_NAMES, DenialFeatureBuilder
+from features.denial_features import FEATURE_NAMES, FEATURES, DenialFeatureBuilder
 from features.labels import compute_labels, data_as_of
 from features.payer_rules import load_payer_rules
 from features.time_cut import known_at
@@ -221,7 +221,8 @@ def _profile(model: DenialRiskModel, X: np.ndarray, *, top: int = 15) -> dict[st
 
     gain = model.binary_.feature_importance(importance_type="gain")
     names = [FEATURE_NAMES[i] for i in np.argsort(-gain, kind="stable")[:top]]
-    return feature_profile(X, FEATURE_NAMES, features=names)
+    categorical = [f.name for f in FEATURES if f.categorical]
+    return feature_profile(X, FEATURE_NAMES, features=names, categorical=categorical)
 
 
 def _log_and_register(

@@ -37,6 +37,7 @@ PSI_BINS = 10
 # sit at 1e-11..1e-12 and creep lower as history grows, and deciles cut through that dust would report a
 # major shift (PSI 2.4 on the demo's cob_rate) where nothing moved.
 PSI_DECIMALS = 6
+PSI_TOP_LEVELS = 30  # a categorical feature's most common levels get a bin each; the rest share one
 PSI_LEVELS = ((0.25, "major shift"), (0.10, "moderate shift"), (0.0, "stable"))
 
 
@@ -49,11 +50,20 @@ class ShiftRule:
 
 
 # ---- PSI ---------------------------------------------------------------------------------------------------------
-def feature_profile(X: np.ndarray, names: Sequence[str], *, features: Sequence[str]) -> dict[str, Any]:
-    """Reference bins for PSI: decile edges of each feature on the training rows, and the share per bin
-    (plus a missing-value bin). Saved in the model's metadata."""
+def feature_profile(
+    X: np.ndarray, names: Sequence[str], *, features: Sequence[str], categorical: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Reference bins for PSI: decile edges of each numeric feature on the training rows, and the share per
+    bin (plus a missing-value bin); for a categorical feature (level codes) its most common levels, each a
+    bin of its own, plus one for the rest. Saved in the model's metadata."""
     out: dict[str, Any] = {}
     for name in features:
+        if name in categorical:
+            codes = X[:, list(names).index(name)].astype(float)
+            seen, counts = np.unique(codes[np.isfinite(codes)], return_counts=True)
+            levels = np.sort(seen[np.argsort(-counts, kind="stable")[:PSI_TOP_LEVELS]])
+            out[name] = {"levels": levels.tolist(), "shares": _level_shares(codes, levels).tolist()}
+            continue
         x = np.round(X[:, list(names).index(name)].astype(float), PSI_DECIMALS)
         finite = x[np.isfinite(x)]
         edges = np.unique(np.quantile(finite, np.linspace(0, 1, PSI_BINS + 1)[1:-1])) if len(finite) else np.array([])
@@ -69,6 +79,16 @@ def _shares(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return counts / max(len(x), 1)
 
 
+def _level_shares(codes: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Share of each listed level (sorted), then of every other level, then of missing."""
+    finite = np.isfinite(codes)
+    values = codes[finite]
+    listed = np.isin(values, levels)
+    counts = np.bincount(np.searchsorted(levels, values[listed]), minlength=len(levels)).astype(float)
+    counts = np.append(counts, [float((~listed).sum()), float((~finite).sum())])
+    return counts / max(len(codes), 1)
+
+
 def psi(expected: np.ndarray, actual: np.ndarray, *, floor: float = 1e-4) -> float:
     e = np.clip(np.asarray(expected, dtype=float), floor, None)
     a = np.clip(np.asarray(actual, dtype=float), floor, None)
@@ -80,8 +100,12 @@ def psi_table(profile: Mapping[str, Any], X: np.ndarray, names: Sequence[str]) -
     for name, ref in profile.items():
         if name not in names:
             continue
-        edges = np.asarray(ref["edges"], dtype=float)
-        value = psi(np.asarray(ref["shares"]), _shares(X[:, list(names).index(name)].astype(float), edges))
+        x = X[:, list(names).index(name)].astype(float)
+        if "levels" in ref:
+            actual = _level_shares(x, np.asarray(ref["levels"], dtype=float))
+        else:
+            actual = _shares(x, np.asarray(ref["edges"], dtype=float))
+        value = psi(np.asarray(ref["shares"]), actual)
         level = next(label for bound, label in PSI_LEVELS if value >= bound)
         rows.append({"feature": name, "psi": value, "level": level})
     return pd.DataFrame(rows, columns=["feature", "psi", "level"]).sort_values(
@@ -285,31 +309,40 @@ def run_monitor(
     calibration = pd.DataFrame(columns=["month", "claims", "predicted", "realised", "gap", "features"])
     if model is not None:
         claims = tables["claims"]
+        history: list[DenialFeatureBuilder] = []  # fitted once, on first need
+
+        def features(part: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+            """X as the model served these claims, and which rows were replayed instead: claims sent before the
+            model's snapshot day were never served by it, and its snapshot would count outcomes that came after
+            them (their own among them), so those get point-in-time features in the model's coding."""
+            lines = tables["claim_lines"]
+            X = model.features(claims=part, lines=lines, context_claims=claims, context_lines=lines).X
+            snapshot = model.builder_.as_of_day_
+            before = day_number(part["submitted_at"]) < (snapshot if snapshot is not None else -1)
+            if before.any():
+                if not history:
+                    fitted = DenialFeatureBuilder().fit(
+                        tables=tables, labels=labels, rules=model.builder_.rules_,
+                        codes=codes or load_code_tables(), routine=routine,
+                    )  # fmt: skip
+                    history.append(fitted)
+                replay = model.builder_.with_history_of(history[0])
+                old = part[before].reset_index(drop=True)
+                X[before] = replay.transform(claims=old, lines=lines, context_claims=claims, context_lines=lines).X
+            return X, before
+
         adjudicated = claims.set_index("claim_id", drop=False).loc[labels["claim_id"]].reset_index(drop=True)
         months = adjudicated["submitted_at"].dt.strftime("%Y-%m")
-        recent = sorted(months.unique())
-        recent = [m for m in recent if m <= month][-calibration_months:]
+        recent = [m for m in sorted(months.unique()) if m <= month][-calibration_months:]
         keep = months.isin(recent).to_numpy()
-        part = adjudicated[keep].reset_index(drop=True)
-        fs = model.features(claims=part, lines=tables["claim_lines"], context_claims=claims,
-                            context_lines=tables["claim_lines"])  # fmt: skip
-        p = model.predict_proba(fs.X)
-        # Claims sent before the model's snapshot day were never served by it, and its snapshot would count
-        # outcomes that came after them (their own among them): score those with point-in-time features.
-        snapshot = model.builder_.as_of_day_
-        before = (day_number(part["submitted_at"]) < snapshot) if snapshot is not None else np.zeros(len(part), bool)
-        if before.any():
-            history = DenialFeatureBuilder().fit(tables=tables, labels=labels, rules=model.builder_.rules_,
-                                                 codes=codes or load_code_tables(), routine=routine)  # fmt: skip
-            replay = model.builder_.with_history_of(history)
-            old = part[before].reset_index(drop=True)
-            fs_old = replay.transform(claims=old, lines=tables["claim_lines"], context_claims=claims,
-                                      context_lines=tables["claim_lines"])  # fmt: skip
-            p[before] = model.predict_proba(fs_old.X)
+        X, replayed = features(adjudicated[keep].reset_index(drop=True))
         denied = labels["initial_denial"].to_numpy(dtype=bool)[keep]
-        calibration = calibration_by_month(months[keep].reset_index(drop=True), denied, p, replayed=before)
+        calibration = calibration_by_month(months[keep].reset_index(drop=True), denied, model.predict_proba(X),
+                                           replayed=replayed)  # fmt: skip
+        # stability over every claim sent that month, answered or not: the answered ones alone over-represent
+        # the payers that answer fastest (the demo's last month read as a payer-mix shift of 0.28)
         profile = model.metadata_.get("profile") or {}
-        in_month = (months[keep] == month).to_numpy()
-        if profile and in_month.any():
-            psi_frame = psi_table(profile, fs.X[in_month], DENIAL_FEATURES)
+        sent = claims[claims["frequency_code"].eq("1") & claims["submitted_at"].dt.strftime("%Y-%m").eq(month)]
+        if profile and len(sent):
+            psi_frame = psi_table(profile, features(sent.reset_index(drop=True))[0], DENIAL_FEATURES)
     return MonitorReport(month=month, psi=psi_frame, calibration=calibration, shifts=shifts, learned_auth=learned)

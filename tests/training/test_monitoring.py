@@ -162,3 +162,24 @@ def test_psi_ignores_floating_point_dust_near_zero() -> None:
     assert psi_table(profile, later, ["rate"])["psi"].iloc[0] < 0.01
     later[:6_000] = rng.uniform(0.01, 0.3, size=(6_000, 1))  # a real move of mass off zero still shows
     assert psi_table(profile, later, ["rate"])["psi"].iloc[0] > 0.1
+
+
+def test_categorical_psi_sees_levels_trade_places() -> None:
+    """Payer 22 takes payer 23's volume: deciles of 50 level codes lump the two together and see nothing."""
+    rng = np.random.default_rng(2)
+    levels = np.arange(1.0, 51.0)
+    before = np.full(50, 1.0)
+    before[[21, 22]] = [0.2, 3.0]
+    after = before.copy()
+    after[[21, 22]] = [3.0, 0.2]
+    train = rng.choice(levels, p=before / before.sum(), size=(60_000, 1))
+    later = rng.choice(levels, p=after / after.sum(), size=(60_000, 1))
+    as_numbers = feature_profile(train, ["payer"], features=["payer"])
+    as_levels = feature_profile(train, ["payer"], features=["payer"], categorical=["payer"])
+    assert len(as_levels["payer"]["levels"]) == 30 and 23.0 in as_levels["payer"]["levels"]
+    assert sum(as_levels["payer"]["shares"]) == pytest.approx(1.0)
+    assert psi_table(as_levels, train, ["payer"])["psi"].iloc[0] == pytest.approx(0.0)
+    assert psi_table(as_numbers, later, ["payer"])["psi"].iloc[0] < 0.01
+    assert psi_table(as_levels, later, ["payer"])["psi"].iloc[0] > 0.1
+    unseen = np.full((1_000, 1), 99.0)  # a level the profile does not list falls in the rest
+    assert psi_table(as_levels, unseen, ["payer"])["psi"].iloc[0] > 1.0
