@@ -11,8 +11,9 @@ data and seed finds it and repeats the verdict instead of training again.
 The champion is not scored through its frozen snapshot: that answers every query as of the champion's
 training day, which comes after the evaluation months, so each evaluated claim's history would count
 outcomes from after its submission, its own among them (measured on the demo world: a champion trained on
-2024-06-01 reached AUC 0.897 that way against 0.866 for a challenger with honest features, and every
-challenger was refused). Both models are judged on what was knowable at each claim's submission.
+2024-06-01 scored AUC 0.897 that way on the July challenger's evaluation months, 0.863 with honest
+features, and the challenger, 0.866, was refused). Both models are judged on what was knowable at each
+claim's submission.
 """
 
 from __future__ import annotations

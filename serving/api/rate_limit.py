@@ -3,7 +3,7 @@
 One runaway client must not starve the others of a shared scoring service: each API key gets a token bucket
 that holds `per_minute` requests (the burst a batch release may need) and refills at per_minute / 60 a
 second; past it the caller gets 429 with Retry-After. Buckets live in the process: with N workers a key may
-send N times the budget, which is the operator's choice of N (README, "Scoring service").
+send N times the budget, which is the operator's choice of N (README, "The scoring service").
 """
 
 from __future__ import annotations
