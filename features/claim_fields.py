@@ -143,18 +143,13 @@ def claim_columns(claims: pd.DataFrame, names: Sequence[str] | None = None) -> C
     """The claim columns features read (default: all of them), each converted once."""
     wanted = set(CLAIM_TEXT + CLAIM_DATES + CLAIM_FLAGS + CLAIM_NUMBERS if names is None else names)
     out: Columns = {}
-    for name in CLAIM_TEXT:
-        if name in wanted:
-            out[name] = text_array(claims[name])
-    for name in CLAIM_DATES:
-        if name in wanted:
-            out[name] = date_array(claims[name])
-    for name in CLAIM_FLAGS:
-        if name in wanted:
-            out[name] = flag_array(claims[name])
-    for name in CLAIM_NUMBERS:
-        if name in wanted:
-            out[name] = number_array(claims[name])
+    for names_of_kind, convert in (
+        (CLAIM_TEXT, text_array),
+        (CLAIM_DATES, date_array),
+        (CLAIM_FLAGS, flag_array),
+        (CLAIM_NUMBERS, number_array),
+    ):
+        out.update({name: convert(claims[name]) for name in names_of_kind if name in wanted})
     return out
 
 

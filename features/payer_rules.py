@@ -115,6 +115,26 @@ def _parse_code_spec(spec: str) -> tuple[str, str]:
     return lo, hi
 
 
+def _range_mask(codes: npt.NDArray[np.str_], ranges: Iterable[tuple[str, str]]) -> npt.NDArray[np.bool_]:
+    """Codes (normalised) inside any inclusive range: same length and between the bounds as text, so HCPCS
+    letters compare the way CPT digits do."""
+    mask = np.zeros(codes.shape, dtype=bool)
+    if codes.size == 0:
+        return mask
+    lengths = np.char.str_len(codes)
+    for lo, hi in ranges:
+        mask |= (lengths == len(lo)) & (codes >= lo) & (codes <= hi)
+    return mask
+
+
+def codes_in(codes: pd.Series, specs: Iterable[str]) -> npt.NDArray[np.bool_]:
+    """Which codes fall in any of `specs` (codes or inclusive ranges 'A-B', as written in payer_rules.yaml)."""
+    positions, uniques = pd.factorize(codes)
+    normalised = np.array([_normalise_code(c) for c in uniques], dtype=np.str_)
+    inside = np.append(_range_mask(normalised, [_parse_code_spec(s) for s in specs]), False)  # -1: missing
+    return inside[positions]
+
+
 def _normalise_code_spec(value: object) -> object:
     if not isinstance(value, str):
         # YAML reads an unquoted 70450 as an int and 00100 as an octal int: refuse to guess.
@@ -555,13 +575,7 @@ class ResolvedRule:
 
     def auth_mask(self, codes: npt.NDArray[np.str_]) -> npt.NDArray[np.bool_]:
         """``requires_auth`` for an array of already-normalised codes, by vectorised string comparison."""
-        mask = np.zeros(codes.shape, dtype=bool)
-        if not self._ranges or codes.size == 0:
-            return mask
-        lengths = np.char.str_len(codes)
-        for lo, hi in self._ranges:
-            mask |= (lengths == len(lo)) & (codes >= lo) & (codes <= hi)
-        return mask
+        return _range_mask(codes, self._ranges)
 
     def guardrail_for(self, *, group_code: str, carc: str, remark_codes: str | None) -> Guardrail | None:
         """The first guardrail (payer's own first) matching this adjustment, or None."""

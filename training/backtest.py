@@ -22,7 +22,7 @@ import pandas as pd
 from features.claim_fields import procedure_family
 from features.codes import load_code_tables
 from features.labels import compute_labels
-from features.payer_rules import load_payer_rules
+from features.payer_rules import codes_in, load_payer_rules
 from features.time_cut import known_at
 from features.validation import load_validated
 from models.calibration import expected_calibration_error
@@ -113,7 +113,7 @@ def backtest(
     if change is not None:
         payer, ranges = change
         lines = tables["claim_lines"]
-        changed = lines.loc[in_ranges(lines["procedure_code"], ranges), "claim_id"]
+        changed = lines.loc[codes_in(lines["procedure_code"], ranges), "claim_id"]
         scope = f"payer {payer} x {', '.join(ranges)} (the generator's change, truth/world.json)"
         for month, frame in scored.items():
             rows += _metrics_rows(frame[frame["payer_id"].eq(payer) & frame["claim_id"].isin(changed)],
@@ -129,16 +129,6 @@ def generator_change(data_dir: Path) -> tuple[str, tuple[str, ...]] | None:
         return None
     drift = json.loads(path.read_text()).get("drift")
     return None if not drift else (str(drift["payer_id"]), tuple(str(r) for r in drift["codes"]))
-
-
-def in_ranges(codes: pd.Series, ranges: tuple[str, ...]) -> np.ndarray:
-    """Numeric CPT ranges 'lo-hi' (inclusive); codes with letters are never inside."""
-    number = pd.to_numeric(codes.astype(str), errors="coerce").to_numpy(dtype=float)
-    inside = np.zeros(len(codes), dtype=bool)
-    for text in ranges:
-        lo, _, hi = text.partition("-")
-        inside |= (number >= float(lo)) & (number <= float(hi or lo))
-    return inside
 
 
 def _metrics_rows(frame: pd.DataFrame, *, month: str, scope: str) -> list[dict[str, object]]:

@@ -316,9 +316,12 @@ def run_monitor(
             model's snapshot day were never served by it, and its snapshot would count outcomes that came after
             them (their own among them), so those get point-in-time features in the model's coding."""
             lines = tables["claim_lines"]
-            X = model.features(claims=part, lines=lines, context_claims=claims, context_lines=lines).X
             snapshot = model.builder_.as_of_day_
             before = day_number(part["submitted_at"]) < (snapshot if snapshot is not None else -1)
+            X = np.empty((len(part), len(DENIAL_FEATURES)), dtype=np.float32)
+            if not before.all():
+                served = part[~before].reset_index(drop=True)
+                X[~before] = model.features(claims=served, lines=lines, context_claims=claims, context_lines=lines).X
             if before.any():
                 if not history:
                     fitted = DenialFeatureBuilder().fit(

@@ -224,7 +224,11 @@ def _saved_copy(kind: str, name: str, version: str, *, into: Path) -> Path:
 
 
 def _denial_scores(
-    path: Path, evaluation: pd.DataFrame, tables: Mapping[str, pd.DataFrame], *, history: Any = None
+    path: Path,
+    evaluation: pd.DataFrame,
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    history: DenialFeatureBuilder | None = None,
 ) -> np.ndarray:
     """The saved model's scores; over `history` (an unfrozen builder) instead of its snapshot when given."""
     model = DenialRiskModel.load(path)
@@ -236,7 +240,7 @@ def _denial_scores(
     return np.asarray(model.predict_proba(fs.X))
 
 
-def _recovery_scores(path: Path, rows: pd.DataFrame, *, history: Any = None) -> np.ndarray:
+def _recovery_scores(path: Path, rows: pd.DataFrame, *, history: RecoveryFeatureBuilder | None = None) -> np.ndarray:
     model = RecoveryModel.load(path)
     if history is not None:
         model.builder_ = model.builder_.with_history_of(history)

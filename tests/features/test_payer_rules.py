@@ -532,3 +532,11 @@ def test_dump_rejects_invalid_input(tmp_path: Path) -> None:
     with pytest.raises(PayerRulesError, match=r"payers\.P1\.timely_filling_days: unknown key"):
         dump_payer_rules({"payers": {"P1": {"timely_filling_days": 30}}}, target)
     assert not target.exists()
+
+
+def test_codes_in_ranges_as_written_in_the_rule_file() -> None:
+    from features.payer_rules import codes_in
+
+    codes = pd.Series(["97110", "97546", "97547", "J1234", "97109", "99213"])
+    assert codes_in(codes, ("97110-97546", "99213")).tolist() == [True, True, False, False, False, True]
+    assert codes_in(pd.Series([" j1234", None, "J9999"]), ("J0100-J8999",)).tolist() == [True, False, False]

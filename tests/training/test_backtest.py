@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.backtest import backtest, by_month, generator_change, in_ranges, months_between
+from training.backtest import backtest, by_month, generator_change, months_between
 
 
 def test_months_between() -> None:
@@ -42,10 +42,3 @@ def test_backtest_scores_each_month_with_both_models(small_world: Path) -> None:
     assert (part["claims"] > 0).all() and set(part["model"]) == {"frozen", "retrained"}
     assert set(result.learned.columns) >= {"month", "payer_id", "family", "auth_denied_share"}
     assert set(result.learned["payer_id"]) <= {change[0]}
-
-
-def test_code_ranges() -> None:
-    import pandas as pd
-
-    codes = pd.Series(["97110", "97546", "97547", "J1234", "97109", "99213"])
-    assert in_ranges(codes, ("97110-97546", "99213")).tolist() == [True, True, False, False, False, True]
