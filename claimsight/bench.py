@@ -139,10 +139,10 @@ def _accuracy_line(res: dict[str, Any]) -> str:
 
 
 def _load_stage(data: Path) -> dict[str, Any]:
-    from features.codes import load_code_tables
-    from features.labels import compute_labels
-    from features.tables_io import read_tables
-    from features.validation import validate_tables
+    from features.contract.codes import load_code_tables
+    from features.contract.labels import compute_labels
+    from features.contract.tables_io import read_tables
+    from features.contract.validation import validate_tables
 
     seconds: dict[str, float] = {}
     t = time.perf_counter()
@@ -181,7 +181,7 @@ def _score_stage(data: Path, home: Path) -> dict[str, Any]:
     """Score every claim in the history in one batch: the throughput a nightly batch would see."""
     import numpy as np
 
-    from features.validation import load_validated
+    from features.contract.validation import load_validated
     from models.denial_risk import DenialRiskModel
     from models.mlflow_model import download_model
     from training.tracking import configure

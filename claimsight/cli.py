@@ -20,7 +20,7 @@ from rich.console import Console
 
 from claimsight.loop_commands import register as register_loop_commands
 from claimsight.settings import Settings
-from features.tables_io import Format
+from features.contract.tables_io import Format
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -58,7 +58,7 @@ def synth(
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
 ) -> None:
     """Write a synthetic claims history (tables, payer_rules.yaml, and truth/ which training never reads)."""
-    from features.synthetic import generate_world, write_world
+    from synthetic import generate_world, write_world
 
     if fmt not in ("parquet", "csv"):
         raise typer.BadParameter("must be parquet or csv", param_hint="--format")
@@ -77,7 +77,7 @@ def validate(
 ) -> None:
     """Check the tables against the data contract; bad rows go to quarantine/<table>.csv with a reason."""
     from claimsight.render import validation_report
-    from features.validation import load_validated
+    from features.contract.validation import load_validated
 
     settings = _settings(max_reject_rate=max_reject_rate)
     result = load_validated(data, max_reject_rate=settings.max_reject_rate, quarantine_dir=quarantine_dir)
@@ -95,10 +95,10 @@ def kpis(
 ) -> None:
     """Print the denial KPIs (denial rate, avoidable share, recovery, days to resolution, open $)."""
     from claimsight.render import kpi_tables, validation_report
-    from features.codes import load_code_tables
-    from features.kpis import DIMENSIONS, compute_kpis
-    from features.labels import compute_labels
-    from features.validation import load_validated
+    from features.contract.codes import load_code_tables
+    from features.contract.kpis import DIMENSIONS, compute_kpis
+    from features.contract.labels import compute_labels
+    from features.contract.validation import load_validated
 
     dims = tuple(by) if by else ("month", "payer", "category", "provider", "facility")
     bad = [d for d in dims if d not in DIMENSIONS]
@@ -189,7 +189,7 @@ def score_claims_command(
 ) -> None:
     """p_denial, likely cause, release/review decision and the top reasons for claims not yet answered."""
     from claimsight.render import riskiest_claims
-    from features.validation import load_validated
+    from features.contract.validation import load_validated
     from serving.batch_scoring import pending_claims, score_claims
 
     settings = _settings()
@@ -251,13 +251,13 @@ def queue(
 ) -> None:
     """Rank the open denials: expected recovery, action, deadline, and the work plan that fits the capacity."""
     from claimsight.render import queue_table
-    from features.codes import load_code_tables
-    from features.labels import data_as_of
-    from features.payer_rules import load_payer_rules
-    from features.validation import load_validated
+    from features.contract.codes import load_code_tables
+    from features.contract.labels import data_as_of
+    from features.contract.payer_rules import load_payer_rules
+    from features.contract.validation import load_validated
+    from features.decisions.queue_plan import QueueSettings, summarise
     from models.recovery import RecoveryModel
     from serving.appeal_queue import open_denials, rank_queue
-    from serving.queue_policy import QueueSettings, summarise
 
     settings = _settings()
     recovery = RecoveryModel.load(_model_dir("claimsight-recovery", model, settings))
@@ -300,10 +300,10 @@ def simulate(
 ) -> dict[float, pd.DataFrame]:
     """Replay held-out months day by day: oldest, largest, nearest-deadline first, ClaimSight and an oracle."""
     from claimsight.render import simulation_table
-    from serving.queue_policy import DEFAULT_MINUTES, QueueSettings, plan_queue
+    from features.decisions.queue_plan import DEFAULT_MINUTES
     from training.replay_job import default_capacities, log_replay, prepare_replay
-    from training.simulation import deadline_first, largest_first, oldest_first, oracle_policy, planned_policy
     from training.simulation import simulate as replay
+    from training.simulation import standard_policies
     from training.truth import read_truth
 
     settings = _settings(seed=seed)
@@ -329,20 +329,9 @@ def simulate(
     )
     summaries: dict[float, pd.DataFrame] = {}
     for capacity in capacities:
-        plan_settings = QueueSettings(capacity_minutes_per_day=capacity)
-
-        def plan_fn(frame: pd.DataFrame, day: object, _s: QueueSettings = plan_settings) -> pd.DataFrame:
-            return plan_queue(frame, today=day, settings=_s)  # type: ignore[arg-type]
-
         result = replay(
             setup.denials,
-            policies={
-                "oldest_first": oldest_first,
-                "largest_first": largest_first,
-                "deadline_first": deadline_first,
-                "claimsight": planned_policy(plan_fn=plan_fn),
-                "oracle": oracle_policy(plan_fn=plan_fn),
-            },
+            policies=standard_policies(capacity_minutes=capacity),
             capacity_minutes=capacity,
             start=setup.start.date(),
             end=setup.end.date(),
@@ -591,8 +580,8 @@ def main(argv: list[str] | None = None) -> Literal[0, 1, 2, 3] | int:
     """Entry point: map the layers' errors to exit codes with a message that carries no data values."""
     from pydantic import ValidationError
 
-    from features.tables_io import ContractError
-    from features.validation import RejectRateExceeded
+    from features.contract.tables_io import ContractError
+    from features.contract.validation import RejectRateExceeded
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

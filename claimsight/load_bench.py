@@ -1,6 +1,6 @@
 """`claimsight loadtest`: a bounded load benchmark of the scoring API on loopback.
 
-1. A small synthetic world (features.synthetic) in a temporary directory; both models trained on it and
+1. A small synthetic world (synthetic) in a temporary directory; both models trained on it and
    registered as champions in a temporary MLflow home (training.denial_job / training.recovery_job).
 2. `claimsight serve` started as a child process on a free loopback port, configured only through the
    environment (that home, a fresh API key, no champion polling, a body cap that fits the batch), so what is
@@ -63,9 +63,9 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _prepare(workdir: Path, *, claims: int, months: int, seed: int) -> tuple[Path, Path, list[dict[str, Any]]]:
     """(data dir, MLflow home, claim bodies): the world, both models registered, and claims to send."""
-    from features.synthetic import generate_world, write_world
-    from features.validation import load_validated
+    from features.contract.validation import load_validated
     from serving.api.schemas import claim_bodies
+    from synthetic import generate_world, write_world
     from training.denial_job import train_denial_risk
     from training.recovery_job import train_recovery
 

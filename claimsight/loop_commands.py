@@ -63,10 +63,10 @@ def monitor_command(
 ) -> None:
     """Feature stability, calibration by month, and payer x procedure-family denial-rate shifts."""
     from claimsight.cli import _console, _load_model, _settings
-    from features.codes import load_code_tables
-    from features.labels import compute_labels, data_as_of
-    from features.payer_rules import load_payer_rules
-    from features.validation import load_validated
+    from features.contract.codes import load_code_tables
+    from features.contract.labels import compute_labels, data_as_of
+    from features.contract.payer_rules import load_payer_rules
+    from features.contract.validation import load_validated
     from training.monitoring import latest_complete_month, run_monitor
     from training.retrain import month_start
 

@@ -9,8 +9,8 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from features.kpis import top_groups
-from features.validation import ValidationResult
+from features.contract.kpis import top_groups
+from features.contract.validation import ValidationResult
 
 if TYPE_CHECKING:
     from training.denial_job import TrainReport

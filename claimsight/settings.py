@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from features.schema import GROUP_CODES
+from features.contract.schema import GROUP_CODES
 
 if TYPE_CHECKING:
     from serving.api.config import ApiConfig

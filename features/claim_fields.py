@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.payer_rules import PayerRules
+from features.contract.payer_rules import PayerRules
 
 _DAY = np.timedelta64(1, "D")
 EPOCH = np.datetime64("1970-01-01", "D")

@@ -40,11 +40,11 @@ from features.claim_fields import (
     service_month_text,
     text_array,
 )
-from features.codes import CATEGORIES, CodeTables
+from features.contract.codes import CATEGORIES, CodeTables
+from features.contract.frames import member
+from features.contract.payer_rules import PayerRules, RuleLibrary
 from features.declarations import FeatureDef, ReasonGroup
-from features.frames import member
 from features.history import AggregateSpec, HistoryAggregates
-from features.payer_rules import PayerRules, RuleLibrary
 
 WINDOW_DAYS = 90
 _AS_OF_CLAIM = "the claim's own fields at submission"

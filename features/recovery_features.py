@@ -26,13 +26,13 @@ import numpy as np
 import pandas as pd
 
 from features.claim_fields import day_number
-from features.codes import CodeTables
+from features.contract.codes import CodeTables
+from features.contract.frames import member
+from features.contract.labels import DEFAULT_MATURITY_DAYS
+from features.contract.payer_rules import PayerRules
+from features.decisions.actions import recommend_frame
 from features.declarations import FeatureDef, ReasonGroup
-from features.denial_actions import recommend_frame
-from features.frames import member
 from features.history import AggregateSpec, HistoryAggregates
-from features.labels import DEFAULT_MATURITY_DAYS
-from features.payer_rules import PayerRules
 
 __all__ = [
     "FEATURES",
@@ -234,7 +234,7 @@ def denial_frame(
     Reads only the claim, the first remit and that remit's adjustments, follow-ups dated before that
     remit, and the payer rules (never a later remit, a later follow-up, or the recovery labels).
     Group-code flags and has_rarc look at the denial adjustments. The recommended action, its deadline
-    and the rules that gave them (features/denial_actions.py) travel with each row, so the queue and
+    and the rules that gave them (features/decisions/actions.py) travel with each row, so the queue and
     the model see the same decision.
     """
     claims, remits, adj = tables["claims"], tables["remits"], tables["adjustments"]

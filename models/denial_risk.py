@@ -19,7 +19,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.codes import CATEGORIES
+from features.contract.codes import CATEGORIES
 from features.denial_features import CATEGORICAL, FEATURE_NAMES, DenialFeatureBuilder, FeatureSet
 from models.boosting import deterministic_params, train_time_ordered
 from models.calibration import Calibrator, fit_calibrator

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from features import recovery_features
-from features.frames import member
-from features.labels import chain_roots
+from features.contract.frames import member
+from features.contract.labels import chain_roots
 from features.recovery_features import CATEGORICAL, FEATURE_NAMES, RecoveryFeatureBuilder
 from models.boosting import deterministic_params, train_time_ordered
 from models.calibration import Calibrator, fit_calibrator

@@ -28,8 +28,8 @@ import pandas as pd
 
 from features.auth_evidence import MIN_LINES, MIN_RATE
 from features.auth_evidence import WINDOW_DAYS as AUTH_WINDOW_DAYS
-from features.synthetic import generate_world, write_world
 from models.reasons import DENIAL_REASONS, group_contributions
+from synthetic import generate_world, write_world
 from training.denial_job import build_dataset, train_denial_risk
 
 OUT = Path(os.environ.get("CLAIMSIGHT_NOTEBOOK_OUT") or tempfile.mkdtemp(prefix="claimsight-card-"))

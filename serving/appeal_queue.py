@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.codes import CodeTables
-from features.labels import compute_labels
-from features.payer_rules import PayerRules
+from features.contract.codes import CodeTables
+from features.contract.labels import compute_labels
+from features.contract.payer_rules import PayerRules
+from features.decisions.queue_plan import QueueSettings, plan_queue
 from features.recovery_features import denial_frame
 from models.recovery import RecoveryModel, worked_mask
-from serving.queue_policy import QueueSettings, plan_queue
 
 QUEUE_COLUMNS = (
     "rank",

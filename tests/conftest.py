@@ -14,7 +14,7 @@ def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A synthetic history big enough to train on (30k claims, 15 months), written as a user would hand it over."""
-    from features.synthetic import generate_world, write_world
+    from synthetic import generate_world, write_world
 
     out = tmp_path_factory.mktemp("small_world")
     write_world(generate_world(claims=30_000, months=15, seed=5), out_dir=out, fmt="parquet")

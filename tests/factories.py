@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.schema import TABLES
-from features.tables_io import RawTables
-from features.validation import ValidationResult, validate_tables
+from features.contract.schema import TABLES
+from features.contract.tables_io import RawTables
+from features.contract.validation import ValidationResult, validate_tables
 
 
 def _text(value: object) -> object:

@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 
 from features.claim_fields import procedure_family
-from features.codes import load_code_tables
-from features.labels import compute_labels
-from features.payer_rules import codes_in, load_payer_rules
-from features.time_cut import known_at
-from features.validation import load_validated
+from features.contract.codes import load_code_tables
+from features.contract.labels import compute_labels
+from features.contract.payer_rules import codes_in, load_payer_rules
+from features.contract.time_cut import known_at
+from features.contract.validation import load_validated
 from models.calibration import expected_calibration_error
 from models.denial_risk import DenialRiskModel
 from training.denial_job import train_denial_risk

@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 
 from features.claim_fields import day_number
-from features.codes import CATEGORIES, load_code_tables
+from features.contract.codes import CATEGORIES, load_code_tables
+from features.contract.labels import compute_labels, data_as_of
+from features.contract.payer_rules import load_payer_rules
+from features.contract.time_cut import known_at
+from features.contract.validation import load_validated
 from features.denial_features import FEATURE_NAMES, FEATURES, DenialFeatureBuilder
-from features.labels import compute_labels, data_as_of
-from features.payer_rules import load_payer_rules
-from features.time_cut import known_at
-from features.validation import load_validated
 from models.denial_risk import DenialRiskModel, TrainingSlice
 from models.mlflow_model import DenialRiskPyfunc, directory_sha256
 from training import evaluation as ev
@@ -69,7 +69,7 @@ def build_dataset(
     builder: DenialFeatureBuilder | None = None,
     as_of: pd.Timestamp | None = None,
 ) -> Dataset:
-    """`as_of`: train on the history as known that morning (features/time_cut.py); default everything."""
+    """`as_of`: train on the history as known that morning (features/contract/time_cut.py); default everything."""
     result = load_validated(data_dir, max_reject_rate=max_reject_rate)
     tables = result.tables if as_of is None else known_at(result.tables, as_of)
     codes = load_code_tables()

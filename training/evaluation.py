@@ -17,7 +17,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, precision
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from features.codes import CATEGORIES
+from features.contract.codes import CATEGORIES
 from features.denial_features import CATEGORICAL, FEATURE_NAMES
 from models.calibration import expected_calibration_error
 

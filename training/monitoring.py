@@ -26,11 +26,11 @@ import pandas as pd
 from features.auth_evidence import WINDOW_DAYS as AUTH_WINDOW_DAYS
 from features.auth_evidence import fit_auth_evidence, learned_auth_needed
 from features.claim_fields import day_number, procedure_family
-from features.codes import CodeTables, load_code_tables
+from features.contract.codes import CodeTables, load_code_tables
+from features.contract.frames import member
+from features.contract.payer_rules import PayerRules
 from features.denial_features import FEATURE_NAMES as DENIAL_FEATURES
 from features.denial_features import DenialFeatureBuilder, outcome_events
-from features.frames import member
-from features.payer_rules import PayerRules
 
 PSI_BINS = 10
 # Values are rounded to this many decimals before binning: smoothed rates of keys that never saw a denial

@@ -29,12 +29,12 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from features.claim_fields import day_number
-from features.codes import CodeTables, load_code_tables
-from features.labels import compute_labels, data_as_of
-from features.payer_rules import PayerRules, load_payer_rules
+from features.contract.codes import CodeTables, load_code_tables
+from features.contract.labels import compute_labels, data_as_of
+from features.contract.payer_rules import PayerRules, load_payer_rules
+from features.contract.time_cut import known_at
+from features.contract.validation import load_validated
 from features.recovery_features import FEATURE_NAMES, RecoveryFeatureBuilder, denial_frame, recovery_events
-from features.time_cut import known_at
-from features.validation import load_validated
 from models.recovery import RecoveryModel, expected_dollars, worked_mask
 from training import evaluation as ev
 from training.splits import TimeSplit
@@ -204,7 +204,7 @@ def train_recovery(
     as_of: pd.Timestamp | None = None,
     promote_first: bool = True,
 ) -> tuple[RecoveryModel, RecoveryReport]:
-    """`as_of`: train on the history as known that morning (features/time_cut.py); default everything."""
+    """`as_of`: train on the history as known that morning (features/contract/time_cut.py); default everything."""
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     tables = load_validated(data_dir, max_reject_rate=max_reject_rate).tables

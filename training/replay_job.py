@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.codes import load_code_tables
-from features.labels import compute_labels, data_as_of
-from features.payer_rules import load_payer_rules
+from features.contract.codes import load_code_tables
+from features.contract.labels import compute_labels, data_as_of
+from features.contract.payer_rules import load_payer_rules
+from features.contract.validation import load_validated
 from features.recovery_features import denial_frame
-from features.validation import load_validated
 from models.recovery import PAYER_ACTIONS
 from training.recovery_job import build_recovery_data, fit_recovery, recovery_split
 from training.truth import read_truth

@@ -29,13 +29,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.codes import load_code_tables
+from features.contract.codes import load_code_tables
+from features.contract.labels import compute_labels
+from features.contract.payer_rules import load_payer_rules
+from features.contract.time_cut import known_at
+from features.contract.validation import load_validated
 from features.denial_features import DenialFeatureBuilder
-from features.labels import compute_labels
-from features.payer_rules import load_payer_rules
 from features.recovery_features import RecoveryFeatureBuilder, denial_frame
-from features.time_cut import known_at
-from features.validation import load_validated
 from models.denial_risk import DenialRiskModel
 from models.mlflow_model import CHAMPION, download_model
 from models.recovery import RecoveryModel

@@ -9,10 +9,10 @@ oracle that plans on the true expected value.
 
 Design choices, and why:
 
-- Pure numpy/pandas, no model and no serving code. The ClaimSight and oracle policies are injected as callables
-  (`planned_policy` wraps any planner with the `plan_queue` shape), so this module stays in the training layer
-  while the CLI passes the real `serving.queue_policy.plan_queue`. Per day the engine does a few vectorised masks
-  per policy; the only per-day Python is the policy call.
+- Pure numpy/pandas, no model and no serving code. The ClaimSight and oracle policies run the very planner that
+  serves the queue (`features.decisions.queue_plan.plan_queue`, see `standard_policies`); `planned_policy` wraps
+  any planner of that shape, so tests can inject their own. Per day the engine does a few vectorised masks per
+  policy; the only per-day Python is the policy call.
 - Each policy keeps its own open queue: a denial worked by one policy is still open for the others.
 - Common random numbers. Each denial gets one uniform draw `u` (from `default_rng(seed)`, in claim_id order) that
   all policies share; it recovers iff `u < p`. Two policies that work the same denial under the same conditions
@@ -43,6 +43,8 @@ from typing import Protocol
 
 import numpy as np
 import pandas as pd
+
+from features.decisions.queue_plan import QueueSettings, plan_queue
 
 REQUIRED_COLUMNS = (
     "claim_id",
@@ -158,11 +160,11 @@ def deadline_first(open_denials: pd.DataFrame, today: dt.date, capacity_minutes:
 
 
 def planned_policy(*, plan_fn: PlanFn, value_column: str = "expected_recovery") -> Policy:
-    """A Policy from a planner shaped like `serving.queue_policy.plan_queue`: work its `work_today` rows, in order.
+    """A Policy from a planner shaped like `queue_plan.plan_queue`: work its `work_today` rows, in order.
 
     `plan_fn(frame, today)` gets PLAN_INPUT_COLUMNS, with `expected_recovery` taken from `value_column` of the
     open frame (`true_value` for the oracle), and returns a frame with `claim_id` and `status`. The planner knows
-    its own capacity (the CLI closes over the same minutes it passes to `simulate`); the engine checks it.
+    its own capacity (`standard_policies` gives it the minutes it passes to `simulate`); the engine checks it.
     """
 
     def policy(open_denials: pd.DataFrame, today: dt.date, capacity_minutes: float, /) -> np.ndarray:
@@ -192,6 +194,23 @@ def planned_policy(*, plan_fn: PlanFn, value_column: str = "expected_recovery") 
 def oracle_policy(*, plan_fn: PlanFn) -> Policy:
     """`planned_policy` on the true expected value (`true_p * true_amount`) instead of the model's estimate."""
     return planned_policy(plan_fn=plan_fn, value_column=TRUE_VALUE_COLUMN)
+
+
+def standard_policies(*, capacity_minutes: float) -> dict[str, Policy]:
+    """The three baselines, ClaimSight (the serving planner on the model's expected dollars) and the oracle
+    (the same planner on the true expected dollars), each planning `capacity_minutes` a working day."""
+    settings = QueueSettings(capacity_minutes_per_day=capacity_minutes)
+
+    def plan(frame: pd.DataFrame, today: dt.date) -> pd.DataFrame:
+        return plan_queue(frame, today=today, settings=settings)
+
+    return {
+        "oldest_first": oldest_first,
+        "largest_first": largest_first,
+        "deadline_first": deadline_first,
+        "claimsight": planned_policy(plan_fn=plan),
+        "oracle": oracle_policy(plan_fn=plan),
+    }
 
 
 # ---- the replay --------------------------------------------------------------------------------------------------

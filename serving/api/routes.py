@@ -8,7 +8,7 @@ nothing in its answer.
 Scoring goes through the same functions as the batch path, never a second implementation:
 - claims: `DenialRiskModel.features` (the fitted `DenialFeatureBuilder.transform`) and `DenialRiskModel.score`,
   with the threshold from `threshold_for`, as `serving.batch_scoring.score_claims` does;
-- denials: `features.labels.compute_labels` -> `features.recovery_features.denial_frame` (action, deadline
+- denials: `features.contract.labels.compute_labels` -> `features.recovery_features.denial_frame` (action, deadline
   and the rules that gave them) -> `RecoveryModel.score`, as `claimsight queue` does;
 - queue: the same denial frame -> `serving.appeal_queue.rank_queue`.
 
@@ -38,9 +38,10 @@ from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
 
-from features.codes import CodeTables, load_code_tables
-from features.labels import DEFAULT_MATURITY_DAYS, compute_labels, data_as_of
-from features.payer_rules import PayerRules, load_payer_rules
+from features.contract.codes import CodeTables, load_code_tables
+from features.contract.labels import DEFAULT_MATURITY_DAYS, compute_labels, data_as_of
+from features.contract.payer_rules import PayerRules, load_payer_rules
+from features.decisions.queue_plan import QueueSettings
 from features.recovery_features import denial_frame
 from models.denial_risk import DenialRiskModel
 from models.recovery import RecoveryModel
@@ -64,7 +65,6 @@ from serving.api.schemas import (
 )
 from serving.api.security import require_scope
 from serving.appeal_queue import rank_queue
-from serving.queue_policy import QueueSettings
 
 DENIAL_RISK = "denial_risk"
 RECOVERY = "recovery"

@@ -12,9 +12,9 @@ Row-level rules that validation would quarantine in a batch run (service date af
 replacement without its original, duplicate keys) are 422s here, under their own rule names; the error body
 never quotes a value (serving/api/errors.py).
 
-`claim_tables` / `denial_tables` turn bodies into DataFrames with exactly the dtypes `features.validation`
+`claim_tables` / `denial_tables` turn bodies into DataFrames with exactly the dtypes `features.contract.validation`
 gives a validated data directory (pandas `string`, `datetime64[us]`, `float64`, `Int64`, `boolean`, driven
-by the same `features.schema` declarations), so a claim scored here and the same claim scored by
+by the same `features.contract.schema` declarations), so a claim scored here and the same claim scored by
 `claimsight score claims` go through one feature function with the same input.
 
 Responses never carry a claim id, patient field or any other identifier the caller sent: each result names
@@ -41,7 +41,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, PydanticKnownError
 
-from features.schema import ADJUSTMENTS, CLAIM_LINES, CLAIMS, REMITS, Table
+from features.contract.schema import ADJUSTMENTS, CLAIM_LINES, CLAIMS, REMITS, Table
 
 # ------------------------------------------------------------------------------------------- field types
 
@@ -371,7 +371,7 @@ def _rows(table: Table, items: Sequence[BaseModel], **fixed: Callable[[int], Any
 
 
 def claim_tables(claims: Sequence[ClaimIn]) -> dict[str, pd.DataFrame]:
-    """`claims` and `claim_lines` tables of these claims, typed as `features.validation` types them."""
+    """`claims` and `claim_lines` tables of these claims, typed as `features.contract.validation` types them."""
     lines = [line for claim in claims for line in claim.lines]
     owner = [claim.claim_id for claim in claims for _ in claim.lines]
     return {

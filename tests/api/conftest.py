@@ -97,7 +97,7 @@ def model_home(tmp_path_factory: pytest.TempPathFactory, trained: tuple[Any, Any
 @pytest.fixture(scope="session")
 def world_tables(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The session world's validated tables (quarantine files written outside the shared world)."""
-    from features.validation import load_validated
+    from features.contract.validation import load_validated
 
     quarantine = tmp_path_factory.mktemp("quarantine")
     return load_validated(small_world, max_reject_rate=0.05, quarantine_dir=quarantine).tables

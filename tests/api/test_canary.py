@@ -23,8 +23,8 @@ from api.service_support import RealService, audit_bytes, audit_rows, make_real_
 from api.support import CANARY, Keys, bearer
 from fastapi.testclient import TestClient
 
-from features.codes import load_code_tables
-from features.labels import compute_labels
+from features.contract.codes import load_code_tables
+from features.contract.labels import compute_labels
 from serving.api.schemas import claim_bodies, denial_bodies
 
 BIRTH_DATE = "1901-02-03"

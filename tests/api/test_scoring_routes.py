@@ -13,8 +13,8 @@ from api.service_support import RealService, audit_rows, make_real_service
 from api.support import Keys, bearer
 from fastapi.testclient import TestClient
 
-from features.codes import load_code_tables
-from features.labels import compute_labels
+from features.contract.codes import load_code_tables
+from features.contract.labels import compute_labels
 from serving.api.schemas import claim_bodies, claim_tables, denial_bodies, denial_tables
 
 ACTIONS = {"correct_and_resubmit", "appeal", "verify_status", "bill_patient", "write_off"}

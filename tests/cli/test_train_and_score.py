@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from claimsight.cli import main
-from features.validation import load_validated
+from features.contract.validation import load_validated
 from serving.batch_scoring import pending_claims, score_claims
 
 

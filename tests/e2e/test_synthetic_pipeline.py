@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from claimsight.cli import main
-from features.codes import load_code_tables
-from features.labels import compute_labels
-from features.synthetic import generate_world, write_world
-from features.validation import load_validated
+from features.contract.codes import load_code_tables
+from features.contract.labels import compute_labels
+from features.contract.validation import load_validated
+from synthetic import generate_world, write_world
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,12 @@ import pytest
 
 from features import auth_evidence as ae
 from features.claim_fields import day_number
-from features.codes import load_code_tables
+from features.contract.codes import load_code_tables
+from features.contract.labels import compute_labels
+from features.contract.payer_rules import codes_in, load_payer_rules
+from features.contract.validation import load_validated
 from features.denial_features import FEATURE_NAMES, DenialFeatureBuilder
 from features.history import GLOBAL_PRIOR_RATE, GLOBAL_PRIOR_WEIGHT
-from features.labels import compute_labels
-from features.payer_rules import codes_in, load_payer_rules
-from features.validation import load_validated
 from models.state_files import load_state, save_state
 
 

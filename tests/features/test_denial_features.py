@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from features.claim_fields import day_number
-from features.codes import load_code_tables
+from features.contract.codes import load_code_tables
+from features.contract.labels import compute_labels
+from features.contract.payer_rules import load_payer_rules
+from features.contract.validation import load_validated
 from features.denial_features import FEATURE_NAMES, FEATURES, REASON_GROUPS, DenialFeatureBuilder
-from features.labels import compute_labels
-from features.payer_rules import load_payer_rules
-from features.validation import load_validated
 from models.state_files import load_state, save_state
 
 

@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 
 from features.claim_fields import day_number
-from features.codes import CodeTables, load_code_tables
+from features.contract.codes import CodeTables, load_code_tables
+from features.contract.labels import compute_labels
+from features.contract.payer_rules import load_payer_rules
+from features.contract.validation import load_validated
 from features.history import AggregateSpec, HistoryAggregates
-from features.labels import compute_labels
-from features.payer_rules import load_payer_rules
 from features.recovery_features import (
     FEATURE_NAMES,
     FEATURES,
@@ -23,7 +24,6 @@ from features.recovery_features import (
     denial_frame,
     recovery_events,
 )
-from features.validation import load_validated
 from models.state_files import load_state, save_state
 
 MATURITY = 180

@@ -20,8 +20,8 @@ import pytest
 import features.claim_fields as claim_fields
 import features.history as history
 import models.denial_risk as denial_risk
+from features.contract.validation import load_validated
 from features.denial_features import FeatureSet
-from features.validation import load_validated
 from models.denial_risk import DenialRiskModel
 
 Tables = dict[str, pd.DataFrame]

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from features.codes import CATEGORIES
+from features.contract.codes import CATEGORIES
 from models.denial_risk import DenialRiskModel
 from training.denial_job import Dataset, _slice, build_dataset
 

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from features.codes import load_code_tables
-from features.labels import compute_labels
-from features.payer_rules import load_payer_rules
+from features.contract.codes import load_code_tables
+from features.contract.labels import compute_labels
+from features.contract.payer_rules import load_payer_rules
+from features.contract.validation import load_validated
 from features.recovery_features import RecoveryFeatureBuilder, denial_frame, recovery_events
-from features.validation import load_validated
 from models.recovery import PAYER_ACTIONS, RecoveryModel, worked_mask
 
 

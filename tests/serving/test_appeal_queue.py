@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.codes import load_code_tables
-from features.labels import compute_labels, data_as_of
-from features.payer_rules import load_payer_rules
-from features.validation import load_validated
+from features.contract.codes import load_code_tables
+from features.contract.labels import compute_labels, data_as_of
+from features.contract.payer_rules import load_payer_rules
+from features.contract.validation import load_validated
+from features.decisions.queue_plan import QueueSettings
 from models.recovery import PAYER_ACTIONS, worked_mask
 from serving.appeal_queue import QUEUE_COLUMNS, open_denials, rank_queue
-from serving.queue_policy import QueueSettings
 from training.recovery_job import train_recovery
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.validation import load_validated
+from features.contract.validation import load_validated
 from serving.batch_scoring import pending_claims, review_mask, score_claims
 
 

@@ -9,7 +9,7 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from features.codes import CATEGORIES
+from features.contract.codes import CATEGORIES
 from models.mlflow_model import directory_sha256, download_model
 from training.denial_job import MODEL_NAME
 from training.tracking import configure, register

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.codes import load_code_tables
-from features.labels import compute_labels
-from features.validation import load_validated
+from features.contract.codes import load_code_tables
+from features.contract.labels import compute_labels
+from features.contract.validation import load_validated
 from training.monitoring import (
     ShiftRule,
     feature_profile,
@@ -127,7 +127,7 @@ def test_learned_authorization_requirements_missing_from_the_rule_file(history, 
 
     import yaml
 
-    from features.payer_rules import load_payer_rules
+    from features.contract.payer_rules import load_payer_rules
     from training.monitoring import learned_auth_requirements
 
     tables, labels = history

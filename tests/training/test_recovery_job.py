@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.codes import load_code_tables
-from features.payer_rules import load_payer_rules
-from features.validation import load_validated
+from features.contract.codes import load_code_tables
+from features.contract.payer_rules import load_payer_rules
+from features.contract.validation import load_validated
 from models.mlflow_model import download_model
 from models.recovery import RecoveryModel
 from training.recovery_job import MODEL_NAME, build_recovery_data, recovery_split, train_recovery

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from features.codes import load_code_tables
-from features.payer_rules import load_payer_rules
-from features.validation import load_validated
+from features.contract.codes import load_code_tables
+from features.contract.payer_rules import load_payer_rules
+from features.contract.validation import load_validated
+from features.decisions.queue_plan import DEFAULT_MINUTES
 from models.recovery import PAYER_ACTIONS
-from serving.queue_policy import DEFAULT_MINUTES
 from training.recovery_job import build_recovery_data
 from training.replay_job import default_capacities, prepare_replay
 

@@ -141,13 +141,13 @@ def test_the_champion_is_judged_on_point_in_time_features(small_world: Path, tmp
     """Scoring a saved model the way the gate scores a champion reproduces, exactly, the scores its own training
     run gave its evaluation rows with features as of each submission; its frozen snapshot does not (it counts
     outcomes that arrived after the evaluated claims, their own among them)."""
-    from features.codes import load_code_tables
+    from features.contract.codes import load_code_tables
+    from features.contract.labels import compute_labels
+    from features.contract.payer_rules import load_payer_rules
+    from features.contract.time_cut import known_at
+    from features.contract.validation import load_validated
     from features.denial_features import DenialFeatureBuilder
-    from features.labels import compute_labels
-    from features.payer_rules import load_payer_rules
     from features.recovery_features import RecoveryFeatureBuilder, denial_frame
-    from features.time_cut import known_at
-    from features.validation import load_validated
     from training.denial_job import train_denial_risk
     from training.recovery_job import train_recovery
 
@@ -179,11 +179,11 @@ def test_the_champion_is_judged_on_point_in_time_features(small_world: Path, tmp
 
 
 def test_history_must_be_unfrozen_and_built_alike(small_world: Path) -> None:
-    from features.codes import load_code_tables
+    from features.contract.codes import load_code_tables
+    from features.contract.labels import compute_labels
+    from features.contract.payer_rules import load_payer_rules
+    from features.contract.validation import load_validated
     from features.denial_features import DenialFeatureBuilder
-    from features.labels import compute_labels
-    from features.payer_rules import load_payer_rules
-    from features.validation import load_validated
 
     tables = load_validated(small_world, max_reject_rate=0.05).tables
     codes = load_code_tables()

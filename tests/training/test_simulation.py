@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.queue_policy import DEFAULT_MINUTES, QueueSettings, plan_queue
+from features.decisions.queue_plan import DEFAULT_MINUTES, QueueSettings, plan_queue
 from training.simulation import (
     SUMMARY_COLUMNS,
     WORKED_COLUMNS,
@@ -23,6 +23,7 @@ from training.simulation import (
     oracle_policy,
     planned_policy,
     simulate,
+    standard_policies,
 )
 
 MONDAY = dt.date(2026, 11, 16)
@@ -240,6 +241,17 @@ def test_planned_policy_works_the_plans_work_today_rows_in_plan_order() -> None:
 
     with pytest.raises(ValueError, match="not among the open denials"):
         planned_policy(plan_fn=stranger)(df, MONDAY, 60)
+
+
+def test_standard_policies_plan_with_the_serving_planner() -> None:
+    """The replay judges the planner that serves: same picks as `plan_queue` at the same capacity."""
+    df = world(60, seed=11)
+    df["true_value"] = df["true_p"] * df["true_amount"]
+    policies = standard_policies(capacity_minutes=90.0)
+    assert list(policies) == ["oldest_first", "largest_first", "deadline_first", "claimsight", "oracle"]
+    served = planned_policy(plan_fn=plan_with(90.0))(df, MONDAY, 90.0)
+    assert list(policies["claimsight"](df, MONDAY, 90.0)) == list(served)
+    assert len(served) > 0
 
 
 # ---- outcomes ----------------------------------------------------------------------------------------------------

@@ -1,0 +1,261 @@
+"""CARC/RARC meaning lives in one place so that labels, features, reasons and actions cannot disagree.
+
+The denial label (DATA.md), the model's category targets, the preventive action shown before release and
+the follow-up recommended after a denial all come from the CSV tables shipped in ``features/contract/data``. If any
+of them read codes some other way, a change to a mapping would silently split training labels from the
+advice a biller sees. The tables are validated when loaded, so a bad edit fails loudly instead of turning
+codes into "other".
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Literal, get_args
+
+import numpy as np
+import pandas as pd
+
+CATEGORIES: tuple[str, ...] = (
+    "eligibility",
+    "coordination_of_benefits",
+    "authorization",
+    "coding",
+    "medical_necessity",
+    "timely_filing",
+    "duplicate",
+    "missing_information",
+    "non_covered",
+    "other",
+)
+# What a biller does about a denial; payer-rule guardrails and the recovery model use the same names.
+DenialAction = Literal["correct_and_resubmit", "appeal", "bill_patient", "write_off", "verify_status"]
+FOLLOWUP_ACTIONS: tuple[str, ...] = get_args(DenialAction)
+
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    "carc.csv": ("carc", "short_name", "category"),
+    "rarc.csv": ("rarc", "short_name", "category", "action", "appeal_rights"),
+    "categories.csv": (
+        "category",
+        "label",
+        "avoidable",
+        "preventive_action",
+        "followup_action",
+        "followup_text",
+    ),
+    "routine_adjustments.csv": ("group_code", "carc", "short_name"),
+}
+_BOOLS = {"true": True, "false": False}
+_CATEGORY_CODE = {category: code for code, category in enumerate(CATEGORIES)}
+_CATEGORY_DTYPE = pd.CategoricalDtype(list(CATEGORIES))
+_OTHER = np.int8(_CATEGORY_CODE["other"])
+_MAX_SHORT_NAME = 60
+
+
+class CodeTableError(ValueError):
+    """A shipped code table breaks a rule; the message names the file, the code and the rule."""
+
+
+@dataclass(frozen=True, eq=False)
+class CodeTables:
+    """The code tables, indexed by code. Treat the frames as read-only: the loaded instance is shared."""
+
+    carc: pd.DataFrame  # index carc; short_name, category
+    rarc: pd.DataFrame  # index rarc; short_name, category (NaN = keep CARC's), action, appeal_rights
+    categories: pd.DataFrame  # index category, in CATEGORIES order
+    routine: frozenset[tuple[str, str]]  # (group_code, carc)
+
+    @functools.cached_property
+    def _carc_categories(self) -> dict[str, str]:
+        return {str(code): str(category) for code, category in self.carc["category"].items()}
+
+    @functools.cached_property
+    def _rarc_categories(self) -> dict[str, str]:
+        return {str(code): str(category) for code, category in self.rarc["category"].dropna().items()}
+
+    def carc_category(self, carc: str) -> str:
+        """Root-cause category of one CARC; "other" when the code is unknown."""
+        return self._carc_categories.get(str(carc).strip().upper(), "other")
+
+    def categorize(self, carcs: pd.Series, remark_codes: pd.Series) -> pd.Series:
+        """Category per adjustment row: the CARC's, unless one of its RARCs is more specific.
+
+        ``remark_codes`` holds ``|``-separated RARCs (nulls allowed) and is paired with ``carcs`` by
+        position. The first RARC in a row's list that carries a category wins. Returns a categorical
+        Series (categories = CATEGORIES) on ``carcs.index``.
+        """
+        if len(carcs) != len(remark_codes):
+            raise ValueError(f"carcs has {len(carcs)} rows but remark_codes has {len(remark_codes)}")
+        # Resolve each distinct CARC and remark list once, then broadcast the category codes to the rows.
+        # pd.factorize marks nulls -1, which picks the default appended at the end of each lookup array.
+        carc_index, carc_values = pd.factorize(carcs.to_numpy())
+        carc_lookup = _normalise(pd.Series(carc_values)).map(self._carc_categories).fillna("other")
+        codes = np.append(carc_lookup.map(_CATEGORY_CODE).to_numpy(np.int8), _OTHER)[carc_index]
+
+        remark_index, remark_values = pd.factorize(remark_codes.to_numpy())
+        tokens = _normalise(pd.Series(remark_values, dtype="string").str.split("|").explode())
+        overrides = tokens.map(self._rarc_categories).dropna()
+        first = overrides[~overrides.index.duplicated(keep="first")]  # explode keeps list order
+        remark_lookup = np.full(len(remark_values) + 1, -1, dtype=np.int8)
+        remark_lookup[first.index.to_numpy(dtype=np.intp)] = first.map(_CATEGORY_CODE).to_numpy(np.int8)
+        refined = remark_lookup[remark_index]
+        codes = np.where(refined >= 0, refined, codes)
+
+        categories = pd.Categorical.from_codes(codes, dtype=_CATEGORY_DTYPE)
+        return pd.Series(categories, index=carcs.index, name="category")
+
+    def is_routine(
+        self,
+        group_codes: pd.Series,
+        carcs: pd.Series,
+        routine: frozenset[tuple[str, str]] | None = None,
+    ) -> np.ndarray:
+        """True where (group code, CARC) is a routine adjustment, i.e. not a denial (DATA.md labels).
+
+        ``routine`` replaces the shipped set when a team defines denials differently.
+        """
+        pairs = self.routine if routine is None else routine
+        wanted = {(g.strip().upper(), c.strip().upper()) for g, c in pairs}
+        group_index, group_values = pd.factorize(group_codes.to_numpy())
+        carc_index, carc_values = pd.factorize(carcs.to_numpy())
+        # A small (distinct group codes x distinct CARCs) table; the extra last row/column is for nulls (-1).
+        groups = _normalise(pd.Series(group_values)).tolist()
+        codes = _normalise(pd.Series(carc_values)).tolist()
+        table = np.zeros((len(groups) + 1, len(codes) + 1), dtype=bool)
+        table[:-1, :-1] = [[(group, code) in wanted for code in codes] for group in groups]
+        return table[group_index, carc_index]
+
+    def rarc_guidance(self, remark_codes: str | None) -> tuple[str | None, bool | None]:
+        """(action override, appeal rights), each from the first RARC in the list that sets it."""
+        action: str | None = None
+        appeal_rights: bool | None = None
+        for code in _split(remark_codes):
+            if code not in self.rarc.index:
+                continue
+            row = self.rarc.loc[code]
+            if action is None and pd.notna(row["action"]):
+                action = str(row["action"])
+            if appeal_rights is None and pd.notna(row["appeal_rights"]):
+                appeal_rights = bool(row["appeal_rights"])
+        return action, appeal_rights
+
+    def preventive_action(self, category: str) -> str:
+        return str(self._category_value(category, "preventive_action"))
+
+    def followup_action(self, category: str) -> str:
+        return str(self._category_value(category, "followup_action"))
+
+    def is_avoidable(self, category: str) -> bool:
+        return bool(self._category_value(category, "avoidable"))
+
+    def label(self, category: str) -> str:
+        return str(self._category_value(category, "label"))
+
+    def _category_value(self, category: str, column: str) -> object:
+        if category not in self.categories.index:
+            raise ValueError(f"unknown denial category {category!r}; expected one of {CATEGORIES}")
+        return self.categories.at[category, column]
+
+
+@functools.cache
+def load_code_tables() -> CodeTables:
+    """The shipped tables, validated once per process."""
+    return _load_from(files("features.contract") / "data")
+
+
+def _load_from(directory: Traversable | Path) -> CodeTables:
+    carc = _read(directory, "carc.csv")
+    _check_codes(carc, "carc.csv")
+    _check_values(carc, "carc.csv", "category", CATEGORIES)
+
+    rarc = _read(directory, "rarc.csv")
+    _check_codes(rarc, "rarc.csv")
+    _check_values(rarc, "rarc.csv", "category", (*CATEGORIES, ""))
+    _check_values(rarc, "rarc.csv", "action", (*FOLLOWUP_ACTIONS, ""))
+    _check_values(rarc, "rarc.csv", "appeal_rights", (*_BOOLS, ""))
+
+    categories = _read(directory, "categories.csv")
+    _check_codes(categories, "categories.csv")
+    _check_values(categories, "categories.csv", "category", CATEGORIES)
+    _check_values(categories, "categories.csv", "avoidable", tuple(_BOOLS))
+    _check_values(categories, "categories.csv", "followup_action", FOLLOWUP_ACTIONS)
+    for column in ("label", "preventive_action", "followup_text"):
+        for category in categories.loc[categories[column] == "", "category"]:
+            raise CodeTableError(f"categories.csv: category {category!r}: {column} must not be blank")
+    missing = [c for c in CATEGORIES if c not in set(categories["category"])]
+    if missing:
+        raise CodeTableError(f"categories.csv: category {missing[0]!r}: every category needs exactly one row")
+
+    routine = _read(directory, "routine_adjustments.csv")
+    pairs = list(zip(routine["group_code"], routine["carc"], strict=True))
+    known_carcs = set(carc["carc"])
+    for position, (group_code, code) in enumerate(pairs):
+        where = f"routine_adjustments.csv: code {group_code}-{code}"
+        if not group_code or not code:
+            raise CodeTableError(f"{where}: group_code and carc are required")
+        if code not in known_carcs:
+            raise CodeTableError(f"{where}: carc must be listed in carc.csv")
+        if (group_code, code) in pairs[:position]:
+            raise CodeTableError(f"{where}: pair appears more than once")
+
+    rarc["category"] = rarc["category"].replace("", None)
+    rarc["action"] = rarc["action"].replace("", None)
+    rarc["appeal_rights"] = rarc["appeal_rights"].map(_BOOLS).astype("boolean")
+    categories["avoidable"] = categories["avoidable"].map(_BOOLS).astype(bool)
+    return CodeTables(
+        carc=carc.set_index("carc"),
+        rarc=rarc.set_index("rarc"),
+        categories=categories.set_index("category").loc[list(CATEGORIES)],
+        routine=frozenset(pairs),
+    )
+
+
+def _read(directory: Traversable | Path, name: str) -> pd.DataFrame:
+    with (directory / name).open("r", encoding="utf-8") as handle:
+        frame = pd.read_csv(handle, dtype=str, keep_default_na=False)
+    expected = _COLUMNS[name]
+    if tuple(frame.columns) != expected:
+        raise CodeTableError(f"{name}: columns are {list(frame.columns)}, expected exactly {list(expected)}")
+    frame = frame.apply(lambda column: column.str.strip())
+    for code_column in ("carc", "rarc", "group_code"):
+        if code_column in frame:
+            frame[code_column] = frame[code_column].str.upper()
+    return frame
+
+
+def _check_codes(frame: pd.DataFrame, name: str) -> None:
+    key = str(frame.columns[0])
+    for row, code in enumerate(frame[key].tolist()):
+        if not code:
+            raise CodeTableError(f"{name}: code {code!r} (data row {row + 1}): {key} must not be blank")
+    if "short_name" in frame:
+        for code, short_name in zip(frame[key].tolist(), frame["short_name"].tolist(), strict=True):
+            if not 0 < len(short_name) <= _MAX_SHORT_NAME:
+                rule = f"short_name must be 1-{_MAX_SHORT_NAME} characters"
+                raise CodeTableError(f"{name}: code {code!r}: {rule}")
+    duplicated = frame.loc[frame[key].duplicated(), key]
+    if not duplicated.empty:
+        raise CodeTableError(f"{name}: code {duplicated.iloc[0]!r}: {key} appears more than once")
+
+
+def _check_values(frame: pd.DataFrame, name: str, column: str, allowed: tuple[str, ...]) -> None:
+    """Every value of ``column`` is in ``allowed`` ("" in ``allowed`` means the column may be blank)."""
+    for code, value in zip(frame.iloc[:, 0], frame[column], strict=True):
+        if value not in allowed:
+            blank = " or blank" if "" in allowed else ""
+            rule = f"{column} must be one of {[a for a in allowed if a]}{blank}"
+            raise CodeTableError(f"{name}: code {code!r}: {column} {value!r} is invalid; {rule}")
+
+
+def _normalise(codes: pd.Series) -> pd.Series:
+    return codes.astype("string").str.strip().str.upper()
+
+
+def _split(remark_codes: str | None) -> Iterable[str]:
+    if remark_codes is None or pd.isna(remark_codes):
+        return []
+    return [code.strip().upper() for code in str(remark_codes).split("|") if code.strip()]

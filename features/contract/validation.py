@@ -1,0 +1,306 @@
+"""Turn raw text tables into typed, trustworthy tables, and put every rejected row somewhere visible.
+
+A billing export always has some bad rows. Dropping them silently biases every rate computed later;
+failing the whole run on one bad row makes the tool useless. So each row that breaks a rule goes to
+`quarantine/<table>.csv` with the reason, the run reports counts by table and reason, and only a
+reject rate above a threshold fails the run.
+
+Value rules (types, allowed values, signs, required fields) are pandera checks generated from
+`features.contract.schema`; rules that span rows or tables (keys, references, date order) are vectorised
+pandas. Messages name the column and the rule, never a value: values may be PHI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from features.contract.frames import member
+from features.contract.schema import TABLES, Column, Table
+from features.contract.tables_io import RawTables, read_tables
+
+_DATE_FORMAT = "%Y-%m-%d"
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0"}
+
+
+class RejectRateExceeded(Exception):
+    """Too many rows failed validation for the run to be trusted (exit code 3)."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, result: ValidationResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass
+class ValidationResult:
+    tables: dict[str, pd.DataFrame]
+    quarantine: dict[str, pd.DataFrame]
+    report: pd.DataFrame  # table, reason, rows
+    rows_in: dict[str, int]
+    ignored_columns: dict[str, list[str]] = field(default_factory=dict)
+
+    def reject_rate(self, table: str) -> float:
+        n = self.rows_in.get(table, 0)
+        return len(self.quarantine.get(table, ())) / n if n else 0.0
+
+    @property
+    def total_quarantined(self) -> int:
+        return int(sum(len(q) for q in self.quarantine.values()))
+
+
+class _Reasons:
+    """Collects (row position, reason) pairs for one table without building per-row Python lists."""
+
+    def __init__(self) -> None:
+        self._pos: list[np.ndarray] = []
+        self._why: list[np.ndarray] = []
+
+    def add(self, mask: np.ndarray | pd.Series, reason: str) -> None:
+        pos = np.flatnonzero(np.asarray(mask, dtype=bool))
+        if len(pos):
+            self._pos.append(pos)
+            self._why.append(np.full(len(pos), reason, dtype=object))
+
+    def add_positions(self, pos: np.ndarray, reasons: np.ndarray) -> None:
+        if len(pos):
+            self._pos.append(pos.astype(np.int64))
+            self._why.append(reasons.astype(object))
+
+    def bad_mask(self, n: int) -> np.ndarray:
+        mask = np.zeros(n, dtype=bool)
+        for pos in self._pos:
+            mask[pos] = True
+        return mask
+
+    def frame(self) -> pd.DataFrame:
+        if not self._pos:
+            return pd.DataFrame({"pos": pd.Series(dtype="int64"), "reason": pd.Series(dtype=object)})
+        return pd.DataFrame({"pos": np.concatenate(self._pos), "reason": np.concatenate(self._why)})
+
+
+# --------------------------------------------------------------------------------------------------
+# 1. Text -> types. A value that does not parse becomes a reason, and the cell becomes null.
+
+
+def _parse_column(raw: pd.Series, col: Column, reasons: _Reasons) -> pd.Series:
+    text = raw.str.strip()
+    text = text.mask(text == "")
+    if col.default is not None:
+        text = text.fillna(col.default)
+    present = text.notna().to_numpy()
+    if col.kind == "date":
+        dates = pd.to_datetime(text, format=_DATE_FORMAT, errors="coerce")
+        reasons.add(present & dates.isna().to_numpy(), f"{col.name}: not a date in YYYY-MM-DD form")
+        return dates
+    if col.kind == "money":
+        amounts = pd.to_numeric(text, errors="coerce").astype("float64")
+        bad = present & (amounts.isna().to_numpy() | ~np.isfinite(amounts.fillna(0).to_numpy()))
+        reasons.add(bad, f"{col.name}: not a decimal amount")
+        return amounts.where(~bad)
+    if col.kind == "int":
+        num = pd.to_numeric(text, errors="coerce")
+        whole = num.notna() & (num == np.floor(num.fillna(0)))
+        reasons.add(present & ~whole.to_numpy(), f"{col.name}: not a whole number")
+        return num.where(whole).astype("Int64")
+    if col.kind == "bool":
+        low = text.str.lower()
+        out = pd.Series(pd.NA, index=text.index, dtype="boolean")
+        out[low.isin(_TRUE).fillna(False)] = True
+        out[low.isin(_FALSE).fillna(False)] = False
+        reasons.add(present & out.isna().to_numpy(), f"{col.name}: not true/false")
+        return out
+    return text.astype("string")
+
+
+# --------------------------------------------------------------------------------------------------
+# 2. Value rules, generated from the schema and run by pandera (lazy: every failure, not the first).
+
+
+def _pandera_schema(table: Table) -> pa.DataFrameSchema:
+    columns = {}
+    for col in table.columns:
+        checks = []
+        if col.allowed is not None:
+            checks.append(pa.Check.isin(list(col.allowed), error=f"must be one of {', '.join(col.allowed)}"))
+        if col.non_negative:
+            checks.append(pa.Check.ge(0, error="must not be negative"))
+        columns[col.name] = pa.Column(nullable=not col.required, checks=checks, required=True)
+    return pa.DataFrameSchema(columns, name=table.name)
+
+
+def _value_rules(df: pd.DataFrame, table: Table, reasons: _Reasons, unparsed: np.ndarray) -> None:
+    try:
+        _pandera_schema(table).validate(df, lazy=True)
+    except SchemaErrors as err:
+        fc = err.failure_cases
+        fc = fc[fc["index"].notna() & fc["column"].notna()]
+        rule = fc["check"].astype(str).replace({"not_nullable": "required value missing"})
+        why = (fc["column"].astype(str) + ": " + rule).to_numpy()
+        pos = df.index.get_indexer(fc["index"].astype("int64"))
+        keep = pos >= 0
+        # A cell that failed to parse is already reported; its null is not a second problem.
+        keep &= ~((rule == "required value missing").to_numpy() & unparsed[np.where(keep, pos, 0)])
+        reasons.add_positions(pos[keep], why[keep])
+
+
+# --------------------------------------------------------------------------------------------------
+# 3. Row and cross-table rules.
+
+
+def _duplicate_key(df: pd.DataFrame, table: Table, reasons: _Reasons) -> None:
+    if table.key:
+        # Every copy goes: which one is right is the team's call, not ours.
+        reasons.add(df.duplicated(list(table.key), keep=False).to_numpy(), f"{'+'.join(table.key)}: duplicate key")
+
+
+def _claims_rules(df: pd.DataFrame, reasons: _Reasons) -> None:
+    reasons.add((df["service_from"] > df["submitted_at"]).fillna(False), "service_from: after submitted_at")
+    reasons.add((df["service_to"] < df["service_from"]).fillna(False), "service_to: before service_from")
+    needs_original = df["frequency_code"].isin(["7", "8"]).fillna(False) & df["original_claim_id"].isna()
+    reasons.add(needs_original, "original_claim_id: required for frequency 7 or 8")
+    self_ref = (df["original_claim_id"] == df["claim_id"]).fillna(False)
+    reasons.add(self_ref, "original_claim_id: refers to the claim itself")
+
+
+def _followup_rules(df: pd.DataFrame, reasons: _Reasons) -> None:
+    reasons.add((df["outcome_date"] < df["action_date"]).fillna(False), "outcome_date: before action_date")
+
+
+def _orphans(child: pd.Series, valid: pd.Index, known: pd.Index, column: str, reasons: _Reasons) -> None:
+    """Reference checks: unknown target vs a target that exists but was itself quarantined."""
+    present = child.notna().to_numpy()
+    in_valid = member(child, valid)
+    in_known = member(child, known)
+    target = "remit" if column == "remit_id" else "claim"
+    reasons.add(present & ~in_known, f"{column}: refers to an unknown {target}")
+    reasons.add(present & in_known & ~in_valid, f"{column}: refers to a quarantined row")
+
+
+def _finish(frames: dict[str, pd.DataFrame], reasons: dict[str, _Reasons]) -> dict[str, np.ndarray]:
+    return {name: reasons[name].bad_mask(len(df)) for name, df in frames.items()}
+
+
+def _reference_rules(typed: dict[str, pd.DataFrame], bad: dict[str, np.ndarray], out: dict[str, _Reasons]) -> None:
+    claims = typed["claims"]
+    known_claims = pd.Index(claims["claim_id"].dropna().unique())
+    valid_claims = pd.Index(claims.loc[~bad["claims"], "claim_id"].dropna())
+    _orphans(claims["original_claim_id"], valid_claims, known_claims, "original_claim_id", out["claims"])
+    for name in ("claim_lines", "remits", "adjustments", "followups"):
+        if name in typed:
+            _orphans(typed[name]["claim_id"], valid_claims, known_claims, "claim_id", out[name])
+    if "adjustments" in typed:
+        remits, adj = typed["remits"], typed["adjustments"]
+        known_remits = pd.Index(remits["remit_id"].dropna().unique())
+        valid_remits = pd.Index(remits.loc[~bad["remits"], "remit_id"].dropna())
+        _orphans(adj["remit_id"], valid_remits, known_remits, "remit_id", out["adjustments"])
+        owner_of = remits.dropna(subset=["remit_id"]).drop_duplicates("remit_id").set_index("remit_id")["claim_id"]
+        owner = adj["remit_id"].map(owner_of)
+        mismatch = (owner.notna() & adj["claim_id"].notna() & (owner != adj["claim_id"])).fillna(False)
+        out["adjustments"].add(mismatch.to_numpy(), "remit_id: belongs to another claim")
+
+
+def validate_tables(raw: RawTables, *, max_reject_rate: float = 0.05) -> ValidationResult:
+    """Type, check and split every table into valid rows and quarantined rows with reasons.
+
+    Raises RejectRateExceeded when any table loses more than `max_reject_rate` of its rows.
+    """
+    typed: dict[str, pd.DataFrame] = {}
+    reasons: dict[str, _Reasons] = {}
+    for name, df in raw.frames.items():
+        table = TABLES[name]
+        r = _Reasons()
+        df = df.reset_index(drop=True)
+        cols = {c.name: _parse_column(df[c.name], c, r) for c in table.columns}
+        out = pd.DataFrame(cols, index=df.index)
+        unparsed = r.bad_mask(len(df))
+        _value_rules(out, table, r, unparsed)
+        _duplicate_key(out, table, r)
+        if name == "claims":
+            _claims_rules(out, r)
+        elif name == "followups":
+            _followup_rules(out, r)
+        typed[name], reasons[name] = out, r
+
+    # References: resolve to a fixed point, because quarantining a claim orphans its lines, remits,
+    # adjustments and replacements, and a replacement's quarantine orphans its own children.
+    base = {name: r.frame() for name, r in reasons.items()}
+    bad = _finish(typed, reasons)
+    while True:
+        trial = {name: _Reasons() for name in typed}
+        for name, frame in base.items():
+            trial[name].add_positions(frame["pos"].to_numpy(), frame["reason"].to_numpy())
+        _reference_rules(typed, bad, trial)
+        new_bad = _finish(typed, trial)
+        if all(np.array_equal(new_bad[n], bad[n]) for n in typed):
+            break
+        bad = new_bad
+    reasons = trial
+
+    tables, quarantine, report_rows = {}, {}, []
+    for name, df in typed.items():
+        why = reasons[name].frame().drop_duplicates()
+        bad_pos = np.sort(why["pos"].unique())
+        keep = np.ones(len(df), dtype=bool)
+        keep[bad_pos] = False
+        tables[name] = df[keep].reset_index(drop=True)
+        joined = why.sort_values(["pos", "reason"]).groupby("pos")["reason"].agg("; ".join)
+        q = raw.frames[name].reset_index(drop=True).iloc[bad_pos].copy()
+        q["reason"] = joined.reindex(bad_pos).to_numpy()
+        quarantine[name] = q.reset_index(drop=True)
+        counts = why["reason"].value_counts()
+        for reason, rows in counts.items():
+            report_rows.append({"table": name, "reason": reason, "rows": int(rows)})
+    report = pd.DataFrame(report_rows, columns=["table", "reason", "rows"]).sort_values(
+        ["table", "rows", "reason"], ascending=[True, False, True], ignore_index=True
+    )
+    result = ValidationResult(
+        tables=tables,
+        quarantine=quarantine,
+        report=report,
+        rows_in={name: len(df) for name, df in typed.items()},
+        ignored_columns=dict(raw.ignored_columns),
+    )
+    over = [n for n in typed if result.reject_rate(n) > max_reject_rate]
+    if over:
+        detail = ", ".join(f"{n} {result.reject_rate(n):.1%}" for n in over)
+        raise RejectRateExceeded(
+            f"reject rate above {max_reject_rate:.1%}: {detail}; see the quarantine files", result=result
+        )
+    return result
+
+
+def write_quarantine(result: ValidationResult, *, quarantine_dir: Path) -> list[Path]:
+    """One CSV per table that lost rows; stale files from an earlier run are removed so counts match."""
+    quarantine_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, q in result.quarantine.items():
+        path = quarantine_dir / f"{name}.csv"
+        if len(q):
+            q.to_csv(path, index=False)
+            written.append(path)
+        elif path.exists():
+            path.unlink()
+    return written
+
+
+def load_validated(data_dir: Path, *, max_reject_rate: float, quarantine_dir: Path | None = None) -> ValidationResult:
+    """Read, validate and write the quarantine files: what every command that reads history starts with.
+
+    The quarantine files are written even when the reject rate fails the run, so the team can see why.
+    """
+    qdir = quarantine_dir if quarantine_dir is not None else data_dir / "quarantine"
+    try:
+        result = validate_tables(read_tables(data_dir), max_reject_rate=max_reject_rate)
+    except RejectRateExceeded as exc:
+        write_quarantine(exc.result, quarantine_dir=qdir)
+        raise
+    write_quarantine(result, quarantine_dir=qdir)
+    return result

@@ -1,0 +1,224 @@
+"""Every quarantine reason and every contract error, on tiny hand-built histories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from factories import History
+
+from features.contract.tables_io import ContractError, read_tables
+from features.contract.validation import RejectRateExceeded, validate_tables, write_quarantine
+
+
+def base() -> History:
+    h = History()
+    for i in range(1, 4):
+        h.claim(f"C{i}", lines=2)
+        r = h.remit(f"C{i}", date="2024-02-01", status="1", paid=80.0)
+        h.adj(f"C{i}", r, "CO", "45", 20.0, line=1)
+    return h
+
+
+def reasons(h: History, table: str) -> list[str]:
+    res = h.validated(max_reject_rate=1.0)
+    return list(res.quarantine[table]["reason"])
+
+
+def test_clean_history_has_no_quarantine() -> None:
+    res = base().validated()
+    assert res.total_quarantined == 0
+    assert res.report.empty
+    assert len(res.tables["claims"]) == 3
+    assert res.tables["claims"]["submitted_at"].dtype.kind == "M"
+    assert res.tables["claims"]["total_charge"].dtype == "float64"
+
+
+@pytest.mark.parametrize(
+    ("table", "row", "field", "value", "reason"),
+    [
+        ("claims", 0, "submitted_at", "2024-13-45", "submitted_at: not a date in YYYY-MM-DD form"),
+        ("claims", 0, "service_from", "01/05/2024", "service_from: not a date in YYYY-MM-DD form"),
+        ("claims", 0, "total_charge", "12,50", "total_charge: not a decimal amount"),
+        ("claims", 0, "total_charge", "-5.00", "total_charge: must not be negative"),
+        ("claims", 0, "payer_id", None, "payer_id: required value missing"),
+        ("claims", 0, "plan_type", "premium", "plan_type: must be one of"),
+        ("claims", 0, "eligibility_verified", "maybe", "eligibility_verified: not true/false"),
+        ("claims", 0, "frequency_code", "9", "frequency_code: must be one of 1, 7, 8"),
+        ("claims", 0, "service_from", "2024-02-01", "service_from: after submitted_at"),
+        ("claim_lines", 0, "charge", "-1", "charge: must not be negative"),
+        ("claim_lines", 0, "units", "1.5", "units: not a whole number"),
+        ("claim_lines", 0, "procedure_code", None, "procedure_code: required value missing"),
+        ("remits", 0, "remit_date", "yesterday", "remit_date: not a date in YYYY-MM-DD form"),
+        ("remits", 0, "paid_amount", "abc", "paid_amount: not a decimal amount"),
+        ("remits", 0, "status_code", "99", "status_code: must be one of"),
+        ("adjustments", 0, "group_code", "XX", "group_code: must be one of CO, PR, OA, PI, CR"),
+        ("adjustments", 0, "amount", "n/a", "amount: not a decimal amount"),
+    ],
+)
+def test_bad_value_goes_to_quarantine_with_its_reason(
+    table: str, row: int, field: str, value: object, reason: str
+) -> None:
+    h = base()
+    h.rows[table][row][field] = value
+    res = h.validated(max_reject_rate=1.0)
+    q = res.quarantine[table]
+    assert len(q) == 1
+    assert q["reason"].str.contains(reason, regex=False).all()
+    assert len(res.tables[table]) == len(h.rows[table]) - 1
+
+
+def test_duplicate_key_quarantines_every_copy_and_orphans_children() -> None:
+    h = base()
+    h.claim("C1", lines=0)  # a second claim row with the same claim_id
+    res = h.validated(max_reject_rate=1.0)
+    assert list(res.quarantine["claims"]["reason"]) == ["claim_id: duplicate key"] * 2
+    # lines, remits and adjustments of the ambiguous claim follow it into quarantine
+    assert set(res.quarantine["claim_lines"]["reason"]) == {"claim_id: refers to a quarantined row"}
+    assert len(res.quarantine["claim_lines"]) == 2
+    assert len(res.quarantine["remits"]) == 1
+    assert len(res.quarantine["adjustments"]) == 1
+    assert set(res.tables["claims"]["claim_id"]) == {"C2", "C3"}
+
+
+def test_duplicate_line_key() -> None:
+    h = base()
+    h.rows["claim_lines"].append(dict(h.rows["claim_lines"][0]))
+    assert reasons(h, "claim_lines") == ["claim_id+line_number: duplicate key"] * 2
+
+
+@pytest.mark.parametrize("table", ["claim_lines", "remits", "adjustments", "followups"])
+def test_rows_pointing_at_an_unknown_claim(table: str) -> None:
+    h = base()
+    if table == "claim_lines":
+        h.rows[table].append({"claim_id": "GHOST", "line_number": 1, "procedure_code": "99213", "charge": 1.0})
+    elif table == "remits":
+        h.remit("GHOST", date="2024-02-01")
+    elif table == "adjustments":
+        h.adj("GHOST", "R0001", "CO", "45", 1.0)
+    else:
+        h.followup("GHOST", action="appeal", date="2024-03-01")
+    assert "claim_id: refers to an unknown claim" in reasons(h, table)[0]
+
+
+def test_adjustment_pointing_at_unknown_or_foreign_remit() -> None:
+    h = base()
+    h.adj("C1", "R9999", "CO", "16", 5.0)
+    h.adj("C1", "R0002", "CO", "16", 5.0)  # R0002 adjudicates C2
+    assert reasons(h, "adjustments") == ["remit_id: refers to an unknown remit", "remit_id: belongs to another claim"]
+
+
+def test_replacement_rules() -> None:
+    h = base()
+    h.claim("R1", frequency="7", original="NOPE")
+    h.claim("R2", frequency="7")
+    h.claim("R3", frequency="7", original="R1")  # chains to a quarantined replacement
+    h.claim("R4", frequency="7", original="C1")  # fine
+    res = h.validated(max_reject_rate=1.0)
+    q = res.quarantine["claims"].set_index("claim_id")["reason"]
+    assert q["R1"] == "original_claim_id: refers to an unknown claim"
+    assert q["R2"] == "original_claim_id: required for frequency 7 or 8"
+    assert q["R3"] == "original_claim_id: refers to a quarantined row"
+    assert "R4" in set(res.tables["claims"]["claim_id"])
+
+
+def test_followup_outcome_before_action() -> None:
+    h = base()
+    h.followup("C1", action="appeal", date="2024-03-01", outcome="upheld", outcome_date="2024-02-01")
+    assert reasons(h, "followups") == ["outcome_date: before action_date"]
+
+
+def test_several_reasons_on_one_row_are_all_reported() -> None:
+    h = base()
+    h.rows["claims"][0].update(total_charge="-3", plan_type="premium")
+    reason = reasons(h, "claims")[0]
+    assert "total_charge: must not be negative" in reason and "plan_type: must be one of" in reason
+
+
+def test_counts_match_injected_bad_rows_and_nothing_is_lost() -> None:
+    h = base()
+    for i in range(40):
+        h.claim(f"X{i}")
+    bad = [3, 7, 11, 19, 23]
+    for n in bad:
+        h.rows["claims"][n]["total_charge"] = "-1"
+    res = h.validated(max_reject_rate=1.0)
+    assert len(res.quarantine["claims"]) == len(bad)
+    assert len(res.tables["claims"]) + len(res.quarantine["claims"]) == len(h.rows["claims"])
+    assert res.report.set_index(["table", "reason"]).loc[("claims", "total_charge: must not be negative"), "rows"] == 5
+
+
+def test_reject_rate_threshold_fails_loudly() -> None:
+    h = base()
+    h.rows["claims"][0]["total_charge"] = "-1"
+    with pytest.raises(RejectRateExceeded, match="claims 33.3%") as info:
+        h.validated(max_reject_rate=0.05)
+    assert info.value.exit_code == 3
+    assert len(info.value.result.quarantine["claims"]) == 1
+
+
+def test_quarantine_files_hold_rows_and_reasons(tmp_path: Path) -> None:
+    h = base()
+    h.rows["claims"][1]["submitted_at"] = "bad"
+    res = h.validated(max_reject_rate=1.0)
+    written = write_quarantine(res, quarantine_dir=tmp_path / "quarantine")
+    q = pd.read_csv(tmp_path / "quarantine" / "claims.csv", dtype=str)
+    assert [p.name for p in written] == ["claims.csv", "claim_lines.csv", "remits.csv", "adjustments.csv"]
+    assert q.loc[0, "claim_id"] == "C2" and q.loc[0, "submitted_at"] == "bad"
+    assert q.loc[0, "reason"] == "submitted_at: not a date in YYYY-MM-DD form"
+
+
+# ---- contract errors (exit code 2) ------------------------------------------------------------------
+
+
+def test_reads_csv_directory_end_to_end(tmp_path: Path) -> None:
+    raw = read_tables(base().write_csv(tmp_path))
+    res = validate_tables(raw)
+    assert res.total_quarantined == 0 and len(res.tables["remits"]) == 3
+
+
+def test_missing_required_column_names_table_and_column(tmp_path: Path) -> None:
+    d = base().write_csv(tmp_path)
+    df = pd.read_csv(d / "remits.csv", dtype=str).drop(columns=["remit_date"])
+    df.to_csv(d / "remits.csv", index=False)
+    with pytest.raises(ContractError, match="table remits: missing required column remit_date") as info:
+        read_tables(d)
+    assert info.value.exit_code == 2
+
+
+def test_unknown_table_name(tmp_path: Path) -> None:
+    d = base().write_csv(tmp_path)
+    (d / "claim.csv").write_text("claim_id\nC1\n")
+    with pytest.raises(ContractError, match="claim.csv: unknown table name 'claim'"):
+        read_tables(d)
+
+
+def test_missing_table_and_both_formats(tmp_path: Path) -> None:
+    d = base().write_csv(tmp_path)
+    (d / "remits.csv").unlink()
+    with pytest.raises(ContractError, match="table remits: no remits.csv or remits.parquet"):
+        read_tables(d)
+    (d / "remits.csv").write_text("x\n")
+    (d / "remits.parquet").write_bytes(b"")
+    with pytest.raises(ContractError, match="both remits.csv and remits.parquet"):
+        read_tables(d)
+
+
+def test_unreadable_file_does_not_echo_content(tmp_path: Path) -> None:
+    d = base().write_csv(tmp_path)
+    (d / "claims.csv").unlink()
+    (d / "claims.parquet").write_bytes(b"SECRET-PATIENT-NAME not a parquet file")
+    with pytest.raises(ContractError, match="table claims: cannot read claims.parquet") as info:
+        read_tables(d)
+    assert "SECRET" not in str(info.value)
+
+
+def test_unknown_columns_are_ignored_and_reported(tmp_path: Path) -> None:
+    d = base().write_csv(tmp_path)
+    df = pd.read_csv(d / "claims.csv", dtype=str)
+    df["patient_name"] = "x"
+    df.to_csv(d / "claims.csv", index=False)
+    raw = read_tables(d)
+    assert raw.ignored_columns == {"claims": ["patient_name"]}
+    assert "patient_name" not in raw.frames["claims"].columns

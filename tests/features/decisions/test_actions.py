@@ -1,0 +1,500 @@
+"""Recommended action and deadline per denial: guardrails, RARC guidance, follow-ups, deadline arithmetic."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.contract.codes import CodeTables, load_code_tables
+from features.contract.payer_rules import PayerRules, load_payer_rules
+from features.decisions.actions import (
+    FRAME_COLUMNS,
+    NO_DEADLINE,
+    ActionDecision,
+    deadline_for,
+    recommend_action,
+    recommend_frame,
+)
+
+TEAM_RULES = """\
+version: 1
+payers:
+  "P0001":
+    plan_type: commercial
+    appeal_window_days: {1: 30}
+    deadline_buffer_days: 3
+    guardrails:
+      - name: p0001_no_timely_filing_appeals
+        carcs: ["29"]
+        appeal_rights: false
+        action: write_off
+        note: "Contract: timely filing denials are final"
+  "P0002":
+    plan_type: medicaid
+    corrected_claim_window_days: 45
+guardrails:
+  - name: patient_responsibility
+    group_codes: [PR]
+    carcs: ["1"]
+    appeal_rights: false
+    action: bill_patient
+"""
+
+
+@pytest.fixture(scope="module")
+def codes() -> CodeTables:
+    return load_code_tables()
+
+
+@pytest.fixture(scope="module")
+def shipped() -> PayerRules:
+    return load_payer_rules()
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory: pytest.TempPathFactory) -> PayerRules:
+    data_dir = tmp_path_factory.mktemp("team")
+    (data_dir / "payer_rules.yaml").write_text(TEAM_RULES, encoding="utf-8")
+    return load_payer_rules(data_dir=data_dir)
+
+
+def _action(
+    adjustments: Sequence[tuple[str, str, str | None, float]],
+    *,
+    category: str,
+    rules: PayerRules,
+    codes: CodeTables,
+    payer_id: str | None = "ANY",
+    plan_type: str | None = "commercial",
+) -> ActionDecision:
+    return recommend_action(
+        category=category, adjustments=adjustments, payer_id=payer_id, plan_type=plan_type, rules=rules, codes=codes
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Guardrails
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("remarks", ["N211", "MA130", "M20|N211", " ma130 "])
+def test_co16_without_appeal_rights_is_corrected_not_appealed(
+    remarks: str, shipped: PayerRules, codes: CodeTables
+) -> None:
+    decision = _action([("CO", "16", remarks, 120.0)], category="missing_information", rules=shipped, codes=codes)
+    assert decision.action == "correct_and_resubmit"
+    assert decision.appeal_rights is False
+    assert decision.rule.startswith("guardrail missing_info_no_appeal (CO-16 + ")
+    assert remarks.strip().upper().split("|")[-1] in decision.rule
+
+
+def test_ma130_on_another_carc_is_unprocessable(shipped: PayerRules, codes: CodeTables) -> None:
+    decision = _action([("CO", "252", "MA130", 80.0)], category="missing_information", rules=shipped, codes=codes)
+    assert decision == ActionDecision("correct_and_resubmit", False, "guardrail unprocessable_claim (CO-252 + MA130)")
+
+
+@pytest.mark.parametrize("carc", ["1", "2", "3"])
+def test_patient_responsibility_is_billed_to_the_patient(carc: str, shipped: PayerRules, codes: CodeTables) -> None:
+    decision = _action([("PR", carc, None, 75.0)], category="other", rules=shipped, codes=codes)
+    assert decision == ActionDecision("bill_patient", False, f"guardrail patient_responsibility (PR-{carc})")
+
+
+def test_co_deductible_is_not_patient_responsibility(shipped: PayerRules, codes: CodeTables) -> None:
+    decision = _action([("CO", "2", None, 75.0)], category="other", rules=shipped, codes=codes)
+    assert decision.action == "appeal"  # the "other" category's follow-up, not bill_patient
+    assert decision.rule == "category other: usual follow-up"
+
+
+@pytest.mark.parametrize("group", ["CO", "OA"])
+def test_duplicate_checks_status_first(group: str, shipped: PayerRules, codes: CodeTables) -> None:
+    decision = _action([(group, "18", None, 200.0)], category="duplicate", rules=shipped, codes=codes)
+    assert decision == ActionDecision("verify_status", False, f"guardrail duplicate_claim ({group}-18)")
+
+
+def test_timely_filing_follows_the_shipped_guardrail(shipped: PayerRules, codes: CodeTables) -> None:
+    decision = _action([("CO", "29", None, 200.0)], category="timely_filing", rules=shipped, codes=codes)
+    guardrail = next(g for g in shipped.library.guardrails if g.name == "timely_filing")
+    assert decision.action == guardrail.action == "appeal"
+    assert decision.appeal_rights is guardrail.appeal_rights is True
+    assert decision.rule == "guardrail timely_filing (CO-29)"
+
+
+@pytest.mark.parametrize("carc", ["22", "109"])
+def test_wrong_payer_is_corrected_and_resubmitted(carc: str, shipped: PayerRules, codes: CodeTables) -> None:
+    decision = _action([("CO", carc, None, 300.0)], category="coordination_of_benefits", rules=shipped, codes=codes)
+    assert decision == ActionDecision("correct_and_resubmit", False, f"guardrail wrong_payer (CO-{carc})")
+
+
+def test_payer_guardrail_overrides_the_shipped_one(team: PayerRules, codes: CodeTables) -> None:
+    adjustments = [("CO", "29", None, 200.0)]
+    own = _action(adjustments, category="timely_filing", rules=team, codes=codes, payer_id="P0001")
+    assert own == ActionDecision("write_off", False, "payer:P0001 guardrail p0001_no_timely_filing_appeals (CO-29)")
+    other = _action(adjustments, category="timely_filing", rules=team, codes=codes, payer_id="P0002")
+    assert other == ActionDecision("appeal", True, "guardrail timely_filing (CO-29)")
+
+
+def test_pr_deductible_without_a_guardrail_still_bills_the_patient(team: PayerRules, codes: CodeTables) -> None:
+    # The team replaced the shipped patient_responsibility guardrail with one for PR-1 only.
+    assert _action([("PR", "1", None, 50.0)], category="other", rules=team, codes=codes).rule.startswith("guardrail")
+    decision = _action([("PR", "2", None, 50.0)], category="other", rules=team, codes=codes)
+    assert decision == ActionDecision("bill_patient", False, "patient responsibility (PR-2)")
+
+
+def test_largest_adjustment_is_checked_first(shipped: PayerRules, codes: CodeTables) -> None:
+    small_n211 = [("CO", "16", "N211", 50.0), ("CO", "29", None, 300.0)]
+    assert _action(small_n211, category="timely_filing", rules=shipped, codes=codes).action == "appeal"
+    large_n211 = [("CO", "16", "N211", 500.0), ("CO", "29", None, 300.0)]
+    assert _action(large_n211, category="missing_information", rules=shipped, codes=codes).action == (
+        "correct_and_resubmit"
+    )
+
+
+def test_a_smaller_guardrail_applies_when_the_largest_has_none(shipped: PayerRules, codes: CodeTables) -> None:
+    decision = _action(
+        [("CO", "50", None, 500.0), ("CO", "18", None, 20.0)], category="medical_necessity", rules=shipped, codes=codes
+    )
+    assert decision.rule == "guardrail duplicate_claim (CO-18)"
+
+
+def test_routine_patient_share_does_not_hijack_a_denial(shipped: PayerRules, codes: CodeTables) -> None:
+    decision = _action(
+        [("PR", "2", None, 900.0), ("CO", "50", None, 100.0)], category="medical_necessity", rules=shipped, codes=codes
+    )
+    assert decision == ActionDecision("appeal", None, "category medical_necessity: usual follow-up")
+
+
+# --------------------------------------------------------------------------------------------------
+# RARC guidance and category follow-up
+# --------------------------------------------------------------------------------------------------
+
+
+def test_rarc_guidance_beats_the_category(shipped: PayerRules, codes: CodeTables) -> None:
+    assert codes.followup_action("non_covered") == "bill_patient"
+    decision = _action([("CO", "96", "N130|N56", 100.0)], category="non_covered", rules=shipped, codes=codes)
+    assert decision == ActionDecision("correct_and_resubmit", None, "remark N56 guidance (CO-96 + N56)")
+
+
+def test_no_appeal_rights_remark_turns_appeal_into_write_off(shipped: PayerRules, codes: CodeTables) -> None:
+    decision = _action([("CO", "50", "MA44", 100.0)], category="medical_necessity", rules=shipped, codes=codes)
+    assert decision.action == "write_off"
+    assert decision.appeal_rights is False
+    assert "MA44" in decision.rule and "no appeal rights" in decision.rule
+
+
+def test_appeal_rights_notice_is_reported(shipped: PayerRules, codes: CodeTables) -> None:
+    decision = _action([("CO", "50", "MA01", 100.0)], category="medical_necessity", rules=shipped, codes=codes)
+    assert decision == ActionDecision("appeal", True, "category medical_necessity: usual follow-up")
+
+
+@pytest.mark.parametrize(
+    ("carc", "category", "action"),
+    [
+        ("50", "medical_necessity", "appeal"),
+        ("197", "authorization", "appeal"),
+        ("96", "non_covered", "bill_patient"),
+        ("4", "coding", "correct_and_resubmit"),
+    ],
+)
+def test_without_guardrail_the_category_follow_up_applies(
+    carc: str, category: str, action: str, shipped: PayerRules, codes: CodeTables
+) -> None:
+    decision = _action([("CO", carc, None, 100.0)], category=category, rules=shipped, codes=codes)
+    assert decision == ActionDecision(action, None, f"category {category}: usual follow-up")
+    assert codes.followup_action(category) == action
+
+
+def test_no_adjustments_falls_back_to_the_category(shipped: PayerRules, codes: CodeTables) -> None:
+    assert _action([], category="other", rules=shipped, codes=codes).rule == "category other: usual follow-up"
+
+
+def test_unknown_category_is_an_error(shipped: PayerRules, codes: CodeTables) -> None:
+    with pytest.raises(ValueError, match="unknown denial category"):
+        _action([("CO", "50", None, 1.0)], category="nonsense", rules=shipped, codes=codes)
+
+
+# --------------------------------------------------------------------------------------------------
+# Deadlines
+# --------------------------------------------------------------------------------------------------
+
+DENIED = dt.date(2024, 1, 10)
+
+
+@pytest.mark.parametrize(
+    ("payer_id", "plan_type", "level", "due", "window", "buffer", "rule_start"),
+    [
+        # payer override: level 1 from the payer (30), its own 3-day buffer
+        ("P0001", None, 1, dt.date(2024, 2, 6), 30, 3, "payer:P0001 appeal_window_days.1 = 30 days"),
+        # same payer, level 2 not overridden: its plan type (commercial, 60)
+        ("P0001", None, 2, dt.date(2024, 3, 7), 60, 3, "plan_type:commercial appeal_window_days.2 = 60 days"),
+        # unknown payer, plan type medicare: 120 / 180, default 7-day buffer
+        ("NEW", "medicare", 1, dt.date(2024, 5, 2), 120, 7, "plan_type:medicare appeal_window_days.1 = 120 days"),
+        ("NEW", "medicare", 2, dt.date(2024, 7, 1), 180, 7, "plan_type:medicare appeal_window_days.2 = 180 days"),
+        # nothing known: conservative defaults (60 days at every level)
+        ("NEW", None, 1, dt.date(2024, 3, 3), 60, 7, "default appeal_window_days.1 = 60 days"),
+        ("NEW", "unheard_of", 2, dt.date(2024, 3, 3), 60, 7, "default appeal_window_days.2 = 60 days"),
+    ],
+)
+def test_appeal_deadline(
+    payer_id: str,
+    plan_type: str | None,
+    level: int,
+    due: dt.date,
+    window: int,
+    buffer: int,
+    rule_start: str,
+    team: PayerRules,
+) -> None:
+    deadline = deadline_for(
+        action="appeal",
+        denial_date=DENIED,
+        service_from=dt.date(2023, 12, 1),
+        payer_id=payer_id,
+        plan_type=plan_type,
+        rules=team,
+        appeal_level=level,
+    )
+    assert deadline.due == due
+    assert deadline.due == DENIED + dt.timedelta(days=window - buffer)
+    assert (deadline.window_days, deadline.buffer_days) == (window, buffer)
+    assert deadline.rule.startswith(rule_start)
+    assert f"minus {buffer}-day buffer" in deadline.rule
+
+
+def test_buffer_source_is_named(team: PayerRules) -> None:
+    own = deadline_for(
+        action="appeal", denial_date=DENIED, service_from=None, payer_id="P0001", plan_type=None, rules=team
+    )
+    assert own.rule.endswith("minus 3-day buffer (payer:P0001)")
+    other = deadline_for(
+        action="appeal", denial_date=DENIED, service_from=None, payer_id="X", plan_type=None, rules=team
+    )
+    assert other.rule.endswith("minus 7-day buffer (default)")
+
+
+@pytest.mark.parametrize("action", ["correct_and_resubmit", "verify_status"])
+def test_corrected_claim_window_when_filing_limit_is_later(action: str, team: PayerRules) -> None:
+    # P0002: corrected claims 45 days (payer), timely filing 180 days (medicaid) from service.
+    deadline = deadline_for(
+        action=action,
+        denial_date=DENIED,
+        service_from=dt.date(2023, 12, 20),
+        payer_id="P0002",
+        plan_type=None,
+        rules=team,
+    )
+    assert deadline.due == dt.date(2024, 2, 17)  # Jan 10 + 45 = Feb 24, minus 7
+    assert deadline.window_days == 45
+    assert deadline.rule.startswith("payer:P0002 corrected_claim_window_days = 45 days from denial")
+    assert "plan_type:medicaid timely_filing_days = 180" in deadline.rule
+
+
+@pytest.mark.parametrize("action", ["correct_and_resubmit", "verify_status"])
+def test_corrected_claim_bounded_by_timely_filing(action: str, shipped: PayerRules) -> None:
+    # commercial: 90 days to correct from the denial, but only 90 days from service to file at all.
+    deadline = deadline_for(
+        action=action,
+        denial_date=dt.date(2024, 3, 1),
+        service_from=dt.date(2024, 1, 1),
+        payer_id="X",
+        plan_type="commercial",
+        rules=shipped,
+    )
+    assert deadline.due == dt.date(2024, 3, 24)  # Jan 1 + 90 = Mar 31 (earlier than May 30), minus 7
+    assert deadline.window_days == 90
+    assert deadline.rule.startswith("plan_type:commercial timely_filing_days = 90 days from service")
+    assert "timely filing limit binding" in deadline.rule
+
+
+def test_equal_bounds_name_the_corrected_claim_window(shipped: PayerRules) -> None:
+    deadline = deadline_for(
+        action="correct_and_resubmit",
+        denial_date=DENIED,
+        service_from=DENIED,
+        payer_id="X",
+        plan_type="commercial",
+        rules=shipped,
+    )
+    assert deadline.due == dt.date(2024, 4, 2)  # both bounds end Apr 9, minus 7
+    assert deadline.rule.startswith("plan_type:commercial corrected_claim_window_days = 90 days from denial")
+    assert "binding" not in deadline.rule
+
+
+def test_corrected_claim_without_service_date(shipped: PayerRules) -> None:
+    deadline = deadline_for(
+        action="correct_and_resubmit",
+        denial_date=DENIED,
+        service_from=None,
+        payer_id=None,
+        plan_type="medicare",
+        rules=shipped,
+    )
+    assert deadline.due == dt.date(2025, 1, 2)  # Jan 10 2024 + 365 = Jan 9 2025 (leap year), minus 7
+    assert "no service date" in deadline.rule
+
+
+@pytest.mark.parametrize("action", ["bill_patient", "write_off"])
+def test_no_payer_deadline(action: str, shipped: PayerRules) -> None:
+    deadline = deadline_for(
+        action=action, denial_date=DENIED, service_from=None, payer_id="X", plan_type=None, rules=shipped
+    )
+    assert deadline.due is None and deadline.window_days is None
+    assert deadline.rule == NO_DEADLINE == "no payer deadline"
+
+
+def test_deadline_accepts_timestamps(shipped: PayerRules) -> None:
+    deadline = deadline_for(
+        action="appeal",
+        denial_date=pd.Timestamp("2024-01-10"),
+        service_from=pd.NaT,
+        payer_id="X",
+        plan_type=None,
+        rules=shipped,
+    )
+    assert deadline.due == dt.date(2024, 3, 3)
+    assert type(deadline.due) is dt.date
+
+
+def test_bad_action_or_level_is_an_error(shipped: PayerRules) -> None:
+    with pytest.raises(ValueError, match="unknown action"):
+        deadline_for(action="pray", denial_date=DENIED, service_from=None, payer_id="X", plan_type=None, rules=shipped)
+    with pytest.raises(ValueError, match="appeal_level"):
+        deadline_for(
+            action="appeal",
+            denial_date=DENIED,
+            service_from=None,
+            payer_id="X",
+            plan_type=None,
+            rules=shipped,
+            appeal_level=4,
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# Frame version
+# --------------------------------------------------------------------------------------------------
+
+GUARDRAIL_ADJUSTMENTS = [
+    ("CO", "16", "N211"),
+    ("CO", "16", "MA130"),
+    ("PR", "1", None),
+    ("PR", "2", None),
+    ("PR", "3", None),
+    ("CO", "18", None),
+    ("OA", "18", "N111"),
+    ("CO", "29", None),
+    ("CO", "22", None),
+    ("CO", "109", None),
+    ("CO", "50", "MA44"),
+    ("CO", "96", "N56"),
+    ("CO", "45", None),
+    ("CO", "50", "MA01"),
+]
+
+
+def _random_world(codes: CodeTables, *, n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    carcs = codes.carc.index.to_numpy()
+    rarcs = codes.rarc.index.to_numpy()
+    categories = codes.categories.index.to_numpy()
+    payers = np.array(["P0001", "P0002", "P0003", "P0004", None], dtype=object)
+    plans = np.array(["commercial", "medicare", "medicaid", "Medicare ", None, "unheard_of"], dtype=object)
+    remit_dates = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, n), unit="D")
+    service = remit_dates - pd.to_timedelta(rng.integers(0, 200, n) * (rng.random(n) > 0.1), unit="D")
+    denials = pd.DataFrame(
+        {
+            "claim_id": [f"C{i:05d}" for i in range(n)],
+            "payer_id": rng.choice(payers, n),
+            "plan_type": rng.choice(plans, n),
+            "denial_category": rng.choice(categories, n),
+            "first_remit_id": [f"R{i:05d}" for i in range(n)],
+            "first_remit_date": remit_dates,
+            "service_from": service.where(rng.random(n) > 0.1),
+        }
+    )
+    rows = []
+    for i in range(n):
+        for _ in range(int(rng.integers(0, 7))):
+            if rng.random() < 0.4:
+                group, carc, remarks = GUARDRAIL_ADJUSTMENTS[int(rng.integers(len(GUARDRAIL_ADJUSTMENTS)))]
+            else:
+                group = str(rng.choice(["CO", "PR", "OA", "PI", "CR"]))
+                carc = str(rng.choice(carcs))
+                k = int(rng.integers(0, 3))
+                remarks = "|".join(rng.choice(rarcs, k)) if k else None
+            if remarks is not None and rng.random() < 0.1:
+                remarks = f" {remarks.lower()} "
+            amount = float(rng.choice([25.0, 50.0, 100.0, float(rng.integers(1, 900))]))
+            # some adjustments sit on a later remit of the same claim and must be ignored
+            remit = f"R{i:05d}" if rng.random() < 0.85 else f"L{i:05d}"
+            rows.append((f"C{i:05d}", remit, group, carc, amount, remarks))
+    adjustments = pd.DataFrame(rows, columns=["claim_id", "remit_id", "group_code", "carc", "amount", "remark_codes"])
+    adjustments.insert(2, "line_number", pd.array(rng.integers(1, 4, len(adjustments)), dtype="Int64"))
+    return denials, adjustments
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_frame_equals_row_by_row(seed: int, team: PayerRules, codes: CodeTables) -> None:
+    denials, adjustments = _random_world(codes, n=500, seed=seed)
+    out = recommend_frame(denials, adjustments, rules=team, codes=codes)
+    assert list(out.columns) == list(FRAME_COLUMNS)
+    assert out["claim_id"].tolist() == denials["claim_id"].tolist()
+    assert str(out["deadline"].dtype).startswith("datetime64")
+    assert out["window_days"].dtype == "Int64"
+
+    first = adjustments.merge(
+        denials[["claim_id", "first_remit_id"]],
+        left_on=["claim_id", "remit_id"],
+        right_on=["claim_id", "first_remit_id"],
+    )
+    by_claim = {
+        c: list(g[["group_code", "carc", "remark_codes", "amount"]].itertuples(index=False, name=None))
+        for c, g in first.groupby("claim_id", sort=False)
+    }
+    for row, got in zip(denials.itertuples(index=False), out.itertuples(index=False), strict=True):
+        decision = recommend_action(
+            category=row.denial_category,
+            adjustments=by_claim.get(row.claim_id, []),
+            payer_id=row.payer_id,
+            plan_type=row.plan_type,
+            rules=team,
+            codes=codes,
+        )
+        deadline = deadline_for(
+            action=decision.action,
+            denial_date=row.first_remit_date,
+            service_from=row.service_from,
+            payer_id=row.payer_id,
+            plan_type=row.plan_type,
+            rules=team,
+        )
+        assert (got.action, got.action_rule) == (decision.action, decision.rule), row.claim_id
+        assert (None if pd.isna(got.appeal_rights) else bool(got.appeal_rights)) == decision.appeal_rights
+        assert (None if pd.isna(got.deadline) else got.deadline.date()) == deadline.due, row.claim_id
+        assert got.deadline_rule == deadline.rule, row.claim_id
+        assert (None if pd.isna(got.window_days) else int(got.window_days)) == deadline.window_days
+    # the random world exercises every action and every kind of rule
+    assert set(out["action"]) == {"correct_and_resubmit", "appeal", "bill_patient", "write_off", "verify_status"}
+    for kind in ("guardrail", "payer:P0001 guardrail", "remark", "patient responsibility", "category"):
+        assert out["action_rule"].str.contains(kind, regex=False).any(), kind
+    for kind in ("timely filing limit binding", "no service date", "payer:P0001 appeal", NO_DEADLINE):
+        assert out["deadline_rule"].str.contains(kind, regex=False).any(), kind
+
+
+def test_frame_rejects_duplicate_and_missing_inputs(shipped: PayerRules, codes: CodeTables) -> None:
+    denials, adjustments = _random_world(codes, n=5, seed=3)
+    with pytest.raises(ValueError, match="one row per claim_id"):
+        recommend_frame(pd.concat([denials, denials]), adjustments, rules=shipped, codes=codes)
+    with pytest.raises(ValueError, match="missing"):
+        recommend_frame(denials.assign(denial_category=None), adjustments, rules=shipped, codes=codes)
+    with pytest.raises(ValueError, match="missing columns"):
+        recommend_frame(denials.drop(columns="service_from"), adjustments, rules=shipped, codes=codes)
+
+
+def test_frame_empty(shipped: PayerRules, codes: CodeTables) -> None:
+    denials, adjustments = _random_world(codes, n=3, seed=4)
+    out = recommend_frame(denials.iloc[:0], adjustments.iloc[:0], rules=shipped, codes=codes)
+    assert list(out.columns) == list(FRAME_COLUMNS) and out.empty
