@@ -166,8 +166,7 @@ def _train_stage(data: Path, home: Path) -> dict[str, Any]:
     from claimsight.settings import Settings
     from training.denial_job import train_denial_risk
 
-    settings = Settings(home=home)
-    _, report = train_denial_risk(data, home=home, tracking_uri=settings.mlflow_tracking_uri, seed=settings.seed)
+    _, report = train_denial_risk(data, options=Settings(home=home).run_options())
     return {
         "seconds": report.seconds,
         "metrics": report.metrics,
@@ -182,12 +181,13 @@ def _score_stage(data: Path, home: Path) -> dict[str, Any]:
     import numpy as np
 
     from features.contract.validation import load_validated
+    from models.catalog import DENIAL_RISK
     from models.denial_risk import DenialRiskModel
-    from models.mlflow_model import download_model
+    from models.mlflow_model import CHAMPION, download_model
     from training.tracking import configure
 
-    configure(home=home, tracking_uri=None, experiment="claimsight-denial-risk")
-    model = DenialRiskModel.load(download_model(name="claimsight-denial-risk", ref="champion"))
+    configure(home=home, tracking_uri=None, experiment=DENIAL_RISK.registry_name)
+    model = DenialRiskModel.load(download_model(name=DENIAL_RISK.registry_name, ref=CHAMPION))
     tables = load_validated(data, max_reject_rate=1.0).tables
     claims = tables["claims"]
     t = time.perf_counter()

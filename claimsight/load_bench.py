@@ -63,16 +63,18 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _prepare(workdir: Path, *, claims: int, months: int, seed: int) -> tuple[Path, Path, list[dict[str, Any]]]:
     """(data dir, MLflow home, claim bodies): the world, both models registered, and claims to send."""
+    from features.contract.run_options import RunOptions
     from features.contract.validation import load_validated
+    from models import catalog
     from serving.api.schemas import claim_bodies
     from synthetic import generate_world, write_world
-    from training.denial_job import train_denial_risk
-    from training.recovery_job import train_recovery
+    from training.jobs import job_for
 
     data, home = workdir / "data", workdir / "home"
     write_world(generate_world(claims=claims, months=months, seed=seed), out_dir=data, fmt="parquet")
-    train_denial_risk(data, home=home, tracking_uri=None, seed=seed)
-    train_recovery(data, home=home, tracking_uri=None, seed=seed)
+    options = RunOptions(home=home, seed=seed)
+    for kind in catalog.kinds():
+        job_for(kind).train(data, options=options)
     tables = load_validated(data, max_reject_rate=0.05, quarantine_dir=workdir / "quarantine").tables
     originals = tables["claims"][tables["claims"]["frequency_code"].eq("1")]
     return data, home, claim_bodies(originals.tail(4000).reset_index(drop=True), tables["claim_lines"])

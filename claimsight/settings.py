@@ -16,6 +16,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from features.contract.run_options import (
+    DEFAULT_HOME,
+    DEFAULT_MATURITY_DAYS,
+    DEFAULT_MAX_REJECT_RATE,
+    DEFAULT_SEED,
+    RunOptions,
+)
 from features.contract.schema import GROUP_CODES
 
 if TYPE_CHECKING:
@@ -33,11 +40,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLAIMSIGHT_", extra="forbid", frozen=True, hide_input_in_errors=True)
 
     environment: Literal["development", "production"] = "development"
-    home: Path = Field(Path(".claimsight"), description="local store: demo data, MLflow runs and models")
-    max_reject_rate: float = Field(0.05, ge=0.0, le=1.0, description="share of a table's rows that may be quarantined")
-    maturity_days: int = Field(180, gt=0, le=3650, description="days after a denial before its outcome counts")
+    home: Path = Field(DEFAULT_HOME, description="local store: demo data, MLflow runs and models")
+    max_reject_rate: float = Field(
+        DEFAULT_MAX_REJECT_RATE, ge=0.0, le=1.0, description="share of a table's rows that may be quarantined"
+    )
+    maturity_days: int = Field(
+        DEFAULT_MATURITY_DAYS, gt=0, le=3650, description="days after a denial before its outcome counts"
+    )
     mlflow_tracking_uri: str | None = Field(None, description="MLflow tracking URI; unset = SQLite store in `home`")
-    seed: int = Field(7, description="random seed for training: same data + seed = same model")
+    seed: int = Field(DEFAULT_SEED, description="random seed for training: same data + seed = same model")
     routine_adjustments: tuple[str, ...] | None = Field(
         None, description="GROUP-CARC pairs that are not denials, e.g. CO-45; unset = the shipped set"
     )
@@ -175,3 +186,14 @@ class Settings(BaseSettings):
         if self.routine_adjustments is None:
             return None
         return frozenset(tuple(p.split("-", 1)) for p in self.routine_adjustments)  # type: ignore[misc]
+
+    def run_options(self) -> RunOptions:
+        """The run's choices as one frozen value, built once per command and handed to every layer."""
+        return RunOptions(
+            home=self.home,
+            tracking_uri=self.mlflow_tracking_uri,
+            seed=self.seed,
+            max_reject_rate=self.max_reject_rate,
+            maturity_days=self.maturity_days,
+            routine=self.routine_set(),
+        )

@@ -3,31 +3,25 @@
 Two LightGBM heads share one feature matrix: a binary head (P(denial)), calibrated on a later time slice,
 and a multiclass head trained on denied claims only (P(category | denial)). The fitted feature builder
 (category levels, point-in-time history, payer rules) travels inside the model, so scoring never refits.
-The model shape follows MEASURED.md: 15 leaves was the most accurate LightGBM there and explains ~4x
-faster than 63 leaves, which matters because reasons are computed for every claim flagged for review.
+The model shape follows MEASURED.md: small trees (15 leaves) were as accurate as larger ones and much
+faster to explain, which matters because reasons are computed for every claim flagged for review.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from features.contract.codes import CATEGORIES
 from features.denial_features import CATEGORICAL, FEATURE_NAMES, DenialFeatureBuilder, FeatureSet
-from models.boosting import deterministic_params, train_time_ordered
-from models.calibration import Calibrator, fit_calibrator
+from models.base import BoostedModel
+from models.boosting import deterministic_params
+from models.calibration import fit_calibrator
 from models.reasons import group_contributions, reasons_frame, reasons_from_values
-from models.state_files import load_state, save_state
 
-FORMAT_VERSION = 1
-_CATEGORICAL_INDEX = [FEATURE_NAMES.index(c) for c in CATEGORICAL]
 _ONE_THREAD_ROWS = 16
 
 
@@ -40,59 +34,27 @@ class TrainingSlice:
     category: np.ndarray  # category name per row ("" when not denied)
 
 
-class DenialRiskModel:
-    def __init__(
-        self,
-        *,
-        num_leaves: int = 15,
-        learning_rate: float = 0.1,
-        n_estimators: int = 1000,
-        min_child_samples: int = 100,
-        feature_fraction: float = 0.9,
-        lambda_l2: float = 1.0,
-        cat_smooth: float = 50.0,
-        cat_l2: float = 10.0,
-        max_cat_threshold: int = 64,
-        min_data_per_group: int = 200,
-        early_stopping_rounds: int = 40,
-        valid_fraction: float = 0.15,
-        calibration: str = "auto",
-        seed: int = 7,
-        n_jobs: int = 2,
-    ) -> None:
-        self.num_leaves = num_leaves
-        self.learning_rate = learning_rate
-        self.n_estimators = n_estimators
-        self.min_child_samples = min_child_samples
-        self.feature_fraction = feature_fraction
-        self.lambda_l2 = lambda_l2
-        self.cat_smooth = cat_smooth
-        self.cat_l2 = cat_l2
-        self.max_cat_threshold = max_cat_threshold
-        self.min_data_per_group = min_data_per_group
-        self.early_stopping_rounds = early_stopping_rounds
-        self.valid_fraction = valid_fraction
-        self.calibration = calibration
-        self.seed = seed
-        self.n_jobs = n_jobs
+@dataclass(kw_only=True, eq=False)
+class DenialRiskModel(BoostedModel):
+    feature_names = FEATURE_NAMES
+    categorical = CATEGORICAL
+    heads = ("binary", "category")
+    builder_class = DenialFeatureBuilder
+
+    feature_fraction: float = 0.9
+    lambda_l2: float = 1.0
+    cat_smooth: float = 50.0
+    cat_l2: float = 10.0
+    max_cat_threshold: int = 64
+    min_data_per_group: int = 200
 
     # ---- training ----------------------------------------------------------------------------------
-    def get_params(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
-
     def _lgb_params(self, **extra: Any) -> dict[str, Any]:
         return deterministic_params(
             seed=self.seed, n_jobs=self.n_jobs, num_leaves=self.num_leaves, learning_rate=self.learning_rate,
             min_data_in_leaf=self.min_child_samples, feature_fraction=self.feature_fraction,
             lambda_l2=self.lambda_l2, cat_smooth=self.cat_smooth, cat_l2=self.cat_l2,
             max_cat_threshold=self.max_cat_threshold, min_data_per_group=self.min_data_per_group, **extra,
-        )  # fmt: skip
-
-    def _train(self, X: np.ndarray, y: np.ndarray, params: dict[str, Any]) -> lgb.Booster:
-        return train_time_ordered(
-            X, y, params, feature_names=FEATURE_NAMES, categorical=_CATEGORICAL_INDEX,
-            n_estimators=self.n_estimators, early_stopping_rounds=self.early_stopping_rounds,
-            valid_fraction=self.valid_fraction,
         )  # fmt: skip
 
     def fit(self, *, builder: DenialFeatureBuilder, learn: TrainingSlice, calibrate: TrainingSlice) -> DenialRiskModel:
@@ -181,35 +143,8 @@ class DenialRiskModel:
             out = out.join(self.explain(fs, rows=rows))
         return out
 
-    # ---- persistence -------------------------------------------------------------------------------
-    def save(self, path: Path) -> Path:
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "binary.txt").write_text(self.binary_.model_to_string())
-        (path / "category.txt").write_text(self.category_.model_to_string())
-        save_state(self.builder_.to_state(), path, name="features")
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "params": self.get_params(),
-            "feature_names": list(FEATURE_NAMES),
-            "categories": list(CATEGORIES),
-            "calibrator": self.calibrator_.to_state(),
-            "metadata": self.metadata_,
-        }
-        (path / "model.json").write_text(json.dumps(meta, sort_keys=True, indent=1, default=_jsonable) + "\n")
-        return path
-
-    @classmethod
-    def load(cls, path: Path) -> DenialRiskModel:
-        meta = json.loads((path / "model.json").read_text())
-        if meta["format_version"] != FORMAT_VERSION or meta["feature_names"] != list(FEATURE_NAMES):
-            raise ValueError(f"{path}: model format or feature list does not match this version of ClaimSight")
-        self = cls(**meta["params"])
-        self.binary_ = lgb.Booster(model_str=(path / "binary.txt").read_text())
-        self.category_ = lgb.Booster(model_str=(path / "category.txt").read_text())
-        self.builder_ = DenialFeatureBuilder.from_state(load_state(path, name="features"))
-        self.calibrator_ = Calibrator.from_state(meta["calibrator"])
-        self.metadata_ = meta["metadata"]
-        return self
+    def _meta_extra(self) -> dict[str, Any]:
+        return {"categories": list(CATEGORIES)}
 
     def threshold_for(self, *, precision: float | None = None, review_share: float | None = None) -> float:
         """Review threshold from the evaluation PR curve (target precision) or a share of claims to review."""
@@ -224,17 +159,7 @@ class DenialRiskModel:
 
 
 def _threads(X: np.ndarray) -> dict[str, Any]:
-    """One thread for a handful of rows: waking LightGBM's OpenMP team costs more than the trees (and
-    on a busy 2-core box an explanation went from 0.3 ms to 2.5 ms). Rows are scored independently, so
-    the values are the same with any thread count."""
+    """One thread for a handful of rows: waking LightGBM's OpenMP team costs more than the trees, most
+    of all on a busy machine. Rows are scored independently, so the values are the same with any thread
+    count."""
     return {"num_threads": 1} if len(X) <= _ONE_THREAD_ROWS else {}
-
-
-def _jsonable(obj: object) -> object:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Mapping):
-        return dict(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

@@ -16,12 +16,10 @@ The fitted feature builder travels inside the model, so scoring never refits.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -29,13 +27,11 @@ from features import recovery_features
 from features.contract.frames import member
 from features.contract.labels import chain_roots
 from features.recovery_features import CATEGORICAL, FEATURE_NAMES, RecoveryFeatureBuilder
-from models.boosting import deterministic_params, train_time_ordered
-from models.calibration import Calibrator, fit_calibrator
+from models.base import BoostedModel
+from models.boosting import deterministic_params
+from models.calibration import fit_calibrator
 from models.reasons import ReasonBook, group_contributions, reasons_frame, top_reasons
-from models.state_files import load_state, save_state
 
-FORMAT_VERSION = 1
-_CATEGORICAL_INDEX = [FEATURE_NAMES.index(c) for c in CATEGORICAL]
 _MIN_PROPENSITY = 0.05
 PAYER_ACTIONS = ("correct_and_resubmit", "appeal", "verify_status")  # actions that can bring the payer's money
 _HEADS = ("propensity", "recovery", "amount")
@@ -70,50 +66,23 @@ def worked_mask(tables: Mapping[str, pd.DataFrame], denials: pd.DataFrame) -> np
     return np.asarray(member(denials["claim_id"].astype("string"), pd.Index(worked_roots)), dtype=bool)
 
 
-class RecoveryModel:
-    def __init__(
-        self,
-        *,
-        num_leaves: int = 15,
-        learning_rate: float = 0.1,
-        n_estimators: int = 600,
-        min_child_samples: int = 50,
-        early_stopping_rounds: int = 40,
-        valid_fraction: float = 0.15,
-        propensity_weighting: bool = True,
-        calibration: str = "auto",
-        seed: int = 7,
-        n_jobs: int = 2,
-    ) -> None:
-        self.num_leaves = num_leaves
-        self.learning_rate = learning_rate
-        self.n_estimators = n_estimators
-        self.min_child_samples = min_child_samples
-        self.early_stopping_rounds = early_stopping_rounds
-        self.valid_fraction = valid_fraction
-        self.propensity_weighting = propensity_weighting
-        self.calibration = calibration
-        self.seed = seed
-        self.n_jobs = n_jobs
+@dataclass(kw_only=True, eq=False)
+class RecoveryModel(BoostedModel):
+    feature_names = FEATURE_NAMES
+    categorical = CATEGORICAL
+    heads = _HEADS
+    builder_class = RecoveryFeatureBuilder
+
+    n_estimators: int = 600
+    min_child_samples: int = 50
+    propensity_weighting: bool = True
 
     # ---- training ----------------------------------------------------------------------------------
-    def get_params(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
-
     def _lgb_params(self, **extra: Any) -> dict[str, Any]:
         return deterministic_params(
             seed=self.seed, n_jobs=self.n_jobs, num_leaves=self.num_leaves, learning_rate=self.learning_rate,
             min_data_in_leaf=self.min_child_samples, min_data_per_group=self.min_child_samples, lambda_l2=1.0,
             **extra,
-        )  # fmt: skip
-
-    def _train(
-        self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], weight: np.ndarray | None = None
-    ) -> lgb.Booster:
-        return train_time_ordered(
-            X, y, params, feature_names=FEATURE_NAMES, categorical=_CATEGORICAL_INDEX,
-            n_estimators=self.n_estimators, early_stopping_rounds=self.early_stopping_rounds,
-            valid_fraction=self.valid_fraction, weight=weight,
         )  # fmt: skip
 
     def fit(
@@ -222,47 +191,8 @@ class RecoveryModel:
             out = pd.concat([out, reasons_frame(reasons, index=out.index, top=top)], axis=1)
         return out
 
-    # ---- persistence -------------------------------------------------------------------------------
-    def save(self, path: Path) -> Path:
-        path.mkdir(parents=True, exist_ok=True)
-        for head in _HEADS:
-            (path / f"{head}.txt").write_text(getattr(self, f"{head}_").model_to_string())
-        save_state(self.builder_.to_state(), path, name="features")
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "params": self.get_params(),
-            "feature_names": list(FEATURE_NAMES),
-            "calibrator": self.calibrator_.to_state(),
-            "metadata": self.metadata_,
-        }
-        (path / "model.json").write_text(json.dumps(meta, sort_keys=True, indent=1, default=_jsonable) + "\n")
-        return path
-
-    @classmethod
-    def load(cls, path: Path) -> RecoveryModel:
-        meta = json.loads((path / "model.json").read_text())
-        if meta["format_version"] != FORMAT_VERSION or meta["feature_names"] != list(FEATURE_NAMES):
-            raise ValueError(f"{path}: model format or feature list does not match this version of ClaimSight")
-        self = cls(**meta["params"])
-        for head in _HEADS:
-            setattr(self, f"{head}_", lgb.Booster(model_str=(path / f"{head}.txt").read_text()))
-        self.builder_ = RecoveryFeatureBuilder.from_state(load_state(path, name="features"))
-        self.calibrator_ = Calibrator.from_state(meta["calibrator"])
-        self.metadata_ = meta["metadata"]
-        return self
-
 
 def expected_dollars(pred: pd.DataFrame, denied_amount: np.ndarray | pd.Series) -> np.ndarray:
     """p_recover x share_if_recovered x denied amount (negative amounts count as none), from `predict` output."""
     amount = np.clip(np.asarray(denied_amount, dtype=float), 0.0, None)
     return np.asarray(pred["p_recover"].to_numpy() * pred["share_if_recovered"].to_numpy() * amount)
-
-
-def _jsonable(obj: object) -> object:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Mapping):
-        return dict(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

@@ -28,6 +28,7 @@ import pandas as pd
 
 from features.auth_evidence import MIN_LINES, MIN_RATE
 from features.auth_evidence import WINDOW_DAYS as AUTH_WINDOW_DAYS
+from features.contract.run_options import RunOptions
 from models.reasons import DENIAL_REASONS, group_contributions
 from synthetic import generate_world, write_world
 from training.denial_job import build_dataset, train_denial_risk
@@ -47,7 +48,7 @@ SEED = int(os.environ.get("CLAIMSIGHT_SEED", "7"))
 # calibrate, everything earlier is learned from.
 
 # %%
-model, report = train_denial_risk(DATA, home=OUT / "home", tracking_uri=None, seed=SEED, register=False)
+model, report = train_denial_risk(DATA, options=RunOptions(home=OUT / "home", seed=SEED), register=False)
 split = report.split
 metrics = pd.DataFrame(
     {"model": report.metrics}
@@ -86,7 +87,7 @@ weak
 # whose phrases a biller will read most often.
 
 # %%
-dataset = build_dataset(DATA, max_reject_rate=0.05, maturity_days=180)
+dataset = build_dataset(DATA, options=RunOptions())
 rows = np.flatnonzero(dataset.labels["role"].to_numpy() == "evaluate")
 grouped = group_contributions(model.contributions(dataset.features.X[rows]))
 drivers = (

@@ -17,6 +17,7 @@ import pandas as pd
 from features.contract.codes import CodeTables
 from features.contract.labels import compute_labels
 from features.contract.payer_rules import PayerRules
+from features.contract.run_options import RunOptions
 from features.decisions.queue_plan import QueueSettings, plan_queue
 from features.recovery_features import denial_frame
 from models.recovery import RecoveryModel, worked_mask
@@ -56,10 +57,10 @@ def open_denials(
     *,
     codes: CodeTables,
     rules: PayerRules,
-    maturity_days: int,
-    routine: frozenset[tuple[str, str]] | None = None,
+    options: RunOptions,
 ) -> OpenDenials:
-    labels = compute_labels(tables, codes=codes, routine=routine, maturity_days=maturity_days)
+    routine = options.routine
+    labels = compute_labels(tables, codes=codes, routine=routine, maturity_days=options.maturity_days)
     frame = denial_frame(tables, labels, codes=codes, rules=rules, routine=routine)
     resolved = frame["claim_id"].map(labels.set_index("claim_id")["resolved_at"])
     is_open = resolved.isna().to_numpy()

@@ -1,7 +1,7 @@
 """Batch scoring of claims before release: the same feature function as training, no refitting.
 
 Explanations are computed for the claims a person will read (those flagged for review), not for
-every row: TreeSHAP costs ~100x a prediction.
+every row: TreeSHAP costs far more than a prediction (MEASURED.md).
 """
 
 from __future__ import annotations

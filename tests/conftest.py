@@ -24,8 +24,9 @@ def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def trained(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[object, object, Path]:
     """(model, report, MLflow home) from one real training run with a local SQLite registry."""
+    from features.contract.run_options import RunOptions
     from training.denial_job import train_denial_risk
 
     home = tmp_path_factory.mktemp("claimsight_home")
-    model, report = train_denial_risk(small_world, home=home, tracking_uri=None, seed=3)
+    model, report = train_denial_risk(small_world, options=RunOptions(home=home, seed=3))
     return model, report, home

@@ -23,6 +23,7 @@ from features.claim_fields import procedure_family
 from features.contract.codes import load_code_tables
 from features.contract.labels import compute_labels
 from features.contract.payer_rules import codes_in, load_payer_rules
+from features.contract.run_options import RunOptions
 from features.contract.time_cut import known_at
 from features.contract.validation import load_validated
 from models.calibration import expected_calibration_error
@@ -53,23 +54,19 @@ def backtest(
     *,
     first_month: str,
     last_month: str,
-    seed: int = 7,
-    max_reject_rate: float = 0.05,
-    maturity_days: int = 180,
-    routine: frozenset[tuple[str, str]] | None = None,
+    options: RunOptions,
     rule: ShiftRule | None = None,
 ) -> BacktestResult:
     months = months_between(first_month, last_month)
-    tables = load_validated(data_dir, max_reject_rate=max_reject_rate).tables
+    routine, maturity_days = options.routine, options.maturity_days
+    tables = load_validated(data_dir, max_reject_rate=options.max_reject_rate).tables
     codes = load_code_tables()
     labels = compute_labels(tables, codes=codes, routine=routine, maturity_days=maturity_days)
     claims = tables["claims"].set_index("claim_id", drop=False).loc[labels["claim_id"]].reset_index(drop=True)
     submitted = claims["submitted_at"].dt.strftime("%Y-%m")
 
     def train(month: str) -> DenialRiskModel:
-        model, _ = train_denial_risk(data_dir, home=Path("."), tracking_uri=None, seed=seed,
-                                     max_reject_rate=max_reject_rate, maturity_days=maturity_days, routine=routine,
-                                     register=False, as_of=month_start(month))  # fmt: skip
+        model, _ = train_denial_risk(data_dir, options=options, register=False, as_of=month_start(month))
         return model
 
     frozen = train(months[0])

@@ -8,10 +8,9 @@ freeze the history snapshot -> save, log and register in MLflow.
 
 from __future__ import annotations
 
-import json
 import logging
-import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,32 +22,41 @@ from features.claim_fields import day_number
 from features.contract.codes import CATEGORIES, load_code_tables
 from features.contract.labels import compute_labels, data_as_of
 from features.contract.payer_rules import load_payer_rules
+from features.contract.run_options import RunOptions
 from features.contract.time_cut import known_at
 from features.contract.validation import load_validated
 from features.denial_features import FEATURE_NAMES, FEATURES, DenialFeatureBuilder
+from models.catalog import DENIAL_RISK
 from models.denial_risk import DenialRiskModel, TrainingSlice
-from models.mlflow_model import DenialRiskPyfunc, directory_sha256
 from training import evaluation as ev
+from training.jobs import JobReport, Judging, TrainingJob, log_and_register
 from training.splits import TimeSplit, choose_split
 from training.truth import read_truth
 
 log = logging.getLogger(__name__)
-MODEL_NAME = "claimsight-denial-risk"
-EXPERIMENT = "claimsight-denial-risk"
+MODEL_NAME = DENIAL_RISK.registry_name
 
 
-@dataclass
-class TrainReport:
-    metrics: dict[str, float]
+@dataclass(kw_only=True)
+class TrainReport(JobReport):
+    """`evaluation`: claim_id, payer_id, denied, p (the rows a champion is judged on)."""
+
     baselines: dict[str, dict[str, float]]
     by_payer: pd.DataFrame
     by_category: pd.DataFrame
-    split: TimeSplit
-    seconds: dict[str, float]
     oracle: dict[str, float] = field(default_factory=dict)
-    registry: dict[str, Any] = field(default_factory=dict)
-    run_id: str | None = None
-    evaluation: pd.DataFrame | None = None  # claim_id, payer_id, denied, p: the rows a champion is judged on
+    held_out_ece: dict[str, float] = field(default_factory=dict)  # each calibration method on held-out halves
+
+    def logged_metrics(self) -> dict[str, Mapping[str, float]]:
+        return {
+            "eval": self.metrics,
+            **{f"baseline.{name}": m for name, m in self.baselines.items()},
+            "oracle": self.oracle,
+            "calibration.held_out_ece": self.held_out_ece,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        return {"metrics": self.metrics, "baselines": self.baselines, "oracle": self.oracle}
 
 
 @dataclass
@@ -63,17 +71,16 @@ class Dataset:
 def build_dataset(
     data_dir: Path,
     *,
-    max_reject_rate: float,
-    maturity_days: int,
-    routine: frozenset[tuple[str, str]] | None = None,
+    options: RunOptions,
     builder: DenialFeatureBuilder | None = None,
     as_of: pd.Timestamp | None = None,
 ) -> Dataset:
     """`as_of`: train on the history as known that morning (features/contract/time_cut.py); default everything."""
-    result = load_validated(data_dir, max_reject_rate=max_reject_rate)
+    result = load_validated(data_dir, max_reject_rate=options.max_reject_rate)
     tables = result.tables if as_of is None else known_at(result.tables, as_of)
     codes = load_code_tables()
-    labels = compute_labels(tables, codes=codes, routine=routine, maturity_days=maturity_days, as_of=as_of)
+    routine = options.routine
+    labels = compute_labels(tables, codes=codes, routine=routine, maturity_days=options.maturity_days, as_of=as_of)
     split = choose_split(tables["claims"], labels)
     rules = load_payer_rules(data_dir=data_dir)
     builder = (builder or DenialFeatureBuilder()).fit(
@@ -118,22 +125,16 @@ def _oracle(data_dir: Path, claim_ids: pd.Index, y: np.ndarray) -> dict[str, flo
 def train_denial_risk(
     data_dir: Path,
     *,
-    home: Path,
-    tracking_uri: str | None,
-    seed: int = 7,
-    max_reject_rate: float = 0.05,
-    maturity_days: int = 180,
-    routine: frozenset[tuple[str, str]] | None = None,
+    options: RunOptions,
     register: bool = True,
     model: DenialRiskModel | None = None,
     as_of: pd.Timestamp | None = None,
     promote_first: bool = True,
 ) -> tuple[DenialRiskModel, TrainReport]:
     seconds: dict[str, float] = {}
+    seed = options.seed
     t0 = time.perf_counter()
-    ds = build_dataset(
-        data_dir, max_reject_rate=max_reject_rate, maturity_days=maturity_days, routine=routine, as_of=as_of
-    )
+    ds = build_dataset(data_dir, options=options, as_of=as_of)
     seconds["features"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -203,8 +204,7 @@ def train_denial_risk(
             model,
             report,
             data_dir=data_dir,
-            home=home,
-            tracking_uri=tracking_uri,
+            options=options,
             evl=evl,
             p=p,
             baseline_scores={"payer x procedure rate": payer_proc},
@@ -230,47 +230,17 @@ def _log_and_register(
     report: TrainReport,
     *,
     data_dir: Path,
-    home: Path,
-    tracking_uri: str | None,
+    options: RunOptions,
     evl: TrainingSlice,
     p: np.ndarray,
     baseline_scores: dict[str, np.ndarray],
     promote_first: bool = True,
 ) -> None:
-    import mlflow
-
-    from training.tracking import code_version, configure, data_fingerprint, register
-
-    configure(home=home, tracking_uri=tracking_uri, experiment=EXPERIMENT)
     y = evl.denied.astype(float)
-    with mlflow.start_run(run_name="denial-risk") as run, tempfile.TemporaryDirectory() as tmp:
-        tmpdir = Path(tmp)
-        mlflow.log_params({f"model.{k}": v for k, v in model.get_params().items()})
-        mlflow.log_params(
-            {
-                "split.learn": f"{report.split.learn[0]}..{report.split.learn[-1]}",
-                "split.calibrate": ",".join(report.split.calibrate),
-                "split.evaluate": ",".join(report.split.evaluate),
-                "calibration": model.calibrator_.method,
-                "n_features": len(FEATURE_NAMES),
-            }
-        )
-        mlflow.log_metrics({f"eval.{k}": v for k, v in report.metrics.items()})
-        for name, m in report.baselines.items():
-            mlflow.log_metrics({f"baseline.{name}.{k}": v for k, v in m.items()})
-        mlflow.log_metrics({f"oracle.{k}": v for k, v in report.oracle.items()})
-        mlflow.log_metrics({f"calibration.held_out_ece.{k}": v for k, v in model.calibrator_.scores.items()})
-        fingerprint = data_fingerprint(data_dir)
-        mlflow.set_tags({"data_fingerprint": fingerprint, **{f"code.{k}": v for k, v in code_version().items()}})
+
+    def artifacts(tmpdir: Path) -> None:
         report.by_payer.to_csv(tmpdir / "metrics_by_payer.csv", index=False)
         report.by_category.to_csv(tmpdir / "metrics_by_category.csv", index=False)
-        (tmpdir / "report.json").write_text(
-            json.dumps(
-                {"metrics": report.metrics, "baselines": report.baselines, "oracle": report.oracle},
-                indent=1,
-                sort_keys=True,
-            )
-        )
         curves = {"ClaimSight": (y, p)} | {
             k: (y, np.nan_to_num(v, nan=float(np.nanmean(v)))) for k, v in baseline_scores.items()
         }
@@ -280,19 +250,56 @@ def _log_and_register(
         ev.plot_shap_summary(
             model.contributions(evl.features.X[sample]), evl.features.X[sample], str(tmpdir / "shap_summary.png")
         )
-        mlflow.log_artifacts(str(tmpdir), artifact_path="evaluation")
-        model_dir = model.save(tmpdir / "model")
-        sha = directory_sha256(model_dir)
-        report.registry = register(
-            model_dir=model_dir,
-            name=MODEL_NAME,
-            python_model=DenialRiskPyfunc(),
-            sha256=sha,
-            tags={
-                "data_fingerprint": fingerprint,
-                "trained_as_of": model.metadata_["trained_as_of"],
-                "seed": str(model.seed),
-            },  # fmt: skip
-            promote_first=promote_first,
+
+    report.held_out_ece = dict(model.calibrator_.scores)
+    log_and_register(
+        model, report, kind=DENIAL_RISK, data_dir=data_dir, options=options, artifacts=artifacts,
+        promote_first=promote_first,
+    )  # fmt: skip
+
+
+def denial_scores(
+    path: Path,
+    evaluation: pd.DataFrame,
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    history: DenialFeatureBuilder | None = None,
+) -> np.ndarray:
+    """A saved model's scores on the evaluation claims; over `history` (an unfrozen builder fitted on the
+    history as known) instead of its own snapshot when given."""
+    model = DenialRiskModel.load(path)
+    if history is not None:
+        model.builder_ = model.builder_.with_history_of(history)
+    claims = tables["claims"].set_index("claim_id", drop=False).loc[evaluation["claim_id"]].reset_index(drop=True)
+    fs = model.features(claims=claims, lines=tables["claim_lines"], context_claims=tables["claims"],
+                        context_lines=tables["claim_lines"])  # fmt: skip
+    return np.asarray(model.predict_proba(fs.X))
+
+
+def judging(
+    report: TrainReport,
+    *,
+    data_dir: Path,
+    tables: Mapping[str, pd.DataFrame],
+    options: RunOptions,
+    as_of: pd.Timestamp,
+) -> Judging:
+    """Every evaluation claim; point-in-time history from the claims, remits and rules as known on `as_of`."""
+    assert report.evaluation is not None
+    evaluation = report.evaluation
+    codes, rules = load_code_tables(), load_payer_rules(data_dir=data_dir)
+    routine = options.routine
+    labels = compute_labels(tables, codes=codes, routine=routine, maturity_days=options.maturity_days, as_of=as_of)
+
+    def score(path: Path, point_in_time: bool) -> np.ndarray:
+        history = (
+            DenialFeatureBuilder().fit(tables=tables, labels=labels, rules=rules, codes=codes, routine=routine)
+            if point_in_time
+            else None
         )
-        report.run_id = run.info.run_id
+        return denial_scores(path, evaluation, tables, history=history)
+
+    return Judging(y=evaluation["denied"].to_numpy(dtype=float), p_challenger=evaluation["p"].to_numpy(), score=score)
+
+
+JOB = TrainingJob(kind=DENIAL_RISK, train=train_denial_risk, judging=judging)

@@ -15,12 +15,10 @@ choice, not an article of faith).
 
 from __future__ import annotations
 
-import json
 import logging
-import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,31 +30,43 @@ from features.claim_fields import day_number
 from features.contract.codes import CodeTables, load_code_tables
 from features.contract.labels import compute_labels, data_as_of
 from features.contract.payer_rules import PayerRules, load_payer_rules
+from features.contract.run_options import RunOptions
 from features.contract.time_cut import known_at
 from features.contract.validation import load_validated
-from features.recovery_features import FEATURE_NAMES, RecoveryFeatureBuilder, denial_frame, recovery_events
+from features.recovery_features import RecoveryFeatureBuilder, denial_frame, recovery_events
+from models.catalog import RECOVERY
 from models.recovery import RecoveryModel, expected_dollars, worked_mask
 from training import evaluation as ev
+from training.jobs import JobReport, Judging, TrainingJob, log_and_register
 from training.splits import TimeSplit
 from training.truth import read_truth
 
 log = logging.getLogger(__name__)
-MODEL_NAME = "claimsight-recovery"
-EXPERIMENT = "claimsight-recovery"
+MODEL_NAME = RECOVERY.registry_name
 
 
-@dataclass
-class RecoveryReport:
-    metrics: dict[str, float]  # the registered (propensity-weighted) model on worked evaluation denials
+@dataclass(kw_only=True)
+class RecoveryReport(JobReport):
+    """`metrics`: the registered (propensity-weighted) model on worked evaluation denials; `evaluation`:
+    claim_id, worked, recovered, p (the rows a champion is judged on)."""
+
     unweighted: dict[str, float]  # the same evaluation for the model without weights
     dollars: dict[str, float]  # expected-dollar ranking vs the synthetic truth (when truth/ exists)
     oracle: dict[str, float]
-    split: TimeSplit
     rows: dict[str, int]
-    seconds: dict[str, float]
-    registry: dict[str, Any] = field(default_factory=dict)
-    run_id: str | None = None
-    evaluation: pd.DataFrame | None = None  # claim_id, worked, recovered, p: the rows a champion is judged on
+
+    def logged_metrics(self) -> dict[str, Mapping[str, float]]:
+        return {
+            "eval": self.metrics,
+            "unweighted": self.unweighted,
+            "oracle": self.oracle,
+            "dollars": self.dollars,
+            "rows": {k: float(v) for k, v in self.rows.items()},
+        }
+
+    def summary(self) -> dict[str, Any]:
+        return {"metrics": self.metrics, "unweighted": self.unweighted, "oracle": self.oracle,
+                "dollars": self.dollars, "rows": self.rows}  # fmt: skip
 
 
 @dataclass
@@ -193,12 +203,7 @@ def dollar_capture(true_value: np.ndarray, scores: Mapping[str, np.ndarray], *, 
 def train_recovery(
     data_dir: Path,
     *,
-    home: Path,
-    tracking_uri: str | None,
-    seed: int = 7,
-    max_reject_rate: float = 0.05,
-    maturity_days: int = 180,
-    routine: frozenset[tuple[str, str]] | None = None,
+    options: RunOptions,
     register: bool = True,
     model: RecoveryModel | None = None,
     as_of: pd.Timestamp | None = None,
@@ -207,19 +212,19 @@ def train_recovery(
     """`as_of`: train on the history as known that morning (features/contract/time_cut.py); default everything."""
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    tables = load_validated(data_dir, max_reject_rate=max_reject_rate).tables
+    tables = load_validated(data_dir, max_reject_rate=options.max_reject_rate).tables
     data = build_recovery_data(
         tables,
         codes=load_code_tables(),
         rules=load_payer_rules(data_dir=data_dir),
-        maturity_days=maturity_days,
-        routine=routine,
+        maturity_days=options.maturity_days,
+        routine=options.routine,
         as_of=as_of,
     )
     seconds["features"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    weighted, unweighted, split = fit_recovery(data, seed=seed, model=model)
+    weighted, unweighted, split = fit_recovery(data, seed=options.seed, model=model)
     seconds["fit"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -264,9 +269,7 @@ def train_recovery(
     )
     if register:
         t = time.perf_counter()
-        _log_and_register(
-            weighted, report, data_dir=data_dir, home=home, tracking_uri=tracking_uri, promote_first=promote_first
-        )
+        _log_and_register(weighted, report, data_dir=data_dir, options=options, promote_first=promote_first)
         seconds["mlflow"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
     return weighted, report
@@ -323,63 +326,51 @@ def _log_and_register(
     report: RecoveryReport,
     *,
     data_dir: Path,
-    home: Path,
-    tracking_uri: str | None,
+    options: RunOptions,
     promote_first: bool = True,
 ) -> None:
-    import mlflow
-
-    from models.mlflow_model import RecoveryPyfunc, directory_sha256
-    from training.tracking import code_version, configure, data_fingerprint, register
-
-    configure(home=home, tracking_uri=tracking_uri, experiment=EXPERIMENT)
-    with mlflow.start_run(run_name="recovery") as run, tempfile.TemporaryDirectory() as tmp:
-        tmpdir = Path(tmp)
-        mlflow.log_params({f"model.{k}": v for k, v in model.get_params().items()})
-        mlflow.log_params(
-            {
-                "split.learn": f"{report.split.learn[0]}..{report.split.learn[-1]}",
-                "split.calibrate": ",".join(report.split.calibrate),
-                "split.evaluate": ",".join(report.split.evaluate),
-                "calibration": model.calibrator_.method,
-                "n_features": len(FEATURE_NAMES),
-            }
-        )
-        finite = {k: v for k, v in report.metrics.items() if np.isfinite(v)}
-        mlflow.log_metrics({f"eval.{k}": v for k, v in finite.items()})
-        mlflow.log_metrics({f"unweighted.{k}": v for k, v in report.unweighted.items() if np.isfinite(v)})
-        mlflow.log_metrics({f"oracle.{k}": v for k, v in report.oracle.items()})
-        mlflow.log_metrics({f"dollars.{k}": v for k, v in report.dollars.items() if np.isfinite(v)})
-        mlflow.log_metrics({f"rows.{k}": float(v) for k, v in report.rows.items()})
-        fingerprint = data_fingerprint(data_dir)
-        mlflow.set_tags({"data_fingerprint": fingerprint, **{f"code.{k}": v for k, v in code_version().items()}})
-        (tmpdir / "report.json").write_text(
-            json.dumps(
-                {
-                    "metrics": report.metrics,
-                    "unweighted": report.unweighted,
-                    "oracle": report.oracle,
-                    "dollars": report.dollars,
-                    "rows": report.rows,
-                },
-                indent=1,
-                sort_keys=True,
-            )  # fmt: skip
-        )
-        mlflow.log_artifacts(str(tmpdir), artifact_path="evaluation")
-        model_dir = model.save(tmpdir / "model")
+    def model_files(model_dir: Path) -> None:
         (model_dir / "MODEL_CARD.md").write_text(model_card(report))
-        sha = directory_sha256(model_dir)
-        report.registry = register(
-            model_dir=model_dir,
-            name=MODEL_NAME,
-            python_model=RecoveryPyfunc(),
-            sha256=sha,
-            tags={
-                "data_fingerprint": fingerprint,
-                "trained_as_of": model.metadata_["trained_as_of"],
-                "seed": str(model.seed),
-            },  # fmt: skip
-            promote_first=promote_first,
+
+    log_and_register(model, report, kind=RECOVERY, data_dir=data_dir, options=options, model_files=model_files,
+                     promote_first=promote_first)  # fmt: skip
+
+
+def recovery_scores(path: Path, rows: pd.DataFrame, *, history: RecoveryFeatureBuilder | None = None) -> np.ndarray:
+    """A saved model's P(recovered | worked) for denial_frame rows; over `history` when given."""
+    model = RecoveryModel.load(path)
+    if history is not None:
+        model.builder_ = model.builder_.with_history_of(history)
+    return model.predict(model.features(denials=rows))["p_recover"].to_numpy()
+
+
+def judging(
+    report: RecoveryReport,
+    *,
+    data_dir: Path,
+    tables: Mapping[str, pd.DataFrame],
+    options: RunOptions,
+    as_of: pd.Timestamp,
+) -> Judging:
+    """The worked evaluation denials (only they have an outcome); point-in-time recovery history as known on
+    `as_of`."""
+    assert report.evaluation is not None
+    evaluation = report.evaluation[report.evaluation["worked"]]
+    codes, rules = load_code_tables(), load_payer_rules(data_dir=data_dir)
+    routine, maturity = options.routine, options.maturity_days
+    labels = compute_labels(tables, codes=codes, routine=routine, maturity_days=maturity, as_of=as_of)
+    frame = denial_frame(tables, labels, codes=codes, rules=rules, routine=routine)
+    rows = frame.set_index("claim_id").loc[evaluation["claim_id"]].reset_index()
+
+    def score(path: Path, point_in_time: bool) -> np.ndarray:
+        history = (
+            RecoveryFeatureBuilder(maturity_days=maturity).fit(denials=frame, labels=labels) if point_in_time else None
         )
-        report.run_id = run.info.run_id
+        return recovery_scores(path, rows, history=history)
+
+    return Judging(
+        y=evaluation["recovered"].to_numpy(dtype=float), p_challenger=evaluation["p"].to_numpy(), score=score
+    )
+
+
+JOB = TrainingJob(kind=RECOVERY, train=train_recovery, judging=judging)

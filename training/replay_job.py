@@ -25,6 +25,7 @@ import pandas as pd
 from features.contract.codes import load_code_tables
 from features.contract.labels import compute_labels, data_as_of
 from features.contract.payer_rules import load_payer_rules
+from features.contract.run_options import RunOptions
 from features.contract.validation import load_validated
 from features.recovery_features import denial_frame
 from models.recovery import PAYER_ACTIONS
@@ -49,10 +50,7 @@ def prepare_replay(
     months: int,
     tail_days: int,
     minutes_by_action: Mapping[str, float],
-    seed: int = 7,
-    max_reject_rate: float = 0.05,
-    maturity_days: int = 180,
-    routine: frozenset[tuple[str, str]] | None = None,
+    options: RunOptions,
 ) -> ReplaySetup:
     """Arrivals in the `months` before the last `tail_days` of the history, scored by a model trained on
     what was known on the first arrival day, with their true outcome probabilities attached."""
@@ -62,8 +60,9 @@ def prepare_replay(
             "simulate needs truth/denials (a directory written by `claimsight synth`): outcomes of work never done "
             "come from the synthetic truth"
         )
-    tables = load_validated(data_dir, max_reject_rate=max_reject_rate).tables
+    tables = load_validated(data_dir, max_reject_rate=options.max_reject_rate).tables
     codes, rules = load_code_tables(), load_payer_rules(data_dir=data_dir)
+    seed, maturity_days, routine = options.seed, options.maturity_days, options.routine
     end = (data_as_of(tables) - pd.Timedelta(days=tail_days)).normalize()
     start = end - pd.DateOffset(months=months) + pd.Timedelta(days=1)
 
@@ -124,15 +123,14 @@ def log_replay(
     *,
     setup: ReplaySetup,
     params: Mapping[str, Any],
-    home: Path,
-    tracking_uri: str | None,
+    options: RunOptions,
 ) -> str:
     """One MLflow run: every policy at every capacity side by side, plus the summary table as an artifact."""
     import mlflow
 
     from training.tracking import code_version, configure
 
-    configure(home=home, tracking_uri=tracking_uri, experiment=EXPERIMENT)
+    configure(home=options.home, tracking_uri=options.tracking_uri, experiment=EXPERIMENT)
     with mlflow.start_run(run_name="appeal-queue-replay") as run, tempfile.TemporaryDirectory() as tmp:
         mlflow.log_params(
             {

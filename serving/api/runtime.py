@@ -1,6 +1,7 @@
 """The service's models from the MLflow registry: loading with the hash check, warm-up, champion resolution.
 
-Two slots, "denial_risk" (`claimsight-denial-risk`) and "recovery" (`claimsight-recovery`):
+One slot per model kind of the catalog (`models.catalog`): "denial_risk" (`claimsight-denial-risk`) and
+"recovery" (`claimsight-recovery`) today, and any kind added there:
 
 - `resolve_champion(slot)` asks the registry which version the slot's alias (`champion` unless configured)
   points at now, and returns that version number as the ref to load, so the poller and `/v1/admin/reload`
@@ -10,7 +11,8 @@ Two slots, "denial_risk" (`claimsight-denial-risk`) and "recovery" (`claimsight-
   registered one), and loads the model object. Scoring never goes through `pyfunc.predict` (MEASURED.md).
 - `verify_*` score a small synthetic claim / denial built here (no real data) through the very functions the
   routes use, so a model that loads but cannot score never replaces one that works, and the first real
-  request does not pay for cold caches.
+  request does not pay for cold caches. A kind without a route of its own is checked by its heads answering
+  (`BoostedModel.check_loaded`).
 
 `serving` may not import `training` or `claimsight`, so this module talks to MLflow directly; the tracking URI
 comes from the caller (the `claimsight serve` shell resolves it from Settings).
@@ -29,16 +31,15 @@ from typing import Any, Final
 
 from fastapi import FastAPI
 
+from models import catalog
 from models.denial_risk import DenialRiskModel
-from models.mlflow_model import CHAMPION, download_model
+from models.mlflow_model import CHAMPION, ArtifactIntegrityError, download_model
 from models.recovery import RecoveryModel
 from serving.api.app import create_app
 from serving.api.audit import AuditLog
 from serving.api.config import ApiConfig
 from serving.api.model_slots import ModelRegistry, ModelSlot
 from serving.api.routes import (
-    DENIAL_RISK,
-    RECOVERY,
     ScoringContext,
     install_request_schemas,
     plan_denials,
@@ -48,17 +49,13 @@ from serving.api.routes import (
 )
 from serving.api.schemas import ClaimBatch, DenialBatch, QueueRequest
 
-REGISTERED_NAMES: Final[Mapping[str, str]] = {
-    DENIAL_RISK: "claimsight-denial-risk",
-    RECOVERY: "claimsight-recovery",
-}
-_MODEL_CLASSES: Final[Mapping[str, Any]] = {DENIAL_RISK: DenialRiskModel, RECOVERY: RecoveryModel}
 # mlflow keeps its tracking URI in process-wide state; loads from several threads take turns.
 _MLFLOW_LOCK = threading.Lock()
 
 
-class ArtifactIntegrityError(RuntimeError):
-    """The registered version has no artifact hash to check the download against."""
+def registered_names() -> dict[str, str]:
+    """Slot -> registered model name, for every kind in the catalog."""
+    return {k.slot: k.registry_name for k in catalog.kinds()}
 
 
 class WarmupFailed(RuntimeError):
@@ -73,10 +70,10 @@ class MlflowModels:
         tracking_uri: str,
         *,
         refs: Mapping[str, str] | None = None,
-        names: Mapping[str, str] = REGISTERED_NAMES,
+        names: Mapping[str, str] | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
-        self.names = dict(names)
+        self.names = dict(registered_names() if names is None else names)
         self.refs = {slot: (refs or {}).get(slot, CHAMPION) for slot in self.names}
 
     def _client(self) -> Any:
@@ -101,11 +98,9 @@ class MlflowModels:
         with _MLFLOW_LOCK:
             mlflow.set_tracking_uri(self.tracking_uri)
             mv = self._version(slot, ref)
-            expected = (mv.tags or {}).get("artifact_sha256")
-            if not expected:
-                raise ArtifactIntegrityError("the registered version carries no artifact_sha256 tag")
-            path: Path = download_model(name=self.names[slot], ref=str(mv.version))
-        model = _MODEL_CLASSES[slot].load(path)
+            path: Path = download_model(name=self.names[slot], ref=str(mv.version))  # refuses unverifiable files
+            expected = mv.tags["artifact_sha256"]
+        model = catalog.kind(slot).model_class.load(path)
         return model, str(mv.version), str(expected)
 
 
@@ -201,6 +196,20 @@ def verify_denial_risk(model: Any) -> None:
         raise WarmupFailed("warm-up claim scores are not probabilities")
 
 
+def verify_loaded(model_class: type[Any]) -> Callable[[Any], None]:
+    """For a kind the routes do not score: the right class, and every head answers."""
+
+    def verify(model: Any) -> None:
+        if not isinstance(model, model_class):
+            raise WarmupFailed(f"not a {model_class.__name__}")
+        try:
+            model.check_loaded()
+        except ValueError as exc:
+            raise WarmupFailed(str(exc)) from None
+
+    return verify
+
+
 def verify_recovery(context: ScoringContext) -> Callable[[Any], None]:
     """Score the synthetic denials and plan them into a queue: the two routes the recovery model serves."""
 
@@ -229,9 +238,9 @@ def verify_recovery(context: ScoringContext) -> Callable[[Any], None]:
 def settle_heap() -> None:
     """Collect, then move every live object into the GC's permanent generation (`gc.freeze`).
 
-    A loaded service holds ~400k long-lived objects (models, their feature state, MLflow, pandas); each full
-    collection walks them all, a ~230 ms pause that a 1,000-claim request triggers every few calls (measured
-    here: 120 ms requests with one at 350 ms). Frozen objects are skipped by the cyclic GC and still freed by
+    A loaded service holds hundreds of thousands of long-lived objects (models, their feature state, MLflow,
+    pandas); each full collection walks them all, a pause that a large batch request triggers every few calls
+    and that shows as a latency spike. Frozen objects are skipped by the cyclic GC and still freed by
     reference counting. Called after each verified load: `unfreeze` first, so cyclic garbage of a model that
     was swapped out since the last load is collected before the new freeze.
     """
@@ -256,29 +265,33 @@ def build_registry(
     source: MlflowModels | None = None,
     freeze_heap: bool = True,
 ) -> ModelRegistry:
-    """Both slots, loading from the registry at `tracking_uri` what `config` says (default: the champions).
+    """One slot per catalog kind, loading from the registry at `tracking_uri` what `config` says (default:
+    the champions).
 
     `freeze_heap`: settle the garbage collector after each verified load (`settle_heap`); what a service
     process wants, and what a test process sharing its heap with everything else does not.
     """
     settle = _verified if freeze_heap else (lambda verify: verify)
-    refs = {slot: config.ref_for(slot) for slot in REGISTERED_NAMES} if config is not None else None
-    source = source or MlflowModels(tracking_uri, refs=refs)
+    source = source or MlflowModels(tracking_uri, refs=None if config is None else _refs(config))
+    warmups: dict[str, Callable[[Any], None]] = {
+        catalog.DENIAL_RISK.slot: verify_denial_risk,
+        catalog.RECOVERY.slot: verify_recovery(context),
+    }
     slots = [
         ModelSlot(
-            DENIAL_RISK,
-            loader=functools.partial(source.load, DENIAL_RISK),
-            verify=settle(verify_denial_risk),
-            ref=source.refs[DENIAL_RISK],
-        ),
-        ModelSlot(
-            RECOVERY,
-            loader=functools.partial(source.load, RECOVERY),
-            verify=settle(verify_recovery(context)),
-            ref=source.refs[RECOVERY],
-        ),
+            kind.slot,
+            loader=functools.partial(source.load, kind.slot),
+            verify=settle(warmups.get(kind.slot) or verify_loaded(kind.model_class)),
+            ref=source.refs[kind.slot],
+        )
+        for kind in catalog.kinds()
+        if kind.slot in source.names
     ]
     return ModelRegistry(slots, resolve_champion=source.resolve_champion)
+
+
+def _refs(config: ApiConfig) -> dict[str, str]:
+    return {slot: config.ref_for(slot) for slot in registered_names()}
 
 
 def build_app(
@@ -291,14 +304,15 @@ def build_app(
 
 
 __all__ = [
-    "REGISTERED_NAMES",
     "ArtifactIntegrityError",
     "MlflowModels",
     "WarmupFailed",
     "build_app",
     "build_registry",
+    "registered_names",
     "settle_heap",
     "verify_denial_risk",
+    "verify_loaded",
     "verify_recovery",
     "warmup_claims",
     "warmup_denials",

@@ -10,6 +10,7 @@ import pytest
 from mlflow import MlflowClient
 
 from claimsight.cli import main
+from features.contract.run_options import RunOptions
 from serving.appeal_queue import QUEUE_COLUMNS
 from training.recovery_job import train_recovery
 from training.tracking import configure
@@ -18,7 +19,7 @@ from training.tracking import configure
 def test_queue_writes_the_ranked_open_denials(
     small_world: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    model, _ = train_recovery(small_world, home=tmp_path / "h", tracking_uri=None, register=False)
+    model, _ = train_recovery(small_world, options=RunOptions(home=tmp_path / "h"), register=False)
     saved = model.save(tmp_path / "recovery")
     out = tmp_path / "queue.csv"
     code = main(["queue", "--data", str(small_world), "--out", str(out), "--model", str(saved),

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from features.contract.codes import CATEGORIES
+from features.contract.run_options import RunOptions
 from models.denial_risk import DenialRiskModel
 from training.denial_job import Dataset, _slice, build_dataset
 
 
 @pytest.fixture(scope="module")
 def dataset(small_world: Path) -> Dataset:
-    return build_dataset(small_world, max_reject_rate=0.0, maturity_days=180)
+    return build_dataset(small_world, options=RunOptions(max_reject_rate=0.0))
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import pytest
 from features.contract.codes import load_code_tables
 from features.contract.labels import compute_labels, data_as_of
 from features.contract.payer_rules import load_payer_rules
+from features.contract.run_options import RunOptions
 from features.contract.validation import load_validated
 from features.decisions.queue_plan import QueueSettings
 from models.recovery import PAYER_ACTIONS, worked_mask
@@ -23,13 +24,13 @@ from training.recovery_job import train_recovery
 def world(small_world: Path):
     tables = load_validated(small_world, max_reject_rate=0.0).tables
     codes, rules = load_code_tables(), load_payer_rules(data_dir=small_world)
-    found = open_denials(tables, codes=codes, rules=rules, maturity_days=180)
+    found = open_denials(tables, codes=codes, rules=rules, options=RunOptions())
     return tables, codes, found
 
 
 @pytest.fixture(scope="module")
 def model(small_world: Path, tmp_path_factory: pytest.TempPathFactory):
-    return train_recovery(small_world, home=tmp_path_factory.mktemp("h"), tracking_uri=None, register=False)[0]
+    return train_recovery(small_world, options=RunOptions(home=tmp_path_factory.mktemp("h")), register=False)[0]
 
 
 def test_open_denials_are_unresolved_and_not_already_worked(world) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from features.contract.run_options import RunOptions
 from training.backtest import backtest, by_month, generator_change, months_between
 
 
@@ -17,7 +18,7 @@ def test_months_between() -> None:
 
 
 def test_backtest_scores_each_month_with_both_models(small_world: Path) -> None:
-    result = backtest(small_world, first_month="2024-02", last_month="2024-03", seed=3)
+    result = backtest(small_world, first_month="2024-02", last_month="2024-03", options=RunOptions(seed=3))
     table = result.table
     everyone = table[table["scope"] == "all"]
     assert set(everyone["month"]) == {"2024-02", "2024-03"} and set(everyone["model"]) == {"frozen", "retrained"}

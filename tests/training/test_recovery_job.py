@@ -10,6 +10,7 @@ import pytest
 
 from features.contract.codes import load_code_tables
 from features.contract.payer_rules import load_payer_rules
+from features.contract.run_options import RunOptions
 from features.contract.validation import load_validated
 from models.mlflow_model import download_model
 from models.recovery import RecoveryModel
@@ -20,7 +21,7 @@ from training.tracking import configure
 @pytest.fixture(scope="module")
 def trained_recovery(small_world: Path, tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("recovery_home")
-    model, report = train_recovery(small_world, home=home, tracking_uri=None, seed=3)
+    model, report = train_recovery(small_world, options=RunOptions(home=home, seed=3))
     return model, report, home
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from features.contract.codes import load_code_tables
 from features.contract.payer_rules import load_payer_rules
+from features.contract.run_options import RunOptions
 from features.contract.validation import load_validated
 from features.decisions.queue_plan import DEFAULT_MINUTES
 from models.recovery import PAYER_ACTIONS
@@ -18,7 +19,9 @@ from training.replay_job import default_capacities, prepare_replay
 
 @pytest.fixture(scope="module")
 def setup(small_world: Path):
-    return prepare_replay(small_world, months=3, tail_days=30, minutes_by_action=DEFAULT_MINUTES, seed=3)
+    return prepare_replay(
+        small_world, months=3, tail_days=30, minutes_by_action=DEFAULT_MINUTES, options=RunOptions(seed=3)
+    )
 
 
 def test_arrivals_are_the_held_out_window_with_payer_actions(setup) -> None:

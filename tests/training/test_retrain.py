@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,10 +10,16 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from training import retrain as retrain_module
+from features.contract.run_options import RunOptions
+from models import catalog
+from training import recovery_job as recovery_job_module
+from training.denial_job import denial_scores
 from training.gate import GateDecision, GateSettings, judge
-from training.retrain import REGISTRY_NAMES, month_start, retrain
+from training.recovery_job import recovery_scores
+from training.retrain import month_start, retrain
 from training.tracking import configure
+
+REGISTRY_NAMES = {k.name: k.registry_name for k in catalog.kinds()}
 
 
 def aliases(home: Path) -> dict[str, str | None]:
@@ -36,7 +43,7 @@ def versions(home: Path, kind: str) -> int:
 def store(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store whose champions were trained as of 2024-02 (the first retrain promotes: nothing serves yet)."""
     home = tmp_path_factory.mktemp("retrain_home")
-    first = retrain(small_world, as_of_month="2024-02", home=home, tracking_uri=None, seed=3)
+    first = retrain(small_world, as_of_month="2024-02", options=RunOptions(home=home, seed=3))
     assert all(o.promote and o.champion_before is None for o in first.outcomes)
     assert aliases(home) == {"denial-risk": "1", "recovery": "1"}
     return home
@@ -51,14 +58,14 @@ def test_month_must_be_a_month() -> None:
 
 def test_challenger_that_is_not_worse_is_promoted_and_a_rerun_changes_nothing(small_world: Path, store: Path) -> None:
     gate = GateSettings(auc_tolerance=0.05, ece_tolerance=0.05)
-    result = retrain(small_world, as_of_month="2024-03", home=store, tracking_uri=None, seed=3, gate=gate)
+    result = retrain(small_world, as_of_month="2024-03", options=RunOptions(home=store, seed=3), gate=gate)
     for o in result.outcomes:
         assert o.promote, o.reasons
         assert o.champion_before == "1" and o.challenger == "2"
         assert any(r.startswith("ok AUC") for r in o.reasons)
         assert any(r.startswith("ok round trip") for r in o.reasons)
     assert aliases(store) == {"denial-risk": "2", "recovery": "2"}
-    again = retrain(small_world, as_of_month="2024-03", home=store, tracking_uri=None, seed=3, gate=gate)
+    again = retrain(small_world, as_of_month="2024-03", options=RunOptions(home=store, seed=3), gate=gate)
     assert all(o.reused and o.promote and o.challenger == "2" for o in again.outcomes)
     assert versions(store, "denial-risk") == 2 and versions(store, "recovery") == 2
     assert aliases(store) == {"denial-risk": "2", "recovery": "2"}
@@ -85,18 +92,18 @@ def test_gate_refuses_a_worse_challenger_and_the_champion_keeps_serving(
 ) -> None:
     """The challenger really is trained and registered; its evaluation predictions are then made worse in one
     way each, as a regression in the model would make them, and the gate must refuse it."""
-    real = retrain_module.train_recovery
+    real = recovery_job_module.train_recovery
 
     def worse(*args, **kwargs):
         model, report = real(*args, **kwargs)
         report.evaluation = break_challenger(report.evaluation)
         return model, report
 
-    monkeypatch.setattr(retrain_module, "train_recovery", worse)
+    monkeypatch.setattr(recovery_job_module, "JOB", replace(recovery_job_module.JOB, train=worse))
     before = aliases(store)
     n_before = versions(store, "recovery")
     seed = 100 + len(failed)
-    result = retrain(small_world, as_of_month="2024-03", home=store, tracking_uri=None, seed=seed,
+    result = retrain(small_world, as_of_month="2024-03", options=RunOptions(home=store, seed=seed),
                      kinds=("recovery",))  # fmt: skip
     (outcome,) = result.outcomes
     assert not outcome.promote
@@ -112,14 +119,12 @@ def test_a_crash_midway_moves_no_alias(small_world: Path, store: Path, monkeypat
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("simulated crash while training the recovery challenger")
 
-    monkeypatch.setattr(retrain_module, "train_recovery", boom)
+    monkeypatch.setattr(recovery_job_module, "JOB", replace(recovery_job_module.JOB, train=boom))
     with pytest.raises(RuntimeError, match="simulated crash"):
         retrain(
             small_world,
             as_of_month="2024-03",
-            home=store,
-            tracking_uri=None,
-            seed=55,
+            options=RunOptions(home=store, seed=55),
             gate=GateSettings(auc_tolerance=0.5, ece_tolerance=0.5),
         )
     assert versions(store, "denial-risk") == n_denial + 1  # the denial challenger was registered ...
@@ -156,17 +161,17 @@ def test_the_champion_is_judged_on_point_in_time_features(small_world: Path, tmp
     codes, rules = load_code_tables(), load_payer_rules(data_dir=small_world)
     labels = compute_labels(tables, codes=codes, maturity_days=180, as_of=as_of)
 
-    model, report = train_denial_risk(small_world, home=tmp_path, tracking_uri=None, seed=3, register=False,
+    model, report = train_denial_risk(small_world, options=RunOptions(home=tmp_path, seed=3), register=False,
                                       as_of=as_of)  # fmt: skip
     assert report.evaluation is not None
     saved = Path(model.save(tmp_path / "denial"))
     history = DenialFeatureBuilder().fit(tables=tables, labels=labels, rules=rules, codes=codes)
-    honest = retrain_module._denial_scores(saved, report.evaluation, tables, history=history)
+    honest = denial_scores(saved, report.evaluation, tables, history=history)
     np.testing.assert_allclose(honest, report.evaluation["p"].to_numpy(), rtol=0, atol=1e-12)
-    snapshot = retrain_module._denial_scores(saved, report.evaluation, tables)
+    snapshot = denial_scores(saved, report.evaluation, tables)
     assert not np.allclose(snapshot, honest)
 
-    rec_model, rec = train_recovery(small_world, home=tmp_path, tracking_uri=None, seed=3, register=False,
+    rec_model, rec = train_recovery(small_world, options=RunOptions(home=tmp_path, seed=3), register=False,
                                     as_of=as_of)  # fmt: skip
     assert rec.evaluation is not None
     worked = rec.evaluation[rec.evaluation["worked"]]
@@ -174,7 +179,7 @@ def test_the_champion_is_judged_on_point_in_time_features(small_world: Path, tmp
     rows = frame.set_index("claim_id").loc[worked["claim_id"]].reset_index()
     saved_rec = Path(rec_model.save(tmp_path / "recovery"))
     rec_history = RecoveryFeatureBuilder(maturity_days=180).fit(denials=frame, labels=labels)
-    honest_rec = retrain_module._recovery_scores(saved_rec, rows, history=rec_history)
+    honest_rec = recovery_scores(saved_rec, rows, history=rec_history)
     np.testing.assert_allclose(honest_rec, worked["p"].to_numpy(), rtol=0, atol=1e-12)
 
 
