@@ -89,7 +89,7 @@ def test_serve_with_workers_shares_one_nodelay_socket(
         assert sock.get_inheritable()
     finally:
         sock.close()
-    assert (config.app, config.factory, config.workers) == ("claimsight.cli:service_from_environment", True, 2)
+    assert (config.app, config.factory, config.workers) == ("claimsight.asgi:service_from_environment", True, 2)
     assert os.environ["CLAIMSIGHT_SERVE_DATA"] == str(small_world.resolve())
 
 

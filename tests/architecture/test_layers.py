@@ -1,7 +1,8 @@
 """Imports point one way: serving -> models -> features, training -> models -> features.
 
 Inside `features`, the data contract imports nothing else, the decision rules only the contract, and the
-feature pipelines both. The synthetic world reads the contract; no product code path imports it.
+feature pipelines both. The synthetic world reads the contract; no product code path imports it (in the
+command line, only the synth, demo, bench and simulate commands and the two benchmarks).
 """
 
 from __future__ import annotations
@@ -73,6 +74,29 @@ def test_package_imports_only_downward(package: str) -> None:
     assert bad == {}
 
 
+# inside `claimsight`, the generator is for these commands and the two benchmarks' own worlds
+SYNTHETIC_COMMANDS = {"synth", "demo", "bench", "simulate"}
+SYNTHETIC_MODULES = {"claimsight.bench", "claimsight.load_bench"}
+
+
+def synthetic_imports_outside(tree: ast.Module, functions: set[str]) -> list[str]:
+    """`line: enclosing function` of each import of `synthetic` not inside one of `functions` (at any depth)."""
+    found: list[str] = []
+
+    def visit(node: ast.AST, enclosing: tuple[str, ...]) -> None:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            enclosing = (*enclosing, node.name)
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            if any(m.split(".")[0] == "synthetic" for m in modules) and not functions & set(enclosing):
+                found.append(f"{node.lineno}: {'.'.join(enclosing) or '<module>'}")
+        for child in ast.iter_child_nodes(node):
+            visit(child, enclosing)
+
+    visit(tree, ())
+    return found
+
+
 def test_no_product_code_imports_the_synthetic_world() -> None:
     """Only the command line's synth/demo/bench/simulate (and tests, notebooks) may use the generator."""
     users = {
@@ -82,3 +106,20 @@ def test_no_product_code_imports_the_synthetic_world() -> None:
         and any(t.split(".")[0] == "synthetic" for t in imported(p))
     }
     assert users == set()
+    in_the_shell = {
+        _module_name(p): found
+        for p in product_files()
+        if _package_of(_module_name(p)) == "claimsight" and _module_name(p) not in SYNTHETIC_MODULES
+        if (found := synthetic_imports_outside(ast.parse(p.read_text()), SYNTHETIC_COMMANDS))
+    }
+    assert in_the_shell == {}
+
+
+def test_the_synthetic_rule_sees_an_import_outside_those_commands() -> None:
+    tree = ast.parse(
+        "import synthetic.world\n"
+        "def synth():\n    from synthetic import generate_world\n"
+        "def demo():\n    def step():\n        import synthetic\n"
+        "def train():\n    from synthetic.world import World\n"
+    )
+    assert synthetic_imports_outside(tree, SYNTHETIC_COMMANDS) == ["1: <module>", "8: train"]

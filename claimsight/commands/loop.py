@@ -1,4 +1,4 @@
-"""The monthly loop's commands: `retrain`, `monitor`, `backtest` (registered on the main app in cli.py)."""
+"""The monthly loop's commands: `retrain`, `monitor`, `backtest` (what runs after each month closes)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-DataDir = Annotated[Path, typer.Option("--data", help="directory with the DATA.md tables (CSV or Parquet)")]
+from claimsight import shell
+from claimsight.shell import DataDir
 
 
 def retrain_command(
@@ -21,7 +22,6 @@ def retrain_command(
     ] = 0.01,
 ) -> None:
     """Train challengers for both models, judge them against the champions, promote only what passes."""
-    from claimsight.cli import _console, _settings
     from training.gate import GateSettings
     from training.retrain import month_start, retrain
 
@@ -29,7 +29,7 @@ def retrain_command(
         month_start(as_of)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--as-of") from None
-    settings = _settings(seed=seed)
+    settings = shell.settings(seed=seed)
     result = retrain(
         data,
         as_of_month=as_of,
@@ -41,7 +41,7 @@ def retrain_command(
         routine=settings.routine_set(),
         gate=GateSettings(auc_tolerance=auc_tolerance, ece_tolerance=ece_tolerance),
     )
-    console = _console()
+    console = shell.console()
     for o in result.outcomes:
         verdict = "PROMOTED" if o.promote else "REFUSED"
         again = " (verdict recorded by an earlier run of this month)" if o.reused else ""
@@ -62,7 +62,6 @@ def monitor_command(
     log: Annotated[bool, typer.Option(help="log the report to MLflow")] = True,
 ) -> None:
     """Feature stability, calibration by month, and payer x procedure-family denial-rate shifts."""
-    from claimsight.cli import _console, _load_model, _settings
     from features.contract.codes import load_code_tables
     from features.contract.labels import compute_labels, data_as_of
     from features.contract.payer_rules import load_payer_rules
@@ -70,13 +69,13 @@ def monitor_command(
     from training.monitoring import latest_complete_month, run_monitor
     from training.retrain import month_start
 
-    settings = _settings()
+    settings = shell.settings()
     if month is not None:
         try:
             month_start(month)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--month") from None
-    loaded = _load_model(model, settings)
+    loaded = shell.load_denial_risk(model, settings=settings)
     tables = load_validated(data, max_reject_rate=settings.max_reject_rate).tables
     codes = load_code_tables()
     labels = compute_labels(tables, codes=codes, routine=settings.routine_set(), maturity_days=settings.maturity_days)
@@ -90,8 +89,8 @@ def monitor_command(
     report.psi.to_csv(folder / "psi.csv", index=False)
     report.calibration.to_csv(folder / "calibration.csv", index=False)
     report.learned_auth.to_csv(folder / "learned_auth.csv", index=False)
-    _console().print(report.markdown())
-    _console().print(f"wrote {folder}")
+    shell.console().print(report.markdown())
+    shell.console().print(f"wrote {folder}")
     if log:
         import mlflow
 
@@ -105,7 +104,7 @@ def monitor_command(
             if len(report.psi):
                 mlflow.log_metric("max_psi", float(report.psi["psi"].max()))
             mlflow.log_artifacts(str(folder), artifact_path="monitor")
-        _console().print(f"logged to MLflow experiment claimsight-monitor, run {run.info.run_id}")
+        shell.console().print(f"logged to MLflow experiment claimsight-monitor, run {run.info.run_id}")
 
 
 def backtest_command(
@@ -118,18 +117,17 @@ def backtest_command(
     """Replay monthly retraining over history: AUC and calibration, retrained vs frozen, month by month."""
     from rich.table import Table
 
-    from claimsight.cli import _console, _settings
     from training.backtest import backtest, by_month, months_between
 
     try:
         months_between(first, last)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--from/--to") from None
-    settings = _settings(seed=seed)
+    settings = shell.settings(seed=seed)
     result = backtest(data, first_month=first, last_month=last, seed=settings.seed,
                       max_reject_rate=settings.max_reject_rate, maturity_days=settings.maturity_days,
                       routine=settings.routine_set())  # fmt: skip
-    console = _console()
+    console = shell.console()
     for scope, part in by_month(result).items():
         table = Table(title=f"Backtest, {scope}: frozen at {first} vs retrained monthly")
         for col in part.columns:
@@ -166,6 +164,7 @@ def _cell(value: object) -> str:
 
 
 def register(app: typer.Typer) -> None:
+    """Order matters: it is the order `claimsight --help` lists the commands in."""
     app.command("retrain")(retrain_command)
     app.command("monitor")(monitor_command)
     app.command("backtest")(backtest_command)

@@ -1,0 +1,1 @@
+"""The command modules, one per concern; `claimsight.cli` assembles them into the app."""

@@ -1,0 +1,91 @@
+"""The data commands: `synth`, `validate`, `kpis` (what a team runs before any model exists)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, cast
+
+import typer
+
+from claimsight import shell
+from claimsight.shell import DataDir
+from features.contract.tables_io import Format
+
+
+def synth(
+    out: Annotated[Path, typer.Option(help="directory to write the synthetic history into")],
+    claims: Annotated[int, typer.Option(min=100, help="original claims to generate")] = 100_000,
+    months: Annotated[int, typer.Option(min=3, max=120, help="months of history")] = 24,
+    seed: Annotated[int, typer.Option(help="random seed: same seed, byte-identical files")] = 7,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+) -> None:
+    """Write a synthetic claims history (tables, payer_rules.yaml, and truth/ which training never reads)."""
+    from synthetic import generate_world, write_world
+
+    if fmt not in ("parquet", "csv"):
+        raise typer.BadParameter("must be parquet or csv", param_hint="--format")
+    t0 = time.perf_counter()
+    world = generate_world(claims=claims, months=months, seed=seed)
+    write_world(world, out_dir=out, fmt=cast(Format, fmt))
+    sizes = ", ".join(f"{name} {len(df):,}" for name, df in world.tables.items())
+    shell.console().print(f"wrote {out}: {sizes} in {time.perf_counter() - t0:.1f} s")
+
+
+def validate(
+    data: DataDir,
+    quarantine_dir: Annotated[Path | None, typer.Option(help="default: DATA/quarantine")] = None,
+    max_reject_rate: Annotated[float | None, typer.Option(help="fail above this share of quarantined rows")] = None,
+) -> None:
+    """Check the tables against the data contract; bad rows go to quarantine/<table>.csv with a reason."""
+    from claimsight.render import validation_report
+    from features.contract.validation import load_validated
+
+    settings = shell.settings(max_reject_rate=max_reject_rate)
+    result = load_validated(data, max_reject_rate=settings.max_reject_rate, quarantine_dir=quarantine_dir)
+    validation_report(shell.console(), result)
+    shell.console().print(f"{result.total_quarantined:,} rows quarantined")
+
+
+def kpis(
+    data: DataDir,
+    by: Annotated[list[str] | None, typer.Option(help="month, payer, category, provider, facility (repeat)")] = None,
+    csv: Annotated[Path | None, typer.Option(help="also write every KPI row to this CSV")] = None,
+    top: Annotated[int, typer.Option(help="rows per dimension on screen")] = 12,
+    as_of: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default: the latest date in the data")] = None,
+) -> None:
+    """Print the denial KPIs (denial rate, avoidable share, recovery, days to resolution, open $)."""
+    from claimsight.render import kpi_tables, validation_report
+    from features.contract.codes import load_code_tables
+    from features.contract.kpis import DIMENSIONS, compute_kpis
+    from features.contract.labels import compute_labels
+    from features.contract.validation import load_validated
+
+    dims = tuple(by) if by else ("month", "payer", "category", "provider", "facility")
+    bad = [d for d in dims if d not in DIMENSIONS]
+    if bad:
+        raise typer.BadParameter(f"choose from {', '.join(DIMENSIONS)}", param_hint="--by")
+    settings = shell.settings()
+    result = load_validated(data, max_reject_rate=settings.max_reject_rate)
+    if result.total_quarantined:
+        validation_report(shell.console(), result)
+    codes = load_code_tables()
+    labels = compute_labels(
+        result.tables,
+        codes=codes,
+        routine=settings.routine_set(),
+        maturity_days=settings.maturity_days,
+        as_of=None if as_of is None else shell.parse_date(as_of, option="--as-of"),
+    )
+    table = compute_kpis(labels, result.tables["claims"], codes=codes, by=dims)
+    kpi_tables(shell.console(), table, dimensions=dims, limit=top)
+    if csv is not None:
+        table.to_csv(csv, index=False)
+        shell.console().print(f"wrote {len(table):,} KPI rows to {csv}")
+
+
+def register(app: typer.Typer) -> None:
+    """Order matters: it is the order `claimsight --help` lists the commands in."""
+    app.command()(synth)
+    app.command()(validate)
+    app.command()(kpis)

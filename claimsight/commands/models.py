@@ -1,0 +1,156 @@
+"""The model commands: `train`, `score claims` (before release) and `queue` (after a denial)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from claimsight import shell
+from claimsight.shell import DataDir
+
+MODELS = ("denial-risk", "recovery")
+
+
+def train(
+    data: DataDir,
+    seed: Annotated[int | None, typer.Option(help="default: CLAIMSIGHT_SEED (7)")] = None,
+    register: Annotated[bool, typer.Option(help="log to MLflow and register the model")] = True,
+    model: Annotated[list[str] | None, typer.Option(help="denial-risk, recovery (repeat; default both)")] = None,
+) -> dict[str, str | None]:
+    """Train the denial-risk and recovery models, evaluate them on the latest mature months, register them."""
+    from claimsight.render import recovery_report, training_report
+    from training.denial_job import train_denial_risk
+    from training.recovery_job import train_recovery
+
+    chosen = tuple(model) if model else MODELS
+    if any(m not in MODELS for m in chosen):
+        raise typer.BadParameter(f"choose from {', '.join(MODELS)}", param_hint="--model")
+    settings = shell.settings(seed=seed)
+    common = {
+        "home": settings.home,
+        "tracking_uri": settings.mlflow_tracking_uri,
+        "seed": settings.seed,
+        "max_reject_rate": settings.max_reject_rate,
+        "maturity_days": settings.maturity_days,
+        "routine": settings.routine_set(),
+        "register": register,
+    }
+    versions: dict[str, str | None] = {}
+    if "denial-risk" in chosen:
+        _, report = train_denial_risk(data, **common)  # type: ignore[arg-type]
+        training_report(shell.console(), report)
+        versions["denial-risk"] = str(report.registry["version"]) if report.registry else None
+    if "recovery" in chosen:
+        _, rec = train_recovery(data, **common)  # type: ignore[arg-type]
+        recovery_report(shell.console(), rec)
+        versions["recovery"] = str(rec.registry["version"]) if rec.registry else None
+    return versions
+
+
+def score_claims_command(
+    data: DataDir,
+    out: Annotated[Path, typer.Option(help="CSV to write, highest risk first")],
+    model: Annotated[
+        str, typer.Option(help="registry alias/version of claimsight-denial-risk, or a saved model directory")
+    ] = "champion",
+    claims_file: Annotated[
+        Path | None,
+        typer.Option(help="score these claims (CSV/Parquet with a claim_id column) instead of the pending ones"),
+    ] = None,
+    target_precision: Annotated[
+        float | None,
+        typer.Option(min=0.01, max=1.0, help="review when at least this share of reviewed claims would be denials"),
+    ] = None,
+    review_capacity: Annotated[int | None, typer.Option(min=0, help="review at most this many claims")] = None,
+    show: Annotated[int, typer.Option(help="riskiest claims to print")] = 5,
+) -> None:
+    """p_denial, likely cause, release/review decision and the top reasons for claims not yet answered."""
+    from claimsight.render import riskiest_claims
+    from features.contract.validation import load_validated
+    from serving.batch_scoring import pending_claims, score_claims
+
+    settings = shell.settings()
+    loaded = shell.load_denial_risk(model, settings=settings)
+    result = load_validated(data, max_reject_rate=settings.max_reject_rate)
+    claims = (
+        pending_claims(result.tables)
+        if claims_file is None
+        else shell.read_claims_file(claims_file, tables=result.tables)
+    )
+    threshold = loaded.threshold_for(precision=target_precision)
+    scored = score_claims(
+        loaded, claims=claims, tables=result.tables, threshold=threshold, review_capacity=review_capacity
+    )
+    scored.to_csv(out, index=False)
+    riskiest_claims(shell.console(), scored, limit=show, threshold=threshold)
+    n_review = int((scored["decision"] == "review").sum())
+    shell.console().print(
+        f"scored {len(scored):,} claims: {n_review:,} to review (threshold {threshold:.3f}"
+        f"{'' if review_capacity is None else f', capacity {review_capacity:,}'}); wrote {out}"
+    )
+
+
+def queue(
+    data: DataDir,
+    out: Annotated[Path, typer.Option(help="CSV to write, in rank order")],
+    capacity_minutes: Annotated[float, typer.Option(min=1.0, help="team minutes per working day")] = 480.0,
+    model: Annotated[
+        str, typer.Option(help="registry alias/version of claimsight-recovery, or a saved model directory")
+    ] = "champion",
+    today: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default: the latest date in the data")] = None,
+    horizon_days: Annotated[
+        int, typer.Option(min=1, help="calendar days to plan ahead (longer defers good work; see queue_policy)")
+    ] = 3,
+    cost_per_minute: Annotated[float, typer.Option(min=0.0, help="loaded staff cost, $ per minute")] = 0.75,
+    show: Annotated[int, typer.Option(help="queue rows to print")] = 8,
+) -> None:
+    """Rank the open denials: expected recovery, action, deadline, and the work plan that fits the capacity."""
+    from claimsight.render import queue_table
+    from features.contract.codes import load_code_tables
+    from features.contract.labels import data_as_of
+    from features.contract.payer_rules import load_payer_rules
+    from features.contract.validation import load_validated
+    from features.decisions.queue_plan import QueueSettings, summarise
+    from models.recovery import RecoveryModel
+    from serving.appeal_queue import open_denials, rank_queue
+
+    settings = shell.settings()
+    recovery = RecoveryModel.load(shell.model_dir("claimsight-recovery", model, settings=settings))
+    tables = load_validated(data, max_reject_rate=settings.max_reject_rate).tables
+    found = open_denials(
+        tables,
+        codes=load_code_tables(),
+        rules=load_payer_rules(data_dir=data),
+        maturity_days=settings.maturity_days,
+        routine=settings.routine_set(),
+    )
+    day = (data_as_of(tables) if today is None else shell.parse_date(today, option="--today")).date()
+    plan_settings = QueueSettings(
+        capacity_minutes_per_day=capacity_minutes, cost_per_minute=cost_per_minute, horizon_days=horizon_days
+    )
+    ranked = rank_queue(recovery, found.denials, today=day, settings=plan_settings)
+    ranked.to_csv(out, index=False)
+    queue_table(shell.console(), ranked, limit=show, capacity=capacity_minutes)
+    s = summarise(ranked)
+    counts = ", ".join(f"{k} {v:,}" for k, v in s.count_by_status.items())
+    shell.console().print(
+        f"{found.open_total:,} open denials ({found.in_progress:,} already worked, waiting for the payer); "
+        f"queued {len(ranked):,} as of {day}: {counts}\n"
+        f"today: {s.items_today:,} items, {s.minutes_today:,.0f} min, ${s.expected_today:,.0f} expected; "
+        f"next {horizon_days} days: {s.items_in_horizon:,} items, ${s.expected_in_horizon:,.0f} expected; wrote {out}"
+    )
+
+
+score_app = typer.Typer(
+    no_args_is_help=True, help="Score claims before release (denials: `claimsight queue` and the API)."
+)
+score_app.command("claims")(score_claims_command)
+
+
+def register(app: typer.Typer) -> None:
+    """Order matters: it is the order `claimsight --help` lists the commands in."""
+    app.command()(train)
+    app.add_typer(score_app, name="score")
+    app.command()(queue)

@@ -1,0 +1,160 @@
+"""The commands that run on the synthetic world: `simulate` (the queue policy judged against the generator's
+truth), `demo` (the main job end to end) and `bench` (speed and memory at scale).
+
+With `synth`, they are the only commands allowed to reach the generator (tests/architecture/test_layers.py),
+so a team's own data never flows through it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from claimsight import shell
+from claimsight.commands.data import kpis, synth
+from claimsight.commands.models import queue, score_claims_command, train
+from claimsight.shell import DataDir
+
+
+def simulate(
+    data: DataDir,
+    capacity_minutes: Annotated[
+        list[float] | None,
+        typer.Option(min=1.0, help="team minutes per working day (repeat); default: tight and loose for the data"),
+    ] = None,
+    months: Annotated[int, typer.Option(min=1, max=12, help="months of denials to replay")] = 3,
+    tail_days: Annotated[int, typer.Option(min=0, help="days of work after the last arrival")] = 30,
+    seed: Annotated[int | None, typer.Option(help="default: CLAIMSIGHT_SEED (7)")] = None,
+    log: Annotated[bool, typer.Option(help="log the results to MLflow")] = True,
+) -> dict[float, pd.DataFrame]:
+    """Replay held-out months day by day: oldest, largest, nearest-deadline first, ClaimSight and an oracle."""
+    from claimsight.render import simulation_table
+    from features.decisions.queue_plan import DEFAULT_MINUTES
+    from training.replay_job import default_capacities, log_replay, prepare_replay
+    from training.simulation import simulate as replay
+    from training.simulation import standard_policies
+    from training.truth import read_truth
+
+    settings = shell.settings(seed=seed)
+    if read_truth(data, "denials") is None:
+        raise typer.BadParameter(
+            "no truth/denials here: the replay draws outcomes from the synthetic truth of `claimsight synth`",
+            param_hint="--data",
+        )
+    setup = prepare_replay(
+        data,
+        months=months,
+        tail_days=tail_days,
+        minutes_by_action=DEFAULT_MINUTES,
+        seed=settings.seed,
+        max_reject_rate=settings.max_reject_rate,
+        maturity_days=settings.maturity_days,
+        routine=settings.routine_set(),
+    )
+    capacities = (
+        tuple(capacity_minutes)
+        if capacity_minutes
+        else default_capacities(setup.denials, start=setup.start, end=setup.end)
+    )
+    summaries: dict[float, pd.DataFrame] = {}
+    for capacity in capacities:
+        result = replay(
+            setup.denials,
+            policies=standard_policies(capacity_minutes=capacity),
+            capacity_minutes=capacity,
+            start=setup.start.date(),
+            end=setup.end.date(),
+            tail_days=tail_days,
+            seed=settings.seed,
+        )
+        simulation_table(shell.console(), result.summary, capacity=capacity, days=result.days, denials=result.denials)
+        summaries[capacity] = result.summary
+        by = result.summary.set_index("policy")["expected_dollars"]
+        shell.console().print(
+            f"ClaimSight: {by['claimsight'] / by['oracle']:.1%} of the oracle's expected dollars, "
+            f"{by['claimsight'] / by['largest_first']:.3f}x largest-amount-first"
+        )
+    shell.console().print(
+        f"replayed denials arriving {setup.start:%Y-%m-%d}..{setup.end:%Y-%m-%d} with a recovery model trained on "
+        f"what was known on {setup.start:%Y-%m-%d}; {setup.excluded:,} arrivals whose action recovers nothing from "
+        "the payer (bill patient, write off) left out"
+    )
+    if log:
+        run = log_replay(
+            summaries,
+            setup=setup,
+            params={"months": months, "tail_days": tail_days, "seed": settings.seed},
+            home=settings.home,
+            tracking_uri=settings.mlflow_tracking_uri,
+        )
+        shell.console().print(f"logged to MLflow experiment claimsight-simulation, run {run}")
+    return summaries
+
+
+def demo(
+    claims: Annotated[int, typer.Option(min=1000)] = 200_000,
+    months: Annotated[int, typer.Option(min=6)] = 24,
+    seed: Annotated[int, typer.Option()] = 7,
+) -> None:
+    """The main job end to end on the embedded default: synthetic history -> validation -> KPIs -> train the
+    denial-risk and recovery models (local MLflow store) -> score the claims still waiting for a payer answer
+    -> rank the open denials into today's appeal queue."""
+    settings = shell.settings()
+    demo_dir = settings.home / "demo"
+    data = demo_dir / f"synthetic-{claims}-{months}-{seed}"
+    shell.console().rule("1. synthetic history")
+    if (data / "claims.parquet").exists():
+        shell.console().print(f"reusing {data}")
+    else:
+        synth(out=data, claims=claims, months=months, seed=seed, fmt="parquet")
+    shell.console().rule("2. validation, labels and KPIs")
+    kpis(data=data, by=["month", "payer", "category"], csv=demo_dir / "kpis.csv", top=8, as_of=None)
+    shell.console().rule("3. train the denial-risk and recovery models (MLflow store in " + str(settings.home) + ")")
+    versions = train(data=data, seed=None, register=True, model=None)
+    shell.console().rule("4. score the claims awaiting a payer answer (the version just trained)")
+    score_claims_command(
+        data=data,
+        out=demo_dir / "scores.csv",
+        model=versions.get("denial-risk") or "champion",
+        claims_file=None,
+        target_precision=None,
+        review_capacity=None,
+        show=3,
+    )
+    shell.console().rule("5. today's appeal queue for one biller (480 minutes a day)")
+    queue(
+        data=data,
+        out=demo_dir / "queue.csv",
+        capacity_minutes=480.0,
+        model=versions.get("recovery") or "champion",
+        today=None,
+        horizon_days=3,
+        cost_per_minute=0.75,
+        show=5,
+    )
+
+
+def bench(
+    claims: Annotated[int, typer.Option(min=1000)] = 1_000_000,
+    months: Annotated[int, typer.Option(min=6)] = 36,
+    seed: Annotated[int, typer.Option()] = 7,
+    workdir: Annotated[Path | None, typer.Option(help="default: a temporary directory")] = None,
+    stage: Annotated[list[str] | None, typer.Option(help="synth, load, train, score (repeat; default all)")] = None,
+) -> None:
+    """Measure each stage in its own process: wall time, peak RSS, and the denial model's accuracy and speed."""
+    from claimsight.bench import STAGES, run_bench
+
+    stages = tuple(stage) if stage else STAGES
+    if any(s not in STAGES for s in stages):
+        raise typer.BadParameter(f"choose from {', '.join(STAGES)}", param_hint="--stage")
+    run_bench(shell.console(), claims=claims, months=months, seed=seed, workdir=workdir, stages=stages)
+
+
+def register(app: typer.Typer) -> None:
+    """Order matters: it is the order `claimsight --help` lists the commands in."""
+    app.command()(simulate)
+    app.command()(demo)
+    app.command()(bench)

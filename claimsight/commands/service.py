@@ -1,0 +1,120 @@
+"""The service commands: `serve` (the scoring API) and `loadtest` (its latency, measured on loopback)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from claimsight import shell
+from claimsight.asgi import SERVE_DATA_ENV, service_app, service_from_environment
+
+# uvicorn imports the factory by name in each worker; derived, so a move of the factory cannot leave it stale
+FACTORY = f"{service_from_environment.__module__}:{service_from_environment.__name__}"
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound here rather than by uvicorn so it carries TCP_NODELAY.
+
+    Accepted connections inherit it. uvicorn binds the socket of `--workers N` without it, and every
+    response then waits ~40 ms for the client's delayed ACK (Nagle's algorithm; MEASURED.md: p50 44 ms with
+    2 stock workers, 1.1 ms with this option).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="default: CLAIMSIGHT_API_HOST (127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65_535, help="default: CLAIMSIGHT_API_PORT (8000)")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="worker processes sharing one socket")] = 1,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="directory whose payer_rules.yaml the denial routes use; default: shipped rules"),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Run the scoring API: /v1/claims/score, /v1/denials/score, /v1/queue on the champion models.
+
+    With no API key configured (development only), a key with the score and admin scopes is made for this
+    run: its secret is printed here once and kept nowhere; the service holds only its hash.
+
+    Each request predicts on one thread (OMP_NUM_THREADS=1 unless set): with OpenMP's default of one thread
+    per core, a one-claim prediction waits at a barrier for the other threads, 12 ms instead of 0.02 ms on a
+    busy 2-core machine. Requests run in parallel in the threadpool and across `--workers`.
+    """
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # read when LightGBM's OpenMP runtime loads, which is below
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from serving.api.security import new_key
+
+    if data is not None and not data.is_dir():
+        raise typer.BadParameter("not a directory", param_hint="--data")
+    settings = shell.settings(api_host=host, api_port=port)
+    if not settings.api_keys:  # Settings refuses an empty key list outside development
+        secret, entry = new_key(key_id="dev", scopes=("score", "admin"))
+        os.environ["CLAIMSIGHT_API_KEYS"] = entry  # the hashed entry, for this process and its workers
+        settings = shell.settings(api_host=host, api_port=port)
+        typer.echo(f"development API key for this run (shown once, stored nowhere): {secret}")
+        typer.echo(
+            f'  curl -H "Authorization: Bearer {secret}" http://{settings.api_host}:{settings.api_port}/v1/models'
+        )
+    sock = listening_socket(settings.api_host, settings.api_port)
+    if workers == 1:
+        app_ = service_app(settings, data=data)
+        config = uvicorn.Config(app_, log_level=log_level, timeout_graceful_shutdown=10, server_header=False)
+        uvicorn.Server(config).run(sockets=[sock])
+        return
+    if data is not None:
+        os.environ[SERVE_DATA_ENV] = str(data.resolve())
+    config = uvicorn.Config(
+        FACTORY,
+        factory=True,
+        workers=workers,
+        log_level=log_level,
+        timeout_graceful_shutdown=10,
+        server_header=False,
+    )
+    Multiprocess(config, sockets=[sock]).run()
+
+
+def loadtest(
+    single: Annotated[int, typer.Option(min=1, help="sequential one-claim requests (with explanations)")] = 2000,
+    batches: Annotated[int, typer.Option(min=0, help="sequential batch requests")] = 10,
+    batch_size: Annotated[int, typer.Option(min=1, help="claims per batch request")] = 1000,
+    claims: Annotated[int, typer.Option(min=2000, help="claims in the synthetic world the models learn from")] = 20_000,
+    months: Annotated[int, typer.Option(min=6)] = 12,
+    seed: Annotated[int, typer.Option()] = 7,
+    workers: Annotated[int, typer.Option(min=1, max=16, help="server worker processes")] = 1,
+    max_seconds: Annotated[float, typer.Option(min=1.0, help="stop sending single requests after this long")] = 60.0,
+) -> None:
+    """A bounded load benchmark on loopback: trains both models on a small synthetic world in a temporary
+    MLflow home, starts `claimsight serve` on a free port, and times single-claim and batch requests."""
+    from claimsight.load_bench import run_loadtest
+
+    run_loadtest(
+        shell.console(),
+        single=single,
+        batches=batches,
+        batch_size=batch_size,
+        claims=claims,
+        months=months,
+        seed=seed,
+        workers=workers,
+        max_seconds=max_seconds,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Order matters: it is the order `claimsight --help` lists the commands in."""
+    app.command()(serve)
+    app.command()(loadtest)

@@ -1,0 +1,91 @@
+"""What every command shares, so that the command modules depend on this one and never on each other's
+privates: the console, the settings, the `--data` option, date options, the saved models, a claims file.
+
+No command is defined here; messages name options, tables and columns, never a value from the data.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+
+from claimsight.settings import Settings
+
+if TYPE_CHECKING:
+    from models.denial_risk import DenialRiskModel
+
+DataDir = Annotated[Path, typer.Option("--data", help="directory with the DATA.md tables (CSV or Parquet)")]
+
+
+def console(*, stderr: bool = False) -> Console:
+    """Made per use, not at import, so the width follows the terminal (and COLUMNS) of this run.
+
+    Output to a file or pipe gets 140 columns instead of Rich's 80, so a logged demo stays readable.
+    """
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() or "COLUMNS" in os.environ else 140
+    return Console(stderr=stderr, width=width)
+
+
+def settings(**overrides: object) -> Settings:
+    """The environment's settings with the options the user gave; an option left out (None) keeps the default."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+
+
+def parse_date(text: str, *, option: str) -> pd.Timestamp:
+    """A date option's value; the usage error names `option`, since several commands take a date."""
+    try:
+        return pd.Timestamp(text)
+    except ValueError:
+        raise typer.BadParameter("must be a date YYYY-MM-DD", param_hint=option) from None
+
+
+def model_dir(name: str, ref: str, *, settings: Settings) -> Path:
+    """A saved model directory: `ref` itself when it is one, else the registry's alias/version (hash-checked)."""
+    path = Path(ref)
+    if path.is_dir():
+        return path
+    from mlflow.exceptions import MlflowException
+
+    from models.mlflow_model import download_model
+    from training.tracking import configure
+
+    configure(home=settings.home, tracking_uri=settings.mlflow_tracking_uri, experiment=name)
+    try:
+        return download_model(name=name, ref=ref)
+    except MlflowException:
+        raise typer.BadParameter(
+            f"no {name} model '{ref}' in the registry; run `claimsight train` first", param_hint="--model"
+        ) from None
+
+
+def load_denial_risk(ref: str, *, settings: Settings) -> DenialRiskModel:
+    """The denial-risk model `--model` names; both scoring and monitoring judge claims with it."""
+    from models.denial_risk import DenialRiskModel
+
+    return DenialRiskModel.load(model_dir("claimsight-denial-risk", ref, settings=settings))
+
+
+def read_claims_file(path: Path, *, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Claim ids from a CSV/Parquet file (a `claim_id` column), looked up in the data directory.
+
+    Only the ids are read, so a file exported with PHI beside them brings none of it in.
+    """
+    ids = (
+        pd.read_parquet(path, columns=["claim_id"])
+        if path.suffix == ".parquet"
+        else pd.read_csv(path, usecols=["claim_id"], dtype=str)
+    )
+    known = tables["claims"].set_index("claim_id", drop=False)
+    missing = ~ids["claim_id"].isin(known.index)
+    if missing.any():
+        raise typer.BadParameter(
+            f"{int(missing.sum())} claim ids are not in the data directory's claims table", param_hint="--claims-file"
+        )
+    return known.loc[ids["claim_id"]].reset_index(drop=True)
