@@ -28,7 +28,7 @@ def service_app(settings: Settings, *, data: Path | None = None) -> FastAPI:
     for noisy in ("alembic", "mlflow.store.db.utils", "mlflow.pyfunc", "mlflow.models.model"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     config = settings.api_config()
-    context = ScoringContext.load(rules_dir=data, routine=settings.routine_set(), maturity_days=settings.maturity_days)
+    context = ScoringContext.load(rules_dir=data, options=settings.run_options())
     tracking_uri = settings.mlflow_tracking_uri or default_tracking_uri(settings.home)
     registry = build_registry(tracking_uri=tracking_uri, context=context, config=config)
     audit = AuditLog(url=config.audit_url or settings.audit_url(), secret=config.audit_secret)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from rich.console import Console
@@ -11,9 +12,11 @@ from rich.table import Table
 
 from features.contract.kpis import top_groups
 from features.contract.validation import ValidationResult
+from models.catalog import DENIAL_RISK, RECOVERY, ModelKind
 
 if TYPE_CHECKING:
     from training.denial_job import TrainReport
+    from training.jobs import JobReport
     from training.recovery_job import RecoveryReport
 
 
@@ -112,7 +115,22 @@ def training_report(console: Console, report: TrainReport) -> None:
         f"evaluation claims {m['n']:,.0f}, denial rate {m['denial_rate']:.2%}, mean predicted "
         f"{m['mean_p']:.2%}; category head accuracy {m.get('category_head_accuracy', float('nan')):.3f}"
     )
-    _time_and_registry(console, "claimsight-denial-risk", seconds=r.seconds, registry=r.registry, run_id=r.run_id)
+    _time_and_registry(console, DENIAL_RISK.registry_name, seconds=r.seconds, registry=r.registry, run_id=r.run_id)
+
+
+def job_report(console: Console, kind: ModelKind, report: JobReport) -> None:
+    """A training job's report: the kind's own renderer, or its headline metrics for a kind without one."""
+    own: dict[str, Callable[[Console, Any], None]] = {
+        DENIAL_RISK.name: training_report,
+        RECOVERY.name: recovery_report,
+    }
+    if kind.name in own:
+        own[kind.name](console, report)
+        return
+    console.print(f"{kind.name} on evaluation months {', '.join(report.split.evaluate)}: "
+                  + ", ".join(f"{k} {v:.4f}" for k, v in sorted(report.metrics.items())))  # fmt: skip
+    _time_and_registry(console, kind.registry_name, seconds=report.seconds, registry=report.registry,
+                       run_id=report.run_id)  # fmt: skip
 
 
 def _time_and_registry(
@@ -166,7 +184,7 @@ def recovery_report(console: Console, report: RecoveryReport) -> None:
         f"denials {rows['denials']:,}, mature {rows['mature']:,} ({rows['mature_worked']:,} worked), "
         f"evaluated {rows['evaluate']:,}; recovery rate of worked {r.metrics.get('recovery_rate', float('nan')):.2%}"
     )
-    _time_and_registry(console, "claimsight-recovery", seconds=r.seconds, registry=r.registry, run_id=r.run_id)
+    _time_and_registry(console, RECOVERY.registry_name, seconds=r.seconds, registry=r.registry, run_id=r.run_id)
 
 
 def queue_table(console: Console, queue: pd.DataFrame, *, limit: int, capacity: float) -> None:

@@ -18,6 +18,7 @@ from rich.console import Console
 from claimsight.settings import Settings
 
 if TYPE_CHECKING:
+    from models.catalog import ModelKind
     from models.denial_risk import DenialRiskModel
 
 DataDir = Annotated[Path, typer.Option("--data", help="directory with the DATA.md tables (CSV or Parquet)")]
@@ -46,8 +47,9 @@ def parse_date(text: str, *, option: str) -> pd.Timestamp:
         raise typer.BadParameter("must be a date YYYY-MM-DD", param_hint=option) from None
 
 
-def model_dir(name: str, ref: str, *, settings: Settings) -> Path:
-    """A saved model directory: `ref` itself when it is one, else the registry's alias/version (hash-checked)."""
+def model_dir(kind: ModelKind, ref: str, *, settings: Settings) -> Path:
+    """A saved model directory: `ref` itself when it is one, else the registry's alias/version of `kind`
+    (hash-checked: a version registered without its hash, or whose files changed, is refused)."""
     path = Path(ref)
     if path.is_dir():
         return path
@@ -56,6 +58,7 @@ def model_dir(name: str, ref: str, *, settings: Settings) -> Path:
     from models.mlflow_model import download_model
     from training.tracking import configure
 
+    name = kind.registry_name
     configure(home=settings.home, tracking_uri=settings.mlflow_tracking_uri, experiment=name)
     try:
         return download_model(name=name, ref=ref)
@@ -67,9 +70,20 @@ def model_dir(name: str, ref: str, *, settings: Settings) -> Path:
 
 def load_denial_risk(ref: str, *, settings: Settings) -> DenialRiskModel:
     """The denial-risk model `--model` names; both scoring and monitoring judge claims with it."""
+    from models.catalog import DENIAL_RISK
     from models.denial_risk import DenialRiskModel
 
-    return DenialRiskModel.load(model_dir("claimsight-denial-risk", ref, settings=settings))
+    return DenialRiskModel.load(model_dir(DENIAL_RISK, ref, settings=settings))
+
+
+def model_kinds(names: list[str] | None) -> tuple[ModelKind, ...]:
+    """The catalog's kinds a repeated `--model` option names, in catalog order (all when none is given)."""
+    from models import catalog
+
+    known = catalog.names()
+    if names and any(n not in known for n in names):
+        raise typer.BadParameter(f"choose from {', '.join(known)}", param_hint="--model")
+    return tuple(k for k in catalog.kinds() if not names or k.name in names)
 
 
 def read_claims_file(path: Path, *, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -20,8 +20,9 @@ def retrain_command(
     ece_tolerance: Annotated[
         float, typer.Option(help="its calibration error may exceed the champion's by this")
     ] = 0.01,
+    model: Annotated[list[str] | None, typer.Option(help="a model kind of the catalog (repeat; default all)")] = None,
 ) -> None:
-    """Train challengers for both models, judge them against the champions, promote only what passes."""
+    """Train a challenger of every model kind, judge it against its champion, promote only what passes."""
     from training.gate import GateSettings
     from training.retrain import month_start, retrain
 
@@ -29,17 +30,12 @@ def retrain_command(
         month_start(as_of)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--as-of") from None
-    settings = shell.settings(seed=seed)
     result = retrain(
         data,
         as_of_month=as_of,
-        home=settings.home,
-        tracking_uri=settings.mlflow_tracking_uri,
-        seed=settings.seed,
-        max_reject_rate=settings.max_reject_rate,
-        maturity_days=settings.maturity_days,
-        routine=settings.routine_set(),
+        options=shell.settings(seed=seed).run_options(),
         gate=GateSettings(auc_tolerance=auc_tolerance, ece_tolerance=ece_tolerance),
+        kinds=[k.name for k in shell.model_kinds(model)],
     )
     console = shell.console()
     for o in result.outcomes:
@@ -123,10 +119,7 @@ def backtest_command(
         months_between(first, last)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--from/--to") from None
-    settings = shell.settings(seed=seed)
-    result = backtest(data, first_month=first, last_month=last, seed=settings.seed,
-                      max_reject_rate=settings.max_reject_rate, maturity_days=settings.maturity_days,
-                      routine=settings.routine_set())  # fmt: skip
+    result = backtest(data, first_month=first, last_month=last, options=shell.settings(seed=seed).run_options())
     console = shell.console()
     for scope, part in by_month(result).items():
         table = Table(title=f"Backtest, {scope}: frozen at {first} vs retrained monthly")

@@ -10,42 +10,26 @@ import typer
 from claimsight import shell
 from claimsight.shell import DataDir
 
-MODELS = ("denial-risk", "recovery")
-
 
 def train(
     data: DataDir,
     seed: Annotated[int | None, typer.Option(help="default: CLAIMSIGHT_SEED (7)")] = None,
     register: Annotated[bool, typer.Option(help="log to MLflow and register the model")] = True,
-    model: Annotated[list[str] | None, typer.Option(help="denial-risk, recovery (repeat; default both)")] = None,
+    model: Annotated[
+        list[str] | None, typer.Option(help="a model kind of the catalog: denial-risk, recovery (repeat; default all)")
+    ] = None,
 ) -> dict[str, str | None]:
-    """Train the denial-risk and recovery models, evaluate them on the latest mature months, register them."""
-    from claimsight.render import recovery_report, training_report
-    from training.denial_job import train_denial_risk
-    from training.recovery_job import train_recovery
+    """Train every model kind (denial risk, recovery), evaluate each on its latest mature months, register it."""
+    from claimsight.render import job_report
+    from training.jobs import job_for
 
-    chosen = tuple(model) if model else MODELS
-    if any(m not in MODELS for m in chosen):
-        raise typer.BadParameter(f"choose from {', '.join(MODELS)}", param_hint="--model")
-    settings = shell.settings(seed=seed)
-    common = {
-        "home": settings.home,
-        "tracking_uri": settings.mlflow_tracking_uri,
-        "seed": settings.seed,
-        "max_reject_rate": settings.max_reject_rate,
-        "maturity_days": settings.maturity_days,
-        "routine": settings.routine_set(),
-        "register": register,
-    }
+    chosen = shell.model_kinds(model)
+    options = shell.settings(seed=seed).run_options()
     versions: dict[str, str | None] = {}
-    if "denial-risk" in chosen:
-        _, report = train_denial_risk(data, **common)  # type: ignore[arg-type]
-        training_report(shell.console(), report)
-        versions["denial-risk"] = str(report.registry["version"]) if report.registry else None
-    if "recovery" in chosen:
-        _, rec = train_recovery(data, **common)  # type: ignore[arg-type]
-        recovery_report(shell.console(), rec)
-        versions["recovery"] = str(rec.registry["version"]) if rec.registry else None
+    for kind in chosen:
+        _, report = job_for(kind).train(data, options=options, register=register)
+        job_report(shell.console(), kind, report)
+        versions[kind.name] = str(report.registry["version"]) if report.registry else None
     return versions
 
 
@@ -113,19 +97,14 @@ def queue(
     from features.contract.payer_rules import load_payer_rules
     from features.contract.validation import load_validated
     from features.decisions.queue_plan import QueueSettings, summarise
+    from models.catalog import RECOVERY
     from models.recovery import RecoveryModel
     from serving.appeal_queue import open_denials, rank_queue
 
-    settings = shell.settings()
-    recovery = RecoveryModel.load(shell.model_dir("claimsight-recovery", model, settings=settings))
-    tables = load_validated(data, max_reject_rate=settings.max_reject_rate).tables
-    found = open_denials(
-        tables,
-        codes=load_code_tables(),
-        rules=load_payer_rules(data_dir=data),
-        maturity_days=settings.maturity_days,
-        routine=settings.routine_set(),
-    )
+    options = shell.settings().run_options()
+    recovery = RecoveryModel.load(shell.model_dir(RECOVERY, model, settings=shell.settings()))
+    tables = load_validated(data, max_reject_rate=options.max_reject_rate).tables
+    found = open_denials(tables, codes=load_code_tables(), rules=load_payer_rules(data_dir=data), options=options)
     day = (data_as_of(tables) if today is None else shell.parse_date(today, option="--today")).date()
     plan_settings = QueueSettings(
         capacity_minutes_per_day=capacity_minutes, cost_per_minute=cost_per_minute, horizon_days=horizon_days

@@ -38,7 +38,7 @@ def simulate(
     from training.simulation import standard_policies
     from training.truth import read_truth
 
-    settings = shell.settings(seed=seed)
+    options = shell.settings(seed=seed).run_options()
     if read_truth(data, "denials") is None:
         raise typer.BadParameter(
             "no truth/denials here: the replay draws outcomes from the synthetic truth of `claimsight synth`",
@@ -49,10 +49,7 @@ def simulate(
         months=months,
         tail_days=tail_days,
         minutes_by_action=DEFAULT_MINUTES,
-        seed=settings.seed,
-        max_reject_rate=settings.max_reject_rate,
-        maturity_days=settings.maturity_days,
-        routine=settings.routine_set(),
+        options=options,
     )
     capacities = (
         tuple(capacity_minutes)
@@ -68,7 +65,7 @@ def simulate(
             start=setup.start.date(),
             end=setup.end.date(),
             tail_days=tail_days,
-            seed=settings.seed,
+            seed=options.seed,
         )
         simulation_table(shell.console(), result.summary, capacity=capacity, days=result.days, denials=result.denials)
         summaries[capacity] = result.summary
@@ -86,9 +83,8 @@ def simulate(
         run = log_replay(
             summaries,
             setup=setup,
-            params={"months": months, "tail_days": tail_days, "seed": settings.seed},
-            home=settings.home,
-            tracking_uri=settings.mlflow_tracking_uri,
+            params={"months": months, "tail_days": tail_days, "seed": options.seed},
+            options=options,
         )
         shell.console().print(f"logged to MLflow experiment claimsight-simulation, run {run}")
     return summaries
