@@ -112,7 +112,7 @@ def training_report(console: Console, report: TrainReport) -> None:
         console.print("oracle (synthetic truth): " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(oracle.items())))
     m = r.metrics
     console.print(
-        f"evaluation claims {m['n']:,.0f}, denial rate {m['denial_rate']:.2%}, mean predicted "
+        f"evaluation claims {m['rows']:,.0f}, denial rate {m['rate']:.2%}, mean predicted "
         f"{m['mean_p']:.2%}; category head accuracy {m.get('category_head_accuracy', float('nan')):.3f}"
     )
     _time_and_registry(console, DENIAL_RISK.registry_name, seconds=r.seconds, registry=r.registry, run_id=r.run_id)
@@ -182,7 +182,7 @@ def recovery_report(console: Console, report: RecoveryReport) -> None:
     rows = r.rows
     console.print(
         f"denials {rows['denials']:,}, mature {rows['mature']:,} ({rows['mature_worked']:,} worked), "
-        f"evaluated {rows['evaluate']:,}; recovery rate of worked {r.metrics.get('recovery_rate', float('nan')):.2%}"
+        f"evaluated {rows['evaluate']:,}; recovery rate of worked {r.metrics.get('rate', float('nan')):.2%}"
     )
     _time_and_registry(console, RECOVERY.registry_name, seconds=r.seconds, registry=r.registry, run_id=r.run_id)
 

@@ -59,16 +59,14 @@ metrics
 
 # %% [markdown]
 # ## Calibration
-# Predicted vs realised denial rate by decile of the score on the evaluation months: a billing team
-# reads "30%" as "about 3 in 10 of these are denied", so the two columns must agree.
+# Mean predicted probability (`mean_p`) vs observed denial rate (`rate`) by decile of the score on the
+# evaluation months: a billing team reads "30%" as "about 3 in 10 of these are denied", so the two must agree.
 
 # %%
 evaluation = report.evaluation
 assert evaluation is not None
 deciles = pd.qcut(evaluation["p"].rank(method="first"), 10, labels=False)
-calibration = evaluation.groupby(deciles).agg(
-    claims=("p", "size"), predicted=("p", "mean"), realised=("denied", "mean")
-)
+calibration = evaluation.groupby(deciles).agg(rows=("p", "size"), mean_p=("p", "mean"), rate=("denied", "mean"))
 calibration.index.name = "decile"
 calibration
 
@@ -78,7 +76,7 @@ calibration
 
 # %%
 by_payer = report.by_payer.copy()
-weak = by_payer[by_payer["n"] >= 200].sort_values("roc_auc").head(10)
+weak = by_payer[by_payer["rows"] >= 200].sort_values("roc_auc").head(10)
 weak
 
 # %% [markdown]
@@ -133,7 +131,7 @@ reasons (TreeSHAP grouped into phrases) and a preventive action for each.
 
 **Learns from** the team's own claims, remits and adjustments ({DATA.name}); learned on
 {split.learn[0]}..{split.learn[-1]}, calibrated on {", ".join(split.calibrate)}, evaluated on
-{", ".join(split.evaluate)} ({int(m["n"]):,} claims, {m["denial_rate"]:.1%} denied). Features use only
+{", ".join(split.evaluate)} ({int(m["rows"]):,} claims, {m["rate"]:.1%} denied). Features use only
 what was known at submission: each claim's own fields and history rates over outcomes whose first
 remit came before it.
 
@@ -149,7 +147,7 @@ remit came before it.
 
 ## Weakest payers (at least 200 evaluation claims)
 
-{table(weak.set_index("group")[["n", "denial_rate", "mean_p", "roc_auc"]]) if len(weak) else "None with 200 claims."}
+{table(weak.set_index("group")[["rows", "rate", "mean_p", "roc_auc"]]) if len(weak) else "None with 200 claims."}
 
 ## What drives the scores (mean absolute TreeSHAP per reason group, log-odds)
 

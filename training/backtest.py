@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from features.claim_fields import procedure_family
@@ -26,16 +25,16 @@ from features.contract.payer_rules import codes_in, load_payer_rules
 from features.contract.run_options import RunOptions
 from features.contract.time_cut import known_at
 from features.contract.validation import load_validated
-from models.calibration import expected_calibration_error
 from models.denial_risk import DenialRiskModel
 from training.denial_job import train_denial_risk
+from training.metrics import standard_metrics
 from training.monitoring import ShiftRule, learned_auth_requirements, payer_family_rates, payer_family_shifts
 from training.retrain import month_start
 
 
 @dataclass(frozen=True)
 class BacktestResult:
-    table: pd.DataFrame  # month, model (frozen | retrained), scope (all | payer), claims, auc, ece, predicted, realised
+    table: pd.DataFrame  # month, scope (all | payer ...), model (frozen | retrained), the standard metrics
     alerts: pd.DataFrame  # the monitor's flags, month by month
     learned: pd.DataFrame  # authorization requirements the features learned and the rule file lacks, by month
     watched_payer: str | None
@@ -86,7 +85,7 @@ def backtest(
                                 context_lines=tables["claim_lines"])  # fmt: skip
             frame[name] = model.predict_proba(fs.X)
         scored[month] = frame
-        rows += _metrics_rows(frame, month=month, scope="all")
+        rows += metrics_rows(frame, month=month, scope="all")
         end = month_start(month) + pd.DateOffset(months=1)
         seen = known_at(tables, end)
         seen_labels = compute_labels(seen, codes=codes, routine=routine, maturity_days=maturity_days, as_of=end)
@@ -103,9 +102,9 @@ def backtest(
         in_family = lines.loc[procedure_family(lines["procedure_code"]).isin(families).to_numpy(), "claim_id"]
         scope = f"payer {watched} x {'/'.join(families)}"
         for month, frame in scored.items():
-            rows += _metrics_rows(frame[frame["payer_id"].eq(watched) & frame["claim_id"].isin(in_family)],
-                                  month=month, scope=scope)  # fmt: skip
-            rows += _metrics_rows(frame[frame["payer_id"].eq(watched)], month=month, scope=f"payer {watched}")
+            rows += metrics_rows(frame[frame["payer_id"].eq(watched) & frame["claim_id"].isin(in_family)],
+                                 month=month, scope=scope)  # fmt: skip
+            rows += metrics_rows(frame[frame["payer_id"].eq(watched)], month=month, scope=f"payer {watched}")
     change = generator_change(data_dir)
     if change is not None:
         payer, ranges = change
@@ -113,8 +112,8 @@ def backtest(
         changed = lines.loc[codes_in(lines["procedure_code"], ranges), "claim_id"]
         scope = f"payer {payer} x {', '.join(ranges)} (the generator's change, truth/world.json)"
         for month, frame in scored.items():
-            rows += _metrics_rows(frame[frame["payer_id"].eq(payer) & frame["claim_id"].isin(changed)],
-                                  month=month, scope=scope)  # fmt: skip
+            rows += metrics_rows(frame[frame["payer_id"].eq(payer) & frame["claim_id"].isin(changed)],
+                                 month=month, scope=scope)  # fmt: skip
     return BacktestResult(table=pd.DataFrame(rows), alerts=alert_frame, learned=pd.concat(learned, ignore_index=True),
                           watched_payer=watched, watched_families=families)  # fmt: skip
 
@@ -128,39 +127,25 @@ def generator_change(data_dir: Path) -> tuple[str, tuple[str, ...]] | None:
     return None if not drift else (str(drift["payer_id"]), tuple(str(r) for r in drift["codes"]))
 
 
-def _metrics_rows(frame: pd.DataFrame, *, month: str, scope: str) -> list[dict[str, object]]:
-    from sklearn.metrics import roc_auc_score
-
+def metrics_rows(frame: pd.DataFrame, *, month: str, scope: str) -> list[dict[str, object]]:
+    """The standard metrics (training/metrics.py) of each model's column of `frame` against its `denied`."""
     y = frame["denied"].to_numpy(dtype=float)
-    out: list[dict[str, object]] = []
-    for name in ("frozen", "retrained"):
-        p = frame[name].to_numpy(dtype=float)
-        both = len(np.unique(y)) == 2
-        out.append(
-            {
-                "month": month,
-                "scope": scope,
-                "model": name,
-                "claims": len(y),
-                "auc": float(roc_auc_score(y, p)) if both else float("nan"),
-                "ece": expected_calibration_error(p, y) if len(y) else float("nan"),
-                "predicted": float(p.mean()) if len(p) else float("nan"),
-                "realised": float(y.mean()) if len(y) else float("nan"),
-            }
-        )
-    return out
+    return [
+        {"month": month, "scope": scope, "model": name, **standard_metrics(y, frame[name].to_numpy(dtype=float))}
+        for name in ("frozen", "retrained")
+    ]
 
 
 def wide(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per month and scope, frozen beside retrained."""
+    """One row per month and scope, frozen beside retrained (`roc_auc_frozen`, ...); rows and rate once."""
     pivot = table.pivot_table(index=["scope", "month"], columns="model",
-                              values=["claims", "auc", "ece", "predicted", "realised"])  # fmt: skip
+                              values=["rows", "roc_auc", "ece", "mean_p", "rate"])  # fmt: skip
     pivot.columns = [f"{pair[0]}_{pair[1]}" for pair in pivot.columns.to_list()]
-    keep = ["claims_frozen", "auc_frozen", "auc_retrained", "ece_frozen", "ece_retrained", "predicted_frozen",
-            "predicted_retrained", "realised_frozen"]  # fmt: skip
+    keep = ["rows_frozen", "roc_auc_frozen", "roc_auc_retrained", "ece_frozen", "ece_retrained", "mean_p_frozen",
+            "mean_p_retrained", "rate_frozen"]  # fmt: skip
     return (
         pivot[[c for c in keep if c in pivot.columns]]
-        .rename(columns={"claims_frozen": "claims", "realised_frozen": "realised"})
+        .rename(columns={"rows_frozen": "rows", "rate_frozen": "rate"})
         .reset_index()
     )
 

@@ -2,7 +2,8 @@
 
 Ranking (ROC AUC, PR AUC, lift in the top decile, recall at 80% precision), probability quality
 (Brier, expected calibration error), the same by payer and by category, and the two baselines any
-model must beat: the payer x procedure historical rate alone, and a logistic regression.
+model must beat: the payer x procedure historical rate alone, and a logistic regression. Column names
+are the shared vocabulary of training/metrics.py.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import numpy as np
 import pandas as pd
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, brier_score_loss, precision_recall_curve, roc_auc_score
+from sklearn.metrics import precision_recall_curve, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from features.contract.codes import CATEGORIES
 from features.denial_features import CATEGORICAL, FEATURE_NAMES
 from models.calibration import expected_calibration_error
+from training.metrics import LIFT_TOP_DECILE, POSITIVES, RECALL_AT_80_PRECISION, ROWS, standard_metrics
 
 
 def recall_at_precision(y: np.ndarray, p: np.ndarray, *, precision: float) -> float:
@@ -35,40 +37,23 @@ def lift_top_decile(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def score_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """The standard metrics (training/metrics.py) plus the two a review queue is planned with."""
+    m = standard_metrics(y, p)
+    both = 0 < m[POSITIVES] < m[ROWS]
     y = np.asarray(y, dtype=float)
-    if len(np.unique(y)) < 2:
-        return {"n": float(len(y)), "denial_rate": float(y.mean()) if len(y) else float("nan")}
-    return {
-        "n": float(len(y)),
-        "denial_rate": float(y.mean()),
-        "mean_p": float(np.mean(p)),
-        "roc_auc": float(roc_auc_score(y, p)),
-        "pr_auc": float(average_precision_score(y, p)),
-        "brier": float(brier_score_loss(y, p)),
-        "ece": expected_calibration_error(p, y),
-        "recall_at_80_precision": recall_at_precision(y, p, precision=0.8),
-        "lift_top_decile": lift_top_decile(y, p),
-    }
+    m[RECALL_AT_80_PRECISION] = recall_at_precision(y, p, precision=0.8) if both else float("nan")
+    m[LIFT_TOP_DECILE] = lift_top_decile(y, p) if both else float("nan")
+    return m
 
 
 def metrics_by(groups: pd.Series, y: np.ndarray, p: np.ndarray, *, top: int = 10) -> pd.DataFrame:
-    """Per group (the `top` largest by volume): volume, observed vs predicted rate, AUC."""
+    """Per group (the `top` largest by volume): the standard metrics."""
     frame = pd.DataFrame({"group": groups.to_numpy(), "y": y, "p": p})
     sizes = frame["group"].value_counts()
     rows = []
     for g in sizes.index[:top]:
         part = frame[frame["group"] == g]
-        m = score_metrics(part["y"].to_numpy(), part["p"].to_numpy())
-        rows.append(
-            {
-                "group": g,
-                "n": m["n"],
-                "denial_rate": m["denial_rate"],
-                "mean_p": float(part["p"].mean()),
-                "roc_auc": m.get("roc_auc", np.nan),
-                "ece": m.get("ece", np.nan),
-            }
-        )
+        rows.append({"group": g, **standard_metrics(part["y"].to_numpy(), part["p"].to_numpy())})
     return pd.DataFrame(rows)
 
 
@@ -85,7 +70,7 @@ def category_metrics(category: np.ndarray, denied: np.ndarray, p: np.ndarray, ca
         rows.append(
             {
                 "category": c,
-                "denials": int(y.sum()),
+                "positives": int(y.sum()),
                 "roc_auc": float(roc_auc_score(y, p * cat_probs[:, i])),
                 "head_recall": float((top[denied][is_c] == c).mean()),
             }

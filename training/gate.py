@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from models.calibration import expected_calibration_error
+from training.metrics import ECE, ECE_NOISE_Q95, ROC_AUC, standard_metrics
 
 
 @dataclass(frozen=True)
@@ -40,19 +40,6 @@ class GateDecision:
         return [f"{'ok' if ok else 'FAILED'} {name}: {text}" for name, ok, text in self.checks]
 
 
-def metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    y = np.asarray(y, dtype=float)
-    p = np.asarray(p, dtype=float)
-    both = len(np.unique(y)) == 2
-    return {
-        "rows": float(len(y)),
-        "roc_auc": float(roc_auc_score(y, p)) if both else float("nan"),
-        "ece": expected_calibration_error(p, y) if len(y) else float("nan"),
-        "mean_p": float(p.mean()) if len(p) else float("nan"),
-        "rate": float(y.mean()) if len(y) else float("nan"),
-    }
-
-
 def calibration_noise(p: np.ndarray, *, draws: int, seed: int = 0) -> float:
     """95th percentile of the ECE a perfectly calibrated model would show on these rows: outcomes drawn as
     Bernoulli(p) `draws` times. Small evaluation sets get a larger allowance, large ones almost none."""
@@ -75,7 +62,7 @@ def judge(
     """Promote iff every check passes. With no champion, only the data, calibration-ceiling and extra checks
     apply (something must serve)."""
     y = np.asarray(y, dtype=float)
-    challenger = metrics(y, p_challenger)
+    challenger = standard_metrics(y, p_challenger)
     checks: list[tuple[str, bool, str]] = []
     enough = len(y) >= settings.min_rows and len(np.unique(y)) == 2
     checks.append(("data", enough, f"{len(y):,} evaluation rows with both outcomes (need {settings.min_rows:,})"))
@@ -83,9 +70,9 @@ def judge(
     checks.append(("predictions", finite, "every challenger probability is a finite number"))
     for name, (ok, text) in (extra_checks or {}).items():
         checks.append((name, bool(ok), text))
-    ece = challenger["ece"]
+    ece = challenger[ECE]
     noise = calibration_noise(p_challenger, draws=settings.noise_draws) if finite else 0.0
-    challenger["ece_noise_q95"] = noise
+    challenger[ECE_NOISE_Q95] = noise
     ceiling = max(settings.ece_ceiling, noise)
     checks.append(
         (
@@ -97,23 +84,23 @@ def judge(
     )
     champion: dict[str, float] = {}
     if p_champion is not None:
-        champion = metrics(y, p_champion)
-        drop = champion["roc_auc"] - challenger["roc_auc"]
+        champion = standard_metrics(y, p_champion)
+        drop = champion[ROC_AUC] - challenger[ROC_AUC]
         checks.append(
             (
                 "AUC",
                 bool(enough and drop <= settings.auc_tolerance),
-                f"challenger {challenger['roc_auc']:.4f} vs champion {champion['roc_auc']:.4f} "
+                f"challenger {challenger[ROC_AUC]:.4f} vs champion {champion[ROC_AUC]:.4f} "
                 f"(may trail by {settings.auc_tolerance})",
             )
         )
-        rise = ece - champion["ece"]
+        rise = ece - champion[ECE]
         allowed = max(settings.ece_tolerance, noise)
         checks.append(
             (
                 "calibration",
                 bool(rise <= allowed),
-                f"challenger ECE {ece:.4f} vs champion {champion['ece']:.4f} (may exceed by {allowed:.4f})",
+                f"challenger ECE {ece:.4f} vs champion {champion[ECE]:.4f} (may exceed by {allowed:.4f})",
             )
         )
     return GateDecision(

@@ -3,7 +3,8 @@
 Three views, each answering a question a revenue-cycle analyst asks before trusting the scores:
 - population stability (PSI) of the model's most important features, training data vs the latest month
   (the reference bins and shares are saved in the model at training, so no training data is needed);
-- calibration by month: mean predicted denial probability vs the realised initial denial rate;
+- calibration by month: mean predicted denial probability vs the observed initial denial rate (with the
+  other standard metrics of training/metrics.py, under the same names);
 - denial-rate shifts by payer x procedure family beyond their historical noise: the early alert that a
   payer changed a policy (a new prior-authorization list, a new edit) before the model's AUC shows it;
 - authorization requirements the features learned from recent denials that payer_rules.yaml lacks: the
@@ -31,6 +32,7 @@ from features.contract.frames import member
 from features.contract.payer_rules import PayerRules
 from features.denial_features import FEATURE_NAMES as DENIAL_FEATURES
 from features.denial_features import DenialFeatureBuilder, outcome_events
+from training.metrics import GAP, MEAN_P, RATE, ROWS, STANDARD, describe, standard_metrics
 
 PSI_BINS = 10
 # Values are rounded to this many decimals before binning: smoothed rates of keys that never saw a denial
@@ -114,18 +116,24 @@ def psi_table(profile: Mapping[str, Any], X: np.ndarray, names: Sequence[str]) -
 
 
 # ---- calibration by month ----------------------------------------------------------------------------------------
+CALIBRATION_COLUMNS = ["month", *STANDARD, GAP, "features"]
+
+
 def calibration_by_month(
     months: pd.Series, denied: np.ndarray, p: np.ndarray, *, replayed: np.ndarray | None = None
 ) -> pd.DataFrame:
-    """`replayed`: rows scored with point-in-time features because they predate the model (see run_monitor)."""
+    """The standard metrics of each month and its `gap`, mean_p - rate. `replayed`: rows scored with
+    point-in-time features because they predate the model (see run_monitor)."""
     replayed = np.zeros(len(p), dtype=bool) if replayed is None else replayed
-    frame = pd.DataFrame({"month": months.to_numpy(), "denied": denied.astype(float), "p": p, "replayed": replayed})
-    out = frame.groupby("month", sort=True).agg(
-        claims=("p", "size"), predicted=("p", "mean"), realised=("denied", "mean"), replayed=("replayed", "mean")
-    )
-    out["gap"] = out["predicted"] - out["realised"]
-    out["features"] = np.where(out.pop("replayed") > 0, "replayed as of submission", "as served")
-    return out.reset_index()
+    month = months.to_numpy()
+    y, p = np.asarray(denied, dtype=float), np.asarray(p)
+    rows = []
+    for m in sorted(set(month)):
+        at = month == m
+        metrics = standard_metrics(y[at], p[at])
+        served = "replayed as of submission" if replayed[at].any() else "as served"
+        rows.append({"month": m, **metrics, GAP: metrics[MEAN_P] - metrics[RATE], "features": served})
+    return pd.DataFrame(rows, columns=CALIBRATION_COLUMNS)
 
 
 # ---- payer x procedure family shifts -----------------------------------------------------------------------------
@@ -264,9 +272,10 @@ class MonitorReport:
         else:
             lines.append("The model carries no training profile (trained before monitoring existed): retrain it.")
         lines += ["", "## Calibration by month of submission", "",
-                  "| month | claims | predicted | realised | features |", "|---|---|---|---|---|"]  # fmt: skip
-        lines += [f"| {r.month} | {r.claims:,} | {r.predicted:.1%} | {r.realised:.1%} | {r.features} |"
+                  "| month | rows | mean_p | rate | features |", "|---|---|---|---|---|"]  # fmt: skip
+        lines += [f"| {r.month} | {r.rows:,} | {r.mean_p:.1%} | {r.rate:.1%} | {r.features} |"
                   for r in self.calibration.itertuples()]  # fmt: skip
+        lines += ["", describe((ROWS, MEAN_P, RATE)) + "."]
         return "\n".join(lines) + "\n"
 
 
@@ -306,7 +315,7 @@ def run_monitor(
         )  # fmt: skip
     )
     psi_frame = pd.DataFrame(columns=["feature", "psi", "level"])
-    calibration = pd.DataFrame(columns=["month", "claims", "predicted", "realised", "gap", "features"])
+    calibration = pd.DataFrame(columns=CALIBRATION_COLUMNS)
     if model is not None:
         claims = tables["claims"]
         history: list[DenialFeatureBuilder] = []  # fitted once, on first need

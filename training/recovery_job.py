@@ -169,7 +169,6 @@ def evaluate_recovery(
     y = frame["recovered"].to_numpy(dtype=float, na_value=np.nan)[worked]
     p = pred["p_recover"].to_numpy()[worked]
     metrics = ev.score_metrics(y, p)
-    metrics = {k.replace("denial_rate", "recovery_rate"): v for k, v in metrics.items()}
     # the same ranking judged on all denials: worked rows re-weighted by 1 / P(worked)
     w = 1.0 / np.clip(pred["p_worked"].to_numpy()[worked], 0.05, 1.0)
     if len(np.unique(y)) == 2:

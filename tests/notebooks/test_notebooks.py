@@ -28,8 +28,8 @@ def test_model_card_runs_and_states_what_it_measured(
     assert f"| model | {report.metrics['roc_auc']:.4f} |" in card
     assert ", ".join(report.split.evaluate) in card
     calibration = cells["calibration"]
-    assert len(calibration) == 10 and calibration["claims"].sum() == int(report.metrics["n"])
-    assert np.isclose((calibration["predicted"] * calibration["claims"]).sum() / calibration["claims"].sum(),
+    assert len(calibration) == 10 and calibration["rows"].sum() == report.metrics["rows"]
+    assert np.isclose((calibration["mean_p"] * calibration["rows"]).sum() / calibration["rows"].sum(),
                       report.metrics["mean_p"])  # fmt: skip
     drivers = cells["drivers"]
     assert (drivers >= 0).all() and drivers.is_monotonic_decreasing and drivers.index[0] in card

@@ -24,13 +24,13 @@ def test_backtest_scores_each_month_with_both_models(small_world: Path) -> None:
     assert set(everyone["month"]) == {"2024-02", "2024-03"} and set(everyone["model"]) == {"frozen", "retrained"}
     first = everyone[everyone["month"] == "2024-02"].set_index("model")
     # in the first month the retrained model IS the frozen one
-    assert first.loc["frozen", "auc"] == first.loc["retrained", "auc"]
+    assert first.loc["frozen", "roc_auc"] == first.loc["retrained", "roc_auc"]
     second = everyone[everyone["month"] == "2024-03"].set_index("model")
-    assert second.loc["frozen", "auc"] != second.loc["retrained", "auc"]
-    assert (everyone["auc"] > 0.7).all() and np.isfinite(everyone["ece"]).all()
-    assert (everyone["claims"] > 100).all()
+    assert second.loc["frozen", "roc_auc"] != second.loc["retrained", "roc_auc"]
+    assert (everyone["roc_auc"] > 0.7).all() and np.isfinite(everyone["ece"]).all()
+    assert (everyone["rows"] > 100).all()
     wide = by_month(result)["all"]
-    assert list(wide["month"]) == ["2024-02", "2024-03"] and "auc_retrained" in wide.columns
+    assert list(wide["month"]) == ["2024-02", "2024-03"] and "roc_auc_retrained" in wide.columns
     if result.watched_payer is not None:  # the watched payer comes from the monitor's strongest alert
         assert result.watched_payer in set(result.alerts["payer_id"])
         assert any(scope.startswith(f"payer {result.watched_payer} x ") for scope in set(table["scope"]))
@@ -40,6 +40,6 @@ def test_backtest_scores_each_month_with_both_models(small_world: Path) -> None:
     judged = [s for s in set(table["scope"]) if s.startswith(f"payer {change[0]} x ") and "generator" in s]
     assert len(judged) == 1
     part = table[table["scope"] == judged[0]]
-    assert (part["claims"] > 0).all() and set(part["model"]) == {"frozen", "retrained"}
+    assert (part["rows"] > 0).all() and set(part["model"]) == {"frozen", "retrained"}
     assert set(result.learned.columns) >= {"month", "payer_id", "family", "auth_denied_share"}
     assert set(result.learned["payer_id"]) <= {change[0]}

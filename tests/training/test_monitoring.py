@@ -110,8 +110,8 @@ def test_report_on_a_trained_model(history, trained) -> None:
     report = run_monitor(tables, labels, month="2024-03", model=model)
     assert 0 < len(report.psi) <= 15 and (report.psi["psi"] >= 0).all()
     assert list(report.calibration["month"]) == sorted(report.calibration["month"])[-6:]
-    assert (report.calibration["predicted"].between(0, 1)).all()
-    gap = (report.calibration["predicted"] - report.calibration["realised"]).abs()
+    assert (report.calibration["mean_p"].between(0, 1)).all()
+    gap = (report.calibration["mean_p"] - report.calibration["rate"]).abs()
     assert gap.iloc[:-1].max() < 0.05  # months the model has seen the answers for are calibrated
     # the model's snapshot is the end of the data: every month predates it, so none is scored through the
     # snapshot (which would count each claim's own outcome) but replayed with features as of submission
