@@ -21,7 +21,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from features.history import AggregateSpec, HistoryAggregates
+from features.declarations import AggregateSpec
+from features.history import HistoryAggregates
 
 WINDOW_DAYS = 30  # shorter than the other histories' 90: a new rule must show before old remits dilute it
 MIN_LINES = 8

@@ -4,59 +4,35 @@ Everything here reads only the claim, its lines, the payer rules, and (for dupli
 other claims had been submitted before it. Nothing reads a remit, an adjustment or a follow-up: those
 arrive after the decision this model supports (DATA.md, "Time").
 
-Why arrays, not DataFrames. The same functions serve a training set of a million claims and a single
-claim scored over HTTP. For one claim every pandas call costs 20-100 us of overhead whatever the size
-(MEASURED.md, "Single-row latency"), and a feature set needs hundreds of them. So each input column is
-read into a numpy array once (`claim_columns`, `line_columns`; text as object arrays, None = missing) and
-everything after that is numpy on those arrays: a string rule runs once per distinct value and is
-gathered back, per-claim sums and maxima are `reduceat` over lines sorted by claim. The few primitives
-whose best method depends on size (reading a column, looking ids up and ranking them, applying a rule per
-distinct value, picking a line's diagnosis) go value by value in Python up to `SMALL_INPUT` values and
-through pandas/Arrow kernels above; tests/features/test_transform_speed_parity.py forces each route on
-the same inputs and requires identical output.
+All of it is numpy on arrays read once from the input columns (`features/columns.py` says why), so the
+same code serves a training set of a million claims and a single claim scored over HTTP.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import cast
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
+from features.columns import (
+    Columns,
+    claim_columns,
+    claim_ranks,
+    date_array,
+    index_in,
+    line_columns,
+    per_distinct,
+    pointed_diagnosis,
+    text_array,
+)
 from features.contract.payer_rules import PayerRules
 
 _DAY = np.timedelta64(1, "D")
 EPOCH = np.datetime64("1970-01-01", "D")
-SMALL_INPUT = 64  # up to this many values, per-value Python beats a hashing or Arrow kernel's setup
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
-Columns = dict[str, np.ndarray]
 
-CLAIM_TEXT = (
-    "claim_id",
-    "patient_id",
-    "patient_sex",
-    "payer_id",
-    "plan_type",
-    "secondary_payer_id",
-    "billing_npi",
-    "rendering_npi",
-    "specialty",
-    "facility_id",
-    "place_of_service",
-    "claim_type",
-    "diagnosis_codes",
-    "prior_auth_number",
-    "referral_number",
-    "frequency_code",
-)
-CLAIM_DATES = ("patient_birth_date", "service_from", "service_to", "submitted_at")
-CLAIM_FLAGS = ("eligibility_verified",)
-CLAIM_NUMBERS = ("total_charge",)
 # the claim columns every line carries: line-level keys, duplicate suspicion, authorization on file
 LINE_CLAIM_COLUMNS = (
     "claim_id",
@@ -71,126 +47,9 @@ LINE_CLAIM_COLUMNS = (
     "frequency_code",
     "prior_auth_number",
 )
-LINE_TEXT = ("procedure_code", "modifiers", "diagnosis_pointers")
-LINE_NUMBERS = ("line_number", "units", "charge")
-
-
-# ---- reading columns once ----------------------------------------------------------------------------
-def _is_missing(value: object) -> bool:
-    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)
-
-
-def text_array(values: pd.Series) -> np.ndarray:
-    """Object array of str, None where missing: the values `astype("string")` would hold.
-
-    A few values are read one by one from the column's own array (a pandas conversion costs ~15 us a
-    column whatever its length, and a claim has twenty of them)."""
-    if len(values) <= SMALL_INPUT:
-        out = np.empty(len(values), dtype=object)
-        for i, v in enumerate(values.array):
-            if isinstance(v, str):
-                out[i] = v
-            elif not _is_missing(v):
-                break  # not text: let pandas say how it reads as a string
-        else:
-            return out
-    elif isinstance(values.dtype, pd.StringDtype):
-        return values.array.to_numpy(dtype=object, na_value=None)
-    return _none_for_missing(values.astype("string").to_numpy(dtype=object))
-
-
-def _none_for_missing(arr: np.ndarray) -> np.ndarray:
-    missing = pd.isna(arr)
-    if missing.any():
-        arr = arr.copy()
-        arr[missing] = None
-    return arr
-
-
-def date_array(values: pd.Series) -> np.ndarray:
-    """datetime64 values (NaT = missing), as `pd.to_datetime` reads the column.
-
-    A few plain 'YYYY-MM-DD' strings (what a JSON request carries) are read by numpy, which reads that
-    form exactly as pandas does; `pd.to_datetime` costs ~250 us a column."""
-    if isinstance(values.dtype, np.dtype) and values.dtype.kind == "M":
-        return np.asarray(values.array)
-    if len(values) <= SMALL_INPUT:
-        items = list(values.array)
-        if all(_is_missing(v) or (isinstance(v, str) and _ISO_DAY.fullmatch(v)) for v in items):
-            return np.array([None if _is_missing(v) else v for v in items], dtype="datetime64[ns]")
-    return pd.to_datetime(values).to_numpy(dtype="datetime64[ns]")
-
-
-def number_array(values: pd.Series) -> np.ndarray:
-    """float64 values, NaN where missing."""
-    if values.dtype == np.float64:
-        return np.asarray(values.array)
-    return values.array.to_numpy(dtype=np.float64, na_value=np.nan)
-
-
-def flag_array(values: pd.Series) -> np.ndarray:
-    """1.0 / 0.0 / NaN (not recorded) from a yes/no column, as `astype("boolean")` reads it."""
-    if values.dtype == bool:
-        return values.to_numpy(dtype=np.float64)
-    if not isinstance(values.dtype, pd.BooleanDtype):
-        if len(values) <= SMALL_INPUT and all(_is_missing(v) or isinstance(v, bool | np.bool_) for v in values.array):
-            return np.array([np.nan if _is_missing(v) else float(v) for v in values.array], dtype=np.float64)
-        values = values.astype("boolean")
-    return values.array.to_numpy(dtype=np.float64, na_value=np.nan)
-
-
-def claim_columns(claims: pd.DataFrame, names: Sequence[str] | None = None) -> Columns:
-    """The claim columns features read (default: all of them), each converted once."""
-    wanted = set(CLAIM_TEXT + CLAIM_DATES + CLAIM_FLAGS + CLAIM_NUMBERS if names is None else names)
-    out: Columns = {}
-    for names_of_kind, convert in (
-        (CLAIM_TEXT, text_array),
-        (CLAIM_DATES, date_array),
-        (CLAIM_FLAGS, flag_array),
-        (CLAIM_NUMBERS, number_array),
-    ):
-        out.update({name: convert(claims[name]) for name in names_of_kind if name in wanted})
-    return out
-
-
-def index_in(values: pd.Series | np.ndarray, pool: np.ndarray) -> np.ndarray:
-    """Position of each value in `pool` (unique strings), -1 when absent or missing.
-
-    Few values and a small pool: a dict. Otherwise Arrow's hash join, which never turns a column of
-    millions of ids into Python strings."""
-    if max(len(values), len(pool)) <= SMALL_INPUT:
-        where = {v: i for i, v in enumerate(pool)}
-        arr = values if isinstance(values, np.ndarray) else text_array(values)
-        return np.array([-1 if v is None else where.get(v, -1) for v in arr], dtype=np.int64)
-    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype):
-        needles = pa.array(values, from_pandas=True)
-    else:
-        needles = pa.array(values if isinstance(values, np.ndarray) else text_array(values), type=pa.large_string())
-    if isinstance(needles, pa.ChunkedArray):
-        needles = needles.combine_chunks()
-    needles = needles.cast(pa.large_string())
-    found = pc.index_in(needles, value_set=pa.array(pool, type=pa.large_string()), skip_nulls=True)
-    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-
-
-def check_unique_ids(ids: np.ndarray, *, what: str) -> None:
-    unique = len(set(ids)) == len(ids) if len(ids) <= SMALL_INPUT else pd.Index(ids).is_unique
-    if not unique:
-        raise ValueError(f"{what}: claim_id must be unique")
 
 
 # ---- per-value rules -------------------------------------------------------------------------------
-def per_distinct(values: np.ndarray, rule: Callable[[str], object]) -> np.ndarray:
-    """rule(value) for every value of an object array (missing stays None), computed once per distinct value."""
-    out = np.empty(len(values), dtype=object)
-    if len(values) <= SMALL_INPUT:
-        out[:] = [None if v is None else rule(v) for v in values]
-        return out
-    codes, uniques = pd.factorize(values)  # missing -> -1 -> the trailing None
-    mapped = np.empty(len(uniques) + 1, dtype=object)
-    mapped[:-1] = [rule(u) for u in uniques]
-    out[:] = mapped[codes]
-    return out
 
 
 def _family(code: str) -> str:
@@ -211,39 +70,6 @@ def modifier_keys(modifiers: np.ndarray) -> np.ndarray:
     keys = per_distinct(modifiers, _canonical_modifiers)
     keys[pd.isna(keys)] = "-"
     return keys
-
-
-def _pointer_index(pointers: str) -> int:
-    """0-based diagnosis index of a line's first pointer ('2|3' -> 1); unreadable -> 0, the principal."""
-    try:
-        value = float(pointers.split("|", 1)[0])
-    except ValueError:
-        return 0
-    return 0 if value != value else int(min(max(value, 1.0), 99.0)) - 1
-
-
-def pointed_diagnosis(diagnosis_codes: np.ndarray, pointers: np.ndarray) -> np.ndarray:
-    """The diagnosis each line points at (first pointer; the principal when absent or out of range)."""
-    idx = per_distinct(pointers, _pointer_index)
-    idx[pd.isna(idx)] = 0
-    if len(diagnosis_codes) <= SMALL_INPUT:
-        out = np.empty(len(diagnosis_codes), dtype=object)
-        for i, (codes, k) in enumerate(zip(diagnosis_codes, idx, strict=True)):
-            if codes is not None:
-                parts = codes.split("|")
-                out[i] = parts[k] if k < len(parts) else parts[0]
-        return out
-    lists = pc.split_pattern(pa.array(diagnosis_codes, type=pa.large_string()), "|")
-    lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
-    k = idx.astype(np.int64)
-    k = np.where(k < lengths, k, 0)
-    offsets = lists.offsets.to_numpy()[:-1]
-    flat = lists.flatten()
-    has = lengths > 0
-    pos = np.where(has, offsets + k, 0)
-    picked = pc.take(flat, pa.array(pos)) if len(flat) else pa.nulls(len(pos), pa.large_string())
-    picked = pc.if_else(pa.array(has), picked, pa.scalar(None, pa.large_string()))
-    return picked.to_numpy(zero_copy_only=False).astype(object)
 
 
 def units_keys(units: np.ndarray) -> np.ndarray:
@@ -282,12 +108,6 @@ def service_month_text(service_from: np.ndarray) -> np.ndarray:
 
 
 # ---- lines -----------------------------------------------------------------------------------------
-def line_columns(lines: pd.DataFrame, rows: np.ndarray | None = None) -> Columns:
-    """The line columns features read, for the given row positions (default: every row)."""
-    part = lines if rows is None else lines.iloc[rows]
-    out: Columns = {name: text_array(part[name]) for name in LINE_TEXT}
-    out.update({name: number_array(part[name]) for name in LINE_NUMBERS})
-    return out
 
 
 def _segments(claim_pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -296,17 +116,6 @@ def _segments(claim_pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     starts = np.flatnonzero(np.r_[True, claim_pos[1:] != claim_pos[:-1]])
     return starts, claim_pos[starts]
-
-
-def _claim_ranks(ids: np.ndarray) -> np.ndarray:
-    """Rank of each claim id in string order (ids are unique, so any sort gives the same ranks)."""
-    if len(ids) <= SMALL_INPUT:
-        order = np.argsort(ids, kind="stable")
-    else:
-        order = pc.sort_indices(pa.array(ids, type=pa.large_string())).to_numpy(zero_copy_only=False)
-    ranks = np.empty(len(ids), dtype=np.int64)
-    ranks[order] = np.arange(len(ids))
-    return ranks
 
 
 def line_rows(claims: Columns, sources: Sequence[pd.DataFrame]) -> Columns:
@@ -333,7 +142,7 @@ def line_rows(claims: Columns, sources: Sequence[pd.DataFrame]) -> Columns:
     else:
         claim_pos, source_row = np.concatenate(pos_parts), np.concatenate(row_parts)
         cols = {k: np.concatenate([part[k] for part in col_parts]) for k in col_parts[0]}
-    order = np.lexsort((cols["line_number"], _claim_ranks(ids)[claim_pos]))  # stable; NaN line numbers last
+    order = np.lexsort((cols["line_number"], claim_ranks(ids)[claim_pos]))  # stable; NaN line numbers last
     claim_pos, source_row = claim_pos[order], source_row[order]
     out: Columns = {k: v[order] for k, v in cols.items()}
     out["claim_pos"], out["source_row"] = claim_pos, source_row
@@ -495,12 +304,3 @@ def claim_fields(claims: Columns, rows: Columns, *, context_lines: Mapping[str, 
     out["has_referral"] = (~pd.isna(claims["referral_number"])).astype(np.float64)
     out["rendering_missing"] = pd.isna(claims["rendering_npi"]).astype(np.float64)
     return out
-
-
-def lookup_codes(values: np.ndarray, index: Mapping[str, int]) -> np.ndarray:
-    """index[value] as float64 for every value of an object array; NaN when missing or not in the index."""
-    if len(values) <= SMALL_INPUT:
-        return np.array([np.nan if v is None else index.get(v, np.nan) for v in values], dtype=np.float64)
-    codes, uniques = pd.factorize(values)  # missing -> -1 -> the trailing NaN
-    mapped = np.array([*(index.get(u, np.nan) for u in uniques), np.nan], dtype=np.float64)
-    return mapped[codes]

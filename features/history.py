@@ -4,8 +4,8 @@ Why this module exists
 - Leakage. A claim's history features may only use outcomes that were known when the claim was sent:
   an outcome counts for a query iff its day (first remit date) is strictly before the query's day (the
   claim's submission date). Same-day outcomes are NOT yet known. The tempting shortcut "sort by date,
-  shifted cumulative sum" counts outcomes not yet known (MEASURED.md: wrong on 67% of rows), so every
-  query is answered by an exact "events of this key with day < t" count.
+  shifted cumulative sum" counts outcomes not yet known (same-day ones), so every query is answered by
+  an exact "events of this key with day < t" count.
 - One code path. Training asks for every row at its own date; serving asks "as of now" from a frozen
   snapshot saved inside the model. Both go through the same `transform`; `freeze` only compacts the
   stored events in a way that provably leaves every answer at or after the snapshot day bit-identical.
@@ -20,200 +20,50 @@ Features per spec (float64): `{name}_rate`, `{name}_n`, `{name}_rate_recent`, `{
 - Key values are compared as strings; a null is its own "missing" level (never an error).
   Events with a null target are skipped for that target (so one frame can carry several targets).
 
-How it is fast (no Python loop over rows, no quadratic work)
-- Each key column gets a vocabulary at fit time; a level's key tuple becomes one int (mixed radix of
-  the column codes, densified if it would not fit). Composite = key * 2**21 + day.
-- Per level, events are summed per (key, day) and stored as a sorted composite array plus exclusive
-  cumulative sums of n and d per target. A count of events with key k and lo <= day < t is
-  cum[searchsorted(k*2**21 + t)] - cum[searchsorted(k*2**21 + lo)]. Queries are sorted by composite
-  before searching (sorted needles are ~10x faster than random ones in numpy).
-- `freeze` keeps a subsequence of those arrays (per key: the first entry, relabelled to the day before
-  the window as one weighted pseudo-event, plus every entry inside or after the window), with the
-  original cumulative values, so differences for any query at or after the snapshot are unchanged.
+How it is fast: every count is a difference of two cumulative sums found by binary search in sorted
+integer arrays, with no Python loop over rows (`features/history_index.py`). Saving and loading:
+`features/history_state.py`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
+
+from features.declarations import AggregateSpec
+from features.history_index import (
+    DAY_SPAN,
+    SMALL_QUERIES,
+    SORT_QUERIES_ABOVE,
+    Keys,
+    Level,
+    LevelTable,
+    Positions,
+    as_days,
+    compact_table,
+    encode_column,
+    fit_column,
+    fit_combine,
+    search_level,
+)
+from features.history_state import history_from_state, history_to_state
 
 __all__ = ["GLOBAL_PRIOR_RATE", "GLOBAL_PRIOR_WEIGHT", "AggregateSpec", "HistoryAggregates"]
 
 GLOBAL_PRIOR_RATE = 0.1  # pseudo-prior of the global (root) rate, so it is defined with no history
 GLOBAL_PRIOR_WEIGHT = 1.0  # ... worth one outcome
-STATE_FORMAT = "claimsight.history_aggregates/1"
 
-_DAY_BITS = 21
-_DAY_SPAN = 1 << _DAY_BITS  # days since 1970 must be in [0, 2**21): through the year 7711
-_MAX_KEY_SPAN = 1 << (62 - _DAY_BITS)  # key * 2**21 + day stays well inside int64
-_SORT_QUERIES_ABOVE = 65_536  # this many queries: sort them by (key, day) before searching any key level
 _THREADS = max(1, min(2, os.cpu_count() or 1))  # levels searched concurrently in transform
-# Up to this many queries (one claim's lines when scoring a single claim), per-call overhead is the whole
-# cost: keys are looked up in a dict per value rather than hashed by a vectorised kernel, and the global
-# level is searched directly rather than through a per-day table. Both routes give identical codes and
-# positions (tests force each on the same inputs).
-_SMALL_QUERIES = 64
 # Up to this many queries the counts and the shrinkage recursion run on Python floats, row by row: the
-# same IEEE double operations in the same order as the array route, without ~1 us of numpy overhead on
-# each of the ~500 tiny array operations a claim's features need.
+# same IEEE double operations in the same order as the array route, without numpy's per-call overhead on
+# each of the many tiny array operations a claim's features need.
 _ROW_BY_ROW_QUERIES = 8
-_NULL_CODE = 0  # column code of a null key value; seen values are 1..V; unseen at fit time = -1
-_UNSEEN = -1
 _SUFFIXES = ("rate", "n", "rate_recent", "n_recent")
-
-Level = tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class AggregateSpec:
-    """One family of history features: a key hierarchy (coarsest first; () = global) and a 0..1 target."""
-
-    name: str
-    levels: tuple[tuple[str, ...], ...]
-    target: str
-    meaning: str = ""
-
-    def __post_init__(self) -> None:
-        levels = tuple(tuple(str(c) for c in level) for level in self.levels)
-        object.__setattr__(self, "levels", levels)
-        if not self.name or not isinstance(self.name, str):
-            raise ValueError("AggregateSpec.name must be a non-empty string")
-        if not levels:
-            raise ValueError(f"AggregateSpec {self.name!r}: levels must not be empty")
-        if () in levels[1:]:
-            raise ValueError(f"AggregateSpec {self.name!r}: the global level () may only come first")
-        if len(set(levels)) != len(levels):
-            raise ValueError(f"AggregateSpec {self.name!r}: duplicate levels")
-        if any(len(set(level)) != len(level) for level in levels):
-            raise ValueError(f"AggregateSpec {self.name!r}: a level repeats a column")
-        if not self.target:
-            raise ValueError(f"AggregateSpec {self.name!r}: target must be a non-empty column name")
-
-
-@dataclass
-class _LevelTable:
-    """Stored history of one key level: sorted (key, day) composites and exclusive cumulative sums."""
-
-    columns: Level
-    dense: dict[int, np.ndarray]  # column position j -> sorted keys seen at fit, densified before column j
-    comp: np.ndarray  # int64, sorted unique key * 2**21 + day
-    cum_n: dict[str, np.ndarray]  # target -> float64, len(comp) + 1, cum_n[i] = sum of n over entries < i
-    cum_d: dict[str, np.ndarray]
-
-
-def _as_days(values: Any, *, what: str) -> np.ndarray:
-    """Int days since 1970-01-01 from ints or datetimes (tz-aware -> its wall-clock date)."""
-    if isinstance(values, pd.Index):
-        values = pd.Series(values)
-    if isinstance(values, pd.Series):
-        if isinstance(values.dtype, pd.DatetimeTZDtype):
-            values = values.dt.tz_localize(None)
-        if values.hasnans:
-            raise ValueError(f"{what}: missing days")
-        if pd.api.types.is_datetime64_dtype(values.dtype):
-            arr = values.to_numpy(dtype="datetime64[ns]")
-        else:
-            arr = values.to_numpy()
-    else:
-        arr = np.asarray(values)
-    if arr.dtype.kind == "M":
-        if np.isnat(arr).any():
-            raise ValueError(f"{what}: missing days (NaT)")
-        return arr.astype("datetime64[D]").astype(np.int64)
-    if arr.dtype.kind in "iub":
-        return arr.astype(np.int64)
-    if arr.dtype.kind == "f":
-        if not np.isfinite(arr).all() or (arr != np.floor(arr)).any():
-            raise ValueError(f"{what}: days must be whole numbers")
-        return arr.astype(np.int64)
-    raise TypeError(f"{what}: expected int days since 1970-01-01 or datetime64, got {arr.dtype}")
-
-
-def _as_str(series: pd.Series) -> pd.Series:
-    if pd.api.types.is_string_dtype(series.dtype) and series.dtype != object:
-        return series
-    return series.astype("str")
-
-
-def _fit_column(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(codes, vocabulary): codes 0 = null, 1..V = index in the sorted vocabulary + 1.
-
-    An object column that already holds only strings and nulls is factorized as it is (Python's string
-    order is Arrow's code-point order): converting it to a string dtype first would cost as much again."""
-    if series.dtype == object:
-        values = series.to_numpy()
-        if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
-            obj_codes, obj_uniques = pd.factorize(values, sort=True, use_na_sentinel=True)
-            vocab = np.asarray(obj_uniques, dtype=str) if len(obj_uniques) else np.array([], "U1")
-            return obj_codes.astype(np.int64) + 1, vocab
-    codes, uniques = pd.factorize(_as_str(series), sort=True, use_na_sentinel=True)
-    vocab = np.asarray(uniques.to_numpy(dtype=object).astype(str), dtype=str) if len(uniques) else np.array([], "U1")
-    return codes.astype(np.int64) + 1, vocab
-
-
-def _is_null(value: object) -> bool:
-    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)
-
-
-def _encode_objects(values: np.ndarray, lookup: Mapping[str, int]) -> np.ndarray | None:
-    """Codes of an object array of strings and nulls through the vocabulary's dict (0 = null, -1 = unseen).
-
-    Few values: one dict lookup each. Many: factorize first, look the distinct values up, gather. Returns
-    None when a value is neither a string nor null: how it reads as a string is `_as_str`'s decision."""
-    if len(values) <= _SMALL_QUERIES:
-        out = np.empty(len(values), dtype=np.int64)
-        for i, value in enumerate(values):
-            if isinstance(value, str):
-                out[i] = lookup.get(value, _UNSEEN)
-            elif _is_null(value):
-                out[i] = _NULL_CODE
-            else:
-                return None
-        return out
-    inverse, uniques = pd.factorize(values, use_na_sentinel=True)  # every null -> -1
-    if not all(isinstance(u, str) for u in uniques):
-        return None
-    per_unique = np.array([lookup.get(u, _UNSEEN) for u in uniques] + [_NULL_CODE], dtype=np.int64)
-    return per_unique[inverse]
-
-
-def _encode_column(
-    values: pd.Series | np.ndarray, vocab: np.ndarray, lookup: Mapping[str, int] | None = None
-) -> np.ndarray:
-    """Codes against a fitted vocabulary: 0 = null, 1..V = seen, -1 = unseen at fit time.
-
-    With the vocabulary's dict (`lookup`), object arrays of strings skip pandas and Arrow entirely: a
-    single claim's keys cost a few microseconds instead of a hash-table build over the whole vocabulary."""
-    if lookup is not None:
-        arr: np.ndarray | None = None
-        if isinstance(values, np.ndarray):
-            arr = values if values.dtype == object else None
-        elif values.dtype == object or (isinstance(values.dtype, pd.StringDtype) and len(values) <= _SMALL_QUERIES):
-            arr = values.to_numpy(dtype=object)
-        if arr is not None:
-            codes = _encode_objects(arr, lookup)
-            if codes is not None:
-                return codes
-    s = _as_str(values if isinstance(values, pd.Series) else pd.Series(values))
-    missing = s.isna().to_numpy()
-    if len(vocab) == 0:
-        return np.where(missing, _NULL_CODE, _UNSEEN).astype(np.int64)
-    arr_s = pa.array(s, from_pandas=True)
-    value_set = pa.array(vocab.tolist(), type=arr_s.type)
-    found = pc.fill_null(pc.index_in(arr_s, value_set=value_set), -1).to_numpy(zero_copy_only=False)
-    codes = found.astype(np.int64) + 1
-    codes[codes == 0] = _UNSEEN
-    codes[missing] = _NULL_CODE
-    return codes
 
 
 _Number = TypeVar("_Number", float, np.ndarray)
@@ -234,71 +84,6 @@ class _Plan(NamedTuple):
     spec_levels: list[tuple[Level, ...]]  # each spec's levels, global root first
     key_columns: list[str]
     uses: dict[Level, int]  # how many specs read each level
-
-
-class _Positions(NamedTuple):
-    order: np.ndarray | None  # queries sorted by (key, day), or None if the indices are in query order
-    # [3, n]: first entry of the query's key; of the key with day >= t - window_days; of the key with day >= t
-    idx: np.ndarray
-
-
-def _fit_combine(
-    columns: Level, codes: Mapping[str, np.ndarray], sizes: Mapping[str, int], n_rows: int
-) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """Key ints of one level at fit time: mixed radix over the column codes, densified (seen keys
-    renumbered 0..K-1, the sorted table kept) before column j only if the span would overflow."""
-    dense: dict[int, np.ndarray] = {}
-    key = np.zeros(n_rows, dtype=np.int64)
-    span = 1
-    for j, col in enumerate(columns):
-        radix = sizes[col] + 1
-        if j > 0 and span * radix > _MAX_KEY_SPAN:
-            key, span = _densify(key, dense, j)
-        key = key * radix + codes[col]
-        span *= radix
-    if span > _MAX_KEY_SPAN:
-        key, span = _densify(key, dense, len(columns))
-    return key, dense
-
-
-def _densify(key: np.ndarray, dense: dict[int, np.ndarray], j: int) -> tuple[np.ndarray, int]:
-    """Renumber the keys seen at fit to 0..K-1 (K <= number of events), keeping the sorted table."""
-    table, inverse = np.unique(key, return_inverse=True)
-    dense[j] = table.astype(np.int64)
-    return inverse.reshape(-1).astype(np.int64), max(len(table), 1)
-
-
-class _Keys(NamedTuple):
-    """Query key codes per column, split once per transform for every level that combines them."""
-
-    seen: Mapping[str, np.ndarray]  # bool: the value (or null) existed at fit time
-    code: Mapping[str, np.ndarray]  # int64: the code where seen, else 0
-
-
-def _transform_combine(
-    columns: Level, keys: _Keys, sizes: Mapping[str, int], n_rows: int, dense: Mapping[int, np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Key ints of one level for queries, the same way as at fit, and which rows have a key that can
-    exist in the history (every column value seen at fit; densified prefixes seen at fit)."""
-    key = np.zeros(n_rows, dtype=np.int64)
-    valid = np.ones(n_rows, dtype=bool)
-    for j, col in enumerate(columns):
-        valid &= keys.seen[col]
-        if j in dense:
-            key = _lookup_dense(key, valid, dense[j])
-        key = key * (sizes[col] + 1) + keys.code[col]
-    if len(columns) in dense:
-        key = _lookup_dense(key, valid, dense[len(columns)])
-    return key, valid
-
-
-def _lookup_dense(key: np.ndarray, valid: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Dense numbers of keys seen at fit; a key not in the table clears `valid` (in place)."""
-    pos = np.searchsorted(table, key)
-    hit = pos < len(table)
-    hit[hit] = table[pos[hit]] == key[hit]
-    valid &= hit
-    return np.where(valid, pos, 0)
 
 
 def _with_root(levels: tuple[Level, ...]) -> tuple[Level, ...]:
@@ -339,7 +124,7 @@ class HistoryAggregates:
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate spec names: {sorted({n for n in names if names.count(n) > 1})}")
-        if int(self.window_days) != self.window_days or not 0 < self.window_days < _DAY_SPAN:
+        if int(self.window_days) != self.window_days or not 0 < self.window_days < DAY_SPAN:
             raise ValueError(f"window_days must be a positive whole number of days, got {self.window_days}")
         if not (np.isfinite(self.prior_strength) and self.prior_strength > 0):
             raise ValueError(f"prior_strength must be > 0, got {self.prior_strength}")
@@ -369,22 +154,22 @@ class HistoryAggregates:
         missing = [c for c in needed if c not in events.columns]
         if missing:
             raise KeyError(f"events lack columns {missing}")
-        days = _as_days(events[day_column], what=f"events[{day_column!r}]")
-        if len(days) and (days.min() < 0 or days.max() >= _DAY_SPAN):
-            raise ValueError(f"events[{day_column!r}]: days must be in [0, {_DAY_SPAN}) since 1970-01-01")
+        days = as_days(events[day_column], what=f"events[{day_column!r}]")
+        if len(days) and (days.min() < 0 or days.max() >= DAY_SPAN):
+            raise ValueError(f"events[{day_column!r}]: days must be in [0, {DAY_SPAN}) since 1970-01-01")
         n_rows = len(events)
 
         codes: dict[str, np.ndarray] = {}
         vocab: dict[str, np.ndarray] = {}
         for col in columns:
-            codes[col], vocab[col] = _fit_column(events[col])
+            codes[col], vocab[col] = fit_column(events[col])
         sizes = {c: len(v) for c, v in vocab.items()}
         targets = {t: _target_values(events, t) for t in sorted({s.target for s in specs})}
 
-        tables: dict[Level, _LevelTable] = {}
+        tables: dict[Level, LevelTable] = {}
         for level, level_targets in plan.items():
-            key, dense = _fit_combine(level, codes, sizes, n_rows)
-            comp, inverse = np.unique(key * _DAY_SPAN + days, return_inverse=True)
+            key, dense = fit_combine(level, codes, sizes, n_rows)
+            comp, inverse = np.unique(key * DAY_SPAN + days, return_inverse=True)
             inverse = inverse.reshape(-1)
             cum_n: dict[str, np.ndarray] = {}
             cum_d: dict[str, np.ndarray] = {}
@@ -395,7 +180,7 @@ class HistoryAggregates:
                 d = np.bincount(inverse, weights=np.where(ok, y, 0.0), minlength=len(comp))
                 cum_n[t] = np.concatenate([[0.0], np.cumsum(n)])
                 cum_d[t] = np.concatenate([[0.0], np.cumsum(d)])
-            tables[level] = _LevelTable(level, dense, comp.astype(np.int64), cum_n, cum_d)
+            tables[level] = LevelTable(level, dense, comp.astype(np.int64), cum_n, cum_d)
 
         self.vocab_ = vocab
         self.tables_ = tables
@@ -411,7 +196,7 @@ class HistoryAggregates:
     def transform(self, queries: pd.DataFrame, *, query_day: np.ndarray | pd.Series | Sequence[int]) -> pd.DataFrame:
         """Features for each query row (aligned to queries.index) from outcomes with day < query_day."""
         self._check_fitted()
-        t = _as_days(query_day, what="query_day")
+        t = as_days(query_day, what="query_day")
         if t.shape != (len(queries),):
             raise ValueError(f"query_day has shape {t.shape}, expected ({len(queries)},)")
         missing = [c for c in self._key_columns() if c not in queries.columns]
@@ -428,7 +213,7 @@ class HistoryAggregates:
         The same computation without building a DataFrame on the way in or out, which for one claim costs
         more than the answers themselves. Object arrays of strings (None = null) take the dict route."""
         self._check_fitted()
-        t = _as_days(query_day, what="query_day")
+        t = as_days(query_day, what="query_day")
         missing = [c for c in self._key_columns() if c not in keys]
         if missing:
             raise KeyError(f"queries lack columns {missing}")
@@ -480,22 +265,22 @@ class HistoryAggregates:
         n_rows = len(t)
         if self.as_of_day_ is not None:  # a frozen snapshot answers every query as of its own day
             t = np.full(n_rows, self.as_of_day_, dtype=np.int64)
-        lo = np.clip(t - int(self.window_days), 0, _DAY_SPAN)
-        t = np.clip(t, 0, _DAY_SPAN)
+        lo = np.clip(t - int(self.window_days), 0, DAY_SPAN)
+        t = np.clip(t, 0, DAY_SPAN)
         # what each level adds to its key*2**21 to find: the key's first entry, its window, its day
         offsets = np.stack([np.zeros(n_rows, dtype=np.int64), lo, t])
-        codes = {c: _encode_column(keys[c], self.vocab_[c], self._lookup(c)) for c in key_columns}
+        codes = {c: encode_column(keys[c], self.vocab_[c], self._lookup(c)) for c in key_columns}
         seen = {c: v >= 0 for c, v in codes.items()}
-        split = _Keys(seen, {c: np.where(seen[c], v, 0) for c, v in codes.items()})
+        split = Keys(seen, {c: np.where(seen[c], v, 0) for c, v in codes.items()})
         sizes = {c: len(v) for c, v in self.vocab_.items()}
 
         uses = dict(level_uses)
-        positions: dict[Level, _Positions] = {}
+        positions: dict[Level, Positions] = {}
         # few queries: the global level's counts per target serve every spec with that target
-        root_counts: dict[str, tuple[np.ndarray, np.ndarray]] | None = {} if n_rows <= _SMALL_QUERIES else None
+        root_counts: dict[str, tuple[np.ndarray, np.ndarray]] | None = {} if n_rows <= SMALL_QUERIES else None
 
-        def search(level: Level) -> _Positions:
-            return self._positions(self.tables_[level], split, sizes, offsets, n_rows)
+        def search(level: Level) -> Positions:
+            return search_level(self.tables_[level], split, sizes, offsets, n_rows)
 
         def counts(level: Level, target: str) -> tuple[np.ndarray, np.ndarray]:
             """(n, n_recent) and (d, d_recent) of each query's key at this level, each stacked [2, n], in
@@ -504,7 +289,7 @@ class HistoryAggregates:
                 return root_counts[target]
             pos = positions[level]
             table = self.tables_[level]
-            # np.take: a flat gather (indexing with the [3, n] array directly is ~3x slower on 2.4M rows)
+            # np.take: a flat gather (indexing with the [3, n] array directly is slower on many rows)
             at_n, at_d = np.take(table.cum_n[target], pos.idx), np.take(table.cum_d[target], pos.idx)
             n2, d2 = at_n[2] - at_n[:2], at_d[2] - at_d[:2]
             if pos.order is not None:  # back to query order, row by row (numpy's fast 1-d scatter)
@@ -560,7 +345,7 @@ class HistoryAggregates:
             for suffix, column in zip(_SUFFIXES, values, strict=True):
                 out[f"{spec.name}_{suffix}"] = np.array(column, dtype=np.float64)
 
-        workers = _THREADS if n_rows >= _SORT_QUERIES_ABOVE else 1
+        workers = _THREADS if n_rows >= SORT_QUERIES_ABOVE else 1
         if n_rows <= _ROW_BY_ROW_QUERIES:
             row_idx: dict[Level, list[list[int]]] = {}
             for level in level_uses:
@@ -591,43 +376,6 @@ class HistoryAggregates:
                     pending.remove(i)
         return out
 
-    @staticmethod
-    def _positions(
-        table: _LevelTable, keys: _Keys, sizes: Mapping[str, int], offsets: np.ndarray, n_rows: int
-    ) -> _Positions:
-        """Indices into the level's cumulative arrays: start of the query's key, its window start, its day.
-
-        Many queries are sorted by (key, day) first and the indices stay in that order (`order` maps them
-        back): sorted needles make searchsorted and the later gathers cache-friendly, ~3x faster even on
-        levels of a few thousand entries (measured on 0.5M lines)."""
-        comp = table.comp
-        if not table.columns:  # global level: comp is the sorted event days
-            if len(comp) == 0:
-                return _Positions(None, np.zeros((3, n_rows), dtype=np.int64))
-            if n_rows <= _SMALL_QUERIES:  # the per-day table below answers exactly this search
-                idx = np.searchsorted(comp, offsets)
-                idx[0] = 0
-                return _Positions(None, idx)
-            # many queries: look days up in a dense per-day table instead of searching for each
-            first, last = int(comp[0]), int(comp[-1])
-            by_day = np.searchsorted(comp, np.arange(first, last + 2))
-            idx = np.take(by_day, np.clip(offsets, first, last + 1) - first)
-            idx[0] = 0
-            return _Positions(None, idx)
-        key, valid = _transform_combine(table.columns, keys, sizes, n_rows, table.dense)
-        # a key never seen at fit time gets key -1: every search lands at 0, an empty range -> n = d = 0
-        base = np.where(valid, key, -1) * _DAY_SPAN
-        if n_rows >= _SORT_QUERIES_ABOVE:
-            at_t = base + offsets[2]
-            order = np.argsort(at_t)  # ties need no order: equal needles get equal answers
-            sorted_base = base[order]
-            idx = np.empty((3, n_rows), dtype=np.int64)
-            idx[0] = np.searchsorted(comp, sorted_base)
-            idx[1] = np.searchsorted(comp, sorted_base + offsets[1][order])
-            idx[2] = np.searchsorted(comp, at_t[order])
-            return _Positions(order, idx)
-        return _Positions(None, np.searchsorted(comp, base + offsets))
-
     # ----------------------------------------------------------------------------------------- freeze
     def freeze(self, *, as_of_day: int) -> HistoryAggregates:
         """Compact the history for serving, in place; returns self.
@@ -636,9 +384,8 @@ class HistoryAggregates:
         day before the window; outcomes on or after that day stay as daily sums. Afterwards every query is
         answered as of as_of_day, whatever its own day (bit for bit the unfrozen answer at as_of_day). A
         model serves for weeks after its snapshot: answering at the query's own day would let the "last 90
-        days" windows drain to empty as the snapshot ages (measured: the frozen model's mean prediction
-        jumped from 12.7% to 19.3% three months after its snapshot), while the model learned from windows
-        that were always full.
+        days" windows drain to empty as the snapshot ages, while the model learned from windows that were
+        always full.
         """
         self._check_fitted()
         as_of = int(as_of_day)
@@ -648,22 +395,7 @@ class HistoryAggregates:
             raise ValueError(f"already frozen as of day {self.as_of_day_}; cannot go back to {as_of}")
         cut = as_of - int(self.window_days)
         for table in self.tables_.values():
-            comp = table.comp
-            if len(comp) == 0:
-                continue
-            keys = comp >> _DAY_BITS
-            days = comp & (_DAY_SPAN - 1)
-            first = np.ones(len(comp), dtype=bool)
-            first[1:] = keys[1:] != keys[:-1]
-            keep = first | (days >= cut)
-            pseudo = first & (days < cut)  # carries the sums of all the key's entries before the cut
-            kept = np.flatnonzero(keep)
-            new_comp = comp.copy()
-            new_comp[pseudo] = keys[pseudo] * _DAY_SPAN + (cut - 1)
-            table.comp = new_comp[kept]
-            idx = np.append(kept, len(comp))
-            table.cum_n = {k: v[idx] for k, v in table.cum_n.items()}
-            table.cum_d = {k: v[idx] for k, v in table.cum_d.items()}
+            compact_table(table, cut)
         self.as_of_day_ = as_of
         return self
 
@@ -671,80 +403,9 @@ class HistoryAggregates:
     def to_state(self) -> dict[str, np.ndarray | str | int | float]:
         """Plain arrays, strings and numbers (np.savez-able without pickle)."""
         self._check_fitted()
-        specs = [
-            {"name": s.name, "levels": [list(level) for level in s.levels], "target": s.target, "meaning": s.meaning}
-            for s in self.specs
-        ]
-        levels = list(self.tables_)
-        columns = sorted(self.vocab_)
-        targets = sorted({t for table in self.tables_.values() for t in table.cum_n})
-        meta = {
-            "specs": specs,
-            "columns": columns,
-            "targets": targets,
-            "levels": [
-                {
-                    "columns": list(level),
-                    "dense": sorted(self.tables_[level].dense),
-                    "targets": list(self.tables_[level].cum_n),
-                }
-                for level in levels
-            ],
-        }
-        state: dict[str, np.ndarray | str | int | float] = {
-            "format": STATE_FORMAT,
-            "meta_json": json.dumps(meta, sort_keys=True),
-            "window_days": int(self.window_days),
-            "prior_strength": float(self.prior_strength),
-            "as_of_day": -1 if self.as_of_day_ is None else int(self.as_of_day_),
-            "n_events": int(self.n_events_),
-        }
-        for i, col in enumerate(columns):
-            state[f"vocab_{i}"] = self.vocab_[col]
-        for i, level in enumerate(levels):
-            table = self.tables_[level]
-            state[f"level_{i}_comp"] = table.comp
-            for j, arr in table.dense.items():
-                state[f"level_{i}_dense_{j}"] = arr
-            for t, arr in table.cum_n.items():
-                state[f"level_{i}_cum_n_{targets.index(t)}"] = arr
-                state[f"level_{i}_cum_d_{targets.index(t)}"] = table.cum_d[t]
-        return state
+        return history_to_state(self)
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> HistoryAggregates:
         """Rebuild from `to_state()` output (or an np.load of it)."""
-        fmt = str(np.asarray(state["format"])[()])
-        if fmt != STATE_FORMAT:
-            raise ValueError(f"unknown history-aggregates state format {fmt!r}")
-        meta = json.loads(str(np.asarray(state["meta_json"])[()]))
-        specs = [
-            AggregateSpec(s["name"], tuple(tuple(level) for level in s["levels"]), s["target"], s["meaning"])
-            for s in meta["specs"]
-        ]
-        obj = cls(
-            specs=specs,
-            window_days=int(np.asarray(state["window_days"])[()]),
-            prior_strength=float(np.asarray(state["prior_strength"])[()]),
-        )
-        obj.vocab_ = {c: np.asarray(state[f"vocab_{i}"]).astype(str) for i, c in enumerate(meta["columns"])}
-        targets = meta["targets"]
-        tables: dict[Level, _LevelTable] = {}
-        for i, lv in enumerate(meta["levels"]):
-            level = tuple(lv["columns"])
-            tables[level] = _LevelTable(
-                columns=level,
-                dense={int(j): np.asarray(state[f"level_{i}_dense_{j}"], dtype=np.int64) for j in lv["dense"]},
-                comp=np.asarray(state[f"level_{i}_comp"], dtype=np.int64),
-                cum_n={
-                    t: np.asarray(state[f"level_{i}_cum_n_{targets.index(t)}"], dtype=np.float64) for t in lv["targets"]
-                },
-                cum_d={
-                    t: np.asarray(state[f"level_{i}_cum_d_{targets.index(t)}"], dtype=np.float64) for t in lv["targets"]
-                },
-            )
-        obj.tables_ = tables
-        as_of = int(np.asarray(state["as_of_day"])[()])
-        obj.as_of_day_ = None if as_of < 0 else as_of
-        obj.n_events_ = int(np.asarray(state["n_events"])[()])
-        return obj
+        return history_from_state(cls, state)

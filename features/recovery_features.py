@@ -31,8 +31,8 @@ from features.contract.frames import member
 from features.contract.labels import DEFAULT_MATURITY_DAYS
 from features.contract.payer_rules import PayerRules
 from features.decisions.actions import recommend_frame
-from features.declarations import FeatureDef, ReasonGroup
-from features.history import AggregateSpec, HistoryAggregates
+from features.declarations import AggregateSpec, FeatureDef, ReasonGroup
+from features.history import HistoryAggregates
 
 __all__ = [
     "FEATURES",
@@ -234,8 +234,8 @@ def denial_frame(
     Reads only the claim, the first remit and that remit's adjustments, follow-ups dated before that
     remit, and the payer rules (never a later remit, a later follow-up, or the recovery labels).
     Group-code flags and has_rarc look at the denial adjustments. The recommended action, its deadline
-    and the rules that gave them (features/decisions/actions.py) travel with each row, so the queue and
-    the model see the same decision.
+    and the rules that gave them (features/decisions/actions.py, deadlines.py) travel with each row, so the
+    queue and the model see the same decision.
     """
     claims, remits, adj = tables["claims"], tables["remits"], tables["adjustments"]
     denied = labels[labels["initial_denial"].to_numpy(dtype=bool, na_value=False)]

@@ -15,9 +15,6 @@ Definitions (stable month to month, so a trend is a trend and not a changed defi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-import numpy as np
 import pandas as pd
 
 from features.contract.codes import CodeTables
@@ -145,8 +142,3 @@ def top_groups(kpis: pd.DataFrame, *, dimension: str, limit: int) -> pd.DataFram
     if dimension == "month":
         return part.sort_values("group").tail(limit)
     return part.sort_values(["denied_dollars", "group"], ascending=[False, True]).head(limit)
-
-
-def summary_line(kpis: pd.DataFrame) -> Mapping[str, float]:
-    row = kpis[kpis["dimension"] == "all"].iloc[0]
-    return {k: (float(row[k]) if not pd.isna(row[k]) else np.nan) for k in KPI_COLUMNS}

@@ -7,58 +7,48 @@ values by plan type, which a team overrides per payer (or per plan type) in its 
 no entry falls back to its plan type, then to conservative defaults, and every resolved value records
 where it came from (``ResolvedRule.source``) so a response can say which rule it used.
 
-Layers, later wins:
-
-1. the shipped ``features/contract/data/payer_rules.yaml`` (complete: ``defaults`` must set every field);
-2. ``<data_dir>/payer_rules.yaml`` if present, then ``extra_file``: same schema, every section optional.
-   Their ``payers`` entries are added or replace an entry per payer id, their ``plan_types`` and
-   ``defaults`` override field by field (``appeal_window_days`` per level), their ``guardrails`` go
-   first (and replace a lower-layer guardrail of the same name).
+The schema and its validation: ``features.contract.payer_rule_model``; reading, merging and writing the
+files (which layer wins): ``features.contract.payer_rule_files``. This module resolves rules, and
+re-exports the public names of both so that imports from here keep working.
 
 Resolution for a (payer_id, plan_type) pair is field by field: the payer entry, else the plan type (the
 explicit argument if it is a known plan type, else the payer entry's ``plan_type``), else the defaults.
 Unknown payers and unknown or missing plan types are not errors; they fall through.
-
-Procedure codes and ranges: a code is an alphanumeric CPT/HCPCS string; a range ``"A-B"`` is inclusive,
-requires ``len(A) == len(B)`` and ``A <= B``, and matches codes of that same length that sort between
-the bounds (plain string order). Codes are compared upper-cased and stripped.
-
-Validation errors never echo input values (a payer file may sit next to claim data); they name the file
-and the key path only.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import re
-import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
 
-from features.contract.codes import FOLLOWUP_ACTIONS, DenialAction
-from features.contract.schema import PLAN_TYPES, GroupCode, PlanType
+from features.contract.payer_rule_files import (
+    PayerRulesError,
+    dump_payer_rules,
+    load_rule_library,
+    merge_rule_libraries,
+)
+from features.contract.payer_rule_model import (
+    APPEAL_LEVELS,
+    RULE_FIELDS,
+    Guardrail,
+    PayerEntry,
+    RuleDefaults,
+    RuleFields,
+    RuleLibrary,
+    RuleOverrides,
+    parse_code_spec,
+)
+from features.contract.schema import PLAN_TYPES
 
 __all__ = [
-    "GUARDRAIL_ACTIONS",
+    "APPEAL_LEVELS",
     "PLAN_TYPES",
     "RULE_FIELDS",
     "Guardrail",
@@ -70,49 +60,17 @@ __all__ = [
     "RuleFields",
     "RuleLibrary",
     "RuleOverrides",
+    "codes_in",
     "dump_payer_rules",
     "load_payer_rules",
     "load_rule_library",
     "merge_rule_libraries",
 ]
 
-GuardrailAction = DenialAction
-GUARDRAIL_ACTIONS: tuple[str, ...] = FOLLOWUP_ACTIONS
-
-RULE_FIELDS: tuple[str, ...] = (
-    "timely_filing_days",
-    "corrected_claim_window_days",
-    "appeal_window_days",
-    "auth_required",
-    "deadline_buffer_days",
-)
-APPEAL_LEVELS: tuple[int, ...] = (1, 2, 3)
-SHIPPED_FILE_NAME = "payer_rules.yaml"
-
-_CODE_RE = re.compile(r"[A-Z0-9]+")
-
 
 # --------------------------------------------------------------------------------------------------
-# Field types
+# Code matching
 # --------------------------------------------------------------------------------------------------
-
-
-def _parse_code_spec(spec: str) -> tuple[str, str]:
-    """``"70450"`` -> ("70450", "70450"); ``"70450-70498"`` -> ("70450", "70498"). Raises ValueError."""
-    parts = [p.strip().upper() for p in spec.split("-")]
-    if len(parts) == 1:
-        lo = hi = parts[0]
-    elif len(parts) == 2:
-        lo, hi = parts
-    else:
-        raise ValueError("expected a code or an inclusive range 'A-B'")
-    if not _CODE_RE.fullmatch(lo) or not _CODE_RE.fullmatch(hi):
-        raise ValueError("procedure codes must be alphanumeric")
-    if len(lo) != len(hi):
-        raise ValueError("range bounds must have the same length")
-    if lo > hi:
-        raise ValueError("range start must not sort after its end")
-    return lo, hi
 
 
 def _range_mask(codes: npt.NDArray[np.str_], ranges: Iterable[tuple[str, str]]) -> npt.NDArray[np.bool_]:
@@ -131,382 +89,8 @@ def codes_in(codes: pd.Series, specs: Iterable[str]) -> npt.NDArray[np.bool_]:
     """Which codes fall in any of `specs` (codes or inclusive ranges 'A-B', as written in payer_rules.yaml)."""
     positions, uniques = pd.factorize(codes)
     normalised = np.array([_normalise_code(c) for c in uniques], dtype=np.str_)
-    inside = np.append(_range_mask(normalised, [_parse_code_spec(s) for s in specs]), False)  # -1: missing
+    inside = np.append(_range_mask(normalised, [parse_code_spec(s) for s in specs]), False)  # -1: missing
     return inside[positions]
-
-
-def _normalise_code_spec(value: object) -> object:
-    if not isinstance(value, str):
-        # YAML reads an unquoted 70450 as an int and 00100 as an octal int: refuse to guess.
-        raise ValueError("procedure codes must be quoted strings")
-    lo, hi = _parse_code_spec(value)
-    return lo if lo == hi and "-" not in value else f"{lo}-{hi}"
-
-
-def _upper_code(value: object) -> object:
-    if isinstance(value, bool):
-        return value  # let the str validator reject it
-    if isinstance(value, int):
-        return str(value)  # carcs: [16] is harmless (no CARC has a leading zero)
-    if isinstance(value, str):
-        return value.strip().upper()
-    return value
-
-
-def _check_adjustment_code(value: str) -> str:
-    if not _CODE_RE.fullmatch(value):
-        raise ValueError("codes must be alphanumeric")
-    return value
-
-
-Days = Annotated[int, Field(gt=0, strict=True)]
-BufferDays = Annotated[int, Field(ge=0, strict=True)]
-AppealLevel = Annotated[int, Field(ge=1, le=3, strict=True)]
-CodeSpec = Annotated[str, BeforeValidator(_normalise_code_spec)]
-AdjustmentCode = Annotated[str, BeforeValidator(_upper_code), AfterValidator(_check_adjustment_code)]
-GroupCodeIn = Annotated[GroupCode, BeforeValidator(_upper_code)]
-
-_STRICT = ConfigDict(extra="forbid", frozen=True)
-
-
-def _unique_guardrail_names(guardrails: tuple[Guardrail, ...]) -> tuple[Guardrail, ...]:
-    seen: set[str] = set()
-    for i, g in enumerate(guardrails):
-        if g.name in seen:
-            raise ValueError(f"duplicate guardrail name (entry {i})")
-        seen.add(g.name)
-    return guardrails
-
-
-def _string_keys(value: object) -> object:
-    if isinstance(value, Mapping):
-        for key in value:
-            if not isinstance(key, str):
-                raise ValueError("payer ids must be quoted strings (YAML reads 00431 as a number)")
-            if not key or key != key.strip():
-                raise ValueError("payer ids must be non-empty without surrounding spaces")
-    return value
-
-
-# --------------------------------------------------------------------------------------------------
-# Models
-# --------------------------------------------------------------------------------------------------
-
-
-class Guardrail(BaseModel):
-    """A CARC/RARC combination with no appeal rights or a fixed next step. Empty criteria match anything."""
-
-    model_config = _STRICT
-
-    name: Annotated[str, Field(min_length=1)]
-    group_codes: tuple[GroupCodeIn, ...] = ()
-    carcs: tuple[AdjustmentCode, ...] = ()
-    rarcs_any: tuple[AdjustmentCode, ...] = ()
-    appeal_rights: Annotated[bool, Field(strict=True)]
-    action: GuardrailAction
-    note: str = ""
-
-    @model_validator(mode="after")
-    def _has_a_criterion(self) -> Guardrail:
-        if not (self.group_codes or self.carcs or self.rarcs_any):
-            raise ValueError("a guardrail needs at least one of group_codes, carcs, rarcs_any")
-        return self
-
-    def matches(self, *, group_code: str, carc: str, remark_codes: frozenset[str]) -> bool:
-        """Inputs already normalised (upper-case, stripped; remark codes split)."""
-        if self.group_codes and group_code not in self.group_codes:
-            return False
-        if self.carcs and carc not in self.carcs:
-            return False
-        return not self.rarcs_any or any(r in remark_codes for r in self.rarcs_any)
-
-
-class RuleFields(BaseModel):
-    """Rule values where every field is optional (unset = inherit from the next layer)."""
-
-    model_config = _STRICT
-
-    timely_filing_days: Days | None = None
-    corrected_claim_window_days: Days | None = None
-    appeal_window_days: dict[AppealLevel, Days] | None = None
-    auth_required: tuple[CodeSpec, ...] | None = None
-    deadline_buffer_days: BufferDays | None = None
-
-    @field_validator("appeal_window_days")
-    @classmethod
-    def _non_empty_levels(cls, value: dict[int, int] | None) -> dict[int, int] | None:
-        if value is not None and not value:
-            raise ValueError("set at least one appeal level (1, 2 or 3), or omit the field")
-        return value
-
-
-class RuleDefaults(BaseModel):
-    """The last resort: every field set, every appeal level present."""
-
-    model_config = _STRICT
-
-    timely_filing_days: Days
-    corrected_claim_window_days: Days
-    appeal_window_days: dict[AppealLevel, Days]
-    auth_required: tuple[CodeSpec, ...]
-    deadline_buffer_days: BufferDays
-
-    @field_validator("appeal_window_days")
-    @classmethod
-    def _all_levels(cls, value: dict[int, int]) -> dict[int, int]:
-        if set(value) != set(APPEAL_LEVELS):
-            raise ValueError("defaults must set appeal levels 1, 2 and 3")
-        return value
-
-
-class PayerEntry(RuleFields):
-    """Per payer_id overrides, an optional plan type and guardrails checked before the shared ones."""
-
-    plan_type: PlanType | None = None
-    guardrails: Annotated[tuple[Guardrail, ...], AfterValidator(_unique_guardrail_names)] = ()
-
-
-Guardrails = Annotated[tuple[Guardrail, ...], AfterValidator(_unique_guardrail_names)]
-Payers = Annotated[dict[str, PayerEntry], BeforeValidator(_string_keys)]
-
-
-class RuleLibrary(BaseModel):
-    """A complete library (the shipped file, or the result of merging overrides into it)."""
-
-    model_config = _STRICT
-
-    version: Literal[1]
-    defaults: RuleDefaults
-    plan_types: dict[PlanType, RuleFields] = Field(default_factory=dict)
-    payers: Payers = Field(default_factory=dict)
-    guardrails: Guardrails = ()
-
-
-class RuleOverrides(BaseModel):
-    """A team's override file: the RuleLibrary schema with every section (and default field) optional."""
-
-    model_config = _STRICT
-
-    version: Literal[1] | None = None
-    defaults: RuleFields | None = None
-    plan_types: dict[PlanType, RuleFields] = Field(default_factory=dict)
-    payers: Payers = Field(default_factory=dict)
-    guardrails: Guardrails = ()
-
-
-# --------------------------------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------------------------------
-
-
-class PayerRulesError(ValueError):
-    """A payer rule file could not be read or validated. The message names the file and key paths only."""
-
-    def __init__(self, file: str, problems: Iterable[tuple[str, str]]) -> None:
-        self.file = file
-        self.problems: list[tuple[str, str]] = list(problems)
-        lines = [f"{file}: {path}: {msg}" if path else f"{file}: {msg}" for path, msg in self.problems]
-        super().__init__("\n".join(lines))
-
-
-def _loc_path(loc: tuple[int | str, ...]) -> str:
-    parts: list[str] = []
-    for item in loc:
-        if item == "[key]":
-            parts[-1:] = [f"{parts[-1]} (key)"] if parts else ["(key)"]
-            continue
-        parts.append(str(item))
-    return ".".join(parts) or "(top level)"
-
-
-def _error_from_validation(file: str, exc: ValidationError) -> PayerRulesError:
-    problems: list[tuple[str, str]] = []
-    for err in exc.errors(include_url=False, include_input=False, include_context=False):
-        loc = tuple(err["loc"])
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif err["type"] == "value_error":
-            msg = err["msg"].removeprefix("Value error, ")
-        else:
-            msg = err["msg"]
-        problems.append((_loc_path(loc), msg))
-    return PayerRulesError(file, problems)
-
-
-# --------------------------------------------------------------------------------------------------
-# Reading, merging, writing
-# --------------------------------------------------------------------------------------------------
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys (a payer listed twice would silently lose one)."""
-
-
-def _construct_mapping_no_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            duplicate = key in seen
-        except TypeError:
-            continue  # unhashable key: let the normal constructor report it
-        if duplicate:
-            raise yaml.constructor.ConstructorError(None, None, "duplicate key", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=True)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping_no_duplicates)
-
-
-def _parse_yaml(file: str, text: str) -> object:
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
-    except yaml.YAMLError as exc:
-        # Report what and where, never the snippet of the offending line.
-        where = ""
-        problem = "unreadable YAML"
-        if isinstance(exc, yaml.MarkedYAMLError):
-            if exc.problem:
-                problem = f"unreadable YAML: {exc.problem}"
-            if exc.problem_mark is not None:
-                where = f"line {exc.problem_mark.line + 1}, column {exc.problem_mark.column + 1}"
-        raise PayerRulesError(file, [(where, problem)]) from None
-
-
-_M = TypeVar("_M", RuleLibrary, RuleOverrides)
-
-
-def _validate(file: str, data: object, model: type[_M]) -> _M:
-    if data is None:
-        if model is RuleOverrides:
-            data = {}
-        else:
-            raise PayerRulesError(file, [("", "empty file")])
-    if not isinstance(data, dict):
-        raise PayerRulesError(file, [("(top level)", "expected a mapping of sections")])
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise _error_from_validation(file, exc) from None
-
-
-def _read_text(file: str, path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise PayerRulesError(file, [("", "not UTF-8 text")]) from None
-    except OSError as exc:
-        raise PayerRulesError(file, [("", f"cannot read file ({exc.strerror or type(exc).__name__})")]) from None
-
-
-def _merge_fields(base: Mapping[str, Any], override: RuleFields | None) -> dict[str, Any]:
-    merged = dict(base)
-    if override is None:
-        return merged
-    for name in RULE_FIELDS:
-        value = getattr(override, name)
-        if value is None:
-            continue
-        if name == "appeal_window_days":
-            merged[name] = {**(merged.get(name) or {}), **value}
-        else:
-            merged[name] = value
-    return merged
-
-
-def _rule_values(model: RuleFields | RuleDefaults) -> dict[str, Any]:
-    return {name: getattr(model, name) for name in RULE_FIELDS if getattr(model, name) is not None}
-
-
-def merge_rule_libraries(base: RuleLibrary, override: RuleOverrides) -> RuleLibrary:
-    """Apply one override layer: payers per id, plan types and defaults field by field, guardrails first."""
-    defaults = _merge_fields(_rule_values(base.defaults), override.defaults)
-    plan_types: dict[Any, Any] = dict(base.plan_types)
-    for name, fields in override.plan_types.items():
-        below = plan_types.get(name)
-        plan_types[name] = _merge_fields(_rule_values(below), fields) if below is not None else fields
-    names = {g.name for g in override.guardrails}
-    guardrails = override.guardrails + tuple(g for g in base.guardrails if g.name not in names)
-    return RuleLibrary.model_validate(
-        {
-            "version": 1,
-            "defaults": defaults,
-            "plan_types": plan_types,
-            "payers": {**base.payers, **override.payers},
-            "guardrails": guardrails,
-        }
-    )
-
-
-def _shipped_text() -> tuple[str, str]:
-    resource = resources.files("features.contract").joinpath("data", SHIPPED_FILE_NAME)
-    file = str(resource)
-    try:
-        return file, resource.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        raise PayerRulesError(file, [("", "cannot read the shipped payer rules")]) from None
-
-
-def load_rule_library(*, data_dir: Path | None = None, extra_file: Path | None = None) -> RuleLibrary:
-    """The shipped library with ``data_dir/payer_rules.yaml`` (if present) and ``extra_file`` applied."""
-    file, text = _shipped_text()
-    library = _validate(file, _parse_yaml(file, text), RuleLibrary)
-    layers: list[Path] = []
-    if data_dir is not None and (Path(data_dir) / SHIPPED_FILE_NAME).is_file():
-        layers.append(Path(data_dir) / SHIPPED_FILE_NAME)
-    if extra_file is not None:
-        layers.append(Path(extra_file))  # explicitly asked for: a missing file is an error
-    for path in layers:
-        file = str(path)
-        override = _validate(file, _parse_yaml(file, _read_text(file, path)), RuleOverrides)
-        try:
-            library = merge_rule_libraries(library, override)
-        except ValidationError as exc:  # pragma: no cover - each layer is already valid on its own
-            raise _error_from_validation(f"{file} (merged)", exc) from None
-    return library
-
-
-def load_payer_rules(*, data_dir: Path | None = None, extra_file: Path | None = None) -> PayerRules:
-    """Shipped defaults, then ``data_dir/payer_rules.yaml`` if present, then ``extra_file``."""
-    return PayerRules(load_rule_library(data_dir=data_dir, extra_file=extra_file))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def dump_payer_rules(library_or_dict: RuleLibrary | RuleOverrides | Mapping[str, Any], path: Path) -> None:
-    """Write a valid override file (sorted keys, unset fields omitted), atomically.
-
-    A plain mapping is validated as a ``RuleOverrides`` first; the written text is validated again
-    before it replaces ``path``, so the file on disk always loads.
-    """
-    path = Path(path)
-    file = str(path)
-    model: RuleLibrary | RuleOverrides
-    if isinstance(library_or_dict, RuleLibrary | RuleOverrides):
-        model = library_or_dict
-    else:
-        model = _validate(file, dict(library_or_dict), RuleOverrides)
-    data = _plain(model.model_dump(mode="python", exclude_none=True, exclude_defaults=True))
-    data["version"] = 1
-    text = yaml.safe_dump(data, sort_keys=True, default_flow_style=False, allow_unicode=True, width=110)
-    _validate(file, _parse_yaml(file, text), RuleOverrides)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------------------------------
@@ -567,7 +151,7 @@ class ResolvedRule:
     _ranges: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_ranges", tuple(_parse_code_spec(s) for s in self.auth_required))
+        object.__setattr__(self, "_ranges", tuple(parse_code_spec(s) for s in self.auth_required))
 
     def requires_auth(self, procedure_code: str | None) -> bool:
         code = _normalise_code(procedure_code)
@@ -720,3 +304,8 @@ class PayerRules:
             return np.zeros(len(payer_ids), dtype=bool)
         table = np.vstack(masks)
         return table[group_mask[groups], np.asarray(c_codes, dtype=np.intp)]
+
+
+def load_payer_rules(*, data_dir: Path | None = None, extra_file: Path | None = None) -> PayerRules:
+    """Shipped defaults, then ``data_dir/payer_rules.yaml`` if present, then ``extra_file``."""
+    return PayerRules(load_rule_library(data_dir=data_dir, extra_file=extra_file))

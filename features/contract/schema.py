@@ -155,5 +155,4 @@ FOLLOWUPS = Table(
 )
 
 TABLES: dict[str, Table] = {t.name: t for t in (CLAIMS, CLAIM_LINES, REMITS, ADJUSTMENTS, FOLLOWUPS)}
-REQUIRED_TABLES = ("claims", "claim_lines", "remits", "adjustments")
-OPTIONAL_TABLES = ("followups",)
+REQUIRED_TABLES = ("claims", "claim_lines", "remits", "adjustments")  # followups is optional

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from features.contract.schema import TABLES, Table
+from features.contract.schema import REQUIRED_TABLES, TABLES, Table
 
 Format = Literal["parquet", "csv"]
 SUFFIXES = (".csv", ".parquet")
@@ -124,9 +124,7 @@ def _read_one(path: Path, table: Table) -> pd.DataFrame:
     return arrow.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
 
 
-def read_tables(
-    data_dir: Path, *, required: tuple[str, ...] = ("claims", "claim_lines", "remits", "adjustments")
-) -> RawTables:
+def read_tables(data_dir: Path, *, required: tuple[str, ...] = REQUIRED_TABLES) -> RawTables:
     """Read every DATA.md table in `data_dir` as text. Fails with ContractError on shape problems."""
     files = _find_table_files(data_dir)
     for name in required:

@@ -1,13 +1,12 @@
-"""The recommended next step for a denial, and the date by which it must be done.
+"""The recommended next step for a denial (its deadline: ``features.decisions.deadlines``).
 
 Why this exists: a denial is only worth money if someone does the right thing before the payer's
 window closes. The right thing is not always the category's usual follow-up: some CARC/RARC
 combinations carry no appeal rights (CO-16 with N211/MA130: correct and resubmit), some are the
 patient's share (PR-1/2/3: bill the patient), some must be checked before anything is resent
 (duplicates: verify status). Those exceptions are data (payer-rule guardrails, RARC guidance in the code
-tables), and the deadline comes from the payer rule library. Every answer says which rule produced it,
-so a biller (and an auditor) can see why ClaimSight said "appeal by 12 March" and fix the rule if it is
-wrong.
+tables). Every answer says which rule produced it, so a biller (and an auditor) can see why ClaimSight
+said "correct and resubmit" and fix the rule if it is wrong.
 
 Action, in order (first that applies wins):
 
@@ -26,21 +25,11 @@ guardrail come from the remark codes: ``False`` if any remark says there are non
 says there are, else ``None`` (unknown). Steps 2 and 4 never recommend ``appeal`` when a remark says there
 are no appeal rights: they recommend ``write_off`` and say so.
 
-Deadline (``deadline_for``), minus the resolved rule's ``deadline_buffer_days``:
-
-- ``appeal``: denial date + ``appeal_window_days[level]``;
-- ``correct_and_resubmit`` and ``verify_status`` (a claim the payer has no record of must be resubmitted
-  in time): min(denial date + ``corrected_claim_window_days``, service date + ``timely_filing_days``);
-  without a service date only the first bound is known, and the rule text says so;
-- ``bill_patient`` and ``write_off``: no payer deadline.
-
-``Deadline.window_days`` is the length of the binding window, counted from the date the rule text names
-("from denial" or "from service").
+``recommend_frame`` gives the action and its deadline for many denials at once.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -49,14 +38,15 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.contract.codes import FOLLOWUP_ACTIONS, CodeTables
-from features.contract.payer_rules import APPEAL_LEVELS, Guardrail, PayerRules, ResolvedRule
+from features.contract.codes import CodeTables
+from features.contract.payer_rule_model import Guardrail
+from features.contract.payer_rules import PayerRules, ResolvedRule
+from features.decisions.deadlines import check_level, deadline_columns
+from features.decisions.normalise import is_missing, norm_code, norm_remarks, routine_set
 
 __all__ = [
     "FRAME_COLUMNS",
     "ActionDecision",
-    "Deadline",
-    "deadline_for",
     "recommend_action",
     "recommend_frame",
 ]
@@ -70,10 +60,7 @@ FRAME_COLUMNS: tuple[str, ...] = (
     "deadline_rule",
     "window_days",
 )
-NO_DEADLINE = "no payer deadline"
 _PATIENT_CARCS = frozenset({"1", "2", "3"})
-_RESUBMIT_ACTIONS = frozenset({"correct_and_resubmit", "verify_status"})
-_NO_DEADLINE_ACTIONS = frozenset({"bill_patient", "write_off"})
 
 # A normalised adjustment as far as the decision is concerned: (group code, CARC, remark codes or None).
 _Triple = tuple[str, str, str | None]
@@ -86,54 +73,6 @@ class ActionDecision:
     action: str
     appeal_rights: bool | None
     rule: str
-
-
-@dataclass(frozen=True)
-class Deadline:
-    """When it must be done by (already minus the buffer); ``due`` None = no payer deadline."""
-
-    due: dt.date | None
-    window_days: int | None
-    buffer_days: int
-    rule: str
-
-
-# --------------------------------------------------------------------------------------------------
-# Normalisation (shared by the row and the frame version so both see the same inputs)
-# --------------------------------------------------------------------------------------------------
-
-
-def _missing(value: object) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float) and math.isnan(value)
-
-
-def _code(value: object) -> str:
-    return "" if _missing(value) else str(value).strip().upper()
-
-
-def _remarks(value: object) -> str | None:
-    """``" n211| ma130 "`` -> ``"N211|MA130"``; empty or missing -> None."""
-    if _missing(value):
-        return None
-    parts = [p.strip().upper() for p in str(value).split("|") if p.strip()]
-    return "|".join(parts) or None
-
-
-def _routine_set(codes: CodeTables, routine: frozenset[tuple[str, str]] | None) -> frozenset[tuple[str, str]]:
-    pairs = codes.routine if routine is None else routine
-    return frozenset((_code(g), _code(c)) for g, c in pairs)
-
-
-def _as_date(value: object) -> dt.date | None:
-    if _missing(value):
-        return None
-    if isinstance(value, dt.datetime):  # includes pd.Timestamp
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    raise TypeError(f"expected a date, got {type(value).__name__}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -208,13 +147,13 @@ def _decide(
 def _deciding_triples(
     adjustments: Sequence[tuple[str, str, str | None, float]], routine: frozenset[tuple[str, str]]
 ) -> list[_Triple]:
-    rows = [(_code(g), _code(c), _remarks(r), a) for g, c, r, a in adjustments]
+    rows = [(norm_code(g), norm_code(c), norm_remarks(r), a) for g, c, r, a in adjustments]
     denial = [row for row in rows if (row[0], row[1]) not in routine]
     kept = denial or rows
 
     def largest_first(item: tuple[int, tuple[str, str, str | None, float]]) -> tuple[float, int]:
         position, (_, _, _, amount) = item
-        value = float(amount) if not _missing(amount) else math.nan
+        value = float(amount) if not is_missing(amount) else math.nan
         return (-value if not math.isnan(value) else math.inf, position)
 
     ordered = sorted(enumerate(kept), key=largest_first)
@@ -240,90 +179,8 @@ def recommend_action(
     if category not in set(codes.categories.index):
         raise ValueError(f"unknown denial category {category!r}")
     rule = rules.lookup(payer_id=payer_id, plan_type=plan_type)
-    triples = _deciding_triples(adjustments, _routine_set(codes, routine))
+    triples = _deciding_triples(adjustments, routine_set(codes, routine))
     return _decide(category=category, triples=triples, rule=rule, rules=rules, codes=codes)
-
-
-# --------------------------------------------------------------------------------------------------
-# Deadline
-# --------------------------------------------------------------------------------------------------
-
-
-def _check_action(action: str) -> None:
-    if action not in FOLLOWUP_ACTIONS:
-        raise ValueError(f"unknown action {action!r}; expected one of {FOLLOWUP_ACTIONS}")
-
-
-def _check_level(appeal_level: int) -> None:
-    if appeal_level not in APPEAL_LEVELS:
-        raise ValueError(f"appeal_level must be one of {APPEAL_LEVELS}")
-
-
-def _buffer_text(rule: ResolvedRule) -> str:
-    return f"minus {rule.deadline_buffer_days}-day buffer ({rule.source['deadline_buffer_days']})"
-
-
-def _appeal_text(rule: ResolvedRule, level: int) -> str:
-    key = f"appeal_window_days.{level}"
-    return f"{rule.source[key]} {key} = {rule.appeal_window_days[level]} days from denial, {_buffer_text(rule)}"
-
-
-def _ccw_text(rule: ResolvedRule) -> str:
-    src = rule.source["corrected_claim_window_days"]
-    return f"{src} corrected_claim_window_days = {rule.corrected_claim_window_days} days from denial"
-
-
-def _tf_text(rule: ResolvedRule) -> str:
-    return f"{rule.source['timely_filing_days']} timely_filing_days = {rule.timely_filing_days} days from service"
-
-
-def _resubmit_text(rule: ResolvedRule, binding: str) -> str:
-    """``binding``: "corrected" (corrected-claim window ends first or same day), "filing", or "unknown"."""
-    if binding == "filing":
-        head = f"{_tf_text(rule)} (timely filing limit binding: earlier than {_ccw_text(rule)})"
-    elif binding == "corrected":
-        head = f"{_ccw_text(rule)} (not later than the timely filing limit, {_tf_text(rule)})"
-    else:
-        head = f"{_ccw_text(rule)} (no service date: timely filing limit not checked)"
-    return f"{head}, {_buffer_text(rule)}"
-
-
-def deadline_for(
-    *,
-    action: str,
-    denial_date: dt.date,
-    service_from: dt.date | None,
-    payer_id: str | None,
-    plan_type: str | None,
-    rules: PayerRules,
-    appeal_level: int = 1,
-) -> Deadline:
-    """The date the action must be done by (see the module docstring), with the rule that set it."""
-    _check_action(action)
-    _check_level(appeal_level)
-    if action in _NO_DEADLINE_ACTIONS:
-        return Deadline(due=None, window_days=None, buffer_days=0, rule=NO_DEADLINE)
-    denied = _as_date(denial_date)
-    if denied is None:
-        raise ValueError("denial_date is required")
-    rule = rules.lookup(payer_id=payer_id, plan_type=plan_type)
-    buffer = dt.timedelta(days=rule.deadline_buffer_days)
-    if action == "appeal":
-        window = rule.appeal_window_days[appeal_level]
-        due = denied + dt.timedelta(days=window) - buffer
-        return Deadline(due, window, rule.deadline_buffer_days, _appeal_text(rule, appeal_level))
-
-    corrected_end = denied + dt.timedelta(days=rule.corrected_claim_window_days)
-    served = _as_date(service_from)
-    if served is None:
-        binding, end, window = "unknown", corrected_end, rule.corrected_claim_window_days
-    else:
-        filing_end = served + dt.timedelta(days=rule.timely_filing_days)
-        if filing_end < corrected_end:
-            binding, end, window = "filing", filing_end, rule.timely_filing_days
-        else:
-            binding, end, window = "corrected", corrected_end, rule.corrected_claim_window_days
-    return Deadline(end - buffer, window, rule.deadline_buffer_days, _resubmit_text(rule, binding))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -410,7 +267,7 @@ def recommend_frame(
     """
     _require(denials, _DENIAL_COLUMNS, "denials")
     _require(adjustments, _ADJUSTMENT_COLUMNS, "adjustments")
-    _check_level(appeal_level)
+    check_level(appeal_level)
     if denials["claim_id"].duplicated().any():
         raise ValueError("denials must have one row per claim_id")
     categories = denials["denial_category"].astype("string")
@@ -431,10 +288,10 @@ def recommend_frame(
     )
     adj = adjustments[list(_ADJUSTMENT_COLUMNS)].reset_index(drop=True)
     adj = adj.assign(_pos=np.arange(len(adj), dtype=np.int64)).merge(first, on=["claim_id", "remit_id"], how="inner")
-    group = _normalised_codes(adj["group_code"], _code)
-    carc = _normalised_codes(adj["carc"], _code)
-    remarks = _normalised_codes(adj["remark_codes"], _remarks)
-    routine_pairs = _routine_set(codes, routine)
+    group = _normalised_codes(adj["group_code"], norm_code)
+    carc = _normalised_codes(adj["carc"], norm_code)
+    remarks = _normalised_codes(adj["remark_codes"], norm_remarks)
+    routine_pairs = routine_set(codes, routine)
     pair_index, pair_uniques = pd.factorize(pd.Series(group, dtype=object) + "\x1f" + pd.Series(carc, dtype=object))
     pair_routine = np.array([tuple(p.split("\x1f")) in routine_pairs for p in pair_uniques] + [False])
     is_routine = pair_routine[pair_index]
@@ -486,41 +343,9 @@ def recommend_frame(
     rights = pd.array([d.appeal_rights for d in decisions], dtype="boolean")[combo_index]
     action_rule = np.array([d.rule for d in decisions], dtype=object)[combo_index]
 
-    # Deadlines: per (rule group, action) the windows, per row the arithmetic.
-    denied = pd.to_datetime(denials["first_remit_date"]).to_numpy(dtype="datetime64[D]")
-    served = pd.to_datetime(denials["service_from"]).to_numpy(dtype="datetime64[D]")
-    action_index, action_uniques = pd.factorize(action)
-    appeal_days = np.array([r.appeal_window_days[appeal_level] for r in resolved], dtype=np.int64)[rule_group]
-    ccw_days = np.array([r.corrected_claim_window_days for r in resolved], dtype=np.int64)[rule_group]
-    tf_days = np.array([r.timely_filing_days for r in resolved], dtype=np.int64)[rule_group]
-    buffer_days = np.array([r.deadline_buffer_days for r in resolved], dtype=np.int64)[rule_group]
-    corrected_end = denied + ccw_days.astype("timedelta64[D]")
-    filing_end = served + tf_days.astype("timedelta64[D]")
-    filing_binds = ~np.isnat(served) & (filing_end < corrected_end)
-    is_appeal = action == "appeal"
-    is_resubmit = np.isin(action, list(_RESUBMIT_ACTIONS))
-    end = np.where(
-        is_appeal, denied + appeal_days.astype("timedelta64[D]"), np.where(filing_binds, filing_end, corrected_end)
+    due, window_days, deadline_rule = deadline_columns(
+        action, denials["first_remit_date"], denials["service_from"], rule_group, resolved, appeal_level
     )
-    due = np.where(is_appeal | is_resubmit, end - buffer_days.astype("timedelta64[D]"), np.datetime64("NaT"))
-    window = np.where(is_appeal, appeal_days, np.where(filing_binds, tf_days, ccw_days))
-    window_days = pd.array(window, dtype="Int64")
-    window_days[~(is_appeal | is_resubmit)] = pd.NA
-
-    binding = np.where(filing_binds, 1, np.where(np.isnat(served), 2, 0))
-    text_key = pd.MultiIndex.from_arrays([rule_group, np.asarray(action_index), binding])
-    text_index, text_uniques = pd.factorize(text_key)
-    names = {0: "corrected", 1: "filing", 2: "unknown"}
-    texts = []
-    for gi, ai, b in text_uniques:
-        act = str(action_uniques[ai])
-        if act == "appeal":
-            texts.append(_appeal_text(resolved[gi], appeal_level))
-        elif act in _RESUBMIT_ACTIONS:
-            texts.append(_resubmit_text(resolved[gi], names[int(b)]))
-        else:
-            texts.append(NO_DEADLINE)
-    deadline_rule = np.array(texts, dtype=object)[text_index]
 
     return pd.DataFrame(
         {

@@ -25,7 +25,7 @@ from claimsight.cli import main
 from features.contract.codes import load_code_tables
 from features.contract.labels import compute_labels
 from features.contract.payer_rules import load_payer_rules
-from features.denial_features import FEATURE_NAMES
+from features.denial_feature_defs import FEATURE_NAMES
 from features.recovery_features import denial_frame
 from serving.api.schemas import ClaimBatch, claim_bodies, claim_tables, denial_bodies
 from serving.batch_scoring import pending_claims

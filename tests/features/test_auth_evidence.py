@@ -15,7 +15,8 @@ from features.contract.codes import load_code_tables
 from features.contract.labels import compute_labels
 from features.contract.payer_rules import codes_in, load_payer_rules
 from features.contract.validation import load_validated
-from features.denial_features import FEATURE_NAMES, DenialFeatureBuilder
+from features.denial_feature_defs import FEATURE_NAMES
+from features.denial_features import DenialFeatureBuilder
 from features.history import GLOBAL_PRIOR_RATE, GLOBAL_PRIOR_WEIGHT
 from models.state_files import load_state, save_state
 

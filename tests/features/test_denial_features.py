@@ -14,7 +14,8 @@ from features.contract.codes import load_code_tables
 from features.contract.labels import compute_labels
 from features.contract.payer_rules import load_payer_rules
 from features.contract.validation import load_validated
-from features.denial_features import FEATURE_NAMES, FEATURES, REASON_GROUPS, DenialFeatureBuilder
+from features.denial_feature_defs import FEATURE_NAMES, FEATURES, REASON_GROUPS
+from features.denial_features import DenialFeatureBuilder
 from models.state_files import load_state, save_state
 
 

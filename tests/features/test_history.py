@@ -12,7 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import features.history as history
-from features.history import GLOBAL_PRIOR_RATE, GLOBAL_PRIOR_WEIGHT, AggregateSpec, HistoryAggregates
+import features.history_index as history_index
+from features.declarations import AggregateSpec
+from features.history import GLOBAL_PRIOR_RATE, GLOBAL_PRIOR_WEIGHT, HistoryAggregates
 
 PAYERS = ["A", "B", None]
 CODES = ["x", "y", "z", None]
@@ -125,7 +127,7 @@ def test_densified_keys_give_the_same_answers(events: list[tuple[Any, ...]], que
     q, days = queries_frame(queries)
     plain = fitted(events).transform(q, query_day=days)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(history, "_MAX_KEY_SPAN", 1)  # force renumbering of every multi-value key
+        mp.setattr(history_index, "_MAX_KEY_SPAN", 1)  # force renumbering of every multi-value key
         dense = fitted(events)
     if len({e[0] for e in events}) > 1:
         assert dense.tables_[("payer",)].dense and dense.tables_[("payer", "code")].dense
@@ -279,7 +281,8 @@ def test_sorted_search_path_matches_the_direct_one() -> None:
     )
     direct = fitted(rows, window=7).transform(q, query_day=days)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(history, "_SORT_QUERIES_ABOVE", 1)
+        for module in (history, history_index):  # threads in the one, sorted searches in the other
+            mp.setattr(module, "SORT_QUERIES_ABOVE", 1)
         sorted_path = fitted(rows, window=7).transform(q, query_day=days)
     pd.testing.assert_frame_equal(sorted_path, direct, check_exact=True)
     assert direct["pc_n"].max() > 0 and direct["pc_n_recent"].max() > 0

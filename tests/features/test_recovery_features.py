@@ -14,7 +14,8 @@ from features.contract.codes import CodeTables, load_code_tables
 from features.contract.labels import compute_labels
 from features.contract.payer_rules import load_payer_rules
 from features.contract.validation import load_validated
-from features.history import AggregateSpec, HistoryAggregates
+from features.declarations import AggregateSpec
+from features.history import HistoryAggregates
 from features.recovery_features import (
     FEATURE_NAMES,
     FEATURES,

@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import features.claim_fields as claim_fields
+import features.columns as columns
 import features.history as history
+import features.history_index as history_index
 import models.denial_risk as denial_risk
 from features.contract.validation import load_validated
-from features.denial_features import FeatureSet
+from features.denial_context import FeatureSet
 from models.denial_risk import DenialRiskModel
 
 Tables = dict[str, pd.DataFrame]
@@ -90,10 +91,11 @@ def _force_routes(mp: pytest.MonkeyPatch, *, small: bool) -> None:
     """Every size switch one way: per-value Python everywhere, or vectorised kernels (and sorted,
     threaded history searches) even for a single value."""
     huge = 10**9
-    mp.setattr(claim_fields, "SMALL_INPUT", huge if small else 0)
-    mp.setattr(history, "_SMALL_QUERIES", huge if small else 0)
+    mp.setattr(columns, "SMALL_INPUT", huge if small else 0)
+    for module in (history, history_index):  # both read the history's size switches
+        mp.setattr(module, "SMALL_QUERIES", huge if small else 0)
+        mp.setattr(module, "SORT_QUERIES_ABOVE", huge if small else 1)
     mp.setattr(history, "_ROW_BY_ROW_QUERIES", huge if small else 0)
-    mp.setattr(history, "_SORT_QUERIES_ABOVE", huge if small else 1)
     mp.setattr(denial_risk, "_ONE_THREAD_ROWS", huge if small else 0)
 
 

@@ -12,19 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from features.contract.payer_rules import (
-    PLAN_TYPES,
-    RULE_FIELDS,
-    PayerRules,
+from features.contract.payer_rule_files import (
     PayerRulesError,
-    RuleFields,
-    RuleLibrary,
-    RuleOverrides,
     dump_payer_rules,
-    load_payer_rules,
     load_rule_library,
     merge_rule_libraries,
 )
+from features.contract.payer_rule_model import RULE_FIELDS, RuleFields, RuleLibrary, RuleOverrides
+from features.contract.payer_rules import PLAN_TYPES, PayerRules, load_payer_rules
 
 SECRET = "SECRET-VALUE-4711"
 

@@ -1,0 +1,192 @@
+"""What the denial reasons can name: the feature set a model scores, and the values its phrases read.
+
+A reason phrase names the payer, the codes and the line behind a feature. Those values stay arrays until
+someone reads a claim (`FeatureSet`), and `reason_context` builds them from the claim and line arrays the
+features were computed from. Never patient fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.auth_evidence import WINDOW_DAYS as AUTH_WINDOW_DAYS
+from features.columns import Columns, per_distinct
+from features.contract.codes import CATEGORIES
+from features.denial_events import pick
+from features.denial_feature_defs import FEATURE_NAMES
+
+__all__ = ["FeatureSet", "modifier_text", "reason_context"]
+
+
+# per chosen line: context name suffix -> line column
+_LINE_CONTEXT = {
+    "line": "line_number",
+    "code": "procedure_code",
+    "mods": "modifier_text",
+    "dx": "line_dx",
+    "units": "units",
+    "prev": "prev_code",
+}
+
+
+def _python(value: Any) -> Any:
+    """A numpy scalar as the Python value `to_dict` would give (other objects as they are)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+@dataclass
+class FeatureSet:
+    """Model input (`X`, float32, columns FEATURE_NAMES) and the values reasons name.
+
+    Reason values stay arrays until someone reads a claim: `context` holds claim-level values,
+    `lines` line-level values, and `pointers[spec]` the line each line-level aggregate picked per claim.
+    """
+
+    X: np.ndarray
+    context: dict[str, np.ndarray]
+    claim_ids: pd.Index
+    lines: dict[str, np.ndarray] = field(default_factory=dict)
+    pointers: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.X, columns=list(FEATURE_NAMES), index=self.claim_ids)
+
+    def context_frame(self, rows: np.ndarray | None = None) -> pd.DataFrame:
+        idx = np.arange(len(self.claim_ids)) if rows is None else np.asarray(rows)
+        out: dict[str, np.ndarray] = {k: v[idx] for k, v in self.context.items()}
+        for spec, pointer in self.pointers.items():
+            ptr = pointer[idx]
+            for suffix, col in _LINE_CONTEXT.items():
+                values = self.lines[col][np.maximum(ptr, 0)] if len(self.lines[col]) else np.full(len(ptr), None)
+                out[f"{spec}_{suffix}"] = np.where(ptr >= 0, values, np.array(None, dtype=object))
+        if "payer_proc_code" in out:
+            out["dup_code"] = out["payer_proc_code"]
+        return pd.DataFrame(out, index=self.claim_ids[idx], dtype=object)
+
+    def records(self, rows: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """One dict per selected row with every feature and context value: what a reason phrase reads.
+
+        The same keys and values as a row of `frame()` and `context_frame()` read by `to_dict("records")`
+        (Python floats, None for no line), without building either frame: for one claim, building the two
+        DataFrames would cost most of an explanation request."""
+        idx = np.arange(len(self.claim_ids)) if rows is None else np.asarray(rows)
+        out = [dict(zip(FEATURE_NAMES, x, strict=True)) for x in self.X[idx].tolist()]
+        for name, values in self.context.items():
+            for record, value in zip(out, values[idx].tolist(), strict=True):
+                record[name] = value
+        line_columns = [(suffix, self.lines[col]) for suffix, col in _LINE_CONTEXT.items()]
+        for spec, pointer in self.pointers.items():
+            for record, p in zip(out, pointer[idx].tolist(), strict=True):
+                for suffix, values in line_columns:
+                    record[f"{spec}_{suffix}"] = _python(values[p]) if p >= 0 else None
+        for record in out:
+            if "payer_proc_code" in record:
+                record["dup_code"] = record["payer_proc_code"]
+        return out
+
+    def subset(self, rows: np.ndarray) -> FeatureSet:
+        return FeatureSet(
+            X=self.X[rows],
+            context={k: v[rows] for k, v in self.context.items()},
+            claim_ids=self.claim_ids[rows],
+            lines=self.lines,
+            pointers={k: v[rows] for k, v in self.pointers.items()},
+        )
+
+
+def _modifier_words(key: str) -> str:
+    """'-' -> 'no modifier', 'GP' -> 'modifier GP', '26|RT' -> 'modifiers 26, RT'."""
+    return "no modifier" if key == "-" else ("modifiers " if "|" in key else "modifier ") + key.replace("|", ", ")
+
+
+def modifier_text(keys: np.ndarray) -> np.ndarray:
+    words = per_distinct(keys, _modifier_words)
+    words[pd.isna(words)] = "no modifier"
+    return words
+
+
+_MISSING_NAMES = ("rendering NPI", "referral number", "diagnosis pointer")
+_MISSING_TEXT = np.array(
+    [", ".join(n for bit, n in zip((4, 2, 1), _MISSING_NAMES, strict=True) if k & bit) or "none" for k in range(8)],
+    dtype=object,
+)
+
+
+def reason_context(
+    claims: Columns,
+    rows: Columns,
+    cols: Mapping[str, np.ndarray],
+    *,
+    category_labels: Mapping[str, str],
+    category_actions: Mapping[str, str],
+) -> dict[str, np.ndarray]:
+    """Values the reason phrases name (payer, codes, lines), as arrays. Never patient fields.
+
+    Texts are picked from a few constants by index rather than built per row: only the rows someone
+    reads are ever formatted.
+    """
+    n = len(claims["claim_id"])
+
+    def text(col: str, default: str = "unknown") -> np.ndarray:
+        values = claims[col].copy()
+        values[pd.isna(values)] = default
+        return values
+
+    context = {
+        col: text(col)
+        for col in ("payer_id", "plan_type", "billing_npi", "rendering_npi", "facility_id", "place_of_service")
+    }
+    need = np.flatnonzero(rows["auth_needed"])  # rows are sorted by claim and line: the first such line
+    need_pos = rows["claim_pos"][need]
+    first = np.r_[True, need_pos[1:] != need_pos[:-1]] if len(need) else np.zeros(0, dtype=bool)
+    auth_code = np.full(n, "none on file for these codes", dtype=object)
+    auth_code[need_pos[first]] = rows["procedure_code"][need[first]]
+    context["auth_rule_code"] = auth_code
+    source = np.full(n, "payer rules", dtype=object)
+    for i in need[first][rows["auth_learned"][need[first]]]:  # rare: format only these
+        source[rows["claim_pos"][i]] = (
+            f"learned: {rows['payer_id'][i]} denied about {rows['auth_evidence_rate'][i]:.0%} of "
+            f"{rows['auth_evidence_lines'][i]:.0f} {rows['proc_family'][i]}xx lines sent without authorization "
+            f"in the last {AUTH_WINDOW_DAYS} days"
+        )
+    context["auth_rule_source"] = source
+    has_auth = ~pd.isna(claims["prior_auth_number"])
+    context["auth_text"] = pick(("without an authorization number", "with an authorization number"), has_auth)
+    # no number on a claim that needs one: get it; otherwise the one on file must fit the service
+    unauthorized = np.zeros(n, dtype=bool)
+    unauthorized[need_pos] = True
+    unauthorized &= ~has_auth
+    context["auth_action"] = np.full(n, category_actions["authorization"], dtype=object)
+    for i in np.flatnonzero(unauthorized):  # few claims: format only these
+        context["auth_action"][i] = (
+            f"Obtain {context['payer_id'][i]}'s prior authorization for {auth_code[i]} before release"
+        )
+    context["filing_limit"] = claims["filing_limit"]
+    verified = claims["eligibility_verified"]
+    context["eligibility_text"] = pick(("no", "yes", "not recorded"), np.nan_to_num(verified, nan=2.0).astype(int))
+    context["secondary_payer"] = text("secondary_payer_id", "none")
+    flags = (
+        pd.isna(claims["rendering_npi"]).astype(int) * 4
+        + pd.isna(claims["referral_number"]).astype(int) * 2
+        + (cols["lines_without_pointer"] > 0).astype(int)
+    )
+    context["missing_text"] = _MISSING_TEXT[flags]
+    # the payer's worst recent denial category, for the payer_history phrase
+    cat_rates = np.column_stack([cols[f"payer_cat_{cat}_rate_recent"] for cat in CATEGORIES])
+    top = np.nan_to_num(cat_rates, nan=-1).argmax(axis=1)
+    context["payer_top_cat_rate"] = cat_rates[np.arange(len(top)), top]
+    labels, actions = _category_texts(category_labels, category_actions)
+    context["payer_top_cat_label"] = labels[top]
+    context["payer_top_cat_action"] = actions[top]
+    return context
+
+
+def _category_texts(labels: Mapping[str, str], actions: Mapping[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Label (lower case) and preventive action per category, in CATEGORIES order."""
+    texts = np.array([labels[c].lower() for c in CATEGORIES], dtype=object)
+    return texts, np.array([actions[c] for c in CATEGORIES], dtype=object)

@@ -1,0 +1,108 @@
+"""The outcome history the denial features count: line and claim outcome events, and the claim keys.
+
+Events are dated by the claim's first remit, and a history aggregate counts an outcome for a claim only
+if that date is strictly before the claim's submission. `claim_key_columns` gives scoring (arrays) the
+same claim keys `claim_keys` gives training (a DataFrame), so both count by the same keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from features.claim_fields import day_number, line_frame, service_month_text
+from features.columns import Columns, claim_columns
+from features.contract.codes import CATEGORIES, CodeTables
+from features.contract.frames import member
+from features.denial_feature_defs import LINE_TARGET_CATEGORIES
+
+__all__ = ["claim_key_columns", "claim_keys", "outcome_events", "pick"]
+
+_CLAIM_KEY_SOURCES = (
+    "claim_id",
+    "payer_id",
+    "plan_type",
+    "billing_npi",
+    "rendering_npi",
+    "facility_id",
+    "specialty",
+    "referral_number",
+    "secondary_payer_id",
+    "eligibility_verified",
+    "service_from",
+)
+
+
+def pick(choices: tuple[str, ...], index: np.ndarray) -> np.ndarray:
+    return np.array(choices, dtype=object)[index.astype(np.intp)]
+
+
+def claim_key_columns(claims: Columns) -> Columns:
+    """The claim-level key columns the claim aggregates group by (arrays from `claim_columns`)."""
+    out = {c: claims[c] for c in ("claim_id", "payer_id", "plan_type", "billing_npi", "rendering_npi")}
+    out.update({c: claims[c] for c in ("facility_id", "specialty")})
+    plan = out["plan_type"].copy()
+    plan[pd.isna(plan)] = "unknown"
+    out["plan_type"] = plan
+    out["has_referral"] = pick(("no_referral", "referral"), (~pd.isna(claims["referral_number"])).astype(int))
+    out["has_secondary"] = pick(("single", "secondary"), (~pd.isna(claims["secondary_payer_id"])).astype(int))
+    verified = claims["eligibility_verified"]
+    out["verified"] = pick(("unverified", "verified", "unknown"), np.nan_to_num(verified, nan=2.0).astype(int))
+    out["service_month"] = service_month_text(claims["service_from"])
+    return out
+
+
+def claim_keys(claims: pd.DataFrame) -> pd.DataFrame:
+    """`claim_key_columns` as a DataFrame (training events)."""
+    return pd.DataFrame(claim_key_columns(claim_columns(claims, _CLAIM_KEY_SOURCES)), dtype=object)
+
+
+def outcome_events(
+    tables: Mapping[str, pd.DataFrame],
+    labels: pd.DataFrame,
+    *,
+    codes: CodeTables,
+    routine: frozenset[tuple[str, str]] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Line-level and claim-level outcome events from first remits, dated by the first remit.
+
+    A line is denied when the whole claim was refused (status 4 with no line-level denial, or a
+    claim-level denial adjustment) or when a denial adjustment sits on that line.
+    """
+    claims, lines, adj = tables["claims"], tables["claim_lines"], tables["adjustments"]
+    lab = labels.set_index("claim_id")
+    on_first = adj[member(adj["remit_id"], lab["first_remit_id"])]
+    denial = on_first[~codes.is_routine(on_first["group_code"], on_first["carc"], routine)]
+    denial = denial.assign(category=codes.categorize(denial["carc"], denial["remark_codes"]).astype(str).to_numpy())
+    claim_level = denial.loc[denial["line_number"].isna(), "claim_id"].unique()
+    on_lines = denial[denial["line_number"].notna()].sort_values(
+        ["claim_id", "line_number", "amount"], ascending=[True, True, False], kind="stable"
+    )
+    line_cat = on_lines.drop_duplicates(["claim_id", "line_number"])[["claim_id", "line_number", "category"]]
+
+    rows = line_frame(claims[member(claims["claim_id"], lab.index)], lines)
+    rows = rows.join(lab[["first_remit_date", "initial_denial", "denial_category"]], on="claim_id")
+    denied = rows["initial_denial"].to_numpy(dtype=bool)
+    has_line_denial = member(rows["claim_id"], line_cat["claim_id"])
+    whole_claim = denied & (member(rows["claim_id"], claim_level) | ~has_line_denial)
+    own = rows[["claim_id", "line_number"]].merge(line_cat, how="left", on=["claim_id", "line_number"])["category"]
+    # a line's denial category: its own largest denial adjustment, else the claim's when refused as a whole
+    category = np.where(
+        own.notna().to_numpy(),
+        own.to_numpy(dtype=object),
+        np.where(whole_claim, rows["denial_category"].astype("string").fillna("other").to_numpy(dtype=object), ""),
+    )
+    rows["line_denied"] = (category != "").astype("float64")
+    for c in LINE_TARGET_CATEGORIES:
+        rows[f"line_denied_{c}"] = (category == c).astype("float64")
+    rows["event_day"] = day_number(rows["first_remit_date"])
+
+    cl = claim_keys(claims.set_index("claim_id").loc[lab.index].reset_index())
+    cl["denied"] = lab["initial_denial"].to_numpy(dtype=bool).astype("float64")
+    cats = lab["denial_category"].astype("string").fillna("").to_numpy()
+    for c in CATEGORIES:
+        cl[f"denied_{c}"] = (cats == c).astype("float64")
+    cl["event_day"] = day_number(lab["first_remit_date"])
+    return rows, cl

@@ -1,0 +1,350 @@
+"""The denial-risk features as data: each feature and each reason group declared once.
+
+A feature is its name, meaning, source, as-of rule and reason group; a reason group carries the phrase a
+biller reads and the preventive action. Documentation, the model card and the reason text all read these
+declarations (`features.declarations` says why). The history families behind the history features are
+declared here too: `LINE_SPECS` per service line, `CLAIM_SPECS` per claim.
+"""
+
+from __future__ import annotations
+
+from features.contract.codes import CATEGORIES
+from features.declarations import AggregateSpec, FeatureDef, ReasonGroup
+
+__all__ = [
+    "CATEGORICAL",
+    "CLAIM_SPECS",
+    "FEATURES",
+    "FEATURE_NAMES",
+    "LINE_SPECS",
+    "LINE_TARGET_CATEGORIES",
+    "REASON_GROUPS",
+]
+
+_AS_OF_CLAIM = "the claim's own fields at submission"
+_AS_OF_HISTORY = "outcomes whose first remit is strictly before the claim's submission"
+
+
+REASON_GROUPS: dict[str, ReasonGroup] = {
+    g.name: g
+    for g in (
+        ReasonGroup(
+            "payer_procedure",
+            "payer {payer_id} denied about {payer_proc_rate:.0%} of {payer_proc_code} lines "
+            "(line {payer_proc_line:.0f}; {payer_proc_rate_recent:.0%} in the last 90 days)",
+            "other",
+            "Check {payer_id}'s policy for {payer_proc_code} (coverage, authorization, modifiers) before release",
+        ),
+        ReasonGroup(
+            "modifiers",
+            "payer {payer_id} denied about {payer_proc_mod_rate:.0%} of {payer_proc_mod_code} lines "
+            "billed with {payer_proc_mod_mods} (line {payer_proc_mod_line:.0f})",
+            "coding",
+        ),
+        ReasonGroup(
+            "provider_procedure",
+            "clinician {rendering_npi} has about {provider_proc_rate:.0%} of "
+            "{provider_proc_code} lines denied (line {provider_proc_line:.0f})",
+            "coding",
+        ),
+        ReasonGroup(
+            "diagnosis_pairing",
+            "diagnosis {dx_proc_dx} with {dx_proc_code} (line {dx_proc_line:.0f}) is denied "
+            "about {dx_proc_rate:.0%} of the time",
+            "medical_necessity",
+            "Check that the diagnosis on line {dx_proc_line:.0f} supports {dx_proc_code} and the notes show it",
+        ),
+        ReasonGroup(
+            "units",
+            "{units_units:.0f} units of {units_code} (line {units_line:.0f}) are denied about "
+            "{units_rate:.0%} of the time at that count",
+            "medical_necessity",
+            "Confirm the units on line {units_line:.0f} against the documentation and the payer's limit",
+        ),
+        ReasonGroup(
+            "authorization",
+            "{payer_id} denied about {payer_proc_auth_rate:.0%} of {payer_proc_auth_code} lines billed {auth_text} "
+            "(line {payer_proc_auth_line:.0f}); authorization needed for: {auth_rule_code} ({auth_rule_source})",
+            "authorization",
+            "{auth_action}",
+        ),
+        ReasonGroup(
+            "bundling",
+            "{code_pair_code} billed after {code_pair_prev} on the same claim (line {code_pair_line:.0f}) is denied "
+            "about {code_pair_rate:.0%} of the time",
+            "coding",
+            "Check whether {code_pair_code} is bundled into {code_pair_prev}; remove it or add the right modifier",
+        ),
+        ReasonGroup(
+            "eligibility",
+            "coverage was not verified before submission (verified: {eligibility_text}); "
+            "{payer_id} eligibility denial rate {payer_cat_eligibility_rate:.1%}",
+            "eligibility",
+        ),
+        ReasonGroup(
+            "coordination_of_benefits",
+            "secondary coverage on file (payer {secondary_payer}); {payer_id} "
+            "payer-order denial rate {payer_cat_coordination_of_benefits_rate:.1%}",
+            "coordination_of_benefits",
+        ),
+        ReasonGroup(
+            "timely_filing",
+            "submitted {lag_days:.0f} days after service; {payer_id} allows {filing_limit:.0f}",
+            "timely_filing",
+        ),
+        ReasonGroup(
+            "duplicate",
+            "{dup_code} for this patient and date of service was already sent on an earlier "
+            "claim ({duplicate_days_since:.0f} days before)",
+            "duplicate",
+        ),
+        ReasonGroup("missing_information", "missing fields: {missing_text}", "missing_information"),
+        ReasonGroup(
+            "payer_history",
+            "payer {payer_id} recently denied {payer_top_cat_rate:.1%} of claims for {payer_top_cat_label}",
+            "other",
+            "{payer_top_cat_action}",
+        ),
+        ReasonGroup(
+            "provider_history",
+            "billing provider {billing_npi} / clinician {rendering_npi} denial rate about {provider_rate:.0%}",
+            "coding",
+        ),
+        ReasonGroup("facility_history", "facility {facility_id} denial rate about {facility_rate:.0%}", "eligibility"),
+        ReasonGroup(
+            "claim_profile",
+            "claim profile ({n_lines:.0f} lines, ${total_charge:,.0f}, place of service "
+            "{place_of_service}, {plan_type})",
+            "other",
+        ),
+    )
+}
+
+CATEGORICAL = (
+    "payer_id",
+    "plan_type",
+    "place_of_service",
+    "specialty",
+    "facility_id",
+    "claim_type",
+    "billing_npi",
+    "patient_sex",
+    "principal_family",
+)
+
+LINE_TARGET_CATEGORIES = ("coding", "medical_necessity", "authorization")
+LINE_SPECS = (
+    AggregateSpec(
+        "payer_proc",
+        ((), ("plan_type", "proc_family"), ("payer_id", "proc_family"), ("payer_id", "procedure_code")),
+        "line_denied",
+        "line denial rate of this payer for this procedure code",
+    ),
+    AggregateSpec(
+        "payer_proc_mod",
+        (
+            (),
+            ("payer_id", "proc_family"),
+            ("payer_id", "proc_family", "modifier_key"),
+            ("payer_id", "procedure_code", "modifier_key"),
+        ),
+        "line_denied_coding",
+        "coding denial rate of this payer for this code with this modifier set",
+    ),
+    AggregateSpec(
+        "code_context",
+        (
+            (),
+            ("proc_family", "multi_family"),
+            ("proc_family", "multi_family", "modifier_key"),
+            ("procedure_code", "multi_family", "modifier_key"),
+        ),
+        "line_denied_coding",
+        "coding denial rate of this code with these modifiers beside other services",
+    ),
+    AggregateSpec(
+        "code_pair",
+        ((), ("procedure_code",), ("procedure_code", "prev_code")),
+        "line_denied_coding",
+        "coding denial rate of this code billed after the previous line's code",
+    ),
+    AggregateSpec(
+        "provider_proc",
+        ((), ("proc_family",), ("procedure_code",), ("rendering_npi", "procedure_code")),
+        "line_denied",
+        "line denial rate of this clinician for this code",
+    ),
+    AggregateSpec(
+        "dx_proc",
+        ((), ("proc_family",), ("dx_chapter", "proc_family"), ("dx_category", "proc_family")),
+        "line_denied_medical_necessity",
+        "medical-necessity denial rate of this diagnosis category with this procedure family",
+    ),
+    AggregateSpec(
+        "units",
+        ((), ("proc_family",), ("proc_family", "units_key"), ("procedure_code", "units_key")),
+        "line_denied_medical_necessity",
+        "medical-necessity denial rate of this code at this unit count",
+    ),
+    AggregateSpec(
+        "payer_proc_auth",
+        (
+            (),
+            ("has_auth", "proc_family"),
+            ("payer_id", "has_auth", "proc_family"),
+            ("payer_id", "has_auth", "procedure_code"),
+        ),
+        "line_denied_authorization",
+        "authorization denial rate of this payer for this code, with or without an authorization number",
+    ),
+)
+CLAIM_SPECS = (
+    AggregateSpec(
+        "provider", ((), ("billing_npi",), ("rendering_npi",)), "denied", "claim denial rate of the clinician"
+    ),
+    AggregateSpec("facility", ((), ("facility_id",)), "denied", "claim denial rate at the facility"),
+    AggregateSpec(
+        "referral",
+        ((), ("has_referral",), ("payer_id", "has_referral"), ("payer_id", "specialty", "has_referral")),
+        "denied_missing_information",
+        "missing-information denial rate of this payer and specialty, with or without a referral",
+    ),
+    AggregateSpec(
+        "cob",
+        ((), ("has_secondary",), ("has_secondary", "plan_type"), ("has_secondary", "plan_type", "facility_id")),
+        "denied_coordination_of_benefits",
+        "payer-order denial rate with this coverage pattern at this facility",
+    ),
+    AggregateSpec(
+        "eligibility",
+        ((), ("verified", "service_month"), ("verified", "facility_id"), ("verified", "facility_id", "payer_id")),
+        "denied_eligibility",
+        "eligibility denial rate by verification, facility and payer",
+    ),
+    *(
+        AggregateSpec(
+            f"payer_cat_{c}",
+            ((), ("plan_type",), ("payer_id",)),
+            f"denied_{c}",
+            f"share of this payer's claims denied for {c}",
+        )
+        for c in CATEGORIES
+    ),
+)
+_LINE_GROUP = {
+    "payer_proc": "payer_procedure",
+    "payer_proc_mod": "modifiers",
+    "code_context": "modifiers",
+    "code_pair": "bundling",
+    "provider_proc": "provider_procedure",
+    "dx_proc": "diagnosis_pairing",
+    "units": "units",
+    "payer_proc_auth": "authorization",
+}
+_CLAIM_GROUP = {
+    "provider": "provider_history",
+    "facility": "facility_history",
+    "referral": "missing_information",
+    "cob": "coordination_of_benefits",
+    "eligibility": "eligibility",
+}
+
+
+def _declare() -> tuple[FeatureDef, ...]:
+    defs: list[FeatureDef] = []
+    add = defs.append
+    for name in CATEGORICAL:
+        group = {
+            "payer_id": "payer_history",
+            "plan_type": "payer_history",
+            "facility_id": "facility_history",
+            "billing_npi": "provider_history",
+        }.get(name, "claim_profile")
+        add(
+            FeatureDef(
+                name,
+                f"{name} (category level fixed at training; unseen = unknown)",
+                "claims",
+                _AS_OF_CLAIM,
+                group,
+                categorical=True,
+            )
+        )
+    own = {
+        "total_charge": ("billed amount", "claim_profile"),
+        "n_diagnoses": ("diagnosis codes on the claim", "claim_profile"),
+        "n_lines": ("service lines", "claim_profile"),
+        "total_units": ("units over all lines", "units"),
+        "max_units": ("largest units on one line", "units"),
+        "max_line_charge": ("largest line charge", "claim_profile"),
+        "n_modifiers": ("modifiers over all lines", "modifiers"),
+        "auth_required_lines": (
+            "lines needing prior authorization under the payer rules or the payer's recent denials "
+            "(features/auth_evidence.py)",
+            "authorization",
+        ),
+        "auth_missing_lines": ("lines needing authorization while the claim has no auth number", "authorization"),
+        "duplicate_prior": ("earlier claims with the same patient, procedure and service date", "duplicate"),
+        "duplicate_days_since": ("days since that earlier claim", "duplicate"),
+        "lines_without_pointer": ("lines with no diagnosis pointer", "missing_information"),
+        "n_families": ("distinct procedure families on the claim", "claim_profile"),
+        "age_years": ("patient age band at service (5-year steps)", "claim_profile"),
+        "service_month": ("month of service (plan-year changes in January)", "eligibility"),
+        "service_days": ("days spanned by the service dates", "claim_profile"),
+        "lag_days": ("days from service to submission", "timely_filing"),
+        "lag_share_of_limit": ("that lag as a share of the payer's filing limit", "timely_filing"),
+        "eligibility_verified": ("coverage verified before submission", "eligibility"),
+        "has_secondary": ("secondary coverage on file", "coordination_of_benefits"),
+        "has_prior_auth": ("claim carries an authorization number", "authorization"),
+        "has_referral": ("claim carries a referral number", "missing_information"),
+        "rendering_missing": ("no rendering clinician NPI", "missing_information"),
+    }
+    for name, (meaning, group) in own.items():
+        source = "claims, claim_lines, payer rules" if name.startswith(("auth", "lag")) else "claims, claim_lines"
+        if name.startswith("duplicate"):
+            source = "claims submitted earlier"
+        add(FeatureDef(name, meaning, source, _AS_OF_CLAIM, group))
+    for spec in LINE_SPECS:
+        for suffix, what in (
+            ("any", "chance any line is denied at these rates"),
+            ("rate", "smoothed, all history"),
+            ("n", "volume, all history"),
+            ("rate_recent", "smoothed, last 90 days"),
+            ("n_recent", "volume, last 90 days"),
+        ):
+            add(
+                FeatureDef(
+                    f"{spec.name}_{suffix}",
+                    f"highest {spec.meaning} over the lines ({what})",
+                    "history of first remits",
+                    _AS_OF_HISTORY,
+                    _LINE_GROUP[spec.name],
+                )
+            )
+    for spec in CLAIM_SPECS:
+        group = _CLAIM_GROUP.get(spec.name) or _payer_cat_group(spec.name)
+        for suffix, what in (
+            ("rate", "smoothed, all history"),
+            ("n", "volume"),
+            ("rate_recent", "last 90 days"),
+            ("n_recent", "volume, last 90 days"),
+        ):
+            add(
+                FeatureDef(
+                    f"{spec.name}_{suffix}",
+                    f"{spec.meaning} ({what})",
+                    "history of first remits",
+                    _AS_OF_HISTORY,
+                    group,
+                )
+            )
+    return tuple(defs)
+
+
+def _payer_cat_group(name: str) -> str:
+    category = name.removeprefix("payer_cat_")
+    return category if category in ("eligibility", "coordination_of_benefits", "timely_filing") else "payer_history"
+
+
+FEATURES: tuple[FeatureDef, ...] = _declare()
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)

@@ -1,0 +1,297 @@
+"""The searchable form of a history: keys and days as sorted integers, and where a query falls among them.
+
+How it is fast (no Python loop over rows, no quadratic work)
+- Each key column gets a vocabulary at fit time; a level's key tuple becomes one int (mixed radix of
+  the column codes, densified if it would not fit). Composite = key * 2**21 + day.
+- Per level, events are summed per (key, day) and stored as a sorted composite array plus exclusive
+  cumulative sums of n and d per target (`LevelTable`). A count of events with key k and lo <= day < t
+  is cum[searchsorted(k*2**21 + t)] - cum[searchsorted(k*2**21 + lo)] (`search_level`). Many queries are
+  sorted by composite before searching: numpy searches sorted needles much faster than random ones.
+- Freezing keeps a subsequence of those arrays (per key: the first entry, relabelled to the day before
+  the window as one weighted pseudo-event, plus every entry inside or after the window), with the
+  original cumulative values, so differences for any query at or after the snapshot are unchanged
+  (`compact_table`).
+
+The counting itself (shrinkage, threads, freeze, state) is `features.history`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = [
+    "DAY_SPAN",
+    "SMALL_QUERIES",
+    "SORT_QUERIES_ABOVE",
+    "Keys",
+    "Level",
+    "LevelTable",
+    "Positions",
+    "as_days",
+    "compact_table",
+    "encode_column",
+    "fit_column",
+    "fit_combine",
+    "search_level",
+]
+
+_DAY_BITS = 21
+DAY_SPAN = 1 << _DAY_BITS  # days since 1970 must be in [0, 2**21): through the year 7711
+_MAX_KEY_SPAN = 1 << (62 - _DAY_BITS)  # key * 2**21 + day stays well inside int64
+SORT_QUERIES_ABOVE = 65_536  # this many queries: sort them by (key, day) before searching any key level
+# Up to this many queries (one claim's lines when scoring a single claim), per-call overhead is the whole
+# cost: keys are looked up in a dict per value rather than hashed by a vectorised kernel, and the global
+# level is searched directly rather than through a per-day table. Both routes give identical codes and
+# positions (tests force each on the same inputs).
+SMALL_QUERIES = 64
+_NULL_CODE = 0  # column code of a null key value; seen values are 1..V; unseen at fit time = -1
+_UNSEEN = -1
+
+Level = tuple[str, ...]
+
+
+@dataclass
+class LevelTable:
+    """Stored history of one key level: sorted (key, day) composites and exclusive cumulative sums."""
+
+    columns: Level
+    dense: dict[int, np.ndarray]  # column position j -> sorted keys seen at fit, densified before column j
+    comp: np.ndarray  # int64, sorted unique key * 2**21 + day
+    cum_n: dict[str, np.ndarray]  # target -> float64, len(comp) + 1, cum_n[i] = sum of n over entries < i
+    cum_d: dict[str, np.ndarray]
+
+
+class Positions(NamedTuple):
+    order: np.ndarray | None  # queries sorted by (key, day), or None if the indices are in query order
+    # [3, n]: first entry of the query's key; of the key with day >= t - window_days; of the key with day >= t
+    idx: np.ndarray
+
+
+def as_days(values: Any, *, what: str) -> np.ndarray:
+    """Int days since 1970-01-01 from ints or datetimes (tz-aware -> its wall-clock date)."""
+    if isinstance(values, pd.Index):
+        values = pd.Series(values)
+    if isinstance(values, pd.Series):
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            values = values.dt.tz_localize(None)
+        if values.hasnans:
+            raise ValueError(f"{what}: missing days")
+        if pd.api.types.is_datetime64_dtype(values.dtype):
+            arr = values.to_numpy(dtype="datetime64[ns]")
+        else:
+            arr = values.to_numpy()
+    else:
+        arr = np.asarray(values)
+    if arr.dtype.kind == "M":
+        if np.isnat(arr).any():
+            raise ValueError(f"{what}: missing days (NaT)")
+        return arr.astype("datetime64[D]").astype(np.int64)
+    if arr.dtype.kind in "iub":
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all() or (arr != np.floor(arr)).any():
+            raise ValueError(f"{what}: days must be whole numbers")
+        return arr.astype(np.int64)
+    raise TypeError(f"{what}: expected int days since 1970-01-01 or datetime64, got {arr.dtype}")
+
+
+def _as_str(series: pd.Series) -> pd.Series:
+    if pd.api.types.is_string_dtype(series.dtype) and series.dtype != object:
+        return series
+    return series.astype("str")
+
+
+def fit_column(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, vocabulary): codes 0 = null, 1..V = index in the sorted vocabulary + 1.
+
+    An object column that already holds only strings and nulls is factorized as it is (Python's string
+    order is Arrow's code-point order): converting it to a string dtype first would cost as much again."""
+    if series.dtype == object:
+        values = series.to_numpy()
+        if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+            obj_codes, obj_uniques = pd.factorize(values, sort=True, use_na_sentinel=True)
+            vocab = np.asarray(obj_uniques, dtype=str) if len(obj_uniques) else np.array([], "U1")
+            return obj_codes.astype(np.int64) + 1, vocab
+    codes, uniques = pd.factorize(_as_str(series), sort=True, use_na_sentinel=True)
+    vocab = np.asarray(uniques.to_numpy(dtype=object).astype(str), dtype=str) if len(uniques) else np.array([], "U1")
+    return codes.astype(np.int64) + 1, vocab
+
+
+def _is_null(value: object) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)
+
+
+def _encode_objects(values: np.ndarray, lookup: Mapping[str, int]) -> np.ndarray | None:
+    """Codes of an object array of strings and nulls through the vocabulary's dict (0 = null, -1 = unseen).
+
+    Few values: one dict lookup each. Many: factorize first, look the distinct values up, gather. Returns
+    None when a value is neither a string nor null: how it reads as a string is `_as_str`'s decision."""
+    if len(values) <= SMALL_QUERIES:
+        out = np.empty(len(values), dtype=np.int64)
+        for i, value in enumerate(values):
+            if isinstance(value, str):
+                out[i] = lookup.get(value, _UNSEEN)
+            elif _is_null(value):
+                out[i] = _NULL_CODE
+            else:
+                return None
+        return out
+    inverse, uniques = pd.factorize(values, use_na_sentinel=True)  # every null -> -1
+    if not all(isinstance(u, str) for u in uniques):
+        return None
+    per_unique = np.array([lookup.get(u, _UNSEEN) for u in uniques] + [_NULL_CODE], dtype=np.int64)
+    return per_unique[inverse]
+
+
+def encode_column(
+    values: pd.Series | np.ndarray, vocab: np.ndarray, lookup: Mapping[str, int] | None = None
+) -> np.ndarray:
+    """Codes against a fitted vocabulary: 0 = null, 1..V = seen, -1 = unseen at fit time.
+
+    With the vocabulary's dict (`lookup`), object arrays of strings skip pandas and Arrow entirely: a
+    single claim's keys are a few dict lookups instead of a hash-table build over the whole vocabulary."""
+    if lookup is not None:
+        arr: np.ndarray | None = None
+        if isinstance(values, np.ndarray):
+            arr = values if values.dtype == object else None
+        elif values.dtype == object or (isinstance(values.dtype, pd.StringDtype) and len(values) <= SMALL_QUERIES):
+            arr = values.to_numpy(dtype=object)
+        if arr is not None:
+            codes = _encode_objects(arr, lookup)
+            if codes is not None:
+                return codes
+    s = _as_str(values if isinstance(values, pd.Series) else pd.Series(values))
+    missing = s.isna().to_numpy()
+    if len(vocab) == 0:
+        return np.where(missing, _NULL_CODE, _UNSEEN).astype(np.int64)
+    arr_s = pa.array(s, from_pandas=True)
+    value_set = pa.array(vocab.tolist(), type=arr_s.type)
+    found = pc.fill_null(pc.index_in(arr_s, value_set=value_set), -1).to_numpy(zero_copy_only=False)
+    codes = found.astype(np.int64) + 1
+    codes[codes == 0] = _UNSEEN
+    codes[missing] = _NULL_CODE
+    return codes
+
+
+def fit_combine(
+    columns: Level, codes: Mapping[str, np.ndarray], sizes: Mapping[str, int], n_rows: int
+) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Key ints of one level at fit time: mixed radix over the column codes, densified (seen keys
+    renumbered 0..K-1, the sorted table kept) before column j only if the span would overflow."""
+    dense: dict[int, np.ndarray] = {}
+    key = np.zeros(n_rows, dtype=np.int64)
+    span = 1
+    for j, col in enumerate(columns):
+        radix = sizes[col] + 1
+        if j > 0 and span * radix > _MAX_KEY_SPAN:
+            key, span = _densify(key, dense, j)
+        key = key * radix + codes[col]
+        span *= radix
+    if span > _MAX_KEY_SPAN:
+        key, span = _densify(key, dense, len(columns))
+    return key, dense
+
+
+def _densify(key: np.ndarray, dense: dict[int, np.ndarray], j: int) -> tuple[np.ndarray, int]:
+    """Renumber the keys seen at fit to 0..K-1 (K <= number of events), keeping the sorted table."""
+    table, inverse = np.unique(key, return_inverse=True)
+    dense[j] = table.astype(np.int64)
+    return inverse.reshape(-1).astype(np.int64), max(len(table), 1)
+
+
+class Keys(NamedTuple):
+    """Query key codes per column, split once per transform for every level that combines them."""
+
+    seen: Mapping[str, np.ndarray]  # bool: the value (or null) existed at fit time
+    code: Mapping[str, np.ndarray]  # int64: the code where seen, else 0
+
+
+def transform_combine(
+    columns: Level, keys: Keys, sizes: Mapping[str, int], n_rows: int, dense: Mapping[int, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Key ints of one level for queries, the same way as at fit, and which rows have a key that can
+    exist in the history (every column value seen at fit; densified prefixes seen at fit)."""
+    key = np.zeros(n_rows, dtype=np.int64)
+    valid = np.ones(n_rows, dtype=bool)
+    for j, col in enumerate(columns):
+        valid &= keys.seen[col]
+        if j in dense:
+            key = _lookup_dense(key, valid, dense[j])
+        key = key * (sizes[col] + 1) + keys.code[col]
+    if len(columns) in dense:
+        key = _lookup_dense(key, valid, dense[len(columns)])
+    return key, valid
+
+
+def _lookup_dense(key: np.ndarray, valid: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Dense numbers of keys seen at fit; a key not in the table clears `valid` (in place)."""
+    pos = np.searchsorted(table, key)
+    hit = pos < len(table)
+    hit[hit] = table[pos[hit]] == key[hit]
+    valid &= hit
+    return np.where(valid, pos, 0)
+
+
+def search_level(
+    table: LevelTable, keys: Keys, sizes: Mapping[str, int], offsets: np.ndarray, n_rows: int
+) -> Positions:
+    """Indices into the level's cumulative arrays: start of the query's key, its window start, its day.
+
+    Many queries are sorted by (key, day) first and the indices stay in that order (`order` maps them
+    back): sorted needles make searchsorted and the later gathers cache-friendly, which pays even on
+    levels of a few thousand entries."""
+    comp = table.comp
+    if not table.columns:  # global level: comp is the sorted event days
+        if len(comp) == 0:
+            return Positions(None, np.zeros((3, n_rows), dtype=np.int64))
+        if n_rows <= SMALL_QUERIES:  # the per-day table below answers exactly this search
+            idx = np.searchsorted(comp, offsets)
+            idx[0] = 0
+            return Positions(None, idx)
+        # many queries: look days up in a dense per-day table instead of searching for each
+        first, last = int(comp[0]), int(comp[-1])
+        by_day = np.searchsorted(comp, np.arange(first, last + 2))
+        idx = np.take(by_day, np.clip(offsets, first, last + 1) - first)
+        idx[0] = 0
+        return Positions(None, idx)
+    key, valid = transform_combine(table.columns, keys, sizes, n_rows, table.dense)
+    # a key never seen at fit time gets key -1: every search lands at 0, an empty range -> n = d = 0
+    base = np.where(valid, key, -1) * DAY_SPAN
+    if n_rows >= SORT_QUERIES_ABOVE:
+        at_t = base + offsets[2]
+        order = np.argsort(at_t)  # ties need no order: equal needles get equal answers
+        sorted_base = base[order]
+        idx = np.empty((3, n_rows), dtype=np.int64)
+        idx[0] = np.searchsorted(comp, sorted_base)
+        idx[1] = np.searchsorted(comp, sorted_base + offsets[1][order])
+        idx[2] = np.searchsorted(comp, at_t[order])
+        return Positions(order, idx)
+    return Positions(None, np.searchsorted(comp, base + offsets))
+
+
+def compact_table(table: LevelTable, cut: int) -> None:
+    """Freeze one level in place: per key, the entries before `cut` collapse into one pseudo-entry on the
+    day before it (carrying the original cumulative sums); entries on or after `cut` stay as they are."""
+    comp = table.comp
+    if len(comp) == 0:
+        return
+    keys = comp >> _DAY_BITS
+    days = comp & (DAY_SPAN - 1)
+    first = np.ones(len(comp), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    keep = first | (days >= cut)
+    pseudo = first & (days < cut)  # carries the sums of all the key's entries before the cut
+    kept = np.flatnonzero(keep)
+    new_comp = comp.copy()
+    new_comp[pseudo] = keys[pseudo] * DAY_SPAN + (cut - 1)
+    table.comp = new_comp[kept]
+    idx = np.append(kept, len(comp))
+    table.cum_n = {k: v[idx] for k, v in table.cum_n.items()}
+    table.cum_d = {k: v[idx] for k, v in table.cum_d.items()}
