@@ -62,11 +62,14 @@ def judge(
     """Promote iff every check passes. With no champion, only the data, calibration-ceiling and extra checks
     apply (something must serve)."""
     y = np.asarray(y, dtype=float)
-    challenger = standard_metrics(y, p_challenger)
+    p_challenger = np.asarray(p_challenger, dtype=float)
+    finite = bool(np.isfinite(p_challenger).all())
+    # a broken challenger is refused by the "predictions" check below, not by a metric raising on a NaN
+    judged = p_challenger if finite else np.nan_to_num(p_challenger, nan=0.5, posinf=1.0, neginf=0.0)
+    challenger = standard_metrics(y, judged)
     checks: list[tuple[str, bool, str]] = []
     enough = len(y) >= settings.min_rows and len(np.unique(y)) == 2
     checks.append(("data", enough, f"{len(y):,} evaluation rows with both outcomes (need {settings.min_rows:,})"))
-    finite = bool(np.isfinite(np.asarray(p_challenger, dtype=float)).all())
     checks.append(("predictions", finite, "every challenger probability is a finite number"))
     for name, (ok, text) in (extra_checks or {}).items():
         checks.append((name, bool(ok), text))

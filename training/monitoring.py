@@ -37,7 +37,7 @@ from training.metrics import GAP, MEAN_P, RATE, ROWS, STANDARD, describe, standa
 PSI_BINS = 10
 # Values are rounded to this many decimals before binning: smoothed rates of keys that never saw a denial
 # sit at 1e-11..1e-12 and creep lower as history grows, and deciles cut through that dust would report a
-# major shift (PSI 2.4 on the demo's cob_rate) where nothing moved.
+# major shift where nothing moved.
 PSI_DECIMALS = 6
 PSI_TOP_LEVELS = 30  # a categorical feature's most common levels get a bin each; the rest share one
 PSI_LEVELS = ((0.25, "major shift"), (0.10, "moderate shift"), (0.0, "stable"))
@@ -352,7 +352,7 @@ def run_monitor(
         calibration = calibration_by_month(months[keep].reset_index(drop=True), denied, model.predict_proba(X),
                                            replayed=replayed)  # fmt: skip
         # stability over every claim sent that month, answered or not: the answered ones alone over-represent
-        # the payers that answer fastest (the demo's last month read as a payer-mix shift of 0.28)
+        # the payers that answer fastest (on the demo's last month that read as a large payer-mix shift)
         profile = model.metadata_.get("profile") or {}
         sent = claims[claims["frequency_code"].eq("1") & claims["submitted_at"].dt.strftime("%Y-%m").eq(month)]
         if profile and len(sent):

@@ -20,8 +20,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
     """The server's socket, bound here rather than by uvicorn so it carries TCP_NODELAY.
 
     Accepted connections inherit it. uvicorn binds the socket of `--workers N` without it, and every
-    response then waits ~40 ms for the client's delayed ACK (Nagle's algorithm; MEASURED.md: p50 44 ms with
-    2 stock workers, 1.1 ms with this option).
+    response then waits for the client's delayed ACK (Nagle's algorithm; MEASURED.md has the figures).
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -48,8 +47,8 @@ def serve(
     run: its secret is printed here once and kept nowhere; the service holds only its hash.
 
     Each request predicts on one thread (OMP_NUM_THREADS=1 unless set): with OpenMP's default of one thread
-    per core, a one-claim prediction waits at a barrier for the other threads, 12 ms instead of 0.02 ms on a
-    busy 2-core machine. Requests run in parallel in the threadpool and across `--workers`.
+    per core, a one-claim prediction waits at a barrier for the other threads, far longer than the prediction
+    itself on a busy machine. Requests run in parallel in the threadpool and across `--workers`.
     """
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # read when LightGBM's OpenMP runtime loads, which is below
     import uvicorn

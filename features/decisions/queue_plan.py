@@ -25,9 +25,8 @@ of minutes every day, and the policy plans `horizon_days` calendar days ahead st
 Why a 3-day horizon by default: the plan re-runs every morning and new denials arrive every day. A long
 horizon treats the minutes of days 4..30 as free for today's open denials, so the best ones are deferred to
 their deadline day and today goes to lesser ones that are about to expire; by then newer denials claim those
-minutes. Replaying 3 months of the 200k-claim synthetic world at a tight capacity (25% of the arriving
-minutes; `training/simulation.py`, window ending 150 days before the data ends, so not the reported window),
-the oracle planner earned $1.46M with a 1- or 3-day horizon, $1.04M with 7 days and $0.83M with 30 days.
+minutes. Replayed at a tight capacity (`training/simulation.py`), the oracle planner earned clearly more with
+a 1- or 3-day horizon than with 7 or 30 days (the README's appeal-queue section has the figures).
 
 Limits:
 - This is a heuristic. With unequal minutes the problem is knapsack-like, and the greedy is not guaranteed

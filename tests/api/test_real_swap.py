@@ -106,7 +106,7 @@ def test_refused_promotions_keep_the_working_version(
         reload, answers = _reload_while_scoring(client, service, body)
         result = {r["name"]: r for r in reload["results"]}["denial_risk"]
         outcome = (result["ok"], result["changed"], result["version"], result["error"])
-        assert outcome == (False, False, "1", "RuntimeError")
+        assert outcome == (False, False, "1", "ArtifactIntegrityError")
         assert reload["ready"] is True
         assert answers and {status for status, _ in answers} == {200}
         assert {a["model_versions"]["denial_risk"] for _, a in answers} == {"1"}

@@ -131,6 +131,17 @@ def test_a_crash_midway_moves_no_alias(small_world: Path, store: Path, monkeypat
     assert aliases(store) == before  # ... but nothing moved
 
 
+def test_a_challenger_with_impossible_probabilities_is_refused_not_crashed() -> None:
+    rng = np.random.default_rng(2)
+    p = rng.uniform(0.1, 0.9, 1000)
+    y = rng.random(1000) < p
+    broken = p.copy()
+    broken[[3, 7]] = [np.nan, np.inf]
+    decision = judge(y=y, p_challenger=broken, p_champion=p)
+    assert not decision.promote
+    assert any(r.startswith("FAILED predictions") for r in decision.reasons), decision.reasons
+
+
 def test_calibration_allowance_shrinks_with_more_rows() -> None:
     rng = np.random.default_rng(1)
     small_p, large_p = rng.uniform(0.2, 0.8, 300), rng.uniform(0.2, 0.8, 30_000)
