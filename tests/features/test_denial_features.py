@@ -17,6 +17,8 @@ from features.contract.validation import load_validated
 from features.denial_features import FEATURE_NAMES, FEATURES, REASON_GROUPS, DenialFeatureBuilder
 from models.state_files import load_state, save_state
 
+pytestmark = pytest.mark.slow  # features of the 30k-claim session world
+
 
 @pytest.fixture(scope="module")
 def history(small_world: Path) -> dict[str, pd.DataFrame]:

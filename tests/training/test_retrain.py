@@ -14,6 +14,8 @@ from training.gate import GateDecision, GateSettings, judge
 from training.retrain import REGISTRY_NAMES, month_start, retrain
 from training.tracking import configure
 
+pytestmark = pytest.mark.slow  # retraining runs on the session world
+
 
 def aliases(home: Path) -> dict[str, str | None]:
     configure(home=home, tracking_uri=None, experiment="claimsight-retrain")
