@@ -24,6 +24,7 @@ from features.contract.run_options import (
     RunOptions,
 )
 from features.contract.schema import GROUP_CODES
+from serving import api_defaults
 
 if TYPE_CHECKING:
     from serving.api.config import ApiConfig
@@ -53,7 +54,8 @@ class Settings(BaseSettings):
         None, description="GROUP-CARC pairs that are not denials, e.g. CO-45; unset = the shipped set"
     )
     # --- scoring API. Empty api_keys in development: `claimsight serve` prints a freshly generated key
-    # (serving.api.security.new_key) instead of any fixed default key existing.
+    # (serving.api.security.new_key) instead of any fixed default key existing. The limits' defaults are
+    # serving.api_defaults, the same ones a directly built serving.api.ApiConfig has.
     api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
         (),
         validate_default=True,
@@ -68,15 +70,27 @@ class Settings(BaseSettings):
         validate_default=True,
         description="HMAC key for claim references in the audit log; the default is refused in production",
     )
-    api_max_body_bytes: int = Field(4_000_000, ge=1_024, le=100_000_000, description="request body cap (413 above)")
-    api_max_batch: int = Field(1000, ge=1, le=100_000, description="claims or denials per request (422 above)")
+    api_max_body_bytes: int = Field(
+        api_defaults.MAX_BODY_BYTES, ge=1_024, le=100_000_000, description="request body cap (413 above)"
+    )
+    api_max_batch: int = Field(
+        api_defaults.MAX_BATCH, ge=1, le=100_000, description="claims or denials per request (422 above)"
+    )
     api_rate_limit_per_minute: int = Field(
-        6_000, ge=0, le=10_000_000, description="requests per API key per minute and burst (429 above); 0 = off"
+        api_defaults.RATE_LIMIT_PER_MINUTE,
+        ge=0,
+        le=10_000_000,
+        description="requests per API key per minute and burst (429 above); 0 = off",
     )
     api_body_timeout_seconds: float = Field(
-        30.0, gt=0, le=600, description="seconds a request body may take to arrive (408 after)"
+        api_defaults.BODY_TIMEOUT_SECONDS,
+        gt=0,
+        le=600,
+        description="seconds a request body may take to arrive (408 after)",
     )
-    model_poll_seconds: float = Field(60.0, ge=0, le=86_400, description="champion poll interval; 0 = off")
+    model_poll_seconds: float = Field(
+        api_defaults.POLL_SECONDS, ge=0, le=86_400, description="champion poll interval; 0 = off"
+    )
     api_host: str = Field("127.0.0.1", description="address `claimsight serve` binds to")
     api_port: int = Field(8000, ge=1, le=65_535, description="port `claimsight serve` binds to")
 

@@ -4,6 +4,17 @@ from pathlib import Path
 
 import pytest
 
+# Session fixtures that generate or train on the 30k-claim world: a test that uses one (directly or through
+# another fixture) is slow whether or not its file says so, so `make test-fast` (-m "not slow") stays quick.
+SLOW_FIXTURES = frozenset({"small_world", "trained"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())) and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:

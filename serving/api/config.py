@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from serving import api_defaults
 from serving.api.security import ApiKey
 
 DEFAULT_MODEL_REF = "champion"
@@ -26,19 +27,21 @@ class ApiConfig:
     `docs`: serve `/docs` and `/openapi.json`; off outside development (fewer open routes, less surface).
     `rate_limit_per_minute`: requests per API key per minute (also the burst); 0 turns the limit off.
     `body_timeout_seconds`: a request body must arrive within this (408 otherwise).
+
+    The limits' defaults are `serving.api_defaults`, which `claimsight.settings.Settings` reads too.
     """
 
     api_keys: tuple[ApiKey, ...] = ()
     audit_url: str | None = None
     audit_secret: bytes = field(default=b"", repr=False)
-    max_body_bytes: int = 1_000_000
-    max_batch: int = 1000
-    poll_seconds: float = 60.0
+    max_body_bytes: int = api_defaults.MAX_BODY_BYTES
+    max_batch: int = api_defaults.MAX_BATCH
+    poll_seconds: float = api_defaults.POLL_SECONDS
     default_model_ref: str = DEFAULT_MODEL_REF
     model_refs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     docs: bool = False
-    rate_limit_per_minute: int = 0
-    body_timeout_seconds: float = 30.0
+    rate_limit_per_minute: int = api_defaults.RATE_LIMIT_PER_MINUTE
+    body_timeout_seconds: float = api_defaults.BODY_TIMEOUT_SECONDS
 
     def __post_init__(self) -> None:
         if isinstance(self.audit_secret, str):  # accept text for convenience, store bytes for HMAC

@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import Annotated, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -41,7 +41,19 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, PydanticKnownError
 
-from features.contract.schema import ADJUSTMENTS, CLAIM_LINES, CLAIMS, REMITS, Table
+from features.contract.schema import (
+    ADJUSTMENTS,
+    CLAIM_LINES,
+    CLAIM_TYPES,
+    CLAIMS,
+    FREQUENCY_CODES,
+    REMIT_STATUS_CODES,
+    REMITS,
+    SEXES,
+    GroupCode,
+    PlanType,
+    Table,
+)
 
 # ------------------------------------------------------------------------------------------- field types
 
@@ -89,18 +101,19 @@ RemarkCodes = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{2,7}(\|[A-
 Money = Annotated[float, Field(ge=0, le=MAX_MONEY)]
 SignedMoney = Annotated[float, Field(ge=-MAX_MONEY, le=MAX_MONEY)]
 
-PlanType = Literal[
-    "commercial",
-    "medicare",
-    "medicare_advantage",
-    "medicaid",
-    "managed_medicaid",
-    "tricare",
-    "workers_comp",
-    "other",
-]
-StatusCode = Literal["1", "2", "3", "4", "19", "20", "21", "22", "23", "25"]
-GroupCode = Literal["CO", "PR", "OA", "PI", "CR"]
+# Allowed values are the contract's (features.contract.schema), in its order, so the API accepts exactly what
+# validation keeps. PlanType and GroupCode are imported as the contract's Literals; the contract declares the
+# others as tuples, made Literals here (mypy cannot read a Literal built from a tuple, so it sees `str`).
+if TYPE_CHECKING:
+    StatusCode = str
+    FrequencyCode = str
+    Sex = str
+    ClaimType = str
+else:
+    StatusCode = Literal[REMIT_STATUS_CODES]
+    FrequencyCode = Literal[FREQUENCY_CODES]
+    Sex = Literal[SEXES]
+    ClaimType = Literal[CLAIM_TYPES]
 MAX_LINES: Final = 999
 MAX_ADJUSTMENTS: Final = 200
 
@@ -141,11 +154,11 @@ class ClaimIn(_Strict):
     """One claim submission (DATA.md claims) with its lines."""
 
     claim_id: Identifier
-    frequency_code: Literal["1", "7", "8"] = "1"
+    frequency_code: FrequencyCode = "1"
     original_claim_id: Identifier | None = None
     patient_id: Identifier = Field(description="pseudonymous patient key; never logged or returned")
     patient_birth_date: BirthDate | None = None
-    patient_sex: Literal["M", "F", "U"] | None = None
+    patient_sex: Sex | None = None
     payer_id: Identifier
     plan_type: PlanType | None = None
     secondary_payer_id: Identifier | None = None
@@ -154,7 +167,7 @@ class ClaimIn(_Strict):
     specialty: Specialty | None = None
     facility_id: Identifier | None = None
     place_of_service: PlaceOfService | None = None
-    claim_type: Literal["professional", "institutional"] = "professional"
+    claim_type: ClaimType = "professional"
     service_from: ServiceDate
     service_to: ServiceDate | None = None
     submitted_at: ServiceDate

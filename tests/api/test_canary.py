@@ -27,6 +27,8 @@ from features.contract.codes import load_code_tables
 from features.contract.labels import compute_labels
 from serving.api.schemas import claim_bodies, denial_bodies
 
+pytestmark = pytest.mark.slow  # the real service on the session's trained models
+
 BIRTH_DATE = "1901-02-03"
 CANARY_KEY = "CanaryPhiKey81"  # looks like a field name, so only masking every unexpected key keeps it out
 MARKERS = (CANARY, CANARY_KEY, BIRTH_DATE, BIRTH_DATE.replace("-", ""))

@@ -79,6 +79,7 @@ def test_empty_slot_raises_no_model(store: ArtifactStore) -> None:
         ModelRegistry([slot]).snapshot("no_such_model")
 
 
+@pytest.mark.slow  # stress: 200 requests on 8 threads while another thread swaps models
 def test_swap_under_concurrent_requests(service: Service, client: TestClient) -> None:
     """Threads hammer a route while another thread promotes good and corrupt models in turn."""
     store, slot = service.store, service.registry["denial_risk"]

@@ -30,6 +30,8 @@ from features.recovery_features import denial_frame
 from serving.api.schemas import ClaimBatch, claim_bodies, claim_tables, denial_bodies
 from serving.batch_scoring import pending_claims
 
+pytestmark = pytest.mark.slow  # the real service on the session's trained models
+
 N_CLAIMS = 300
 PRECISION = 0.6
 

@@ -8,6 +8,7 @@ import pytest
 from api.support import Keys, Service, bearer
 from fastapi.testclient import TestClient
 
+from serving import api_defaults
 from serving.api.rate_limit import RateLimiter
 
 
@@ -54,8 +55,13 @@ def test_over_budget_is_429_with_retry_after_per_key(make_service: Callable[...,
     assert len(refused) == 1 and refused[0].key_id == "scorer"
 
 
-def test_no_limit_unless_configured(make_service: Callable[..., Service], keys: Keys) -> None:
-    service = make_service()
+def test_the_default_budget_is_the_shared_default_and_zero_turns_it_off(
+    make_service: Callable[..., Service], keys: Keys
+) -> None:
+    limiter = make_service(audit=False).app.state.rate_limiter
+    assert limiter is not None and limiter.per_minute == api_defaults.RATE_LIMIT_PER_MINUTE  # as `claimsight serve`
+    service = make_service(rate_limit_per_minute=0)
+    assert service.app.state.rate_limiter is None
     with TestClient(service.app) as client:
         codes = {client.get("/v1/test/claims/CLM-1", headers=bearer(keys.score)).status_code for _ in range(50)}
     assert codes == {200}

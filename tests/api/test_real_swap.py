@@ -24,6 +24,8 @@ from models.mlflow_model import CHAMPION
 from serving.api.runtime import MlflowModels
 from serving.api.schemas import claim_bodies
 
+pytestmark = pytest.mark.slow  # trains and registers models on the session world
+
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory, trained: tuple[Any, Any, Path], recovery_model: Any) -> Path:

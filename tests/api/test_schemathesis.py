@@ -25,6 +25,8 @@ from serving.api import ApiConfig, ModelRegistry, new_key, parse_key_entry
 from serving.api.routes import ScoringContext
 from serving.api.runtime import build_app
 
+pytestmark = pytest.mark.slow  # schemathesis against the real service on the session's trained models
+
 CHECKS = [not_a_server_error, negative_data_rejection, ignored_auth, response_schema_conformance]
 
 

@@ -17,6 +17,8 @@ from features.contract.codes import load_code_tables
 from features.contract.labels import compute_labels
 from serving.api.schemas import claim_bodies, claim_tables, denial_bodies, denial_tables
 
+pytestmark = pytest.mark.slow  # the real service on the session's trained models
+
 ACTIONS = {"correct_and_resubmit", "appeal", "verify_status", "bill_patient", "write_off"}
 
 

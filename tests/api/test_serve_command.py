@@ -19,6 +19,8 @@ from uvicorn.supervisors import Multiprocess
 from claimsight.cli import main
 from serving.api.security import hash_key
 
+pytestmark = pytest.mark.slow  # starts `claimsight serve` processes on the session's trained models
+
 
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

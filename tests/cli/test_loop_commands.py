@@ -9,6 +9,8 @@ import pytest
 
 from claimsight.cli import main
 
+pytestmark = pytest.mark.slow  # commands on the session world and its trained model
+
 
 def test_monitor_writes_the_report(
     trained: tuple[Any, Any, Path],

@@ -15,6 +15,8 @@ from serving.appeal_queue import QUEUE_COLUMNS
 from training.recovery_job import train_recovery
 from training.tracking import configure
 
+pytestmark = pytest.mark.slow  # trains, queues and simulates on the session world
+
 
 def test_queue_writes_the_ranked_open_denials(
     small_world: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -12,6 +12,8 @@ from claimsight.cli import main
 from features.contract.validation import load_validated
 from serving.batch_scoring import pending_claims, score_claims
 
+pytestmark = pytest.mark.slow  # trains and scores through the command line on the session world
+
 
 def test_train_then_score_pending_claims(
     small_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

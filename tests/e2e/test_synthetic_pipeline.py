@@ -13,6 +13,8 @@ from features.contract.labels import compute_labels
 from features.contract.validation import load_validated
 from synthetic import generate_world, write_world
 
+pytestmark = pytest.mark.slow  # end to end: generates, validates and reports a synthetic history
+
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

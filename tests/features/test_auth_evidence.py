@@ -108,6 +108,7 @@ def _drift(small_world: Path) -> dict[str, object]:
     return json.loads((small_world / "truth" / "world.json").read_text())["drift"]
 
 
+@pytest.mark.slow  # the 30k-claim session world
 def test_only_the_payers_new_rule_is_learned_and_only_after_it_shows(
     history: dict[str, pd.DataFrame], builder: DenialFeatureBuilder, small_world: Path
 ) -> None:
@@ -131,6 +132,7 @@ def test_only_the_payers_new_rule_is_learned_and_only_after_it_shows(
     assert all(s.startswith(f"learned: {drift['payer_id']} denied") for s in fs.context["auth_rule_source"][learned])
 
 
+@pytest.mark.slow  # the 30k-claim session world
 def test_a_snapshot_frozen_before_the_change_has_not_learned_it(
     history: dict[str, pd.DataFrame], builder: DenialFeatureBuilder, small_world: Path, tmp_path: Path
 ) -> None:
@@ -143,6 +145,7 @@ def test_a_snapshot_frozen_before_the_change_has_not_learned_it(
     assert (fs.context["auth_rule_source"] == "payer rules").all()
 
 
+@pytest.mark.slow  # the 30k-claim session world
 def test_a_model_saved_before_learned_requirements_still_loads(
     history: dict[str, pd.DataFrame], builder: DenialFeatureBuilder, small_world: Path
 ) -> None:
@@ -159,6 +162,7 @@ def test_a_model_saved_before_learned_requirements_still_loads(
     np.testing.assert_array_equal(a.X, b.X)
 
 
+@pytest.mark.slow  # the 30k-claim session world
 def test_the_action_for_a_claim_without_its_authorization_is_to_obtain_it(
     history: dict[str, pd.DataFrame], builder: DenialFeatureBuilder
 ) -> None:

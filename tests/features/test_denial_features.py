@@ -18,6 +18,8 @@ from features.denial_feature_defs import FEATURE_NAMES, FEATURES, REASON_GROUPS
 from features.denial_features import DenialFeatureBuilder
 from models.state_files import load_state, save_state
 
+pytestmark = pytest.mark.slow  # features of the 30k-claim session world
+
 
 @pytest.fixture(scope="module")
 def history(small_world: Path) -> dict[str, pd.DataFrame]:

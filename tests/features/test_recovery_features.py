@@ -27,6 +27,8 @@ from features.recovery_features import (
 )
 from models.state_files import load_state, save_state
 
+pytestmark = pytest.mark.slow  # features of the 30k-claim session world
+
 MATURITY = 180
 
 

@@ -25,6 +25,8 @@ from features.contract.validation import load_validated
 from features.denial_context import FeatureSet
 from models.denial_risk import DenialRiskModel
 
+pytestmark = pytest.mark.slow  # the session's trained model and world
+
 Tables = dict[str, pd.DataFrame]
 
 

@@ -12,6 +12,8 @@ from features.contract.run_options import RunOptions
 from models.denial_risk import DenialRiskModel
 from training.denial_job import Dataset, _slice, build_dataset
 
+pytestmark = pytest.mark.slow  # fits on the 30k-claim session world (tiny-data twin: test_tiny_world.py)
+
 
 @pytest.fixture(scope="module")
 def dataset(small_world: Path) -> Dataset:

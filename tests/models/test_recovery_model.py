@@ -17,6 +17,8 @@ from features.contract.validation import load_validated
 from features.recovery_features import RecoveryFeatureBuilder, denial_frame, recovery_events
 from models.recovery import PAYER_ACTIONS, RecoveryModel, worked_mask
 
+pytestmark = pytest.mark.slow  # fits on the 30k-claim session world (tiny-data twin: test_tiny_world.py)
+
 
 @dataclass
 class Denials:

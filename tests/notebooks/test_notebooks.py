@@ -15,6 +15,7 @@ def test_every_notebook_is_covered_here() -> None:
     assert sorted(p.name for p in NOTEBOOKS.glob("*.py")) == ["denial_risk_model_card.py"]
 
 
+@pytest.mark.slow  # runs the notebook: trains on the session world
 def test_model_card_runs_and_states_what_it_measured(
     small_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

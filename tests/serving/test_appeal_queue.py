@@ -19,6 +19,8 @@ from models.recovery import PAYER_ACTIONS, worked_mask
 from serving.appeal_queue import QUEUE_COLUMNS, open_denials, rank_queue
 from training.recovery_job import train_recovery
 
+pytestmark = pytest.mark.slow  # trains a recovery model on the session world
+
 
 @pytest.fixture(scope="module")
 def world(small_world: Path):

@@ -12,6 +12,8 @@ import pytest
 from features.contract.validation import load_validated
 from serving.batch_scoring import pending_claims, review_mask, score_claims
 
+pytestmark = pytest.mark.slow  # the session's trained model
+
 
 @pytest.fixture(scope="module")
 def tables(small_world: Path) -> dict[str, pd.DataFrame]:

@@ -47,6 +47,7 @@ def _files(path: Path) -> dict[str, bytes]:
     return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow  # generates and writes six 5k-claim worlds
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path, fmt: str) -> None:
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
@@ -200,6 +201,7 @@ def _rank_auc(score: pd.Series, label: pd.Series) -> float:
     return float((ranks[label.to_numpy()].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+@pytest.mark.slow  # Monte Carlo over redrawn hidden flags
 def test_knowable_oracle_matches_monte_carlo_over_hidden_flags() -> None:
     """Averaging p_denial over fresh hidden flags (and patient lapse latents) converges to the analytic oracle."""
     state = claim_state(claims=3_000, months=12, seed=4)

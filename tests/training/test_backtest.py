@@ -17,6 +17,7 @@ def test_months_between() -> None:
         months_between("2024-02", "2024-01")
 
 
+@pytest.mark.slow  # trains models for each month of the session world
 def test_backtest_scores_each_month_with_both_models(small_world: Path) -> None:
     result = backtest(small_world, first_month="2024-02", last_month="2024-03", options=RunOptions(seed=3))
     table = result.table

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import mlflow
 import pytest
@@ -13,6 +15,8 @@ from features.contract.codes import CATEGORIES
 from models.mlflow_model import directory_sha256, download_model
 from training.denial_job import MODEL_NAME
 from training.tracking import configure, register
+
+pytestmark = pytest.mark.slow  # the session's training run
 
 
 def test_split_is_by_time(trained: tuple[Any, Any, Path]) -> None:
@@ -71,12 +75,25 @@ def test_a_second_version_does_not_take_the_champion_alias(trained: tuple[Any, A
     assert not info["promoted"] and info["champion"] == report.registry["version"]
 
 
-def test_tampered_artifact_is_refused(trained: tuple[Any, Any, Path]) -> None:
-    _, report, home = trained
+def test_tampered_artifact_is_refused(trained: tuple[Any, Any, Path], tmp_path: Path) -> None:
+    """Files changed in the artifact store after registration: loading the version refuses them."""
+    model, _, home = trained
     configure(home=home, tracking_uri=None, experiment="claimsight-denial-risk")
-    local = download_model(name=MODEL_NAME, ref=report.registry["version"])
-    target = local / "binary.txt"
-    target.write_text(target.read_text() + " ")
-    client = MlflowClient()
-    mv = client.get_model_version(MODEL_NAME, report.registry["version"])
-    assert directory_sha256(local) != mv.tags["artifact_sha256"]
+    from models.mlflow_model import DenialRiskPyfunc
+
+    # A version of its own, so the champion the other tests load stays intact. The directory is named
+    # "model" as in training: the artifact keeps its directory's name, and download_model reads artifacts/model.
+    saved = model.save(tmp_path / "model")
+    with mlflow.start_run():
+        info = register(
+            model_dir=saved, name=MODEL_NAME, python_model=DenialRiskPyfunc(), sha256=directory_sha256(saved), tags={}
+        )
+    version = info["version"]
+    assert directory_sha256(download_model(name=MODEL_NAME, ref=version)) == directory_sha256(saved)
+
+    uri = urlparse(MlflowClient().get_model_version_download_uri(MODEL_NAME, version))
+    stored = Path(url2pathname(uri.path)) / "artifacts" / "model" / "binary.txt"
+    assert uri.scheme in ("", "file") and stored.is_file(), uri
+    stored.write_text(stored.read_text() + " ")
+    with pytest.raises(RuntimeError, match="artifact hash does not match"):
+        download_model(name=MODEL_NAME, ref=version)

@@ -83,6 +83,7 @@ def history(small_world: Path):
     return tables, compute_labels(tables, codes=load_code_tables())
 
 
+@pytest.mark.slow  # the 30k-claim session world
 def test_payer_family_rates_match_a_slow_count(history) -> None:
     tables, labels = history
     fast = payer_family_rates(tables, labels).set_index(["payer_id", "family", "month"])
@@ -104,6 +105,7 @@ def test_payer_family_rates_match_a_slow_count(history) -> None:
         assert fast.loc[key, "claims"] == claims and fast.loc[key, "denied"] == denied
 
 
+@pytest.mark.slow  # the session's trained model
 def test_report_on_a_trained_model(history, trained) -> None:
     tables, labels = history
     model = trained[0]
@@ -121,6 +123,7 @@ def test_report_on_a_trained_model(history, trained) -> None:
     assert set(report.shifts["month"]) == {"2024-03"}
 
 
+@pytest.mark.slow  # the 30k-claim session world
 def test_learned_authorization_requirements_missing_from_the_rule_file(history, small_world, tmp_path) -> None:
     """The generator's new authorization rule is listed until the rule file carries it; nothing else is."""
     import json

@@ -37,6 +37,7 @@ def test_split_takes_the_latest_months_to_evaluate() -> None:
         recovery_split(months[months < "2024-07"])
 
 
+@pytest.mark.slow  # the 30k-claim session world
 def test_history_cut_at_a_day_sees_no_later_denial_or_outcome(small_world: Path) -> None:
     tables = load_validated(small_world, max_reject_rate=0.0).tables
     day = tables["claims"]["submitted_at"].quantile(0.7).normalize()
@@ -52,6 +53,7 @@ def test_history_cut_at_a_day_sees_no_later_denial_or_outcome(small_world: Path)
     assert (cut.denials["worked"].sum()) < ever.loc[cut.denials["claim_id"]].sum()
 
 
+@pytest.mark.slow  # trains on the session world
 def test_job_evaluates_against_the_oracle_and_registers(trained_recovery, small_world: Path) -> None:
     model, report, home = trained_recovery
     m = report.metrics

@@ -16,6 +16,8 @@ from models.recovery import PAYER_ACTIONS
 from training.recovery_job import build_recovery_data
 from training.replay_job import default_capacities, prepare_replay
 
+pytestmark = pytest.mark.slow  # trains replay models on the session world
+
 
 @pytest.fixture(scope="module")
 def setup(small_world: Path):

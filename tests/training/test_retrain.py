@@ -19,6 +19,7 @@ from training.recovery_job import recovery_scores
 from training.retrain import month_start, retrain
 from training.tracking import configure
 
+pytestmark = pytest.mark.slow  # retraining runs on the session world
 REGISTRY_NAMES = {k.name: k.registry_name for k in catalog.kinds()}
 
 

@@ -150,6 +150,7 @@ def test_summary_is_one_row_per_policy_in_order_and_adds_up(run: tuple[pd.DataFr
     assert s.set_index("policy").loc["oracle", "share_of_oracle"] == 1.0
 
 
+@pytest.mark.slow  # a full simulation of every policy
 def test_oracle_beats_every_baseline_when_capacity_is_tight() -> None:
     for seed in (3, 4):
         df = world(1500, seed=seed)

@@ -428,6 +428,7 @@ def test_vectorised_helpers_on_empty_and_mismatched_input(rules: PayerRules) -> 
     np.testing.assert_array_equal(rules.auth_required(all_missing, all_missing, all_missing), [False, False])
 
 
+@pytest.mark.slow  # 200-example property search, loading the rule file each time
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.text(alphabet="0123456789AEJKGaej -", max_size=7), min_size=1, max_size=30))
 def test_auth_mask_agrees_with_requires_auth(codes: list[str]) -> None:

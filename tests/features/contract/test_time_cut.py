@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from features.contract.time_cut import known_at
 from features.contract.validation import load_validated
+
+pytestmark = pytest.mark.slow  # reads the 30k-claim session world
 
 
 def test_every_table_is_cut_before_the_day(small_world: Path) -> None:

@@ -106,6 +106,7 @@ def queues(draw: st.DrawFn) -> tuple[pd.DataFrame, dt.date, QueueSettings]:
     return df, today, cfg
 
 
+@pytest.mark.slow  # 300-example property search
 @settings(max_examples=300, deadline=None)
 @given(queues())
 def test_never_more_minutes_on_a_day_than_capacity(case: tuple[pd.DataFrame, dt.date, QueueSettings]) -> None:
@@ -120,6 +121,7 @@ def test_never_more_minutes_on_a_day_than_capacity(case: tuple[pd.DataFrame, dt.
         assert (worked["planned_day"].dt.day_of_week < 5).all()
 
 
+@pytest.mark.slow  # 300-example property search
 @settings(max_examples=300, deadline=None)
 @given(queues())
 def test_never_plans_an_item_after_its_deadline(case: tuple[pd.DataFrame, dt.date, QueueSettings]) -> None:
@@ -130,6 +132,7 @@ def test_never_plans_an_item_after_its_deadline(case: tuple[pd.DataFrame, dt.dat
     assert (dated["planned_day"] <= latest).all()
 
 
+@pytest.mark.slow  # 300-example property search
 @settings(max_examples=300, deadline=None)
 @given(queues())
 def test_plan_is_complete_consistent_and_explained(case: tuple[pd.DataFrame, dt.date, QueueSettings]) -> None:
@@ -158,6 +161,7 @@ def test_plan_is_complete_consistent_and_explained(case: tuple[pd.DataFrame, dt.
         assert f"{minutes:g} min" in why
 
 
+@pytest.mark.slow  # 300-example property search
 @settings(max_examples=300, deadline=None)
 @given(queues())
 def test_nothing_left_out_would_have_fitted(case: tuple[pd.DataFrame, dt.date, QueueSettings]) -> None:
@@ -175,6 +179,7 @@ def test_nothing_left_out_would_have_fitted(case: tuple[pd.DataFrame, dt.date, Q
                 assert cfg.capacity_minutes_per_day - used.get(d, 0.0) < minutes - 1e-6, (claim, d)
 
 
+@pytest.mark.slow  # 150-example property search
 @settings(max_examples=150, deadline=None)
 @given(queues(), st.randoms(use_true_random=False))
 def test_same_input_in_any_row_order_gives_the_same_plan(
