@@ -22,13 +22,23 @@ from models.recovery import RecoveryModel
 
 @dataclass(frozen=True)
 class ModelKind:
-    name: str  # the `--model` value and the tag prefix in retrain runs: "denial-risk"
-    slot: str  # the service's slot, the key in /v1/models and in responses: "denial_risk"
-    registry_name: str  # the MLflow registered model (and training experiment): "claimsight-denial-risk"
+    """One kind of model. Its name is the `--model` value and the tag prefix of retrain runs; the service's
+    slot (the key in /v1/models and in responses) and the MLflow registered model are derived from it."""
+
+    name: str  # "denial-risk"
     model_class: type[BoostedModel]
     pyfunc: type[Any]  # the MLflow wrapper logged with every registered version
     training_job: str  # "module:attribute" of its TrainingJob, resolved by training.jobs.job_for
     summary: str  # one line for help texts
+
+    @property
+    def slot(self) -> str:
+        return self.name.replace("-", "_")
+
+    @property
+    def registry_name(self) -> str:
+        """The MLflow registered model, also the experiment its training runs log to."""
+        return f"claimsight-{self.name}"
 
     @property
     def builder(self) -> type[Any]:
@@ -41,23 +51,13 @@ class ModelKind:
 
 
 DENIAL_RISK = ModelKind(
-    name="denial-risk",
-    slot="denial_risk",
-    registry_name="claimsight-denial-risk",
-    model_class=DenialRiskModel,
-    pyfunc=DenialRiskPyfunc,
-    training_job="training.denial_job:JOB",
+    "denial-risk", DenialRiskModel, DenialRiskPyfunc, "training.denial_job:JOB",
     summary="P(denial) of a claim before release, its likely cause, reasons and preventive actions",
-)
+)  # fmt: skip
 RECOVERY = ModelKind(
-    name="recovery",
-    slot="recovery",
-    registry_name="claimsight-recovery",
-    model_class=RecoveryModel,
-    pyfunc=RecoveryPyfunc,
-    training_job="training.recovery_job:JOB",
+    "recovery", RecoveryModel, RecoveryPyfunc, "training.recovery_job:JOB",
     summary="P(recovery) and expected dollars of working a denial, for the appeal queue",
-)
+)  # fmt: skip
 KINDS: tuple[ModelKind, ...] = (DENIAL_RISK, RECOVERY)
 
 

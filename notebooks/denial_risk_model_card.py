@@ -32,6 +32,7 @@ from features.contract.run_options import RunOptions
 from models.reasons import DENIAL_REASONS, group_contributions
 from synthetic import generate_world, write_world
 from training.denial_job import build_dataset, train_denial_risk
+from training.jobs import TrainRun
 
 OUT = Path(os.environ.get("CLAIMSIGHT_NOTEBOOK_OUT") or tempfile.mkdtemp(prefix="claimsight-card-"))
 OUT.mkdir(parents=True, exist_ok=True)
@@ -48,7 +49,7 @@ SEED = int(os.environ.get("CLAIMSIGHT_SEED", "7"))
 # calibrate, everything earlier is learned from.
 
 # %%
-model, report = train_denial_risk(DATA, options=RunOptions(home=OUT / "home", seed=SEED), register=False)
+model, report = train_denial_risk(DATA, options=RunOptions(home=OUT / "home", seed=SEED), run=TrainRun(register=False))
 split = report.split
 metrics = pd.DataFrame(
     {"model": report.metrics}

@@ -23,7 +23,7 @@ from models.boosting import deterministic_params
 from models.calibration import fit_calibrator
 from models.catalog import ModelKind
 from models.mlflow_model import SavedModelPyfunc
-from training.jobs import JobReport, Judging, TrainingJob, log_and_register
+from training.jobs import DEFAULT_RUN, JobReport, Judging, TrainingJob, TrainRun, log_and_register
 from training.splits import TimeSplit
 
 
@@ -87,12 +87,10 @@ def train(
     data_dir: Path,
     *,
     options: RunOptions,
-    register: bool = True,
-    as_of: pd.Timestamp | None = None,
-    promote_first: bool = True,
+    run: TrainRun = DEFAULT_RUN,
 ) -> tuple[TinyModel, JobReport]:
     t0 = time.perf_counter()
-    tables, claims = _rows(data_dir, options, as_of)
+    tables, claims = _rows(data_dir, options, run.as_of)
     months = claims["submitted_at"].dt.strftime("%Y-%m")
     present = sorted(months.unique())
     split = TimeSplit(tuple(present[:-4]), tuple(present[-4:-2]), tuple(present[-2:]), ())
@@ -103,7 +101,7 @@ def train(
     model = TinyModel(seed=options.seed).fit(X[fit_rows], y[fit_rows], calibrate=role[fit_rows] == "calibrate")
     evaluate = role == "evaluate"
     p = model.predict_proba(X[evaluate])
-    known = data_as_of(tables) if as_of is None else pd.Timestamp(as_of)
+    known = data_as_of(tables) if run.as_of is None else pd.Timestamp(run.as_of)
     model.metadata_ = {"trained_as_of": known.strftime("%Y-%m-%d")}
     report = JobReport(
         metrics={"rows": float(evaluate.sum()), "mean_p": float(p.mean())},
@@ -112,8 +110,8 @@ def train(
             {"claim_id": claims.loc[evaluate, "claim_id"].to_numpy(), "denied": y[evaluate], "p": p}
         ),
     )
-    if register:
-        log_and_register(model, report, kind=TINY, data_dir=data_dir, options=options, promote_first=promote_first)
+    if run.register:
+        log_and_register(model, report, kind=TINY, data_dir=data_dir, options=options, run=run)
     report.seconds["total"] = time.perf_counter() - t0
     return model, report
 
@@ -133,12 +131,6 @@ def judging(
 
 
 TINY = ModelKind(
-    name="tiny",
-    slot="tiny",
-    registry_name="claimsight-tiny",
-    model_class=TinyModel,
-    pyfunc=TinyPyfunc,
-    training_job="tiny_kind:JOB",
-    summary="a test's third model: P(denial) from charge and line count",
+    "tiny", TinyModel, TinyPyfunc, "tiny_kind:JOB", summary="a test's third model: P(denial) from charge and lines"
 )
 JOB = TrainingJob(kind=TINY, train=train, judging=judging)

@@ -27,6 +27,7 @@ from features.contract.time_cut import known_at
 from features.contract.validation import load_validated
 from models.denial_risk import DenialRiskModel
 from training.denial_job import train_denial_risk
+from training.jobs import TrainRun
 from training.metrics import standard_metrics
 from training.monitoring import ShiftRule, learned_auth_requirements, payer_family_rates, payer_family_shifts
 from training.retrain import month_start
@@ -65,7 +66,7 @@ def backtest(
     submitted = claims["submitted_at"].dt.strftime("%Y-%m")
 
     def train(month: str) -> DenialRiskModel:
-        model, _ = train_denial_risk(data_dir, options=options, register=False, as_of=month_start(month))
+        model, _ = train_denial_risk(data_dir, options=options, run=TrainRun(register=False, as_of=month_start(month)))
         return model
 
     frozen = train(months[0])

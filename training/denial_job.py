@@ -29,7 +29,7 @@ from features.denial_features import FEATURE_NAMES, FEATURES, DenialFeatureBuild
 from models.catalog import DENIAL_RISK
 from models.denial_risk import DenialRiskModel, TrainingSlice
 from training import evaluation as ev
-from training.jobs import JobReport, Judging, TrainingJob, log_and_register
+from training.jobs import DEFAULT_RUN, JobReport, Judging, TrainingJob, TrainRun, log_and_register
 from training.splits import TimeSplit, choose_split
 from training.truth import read_truth
 
@@ -123,23 +123,17 @@ def _oracle(data_dir: Path, claim_ids: pd.Index, y: np.ndarray) -> dict[str, flo
 
 
 def train_denial_risk(
-    data_dir: Path,
-    *,
-    options: RunOptions,
-    register: bool = True,
-    model: DenialRiskModel | None = None,
-    as_of: pd.Timestamp | None = None,
-    promote_first: bool = True,
+    data_dir: Path, *, options: RunOptions, run: TrainRun = DEFAULT_RUN
 ) -> tuple[DenialRiskModel, TrainReport]:
     seconds: dict[str, float] = {}
     seed = options.seed
     t0 = time.perf_counter()
-    ds = build_dataset(data_dir, options=options, as_of=as_of)
+    ds = build_dataset(data_dir, options=options, as_of=run.as_of)
     seconds["features"] = time.perf_counter() - t0
 
     t = time.perf_counter()
     learn, cal, evl = (_slice(ds, r) for r in ("learn", "calibrate", "evaluate"))
-    model = (model or DenialRiskModel(seed=seed)).fit(builder=ds.builder, learn=learn, calibrate=cal)
+    model = DenialRiskModel(seed=seed).fit(builder=ds.builder, learn=learn, calibrate=cal)
     seconds["fit"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -198,7 +192,7 @@ def train_denial_risk(
             }
         ),
     )
-    if register:
+    if run.register:
         t = time.perf_counter()
         _log_and_register(
             model,
@@ -208,7 +202,7 @@ def train_denial_risk(
             evl=evl,
             p=p,
             baseline_scores={"payer x procedure rate": payer_proc},
-            promote_first=promote_first,
+            run=run,
         )
         seconds["mlflow"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
@@ -234,7 +228,7 @@ def _log_and_register(
     evl: TrainingSlice,
     p: np.ndarray,
     baseline_scores: dict[str, np.ndarray],
-    promote_first: bool = True,
+    run: TrainRun,
 ) -> None:
     y = evl.denied.astype(float)
 
@@ -252,10 +246,7 @@ def _log_and_register(
         )
 
     report.held_out_ece = dict(model.calibrator_.scores)
-    log_and_register(
-        model, report, kind=DENIAL_RISK, data_dir=data_dir, options=options, artifacts=artifacts,
-        promote_first=promote_first,
-    )  # fmt: skip
+    log_and_register(model, report, kind=DENIAL_RISK, data_dir=data_dir, options=options, artifacts=artifacts, run=run)
 
 
 def denial_scores(

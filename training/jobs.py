@@ -62,10 +62,24 @@ class JobReport:
 
 
 @dataclass(frozen=True)
+class TrainRun:
+    """What one training call is for, beside the run's options: the morning the history is cut at (None:
+    everything known), whether to log and register the model, and whether a first version of a name becomes
+    champion (the retrain gate registers challengers without it)."""
+
+    as_of: pd.Timestamp | None = None
+    register: bool = True
+    promote_first: bool = True
+
+
+DEFAULT_RUN = TrainRun()  # everything known, registered, champion if the name has none
+
+
+@dataclass(frozen=True)
 class TrainingJob:
-    """`train(data_dir, *, options, register=True, as_of=None, promote_first=True) -> (model, report)`, the
-    report carrying `metrics`, `registry` (version, ...), `seconds` and `evaluation`; and
-    `judging(report, *, data_dir, tables, options, as_of) -> Judging` for the retrain gate."""
+    """`train(data_dir, *, options, run=TrainRun()) -> (model, report)`, the report carrying `metrics`,
+    `registry` (version, ...), `seconds` and `evaluation`; and `judging(report, *, data_dir, tables, options,
+    as_of) -> Judging` for the retrain gate."""
 
     kind: ModelKind
     train: Callable[..., tuple[Any, Any]]
@@ -90,7 +104,7 @@ def log_and_register(
     options: RunOptions,
     artifacts: Callable[[Path], None] | None = None,
     model_files: Callable[[Path], None] | None = None,
-    promote_first: bool = True,
+    run: TrainRun,
 ) -> None:
     """Log one training run of `kind` and register its model; the registry entry and run id land on `report`.
 
@@ -103,7 +117,7 @@ def log_and_register(
 
     split = report.split
     configure(home=options.home, tracking_uri=options.tracking_uri, experiment=kind.registry_name)
-    with mlflow.start_run(run_name=kind.name) as run, tempfile.TemporaryDirectory() as tmp:
+    with mlflow.start_run(run_name=kind.name) as active, tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         mlflow.log_params({f"model.{k}": v for k, v in model.get_params().items()})
         calibrator = getattr(model, "calibrator_", None)
@@ -137,6 +151,6 @@ def log_and_register(
                 "trained_as_of": model.metadata_["trained_as_of"],
                 "seed": str(model.seed),
             },
-            promote_first=promote_first,
+            promote_first=run.promote_first,
         )
-        report.run_id = run.info.run_id
+        report.run_id = active.info.run_id

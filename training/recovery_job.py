@@ -37,7 +37,7 @@ from features.recovery_features import RecoveryFeatureBuilder, denial_frame, rec
 from models.catalog import RECOVERY
 from models.recovery import RecoveryModel, expected_dollars, worked_mask
 from training import evaluation as ev
-from training.jobs import JobReport, Judging, TrainingJob, log_and_register
+from training.jobs import DEFAULT_RUN, JobReport, Judging, TrainingJob, TrainRun, log_and_register
 from training.splits import TimeSplit
 from training.truth import read_truth
 
@@ -200,15 +200,9 @@ def dollar_capture(true_value: np.ndarray, scores: Mapping[str, np.ndarray], *, 
 
 
 def train_recovery(
-    data_dir: Path,
-    *,
-    options: RunOptions,
-    register: bool = True,
-    model: RecoveryModel | None = None,
-    as_of: pd.Timestamp | None = None,
-    promote_first: bool = True,
+    data_dir: Path, *, options: RunOptions, run: TrainRun = DEFAULT_RUN
 ) -> tuple[RecoveryModel, RecoveryReport]:
-    """`as_of`: train on the history as known that morning (features/contract/time_cut.py); default everything."""
+    """`run.as_of`: train on the history as known that morning (features/contract/time_cut.py); default everything."""
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     tables = load_validated(data_dir, max_reject_rate=options.max_reject_rate).tables
@@ -218,12 +212,12 @@ def train_recovery(
         rules=load_payer_rules(data_dir=data_dir),
         maturity_days=options.maturity_days,
         routine=options.routine,
-        as_of=as_of,
+        as_of=run.as_of,
     )
     seconds["features"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    weighted, unweighted, split = fit_recovery(data, seed=options.seed, model=model)
+    weighted, unweighted, split = fit_recovery(data, seed=options.seed)
     seconds["fit"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -266,9 +260,9 @@ def train_recovery(
             }
         ),
     )
-    if register:
+    if run.register:
         t = time.perf_counter()
-        _log_and_register(weighted, report, data_dir=data_dir, options=options, promote_first=promote_first)
+        _log_and_register(weighted, report, data_dir=data_dir, options=options, run=run)
         seconds["mlflow"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
     return weighted, report
@@ -326,13 +320,12 @@ def _log_and_register(
     *,
     data_dir: Path,
     options: RunOptions,
-    promote_first: bool = True,
+    run: TrainRun,
 ) -> None:
     def model_files(model_dir: Path) -> None:
         (model_dir / "MODEL_CARD.md").write_text(model_card(report))
 
-    log_and_register(model, report, kind=RECOVERY, data_dir=data_dir, options=options, model_files=model_files,
-                     promote_first=promote_first)  # fmt: skip
+    log_and_register(model, report, kind=RECOVERY, data_dir=data_dir, options=options, model_files=model_files, run=run)
 
 
 def recovery_scores(path: Path, rows: pd.DataFrame, *, history: RecoveryFeatureBuilder | None = None) -> np.ndarray:

@@ -35,7 +35,7 @@ from models import catalog
 from models.catalog import ModelKind
 from models.mlflow_model import CHAMPION, download_model
 from training.gate import GateDecision, GateSettings, judge
-from training.jobs import job_for
+from training.jobs import TrainRun, job_for
 
 log = logging.getLogger(__name__)
 EXPERIMENT = "claimsight-retrain"
@@ -146,7 +146,7 @@ def _challenge(
     """Train and register a challenger, score it and the champion on the same rows, and judge."""
     job = job_for(kind)
     name = kind.registry_name
-    _, report = job.train(data_dir, options=options, as_of=as_of, promote_first=False)
+    _, report = job.train(data_dir, options=options, run=TrainRun(as_of=as_of, promote_first=False))
     rows = job.judging(report, data_dir=data_dir, tables=tables, options=options, as_of=as_of)
     version = str(report.registry["version"])
     extra: dict[str, tuple[bool, str]] = {}

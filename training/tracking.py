@@ -84,6 +84,8 @@ def register(
 
     from models.mlflow_model import CHAMPION, pip_requirements
 
+    if model_dir.name != "model":  # the registry keeps the directory's own name; loaders read artifacts/model
+        raise ValueError(f"register: the saved model directory must be named 'model', not {model_dir.name!r}")
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=python_model,

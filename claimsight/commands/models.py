@@ -21,13 +21,13 @@ def train(
 ) -> dict[str, str | None]:
     """Train every model kind (denial risk, recovery), evaluate each on its latest mature months, register it."""
     from claimsight.render import job_report
-    from training.jobs import job_for
+    from training.jobs import TrainRun, job_for
 
     chosen = shell.model_kinds(model)
     options = shell.settings(seed=seed).run_options()
     versions: dict[str, str | None] = {}
     for kind in chosen:
-        _, report = job_for(kind).train(data, options=options, register=register)
+        _, report = job_for(kind).train(data, options=options, run=TrainRun(register=register))
         job_report(shell.console(), kind, report)
         versions[kind.name] = str(report.registry["version"]) if report.registry else None
     return versions

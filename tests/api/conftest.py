@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 
 from features.contract.run_options import RunOptions
 from serving.api import ApiConfig, AuditLog, ModelRegistry, ModelSlot, create_app, parse_key_entry
+from training.jobs import TrainRun
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +79,7 @@ def recovery_model(small_world: Path, tmp_path_factory: pytest.TempPathFactory) 
     from training.recovery_job import train_recovery
 
     home = tmp_path_factory.mktemp("recovery_home")
-    model, _ = train_recovery(small_world, options=RunOptions(home=home), register=False)
+    model, _ = train_recovery(small_world, options=RunOptions(home=home), run=TrainRun(register=False))
     return model
 
 

@@ -9,6 +9,7 @@ from factories import History
 
 from claimsight.cli import main
 from features.contract.run_options import RunOptions
+from training.jobs import TrainRun
 from training.recovery_job import train_recovery
 
 
@@ -16,7 +17,7 @@ from training.recovery_job import train_recovery
 def recovery_dir(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`queue` loads its model before it reads `--today`, so the date is only judged with a real model."""
     home = tmp_path_factory.mktemp("recovery_home")
-    model, _ = train_recovery(small_world, options=RunOptions(home=home), register=False)
+    model, _ = train_recovery(small_world, options=RunOptions(home=home), run=TrainRun(register=False))
     return model.save(tmp_path_factory.mktemp("recovery") / "model")
 
 

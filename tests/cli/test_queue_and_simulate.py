@@ -12,6 +12,7 @@ from mlflow import MlflowClient
 from claimsight.cli import main
 from features.contract.run_options import RunOptions
 from serving.appeal_queue import QUEUE_COLUMNS
+from training.jobs import TrainRun
 from training.recovery_job import train_recovery
 from training.tracking import configure
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.slow  # trains, queues and simulates on the session wor
 def test_queue_writes_the_ranked_open_denials(
     small_world: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    model, _ = train_recovery(small_world, options=RunOptions(home=tmp_path / "h"), register=False)
+    model, _ = train_recovery(small_world, options=RunOptions(home=tmp_path / "h"), run=TrainRun(register=False))
     saved = model.save(tmp_path / "recovery")
     out = tmp_path / "queue.csv"
     code = main(["queue", "--data", str(small_world), "--out", str(out), "--model", str(saved),

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 def test_entries_name_their_parts_once() -> None:
     kinds = catalog.kinds()
+    assert (catalog.DENIAL_RISK.slot, catalog.DENIAL_RISK.registry_name) == ("denial_risk", "claimsight-denial-risk")
     for attribute in ("name", "slot", "registry_name", "training_job"):
         values = [getattr(k, attribute) for k in kinds]
         assert len(set(values)) == len(values), attribute

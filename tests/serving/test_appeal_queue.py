@@ -17,6 +17,7 @@ from features.contract.validation import load_validated
 from features.decisions.queue_plan import QueueSettings
 from models.recovery import PAYER_ACTIONS, worked_mask
 from serving.appeal_queue import QUEUE_COLUMNS, open_denials, rank_queue
+from training.jobs import TrainRun
 from training.recovery_job import train_recovery
 
 pytestmark = pytest.mark.slow  # trains a recovery model on the session world
@@ -32,7 +33,9 @@ def world(small_world: Path):
 
 @pytest.fixture(scope="module")
 def model(small_world: Path, tmp_path_factory: pytest.TempPathFactory):
-    return train_recovery(small_world, options=RunOptions(home=tmp_path_factory.mktemp("h")), register=False)[0]
+    return train_recovery(
+        small_world, options=RunOptions(home=tmp_path_factory.mktemp("h")), run=TrainRun(register=False)
+    )[0]
 
 
 def test_open_denials_are_unresolved_and_not_already_worked(world) -> None:

@@ -67,12 +67,17 @@ def test_a_second_version_does_not_take_the_champion_alias(trained: tuple[Any, A
     configure(home=home, tracking_uri=None, experiment="claimsight-denial-risk")
     from models.mlflow_model import DenialRiskPyfunc
 
-    saved = model.save(tmp_path / "m")
+    elsewhere = model.save(tmp_path / "m")
+    with mlflow.start_run(), pytest.raises(ValueError, match="must be named 'model'"):
+        # registered under artifacts/m, it could never be loaded (loaders read artifacts/model)
+        register(model_dir=elsewhere, name=MODEL_NAME, python_model=DenialRiskPyfunc(), sha256="x", tags={})
+    saved = model.save(tmp_path / "model")
     with mlflow.start_run():
         info = register(
             model_dir=saved, name=MODEL_NAME, python_model=DenialRiskPyfunc(), sha256=directory_sha256(saved), tags={}
         )
     assert not info["promoted"] and info["champion"] == report.registry["version"]
+    assert directory_sha256(download_model(name=MODEL_NAME, ref=info["version"])) == directory_sha256(saved)
 
 
 def test_tampered_artifact_is_refused(trained: tuple[Any, Any, Path], tmp_path: Path) -> None:

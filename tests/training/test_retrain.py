@@ -15,6 +15,7 @@ from models import catalog
 from training import recovery_job as recovery_job_module
 from training.denial_job import denial_scores
 from training.gate import GateDecision, GateSettings, judge
+from training.jobs import TrainRun
 from training.recovery_job import recovery_scores
 from training.retrain import month_start, retrain
 from training.tracking import configure
@@ -173,8 +174,8 @@ def test_the_champion_is_judged_on_point_in_time_features(small_world: Path, tmp
     codes, rules = load_code_tables(), load_payer_rules(data_dir=small_world)
     labels = compute_labels(tables, codes=codes, maturity_days=180, as_of=as_of)
 
-    model, report = train_denial_risk(small_world, options=RunOptions(home=tmp_path, seed=3), register=False,
-                                      as_of=as_of)  # fmt: skip
+    options, run = RunOptions(home=tmp_path, seed=3), TrainRun(register=False, as_of=as_of)
+    model, report = train_denial_risk(small_world, options=options, run=run)
     assert report.evaluation is not None
     saved = Path(model.save(tmp_path / "denial"))
     history = DenialFeatureBuilder().fit(tables=tables, labels=labels, rules=rules, codes=codes)
@@ -183,8 +184,7 @@ def test_the_champion_is_judged_on_point_in_time_features(small_world: Path, tmp
     snapshot = denial_scores(saved, report.evaluation, tables)
     assert not np.allclose(snapshot, honest)
 
-    rec_model, rec = train_recovery(small_world, options=RunOptions(home=tmp_path, seed=3), register=False,
-                                    as_of=as_of)  # fmt: skip
+    rec_model, rec = train_recovery(small_world, options=options, run=run)
     assert rec.evaluation is not None
     worked = rec.evaluation[rec.evaluation["worked"]]
     frame = denial_frame(tables, labels, codes=codes, rules=rules)
