@@ -1,6 +1,6 @@
 """`claimsight monitor`: is the serving model still looking at the world it was trained on?
 
-Three views, each answering a question a revenue-cycle analyst asks before trusting the scores:
+Four views, each answering a question a revenue-cycle analyst asks before trusting the scores:
 - population stability (PSI) of the model's most important features, training data vs the latest month
   (the reference bins and shares are saved in the model at training, so no training data is needed);
 - calibration by month: mean predicted denial probability vs the observed initial denial rate (with the
