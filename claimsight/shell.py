@@ -18,6 +18,7 @@ from rich.console import Console
 from claimsight.settings import Settings
 
 if TYPE_CHECKING:
+    from features.contract.run_options import RunOptions
     from models.catalog import ModelKind
     from models.denial_risk import DenialRiskModel
 
@@ -47,7 +48,7 @@ def parse_date(text: str, *, option: str) -> pd.Timestamp:
         raise typer.BadParameter("must be a date YYYY-MM-DD", param_hint=option) from None
 
 
-def model_dir(kind: ModelKind, ref: str, *, settings: Settings) -> Path:
+def model_dir(kind: ModelKind, ref: str, *, options: RunOptions) -> Path:
     """A saved model directory: `ref` itself when it is one, else the registry's alias/version of `kind`
     (hash-checked: a version registered without its hash, or whose files changed, is refused)."""
     path = Path(ref)
@@ -59,7 +60,7 @@ def model_dir(kind: ModelKind, ref: str, *, settings: Settings) -> Path:
     from training.tracking import configure
 
     name = kind.registry_name
-    configure(home=settings.home, tracking_uri=settings.mlflow_tracking_uri, experiment=name)
+    configure(home=options.home, tracking_uri=options.tracking_uri, experiment=name)
     try:
         return download_model(name=name, ref=ref)
     except MlflowException:
@@ -68,12 +69,12 @@ def model_dir(kind: ModelKind, ref: str, *, settings: Settings) -> Path:
         ) from None
 
 
-def load_denial_risk(ref: str, *, settings: Settings) -> DenialRiskModel:
+def load_denial_risk(ref: str, *, options: RunOptions) -> DenialRiskModel:
     """The denial-risk model `--model` names; both scoring and monitoring judge claims with it."""
     from models.catalog import DENIAL_RISK
     from models.denial_risk import DenialRiskModel
 
-    return DenialRiskModel.load(model_dir(DENIAL_RISK, ref, settings=settings))
+    return DenialRiskModel.load(model_dir(DENIAL_RISK, ref, options=options))
 
 
 def model_kinds(names: list[str] | None) -> tuple[ModelKind, ...]:

@@ -41,8 +41,8 @@ def validate(
     from claimsight.render import validation_report
     from features.contract.validation import load_validated
 
-    settings = shell.settings(max_reject_rate=max_reject_rate)
-    result = load_validated(data, max_reject_rate=settings.max_reject_rate, quarantine_dir=quarantine_dir)
+    options = shell.settings(max_reject_rate=max_reject_rate).run_options()
+    result = load_validated(data, max_reject_rate=options.max_reject_rate, quarantine_dir=quarantine_dir)
     validation_report(shell.console(), result)
     shell.console().print(f"{result.total_quarantined:,} rows quarantined")
 
@@ -65,16 +65,16 @@ def kpis(
     bad = [d for d in dims if d not in DIMENSIONS]
     if bad:
         raise typer.BadParameter(f"choose from {', '.join(DIMENSIONS)}", param_hint="--by")
-    settings = shell.settings()
-    result = load_validated(data, max_reject_rate=settings.max_reject_rate)
+    options = shell.settings().run_options()
+    result = load_validated(data, max_reject_rate=options.max_reject_rate)
     if result.total_quarantined:
         validation_report(shell.console(), result)
     codes = load_code_tables()
     labels = compute_labels(
         result.tables,
         codes=codes,
-        routine=settings.routine_set(),
-        maturity_days=settings.maturity_days,
+        routine=options.routine,
+        maturity_days=options.maturity_days,
         as_of=None if as_of is None else shell.parse_date(as_of, option="--as-of"),
     )
     table = compute_kpis(labels, result.tables["claims"], codes=codes, by=dims)

@@ -65,20 +65,20 @@ def monitor_command(
     from training.monitoring import latest_complete_month, run_monitor
     from training.retrain import month_start
 
-    settings = shell.settings()
+    options = shell.settings().run_options()
     if month is not None:
         try:
             month_start(month)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--month") from None
-    loaded = shell.load_denial_risk(model, settings=settings)
-    tables = load_validated(data, max_reject_rate=settings.max_reject_rate).tables
+    loaded = shell.load_denial_risk(model, options=options)
+    tables = load_validated(data, max_reject_rate=options.max_reject_rate).tables
     codes = load_code_tables()
-    labels = compute_labels(tables, codes=codes, routine=settings.routine_set(), maturity_days=settings.maturity_days)
+    labels = compute_labels(tables, codes=codes, routine=options.routine, maturity_days=options.maturity_days)
     chosen = month or latest_complete_month(data_as_of(tables))
     report = run_monitor(tables, labels, month=chosen, model=loaded, rules=load_payer_rules(data_dir=data),
-                         codes=codes, routine=settings.routine_set())  # fmt: skip
-    folder = out or settings.home / "monitor" / chosen
+                         codes=codes, routine=options.routine)  # fmt: skip
+    folder = out or options.home / "monitor" / chosen
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "report.md").write_text(report.markdown())
     report.flagged.to_csv(folder / "shifts_flagged.csv", index=False)
@@ -92,7 +92,7 @@ def monitor_command(
 
         from training.tracking import configure
 
-        configure(home=settings.home, tracking_uri=settings.mlflow_tracking_uri, experiment="claimsight-monitor")
+        configure(home=options.home, tracking_uri=options.tracking_uri, experiment="claimsight-monitor")
         with mlflow.start_run(run_name=f"monitor-{chosen}") as run:
             mlflow.log_param("month", chosen)
             mlflow.log_metric("flagged_shifts", float(len(report.flagged)))

@@ -55,9 +55,9 @@ def score_claims_command(
     from features.contract.validation import load_validated
     from serving.batch_scoring import pending_claims, score_claims
 
-    settings = shell.settings()
-    loaded = shell.load_denial_risk(model, settings=settings)
-    result = load_validated(data, max_reject_rate=settings.max_reject_rate)
+    options = shell.settings().run_options()
+    loaded = shell.load_denial_risk(model, options=options)
+    result = load_validated(data, max_reject_rate=options.max_reject_rate)
     claims = (
         pending_claims(result.tables)
         if claims_file is None
@@ -102,7 +102,7 @@ def queue(
     from serving.appeal_queue import open_denials, rank_queue
 
     options = shell.settings().run_options()
-    recovery = RecoveryModel.load(shell.model_dir(RECOVERY, model, settings=shell.settings()))
+    recovery = RecoveryModel.load(shell.model_dir(RECOVERY, model, options=options))
     tables = load_validated(data, max_reject_rate=options.max_reject_rate).tables
     found = open_denials(tables, codes=load_code_tables(), rules=load_payer_rules(data_dir=data), options=options)
     day = (data_as_of(tables) if today is None else shell.parse_date(today, option="--today")).date()
