@@ -82,7 +82,7 @@ class TrainingJob:
     as_of) -> Judging` for the retrain gate."""
 
     kind: ModelKind
-    train: Callable[..., tuple[Any, Any]]
+    train: Callable[..., tuple[Any, JobReport]]
     judging: Callable[..., Judging]
 
 

@@ -85,7 +85,10 @@ def queue(
     ] = "champion",
     today: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default: the latest date in the data")] = None,
     horizon_days: Annotated[
-        int, typer.Option(min=1, help="calendar days to plan ahead (longer defers good work; see queue_policy)")
+        int,
+        typer.Option(
+            min=1, help="calendar days to plan ahead (longer defers good work; see features/decisions/queue_plan.py)"
+        ),
     ] = 3,
     cost_per_minute: Annotated[float, typer.Option(min=0.0, help="loaded staff cost, $ per minute")] = 0.75,
     show: Annotated[int, typer.Option(help="queue rows to print")] = 8,

@@ -96,7 +96,7 @@ def test_features_declared_once_and_shaped(history, labels, codes, denials) -> N
 
 
 def test_action_deadline_and_attempts_come_with_each_denial(denials) -> None:
-    # the recommended action and deadline are those of denial_actions.recommend_frame for the same denial
+    # the recommended action and deadline are those of decisions.actions.recommend_frame for the same denial
     assert denials["recommended_action"].notna().all()
     has_deadline = denials["deadline"].notna()
     assert has_deadline.any()
