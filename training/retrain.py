@@ -21,7 +21,8 @@ import json
 import logging
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from models.catalog import ModelKind
 from models.mlflow_model import CHAMPION, download_model
 from training.gate import GateDecision, GateSettings, judge
 from training.jobs import TrainRun, job_for
+from training.store_lock import store_lock
 
 log = logging.getLogger(__name__)
 EXPERIMENT = "claimsight-retrain"
@@ -79,7 +81,6 @@ def retrain(
     kinds: Sequence[str] | None = None,
 ) -> RetrainResult:
     """Judge a challenger of every catalog kind (or of `kinds`, by name) for the month; move aliases last."""
-    import mlflow
     from mlflow import MlflowClient
 
     from training.tracking import configure, data_fingerprint
@@ -91,6 +92,29 @@ def retrain(
     client = MlflowClient()
     fingerprint = data_fingerprint(data_dir)
     tables = known_at(load_validated(data_dir, max_reject_rate=options.max_reject_rate).tables, as_of)
+    with ExitStack() as held:
+        # one retrain per store and model at a time, locks taken in one order so two retrains cannot deadlock
+        for name in sorted(k.registry_name for k in chosen):
+            held.enter_context(store_lock(options.home, f"retrain-{name}"))
+        outcomes = _judge_all(chosen, client=client, tables=tables, data_dir=data_dir, gate=gate, options=options,
+                              as_of=as_of, fingerprint=fingerprint)  # fmt: skip
+        run_id = _log_decision(outcomes, options=options, as_of_month=as_of_month, fingerprint=fingerprint, gate=gate)
+    return RetrainResult(as_of=as_of, outcomes=tuple(outcomes), run_id=run_id)
+
+
+def _judge_all(
+    chosen: Sequence[ModelKind],
+    *,
+    client: Any,
+    tables: Mapping[str, pd.DataFrame],
+    data_dir: Path,
+    gate: GateSettings,
+    options: RunOptions,
+    as_of: pd.Timestamp,
+    fingerprint: str,
+) -> list[ModelOutcome]:
+    """Every kind judged (or its recorded verdict found), then the verdicts written, then the aliases moved,
+    each only if the champion is still the one it was judged against (compare-and-set)."""
     outcomes: list[ModelOutcome] = []
     for kind in chosen:
         name = kind.registry_name
@@ -107,13 +131,32 @@ def retrain(
         )  # fmt: skip
 
     # every model judged: now, and only now, move the aliases
+    outcomes = [_still_current(o, client) for o in outcomes]
     for o in outcomes:
         if not o.reused:
             client.set_model_version_tag(o.name, o.challenger, "gate_decision", "promote" if o.promote else "refuse")
             client.set_model_version_tag(o.name, o.challenger, "gate_reasons", json.dumps(list(o.reasons)))
     for o in outcomes:
-        if o.promote and o.champion_before != o.challenger:
+        if o.promote and o.champion_before != o.challenger and _alias(client, o.name) == o.champion_before:
             client.set_registered_model_alias(o.name, CHAMPION, o.challenger)
+    return outcomes
+
+
+def _still_current(outcome: ModelOutcome, client: Any) -> ModelOutcome:
+    """A promotion stands only if the champion it was judged against still serves."""
+    now = _alias(client, outcome.name)
+    if outcome.reused or not outcome.promote or now == outcome.champion_before:
+        return outcome
+    moved = f"FAILED champion unchanged: it moved from {outcome.champion_before} to {now} while this was judged"
+    return replace(outcome, promote=False, reasons=(*outcome.reasons, moved))
+
+
+def _log_decision(
+    outcomes: Sequence[ModelOutcome], *, options: RunOptions, as_of_month: str, fingerprint: str, gate: GateSettings
+) -> str:
+    import mlflow
+
+    from training.tracking import configure
 
     configure(home=options.home, tracking_uri=options.tracking_uri, experiment=EXPERIMENT)
     with mlflow.start_run(run_name=f"retrain-{as_of_month}") as run:
@@ -128,8 +171,7 @@ def retrain(
                 mlflow.log_metrics({f"{o.kind}.champion.{k}": v for k, v in o.decision.champion.items()
                                     if np.isfinite(v)})  # fmt: skip
         mlflow.log_dict({o.kind: list(o.reasons) for o in outcomes}, "decision.json")
-        run_id = run.info.run_id
-    return RetrainResult(as_of=as_of, outcomes=tuple(outcomes), run_id=run_id)
+        return str(run.info.run_id)
 
 
 def _challenge(
@@ -191,9 +233,11 @@ def _judged_version(client: Any, name: str, *, as_of: pd.Timestamp, fingerprint:
         versions = client.search_model_versions(f"name = '{name}'")
     except MlflowException:
         return None
-    for mv in sorted(versions, key=lambda v: int(v.version)):
-        t = mv.tags
-        if (t.get("trained_as_of") == as_of.strftime("%Y-%m-%d") and t.get("data_fingerprint") == fingerprint
-                and t.get("seed") == str(seed) and "gate_decision" in t):  # fmt: skip
-            return mv
-    return None
+    judged = [
+        mv for mv in sorted(versions, key=lambda v: int(v.version))
+        if mv.tags.get("trained_as_of") == as_of.strftime("%Y-%m-%d") and mv.tags.get("data_fingerprint") == fingerprint
+        and mv.tags.get("seed") == str(seed) and "gate_decision" in mv.tags
+    ]  # fmt: skip
+    champion = _alias(client, name)
+    # the verdict that stands is the one of the version serving, if one of them does
+    return next((mv for mv in judged if str(mv.version) == champion), judged[0] if judged else None)

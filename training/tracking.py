@@ -13,6 +13,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from training.store_lock import store_lock
+
 log = logging.getLogger(__name__)
 
 
@@ -29,15 +31,18 @@ def configure(*, home: Path, tracking_uri: str | None, experiment: str) -> str:
     for noisy in ("alembic", "mlflow.store.db.utils", "mlflow.pyfunc", "mlflow.models.model"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     mlflow.set_tracking_uri(tracking_uri or default_tracking_uri(home))
-    found = mlflow.get_experiment_by_name(experiment)
-    if found is not None:
+    # the first use of a fresh store creates its schema and experiments: two processes doing that at once
+    # race through MLflow's migrations and one crashes, so they take turns
+    with store_lock(home, "store"):
+        found = mlflow.get_experiment_by_name(experiment)
+        if found is not None:
+            mlflow.set_experiment(experiment)
+            return str(found.experiment_id)
+        artifacts = (home / "mlartifacts").resolve()
+        artifacts.mkdir(parents=True, exist_ok=True)
+        exp_id = mlflow.create_experiment(experiment, artifact_location=artifacts.as_uri())
         mlflow.set_experiment(experiment)
-        return str(found.experiment_id)
-    artifacts = (home / "mlartifacts").resolve()
-    artifacts.mkdir(parents=True, exist_ok=True)
-    exp_id = mlflow.create_experiment(experiment, artifact_location=artifacts.as_uri())
-    mlflow.set_experiment(experiment)
-    return str(exp_id)
+        return str(exp_id)
 
 
 def data_fingerprint(data_dir: Path) -> str:
