@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("serving.api")
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Matched with `fullmatch`: with `match`, `$` also matches before a trailing newline ("id\n" passed).
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _NAME_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 
 # ctx keys whose values come from the schema (a limit, a pattern, the allowed literals), never from the input.
@@ -68,6 +69,9 @@ _SCHEMA_CTX: Final = frozenset(
     }
 )
 GENERIC_MESSAGE: Final = "Input is not valid for this field"
+# Rules of the service's own (not pydantic's), with their fixed messages.
+DUPLICATE_KEY: Final = "duplicate_key"
+_OWN_MESSAGES: Final = {DUPLICATE_KEY: "Object has the same key more than once"}
 LOGGED_FRAMES: Final = 8
 
 
@@ -79,9 +83,10 @@ def request_id_of(request: Request) -> str:
 
 
 def _incoming_request_id(scope: Scope) -> str:
-    """Keep a caller's id when it is short and plain (so it can be logged and echoed safely), else make one."""
+    """Keep a caller's id when it is 1-64 characters of [A-Za-z0-9._-] (so it can be logged, stored and echoed
+    safely), else make a fresh one; an unsafe value is dropped here and goes nowhere (not even cut short)."""
     given = Headers(scope=scope).get(REQUEST_ID_HEADER)
-    if given and _REQUEST_ID.match(given):
+    if given and _REQUEST_ID.fullmatch(given):
         return given
     return uuid.uuid4().hex
 
@@ -237,6 +242,8 @@ def safe_message(error_type: str, ctx: Mapping[str, Any] | None) -> str:
     Rules whose message needs anything else (the input, a parser's description of it, a custom validator's
     text, the actual length) get `GENERIC_MESSAGE`; the rule name still tells the client what failed.
     """
+    if error_type in _OWN_MESSAGES:
+        return _OWN_MESSAGES[error_type]
     schema_ctx = {k: v for k, v in (ctx or {}).items() if k in _SCHEMA_CTX}
     # too_long / too_short quote the received length; say the limit only.
     if error_type == "too_long" and "max_length" in schema_ctx:
@@ -273,6 +280,15 @@ def validation_response(request_id: str, errors: Sequence[Any]) -> JSONResponse:
     return JSONResponse(body, status_code=422)
 
 
+def duplicate_key_errors(paths: Iterable[Sequence[str | int]]) -> list[dict[str, Any]]:
+    """Errors (as pydantic's, under "body") for JSON objects that hold a key twice; the location is the object's
+    path: the key itself is client input (and stays unnamed), the values are never looked at."""
+    return [
+        {"type": DUPLICATE_KEY, "loc": ("body", *path), "msg": _OWN_MESSAGES[DUPLICATE_KEY], "input": None}
+        for path in paths
+    ]
+
+
 def check_batch(n: int, config: ApiConfig, *, field: str = "body") -> None:
     """Refuse a batch longer than `config.max_batch` with the same 422 shape as any validation error.
 
@@ -293,6 +309,38 @@ def check_batch(n: int, config: ApiConfig, *, field: str = "body") -> None:
         )
 
 
+# ---------------------------------------------------------------------------------------------- media type
+
+JSON_MEDIA_TYPE_MESSAGE: Final = "Content-Type should be application/json (UTF-8) or application/*+json"
+
+
+class UnsupportedMediaType(StarletteHTTPException):
+    """415 for a JSON route sent a body of another media type (or none). The body names the header and the rule,
+    never the value sent."""
+
+    errors: Final = (
+        {"field": "header.content-type", "rule": "unsupported_media_type", "message": JSON_MEDIA_TYPE_MESSAGE},
+    )
+
+    def __init__(self) -> None:
+        super().__init__(status_code=415, detail="unsupported media type")
+
+
+def is_json_media_type(value: str | None) -> bool:
+    """application/json or application/<anything>+json, with no charset or UTF-8 (RFC 8259: JSON is UTF-8)."""
+    if not value:
+        return False
+    media, *params = value.split(";")
+    kind, _, subtype = media.strip().lower().partition("/")
+    if kind != "application" or not (subtype == "json" or subtype.endswith("+json")):
+        return False
+    for param in params:
+        name, _, given = param.partition("=")
+        if name.strip().lower() == "charset" and given.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            return False
+    return True
+
+
 # ---------------------------------------------------------------------------------------------- handlers
 
 
@@ -308,7 +356,9 @@ async def _http_error_handler(request: Request, exc: Exception) -> Response:
     headers = dict(exc.headers) if exc.headers else None
     if not is_body_allowed_for_status_code(exc.status_code):
         return Response(status_code=exc.status_code, headers=headers)
-    body = {"detail": exc.detail, "request_id": request_id_of(request)}
+    body: dict[str, Any] = {"detail": exc.detail, "request_id": request_id_of(request)}
+    if isinstance(exc, UnsupportedMediaType):
+        body["errors"] = list(exc.errors)
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 

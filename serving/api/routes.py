@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ from models import catalog
 from models.denial_risk import DenialRiskModel
 from models.recovery import RecoveryModel
 from serving.api.app import use_models
-from serving.api.errors import check_batch
+from serving.api.errors import UnsupportedMediaType, check_batch, duplicate_key_errors, is_json_media_type
 from serving.api.model_slots import Snapshot
 from serving.api.schemas import (
     ClaimBatch,
@@ -293,6 +294,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorBody, "description": "the key lacks the `score` scope"},
     408: {"model": ErrorBody, "description": "request body not received in time"},
     413: {"model": ErrorBody, "description": "request body over the size limit"},
+    415: {"model": ErrorBody, "description": "the body is not JSON: Content-Type must be application/json (UTF-8)"},
     422: {"model": ErrorBody, "description": "the body breaks the schema or the batch limit (field and rule named)"},
     429: {"model": ErrorBody, "description": "the key's request budget is used up (Retry-After)"},
     503: {"model": ErrorBody, "description": "model not loaded yet (Retry-After) or audit unavailable"},
@@ -300,6 +302,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 # Request bodies are validated from the raw bytes by pydantic's JSON parser (`model_validate_json`), a fraction
 # of the cost of FastAPI's `json.loads` + validate-a-dict path on a large batch.
+# Each body also gets a second, standard-library parse that refuses duplicate keys (`find_duplicate_keys`):
+# measured 2026-12-04 on a 1,000-claim batch (0.76 MB), 5.5 ms (best of 15; median about 10 ms on the 2 shared
+# cores) beside 13 ms of validation, and linear in the bytes, which the body cap bounds; so it runs on every
+# body: limiting it to small ones would leave the large batches, where a repeat is likeliest, unchecked.
 # The dependency runs after the key and model checks, so a caller without a key or a service without a
 # model never pays for parsing. The body cap (413) applies while the bytes are read.
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (ClaimBatch, DenialBatch, QueueRequest)
@@ -308,19 +314,78 @@ _PARSE_IN_THREAD_BYTES = 64_000
 M = TypeVar("M", bound=BaseModel)
 
 
+class _Duplicated(dict[str, Any]):
+    """A JSON object in which some key appeared more than once (what `find_duplicate_keys` looks for)."""
+
+
+def find_duplicate_keys(raw: bytes) -> list[tuple[str | int, ...]]:
+    """Paths (keys and list positions, document order) of the JSON objects in `raw` that hold a key twice.
+
+    Pydantic's JSON parser, like every fast one (orjson too), silently keeps the last value of a repeated key,
+    and has no option to refuse it; so this is a second parse, by the standard library with a hook that sees each
+    object's pairs. Only objects that survive into the parsed document count (`{"a": {"x":1,"x":2}, "a": 1}`
+    reports the top object only). Not JSON, or nested past the recursion limit: [] (the parser reports that).
+    """
+    found = False
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal found
+        obj = dict(items)
+        if len(obj) == len(items):
+            return obj
+        found = True
+        return _Duplicated(obj)
+
+    try:
+        document = json.loads(raw, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        return []
+    if not found:
+        return []
+    paths: list[tuple[str | int, ...]] = []
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), document)]
+    while stack:  # iterative: as deep as json.loads went, without a second recursion limit
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node, _Duplicated):
+                paths.append(path)
+            children: list[tuple[str | int, Any]] = list(node.items())
+        elif isinstance(node, list):
+            children = list(enumerate(node))
+        else:
+            continue
+        stack.extend(((*path, key), child) for key, child in reversed(children))
+    return paths
+
+
 def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
     """A dependency giving the request body validated as `model`; errors are 422s in the shape of FastAPI's
-    own (`loc` starts with "body"), rendered without input by serving.api.errors."""
+    own (`loc` starts with "body"), rendered without input by serving.api.errors.
 
-    async def dependency(request: Request) -> M:
-        raw = await request.body()
-        validate = functools.partial(model.model_validate_json, raw)
+    Refused before parsing: a body whose Content-Type is not JSON (415, `is_json_media_type`). Refused after:
+    a JSON object that holds a key twice (422 `duplicate_key` at the object's path), which pydantic would
+    resolve silently to the last value."""
+
+    def parse(raw: bytes) -> M:
         try:
-            # a big body is parsed off the event loop, a small one is not worth the thread hop
-            return await run_in_threadpool(validate) if len(raw) > _PARSE_IN_THREAD_BYTES else validate()
+            body = model.model_validate_json(raw)
         except ValidationError as exc:
             errors = exc.errors(include_url=False, include_input=False, include_context=True)
-            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+            located = [{**e, "loc": ("body", *e["loc"])} for e in errors]
+            raise RequestValidationError(located + duplicate_key_errors(find_duplicate_keys(raw))) from None
+        duplicates = find_duplicate_keys(raw)
+        if duplicates:
+            raise RequestValidationError(duplicate_key_errors(duplicates))
+        return body
+
+    async def dependency(request: Request) -> M:
+        if not is_json_media_type(request.headers.get("content-type")):
+            raise UnsupportedMediaType()
+        raw = await request.body()
+        # a big body is parsed off the event loop, a small one is not worth the thread hop
+        if len(raw) > _PARSE_IN_THREAD_BYTES:
+            return await run_in_threadpool(functools.partial(parse, raw))
+        return parse(raw)
 
     dependency.__name__ = f"{model.__name__}_body"
     return dependency
