@@ -19,6 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from features.contract.schema import REQUIRED_TABLES, TABLES, Table
+from features.contract.unreadable import explain_binary_csv, explain_csv, explain_parquet
 
 Format = Literal["parquet", "csv"]
 SUFFIXES = (".csv", ".parquet")
@@ -106,21 +107,26 @@ def _find_table_files(data_dir: Path) -> dict[str, Path]:
 
 
 def _read_one(path: Path, table: Table) -> pd.DataFrame:
-    try:
-        if path.suffix == ".parquet":
+    if path.suffix == ".parquet":
+        try:
             arrow = pq.read_table(path)
             arrow = arrow.cast(pa.schema([(f.name, pa.string()) for f in arrow.schema]))
-        else:
-            convert = pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in table.names},
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-            )
+        except (pa.ArrowException, ValueError, OSError) as exc:
+            # Arrow's message can quote a cell: the explanation is built from the file's bytes instead.
+            raise ContractError(explain_parquet(path, exc)) from None
+    else:
+        convert = pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in table.names},
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        )
+        try:
             arrow = pacsv.read_csv(path, convert_options=convert)
             arrow = arrow.cast(pa.schema([(f.name, pa.string()) for f in arrow.schema]))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
-        # Arrow's message can quote a cell: report only the file and the kind of failure.
-        raise ContractError(f"table {table.name}: cannot read {path.name} ({type(exc).__name__})") from None
+        except (pa.ArrowException, ValueError, OSError) as exc:
+            # Arrow's message quotes the offending row: only a second pass over the bytes, on this
+            # failure path alone, says where and why without it.
+            raise ContractError(explain_csv(path, exc)) from None
     return arrow.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
 
 
@@ -136,6 +142,10 @@ def read_tables(data_dir: Path, *, required: tuple[str, ...] = REQUIRED_TABLES) 
         df = _read_one(path, spec)
         missing = [c for c in spec.required if c not in df.columns]
         if missing:
+            # A binary file can parse as one odd "column": name the real problem (error path only).
+            binary = explain_binary_csv(path) if path.suffix == ".csv" else None
+            if binary:
+                raise ContractError(binary)
             raise ContractError(f"table {name}: missing required column {', '.join(missing)}")
         extra = [c for c in df.columns if c not in spec.by_name]
         if extra:

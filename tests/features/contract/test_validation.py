@@ -209,7 +209,7 @@ def test_unreadable_file_does_not_echo_content(tmp_path: Path) -> None:
     d = base().write_csv(tmp_path)
     (d / "claims.csv").unlink()
     (d / "claims.parquet").write_bytes(b"SECRET-PATIENT-NAME not a parquet file")
-    with pytest.raises(ContractError, match="table claims: cannot read claims.parquet") as info:
+    with pytest.raises(ContractError, match="claims.parquet is not a Parquet file") as info:
         read_tables(d)
     assert "SECRET" not in str(info.value)
 
