@@ -1,6 +1,7 @@
 """The `claimsight` command line: assembles the command modules into one app and maps errors to exit codes.
 
-Exit codes: 0 ok, 2 the input breaks the data contract, 3 too many rows quarantined.
+Exit codes: 0 ok, 2 the input is at fault (breaks the data contract, too short a history, a bad setting or
+option, a port in use), 3 too many rows quarantined. Each ends in one `error: ...` line, without a traceback.
 Messages name tables, columns and rules, never a value from the data.
 """
 
@@ -11,9 +12,11 @@ import sys
 from typing import Literal
 
 import typer
+from rich.markup import escape
 
 from claimsight import shell
 from claimsight.commands import data, loop, models, runs, service
+from claimsight.errors import UsageProblem
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="ClaimSight: denial prediction and recovery.")
 for module in (data, models, runs, service, loop):  # the order of `claimsight --help`
@@ -26,15 +29,14 @@ def main(argv: list[str] | None = None) -> Literal[0, 1, 2, 3] | int:
 
     from features.contract.tables_io import ContractError
     from features.contract.validation import RejectRateExceeded
+    from training.splits import NotEnoughHistory
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         app(args=argv, standalone_mode=False)
-    except ContractError as exc:
-        shell.console(stderr=True).print(f"[red]error[/]: {exc}")
-        return exc.exit_code
-    except RejectRateExceeded as exc:
-        shell.console(stderr=True).print(f"[red]error[/]: {exc}")
+    except (ContractError, NotEnoughHistory, UsageProblem, RejectRateExceeded) as exc:
+        # one line however narrow the terminal, and a message is text, never Rich markup
+        shell.console(stderr=True).print(f"[red]error[/]: {escape(str(exc))}", soft_wrap=True)
         return exc.exit_code
     except ValidationError as exc:
         fields = ", ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors())

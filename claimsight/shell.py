@@ -19,6 +19,7 @@ from claimsight.settings import Settings
 
 if TYPE_CHECKING:
     from features.contract.run_options import RunOptions
+    from features.contract.validation import ValidationResult
     from models.catalog import ModelKind
     from models.denial_risk import DenialRiskModel
 
@@ -38,6 +39,22 @@ def console(*, stderr: bool = False) -> Console:
 def settings(**overrides: object) -> Settings:
     """The environment's settings with the options the user gave; an option left out (None) keeps the default."""
     return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+
+
+def validated(data: Path, *, options: RunOptions) -> ValidationResult:
+    """The data directory read and validated (quarantine files written), with the validation report printed
+    when rows were quarantined or columns ignored: every command that validates says what it left out.
+
+    A command whose layer function validates again (train, retrain, backtest, simulate) pays one more read for
+    the report; the layers stay silent.
+    """
+    from claimsight.render import validation_report
+    from features.contract.validation import load_validated
+
+    result = load_validated(data, max_reject_rate=options.max_reject_rate)
+    if result.total_quarantined or result.ignored_columns:
+        validation_report(console(), result)
+    return result
 
 
 def parse_date(text: str, *, option: str) -> pd.Timestamp:

@@ -38,7 +38,7 @@ from models.catalog import RECOVERY
 from models.recovery import RecoveryModel, expected_dollars, worked_mask
 from training import evaluation as ev
 from training.jobs import DEFAULT_RUN, JobReport, Judging, TrainingJob, TrainRun, log_and_register
-from training.splits import TimeSplit
+from training.splits import NotEnoughHistory, TimeSplit
 from training.truth import read_truth
 
 log = logging.getLogger(__name__)
@@ -114,9 +114,9 @@ def recovery_split(months: pd.Series, *, eval_months: int = 3, calibrate_months:
     present = [str(m) for m in sorted(months.dropna().unique())]
     need = eval_months + calibrate_months + 2
     if len(present) < need:
-        raise ValueError(
+        raise NotEnoughHistory(
             f"need denials whose maturity window has closed in at least {need} months to train and evaluate the "
-            f"recovery model; found {len(present)}"
+            f"recovery model; found {len(present)}: give --data a longer history"
         )
     cut = len(present) - eval_months
     evaluate = present[cut:]

@@ -11,6 +11,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 
+class NotEnoughHistory(ValueError):
+    """The data directory holds too few mature months to train and evaluate a model (exit code 2): the input is
+    at fault, so the command line prints the message as one line, without a traceback."""
+
+    exit_code = 2
+
+
 @dataclass(frozen=True)
 class TimeSplit:
     learn: tuple[str, ...]
@@ -41,8 +48,9 @@ def choose_split(
     last_mature = max((i for i, m in enumerate(months) if share[m] >= mature_share), default=-1)
     need = eval_months + calibrate_months + 3
     if last_mature + 1 < need:
-        raise ValueError(
-            f"need at least {need} mature months of history to train and evaluate; found {last_mature + 1}"
+        raise NotEnoughHistory(
+            f"need at least {need} mature months of history to train and evaluate; found {last_mature + 1}: "
+            "give --data a longer history"
         )
     ev = months[last_mature - eval_months + 1 : last_mature + 1]
     cal = months[last_mature - eval_months - calibrate_months + 1 : last_mature - eval_months + 1]

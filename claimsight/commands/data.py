@@ -55,20 +55,17 @@ def kpis(
     as_of: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default: the latest date in the data")] = None,
 ) -> None:
     """Print the denial KPIs (denial rate, avoidable share, recovery, days to resolution, open $)."""
-    from claimsight.render import kpi_tables, validation_report
+    from claimsight.render import kpi_tables
     from features.contract.codes import load_code_tables
     from features.contract.kpis import DIMENSIONS, compute_kpis
     from features.contract.labels import compute_labels
-    from features.contract.validation import load_validated
 
     dims = tuple(by) if by else ("month", "payer", "category", "provider", "facility")
     bad = [d for d in dims if d not in DIMENSIONS]
     if bad:
         raise typer.BadParameter(f"choose from {', '.join(DIMENSIONS)}", param_hint="--by")
     options = shell.settings().run_options()
-    result = load_validated(data, max_reject_rate=options.max_reject_rate)
-    if result.total_quarantined:
-        validation_report(shell.console(), result)
+    result = shell.validated(data, options=options)
     codes = load_code_tables()
     labels = compute_labels(
         result.tables,

@@ -30,10 +30,12 @@ def retrain_command(
         month_start(as_of)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--as-of") from None
+    options = shell.settings(seed=seed).run_options()
+    shell.validated(data, options=options)
     result = retrain(
         data,
         as_of_month=as_of,
-        options=shell.settings(seed=seed).run_options(),
+        options=options,
         gate=GateSettings(auc_tolerance=auc_tolerance, ece_tolerance=ece_tolerance),
         kinds=[k.name for k in shell.model_kinds(model)],
     )
@@ -61,7 +63,6 @@ def monitor_command(
     from features.contract.codes import load_code_tables
     from features.contract.labels import compute_labels, data_as_of
     from features.contract.payer_rules import load_payer_rules
-    from features.contract.validation import load_validated
     from training.monitoring import latest_complete_month, run_monitor
     from training.retrain import month_start
 
@@ -72,7 +73,7 @@ def monitor_command(
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--month") from None
     loaded = shell.load_denial_risk(model, options=options)
-    tables = load_validated(data, max_reject_rate=options.max_reject_rate).tables
+    tables = shell.validated(data, options=options).tables
     codes = load_code_tables()
     labels = compute_labels(tables, codes=codes, routine=options.routine, maturity_days=options.maturity_days)
     chosen = month or latest_complete_month(data_as_of(tables))
@@ -119,7 +120,9 @@ def backtest_command(
         months_between(first, last)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--from/--to") from None
-    result = backtest(data, first_month=first, last_month=last, options=shell.settings(seed=seed).run_options())
+    options = shell.settings(seed=seed).run_options()
+    shell.validated(data, options=options)
+    result = backtest(data, first_month=first, last_month=last, options=options)
     console = shell.console()
     for scope, part in by_month(result).items():
         table = Table(title=f"Backtest, {scope}: frozen at {first} vs retrained monthly")

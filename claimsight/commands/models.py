@@ -25,6 +25,7 @@ def train(
 
     chosen = shell.model_kinds(model)
     options = shell.settings(seed=seed).run_options()
+    shell.validated(data, options=options)
     versions: dict[str, str | None] = {}
     for kind in chosen:
         _, report = job_for(kind).train(data, options=options, run=TrainRun(register=register))
@@ -52,12 +53,11 @@ def score_claims_command(
 ) -> None:
     """p_denial, likely cause, release/review decision and the top reasons for claims not yet answered."""
     from claimsight.render import riskiest_claims
-    from features.contract.validation import load_validated
     from serving.batch_scoring import pending_claims, score_claims
 
     options = shell.settings().run_options()
     loaded = shell.load_denial_risk(model, options=options)
-    result = load_validated(data, max_reject_rate=options.max_reject_rate)
+    result = shell.validated(data, options=options)
     claims = (
         pending_claims(result.tables)
         if claims_file is None
@@ -98,7 +98,6 @@ def queue(
     from features.contract.codes import load_code_tables
     from features.contract.labels import data_as_of
     from features.contract.payer_rules import load_payer_rules
-    from features.contract.validation import load_validated
     from features.decisions.queue_plan import QueueSettings, summarise
     from models.catalog import RECOVERY
     from models.recovery import RecoveryModel
@@ -106,7 +105,7 @@ def queue(
 
     options = shell.settings().run_options()
     recovery = RecoveryModel.load(shell.model_dir(RECOVERY, model, options=options))
-    tables = load_validated(data, max_reject_rate=options.max_reject_rate).tables
+    tables = shell.validated(data, options=options).tables
     found = open_denials(tables, codes=load_code_tables(), rules=load_payer_rules(data_dir=data), options=options)
     day = (data_as_of(tables) if today is None else shell.parse_date(today, option="--today")).date()
     plan_settings = QueueSettings(

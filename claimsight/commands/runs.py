@@ -44,6 +44,7 @@ def simulate(
             "no truth/denials here: the replay draws outcomes from the synthetic truth of `claimsight synth`",
             param_hint="--data",
         )
+    shell.validated(data, options=options)
     setup = prepare_replay(
         data,
         months=months,

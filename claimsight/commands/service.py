@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 from pathlib import Path
@@ -10,7 +11,8 @@ from typing import Annotated
 import typer
 
 from claimsight import shell
-from claimsight.asgi import SERVE_DATA_ENV, service_app, service_from_environment
+from claimsight.asgi import SERVE_DATA_ENV, open_audit, service_app, service_from_environment
+from claimsight.errors import UsageProblem
 
 # uvicorn imports the factory by name in each worker; derived, so a move of the factory cannot leave it stale
 FACTORY = f"{service_from_environment.__module__}:{service_from_environment.__name__}"
@@ -21,12 +23,26 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
     Accepted connections inherit it. uvicorn binds the socket of `--workers N` without it, and every
     response then waits for the client's delayed ACK (Nagle's algorithm; MEASURED.md has the figures).
+
+    An address that cannot be bound (in use, not this machine's, a privileged port) is the user's to change.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        where = "--host/--port (or CLAIMSIGHT_API_HOST/CLAIMSIGHT_API_PORT)"
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageProblem(
+                f"port {port} on {host} is already in use: stop the server using it or choose another with {where}"
+            ) from None
+        if exc.errno in (errno.EACCES, errno.EADDRNOTAVAIL) or isinstance(exc, socket.gaierror):
+            problem = f"cannot listen on {host}:{port} ({exc.strerror})"
+            raise UsageProblem(f"{problem}: choose another with {where}") from None
+        raise
     sock.set_inheritable(True)
     return sock
 
@@ -67,9 +83,15 @@ def serve(
         typer.echo(
             f'  curl -H "Authorization: Bearer {secret}" http://{settings.api_host}:{settings.api_port}/v1/models'
         )
+    if workers > 1:  # each worker opens the audit log; a wrong setting is reported here, once
+        open_audit(settings).engine.dispose()
     sock = listening_socket(settings.api_host, settings.api_port)
     if workers == 1:
-        app_ = service_app(settings, data=data)
+        try:
+            app_ = service_app(settings, data=data)
+        except BaseException:
+            sock.close()
+            raise
         config = uvicorn.Config(app_, log_level=log_level, timeout_graceful_shutdown=10, server_header=False)
         uvicorn.Server(config).run(sockets=[sock])
         return
