@@ -141,3 +141,14 @@ class History:
         for name, df in self.raw().frames.items():
             df.to_csv(data_dir / f"{name}.csv", index=False)
         return data_dir
+
+
+def three_paid_claims() -> History:
+    """Three clean claims of two lines each, paid with a routine contractual adjustment: a valid base that a
+    test breaks in one place."""
+    h = History()
+    for i in range(1, 4):
+        h.claim(f"C{i}", lines=2)
+        r = h.remit(f"C{i}", date="2024-02-01", status="1", paid=80.0)
+        h.adj(f"C{i}", r, "CO", "45", 20.0, line=1)
+    return h

@@ -96,39 +96,42 @@ def retrain(
         # one retrain per store and model at a time, locks taken in one order so two retrains cannot deadlock
         for name in sorted(k.registry_name for k in chosen):
             held.enter_context(store_lock(options.home, f"retrain-{name}"))
-        outcomes = _judge_all(chosen, client=client, tables=tables, data_dir=data_dir, gate=gate, options=options,
-                              as_of=as_of, fingerprint=fingerprint)  # fmt: skip
+        month = _Month(client=client, tables=tables, data_dir=data_dir, gate=gate, options=options, as_of=as_of,
+                       fingerprint=fingerprint)  # fmt: skip
+        outcomes = _judge_all(chosen, month)
         run_id = _log_decision(outcomes, options=options, as_of_month=as_of_month, fingerprint=fingerprint, gate=gate)
     return RetrainResult(as_of=as_of, outcomes=tuple(outcomes), run_id=run_id)
 
 
-def _judge_all(
-    chosen: Sequence[ModelKind],
-    *,
-    client: Any,
-    tables: Mapping[str, pd.DataFrame],
-    data_dir: Path,
-    gate: GateSettings,
-    options: RunOptions,
-    as_of: pd.Timestamp,
-    fingerprint: str,
-) -> list[ModelOutcome]:
+@dataclass(frozen=True)
+class _Month:
+    """What every model's judgement for one month shares: the registry, the history as known, the gate."""
+
+    client: Any
+    tables: Mapping[str, pd.DataFrame]
+    data_dir: Path
+    gate: GateSettings
+    options: RunOptions
+    as_of: pd.Timestamp
+    fingerprint: str
+
+
+def _judge_all(chosen: Sequence[ModelKind], month: _Month) -> list[ModelOutcome]:
     """Every kind judged (or its recorded verdict found), then the verdicts written, then the aliases moved,
     each only if the champion is still the one it was judged against (compare-and-set)."""
+    client = month.client
     outcomes: list[ModelOutcome] = []
     for kind in chosen:
         name = kind.registry_name
         champion = _alias(client, name)
-        found = _judged_version(client, name, as_of=as_of, fingerprint=fingerprint, seed=options.seed)
+        found = _judged_version(client, name, as_of=month.as_of, fingerprint=month.fingerprint,
+                                seed=month.options.seed)  # fmt: skip
         if found is not None:
             promote = found.tags["gate_decision"] == "promote"
             reasons = tuple(json.loads(found.tags.get("gate_reasons", "[]")))
             outcomes.append(ModelOutcome(kind.name, name, str(found.version), champion, None, promote, reasons, True))
             continue
-        outcomes.append(
-            _challenge(kind, champion, client=client, tables=tables, data_dir=data_dir, gate=gate, options=options,
-                       as_of=as_of)
-        )  # fmt: skip
+        outcomes.append(_challenge(kind, champion, month))
 
     # every model judged: now, and only now, move the aliases
     outcomes = [_still_current(o, client) for o in outcomes]
@@ -174,22 +177,12 @@ def _log_decision(
         return str(run.info.run_id)
 
 
-def _challenge(
-    kind: ModelKind,
-    champion: str | None,
-    *,
-    client: Any,
-    tables: Mapping[str, pd.DataFrame],
-    data_dir: Path,
-    gate: GateSettings,
-    options: RunOptions,
-    as_of: pd.Timestamp,
-) -> ModelOutcome:
+def _challenge(kind: ModelKind, champion: str | None, month: _Month) -> ModelOutcome:
     """Train and register a challenger, score it and the champion on the same rows, and judge."""
     job = job_for(kind)
-    name = kind.registry_name
-    _, report = job.train(data_dir, options=options, run=TrainRun(as_of=as_of, promote_first=False))
-    rows = job.judging(report, data_dir=data_dir, tables=tables, options=options, as_of=as_of)
+    name, as_of = kind.registry_name, month.as_of
+    _, report = job.train(month.data_dir, options=month.options, run=TrainRun(as_of=as_of, promote_first=False))
+    rows = job.judging(report, data_dir=month.data_dir, tables=month.tables, options=month.options, as_of=as_of)
     version = str(report.registry["version"])
     extra: dict[str, tuple[bool, str]] = {}
     # round trip through the registry: hash-checked download, reload, same answers
@@ -199,13 +192,14 @@ def _challenge(
     extra["round trip"] = (bool(np.array_equal(registered, fresh)), "registry download == saved model, same scores")
     p_old = None
     if champion is not None and champion != version:
-        mv = client.get_model_version(name, champion)
+        mv = month.client.get_model_version(name, champion)
         trained = pd.Timestamp(mv.tags.get("trained_as_of", "1900-01-01"))
         older = trained <= as_of
         extra["champion older"] = (bool(older), f"champion trained as of {trained:%Y-%m-%d}, not after this month")
         if older:
             p_old = rows.score(download_model(name=name, ref=champion), True)
-    decision = judge(y=rows.y, p_challenger=rows.p_challenger, p_champion=p_old, extra_checks=extra, settings=gate)
+    decision = judge(y=rows.y, p_challenger=rows.p_challenger, p_champion=p_old, extra_checks=extra,
+                     settings=month.gate)  # fmt: skip
     promote = decision.promote or champion == version
     return ModelOutcome(kind.name, name, version, champion, decision, promote, tuple(decision.reasons), False)
 

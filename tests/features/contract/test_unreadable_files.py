@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from factories import History
+from factories import three_paid_claims
 
 from claimsight.cli import main
 from features.contract.tables_io import ContractError, read_tables, write_tables
@@ -15,17 +15,8 @@ from features.contract.tables_io import ContractError, read_tables, write_tables
 SECRET = "SECRETPATIENT"
 
 
-def base() -> History:
-    h = History()
-    for i in range(1, 4):
-        h.claim(f"C{i}", lines=2)
-        r = h.remit(f"C{i}", date="2024-02-01", status="1", paid=80.0)
-        h.adj(f"C{i}", r, "CO", "45", 20.0, line=1)
-    return h
-
-
 def csv_dir(tmp_path: Path) -> Path:
-    return base().write_csv(tmp_path / "data")
+    return three_paid_claims().write_csv(tmp_path / "data")
 
 
 def lines_of(path: Path) -> list[str]:
@@ -91,7 +82,7 @@ def test_binary_file(tmp_path: Path, content: bytes, hint: str | None) -> None:
 
 def test_truncated_and_foreign_parquet(tmp_path: Path) -> None:
     d = tmp_path / "data"
-    paths = write_tables(base().validated().tables, data_dir=d, fmt="parquet")
+    paths = write_tables(three_paid_claims().validated().tables, data_dir=d, fmt="parquet")
     claims = next(p for p in paths if p.name == "claims.parquet")
     claims.write_bytes(claims.read_bytes()[:-40])
     msg = read_error(d)

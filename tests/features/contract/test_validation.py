@@ -6,19 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from factories import History
+from factories import History, three_paid_claims
 
 from features.contract.tables_io import ContractError, read_tables
 from features.contract.validation import RejectRateExceeded, validate_tables, write_quarantine
-
-
-def base() -> History:
-    h = History()
-    for i in range(1, 4):
-        h.claim(f"C{i}", lines=2)
-        r = h.remit(f"C{i}", date="2024-02-01", status="1", paid=80.0)
-        h.adj(f"C{i}", r, "CO", "45", 20.0, line=1)
-    return h
 
 
 def reasons(h: History, table: str) -> list[str]:
@@ -27,7 +18,7 @@ def reasons(h: History, table: str) -> list[str]:
 
 
 def test_clean_history_has_no_quarantine() -> None:
-    res = base().validated()
+    res = three_paid_claims().validated()
     assert res.total_quarantined == 0
     assert res.report.empty
     assert len(res.tables["claims"]) == 3
@@ -60,7 +51,7 @@ def test_clean_history_has_no_quarantine() -> None:
 def test_bad_value_goes_to_quarantine_with_its_reason(
     table: str, row: int, field: str, value: object, reason: str
 ) -> None:
-    h = base()
+    h = three_paid_claims()
     h.rows[table][row][field] = value
     res = h.validated(max_reject_rate=1.0)
     q = res.quarantine[table]
@@ -70,7 +61,7 @@ def test_bad_value_goes_to_quarantine_with_its_reason(
 
 
 def test_duplicate_key_quarantines_every_copy_and_orphans_children() -> None:
-    h = base()
+    h = three_paid_claims()
     h.claim("C1", lines=0)  # a second claim row with the same claim_id
     res = h.validated(max_reject_rate=1.0)
     assert list(res.quarantine["claims"]["reason"]) == ["claim_id: duplicate key"] * 2
@@ -83,14 +74,14 @@ def test_duplicate_key_quarantines_every_copy_and_orphans_children() -> None:
 
 
 def test_duplicate_line_key() -> None:
-    h = base()
+    h = three_paid_claims()
     h.rows["claim_lines"].append(dict(h.rows["claim_lines"][0]))
     assert reasons(h, "claim_lines") == ["claim_id+line_number: duplicate key"] * 2
 
 
 @pytest.mark.parametrize("table", ["claim_lines", "remits", "adjustments", "followups"])
 def test_rows_pointing_at_an_unknown_claim(table: str) -> None:
-    h = base()
+    h = three_paid_claims()
     if table == "claim_lines":
         h.rows[table].append({"claim_id": "GHOST", "line_number": 1, "procedure_code": "99213", "charge": 1.0})
     elif table == "remits":
@@ -103,14 +94,14 @@ def test_rows_pointing_at_an_unknown_claim(table: str) -> None:
 
 
 def test_adjustment_pointing_at_unknown_or_foreign_remit() -> None:
-    h = base()
+    h = three_paid_claims()
     h.adj("C1", "R9999", "CO", "16", 5.0)
     h.adj("C1", "R0002", "CO", "16", 5.0)  # R0002 adjudicates C2
     assert reasons(h, "adjustments") == ["remit_id: refers to an unknown remit", "remit_id: belongs to another claim"]
 
 
 def test_replacement_rules() -> None:
-    h = base()
+    h = three_paid_claims()
     h.claim("R1", frequency="7", original="NOPE")
     h.claim("R2", frequency="7")
     h.claim("R3", frequency="7", original="R1")  # chains to a quarantined replacement
@@ -124,20 +115,20 @@ def test_replacement_rules() -> None:
 
 
 def test_followup_outcome_before_action() -> None:
-    h = base()
+    h = three_paid_claims()
     h.followup("C1", action="appeal", date="2024-03-01", outcome="upheld", outcome_date="2024-02-01")
     assert reasons(h, "followups") == ["outcome_date: before action_date"]
 
 
 def test_several_reasons_on_one_row_are_all_reported() -> None:
-    h = base()
+    h = three_paid_claims()
     h.rows["claims"][0].update(total_charge="-3", plan_type="premium")
     reason = reasons(h, "claims")[0]
     assert "total_charge: must not be negative" in reason and "plan_type: must be one of" in reason
 
 
 def test_counts_match_injected_bad_rows_and_nothing_is_lost() -> None:
-    h = base()
+    h = three_paid_claims()
     for i in range(40):
         h.claim(f"X{i}")
     bad = [3, 7, 11, 19, 23]
@@ -150,7 +141,7 @@ def test_counts_match_injected_bad_rows_and_nothing_is_lost() -> None:
 
 
 def test_reject_rate_threshold_fails_loudly() -> None:
-    h = base()
+    h = three_paid_claims()
     h.rows["claims"][0]["total_charge"] = "-1"
     with pytest.raises(RejectRateExceeded, match="claims 33.3%") as info:
         h.validated(max_reject_rate=0.05)
@@ -159,7 +150,7 @@ def test_reject_rate_threshold_fails_loudly() -> None:
 
 
 def test_quarantine_files_hold_rows_and_reasons(tmp_path: Path) -> None:
-    h = base()
+    h = three_paid_claims()
     h.rows["claims"][1]["submitted_at"] = "bad"
     res = h.validated(max_reject_rate=1.0)
     written = write_quarantine(res, quarantine_dir=tmp_path / "quarantine")
@@ -173,13 +164,13 @@ def test_quarantine_files_hold_rows_and_reasons(tmp_path: Path) -> None:
 
 
 def test_reads_csv_directory_end_to_end(tmp_path: Path) -> None:
-    raw = read_tables(base().write_csv(tmp_path))
+    raw = read_tables(three_paid_claims().write_csv(tmp_path))
     res = validate_tables(raw)
     assert res.total_quarantined == 0 and len(res.tables["remits"]) == 3
 
 
 def test_missing_required_column_names_table_and_column(tmp_path: Path) -> None:
-    d = base().write_csv(tmp_path)
+    d = three_paid_claims().write_csv(tmp_path)
     df = pd.read_csv(d / "remits.csv", dtype=str).drop(columns=["remit_date"])
     df.to_csv(d / "remits.csv", index=False)
     with pytest.raises(ContractError, match="table remits: missing required column remit_date") as info:
@@ -188,14 +179,14 @@ def test_missing_required_column_names_table_and_column(tmp_path: Path) -> None:
 
 
 def test_unknown_table_name(tmp_path: Path) -> None:
-    d = base().write_csv(tmp_path)
+    d = three_paid_claims().write_csv(tmp_path)
     (d / "claim.csv").write_text("claim_id\nC1\n")
     with pytest.raises(ContractError, match="claim.csv: unknown table name 'claim'"):
         read_tables(d)
 
 
 def test_missing_table_and_both_formats(tmp_path: Path) -> None:
-    d = base().write_csv(tmp_path)
+    d = three_paid_claims().write_csv(tmp_path)
     (d / "remits.csv").unlink()
     with pytest.raises(ContractError, match="table remits: no remits.csv or remits.parquet"):
         read_tables(d)
@@ -206,7 +197,7 @@ def test_missing_table_and_both_formats(tmp_path: Path) -> None:
 
 
 def test_unreadable_file_does_not_echo_content(tmp_path: Path) -> None:
-    d = base().write_csv(tmp_path)
+    d = three_paid_claims().write_csv(tmp_path)
     (d / "claims.csv").unlink()
     (d / "claims.parquet").write_bytes(b"SECRET-PATIENT-NAME not a parquet file")
     with pytest.raises(ContractError, match="claims.parquet is not a Parquet file") as info:
@@ -215,7 +206,7 @@ def test_unreadable_file_does_not_echo_content(tmp_path: Path) -> None:
 
 
 def test_unknown_columns_are_ignored_and_reported(tmp_path: Path) -> None:
-    d = base().write_csv(tmp_path)
+    d = three_paid_claims().write_csv(tmp_path)
     df = pd.read_csv(d / "claims.csv", dtype=str)
     df["patient_name"] = "x"
     df.to_csv(d / "claims.csv", index=False)
