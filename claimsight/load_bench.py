@@ -10,12 +10,19 @@
    `batches` sequential requests of `batch_size` claims (reasons for the claims flagged for review, as batch
    scoring does). Bodies are serialised before the clock starts; a request's time is from send to the last
    byte of the response. Anything but a 200 is an error (warm-up requests included).
+4. With `concurrency` levels (e.g. 1, 4, 16, 32): at each level that many keep-alive connections, one thread
+   each, send one-claim requests with reasons back to back for `level_seconds`; reported as throughput
+   (completed requests / wall time) and latency percentiles. The client runs on the same machine as the
+   server, so it takes some of its CPU: the figures are a floor, comparable between runs on one machine.
+5. With several `workers` values the server is started once per value on the same models and bodies, so the
+   table compares them side by side.
 
 Nothing leaves the machine: the world is synthetic and the server listens on 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -23,8 +30,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,13 +47,30 @@ WARMUP_REQUESTS = 20
 
 
 @dataclass
+class LevelReport:
+    """One concurrency level: `connections` clients sending back to back for `seconds`."""
+
+    workers: int
+    connections: int
+    seconds: float
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies_ms) / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
 class LoadReport:
     single_ms: list[float] = field(default_factory=list)
     batch_ms: list[float] = field(default_factory=list)
     batch_size: int = 0
+    workers: int = 1
     errors: Counter[str] = field(default_factory=Counter)
     startup_seconds: float = 0.0
     prepare_seconds: float = 0.0
+    levels: list[LevelReport] = field(default_factory=list)
 
     @property
     def error_count(self) -> int:
@@ -176,6 +202,75 @@ def measure(
     return report
 
 
+def measure_concurrency(
+    *,
+    port: int,
+    secret: str,
+    bodies: list[dict[str, Any]],
+    connections: int,
+    seconds: float,
+    workers: int,
+    warmup: int = 3,
+) -> LevelReport:
+    """`connections` keep-alive clients, one thread each, sending one-claim requests with reasons for `seconds`.
+
+    http.client rather than httpx: the client shares the machine's cores with the server, and the lighter it
+    is the more of the time measured is the server's. Each connection's first `warmup` requests are not counted.
+    """
+    report = LevelReport(workers=workers, connections=connections, seconds=seconds)
+    headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+    raws = [json.dumps({"claims": [b], "explain": "all"}).encode() for b in bodies]
+    start = threading.Barrier(connections + 1)
+    lock = threading.Lock()
+    window: dict[str, float] = {}
+
+    def client(index: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine: list[float] = []
+        errors: Counter[str] = Counter()
+
+        def send(raw: bytes) -> float:
+            nonlocal conn
+            started = time.perf_counter()
+            try:
+                conn.request("POST", "/v1/claims/score", body=raw, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    errors[f"HTTP {response.status}"] += 1
+            except (OSError, http.client.HTTPException) as exc:
+                errors[type(exc).__name__] += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            return (time.perf_counter() - started) * 1000.0
+
+        try:
+            for i in range(warmup):
+                send(raws[(index + i) % len(raws)])
+            start.wait()
+            i = index
+            while time.perf_counter() < window["stop"]:
+                elapsed = send(raws[i % len(raws)])
+                if time.perf_counter() <= window["stop"]:
+                    mine.append(elapsed)
+                i += connections
+        finally:
+            conn.close()
+            with lock:
+                report.latencies_ms.extend(mine)
+                report.errors.update(errors)
+
+    window["stop"] = float("inf")
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(connections)]
+    for thread in threads:
+        thread.start()
+    start.wait()  # every client has warmed up; the clock starts for all of them at once
+    window["stop"] = time.perf_counter() + seconds
+    for thread in threads:
+        thread.join()
+    return report
+
+
 def run_loadtest(
     console: Console,
     *,
@@ -185,77 +280,120 @@ def run_loadtest(
     claims: int = 20_000,
     months: int = 12,
     seed: int = 7,
-    workers: int = 1,
+    workers: Sequence[int] = (1,),
     max_seconds: float = 60.0,
-) -> LoadReport:
+    concurrency: Sequence[int] = (),
+    level_seconds: float = 10.0,
+) -> list[LoadReport]:
+    """One report per value of `workers`, each from its own server on the same models and bodies."""
     from serving.api.security import new_key
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request would drown the figures
+    reports: list[LoadReport] = []
     with tempfile.TemporaryDirectory(prefix="claimsight-loadtest-") as tmp:
         workdir = Path(tmp)
         started = time.perf_counter()
         console.print(f"training both models on a synthetic world of {claims:,} claims, {months} months ...")
         data, home, bodies = _prepare(workdir, claims=claims, months=months, seed=seed)
         prepare_seconds = time.perf_counter() - started
-
         secret, entry = new_key(key_id="loadtest", scopes=("score",))
-        port = _free_port()
         batch_bytes = len(json.dumps({"claims": bodies[:batch_size]}).encode())
         max_body = min(100_000_000, max(1_000_000, 2 * batch_bytes))
-        log = workdir / "server.log"
-        started = time.perf_counter()
-        server = _start_server(
-            data=data, home=home, entry=entry, port=port, workers=workers, max_body=max_body, log=log
-        )
-        try:
-            import httpx
-
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10.0) as probe:
-                _wait_ready(probe, server)
-            startup_seconds = time.perf_counter() - started
-            console.print(
-                f"server ready in {startup_seconds:.1f} s (pid {server.pid}, {workers} worker(s), port {port}); "
-                f"{single:,} single-claim requests (at most {max_seconds:.0f} s), {batches} x {batch_size:,}-claim "
-                f"batches ({batch_bytes / 1e6:.2f} MB each)"
+        for count in workers:
+            port = _free_port()
+            log = workdir / f"server-{count}.log"
+            started = time.perf_counter()
+            server = _start_server(
+                data=data, home=home, entry=entry, port=port, workers=count, max_body=max_body, log=log
             )
-            report = measure(
-                f"http://127.0.0.1:{port}",
-                secret,
-                bodies,
-                single=single,
-                batches=batches,
-                batch_size=batch_size,
-                max_seconds=max_seconds,
-            )
-        except Exception:
-            console.print(log.read_text(errors="replace")[-4000:])
-            raise
-        finally:
-            _stop(server)
-        report.prepare_seconds = prepare_seconds
-        report.startup_seconds = startup_seconds
-    print_report(console, report)
-    return report
+            try:
+                import httpx
+
+                with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10.0) as probe:
+                    _wait_ready(probe, server)
+                startup_seconds = time.perf_counter() - started
+                levels = ", ".join(str(c) for c in concurrency)
+                console.print(
+                    f"server ready in {startup_seconds:.1f} s (pid {server.pid}, {count} worker(s), port {port}); "
+                    f"{single:,} single-claim requests (at most {max_seconds:.0f} s), {batches} x "
+                    f"{batch_size:,}-claim batches ({batch_bytes / 1e6:.2f} MB each)"
+                    + (f"; then {level_seconds:.0f} s at each of {levels} connections" if concurrency else "")
+                )
+                report = measure(
+                    f"http://127.0.0.1:{port}",
+                    secret,
+                    bodies,
+                    single=single,
+                    batches=batches,
+                    batch_size=batch_size,
+                    max_seconds=max_seconds,
+                )
+                for connections in concurrency:
+                    console.print(f"  {count} worker(s), {connections} connection(s) ...")
+                    report.levels.append(
+                        measure_concurrency(
+                            port=port,
+                            secret=secret,
+                            bodies=bodies,
+                            connections=connections,
+                            seconds=level_seconds,
+                            workers=count,
+                        )
+                    )
+            except Exception:
+                console.print(log.read_text(errors="replace")[-4000:])
+                raise
+            finally:
+                _stop(server)
+            report.workers = count
+            report.prepare_seconds = prepare_seconds
+            report.startup_seconds = startup_seconds
+            reports.append(report)
+    print_report(console, reports)
+    return reports
 
 
-def print_report(console: Console, report: LoadReport) -> None:
-    table = Table(title="Scoring API on loopback (ms per request, client side)")
-    for column in ("requests", "n", "p50", "p90", "p99", "max", "mean"):
-        table.add_column(column, justify="right" if column != "requests" else "left")
-    for name, values in (
-        ("1 claim, reasons for every claim", report.single_ms),
-        (f"{report.batch_size:,} claims, reasons for flagged", report.batch_ms),
-    ):
-        if values:
+def print_report(console: Console, reports: Sequence[LoadReport]) -> None:
+    table = Table(title="Scoring API on loopback, sequential (ms per request, client side)")
+    for column in ("workers", "requests", "n", "p50", "p90", "p99", "max", "mean"):
+        table.add_column(column, justify="left" if column == "requests" else "right")
+    for report in reports:
+        for name, values in (
+            ("1 claim, reasons for every claim", report.single_ms),
+            (f"{report.batch_size:,} claims, reasons for flagged", report.batch_ms),
+        ):
+            if values:
+                table.add_row(
+                    str(report.workers),
+                    name,
+                    f"{len(values):,}",
+                    *(f"{_percentile(values, q):.1f}" for q in (50, 90, 99, 100)),
+                    f"{float(np.mean(values)):.1f}",
+                )
+    console.print(table)
+    levels = [level for report in reports for level in report.levels]
+    if levels:
+        table = Table(title="1 claim with reasons, concurrent keep-alive connections (ms per request, client side)")
+        for column in ("workers", "connections", "req/s", "n", "p50", "p90", "p99", "max", "errors"):
+            table.add_column(column, justify="right")
+        for level in levels:
+            values = level.latencies_ms
             table.add_row(
-                name,
+                str(level.workers),
+                str(level.connections),
+                f"{level.throughput:.0f}",
                 f"{len(values):,}",
                 *(f"{_percentile(values, q):.1f}" for q in (50, 90, 99, 100)),
-                f"{float(np.mean(values)):.1f}",
+                str(sum(level.errors.values())),
             )
-    console.print(table)
-    errors = ", ".join(f"{k}: {v}" for k, v in sorted(report.errors.items())) or "none"
-    console.print(
-        f"errors: {report.error_count} ({errors}); setup {report.prepare_seconds:.0f} s (world + training), "
-        f"server start {report.startup_seconds:.1f} s"
-    )
+        console.print(table)
+    for report in reports:
+        errors = dict(report.errors)
+        for level in report.levels:
+            for name, n in level.errors.items():
+                errors[name] = errors.get(name, 0) + n
+        described = ", ".join(f"{k}: {v}" for k, v in sorted(errors.items())) or "none"
+        console.print(
+            f"{report.workers} worker(s): errors {sum(errors.values())} ({described}); setup "
+            f"{report.prepare_seconds:.0f} s (world + training), server start {report.startup_seconds:.1f} s"
+        )

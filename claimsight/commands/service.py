@@ -108,6 +108,17 @@ def serve(
     Multiprocess(config, sockets=[sock]).run()
 
 
+def _counts(text: str, *, option: str, most: int) -> list[int]:
+    """`1,4,16` -> [1, 4, 16]: each a whole number from 1 to `most`."""
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        counts = []
+    if not counts or any(not 1 <= c <= most for c in counts):
+        raise typer.BadParameter(f"expected whole numbers from 1 to {most} separated by commas", param_hint=option)
+    return counts
+
+
 def loadtest(
     single: Annotated[int, typer.Option(min=1, help="sequential one-claim requests (with explanations)")] = 2000,
     batches: Annotated[int, typer.Option(min=0, help="sequential batch requests")] = 10,
@@ -115,11 +126,19 @@ def loadtest(
     claims: Annotated[int, typer.Option(min=2000, help="claims in the synthetic world the models learn from")] = 20_000,
     months: Annotated[int, typer.Option(min=6)] = 12,
     seed: Annotated[int, typer.Option()] = 7,
-    workers: Annotated[int, typer.Option(min=1, max=16, help="server worker processes")] = 1,
+    workers: Annotated[
+        str, typer.Option(help="server worker processes; several (e.g. 1,2) are measured one after another")
+    ] = "1",
     max_seconds: Annotated[float, typer.Option(min=1.0, help="stop sending single requests after this long")] = 60.0,
+    concurrency: Annotated[
+        str | None,
+        typer.Option(help="then one-claim requests over this many connections at once, e.g. 1,4,16,32"),
+    ] = None,
+    level_seconds: Annotated[float, typer.Option(min=1.0, help="seconds at each --concurrency level")] = 10.0,
 ) -> None:
     """A bounded load benchmark on loopback: trains both models on a small synthetic world in a temporary
-    MLflow home, starts `claimsight serve` on a free port, and times single-claim and batch requests."""
+    MLflow home, starts `claimsight serve` on a free port, and times single-claim and batch requests, then
+    (with --concurrency) throughput and latency with several connections sending at once."""
     from claimsight.load_bench import run_loadtest
 
     run_loadtest(
@@ -130,8 +149,10 @@ def loadtest(
         claims=claims,
         months=months,
         seed=seed,
-        workers=workers,
+        workers=_counts(workers, option="--workers", most=16),
         max_seconds=max_seconds,
+        concurrency=_counts(concurrency, option="--concurrency", most=256) if concurrency else (),
+        level_seconds=level_seconds,
     )
 
 
