@@ -107,13 +107,25 @@ def _ops_router() -> APIRouter:
         "/readyz",
         response_model=Health,
         tags=["ops"],
-        responses={503: {"model": Health, "description": "a model is not loaded and verified yet"}},
+        responses={
+            503: {
+                "model": Health,
+                "description": "a model is not loaded and verified yet, or the audit log is not writable",
+            }
+        },
     )
     async def readyz(request: Request) -> Any:
+        """Ready = every model loaded and verified, and the audit log can store a row: a scoring call that
+        cannot be audited is refused (503), so a service whose audit store is read-only is not ready."""
         registry: ModelRegistry = request.app.state.models
-        if registry.ready:
+        audit: AuditLog | None = request.app.state.audit
+        missing = registry.missing()
+        audit_ok = audit is None or await run_in_threadpool(audit.writable)
+        if registry.ready and audit_ok:
             return Health(status="ready")
-        body = Health(status="not ready", missing=registry.missing()).model_dump()
+        if not audit_ok:
+            missing.append("audit")
+        body = Health(status="not ready", missing=missing).model_dump()
         return JSONResponse(body, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS})
 
     @router.get("/v1/models", response_model=ModelsResponse, tags=["models"])

@@ -9,19 +9,19 @@ Append-only twice over: this class has no update or delete, and the database ref
 PostgreSQL triggers). On PostgreSQL also grant the service's role only INSERT and SELECT on the table, so
 the owner of the triggers is the only one who could drop them.
 
-Writes go through a synchronous SQLAlchemy Core engine; the API calls them in Starlette's threadpool so
-a slow disk does not stall the event loop.
+Writes go through a synchronous SQLAlchemy Core engine on one writer thread that commits the rows of
+concurrent requests together (`serving.api.group_commit`), so a slow disk does not stall the event loop and
+concurrent requests do not queue on the database's write lock one transaction each.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,10 +46,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serving.api.group_commit import GroupCommitter
 
 log = logging.getLogger("serving.api.audit")
 
@@ -142,6 +143,9 @@ class AuditLog:
         self._secret = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
         self.engine = _engine(url)
         self._create()
+        self._committer: GroupCommitter[Mapping[str, Any]] = GroupCommitter(self._store, name="audit-writer")
+        self._failed_at: float | None = None  # monotonic time of the last failed write
+        self._checked: tuple[float, bool] | None = None  # (when, writable) of the last probe
 
     def _create(self) -> None:
         metadata.create_all(self.engine, tables=[audit_log])
@@ -154,7 +158,7 @@ class AuditLog:
     def claim_ref(self, claim_id: str) -> str:
         return claim_ref(self._secret, claim_id)
 
-    def append(
+    def row(
         self,
         *,
         request_id: str,
@@ -166,10 +170,10 @@ class AuditLog:
         model_versions: Mapping[str, str] | None = None,
         latency_ms: float,
         at: datetime | None = None,
-    ) -> None:
-        """Write one row; raw claim ids are hashed here and go no further (blocking: call from a thread)."""
+    ) -> dict[str, Any]:
+        """The row as stored; raw claim ids are hashed here and go no further."""
         refs = sorted({self.claim_ref(c) for c in claim_ids})
-        row = {
+        return {
             "at": at or datetime.now(UTC),
             "request_id": request_id,
             "key_id": key_id,
@@ -180,8 +184,56 @@ class AuditLog:
             "model_versions": json.dumps(dict(model_versions or {}), sort_keys=True),
             "latency_ms": round(latency_ms, 3),
         }
-        with self.engine.begin() as conn:
-            conn.execute(insert(audit_log), row)
+
+    def append(self, **fields: Any) -> None:
+        """Write one row now, in its own transaction (blocking: call from a thread). Fields as `row` takes."""
+        self.append_rows([self.row(**fields)])
+
+    def append_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Write `rows` in one transaction: all are stored or none (blocking)."""
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(insert(audit_log), list(rows))
+
+    def _store(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        self.append_rows(rows)  # looked up per call, so a subclass (or a test's stand-in) decides
+
+    async def submit(self, **fields: Any) -> None:
+        """Store one row and return once it is committed, sharing the transaction with the rows of other
+        requests waiting at the same moment (`GroupCommitter`). Raises if it was not stored."""
+        row = self.row(**fields)
+        try:
+            await self._committer.submit(row)
+        except Exception:
+            self._failed_at = time.monotonic()
+            raise
+
+    def writable(self, *, max_age_seconds: float = 1.0) -> bool:
+        """Whether a row can be stored now: a real insert, rolled back (for `/readyz`; blocking).
+
+        The answer is reused for `max_age_seconds` so frequent probes do not queue on the write lock, except
+        that a write that failed since the last probe forces a new one. It tests what scoring needs, the
+        insert, so a read-only file, a full disk, a revoked INSERT grant or a lost server all count.
+        """
+        now = time.monotonic()
+        checked = self._checked
+        failed_since = self._failed_at is not None and checked is not None and self._failed_at >= checked[0]
+        if checked is not None and now - checked[0] < max_age_seconds and not failed_since:
+            return checked[1]
+        probe = self.row(request_id="readiness-probe", key_id=None, route=None, method="-", status_code=0, latency_ms=0)
+        try:
+            with self.engine.connect() as conn:
+                transaction = conn.begin()
+                try:
+                    conn.execute(insert(audit_log), probe)
+                finally:
+                    transaction.rollback()
+            ok = True
+        except Exception as exc:
+            log.error("audit store not writable (%s): the service is not ready", type(exc).__name__)
+            ok = False
+        self._checked = (now, ok)
+        return ok
 
     def recent(self, limit: int = 100) -> list[AuditRecord]:
         """The newest `limit` rows, newest first (for tests and an admin view)."""
@@ -205,6 +257,7 @@ class AuditLog:
         ]
 
     def close(self) -> None:
+        self._committer.close()
         self.engine.dispose()
 
 
@@ -264,18 +317,15 @@ class AuditMiddleware:
             nonlocal written
             written = True
             try:
-                await run_in_threadpool(
-                    functools.partial(
-                        self.audit.append,
-                        request_id=request_id,
-                        key_id=state.get("key_id"),
-                        route=route,
-                        method=scope["method"],
-                        status_code=status_code,
-                        claim_ids=[str(c) for c in state.get("claim_ids") or ()],
-                        model_versions=state.get("model_versions"),
-                        latency_ms=(time.perf_counter() - started_at) * 1000.0,
-                    )
+                await self.audit.submit(
+                    request_id=request_id,
+                    key_id=state.get("key_id"),
+                    route=route,
+                    method=scope["method"],
+                    status_code=status_code,
+                    claim_ids=[str(c) for c in state.get("claim_ids") or ()],
+                    model_versions=state.get("model_versions"),
+                    latency_ms=(time.perf_counter() - started_at) * 1000.0,
                 )
             except Exception as exc:
                 log.error("audit write failed (%s) request_id=%s", type(exc).__name__, request_id)

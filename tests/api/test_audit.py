@@ -100,7 +100,7 @@ def test_in_memory_database_works_across_threads() -> None:
 
 
 class _BrokenAudit(AuditLog):
-    def append(self, **kwargs: object) -> None:
+    def append_rows(self, rows: object) -> None:
         raise sqlalchemy.exc.OperationalError(f"INSERT ... {RAW_IDS}", {}, Exception("disk I/O error"))
 
 
@@ -120,3 +120,55 @@ def test_failed_audit_write_fails_closed(
     assert any(response.headers["X-Request-ID"] in r.getMessage() for r in caplog.records)
     for raw in RAW_IDS:
         assert raw not in caplog.text
+
+
+def test_concurrent_calls_share_audit_transactions_and_each_is_on_record(service: Service, client: TestClient) -> None:
+    """Group commit through the app: 40 calls at once, 40 rows, far fewer transactions (issue 12, item 4)."""
+    import asyncio
+
+    import httpx
+
+    assert service.audit is not None
+    committer = service.audit._committer
+    before = (committer.batches, committer.items)
+
+    async def burst() -> list[int]:
+        transport = httpx.ASGITransport(app=service.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as ac:
+            calls = [
+                ac.post("/v1/test/score", json=_batch([f"C{i}"]), headers=bearer(service.keys.score)) for i in range(40)
+            ]
+            return [r.status_code for r in await asyncio.gather(*calls)]
+
+    assert asyncio.run(burst()) == [200] * 40
+    assert committer.items - before[1] == 40
+    assert committer.batches - before[0] < 40
+    rows = [r for r in service.audit.recent(100) if r.route == "/v1/test/score"]
+    assert len(rows) == 40 and len({r.request_id for r in rows}) == 40
+
+
+def test_readyz_reports_an_audit_store_that_cannot_be_written(
+    service: Service, client: TestClient, tmp_path: Path
+) -> None:
+    """With the audit database read-only every scoring call is 503, so the service must not claim to be ready;
+    once it is writable again, ready again (issue 12, item 5)."""
+    from sqlalchemy import create_engine
+
+    assert service.audit is not None
+    assert client.get("/readyz").status_code == 200
+    writable = service.audit.engine
+    database = tmp_path / "audit" / "audit.sqlite"
+    assert database.exists()
+    service.audit.engine = create_engine(f"sqlite:///file:{database}?mode=ro&uri=true")  # SQLite itself refuses
+    try:
+        scored = client.post("/v1/test/score", json=_batch(RAW_IDS), headers=bearer(service.keys.score))
+        assert scored.status_code == 503 and scored.json()["detail"] == "audit unavailable"
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json() == {"status": "not ready", "missing": ["audit"]}
+        assert ready.headers["Retry-After"] == "5"
+    finally:
+        service.audit.engine.dispose()
+        service.audit.engine = writable
+    service.audit._checked = None  # the last probe's answer is reused for a second
+    assert client.get("/readyz").status_code == 200
