@@ -88,6 +88,18 @@ class Settings(BaseSettings):
         le=600,
         description="seconds a request body may take to arrive (408 after)",
     )
+    api_unauthenticated_per_minute: int = Field(
+        api_defaults.UNAUTHENTICATED_PER_MINUTE,
+        ge=0,
+        le=1_000_000,
+        description="calls without a valid API key per client address per minute (429 after); 0 = off",
+    )
+    api_scoring_threads: int = Field(
+        api_defaults.SCORING_THREADS,
+        ge=1,
+        le=64,
+        description="requests per worker process whose model work runs at once (the rest wait their turn)",
+    )
     model_poll_seconds: float = Field(
         api_defaults.POLL_SECONDS, ge=0, le=86_400, description="champion poll interval; 0 = off"
     )
@@ -193,6 +205,8 @@ class Settings(BaseSettings):
             poll_seconds=self.model_poll_seconds,
             rate_limit_per_minute=self.api_rate_limit_per_minute,
             body_timeout_seconds=self.api_body_timeout_seconds,
+            scoring_threads=self.api_scoring_threads,
+            unauthenticated_per_minute=self.api_unauthenticated_per_minute,
             docs=self.environment == "development",
         )
 

@@ -15,6 +15,8 @@ MAX_BATCH: Final = 1000  # claims or denials per request; 422 above
 POLL_SECONDS: Final = 60.0  # how often to ask the registry whether the champion moved; 0 = off
 RATE_LIMIT_PER_MINUTE: Final = 6_000  # requests per API key per minute, also the burst; 0 = off
 BODY_TIMEOUT_SECONDS: Final = 30.0  # a request body must arrive within this; 408 after
+UNAUTHENTICATED_PER_MINUTE: Final = 600  # calls without a valid key per client address per minute; 0 = off
+SCORING_THREADS: Final = 2  # requests per process whose model work runs at once; the rest wait their turn
 
 __all__ = [
     "BODY_TIMEOUT_SECONDS",
@@ -22,4 +24,6 @@ __all__ = [
     "MAX_BODY_BYTES",
     "POLL_SECONDS",
     "RATE_LIMIT_PER_MINUTE",
+    "SCORING_THREADS",
+    "UNAUTHENTICATED_PER_MINUTE",
 ]

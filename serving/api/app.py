@@ -19,11 +19,14 @@ carries it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -36,6 +39,8 @@ from serving.api.model_slots import ChampionPoller, ModelRegistry, NoModel, Snap
 from serving.api.rate_limit import RateLimiter
 from serving.api.security import KeyRing, require_scope
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 RETRY_AFTER_SECONDS = "5"
 OPEN_PATHS = ("/livez", "/readyz")
 
@@ -93,6 +98,20 @@ def use_models(*names: str) -> Callable[[Request], Awaitable[dict[str, Snapshot[
 
     dependency.__name__ = "use_models_" + "_".join(names)
     return dependency
+
+
+async def run_model_work(request: Request, work: Callable[[], T]) -> T:
+    """Run `work` (features, prediction, reasons) on a worker thread, at most `config.scoring_threads` at a time
+    per process, so the event loop keeps answering while it runs.
+
+    Not in Starlette's shared threadpool of 40: model work holds the GIL most of the time, and 16 requests
+    computing at once in one process interleave rather than overlap, each one slower (ApiConfig).
+    """
+    state = request.app.state
+    limiter = getattr(state, "scoring_limiter", None)
+    if limiter is None:  # made on first use, inside the running event loop
+        limiter = state.scoring_limiter = anyio.CapacityLimiter(state.config.scoring_threads)
+    return await anyio.to_thread.run_sync(work, limiter=limiter)
 
 
 def _ops_router() -> APIRouter:
@@ -165,6 +184,14 @@ def _ops_router() -> APIRouter:
     return router
 
 
+def _flush_refusals(audit: AuditLog) -> None:
+    """At shutdown, the refusal counts of the window still open; a failure is logged (type only), not raised."""
+    try:
+        audit.flush_refusals()
+    except Exception as exc:
+        log.error("audit: the last window's refusal counts were not written (%s)", type(exc).__name__)
+
+
 def create_app(
     *,
     config: ApiConfig,
@@ -190,6 +217,8 @@ def create_app(
         finally:
             if poller is not None:
                 await poller.stop()
+            if audit is not None:
+                await run_in_threadpool(_flush_refusals, audit)
 
     app = FastAPI(
         title="ClaimSight",
@@ -203,6 +232,9 @@ def create_app(
     app.state.keyring = KeyRing(config.api_keys)
     app.state.rate_limiter = (
         RateLimiter(per_minute=config.rate_limit_per_minute) if config.rate_limit_per_minute > 0 else None
+    )
+    app.state.address_limiter = (
+        RateLimiter(per_minute=config.unauthenticated_per_minute) if config.unauthenticated_per_minute > 0 else None
     )
     app.state.models = models
     app.state.audit = audit

@@ -16,6 +16,7 @@ concurrent requests do not queue on the database's write lock one transaction ea
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -41,6 +42,7 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    inspect,
     select,
     text,
 )
@@ -51,6 +53,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.api.group_commit import GroupCommitter
+from serving.api.refusal_counts import RefusalCounts, Tally
 
 log = logging.getLogger("serving.api.audit")
 
@@ -71,7 +74,16 @@ audit_log = Table(
     Column("claim_refs", Text, nullable=False),
     Column("model_versions", Text, nullable=False),
     Column("latency_ms", Float, nullable=False),
+    # added for issue 12 (older databases get them by ALTER TABLE in AuditLog._create):
+    Column("calls", Integer, nullable=False, server_default=text("1")),  # > 1 only on a refusal summary row
+    Column("client_ref", String(64), nullable=True),  # keyed hash of the caller's address
 )
+
+# columns added after the first release, with the DDL that adds them to an existing table
+_ADDED_COLUMNS = {
+    "calls": "ALTER TABLE audit_log ADD COLUMN calls INTEGER NOT NULL DEFAULT 1",
+    "client_ref": "ALTER TABLE audit_log ADD COLUMN client_ref VARCHAR(64)",
+}
 
 _SQLITE_TRIGGERS = (
     """CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
@@ -111,6 +123,8 @@ class AuditRecord:
     claim_refs: tuple[str, ...]
     model_versions: dict[str, str]
     latency_ms: float
+    calls: int = 1
+    client_ref: str | None = None
 
 
 def _engine(url: str) -> Engine:
@@ -137,7 +151,7 @@ def _engine(url: str) -> Engine:
 class AuditLog:
     """Writes and reads audit rows. Only `append` writes; there is deliberately no way to change a row."""
 
-    def __init__(self, *, url: str, secret: bytes | str) -> None:
+    def __init__(self, *, url: str, secret: bytes | str, refusal_window_seconds: float = 60.0) -> None:
         if not secret:
             raise ValueError("audit secret must not be empty: claim references would be plain hashes")
         self._secret = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
@@ -146,9 +160,15 @@ class AuditLog:
         self._committer: GroupCommitter[Mapping[str, Any]] = GroupCommitter(self._store, name="audit-writer")
         self._failed_at: float | None = None  # monotonic time of the last failed write
         self._checked: tuple[float, bool] | None = None  # (when, writable) of the last probe
+        self.refusals = RefusalCounts(window_seconds=refusal_window_seconds)
 
     def _create(self) -> None:
         metadata.create_all(self.engine, tables=[audit_log])
+        present = {c["name"] for c in inspect(self.engine).get_columns("audit_log")}
+        with self.engine.begin() as conn:
+            for name, ddl in _ADDED_COLUMNS.items():
+                if name not in present:
+                    conn.execute(text(ddl))
         dialect = self.engine.dialect.name
         statements = _SQLITE_TRIGGERS if dialect == "sqlite" else _POSTGRES_TRIGGERS if dialect == "postgresql" else ()
         with self.engine.begin() as conn:
@@ -170,8 +190,10 @@ class AuditLog:
         model_versions: Mapping[str, str] | None = None,
         latency_ms: float,
         at: datetime | None = None,
+        client: str | None = None,
+        calls: int = 1,
     ) -> dict[str, Any]:
-        """The row as stored; raw claim ids are hashed here and go no further."""
+        """The row as stored; raw claim ids and the client's address are hashed here and go no further."""
         refs = sorted({self.claim_ref(c) for c in claim_ids})
         return {
             "at": at or datetime.now(UTC),
@@ -183,6 +205,8 @@ class AuditLog:
             "claim_refs": json.dumps(refs),
             "model_versions": json.dumps(dict(model_versions or {}), sort_keys=True),
             "latency_ms": round(latency_ms, 3),
+            "calls": calls,
+            "client_ref": None if client is None else claim_ref(self._secret, f"client:{client}"),
         }
 
     def append(self, **fields: Any) -> None:
@@ -207,6 +231,46 @@ class AuditLog:
         except Exception:
             self._failed_at = time.monotonic()
             raise
+
+    def count_refusal(
+        self,
+        *,
+        request_id: str,
+        key_id: str | None,
+        client: str | None,
+        route: str | None,
+        method: str,
+        status_code: int,
+        latency_ms: float,
+    ) -> list[dict[str, Any]]:
+        """Count a refused call (`refusal_counts`); returns the summary rows now due, to be stored by the caller."""
+        group = (key_id, client, route, method, status_code)
+        due = self.refusals.add(group, at=datetime.now(UTC), request_id=request_id, latency_ms=latency_ms)
+        return [self._summary_row(g, t) for g, t in due]
+
+    def _summary_row(self, group: Any, tally: Tally) -> dict[str, Any]:
+        key_id, client, route, method, status_code = group
+        return self.row(
+            request_id=f"summary:{tally.first_request_id}"[:64],
+            key_id=key_id,
+            route=route,
+            method=method,
+            status_code=status_code,
+            latency_ms=tally.mean_latency_ms,
+            at=tally.first_at,
+            client=client,
+            calls=tally.calls,
+        )
+
+    async def submit_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Store rows already built (`count_refusal`'s), sharing transactions like `submit`."""
+        await asyncio.gather(*(self._committer.submit(row) for row in rows))
+
+    def flush_refusals(self) -> int:
+        """Write every refusal count now (at shutdown; blocking). Returns the rows written."""
+        rows = [self._summary_row(g, t) for g, t in self.refusals.take_all()]
+        self.append_rows(rows)
+        return len(rows)
 
     def writable(self, *, max_age_seconds: float = 1.0) -> bool:
         """Whether a row can be stored now: a real insert, rolled back (for `/readyz`; blocking).
@@ -252,11 +316,17 @@ class AuditLog:
                 claim_refs=tuple(json.loads(r["claim_refs"])),
                 model_versions=json.loads(r["model_versions"]),
                 latency_ms=r["latency_ms"],
+                calls=r["calls"],
+                client_ref=r["client_ref"],
             )
             for r in rows
         ]
 
     def close(self) -> None:
+        try:
+            self.flush_refusals()
+        except Exception as exc:  # the database is gone: say how many counts are lost, nothing else
+            log.error("audit: refusal counts not written at close (%s)", type(exc).__name__)
         self._committer.close()
         self.engine.dispose()
 
@@ -284,6 +354,12 @@ def route_template(scope: Scope) -> str | None:
     return partial
 
 
+def counted_refusal(status_code: int, key_id: str | None) -> bool:
+    """A call refused before it could read or score anything: no valid key (401, and 404/405/413/429 without
+    one), or a key past its request budget (429). Counted per window (`refusal_counts`), not a row each."""
+    return 400 <= status_code < 500 and (key_id is None or status_code == 429)
+
+
 class AuditMiddleware:
     """Writes one audit row per request (except the probes in `skip_paths`) before the response leaves.
 
@@ -292,6 +368,10 @@ class AuditMiddleware:
     RELIABILITY.md promises an audit record for every scoring call, and a score released without one is
     exactly what HIPAA audit controls forbid; the work done is lost, the caller may retry. The error log
     holds only the request id and the exception type (database errors quote the statement's parameters).
+
+    Refused calls (`counted_refusal`) are the exception: counted, and written as one summary row per key,
+    address, route, method and status and window (`serving.api.refusal_counts`), so a flood without a key
+    cannot grow the log without limit.
 
     The route may set `request.state.claim_ids` (raw ids; hashed on write) and `use_models` sets
     `request.state.model_versions`; `require_scope` sets `request.state.key_id`.
@@ -316,16 +396,38 @@ class AuditMiddleware:
         async def write(status_code: int) -> bool:
             nonlocal written
             written = True
+            key_id = state.get("key_id")
+            client = scope.get("client")
+            address = str(client[0]) if client else None
+            latency_ms = (time.perf_counter() - started_at) * 1000.0
+            if counted_refusal(status_code, key_id):
+                due = self.audit.count_refusal(
+                    request_id=request_id,
+                    key_id=key_id,
+                    client=address,
+                    route=route,
+                    method=scope["method"],
+                    status_code=status_code,
+                    latency_ms=latency_ms,
+                )
+                if due:
+                    try:
+                        await self.audit.submit_rows(due)
+                    except Exception as exc:  # the refusal stands; only its count is lost
+                        calls = sum(int(row["calls"]) for row in due)
+                        log.error("audit: %d refused calls not recorded (%s)", calls, type(exc).__name__)
+                return True
             try:
                 await self.audit.submit(
                     request_id=request_id,
-                    key_id=state.get("key_id"),
+                    key_id=key_id,
                     route=route,
                     method=scope["method"],
                     status_code=status_code,
                     claim_ids=[str(c) for c in state.get("claim_ids") or ()],
                     model_versions=state.get("model_versions"),
-                    latency_ms=(time.perf_counter() - started_at) * 1000.0,
+                    latency_ms=latency_ms,
+                    client=address,
                 )
             except Exception as exc:
                 log.error("audit write failed (%s) request_id=%s", type(exc).__name__, request_id)
@@ -351,4 +453,12 @@ class AuditMiddleware:
             raise
 
 
-__all__ = ["AuditLog", "AuditMiddleware", "AuditRecord", "audit_log", "claim_ref", "route_template"]
+__all__ = [
+    "AuditLog",
+    "AuditMiddleware",
+    "AuditRecord",
+    "audit_log",
+    "claim_ref",
+    "counted_refusal",
+    "route_template",
+]

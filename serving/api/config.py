@@ -27,6 +27,11 @@ class ApiConfig:
     `docs`: serve `/docs` and `/openapi.json`; off outside development (fewer open routes, less surface).
     `rate_limit_per_minute`: requests per API key per minute (also the burst); 0 turns the limit off.
     `body_timeout_seconds`: a request body must arrive within this (408 otherwise).
+    `unauthenticated_per_minute`: calls without a valid key per client address per minute (then 429); 0 = off.
+    `scoring_threads`: requests of one process whose model work (features, prediction, reasons) runs at once.
+    The work holds the GIL most of the time, so more threads than cores only interleave it: measured on two
+    cores, 16 connections on one process gave 71 req/s with every request in its own thread and about 110
+    with one or two at a time (issue 12). Two lets a single claim overtake a long batch.
 
     The limits' defaults are `serving.api_defaults`, which `claimsight.settings.Settings` reads too.
     """
@@ -42,6 +47,8 @@ class ApiConfig:
     docs: bool = False
     rate_limit_per_minute: int = api_defaults.RATE_LIMIT_PER_MINUTE
     body_timeout_seconds: float = api_defaults.BODY_TIMEOUT_SECONDS
+    scoring_threads: int = api_defaults.SCORING_THREADS
+    unauthenticated_per_minute: int = api_defaults.UNAUTHENTICATED_PER_MINUTE
 
     def __post_init__(self) -> None:
         if isinstance(self.audit_secret, str):  # accept text for convenience, store bytes for HMAC
@@ -54,8 +61,12 @@ class ApiConfig:
             raise ValueError("max_batch must be positive")
         if self.body_timeout_seconds <= 0:
             raise ValueError("body_timeout_seconds must be positive")
+        if self.scoring_threads < 1:
+            raise ValueError("scoring_threads must be at least 1")
         if self.rate_limit_per_minute < 0:
             raise ValueError("rate_limit_per_minute must be 0 (off) or positive")
+        if self.unauthenticated_per_minute < 0:
+            raise ValueError("unauthenticated_per_minute must be 0 (off) or positive")
         if self.poll_seconds < 0:
             raise ValueError("poll_seconds must be 0 (off) or positive")
         if len({k.key_id for k in self.api_keys}) != len(self.api_keys):

@@ -1,9 +1,10 @@
 """The scoring routes: claims before release, denials after, and the appeal queue.
 
-Each route is a plain `def`, so FastAPI runs it in its threadpool and the event loop keeps answering (probes,
-other requests, the champion poller) while pandas and LightGBM work. A route takes one snapshot of the models
-it needs (`use_models`), scores with it and reports its version, so a hot swap during the request changes
-nothing in its answer.
+Each route does its model work through `run_model_work`: on a worker thread, so the event loop keeps answering
+(probes, other requests, the champion poller) while pandas and LightGBM work, and at most
+`ApiConfig.scoring_threads` at a time per process. A route takes one snapshot of the models it needs
+(`use_models`), scores with it and reports its version, so a hot swap during the request changes nothing in
+its answer.
 
 Scoring goes through the same functions as the batch path, never a second implementation:
 - claims: `DenialRiskModel.features` (the fitted `DenialFeatureBuilder.transform`) and `DenialRiskModel.score`,
@@ -48,7 +49,7 @@ from features.recovery_features import denial_frame
 from models import catalog
 from models.denial_risk import DenialRiskModel
 from models.recovery import RecoveryModel
-from serving.api.app import use_models
+from serving.api.app import run_model_work, use_models
 from serving.api.errors import UnsupportedMediaType, check_batch, duplicate_key_errors, is_json_media_type
 from serving.api.model_slots import Snapshot
 from serving.api.schemas import (
@@ -437,34 +438,40 @@ def scoring_router(context: ScoringContext) -> APIRouter:
     @router.post(
         "/claims/score", response_model=ClaimScores, tags=["claims"], openapi_extra=_documented_body(ClaimBatch)
     )
-    def score_claims(request: Request, _key: ScoreKey, models: DenialRiskModels, body: ClaimBody) -> Response:
+    async def score_claims(request: Request, _key: ScoreKey, models: DenialRiskModels, body: ClaimBody) -> Response:
         """Before release: P(denial), the likely root cause, release or review, and what to fix first.
 
         Results are in request order (`index`); no identifier the caller sent is returned.
         """
         check_batch(len(body.claims), request.app.state.config, field="body.claims")
         request.state.claim_ids = [c.claim_id for c in body.claims]
-        threshold, results = score_claim_batch(models[DENIAL_RISK].model, body)
+        threshold, results = await run_model_work(
+            request, functools.partial(score_claim_batch, models[DENIAL_RISK].model, body)
+        )
         return json_response(ClaimScores(model_versions=_versions(models), threshold=threshold, results=results))
 
     @router.post(
         "/denials/score", response_model=DenialScores, tags=["denials"], openapi_extra=_documented_body(DenialBatch)
     )
-    def score_denials(request: Request, _key: ScoreKey, models: RecoveryModels, body: DenialBody) -> Response:
+    async def score_denials(request: Request, _key: ScoreKey, models: RecoveryModels, body: DenialBody) -> Response:
         """After a denial: P(recovery if worked), expected dollars, the recommended action and its deadline,
         with the rules that gave them and the reasons."""
         check_batch(len(body.denials), request.app.state.config, field="body.denials")
         request.state.claim_ids = [d.claim.claim_id for d in body.denials]
-        results = score_denial_batch(models[RECOVERY].model, context, body)
+        results = await run_model_work(
+            request, functools.partial(score_denial_batch, models[RECOVERY].model, context, body)
+        )
         return json_response(DenialScores(model_versions=_versions(models), results=results))
 
     @router.post("/queue", response_model=QueueResponse, tags=["denials"], openapi_extra=_documented_body(QueueRequest))
-    def plan_queue(request: Request, _key: ScoreKey, models: RecoveryModels, body: QueueBody) -> Response:
+    async def plan_queue(request: Request, _key: ScoreKey, models: RecoveryModels, body: QueueBody) -> Response:
         """The appeal queue: which of these open denials to work today and in the next days, within capacity,
         without missing the deadlines worth meeting."""
         check_batch(len(body.denials), request.app.state.config, field="body.denials")
         request.state.claim_ids = [d.claim.claim_id for d in body.denials]
-        today, rows, not_denied = plan_denials(models[RECOVERY].model, context, body)
+        today, rows, not_denied = await run_model_work(
+            request, functools.partial(plan_denials, models[RECOVERY].model, context, body)
+        )
         return json_response(
             QueueResponse(model_versions=_versions(models), today=today, rows=rows, not_denied=not_denied)
         )

@@ -122,8 +122,9 @@ def _unauthorized() -> HTTPException:
 def require_scope(scope: str) -> Callable[..., Awaitable[str]]:
     """A dependency that admits a caller whose key has `scope` and returns its key id.
 
-    401 (with `WWW-Authenticate: Bearer`) for a missing, malformed or unknown key, 429 (with Retry-After)
-    for a known key over its request budget (serving/api/rate_limit.py), 403 for a known key without the
+    401 (with `WWW-Authenticate: Bearer`) for a missing, malformed or unknown key, until the client address
+    has used up its budget of such calls (`ApiConfig.unauthenticated_per_minute`; 429 after), 429 (with
+    Retry-After) for a known key over its request budget (serving/api/rate_limit.py), 403 for a known key without the
     scope. The key id is put on `request.state.key_id` in both the 200 and the 403 case, so
     the audit record names who tried.
     """
@@ -139,6 +140,15 @@ def require_scope(scope: str) -> Callable[..., Awaitable[str]]:
         secret = bearer.credentials if bearer is not None else api_key
         key = keyring.authenticate(secret)
         if key is None:
+            addresses: RateLimiter | None = getattr(request.app.state, "address_limiter", None)
+            client = request.client
+            wait = 0.0 if addresses is None or client is None else addresses.take(f"address:{client.host}")
+            if wait > 0:
+                raise HTTPException(
+                    status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+                    detail="too many calls without a valid API key from this address; retry later",
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )
             raise _unauthorized()
         request.state.key_id = key.key_id
         limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)

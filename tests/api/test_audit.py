@@ -62,12 +62,17 @@ def test_refused_calls_are_on_record_too(service: Service, client: TestClient) -
     client.get("/v1/models")
     client.post("/v1/admin/reload", headers=bearer(service.keys.score))
     client.get("/no/such/route/" + RAW_IDS[0])
+    client.get("/v1/models")
     rows = service.audit.recent()
-    assert [(r.route, r.status_code, r.key_id) for r in reversed(rows)] == [
-        ("/v1/models", 401, None),
-        ("/v1/admin/reload", 403, "scorer"),  # who tried
-        (None, 404, None),  # no template, and never the raw path
-    ]
+    assert [(r.route, r.status_code, r.key_id) for r in rows] == [("/v1/admin/reload", 403, "scorer")]  # who tried
+    assert service.audit.flush_refusals() == 2  # calls without a key: counted, one row per group and window
+    summaries = {
+        (r.route, r.status_code, r.key_id, r.calls) for r in service.audit.recent() if r.calls != 1 or r.key_id is None
+    }
+    assert summaries == {
+        ("/v1/models", 401, None, 2),
+        (None, 404, None, 1),  # no template, and never the raw path
+    }
 
 
 def test_update_and_delete_are_refused_by_the_database(service: Service, client: TestClient) -> None:
