@@ -3,8 +3,11 @@ command that validates says what it quarantined (item 8)."""
 
 from __future__ import annotations
 
+import errno
+import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -69,41 +72,79 @@ def test_retrain_on_too_short_a_history_says_so_in_one_line(
     assert "mature months" in one_line_error(capfd.readouterr().err)
 
 
-def test_serve_on_a_port_in_use_says_so_in_one_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def serve_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`serve` in development mode on an empty home, whatever it sets in the environment undone afterwards."""
     monkeypatch.setenv("CLAIMSIGHT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CLAIMSIGHT_ENVIRONMENT", "development")
     monkeypatch.setenv("CLAIMSIGHT_API_KEYS", "")
+    monkeypatch.setenv("CLAIMSIGHT_SERVE_DATA", "")
     monkeypatch.setenv("CLAIMSIGHT_AUDIT_DATABASE_URL", f"sqlite:///{tmp_path / 'audit.sqlite'}")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_on_a_port_in_use_says_so_in_one_line(
+    serve_env: None, workers: str, capfd: pytest.CaptureFixture[str]
+) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert main(["serve", "--port", str(port)]) == 2
+        assert main(["serve", "--port", str(port), "--workers", workers]) == 2
     line = one_line_error(capfd.readouterr().err)
     assert "already in use" in line and "--port" in line
 
 
-def test_serve_with_an_audit_database_it_cannot_open_names_the_setting_not_the_url(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_on_an_address_not_of_this_machine_says_so_in_one_line(
+    serve_env: None, workers: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("CLAIMSIGHT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("CLAIMSIGHT_ENVIRONMENT", "development")
-    monkeypatch.setenv("CLAIMSIGHT_API_KEYS", "")
-    monkeypatch.setenv("CLAIMSIGHT_SERVE_DATA", "")  # so that whatever `serve` sets is undone after the test
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    """192.0.2.1 is TEST-NET-1 (RFC 5737): documentation only, never an address of this machine."""
+    assert main(["serve", "--host", "192.0.2.1", "--port", str(free_port()), "--workers", workers]) == 2
+    line = one_line_error(capfd.readouterr().err)
+    assert "cannot listen on 192.0.2.1" in line and "--host/--port" in line
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_on_ipv6_where_the_machine_has_none_says_so_in_one_line(
+    serve_env: None, workers: str, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A kernel without IPv6 refuses the socket itself (EAFNOSUPPORT), before any bind."""
+    real = socket.socket
+
+    def without_ipv6(family: int = socket.AF_INET, *args: Any, **kwargs: Any) -> socket.socket:
+        if family == socket.AF_INET6:
+            raise OSError(errno.EAFNOSUPPORT, os.strerror(errno.EAFNOSUPPORT))
+        return real(family, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "socket", without_ipv6)
+    assert main(["serve", "--host", "::1", "--port", str(free_port()), "--workers", workers]) == 2
+    line = one_line_error(capfd.readouterr().err)
+    assert "cannot listen on ::1" in line and "--host/--port" in line
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_with_an_audit_database_it_cannot_open_names_the_setting_not_the_url(
+    serve_env: None, workers: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    port = free_port()
     monkeypatch.setenv("CLAIMSIGHT_API_PORT", str(port))
     (tmp_path / "CANARY-a-file").write_text("")  # a file where the audit file's directory should be
     missing = tmp_path / "CANARY-a-file" / "audit.sqlite"
     monkeypatch.setenv("CLAIMSIGHT_AUDIT_DATABASE_URL", f"sqlite:///{missing}")
-    assert main(["serve", "--workers", "2"]) == 2
+    assert main(["serve", "--workers", workers]) == 2
     captured = capfd.readouterr()
     line = one_line_error(captured.err)
     assert "CLAIMSIGHT_AUDIT_DATABASE_URL" in line
     assert "CANARY" not in captured.err + captured.out
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as again:  # the server's socket was let go
+        again.bind(("127.0.0.1", port))
 
 
 def test_train_reports_what_it_quarantined(
