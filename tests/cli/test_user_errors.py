@@ -25,6 +25,17 @@ def short_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def young_denials_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Twelve months of history: retrained as of 2023-12, the claims have the 8 mature months the denial-risk
+    model needs, but the denials' 180-day windows have closed in only 6 months, not the 7 recovery needs."""
+    from synthetic import generate_world, write_world
+
+    out = tmp_path_factory.mktemp("young_denials_world")
+    write_world(generate_world(claims=4_000, months=12, seed=11), out_dir=out, fmt="parquet")
+    return out
+
+
 def with_duplicate_claims(world: Path, tmp_path: Path) -> Path:
     """A copy of `world` whose claims table repeats three claim ids, so validation quarantines some rows."""
     import shutil
@@ -70,6 +81,55 @@ def test_retrain_on_too_short_a_history_says_so_in_one_line(
     months = sorted(pd.read_parquet(short_world / "claims.parquet")["submitted_at"].astype(str).str[:7].unique())
     assert main(["retrain", "--data", str(short_world), "--as-of", months[-1]]) == 2
     assert "mature months" in one_line_error(capfd.readouterr().err)
+
+
+def test_retrain_with_too_little_recovery_history_registers_nothing_and_names_the_model(
+    young_denials_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The denial-risk kind could be trained, the recovery kind not: no challenger may be left registered without
+    a verdict (the old run trained and registered denial-risk first, then stopped at recovery)."""
+    from mlflow import MlflowClient
+
+    from training.tracking import configure
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("CLAIMSIGHT_HOME", str(home))
+    assert main(["retrain", "--data", str(young_denials_world), "--as-of", "2023-12"]) == 2
+    line = one_line_error(capfd.readouterr().err)
+    assert "to retrain recovery" in line and "nothing was trained or registered" in line
+    assert "closed in at least 7 months" in line and "found 6" in line
+    assert "--as-of" in line and "--model denial-risk" in line
+    assert "denial-risk:" not in line  # its history is long enough; only the one that lacks it is named
+    configure(home=home, tracking_uri=None, experiment="claimsight-retrain")
+    versions = MlflowClient().search_model_versions()
+    assert [(v.name, v.version) for v in versions if "gate_decision" not in v.tags] == []
+    assert versions == []  # it failed before training anything
+
+
+@pytest.mark.parametrize(
+    ("world", "month", "kind"),
+    [("young_denials_world", "2023-12", "recovery"), ("short_world", "2023-04", "denial-risk")],
+)
+def test_a_jobs_history_check_says_what_its_training_would(
+    world: str, month: str, kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """`retrain` asks the check instead of training first, so the two must refuse the same history alike."""
+    from features.contract.run_options import RunOptions
+    from features.contract.time_cut import known_at
+    from features.contract.validation import load_validated
+    from models import catalog
+    from training.jobs import TrainRun, job_for
+    from training.retrain import month_start
+    from training.splits import NotEnoughHistory
+
+    data, as_of = request.getfixturevalue(world), month_start(month)
+    job, options = job_for(catalog.kind(kind)), RunOptions(home=tmp_path)
+    tables = known_at(load_validated(data, max_reject_rate=options.max_reject_rate).tables, as_of)
+    with pytest.raises(NotEnoughHistory) as checked:
+        job.check_history(tables, data_dir=data, options=options, as_of=as_of)
+    with pytest.raises(NotEnoughHistory) as trained:
+        job.train(data, options=options, run=TrainRun(as_of=as_of, register=False))
+    assert str(checked.value) == str(trained.value)
 
 
 @pytest.fixture
