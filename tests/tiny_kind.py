@@ -24,7 +24,7 @@ from models.calibration import fit_calibrator
 from models.catalog import ModelKind
 from models.mlflow_model import SavedModelPyfunc
 from training.jobs import DEFAULT_RUN, JobReport, Judging, TrainingJob, TrainRun, log_and_register
-from training.splits import TimeSplit
+from training.splits import NotEnoughHistory, TimeSplit
 
 
 class TinyBuilder:
@@ -130,7 +130,19 @@ def judging(
     return Judging(y=evaluation["denied"].to_numpy(), p_challenger=evaluation["p"].to_numpy(), score=score)
 
 
+def check_history(
+    tables: Mapping[str, pd.DataFrame], *, data_dir: Path, options: RunOptions, as_of: pd.Timestamp
+) -> None:
+    """`train` splits the months of labelled claims 4 from the end and 2 from the end: it needs 5 of them."""
+    labels = compute_labels(tables, codes=load_code_tables(), routine=options.routine,
+                            maturity_days=options.maturity_days, as_of=as_of)  # fmt: skip
+    claims = tables["claims"].set_index("claim_id").loc[labels["claim_id"]]
+    months = claims["submitted_at"].dt.strftime("%Y-%m").nunique()
+    if months < 5:
+        raise NotEnoughHistory(f"need labelled claims in at least 5 months to train tiny; found {months}")
+
+
 TINY = ModelKind(
     "tiny", TinyModel, TinyPyfunc, "tiny_kind:JOB", summary="a test's third model: P(denial) from charge and lines"
 )
-JOB = TrainingJob(kind=TINY, train=train, judging=judging)
+JOB = TrainingJob(kind=TINY, train=train, judging=judging, check_history=check_history)

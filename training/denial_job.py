@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from features.claim_fields import day_number
-from features.contract.codes import CATEGORIES, load_code_tables
+from features.contract.codes import CATEGORIES, CodeTables, load_code_tables
 from features.contract.labels import compute_labels, data_as_of
 from features.contract.payer_rules import load_payer_rules
 from features.contract.run_options import RunOptions
@@ -80,8 +80,7 @@ def build_dataset(
     tables = result.tables if as_of is None else known_at(result.tables, as_of)
     codes = load_code_tables()
     routine = options.routine
-    labels = compute_labels(tables, codes=codes, routine=routine, maturity_days=options.maturity_days, as_of=as_of)
-    split = choose_split(tables["claims"], labels)
+    labels, split = _labels_and_split(tables, codes=codes, options=options, as_of=as_of)
     rules = load_payer_rules(data_dir=data_dir)
     builder = (builder or DenialFeatureBuilder()).fit(
         tables=tables, labels=labels, rules=rules, codes=codes, routine=routine
@@ -97,6 +96,22 @@ def build_dataset(
     lab["role"] = split.role(claims["submitted_at"].dt.strftime("%Y-%m")).to_numpy()
     known = data_as_of(tables) if as_of is None else pd.Timestamp(as_of)
     return Dataset(features=fs, labels=lab, builder=builder, split=split, as_of=known)
+
+
+def _labels_and_split(
+    tables: Mapping[str, pd.DataFrame], *, codes: CodeTables, options: RunOptions, as_of: pd.Timestamp | None
+) -> tuple[pd.DataFrame, TimeSplit]:
+    labels = compute_labels(tables, codes=codes, routine=options.routine, maturity_days=options.maturity_days,
+                            as_of=as_of)  # fmt: skip
+    return labels, choose_split(tables["claims"], labels)
+
+
+def check_history(
+    tables: Mapping[str, pd.DataFrame], *, data_dir: Path, options: RunOptions, as_of: pd.Timestamp
+) -> None:
+    """Raise NotEnoughHistory when the history as known on `as_of` (`tables`, already cut) is too short for the
+    split `train_denial_risk` would choose; labels only, no features, so it is cheap to ask first."""
+    _labels_and_split(tables, codes=load_code_tables(), options=options, as_of=as_of)
 
 
 def _slice(ds: Dataset, role: str) -> TrainingSlice:
@@ -293,4 +308,4 @@ def judging(
     return Judging(y=evaluation["denied"].to_numpy(dtype=float), p_challenger=evaluation["p"].to_numpy(), score=score)
 
 
-JOB = TrainingJob(kind=DENIAL_RISK, train=train_denial_risk, judging=judging)
+JOB = TrainingJob(kind=DENIAL_RISK, train=train_denial_risk, judging=judging, check_history=check_history)

@@ -3,7 +3,9 @@
 `claimsight train`, the monthly retrain and bench find a kind's job through the catalog (`job_for`), so they
 never name a model. A job trains from a data directory and registers the result (`train`), and says which
 rows a challenger is judged on and how to score any saved model of its kind on them (`judging`): the retrain
-gate is then the same for every kind.
+gate is then the same for every kind. It also says, cheaply and before anything is trained, whether a history
+is long enough to train it (`check_history`): the retrain asks every kind first, so a kind that lacks history
+cannot stop the run after another kind has registered a challenger that no verdict then judges.
 
 `log_and_register` is the MLflow half every job shares: parameters, metrics, data fingerprint and code
 version, evaluation artifacts, the saved model with its sha256, and the registry entry.
@@ -78,12 +80,15 @@ DEFAULT_RUN = TrainRun()  # everything known, registered, champion if the name h
 @dataclass(frozen=True)
 class TrainingJob:
     """`train(data_dir, *, options, run=TrainRun()) -> (model, report)`, the report carrying `metrics`,
-    `registry` (version, ...), `seconds` and `evaluation`; and `judging(report, *, data_dir, tables, options,
-    as_of) -> Judging` for the retrain gate."""
+    `registry` (version, ...), `seconds` and `evaluation`; `judging(report, *, data_dir, tables, options,
+    as_of) -> Judging` for the retrain gate; and `check_history(tables, *, data_dir, options, as_of)`, which
+    raises `training.splits.NotEnoughHistory` exactly when `train` on the history as known on `as_of` (`tables`,
+    already cut) would, without training."""
 
     kind: ModelKind
     train: Callable[..., tuple[Any, JobReport]]
     judging: Callable[..., Judging]
+    check_history: Callable[..., None]
 
 
 def job_for(kind: ModelKind) -> TrainingJob:

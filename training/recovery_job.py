@@ -109,6 +109,25 @@ def build_recovery_data(
     return RecoveryData(denials=frame, X=X, builder=builder, as_of=as_of)
 
 
+def mature_months(denials: pd.DataFrame) -> pd.Series:
+    """YYYY-MM of the first remit of every denial whose outcome counts (its maturity window has closed): what
+    `recovery_split` splits."""
+    return denials.loc[denials["recovered"].notna(), "first_remit_date"].dt.strftime("%Y-%m")
+
+
+def check_history(
+    tables: Mapping[str, pd.DataFrame], *, data_dir: Path, options: RunOptions, as_of: pd.Timestamp
+) -> None:
+    """Raise NotEnoughHistory when the history as known on `as_of` (`tables`, already cut) is too short for the
+    split `train_recovery` would choose; labels and outcomes only, no features, so it is cheap to ask first."""
+    codes, rules = load_code_tables(), load_payer_rules(data_dir=data_dir)
+    routine, maturity = options.routine, options.maturity_days
+    labels = compute_labels(tables, codes=codes, routine=routine, maturity_days=maturity, as_of=as_of)
+    frame = denial_frame(tables, labels, codes=codes, rules=rules, routine=routine)
+    outcomes = recovery_events(frame, labels, maturity_days=maturity).set_index("claim_id")
+    recovery_split(mature_months(frame.assign(recovered=frame["claim_id"].map(outcomes["recovered"]))))
+
+
 def recovery_split(months: pd.Series, *, eval_months: int = 3, calibrate_months: int = 2) -> TimeSplit:
     """Months (YYYY-MM of the denial) of the mature denials: latest to evaluate, before them to calibrate."""
     present = [str(m) for m in sorted(months.dropna().unique())]
@@ -130,8 +149,7 @@ def fit_recovery(
 ) -> tuple[RecoveryModel, RecoveryModel, TimeSplit]:
     """(propensity-weighted model, unweighted model, split), both fitted on the same rows."""
     mature = data.mature
-    frame = data.denials[mature]
-    months = frame["first_remit_date"].dt.strftime("%Y-%m")
+    months = mature_months(data.denials)
     split = split or recovery_split(months)
     role = split.role(months).to_numpy()
     rows = np.flatnonzero(mature)[np.isin(role, ["learn", "calibrate"])]
@@ -365,4 +383,4 @@ def judging(
     )
 
 
-JOB = TrainingJob(kind=RECOVERY, train=train_recovery, judging=judging)
+JOB = TrainingJob(kind=RECOVERY, train=train_recovery, judging=judging, check_history=check_history)

@@ -1,8 +1,10 @@
 """`claimsight retrain --as-of YYYY-MM`: the monthly loop's one step, safe to re-run and safe to crash.
 
-For each model kind of the catalog (its training job says how to train it and which rows judge it): train
-a challenger on the history as known on the first day of the month, register it (without the alias), score
-the serving champion on the challenger's evaluation rows (the latest mature months) with point-in-time
+First, every chosen kind's training job says whether the history as known on the first day of the month is
+long enough to train it; if one is not, nothing is trained or registered (a challenger registered before the
+run stopped would carry no verdict). Then, for each model kind of the catalog (its training job says how to
+train it and which rows judge it): train a challenger on that history, register it (without the alias),
+score the serving champion on the challenger's evaluation rows (the latest mature months) with point-in-time
 features in the champion's own coding, run the gate (training/gate.py) plus a round trip through the
 registry, and only when every model has been judged move the `champion` aliases. A crash before that point
 leaves every alias where it was. The decision is written on the challenger's version (tag `gate_decision`),
@@ -37,6 +39,7 @@ from models.catalog import ModelKind
 from models.mlflow_model import CHAMPION, download_model
 from training.gate import GateDecision, GateSettings, judge
 from training.jobs import TrainRun, job_for
+from training.splits import NotEnoughHistory
 from training.store_lock import store_lock
 
 log = logging.getLogger(__name__)
@@ -92,6 +95,7 @@ def retrain(
     client = MlflowClient()
     fingerprint = data_fingerprint(data_dir)
     tables = known_at(load_validated(data_dir, max_reject_rate=options.max_reject_rate).tables, as_of)
+    check_history(chosen, tables=tables, data_dir=data_dir, options=options, as_of=as_of)
     with ExitStack() as held:
         # one retrain per store and model at a time, locks taken in one order so two retrains cannot deadlock
         for name in sorted(k.registry_name for k in chosen):
@@ -101,6 +105,35 @@ def retrain(
         outcomes = _judge_all(chosen, month)
         run_id = _log_decision(outcomes, options=options, as_of_month=as_of_month, fingerprint=fingerprint, gate=gate)
     return RetrainResult(as_of=as_of, outcomes=tuple(outcomes), run_id=run_id)
+
+
+def check_history(
+    chosen: Sequence[ModelKind],
+    *,
+    tables: Mapping[str, pd.DataFrame],
+    data_dir: Path,
+    options: RunOptions,
+    as_of: pd.Timestamp,
+) -> None:
+    """Every chosen kind's history, checked before any kind is trained: a kind that lacked it would otherwise
+    stop the run after the kinds before it had registered challengers that no verdict judges. Raises one
+    NotEnoughHistory naming each kind that lacks history and what it lacks."""
+    short: dict[str, str] = {}
+    for kind in chosen:
+        try:
+            job_for(kind).check_history(tables, data_dir=data_dir, options=options, as_of=as_of)
+        except NotEnoughHistory as exc:
+            short[kind.name] = str(exc)
+    if not short:
+        return
+    others = [k.name for k in chosen if k.name not in short]
+    names = " and ".join(short)
+    leave_out = f", or leave {names} out with {' '.join(f'--model {n}' for n in others)}" if others else ""
+    why = "; ".join(f"{name}: {problem}" for name, problem in short.items())
+    raise NotEnoughHistory(
+        f"too little history as known on {as_of:%Y-%m-%d} to retrain {names}, so nothing was trained or "
+        f"registered: {why}, or choose a later --as-of{leave_out}"
+    )
 
 
 @dataclass(frozen=True)

@@ -24,22 +24,26 @@ def listening_socket(host: str, port: int) -> socket.socket:
     Accepted connections inherit it. uvicorn binds the socket of `--workers N` without it, and every
     response then waits for the client's delayed ACK (Nagle's algorithm; MEASURED.md has the figures).
 
-    An address that cannot be bound (in use, not this machine's, a privileged port) is the user's to change.
+    An address that cannot be bound (in use, not this machine's, a privileged port, an IPv6 address on a
+    machine without IPv6) is the user's to change.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock: socket.socket | None = None
     try:
+        sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
     except OSError as exc:
-        sock.close()
+        if sock is not None:
+            sock.close()
         where = "--host/--port (or CLAIMSIGHT_API_HOST/CLAIMSIGHT_API_PORT)"
         if exc.errno == errno.EADDRINUSE:
             raise UsageProblem(
                 f"port {port} on {host} is already in use: stop the server using it or choose another with {where}"
             ) from None
-        if exc.errno in (errno.EACCES, errno.EADDRNOTAVAIL) or isinstance(exc, socket.gaierror):
+        unusable = (errno.EACCES, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)
+        if exc.errno in unusable or isinstance(exc, socket.gaierror):
             problem = f"cannot listen on {host}:{port} ({exc.strerror})"
             raise UsageProblem(f"{problem}: choose another with {where}") from None
         raise

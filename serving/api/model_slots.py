@@ -102,9 +102,22 @@ class ModelSlot(Generic[T]):
         return snapshot
 
     def record_failure(self, exc: BaseException, *, ref: str) -> LoadFailure:
+        """Remember a failed load and log it, saying what serves now: the version loaded before, or nothing."""
         failure = LoadFailure(error=type(exc).__name__, at=datetime.now(UTC), ref=ref)
         self._last_failure = failure
-        log.warning("model %s: load of %s failed (%s); the previous model keeps serving", self.name, ref, failure.error)
+        serving = self._current
+        if serving is not None:
+            log.warning(
+                "model %s: load of %s failed (%s); the previous version %s keeps serving",
+                self.name, ref, failure.error, serving.version,
+            )  # fmt: skip
+        else:
+            log.error(
+                "model %s: load of %s failed (%s) and no version of it is loaded: the service is not ready "
+                "(/readyz and its routes answer 503) until a load succeeds; check the registered artifact, or "
+                "point the champion alias at a good version (the poller or POST /v1/admin/reload loads it)",
+                self.name, ref, failure.error,
+            )  # fmt: skip
         return failure
 
     def load(self, ref: str | None = None) -> LoadResult:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from api.support import ArtifactStore, FakeModel, Service, bearer, verify_fake
+from api.support import CANARY, ArtifactStore, FakeModel, Service, bearer, verify_fake
 from fastapi.testclient import TestClient
 
 from serving.api.model_slots import ChampionPoller, ModelRegistry, ModelSlot, NoModel
@@ -77,6 +78,44 @@ def test_empty_slot_raises_no_model(store: ArtifactStore) -> None:
         slot.current()
     with pytest.raises(NoModel):
         ModelRegistry([slot]).snapshot("no_such_model")
+
+
+def _failure_log(caplog: pytest.LogCaptureFixture) -> str:
+    (record,) = [r for r in caplog.records if r.name == "serving.api.models" and "failed" in r.getMessage()]
+    return record.getMessage()
+
+
+@pytest.mark.parametrize("step", ["load", "resolve"])
+def test_a_failed_first_load_says_nothing_serves_and_what_to_do(
+    store: ArtifactStore, step: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At start-up with a corrupt artifact (or a registry that cannot be asked) there is no previous model."""
+
+    def resolve(name: str) -> str:
+        raise ConnectionError(f"registry down {CANARY}")
+
+    store.fail = OSError
+    registry = ModelRegistry([_slot(store)], resolve_champion=resolve if step == "resolve" else None)
+    with caplog.at_level(logging.INFO, logger="serving.api.models"):
+        assert not registry.refresh()["denial_risk"].ok
+    message = _failure_log(caplog)
+    assert "keeps serving" not in message and "previous" not in message
+    assert "no version of it is loaded" in message and "not ready" in message
+    assert "check the registered artifact" in message and "champion alias" in message
+    assert CANARY not in caplog.text
+
+
+def test_a_failed_later_load_names_the_version_that_keeps_serving(
+    store: ArtifactStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    slot = _slot(store)
+    assert slot.load().ok
+    store.fail = OSError
+    with caplog.at_level(logging.INFO, logger="serving.api.models"):
+        assert not slot.load().ok
+    message = _failure_log(caplog)
+    assert "the previous version v1 keeps serving" in message and "not ready" not in message
+    assert CANARY not in caplog.text
 
 
 @pytest.mark.slow  # stress: 200 requests on 8 threads while another thread swaps models

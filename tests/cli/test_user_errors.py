@@ -3,8 +3,11 @@ command that validates says what it quarantined (item 8)."""
 
 from __future__ import annotations
 
+import errno
+import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -19,6 +22,17 @@ def short_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     out = tmp_path_factory.mktemp("short_world")
     write_world(generate_world(claims=3_000, months=4, seed=11), out_dir=out, fmt="parquet")
+    return out
+
+
+@pytest.fixture(scope="module")
+def young_denials_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Twelve months of history: retrained as of 2023-12, the claims have the 8 mature months the denial-risk
+    model needs, but the denials' 180-day windows have closed in only 6 months, not the 7 recovery needs."""
+    from synthetic import generate_world, write_world
+
+    out = tmp_path_factory.mktemp("young_denials_world")
+    write_world(generate_world(claims=4_000, months=12, seed=11), out_dir=out, fmt="parquet")
     return out
 
 
@@ -69,41 +83,128 @@ def test_retrain_on_too_short_a_history_says_so_in_one_line(
     assert "mature months" in one_line_error(capfd.readouterr().err)
 
 
-def test_serve_on_a_port_in_use_says_so_in_one_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+def test_retrain_with_too_little_recovery_history_registers_nothing_and_names_the_model(
+    young_denials_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    """The denial-risk kind could be trained, the recovery kind not: no challenger may be left registered without
+    a verdict (the old run trained and registered denial-risk first, then stopped at recovery)."""
+    from mlflow import MlflowClient
+
+    from training.tracking import configure
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("CLAIMSIGHT_HOME", str(home))
+    assert main(["retrain", "--data", str(young_denials_world), "--as-of", "2023-12"]) == 2
+    line = one_line_error(capfd.readouterr().err)
+    assert "to retrain recovery" in line and "nothing was trained or registered" in line
+    assert "closed in at least 7 months" in line and "found 6" in line
+    assert "--as-of" in line and "--model denial-risk" in line
+    assert "denial-risk:" not in line  # its history is long enough; only the one that lacks it is named
+    configure(home=home, tracking_uri=None, experiment="claimsight-retrain")
+    versions = MlflowClient().search_model_versions()
+    assert [(v.name, v.version) for v in versions if "gate_decision" not in v.tags] == []
+    assert versions == []  # it failed before training anything
+
+
+@pytest.mark.parametrize(
+    ("world", "month", "kind"),
+    [("young_denials_world", "2023-12", "recovery"), ("short_world", "2023-04", "denial-risk")],
+)
+def test_a_jobs_history_check_says_what_its_training_would(
+    world: str, month: str, kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """`retrain` asks the check instead of training first, so the two must refuse the same history alike."""
+    from features.contract.run_options import RunOptions
+    from features.contract.time_cut import known_at
+    from features.contract.validation import load_validated
+    from models import catalog
+    from training.jobs import TrainRun, job_for
+    from training.retrain import month_start
+    from training.splits import NotEnoughHistory
+
+    data, as_of = request.getfixturevalue(world), month_start(month)
+    job, options = job_for(catalog.kind(kind)), RunOptions(home=tmp_path)
+    tables = known_at(load_validated(data, max_reject_rate=options.max_reject_rate).tables, as_of)
+    with pytest.raises(NotEnoughHistory) as checked:
+        job.check_history(tables, data_dir=data, options=options, as_of=as_of)
+    with pytest.raises(NotEnoughHistory) as trained:
+        job.train(data, options=options, run=TrainRun(as_of=as_of, register=False))
+    assert str(checked.value) == str(trained.value)
+
+
+@pytest.fixture
+def serve_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`serve` in development mode on an empty home, whatever it sets in the environment undone afterwards."""
     monkeypatch.setenv("CLAIMSIGHT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CLAIMSIGHT_ENVIRONMENT", "development")
     monkeypatch.setenv("CLAIMSIGHT_API_KEYS", "")
+    monkeypatch.setenv("CLAIMSIGHT_SERVE_DATA", "")
     monkeypatch.setenv("CLAIMSIGHT_AUDIT_DATABASE_URL", f"sqlite:///{tmp_path / 'audit.sqlite'}")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_on_a_port_in_use_says_so_in_one_line(
+    serve_env: None, workers: str, capfd: pytest.CaptureFixture[str]
+) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert main(["serve", "--port", str(port)]) == 2
+        assert main(["serve", "--port", str(port), "--workers", workers]) == 2
     line = one_line_error(capfd.readouterr().err)
     assert "already in use" in line and "--port" in line
 
 
-def test_serve_with_an_audit_database_it_cannot_open_names_the_setting_not_the_url(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_on_an_address_not_of_this_machine_says_so_in_one_line(
+    serve_env: None, workers: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("CLAIMSIGHT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("CLAIMSIGHT_ENVIRONMENT", "development")
-    monkeypatch.setenv("CLAIMSIGHT_API_KEYS", "")
-    monkeypatch.setenv("CLAIMSIGHT_SERVE_DATA", "")  # so that whatever `serve` sets is undone after the test
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    """192.0.2.1 is TEST-NET-1 (RFC 5737): documentation only, never an address of this machine."""
+    assert main(["serve", "--host", "192.0.2.1", "--port", str(free_port()), "--workers", workers]) == 2
+    line = one_line_error(capfd.readouterr().err)
+    assert "cannot listen on 192.0.2.1" in line and "--host/--port" in line
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_on_ipv6_where_the_machine_has_none_says_so_in_one_line(
+    serve_env: None, workers: str, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A kernel without IPv6 refuses the socket itself (EAFNOSUPPORT), before any bind."""
+    real = socket.socket
+
+    def without_ipv6(family: int = socket.AF_INET, *args: Any, **kwargs: Any) -> socket.socket:
+        if family == socket.AF_INET6:
+            raise OSError(errno.EAFNOSUPPORT, os.strerror(errno.EAFNOSUPPORT))
+        return real(family, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "socket", without_ipv6)
+    assert main(["serve", "--host", "::1", "--port", str(free_port()), "--workers", workers]) == 2
+    line = one_line_error(capfd.readouterr().err)
+    assert "cannot listen on ::1" in line and "--host/--port" in line
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_with_an_audit_database_it_cannot_open_names_the_setting_not_the_url(
+    serve_env: None, workers: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    port = free_port()
     monkeypatch.setenv("CLAIMSIGHT_API_PORT", str(port))
     (tmp_path / "CANARY-a-file").write_text("")  # a file where the audit file's directory should be
     missing = tmp_path / "CANARY-a-file" / "audit.sqlite"
     monkeypatch.setenv("CLAIMSIGHT_AUDIT_DATABASE_URL", f"sqlite:///{missing}")
-    assert main(["serve", "--workers", "2"]) == 2
+    assert main(["serve", "--workers", workers]) == 2
     captured = capfd.readouterr()
     line = one_line_error(captured.err)
     assert "CLAIMSIGHT_AUDIT_DATABASE_URL" in line
     assert "CANARY" not in captured.err + captured.out
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as again:  # the server's socket was let go
+        again.bind(("127.0.0.1", port))
 
 
 def test_train_reports_what_it_quarantined(
