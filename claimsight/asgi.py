@@ -8,6 +8,7 @@ port and serve on unsupervised: a restarted `serve` could not bind, and nobody w
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import multiprocessing
 import os
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 def service_app(settings: Settings, *, data: Path | None = None) -> FastAPI:
     """The scoring service as `claimsight serve` runs it: champions from the MLflow registry of `settings`, the
     payer rules of `data` (shipped rules when None), the audit log of `settings` (SQLite in home by default)."""
+    # A fatal signal (SIGSEGV, SIGBUS: e.g. a memory-mapped file truncated under us) leaves a traceback on stderr,
+    # the server's log, instead of a process that vanished without a line (issue 12, item 5).
+    faulthandler.enable()
     from serving.api.routes import ScoringContext
     from serving.api.runtime import build_app, build_registry
     from training.tracking import default_tracking_uri

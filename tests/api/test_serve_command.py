@@ -97,3 +97,26 @@ def test_serve_with_workers_shares_one_nodelay_socket(
 
 def test_serve_refuses_a_missing_rules_directory(serve_env: None, tmp_path: Path) -> None:
     assert main(["serve", "--data", str(tmp_path / "nowhere")]) == 2
+
+
+def test_a_fatal_signal_in_the_service_leaves_a_traceback_in_its_log(tmp_path: Path) -> None:
+    """SIGBUS (the probe's read-only -shm) killed the service without a line; now the log says where it died."""
+    import signal
+    import subprocess
+    import sys
+
+    script = (
+        "import faulthandler, os, signal, sys\n"
+        "from claimsight import asgi\n"
+        "try:\n"
+        "    asgi.service_app(asgi.Settings(), data=None)\n"
+        "except BaseException:\n"
+        "    pass\n"  # no models or keys needed: only that the service turned the handler on first
+        "print('enabled', faulthandler.is_enabled(), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGBUS)\n"
+    )
+    env = {**os.environ, "CLAIMSIGHT_HOME": str(tmp_path), "CLAIMSIGHT_ENVIRONMENT": "development"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGBUS
+    assert "enabled True" in done.stdout
+    assert "Fatal Python error: Bus error" in done.stderr
