@@ -36,7 +36,8 @@ def service_app(settings: Settings, *, data: Path | None = None) -> FastAPI:
     payer rules of `data` (shipped rules when None), the audit log of `settings` (SQLite in home by default)."""
     # A fatal signal (SIGSEGV, SIGBUS: e.g. a memory-mapped file truncated under us) leaves a traceback on stderr,
     # the server's log, instead of a process that vanished without a line (issue 12, item 5).
-    faulthandler.enable()
+    if not faulthandler.is_enabled() and sys.__stderr__ is not None:
+        faulthandler.enable(file=sys.__stderr__)  # the process's own stderr, not a stand-in without a file
     from serving.api.routes import ScoringContext
     from serving.api.runtime import build_app, build_registry
     from training.tracking import default_tracking_uri

@@ -143,6 +143,23 @@ def _wait_ready(client: Any, server: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("the server was not ready in time")
 
 
+def wait_all_listening(port: int, *, workers: int, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+    """Wait until every worker listens on 127.0.0.1:`port` (each has its own socket, listening once the worker
+    has started): `/readyz` answers from whichever worker is up, and connections opened before the others
+    listen all go to it. Linux only (/proc/net/tcp); elsewhere it returns at once."""
+    table = Path("/proc/net/tcp")
+    if workers <= 1 or not table.exists():
+        return
+    local = f"0100007F:{port:04X}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = [row.split() for row in table.read_text().splitlines()[1:]]
+        if sum(1 for row in rows if row[1] == local and row[3] == "0A") >= workers:
+            return
+        time.sleep(0.25)
+    raise RuntimeError(f"not every one of the {workers} workers was listening in time")
+
+
 def _stop(server: subprocess.Popen[bytes]) -> None:
     if server.poll() is None:
         server.terminate()
@@ -311,6 +328,7 @@ def run_loadtest(
 
                 with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10.0) as probe:
                     _wait_ready(probe, server)
+                wait_all_listening(port, workers=count)
                 startup_seconds = time.perf_counter() - started
                 levels = ", ".join(str(c) for c in concurrency)
                 console.print(

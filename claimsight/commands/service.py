@@ -18,7 +18,7 @@ from claimsight.errors import UsageProblem
 FACTORY = f"{service_from_environment.__module__}:{service_from_environment.__name__}"
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
+def listening_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     """The server's socket, bound here rather than by uvicorn so it carries TCP_NODELAY.
 
     Accepted connections inherit it. uvicorn binds the socket of `--workers N` without it, and every
@@ -33,6 +33,8 @@ def listening_socket(host: str, port: int) -> socket.socket:
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if reuse_port:  # one socket per worker on the same address (claimsight.worker_sockets)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
     except OSError as exc:
         if sock is not None:
@@ -72,8 +74,8 @@ def serve(
     """
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # read when LightGBM's OpenMP runtime loads, which is below
     import uvicorn
-    from uvicorn.supervisors import Multiprocess
 
+    from claimsight.worker_sockets import SpreadWorkers, worker_sockets
     from serving.api.security import new_key
 
     if data is not None and not data.is_dir():
@@ -89,15 +91,15 @@ def serve(
         )
     if workers > 1:  # each worker opens the audit log; a wrong setting is reported here, once
         open_audit(settings).engine.dispose()
-    sock = listening_socket(settings.api_host, settings.api_port)
+    sockets = worker_sockets(listening_socket, host=settings.api_host, port=settings.api_port, workers=workers)
     if workers == 1:
         try:
             app_ = service_app(settings, data=data)
         except BaseException:
-            sock.close()
+            sockets[0].close()
             raise
         config = uvicorn.Config(app_, log_level=log_level, timeout_graceful_shutdown=10, server_header=False)
-        uvicorn.Server(config).run(sockets=[sock])
+        uvicorn.Server(config).run(sockets=sockets)
         return
     if data is not None:
         os.environ[SERVE_DATA_ENV] = str(data.resolve())
@@ -109,7 +111,7 @@ def serve(
         timeout_graceful_shutdown=10,
         server_header=False,
     )
-    Multiprocess(config, sockets=[sock]).run()
+    SpreadWorkers(config, slots=sockets).run()
 
 
 def _counts(text: str, *, option: str, most: int) -> list[int]:

@@ -125,6 +125,35 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _listening(port: int) -> int:
+    """Sockets listening on 127.0.0.1:`port` (a worker's socket listens once the worker has started)."""
+    local = f"0100007F:{port:04X}"
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1] == local and row.split()[3] == "0A")
+
+
+def _sockets_of(pid: int) -> int:
+    return sum(1 for fd in Path(f"/proc/{pid}/fd").iterdir() if os.readlink(fd).startswith("socket:"))
+
+
+def _both_workers_take_connections(port: int, pids: list[int]) -> None:
+    """16 keep-alive connections opened at once are spread over both workers (each has its own SO_REUSEPORT
+    socket; with one shared socket the first worker to wake often accepted them all, issue 12 item 4)."""
+    before = {pid: _sockets_of(pid) for pid in pids}
+    connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(16)]
+    try:
+        for connection in connections:
+            connection.connect()
+        for connection in connections:
+            connection.request("GET", "/livez")
+        assert all(connection.getresponse().read() for connection in connections)
+        taken = {pid: _sockets_of(pid) - before[pid] for pid in pids}
+        assert sum(taken.values()) == 16 and min(taken.values()) >= 1, taken
+    finally:
+        for connection in connections:
+            connection.close()
+
+
 @pytest.mark.slow  # two workers load the session's trained models
 def test_workers_end_and_free_the_port_when_serve_is_killed(model_home: Path, tmp_path: Path) -> None:
     port = _free_port()
@@ -150,10 +179,14 @@ def test_workers_end_and_free_the_port_when_serve_is_killed(model_home: Path, tm
             def workers() -> list[int]:
                 return [pid for pid in children(serve.pid) if "spawn_main" in cmdline(pid)]
 
-            up = wait_until(lambda: serve.poll() is not None or (len(workers()) == 2 and _ready(port)), seconds=300)
+            up = wait_until(
+                lambda: serve.poll() is not None or (len(workers()) == 2 and _ready(port) and _listening(port) == 2),
+                seconds=300,
+            )
             assert up and serve.poll() is None, log_path.read_text()[-3000:]
             started = children(serve.pid)  # the two workers and multiprocessing's resource tracker
             assert len(workers()) == 2
+            _both_workers_take_connections(port, workers())
 
             serve.send_signal(signal.SIGKILL)
             serve.wait(timeout=10)

@@ -14,9 +14,9 @@ import pytest
 import uvicorn
 from api.support import bearer
 from fastapi.testclient import TestClient
-from uvicorn.supervisors import Multiprocess
 
 from claimsight.cli import main
+from claimsight.worker_sockets import SpreadWorkers
 from serving.api.security import hash_key
 
 pytestmark = pytest.mark.slow  # starts `claimsight serve` processes on the session's trained models
@@ -75,22 +75,27 @@ def test_serve_prints_a_development_key_once_and_serves_with_its_hash(
         assert client.get("/v1/models", headers=bearer(secret + "x")).status_code == 401
 
 
-def test_serve_with_workers_shares_one_nodelay_socket(
+def test_serve_with_workers_gives_each_worker_its_own_nodelay_socket(
     serve_env: None, small_world: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: dict[str, Any] = {}
 
-    def fake_run(self: Multiprocess) -> None:
-        seen["config"], seen["sockets"] = self.config, self.sockets
+    def fake_run(self: SpreadWorkers) -> None:
+        seen["config"], seen["slots"] = self.config, self.slots
 
-    monkeypatch.setattr(Multiprocess, "run", fake_run)
+    monkeypatch.setattr(SpreadWorkers, "run", fake_run)
     assert main(["serve", "--workers", "2", "--data", str(small_world)]) == 0
-    config, (sock,) = seen["config"], seen["sockets"]
+    config, slots = seen["config"], seen["slots"]
     try:
-        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
-        assert sock.get_inheritable()
+        assert len(slots) == 2 and len({s.fileno() for s in slots}) == 2
+        assert {s.getsockname() for s in slots} == {("127.0.0.1", int(os.environ["CLAIMSIGHT_API_PORT"]))}
+        for sock in slots:
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
+            assert sock.get_inheritable()
     finally:
-        sock.close()
+        for sock in slots:
+            sock.close()
     assert (config.app, config.factory, config.workers) == ("claimsight.asgi:service_from_environment", True, 2)
     assert os.environ["CLAIMSIGHT_SERVE_DATA"] == str(small_world.resolve())
 

@@ -149,10 +149,13 @@ def free_port() -> int:
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize("reuse_port", [False, True])
 def test_serve_on_a_port_in_use_says_so_in_one_line(
-    serve_env: None, workers: str, capfd: pytest.CaptureFixture[str]
+    serve_env: None, workers: str, reuse_port: bool, capfd: pytest.CaptureFixture[str]
 ) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        if reuse_port:  # a server that shares its port: serve's own workers do, but serve must not join it
+            taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
