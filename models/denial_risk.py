@@ -20,7 +20,7 @@ from features.denial_features import CATEGORICAL, FEATURE_NAMES, DenialFeatureBu
 from models.base import BoostedModel
 from models.boosting import deterministic_params
 from models.calibration import fit_calibrator
-from models.reasons import group_contributions, reasons_frame, reasons_from_values
+from models.reasons import Reason, group_contributions, reason_columns, reasons_frame, reasons_from_values
 
 _ONE_THREAD_ROWS = 16
 
@@ -104,13 +104,13 @@ class DenialRiskModel(BoostedModel):
     def explain(self, fs: FeatureSet, *, rows: np.ndarray | None = None, top: int = 3) -> pd.DataFrame:
         """Top reasons and actions for the selected rows (default all): what a person will read."""
         idx = np.arange(len(fs.claim_ids)) if rows is None else np.asarray(rows)
+        return reasons_frame(self._reasons(fs, idx, top=top), index=fs.claim_ids[idx], top=top)
+
+    def _reasons(self, fs: FeatureSet, idx: np.ndarray, *, top: int) -> list[list[Reason]]:
         if len(idx) == 0:
-            return reasons_frame([], index=fs.claim_ids[:0], top=top)
+            return []
         grouped = group_contributions(self.contributions(fs.X[idx]))
-        reasons = reasons_from_values(
-            grouped, fs.records(idx), preventive_action=self.builder_.category_actions_, top=top
-        )
-        return reasons_frame(reasons, index=fs.claim_ids[idx], top=top)
+        return reasons_from_values(grouped, fs.records(idx), preventive_action=self.builder_.category_actions_, top=top)
 
     def score(
         self,
@@ -122,26 +122,25 @@ class DenialRiskModel(BoostedModel):
     ) -> pd.DataFrame:
         """p_denial, top category, release/review decision, and reasons for the rows a person will read.
 
-        The decision is `review` where the caller's mask says so, else where p_denial >= threshold.
+        The decision is `review` where the caller's mask says so, else where p_denial >= threshold. The
+        frame is built once from arrays (no join of a reasons frame): for one claim, each pandas operation's
+        fixed cost is a visible share of the request.
         """
         p = self.predict_proba(fs.X)
         if review is None:
             review = p >= (0.5 if threshold is None else threshold)
         cats = self.predict_categories(fs.X)
         top = cats.argmax(axis=1)
-        out = pd.DataFrame(
-            {
-                "p_denial": p,
-                "top_category": np.array(CATEGORIES)[top],
-                "p_category": cats[np.arange(len(top)), top],
-                "decision": np.where(review, "review", "release"),
-            },
-            index=fs.claim_ids,
-        )
+        columns: dict[str, Any] = {
+            "p_denial": p,
+            "top_category": np.array(CATEGORIES)[top],
+            "p_category": cats[np.arange(len(top)), top],
+            "decision": np.where(review, "review", "release"),
+        }
         if explain != "none":
-            rows = np.flatnonzero(review) if explain == "flagged" else None
-            out = out.join(self.explain(fs, rows=rows))
-        return out
+            idx = np.flatnonzero(review) if explain == "flagged" else np.arange(len(p))
+            columns.update(reason_columns(self._reasons(fs, idx, top=3), rows=idx, n=len(p), top=3))
+        return pd.DataFrame(columns, index=fs.claim_ids)
 
     def _meta_extra(self) -> dict[str, Any]:
         return {"categories": list(CATEGORIES)}

@@ -117,6 +117,19 @@ def reasons_from_values(
     return out
 
 
+def reason_columns(
+    reasons: Sequence[Sequence[Reason]], *, rows: np.ndarray, n: int, top: int = 3
+) -> dict[str, np.ndarray]:
+    """`reason_k` / `action_k` columns of `n` rows: row rows[i] gets reasons[i], the others None."""
+    cols: dict[str, np.ndarray] = {}
+    for k in range(top):
+        for name, field in ((f"reason_{k + 1}", "text"), (f"action_{k + 1}", "action")):
+            column = np.full(n, None, dtype=object)
+            column[rows] = [getattr(r[k], field) if len(r) > k else None for r in reasons] if len(rows) else []
+            cols[name] = column
+    return cols
+
+
 def reasons_frame(reasons: Sequence[Sequence[Reason]], *, index: pd.Index, top: int = 3) -> pd.DataFrame:
     cols: dict[str, list[object]] = {}
     for k in range(top):
