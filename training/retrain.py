@@ -75,6 +75,9 @@ def month_start(text: str) -> pd.Timestamp:
     return day
 
 
+JUDGED_AGAINST = "gate_champion"  # version tag: the champion a verdict was judged against ("None": none served)
+
+
 def retrain(
     data_dir: Path,
     *,
@@ -160,9 +163,7 @@ def _judge_all(chosen: Sequence[ModelKind], month: _Month) -> list[ModelOutcome]
         found = _judged_version(client, name, as_of=month.as_of, fingerprint=month.fingerprint,
                                 seed=month.options.seed)  # fmt: skip
         if found is not None:
-            promote = found.tags["gate_decision"] == "promote"
-            reasons = tuple(json.loads(found.tags.get("gate_reasons", "[]")))
-            outcomes.append(ModelOutcome(kind.name, name, str(found.version), champion, None, promote, reasons, True))
+            outcomes.append(_recorded(kind, found, champion))
             continue
         outcomes.append(_challenge(kind, champion, month))
 
@@ -172,10 +173,28 @@ def _judge_all(chosen: Sequence[ModelKind], month: _Month) -> list[ModelOutcome]
         if not o.reused:
             client.set_model_version_tag(o.name, o.challenger, "gate_decision", "promote" if o.promote else "refuse")
             client.set_model_version_tag(o.name, o.challenger, "gate_reasons", json.dumps(list(o.reasons)))
+            client.set_model_version_tag(o.name, o.challenger, JUDGED_AGAINST, str(o.champion_before))
     for o in outcomes:
         if o.promote and o.champion_before != o.challenger and _alias(client, o.name) == o.champion_before:
             client.set_registered_model_alias(o.name, CHAMPION, o.challenger)
     return outcomes
+
+
+def _recorded(kind: ModelKind, found: Any, champion: str | None) -> ModelOutcome:
+    """The recorded verdict of a version judged before for this month, data and seed.
+
+    A promotion was a verdict against the champion of that moment: it stands only while that champion (or
+    the version itself) serves. Once a later month has promoted another version, re-running this month must
+    not move the champion back to a model judged only against an older one."""
+    version = str(found.version)
+    promote = found.tags["gate_decision"] == "promote"
+    reasons = tuple(json.loads(found.tags.get("gate_reasons", "[]")))
+    against = found.tags.get(JUDGED_AGAINST)
+    if promote and champion != version and against != str(champion):
+        promote = False
+        reasons = (*reasons, f"FAILED champion unchanged: judged against {against or 'an unrecorded champion'}, "
+                             f"the champion is now {champion}; retrain a later month to judge against it")  # fmt: skip
+    return ModelOutcome(kind.name, kind.registry_name, version, champion, None, promote, reasons, True)
 
 
 def _still_current(outcome: ModelOutcome, client: Any) -> ModelOutcome:

@@ -216,3 +216,19 @@ def test_history_must_be_unfrozen_and_built_alike(small_world: Path) -> None:
         model_state.with_history_of(fit(prior_strength=5.0))
     twin = model_state.with_history_of(history)
     assert twin.line_aggregates_ is history.line_aggregates_ and twin.levels_ is model_state.levels_
+
+
+def test_rerunning_an_earlier_month_does_not_move_the_champion_back(small_world: Path, tmp_path: Path) -> None:
+    """A promotion recorded for 2024-02 was judged against no champion; after 2024-03 promoted another version,
+    re-running 2024-02 repeats that verdict only while its champion serves (issue 12, item 2)."""
+    options = RunOptions(home=tmp_path, seed=3)
+    gate = GateSettings(auc_tolerance=0.05, ece_tolerance=0.05)
+    retrain(small_world, as_of_month="2024-02", options=options, kinds=["denial-risk"])
+    later = retrain(small_world, as_of_month="2024-03", options=options, gate=gate, kinds=["denial-risk"])
+    assert later.outcomes[0].promote and aliases(tmp_path)["denial-risk"] == "2"
+    again = retrain(small_world, as_of_month="2024-02", options=options, gate=gate, kinds=["denial-risk"])
+    (outcome,) = again.outcomes
+    assert outcome.reused and outcome.challenger == "1" and not outcome.promote
+    assert any("judged against None, the champion is now 2" in r for r in outcome.reasons)
+    assert aliases(tmp_path)["denial-risk"] == "2"
+    assert versions(tmp_path, "denial-risk") == 2
