@@ -14,8 +14,9 @@ that, since authentication happens after the headers.
   seconds does not extend it. A new deadline starts with the first byte after a response (uvicorn's keep-alive
   timer covers a connection that sends nothing). On expiry the connection gets a 408 if a request had begun,
   and is closed. Bodies have their own deadline in the app (`ApiConfig.body_timeout_seconds`).
-- **Connection cap.** At most `max_connections` open per process. A connection that would exceed it closes the
-  one that has waited longest for request headers (a flood's, or an idle keep-alive one) to make room; only when
+- **Connection cap.** At most `max_connections` open per process. A connection that would exceed it closes one
+  still waiting for its request headers to make room: the oldest of those that have begun sending a request
+  (a slow sender's), else the oldest idle one (nothing sent yet, or kept alive after a response); only when
   every connection is inside a request is the newcomer refused with a 503. The cap is fitted under the process's
   open-file limit (`fit_to_open_files`), so the server never reaches EMFILE however many connections arrive.
 
@@ -104,20 +105,21 @@ def fit_to_open_files(
 ) -> tuple[ConnectionLimits, int]:
     """(limits, listen backlog) that keep the process under `open_files` descriptors.
 
-    asyncio accepts up to `backlog` sockets in one turn of the loop before any of them reaches the protocol (and
-    so the cap), and closed ones are released a turn later; two backlogs are therefore kept free besides
-    `RESERVED_FDS`. A small limit shrinks the backlog first, then the cap. Raises ValueError when the limit leaves
-    no room for `MIN_CONNECTIONS`.
+    asyncio accepts up to `backlog` sockets in one turn of the loop; they reach the protocol (and so the cap) two
+    turns later, and the connections closed to make room for them release their descriptors a turn after that.
+    Under a flood, three backlogs are therefore in flight besides the cap (measured: 600 + 3 x 448 + the
+    process's own), and are kept free besides `RESERVED_FDS`. A small limit shrinks the backlog first, then the
+    cap. Raises ValueError when the limit leaves no room for `MIN_CONNECTIONS`.
     """
     if open_files is None:
         return limits, backlog
     usable = open_files - RESERVED_FDS
-    backlog = max(MIN_CONNECTIONS, min(backlog, usable // 4))
-    room = usable - 2 * backlog
+    backlog = max(MIN_CONNECTIONS, min(backlog, usable // 8))
+    room = usable - 3 * backlog
     if room < MIN_CONNECTIONS:
         raise ValueError(
             f"the open-file limit ({open_files:,}) leaves no room for connections; raise it (ulimit -n) above "
-            f"{RESERVED_FDS + 3 * MIN_CONNECTIONS:,}"
+            f"{RESERVED_FDS + 4 * MIN_CONNECTIONS:,}"
         )
     if room < limits.max_connections:
         limits = ConnectionLimits(
@@ -131,8 +133,11 @@ def fit_to_open_files(
 class ConnectionGuard:
     """The connections of one server (one process): who is open, who waits for request headers, what was closed.
 
-    `waiting` is in the order the connections started waiting for a request's headers, so the first one is the
-    one to close when the cap is reached. Counts since the last report are logged as one line per
+    Connections waiting for a request's headers are kept in two queues, each in the order they started waiting:
+    `begun` (some bytes of the request have arrived: a slow sender, the flood's kind) and `idle` (nothing yet:
+    just connected, or kept alive after a response). Room under the cap is made from the front of `begun`
+    first, so a connection that has just been accepted and whose request is on its way is the last to go, as
+    long as slow senders hold any connections. Counts since the last report are logged as one line per
     `limits.report_seconds`, scheduled by the first count after a quiet period.
     """
 
@@ -140,34 +145,44 @@ class ConnectionGuard:
         self.limits = limits
         self.loop = loop
         self.open: set[GuardedH11Protocol] = set()
-        self.waiting: dict[GuardedH11Protocol, None] = {}
+        self.begun: dict[GuardedH11Protocol, None] = {}
+        self.idle: dict[GuardedH11Protocol, None] = {}
         self.peak = 0
         self.unreported: Counter[str] = Counter()
         self.totals: Counter[str] = Counter()
         self._report: asyncio.TimerHandle | None = None
 
     def admit(self, protocol: GuardedH11Protocol) -> bool:
-        """Room for `protocol`, made by closing the longest-waiting connections if need be; False = refused."""
+        """Room for `protocol`, made by closing waiting connections if need be (above); False = refused."""
         while len(self.open) >= self.limits.max_connections:
-            if not self.waiting:
+            queue = self.begun or self.idle
+            if not queue:
                 self.count("refused")
                 return False
-            next(iter(self.waiting)).drop("evicted")
+            next(iter(queue)).drop("evicted")
         self.open.add(protocol)
         self.peak = max(self.peak, len(self.open))
         return True
 
     def wait(self, protocol: GuardedH11Protocol) -> None:
-        """`protocol` now waits for a request's headers (it goes to the back of the queue)."""
-        self.waiting.pop(protocol, None)
+        """`protocol` now waits for a request, none of which has arrived (to the back of `idle`)."""
+        self.served(protocol)
         if protocol in self.open:
-            self.waiting[protocol] = None
+            self.idle[protocol] = None
+
+    def begin(self, protocol: GuardedH11Protocol) -> None:
+        """The first bytes of `protocol`'s next request have arrived (to the back of `begun`)."""
+        self.served(protocol)
+        if protocol in self.open:
+            self.begun[protocol] = None
 
     def served(self, protocol: GuardedH11Protocol) -> None:
-        self.waiting.pop(protocol, None)
+        """`protocol` is inside a request (or closing): not waiting any more."""
+        self.begun.pop(protocol, None)
+        self.idle.pop(protocol, None)
 
     def forget(self, protocol: GuardedH11Protocol) -> None:
-        self.waiting.pop(protocol, None)
+        self.served(protocol)
         self.open.discard(protocol)
 
     def count(self, reason: str) -> None:
@@ -261,9 +276,10 @@ class GuardedH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._between_requests():
+        if self._between_requests() and not self.request_begun:  # the first bytes since the last response
             self.request_begun = True
-            if self.header_deadline is None:  # the first bytes since the last response start the clock
+            self.guard.begin(self)
+            if self.header_deadline is None:  # after a response; a new connection's clock started when it did
                 self._start_deadline()
         super().data_received(data)
 
@@ -278,7 +294,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # may already handle a pipelined request (handle_events above)
-        if not self.transport.is_closing() and self._between_requests():
+        if not self.transport.is_closing() and self._between_requests() and not self.request_begun:
             self.guard.wait(self)
 
     # the rules

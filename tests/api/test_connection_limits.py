@@ -161,28 +161,31 @@ def test_requests_in_time_are_served_and_the_next_request_gets_its_own_deadline(
 # --------------------------------------------------------------------------------------- connection cap
 
 
-def test_the_cap_closes_the_connection_waiting_longest_for_headers() -> None:
+def test_the_cap_closes_slow_senders_first_then_idle_connections_oldest_first() -> None:
     async def main() -> None:
-        async with running(TinyApp(), ConnectionLimits(max_connections=3, header_timeout_seconds=30)) as (
-            port,
-            guard,
-        ):
+        limits = ConnectionLimits(max_connections=3, header_timeout_seconds=30)
+        async with running(TinyApp(), limits) as (port, guard):
+            idle = await connect(port)  # sends nothing
+            await asyncio.sleep(0.05)
             slow = []
-            for _ in range(3):
+            for _ in range(2):
                 reader, writer = await connect(port)
-                writer.write(b"GET / HTTP/1.1\r\n")
+                writer.write(b"GET / HTTP/1.1\r\n")  # begins a request and stalls
                 slow.append((reader, writer))
                 await asyncio.sleep(0.05)
-            reader, writer = await connect(port)  # the fourth: room is made by closing the oldest
-            writer.write(REQUEST)
-            assert (await response(reader)).startswith(b"HTTP/1.1 200 ")
-            _, data = await closed_after(slow[0][0], within=2)
-            assert data == b""
-            for other, _ in slow[1:]:
-                assert not other.at_eof()
+            served = []
+            for expected_closed in (slow[0], slow[1], idle):  # each newcomer makes room for itself
+                reader, writer = await connect(port)
+                writer.write(REQUEST)
+                assert (await response(reader)).startswith(b"HTTP/1.1 200 ")
+                served.append((reader, writer))
+                _, data = await closed_after(expected_closed[0], within=2)
+                assert data == b""
+            for reader, _ in served:
+                assert not reader.at_eof()
             stats = guard().stats()
-            assert stats["evicted"] == 1 and stats["peak"] == 3 and stats["open"] == 3
-            for _, w in [*slow, (reader, writer)]:
+            assert stats["evicted"] == 3 and stats["peak"] == 3 and stats["open"] == 3
+            for _, w in [idle, *slow, *served]:
                 w.close()
 
     run(main())
@@ -239,8 +242,8 @@ def test_the_cap_fits_under_the_open_file_limit() -> None:
     assert fit_to_open_files(wanted, open_files=20_000) == (wanted, 2048)
     assert fit_to_open_files(wanted, open_files=None) == (wanted, 2048)
     small, backlog = fit_to_open_files(wanted, open_files=1024)
-    assert (small.max_connections, backlog, small.header_timeout_seconds) == (384, 192, 7)
-    assert small.max_connections + 2 * backlog + 256 <= 1024
+    assert (small.max_connections, backlog, small.header_timeout_seconds) == (480, 96, 7)
+    assert small.max_connections + 3 * backlog + 256 <= 1024
     with pytest.raises(ValueError, match="open-file limit"):
         fit_to_open_files(wanted, open_files=300)
 
