@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,7 @@ def measure(
 def run_loadtest(
     console: Console,
     *,
+    then: Callable[[str, str, list[dict[str, Any]]], None] | None = None,  # (base URL, key, bodies): more, after
     single: int = 2000,
     batches: int = 10,
     batch_size: int = 1000,
@@ -227,6 +229,8 @@ def run_loadtest(
                 batch_size=batch_size,
                 max_seconds=max_seconds,
             )
+            if then is not None:  # the server is still up
+                then(f"http://127.0.0.1:{port}", secret, bodies)
         except Exception:
             console.print(log.read_text(errors="replace")[-4000:])
             raise

@@ -173,13 +173,32 @@ def loadtest(
     seed: Annotated[int, typer.Option()] = 7,
     workers: Annotated[int, typer.Option(min=1, max=16, help="server worker processes")] = 1,
     max_seconds: Annotated[float, typer.Option(min=1.0, help="stop sending single requests after this long")] = 60.0,
+    flood: Annotated[
+        int,
+        typer.Option(min=0, max=50_000, help="then time single requests again while N slow connections press on"),
+    ] = 0,
 ) -> None:
     """A bounded load benchmark on loopback: trains both models on a small synthetic world in a temporary
-    MLflow home, starts `claimsight serve` on a free port, and times single-claim and batch requests."""
+    MLflow home, starts `claimsight serve` on a free port, and times single-claim and batch requests.
+
+    With `--flood N`, it then times `--single` keyed one-claim requests on the idle server and again while N
+    connections trickle request headers that never end (claimsight/flood_bench.py); target: p99 under the flood
+    <= 3x idle, no errors."""
+    from claimsight.flood_bench import FloodReport, flood_figures, print_flood_report
     from claimsight.load_bench import run_loadtest
 
+    console = shell.console()
+    flooded: list[FloodReport] = []
+
+    def flood_after(base_url: str, secret: str, bodies: list[dict[str, Any]]) -> None:
+        console.print(f"timing {single:,} single-claim requests idle, then under a flood of {flood:,} slow connections")
+        flooded.append(
+            flood_figures(base_url, secret, bodies, connections=flood, requests=single, max_seconds=max_seconds)
+        )
+
     run_loadtest(
-        shell.console(),
+        console,
+        then=flood_after if flood else None,
         single=single,
         batches=batches,
         batch_size=batch_size,
@@ -189,6 +208,8 @@ def loadtest(
         workers=workers,
         max_seconds=max_seconds,
     )
+    for report in flooded:
+        print_flood_report(console, report)
 
 
 def register(app: typer.Typer) -> None:

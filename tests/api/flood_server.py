@@ -4,16 +4,18 @@ Run as `python -m api.flood_server LOG_LEVEL REPORT_SECONDS` with `tests` on the
 settings in the environment. Everything but the app is `serve`'s own: Settings from the environment, the socket
 from `listening_socket`, the uvicorn configuration from `server_config` (protocol, limits fitted under the
 open-file limit, logging), `uvicorn.Server(...).run`. The app is the real infrastructure (keys, scopes, limits,
-error bodies) with the fake scoring router of the API tests, plus an open route with the guard's counts.
+error bodies) with the fake scoring router of the API tests, plus an open route with the guard's counts and a
+keyed stand-in for the claims route.
 """
 
 from __future__ import annotations
 
 import sys
 from collections import Counter
+from typing import Any
 
 import uvicorn
-from api.support import ArtifactStore, FakeModel, scoring_router, verify_fake
+from api.support import ArtifactStore, FakeModel, ScoreKey, scoring_router, verify_fake
 from fastapi import APIRouter
 
 from claimsight.commands.service import listening_socket, server_config
@@ -23,6 +25,7 @@ from serving.api.connections import guards
 
 
 def stats_router() -> APIRouter:
+    """The guard's counts (open), and a keyed stand-in for the claims route that `claimsight loadtest` times."""
     router = APIRouter()
 
     @router.get("/test/connections")
@@ -31,6 +34,10 @@ def stats_router() -> APIRouter:
         for guard in guards():
             total.update(guard.stats())
         return dict(total)
+
+    @router.post("/v1/claims/score")
+    async def score(body: dict[str, Any], _key: ScoreKey) -> dict[str, list[float]]:
+        return {"scores": [0.5] * len(body.get("claims", []))}
 
     return router
 

@@ -30,8 +30,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from rich.console import Console
 
-from claimsight.flood_bench import SlowConnections
+from claimsight.flood_bench import FRESH_REQUESTS, SlowConnections, flood_figures, print_flood_report
 from serving.api.security import new_key
 
 pytestmark = [
@@ -40,6 +41,7 @@ pytestmark = [
 ]
 
 TESTS = Path(__file__).resolve().parents[1]
+ROOT = TESTS.parent
 SLOW_CONNECTIONS = 3000
 CAP = 600
 HEADER_TIMEOUT = 2.0
@@ -93,7 +95,8 @@ def server(tmp_path: Path) -> Iterator[tuple[Server, str]]:
     port = _free_port()
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+        # as pytest's pythonpath: the project first (tests/features must not shadow the features package)
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(TESTS), os.environ.get("PYTHONPATH", "")]),
         "CLAIMSIGHT_ENVIRONMENT": "development",
         "CLAIMSIGHT_HOME": str(tmp_path / "home"),
         "CLAIMSIGHT_API_KEYS": entry,
@@ -203,3 +206,19 @@ def test_a_slow_connection_flood_leaves_keyed_requests_served_and_the_log_small(
     assert "Too many open files" not in log and "out of system resource" not in log, log[-3000:]
     reported = sum(int(n.replace(",", "")) for n in re.findall(r"closed ([\d,]+) connections without", log))
     assert reported >= SLOW_CONNECTIONS, log
+
+
+def test_the_flood_benchmark_measures_and_reports(server: tuple[Server, str]) -> None:
+    """`claimsight loadtest --flood N` on a small scale: the figures it prints come from real measurements."""
+    running, secret = server
+    bodies = [{"claim_id": f"C{i}", "lines": []} for i in range(10)]
+    report = flood_figures(running.base_url, secret, bodies, connections=300, requests=60, drip_seconds=0.5)
+    assert report.errors == Counter()
+    assert len(report.unloaded_ms) == len(report.flood_ms) == 60
+    assert len(report.unloaded_fresh_ms) == len(report.flood_fresh_ms) == FRESH_REQUESTS
+    assert report.tally.attempted >= 300 and report.tally.most_open == 300
+    console = Console(record=True, width=200)
+    print_flood_report(console, report)
+    text = console.export_text()
+    assert "keep-alive, under the flood" in text and "keyed errors: 0 (none)" in text
+    assert f"p99 under the flood / idle: {report.p99_ratio:.2f}x" in text
