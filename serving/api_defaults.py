@@ -15,7 +15,7 @@ MAX_BATCH: Final = 1000  # claims or denials per request; 422 above
 POLL_SECONDS: Final = 60.0  # how often to ask the registry whether the champion moved; 0 = off
 RATE_LIMIT_PER_MINUTE: Final = 6_000  # requests per API key per minute, also the burst; 0 = off
 BODY_TIMEOUT_SECONDS: Final = 30.0  # a request body must arrive within this; 408 after
-MAX_CONNECTIONS: Final = 4_096  # open connections per server process; then the oldest still sending headers is closed
+MAX_CONNECTIONS: Final = 8_192  # open connections per server process; past it one still waiting for headers is closed
 HEADER_TIMEOUT_SECONDS: Final = 10.0  # a request's headers must arrive within this of its first byte; closed after
 
 __all__ = [
