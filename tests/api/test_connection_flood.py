@@ -205,7 +205,8 @@ def test_a_slow_connection_flood_leaves_keyed_requests_served_and_the_log_small(
     assert len(log.encode()) < 8_000, log[-3000:]
     assert "Too many open files" not in log and "out of system resource" not in log, log[-3000:]
     reported = sum(int(n.replace(",", "")) for n in re.findall(r"closed ([\d,]+) connections without", log))
-    assert reported >= SLOW_CONNECTIONS, log
+    # every closure is in a summary line (connections the kernel reset from its full listen queue never reach them)
+    assert reported == stats["evicted"] + stats["timed_out"] >= CAP, log
 
 
 def test_the_flood_benchmark_measures_and_reports(server: tuple[Server, str]) -> None:
