@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -291,6 +291,7 @@ def measure_concurrency(
 def run_loadtest(
     console: Console,
     *,
+    then: Callable[[str, str, list[dict[str, Any]]], None] | None = None,  # (base URL, key, bodies): more, after
     single: int = 2000,
     batches: int = 10,
     batch_size: int = 1000,
@@ -358,6 +359,8 @@ def run_loadtest(
                             workers=count,
                         )
                     )
+                if then is not None:  # the server is still up
+                    then(f"http://127.0.0.1:{port}", secret, bodies)
             except Exception:
                 console.print(log.read_text(errors="replace")[-4000:])
                 raise

@@ -28,6 +28,7 @@ from serving import api_defaults
 
 if TYPE_CHECKING:
     from serving.api.config import ApiConfig
+    from serving.api.connections import ConnectionLimits
 
 # Known to everyone who reads this file, so it only keeps development running; production refuses it.
 DEVELOPMENT_AUDIT_SECRET = "claimsight-development-audit-secret-not-for-production"
@@ -99,6 +100,19 @@ class Settings(BaseSettings):
         ge=1,
         le=64,
         description="requests per worker process whose model work runs at once (the rest wait their turn)",
+    )
+    api_max_connections: int = Field(
+        api_defaults.MAX_CONNECTIONS,
+        ge=16,
+        le=1_000_000,
+        description="open connections per server process; past it the one waiting longest for request headers is "
+        "closed (lowered to fit the open-file limit)",
+    )
+    api_header_timeout_seconds: float = Field(
+        api_defaults.HEADER_TIMEOUT_SECONDS,
+        gt=0,
+        le=600,
+        description="seconds a request's headers may take from its first byte (the connection is closed after)",
     )
     model_poll_seconds: float = Field(
         api_defaults.POLL_SECONDS, ge=0, le=86_400, description="champion poll interval; 0 = off"
@@ -208,6 +222,14 @@ class Settings(BaseSettings):
             scoring_threads=self.api_scoring_threads,
             unauthenticated_per_minute=self.api_unauthenticated_per_minute,
             docs=self.environment == "development",
+        )
+
+    def connection_limits(self) -> ConnectionLimits:
+        """The HTTP server's own limits (serving.api.connections), before fitting them to the open-file limit."""
+        from serving.api.connections import ConnectionLimits
+
+        return ConnectionLimits(
+            max_connections=self.api_max_connections, header_timeout_seconds=self.api_header_timeout_seconds
         )
 
     def routine_set(self) -> frozenset[tuple[str, str]] | None:

@@ -17,11 +17,15 @@ RATE_LIMIT_PER_MINUTE: Final = 6_000  # requests per API key per minute, also th
 BODY_TIMEOUT_SECONDS: Final = 30.0  # a request body must arrive within this; 408 after
 UNAUTHENTICATED_PER_MINUTE: Final = 600  # calls without a valid key per client address per minute; 0 = off
 SCORING_THREADS: Final = 2  # requests per process whose model work runs at once; the rest wait their turn
+MAX_CONNECTIONS: Final = 8_192  # open connections per server process; past it one still waiting for headers is closed
+HEADER_TIMEOUT_SECONDS: Final = 10.0  # a request's headers must arrive within this of its first byte; closed after
 
 __all__ = [
     "BODY_TIMEOUT_SECONDS",
+    "HEADER_TIMEOUT_SECONDS",
     "MAX_BATCH",
     "MAX_BODY_BYTES",
+    "MAX_CONNECTIONS",
     "POLL_SECONDS",
     "RATE_LIMIT_PER_MINUTE",
     "SCORING_THREADS",

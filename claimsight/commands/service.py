@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
+import logging
 import os
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from claimsight import shell
 from claimsight.asgi import SERVE_DATA_ENV, open_audit, service_app, service_from_environment
 from claimsight.errors import UsageProblem
+from claimsight.settings import Settings
+
+if TYPE_CHECKING:
+    from serving.api.connections import GuardedConfig
 
 # uvicorn imports the factory by name in each worker; derived, so a move of the factory cannot leave it stale
 FACTORY = f"{service_from_environment.__module__}:{service_from_environment.__name__}"
@@ -53,6 +59,55 @@ def listening_socket(host: str, port: int, *, reuse_port: bool = False) -> socke
     return sock
 
 
+def server_config(
+    app: Any, *, settings: Settings, log_level: str, workers: int = 1, report_seconds: float | None = None
+) -> GuardedConfig:
+    """The uvicorn configuration `serve` runs, with one worker (`app` the service) or several (`app` the factory's
+    import string): uvicorn's h11 protocol under the connection limits of `settings` (serving.api.connections),
+    fitted under this process's open-file limit after raising it to the hard limit, and a log that repeats
+    cannot grow (serving.api.log_limits). `report_seconds` shortens the summary interval, for tests.
+
+    An open-file limit too small for any connections is the operator's to raise (exit 2).
+    """
+    from serving.api.connections import LOGGER_NAME, GuardedConfig, fit_to_open_files, raise_open_file_limit
+    from serving.api.log_limits import server_log_config
+
+    wanted = settings.connection_limits()
+    if report_seconds is not None:
+        wanted = dataclasses.replace(wanted, report_seconds=report_seconds)
+    open_files = raise_open_file_limit()
+    try:
+        limits, backlog = fit_to_open_files(wanted, open_files=open_files)
+    except ValueError as exc:
+        raise UsageProblem(f"{exc} to serve (CLAIMSIGHT_API_MAX_CONNECTIONS is per process)") from None
+    config = GuardedConfig(
+        app,
+        limits=limits,
+        factory=isinstance(app, str),
+        workers=workers,
+        log_level=log_level,
+        log_config=server_log_config(),
+        timeout_graceful_shutdown=10,
+        server_header=False,
+        backlog=backlog,
+    )
+    log = logging.getLogger(LOGGER_NAME)  # configured by the GuardedConfig just built
+    if limits.max_connections < wanted.max_connections:
+        log.warning(
+            "CLAIMSIGHT_API_MAX_CONNECTIONS lowered from %s to %s per process to stay under the open-file limit "
+            "(%s); raise that limit (ulimit -n) to allow more",
+            f"{wanted.max_connections:,}",
+            f"{limits.max_connections:,}",
+            f"{open_files:,}",
+        )
+    log.info(
+        "at most %s open connections per process; request headers within %g s of their first byte",
+        f"{limits.max_connections:,}",
+        limits.header_timeout_seconds,
+    )
+    return config
+
+
 def serve(
     host: Annotated[str | None, typer.Option(help="default: CLAIMSIGHT_API_HOST (127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(min=1, max=65_535, help="default: CLAIMSIGHT_API_PORT (8000)")] = None,
@@ -71,6 +126,10 @@ def serve(
     Each request predicts on one thread (OMP_NUM_THREADS=1 unless set): with OpenMP's default of one thread
     per core, a one-claim prediction waits at a barrier for the other threads, far longer than the prediction
     itself on a busy machine. Requests run in parallel in the threadpool and across `--workers`.
+
+    Each process keeps at most CLAIMSIGHT_API_MAX_CONNECTIONS connections open and closes those whose request
+    headers take longer than CLAIMSIGHT_API_HEADER_TIMEOUT_SECONDS (`server_config`); run it behind a reverse
+    proxy in production all the same (README, "Production deployment").
     """
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # read when LightGBM's OpenMP runtime loads, which is below
     import uvicorn
@@ -95,22 +154,20 @@ def serve(
     if workers == 1:
         try:
             app_ = service_app(settings, data=data)
+            config = server_config(app_, settings=settings, log_level=log_level)
         except BaseException:
             sockets[0].close()
             raise
-        config = uvicorn.Config(app_, log_level=log_level, timeout_graceful_shutdown=10, server_header=False)
         uvicorn.Server(config).run(sockets=sockets)
         return
     if data is not None:
         os.environ[SERVE_DATA_ENV] = str(data.resolve())
-    config = uvicorn.Config(
-        FACTORY,
-        factory=True,
-        workers=workers,
-        log_level=log_level,
-        timeout_graceful_shutdown=10,
-        server_header=False,
-    )
+    try:
+        config = server_config(FACTORY, settings=settings, log_level=log_level, workers=workers)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
     SpreadWorkers(config, slots=sockets).run()
 
 
@@ -141,14 +198,33 @@ def loadtest(
         typer.Option(help="then one-claim requests over this many connections at once, e.g. 1,4,16,32"),
     ] = None,
     level_seconds: Annotated[float, typer.Option(min=1.0, help="seconds at each --concurrency level")] = 10.0,
+    flood: Annotated[
+        int,
+        typer.Option(min=0, max=50_000, help="then time single requests again while N slow connections press on"),
+    ] = 0,
 ) -> None:
     """A bounded load benchmark on loopback: trains both models on a small synthetic world in a temporary
     MLflow home, starts `claimsight serve` on a free port, and times single-claim and batch requests, then
-    (with --concurrency) throughput and latency with several connections sending at once."""
+    (with --concurrency) throughput and latency with several connections sending at once.
+
+    With `--flood N`, it then times `--single` keyed one-claim requests on the idle server and again while N
+    connections trickle request headers that never end (claimsight/flood_bench.py); target: p99 under the flood
+    <= 3x idle, no errors."""
+    from claimsight.flood_bench import FloodReport, flood_figures, print_flood_report
     from claimsight.load_bench import run_loadtest
 
+    console = shell.console()
+    flooded: list[FloodReport] = []
+
+    def flood_after(base_url: str, secret: str, bodies: list[dict[str, Any]]) -> None:
+        console.print(f"timing {single:,} single-claim requests idle, then under a flood of {flood:,} slow connections")
+        flooded.append(
+            flood_figures(base_url, secret, bodies, connections=flood, requests=single, max_seconds=max_seconds)
+        )
+
     run_loadtest(
-        shell.console(),
+        console,
+        then=flood_after if flood else None,
         single=single,
         batches=batches,
         batch_size=batch_size,
@@ -160,6 +236,8 @@ def loadtest(
         concurrency=_counts(concurrency, option="--concurrency", most=256) if concurrency else (),
         level_seconds=level_seconds,
     )
+    for report in flooded:
+        print_flood_report(console, report)
 
 
 def register(app: typer.Typer) -> None:

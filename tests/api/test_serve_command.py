@@ -4,7 +4,9 @@ by a stand-in that receives the app and the listening socket."""
 from __future__ import annotations
 
 import gc
+import logging
 import os
+import pickle
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from claimsight.cli import main
 from claimsight.worker_sockets import SpreadWorkers
+from serving.api.connections import GuardedH11Protocol
 from serving.api.security import hash_key
 
 pytestmark = pytest.mark.slow  # starts `claimsight serve` processes on the session's trained models
@@ -40,8 +43,14 @@ def serve_env(monkeypatch: pytest.MonkeyPatch, model_home: Path, tmp_path: Path)
     monkeypatch.setenv("CLAIMSIGHT_SERVE_DATA", "")  # so that whatever `serve` sets is undone after the test
     monkeypatch.setenv("OMP_NUM_THREADS", "")  # recorded for undo, then unset: `serve` chooses
     monkeypatch.delenv("OMP_NUM_THREADS")
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     yield
     gc.unfreeze()  # the service froze the heap after loading its models (serving.api.runtime.settle_heap)
+    # `serve` configured logging for a server process (serving.api.log_limits): give pytest its root logger back
+    for handler in [h for h in root.handlers if h not in handlers and not type(h).__module__.startswith("_pytest")]:
+        root.removeHandler(handler)
+    root.setLevel(level)
 
 
 def test_serve_prints_a_development_key_once_and_serves_with_its_hash(
@@ -84,6 +93,8 @@ def test_serve_with_workers_gives_each_worker_its_own_nodelay_socket(
         seen["config"], seen["slots"] = self.config, self.slots
 
     monkeypatch.setattr(SpreadWorkers, "run", fake_run)
+    monkeypatch.setenv("CLAIMSIGHT_API_MAX_CONNECTIONS", "600")
+    monkeypatch.setenv("CLAIMSIGHT_API_HEADER_TIMEOUT_SECONDS", "2.5")
     assert main(["serve", "--workers", "2", "--data", str(small_world)]) == 0
     config, slots = seen["config"], seen["slots"]
     try:
@@ -98,6 +109,19 @@ def test_serve_with_workers_gives_each_worker_its_own_nodelay_socket(
             sock.close()
     assert (config.app, config.factory, config.workers) == ("claimsight.asgi:service_from_environment", True, 2)
     assert os.environ["CLAIMSIGHT_SERVE_DATA"] == str(small_world.resolve())
+    # each worker gets the guarded protocol and the limits of the settings, by pickle
+    limits = pickle.loads(pickle.dumps(config)).connection_limits
+    assert config.http is GuardedH11Protocol
+    assert (limits.max_connections, limits.header_timeout_seconds) == (600, 2.5)
+
+
+def test_serve_refuses_an_open_file_limit_with_no_room_for_connections(
+    serve_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("serving.api.connections.raise_open_file_limit", lambda: 200)
+    monkeypatch.setattr(SpreadWorkers, "run", lambda self: pytest.fail("must not start"))
+    assert main(["serve", "--workers", "2"]) == 2
+    assert "open-file limit (200)" in capsys.readouterr().err
 
 
 def test_serve_refuses_a_missing_rules_directory(serve_env: None, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from claimsight.settings import Settings
 from serving import api_defaults
 from serving.api.config import ApiConfig
+from serving.api.connections import ConnectionLimits
 
 # ApiConfig fields whose Settings value is derived from other settings rather than a default of its own.
 DERIVED = {
@@ -51,4 +52,12 @@ def test_the_defaults_are_the_shared_constants() -> None:
         api_defaults.POLL_SECONDS,
         api_defaults.RATE_LIMIT_PER_MINUTE,
         api_defaults.BODY_TIMEOUT_SECONDS,
+    )
+
+
+def test_the_server_limits_default_to_the_shared_constants() -> None:
+    assert Settings().connection_limits() == ConnectionLimits()
+    assert (ConnectionLimits().max_connections, ConnectionLimits().header_timeout_seconds) == (
+        api_defaults.MAX_CONNECTIONS,
+        api_defaults.HEADER_TIMEOUT_SECONDS,
     )

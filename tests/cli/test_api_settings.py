@@ -98,11 +98,26 @@ def test_duplicate_key_ids_are_refused() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"api_port": 0}, {"api_max_batch": 0}, {"api_max_body_bytes": 10}, {"model_poll_seconds": -1}],
+    [
+        {"api_port": 0},
+        {"api_max_batch": 0},
+        {"api_max_body_bytes": 10},
+        {"model_poll_seconds": -1},
+        {"api_max_connections": 8},
+        {"api_header_timeout_seconds": 0},
+        {"api_header_timeout_seconds": 3600},
+    ],
 )
 def test_api_limits_are_checked(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         Settings(**kwargs)  # type: ignore[arg-type]
+
+
+def test_connection_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLAIMSIGHT_API_MAX_CONNECTIONS", "600")
+    monkeypatch.setenv("CLAIMSIGHT_API_HEADER_TIMEOUT_SECONDS", "2.5")
+    limits = Settings().connection_limits()
+    assert (limits.max_connections, limits.header_timeout_seconds) == (600, 2.5)
 
 
 @pytest.mark.parametrize(
