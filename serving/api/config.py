@@ -28,10 +28,11 @@ class ApiConfig:
     `rate_limit_per_minute`: requests per API key per minute (also the burst); 0 turns the limit off.
     `body_timeout_seconds`: a request body must arrive within this (408 otherwise).
     `unauthenticated_per_minute`: calls without a valid key per client address per minute (then 429); 0 = off.
-    `scoring_threads`: requests of one process whose model work (features, prediction, reasons) runs at once.
-    The work holds the GIL most of the time, so more threads than cores only interleave it: measured on two
-    cores, 16 connections on one process gave 71 req/s with every request in its own thread and about 110
-    with one or two at a time (issue 12). Two lets a single claim overtake a long batch.
+    `scoring_threads`: batch requests of one process whose model work (features, prediction, reasons) runs at
+    once on worker threads (small requests run on the event loop: `serving.api.app.run_model_work`). The work
+    holds the GIL most of the time, so more threads than cores only interleave it: measured on two cores, 16
+    connections on one process gave 71 req/s with every request in its own thread and about 110 with one or
+    two at a time (issue 12). Two lets one batch overtake another, long one.
 
     The limits' defaults are `serving.api_defaults`, which `claimsight.settings.Settings` reads too.
     """

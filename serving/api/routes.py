@@ -1,10 +1,10 @@
 """The scoring routes: claims before release, denials after, and the appeal queue.
 
-Each route does its model work through `run_model_work`: on a worker thread, so the event loop keeps answering
-(probes, other requests, the champion poller) while pandas and LightGBM work, and at most
-`ApiConfig.scoring_threads` at a time per process. A route takes one snapshot of the models it needs
-(`use_models`), scores with it and reports its version, so a hot swap during the request changes nothing in
-its answer.
+Each route does its model work through `run_model_work`: a small request on the event loop (its work holds the
+GIL anyway), a larger batch on a worker thread so the event loop keeps answering (probes, other requests, the
+champion poller) while pandas and LightGBM work, at most `ApiConfig.scoring_threads` at a time per process.
+A route takes one snapshot of the models it needs (`use_models`), scores with it and reports its version, so a
+hot swap during the request changes nothing in its answer.
 
 Scoring goes through the same functions as the batch path, never a second implementation:
 - claims: `DenialRiskModel.features` (the fitted `DenialFeatureBuilder.transform`) and `DenialRiskModel.score`,
@@ -446,7 +446,7 @@ def scoring_router(context: ScoringContext) -> APIRouter:
         check_batch(len(body.claims), request.app.state.config, field="body.claims")
         request.state.claim_ids = [c.claim_id for c in body.claims]
         threshold, results = await run_model_work(
-            request, functools.partial(score_claim_batch, models[DENIAL_RISK].model, body)
+            request, functools.partial(score_claim_batch, models[DENIAL_RISK].model, body), items=len(body.claims)
         )
         return json_response(ClaimScores(model_versions=_versions(models), threshold=threshold, results=results))
 
@@ -459,7 +459,9 @@ def scoring_router(context: ScoringContext) -> APIRouter:
         check_batch(len(body.denials), request.app.state.config, field="body.denials")
         request.state.claim_ids = [d.claim.claim_id for d in body.denials]
         results = await run_model_work(
-            request, functools.partial(score_denial_batch, models[RECOVERY].model, context, body)
+            request,
+            functools.partial(score_denial_batch, models[RECOVERY].model, context, body),
+            items=len(body.denials),
         )
         return json_response(DenialScores(model_versions=_versions(models), results=results))
 
@@ -470,7 +472,7 @@ def scoring_router(context: ScoringContext) -> APIRouter:
         check_batch(len(body.denials), request.app.state.config, field="body.denials")
         request.state.claim_ids = [d.claim.claim_id for d in body.denials]
         today, rows, not_denied = await run_model_work(
-            request, functools.partial(plan_denials, models[RECOVERY].model, context, body)
+            request, functools.partial(plan_denials, models[RECOVERY].model, context, body), items=len(body.denials)
         )
         return json_response(
             QueueResponse(model_versions=_versions(models), today=today, rows=rows, not_denied=not_denied)
