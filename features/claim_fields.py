@@ -18,6 +18,7 @@ import pandas as pd
 
 from features.columns import (
     Columns,
+    Table,
     claim_columns,
     claim_ranks,
     date_array,
@@ -118,7 +119,7 @@ def _segments(claim_pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, claim_pos[starts]
 
 
-def line_rows(claims: Columns, sources: Sequence[pd.DataFrame]) -> Columns:
+def line_rows(claims: Columns, sources: Sequence[Table]) -> Columns:
     """The lines of `claims` found in `sources` (frames read in that order), sorted by claim id then line
     number, with the claim columns and the derived keys every line-level feature reads.
 

@@ -23,6 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 __all__ = [
+    "ColumnTable",
+    "Table",
     "CLAIM_DATES",
     "CLAIM_FLAGS",
     "CLAIM_NUMBERS",
@@ -49,6 +51,39 @@ SMALL_INPUT = 64  # up to this many values, per-value Python beats a hashing or 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 Columns = dict[str, np.ndarray]
+
+
+class ColumnTable:
+    """A table as one numpy array per column, each already in the form this module's readers return (text:
+    object array of str, None = missing; dates: datetime64; numbers and yes/no flags: float64, NaN = missing).
+
+    What the scoring API builds from a request instead of DataFrames: for one claim, building two typed
+    DataFrames and reading their columns back cost about as much as predicting and explaining it. The readers
+    take these arrays as they are, so the feature function is the same for both inputs
+    (tests/features/test_column_table.py requires identical features from either).
+    """
+
+    def __init__(self, columns: Mapping[str, np.ndarray]) -> None:
+        self.columns = dict(columns)
+        lengths = {len(v) for v in self.columns.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"columns of different lengths: {sorted(lengths)}")
+        self._rows = lengths.pop() if lengths else 0
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.columns
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def take(self, rows: np.ndarray) -> ColumnTable:
+        return ColumnTable({name: values[rows] for name, values in self.columns.items()})
+
+
+Table = pd.DataFrame | ColumnTable
 
 CLAIM_TEXT = (
     "claim_id",
@@ -79,11 +114,19 @@ def _is_missing(value: object) -> bool:
     return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)
 
 
-def text_array(values: pd.Series) -> np.ndarray:
+def text_array(values: pd.Series | np.ndarray) -> np.ndarray:
     """Object array of str, None where missing: the values `astype("string")` would hold.
 
     A few values are read one by one from the column's own array (a pandas conversion has a fixed cost
     a column whatever its length, and a claim has twenty of them)."""
+    if isinstance(values, np.ndarray):  # a ColumnTable's column, or an array read before
+        if (
+            values.dtype == object
+            and len(values) <= SMALL_INPUT
+            and all(v is None or isinstance(v, str) for v in values)
+        ):
+            return values
+        values = pd.Series(values)
     if len(values) <= SMALL_INPUT:
         out = np.empty(len(values), dtype=object)
         for i, v in enumerate(values.array):
@@ -106,11 +149,13 @@ def _none_for_missing(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def date_array(values: pd.Series) -> np.ndarray:
+def date_array(values: pd.Series | np.ndarray) -> np.ndarray:
     """datetime64 values (NaT = missing), as `pd.to_datetime` reads the column.
 
     A few plain 'YYYY-MM-DD' strings (what a JSON request carries) are read by numpy, which reads that
     form exactly as pandas does, without `pd.to_datetime`'s fixed cost a column."""
+    if isinstance(values, np.ndarray):
+        return values if values.dtype.kind == "M" else date_array(pd.Series(values))
     if isinstance(values.dtype, np.dtype) and values.dtype.kind == "M":
         return np.asarray(values.array)
     if len(values) <= SMALL_INPUT:
@@ -120,15 +165,19 @@ def date_array(values: pd.Series) -> np.ndarray:
     return pd.to_datetime(values).to_numpy(dtype="datetime64[ns]")
 
 
-def number_array(values: pd.Series) -> np.ndarray:
+def number_array(values: pd.Series | np.ndarray) -> np.ndarray:
     """float64 values, NaN where missing."""
+    if isinstance(values, np.ndarray):
+        return values if values.dtype == np.float64 else number_array(pd.Series(values))
     if values.dtype == np.float64:
         return np.asarray(values.array)
     return values.array.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def flag_array(values: pd.Series) -> np.ndarray:
+def flag_array(values: pd.Series | np.ndarray) -> np.ndarray:
     """1.0 / 0.0 / NaN (not recorded) from a yes/no column, as `astype("boolean")` reads it."""
+    if isinstance(values, np.ndarray):  # a ColumnTable's flags are already 1.0 / 0.0 / NaN
+        return values if values.dtype == np.float64 else flag_array(pd.Series(values))
     if values.dtype == bool:
         return values.to_numpy(dtype=np.float64)
     if not isinstance(values.dtype, pd.BooleanDtype):
@@ -138,7 +187,7 @@ def flag_array(values: pd.Series) -> np.ndarray:
     return values.array.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def claim_columns(claims: pd.DataFrame, names: Sequence[str] | None = None) -> Columns:
+def claim_columns(claims: Table, names: Sequence[str] | None = None) -> Columns:
     """The claim columns features read (default: all of them), each converted once."""
     wanted = set(CLAIM_TEXT + CLAIM_DATES + CLAIM_FLAGS + CLAIM_NUMBERS if names is None else names)
     out: Columns = {}
@@ -152,9 +201,9 @@ def claim_columns(claims: pd.DataFrame, names: Sequence[str] | None = None) -> C
     return out
 
 
-def line_columns(lines: pd.DataFrame, rows: np.ndarray | None = None) -> Columns:
+def line_columns(lines: Table, rows: np.ndarray | None = None) -> Columns:
     """The line columns features read, for the given row positions (default: every row)."""
-    part = lines if rows is None else lines.iloc[rows]
+    part = lines if rows is None else lines.take(rows) if isinstance(lines, ColumnTable) else lines.iloc[rows]
     out: Columns = {name: text_array(part[name]) for name in LINE_TEXT}
     out.update({name: number_array(part[name]) for name in LINE_NUMBERS})
     return out

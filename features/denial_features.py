@@ -25,7 +25,7 @@ import yaml
 
 from features.auth_evidence import fit_auth_evidence, learned_auth_needed
 from features.claim_fields import apply_payer_rules, claim_fields, day_number, line_rows, procedure_family
-from features.columns import Columns, check_unique_ids, claim_columns, index_in, lookup_codes, text_array
+from features.columns import Columns, Table, check_unique_ids, claim_columns, index_in, lookup_codes, text_array
 from features.contract.codes import CATEGORIES, CodeTables
 from features.contract.payer_rule_model import RuleLibrary
 from features.contract.payer_rules import PayerRules
@@ -49,7 +49,7 @@ WINDOW_DAYS = 90
 
 
 def _context_line_keys(
-    context_claims: pd.DataFrame, claims: Columns, extra: np.ndarray, sources: Sequence[pd.DataFrame]
+    context_claims: pd.DataFrame, claims: Columns, extra: np.ndarray, sources: Sequence[Table]
 ) -> Columns:
     """Duplicate-suspicion keys of every line of every claim sent: the context claims plus the scored
     claims missing from them, their lines from the same line sources as the scored claims."""
@@ -63,7 +63,8 @@ def _context_line_keys(
         pos = index_in(frame["claim_id"], sent["claim_id"])
         keep = np.flatnonzero(pos >= 0)
         pos_parts.append(pos[keep])
-        code_parts.append(text_array(frame["procedure_code"].iloc[keep]))
+        codes = frame["procedure_code"]
+        code_parts.append(text_array(codes[keep] if isinstance(codes, np.ndarray) else codes.iloc[keep]))
     pos = np.concatenate(pos_parts)
     out = {k: sent[k][pos] for k in names[1:]}
     out["procedure_code"] = np.concatenate(code_parts)
@@ -139,8 +140,8 @@ class DenialFeatureBuilder:
     def transform(
         self,
         *,
-        claims: pd.DataFrame,
-        lines: pd.DataFrame,
+        claims: Table,
+        lines: Table,
         context_claims: pd.DataFrame | None = None,
         context_lines: pd.DataFrame | None = None,
     ) -> FeatureSet:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.columns import Table
 from features.contract.codes import CATEGORIES
 from features.denial_features import CATEGORICAL, FEATURE_NAMES, DenialFeatureBuilder, FeatureSet
 from models.base import BoostedModel
@@ -80,8 +81,8 @@ class DenialRiskModel(BoostedModel):
     def features(
         self,
         *,
-        claims: pd.DataFrame,
-        lines: pd.DataFrame,
+        claims: Table,
+        lines: Table,
         context_claims: pd.DataFrame | None = None,
         context_lines: pd.DataFrame | None = None,
     ) -> FeatureSet:

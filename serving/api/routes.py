@@ -14,7 +14,9 @@ Scoring goes through the same functions as the batch path, never a second implem
 - queue: the same denial frame -> `serving.appeal_queue.rank_queue`.
 
 The bodies are turned into contract tables with the dtypes validation gives a data directory
-(`schemas.claim_tables`), which is what makes the parity with `claimsight score claims` exact.
+(`schemas.claim_tables`), which is what makes the parity with `claimsight score claims` exact; the claims
+route gives the feature function the same values as arrays (`schemas.claim_column_tables`, a ColumnTable),
+which it reads as it reads those tables, without building DataFrames per request.
 
 What the service does not have is the team's history of claims: the batch path looks for duplicates among
 every claim in the data directory, the API among the claims of the request. The frozen point-in-time history
@@ -64,7 +66,7 @@ from serving.api.schemas import (
     QueueResponse,
     QueueRow,
     Reason,
-    claim_tables,
+    claim_column_tables,
     denial_tables,
 )
 from serving.api.security import require_scope
@@ -161,7 +163,7 @@ def json_response(body: BaseModel) -> Response:
 
 def score_claim_batch(model: DenialRiskModel, body: ClaimBatch) -> tuple[float, list[ClaimScore]]:
     """(threshold, one score per claim in request order); exactly the batch path's feature and score calls."""
-    tables = claim_tables(body.claims)
+    tables = claim_column_tables(body.claims)
     features = model.features(claims=tables["claims"], lines=tables["claim_lines"])
     threshold = model.threshold_for(precision=body.target_precision)
     scored = model.score(features, threshold=threshold, explain=body.explain)

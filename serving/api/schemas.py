@@ -41,6 +41,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, PydanticKnownError
 
+from features.columns import ColumnTable
 from features.contract.schema import (
     ADJUSTMENTS,
     CLAIM_LINES,
@@ -390,6 +391,33 @@ def claim_tables(claims: Sequence[ClaimIn]) -> dict[str, pd.DataFrame]:
     return {
         "claims": _frame(CLAIMS, _rows(CLAIMS, claims)),
         "claim_lines": _frame(CLAIM_LINES, _rows(CLAIM_LINES, lines, claim_id=owner.__getitem__)),
+    }
+
+
+def _array(values: list[Any], kind: str) -> np.ndarray:
+    """A column in the form `features.columns`' readers return it, which `ColumnTable` holds: what the same
+    values give through `_column` and a DataFrame, without building one."""
+    if kind == "date":
+        return np.array(values, dtype="datetime64[D]").astype("datetime64[us]")
+    if kind in ("money", "int", "bool"):
+        return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _column_table(table: Table, columns: dict[str, list[Any]]) -> ColumnTable:
+    return ColumnTable({c.name: _array(columns[c.name], c.kind) for c in table.columns})
+
+
+def claim_column_tables(claims: Sequence[ClaimIn]) -> dict[str, ColumnTable]:
+    """`claim_tables` as `ColumnTable`s, for the feature function (the claims route): the same values, without
+    two DataFrames built and read back per request (tests/api/test_parity.py holds the route to the batch)."""
+    lines = [line for claim in claims for line in claim.lines]
+    owner = [claim.claim_id for claim in claims for _ in claim.lines]
+    return {
+        "claims": _column_table(CLAIMS, _rows(CLAIMS, claims)),
+        "claim_lines": _column_table(CLAIM_LINES, _rows(CLAIM_LINES, lines, claim_id=owner.__getitem__)),
     }
 
 

@@ -27,7 +27,7 @@ from features.contract.labels import compute_labels
 from features.contract.payer_rules import load_payer_rules
 from features.denial_feature_defs import FEATURE_NAMES
 from features.recovery_features import denial_frame
-from serving.api.schemas import ClaimBatch, claim_bodies, claim_tables, denial_bodies
+from serving.api.schemas import ClaimBatch, claim_bodies, claim_column_tables, claim_tables, denial_bodies
 from serving.batch_scoring import pending_claims
 
 pytestmark = pytest.mark.slow  # the real service on the session's trained models
@@ -78,10 +78,16 @@ def test_features_are_identical(
     lines = world_tables["claim_lines"]
     batch = model.features(claims=chosen, lines=lines, context_claims=world_tables["claims"], context_lines=lines)
     body = ClaimBatch.model_validate({"claims": claim_bodies(chosen, lines)})
-    tables = claim_tables(body.claims)
-    api = model.features(claims=tables["claims"], lines=tables["claim_lines"])
-    assert list(api.claim_ids) == list(batch.claim_ids)
-    np.testing.assert_array_equal(api.X, batch.X)  # NaN == NaN here
+    # the route's arrays (ColumnTable) and typed DataFrames as validation gives them: both read alike
+    for tables in (claim_column_tables(body.claims), claim_tables(body.claims)):
+        api = model.features(claims=tables["claims"], lines=tables["claim_lines"])
+        assert list(api.claim_ids) == list(batch.claim_ids)
+        np.testing.assert_array_equal(api.X, batch.X)  # NaN == NaN here
+    # one claim a request, the common call (the readers' per-value route for few values)
+    for i in range(0, N_CLAIMS, 5):
+        one = claim_column_tables(body.claims[i : i + 1])
+        single = model.features(claims=one["claims"], lines=one["claim_lines"])
+        np.testing.assert_array_equal(single.X[0], batch.X[i])
 
 
 def test_api_scores_equal_claimsight_score_claims(
