@@ -384,14 +384,16 @@ def _rows(table: Table, items: Sequence[BaseModel], **fixed: Callable[[int], Any
     }
 
 
-def claim_tables(claims: Sequence[ClaimIn]) -> dict[str, pd.DataFrame]:
-    """`claims` and `claim_lines` tables of these claims, typed as `features.contract.validation` types them."""
+def _claim_rows(claims: Sequence[ClaimIn]) -> dict[Table, dict[str, list[Any]]]:
+    """The column lists of the `claims` and `claim_lines` tables of these claims."""
     lines = [line for claim in claims for line in claim.lines]
     owner = [claim.claim_id for claim in claims for _ in claim.lines]
-    return {
-        "claims": _frame(CLAIMS, _rows(CLAIMS, claims)),
-        "claim_lines": _frame(CLAIM_LINES, _rows(CLAIM_LINES, lines, claim_id=owner.__getitem__)),
-    }
+    return {CLAIMS: _rows(CLAIMS, claims), CLAIM_LINES: _rows(CLAIM_LINES, lines, claim_id=owner.__getitem__)}
+
+
+def claim_tables(claims: Sequence[ClaimIn]) -> dict[str, pd.DataFrame]:
+    """`claims` and `claim_lines` tables of these claims, typed as `features.contract.validation` types them."""
+    return {table.name: _frame(table, columns) for table, columns in _claim_rows(claims).items()}
 
 
 def _array(values: list[Any], kind: str) -> np.ndarray:
@@ -413,12 +415,7 @@ def _column_table(table: Table, columns: dict[str, list[Any]]) -> ColumnTable:
 def claim_column_tables(claims: Sequence[ClaimIn]) -> dict[str, ColumnTable]:
     """`claim_tables` as `ColumnTable`s, for the feature function (the claims route): the same values, without
     two DataFrames built and read back per request (tests/api/test_parity.py holds the route to the batch)."""
-    lines = [line for claim in claims for line in claim.lines]
-    owner = [claim.claim_id for claim in claims for _ in claim.lines]
-    return {
-        "claims": _column_table(CLAIMS, _rows(CLAIMS, claims)),
-        "claim_lines": _column_table(CLAIM_LINES, _rows(CLAIM_LINES, lines, claim_id=owner.__getitem__)),
-    }
+    return {table.name: _column_table(table, columns) for table, columns in _claim_rows(claims).items()}
 
 
 def denial_tables(denials: Sequence[DenialIn]) -> dict[str, pd.DataFrame]:
