@@ -143,18 +143,25 @@ def _wait_ready(client: Any, server: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("the server was not ready in time")
 
 
+PROC_TCP = Path("/proc/net/tcp")
+
+
+def listening_on_loopback(port: int) -> int:
+    """Sockets listening on 127.0.0.1:`port`, from Linux's /proc/net/tcp (state 0A = LISTEN)."""
+    local = f"0100007F:{port:04X}"
+    rows = [row.split() for row in PROC_TCP.read_text().splitlines()[1:]]
+    return sum(1 for row in rows if row[1] == local and row[3] == "0A")
+
+
 def wait_all_listening(port: int, *, workers: int, timeout: float = READY_TIMEOUT_SECONDS) -> None:
     """Wait until every worker listens on 127.0.0.1:`port` (each has its own socket, listening once the worker
     has started): `/readyz` answers from whichever worker is up, and connections opened before the others
     listen all go to it. Linux only (/proc/net/tcp); elsewhere it returns at once."""
-    table = Path("/proc/net/tcp")
-    if workers <= 1 or not table.exists():
+    if workers <= 1 or not PROC_TCP.exists():
         return
-    local = f"0100007F:{port:04X}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        rows = [row.split() for row in table.read_text().splitlines()[1:]]
-        if sum(1 for row in rows if row[1] == local and row[3] == "0A") >= workers:
+        if listening_on_loopback(port) >= workers:
             return
         time.sleep(0.25)
     raise RuntimeError(f"not every one of the {workers} workers was listening in time")

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from claimsight.load_bench import listening_on_loopback
+
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
 
 # A parent that starts the child (the process under test) and then only waits, to be killed.
@@ -125,13 +127,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _listening(port: int) -> int:
-    """Sockets listening on 127.0.0.1:`port` (a worker's socket listens once the worker has started)."""
-    local = f"0100007F:{port:04X}"
-    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
-    return sum(1 for row in rows if row.split()[1] == local and row.split()[3] == "0A")
-
-
 def _sockets_of(pid: int) -> int:
     return sum(1 for fd in Path(f"/proc/{pid}/fd").iterdir() if os.readlink(fd).startswith("socket:"))
 
@@ -180,7 +175,10 @@ def test_workers_end_and_free_the_port_when_serve_is_killed(model_home: Path, tm
                 return [pid for pid in children(serve.pid) if "spawn_main" in cmdline(pid)]
 
             up = wait_until(
-                lambda: serve.poll() is not None or (len(workers()) == 2 and _ready(port) and _listening(port) == 2),
+                lambda: (
+                    serve.poll() is not None
+                    or (len(workers()) == 2 and _ready(port) and listening_on_loopback(port) == 2)
+                ),
                 seconds=300,
             )
             assert up and serve.poll() is None, log_path.read_text()[-3000:]
