@@ -18,6 +18,11 @@ Action, in order (first that applies wins):
 3. a PR-1/2/3 adjustment (patient deductible, coinsurance, copay): ``bill_patient``;
 4. the denial category's usual follow-up.
 
+Then liability (``_liable_party``): ``bill_patient`` stands only when the adjustment it rests on is group PR
+(for the category's follow-up: the largest denial adjustment, the money at stake); a CO, PI or OA amount is the
+provider's, so the recommendation becomes ``appeal`` (``write_off`` when there are no appeal rights) and says
+why.
+
 Only the denial adjustments of the first remit take part: routine adjustments (DATA.md; ``codes.routine``
 unless a team passes its own set) are dropped unless the remit carries nothing else, so a routine PR-2
 next to a CO-50 does not turn a medical-necessity appeal into a patient bill. Appeal rights outside a
@@ -113,14 +118,40 @@ def _appeal_rights(triples: Sequence[_Triple], codes: CodeTables) -> tuple[bool 
 def _decide(
     *, category: str, triples: Sequence[_Triple], rule: ResolvedRule, rules: PayerRules, codes: CodeTables
 ) -> ActionDecision:
-    """The decision for already normalised, filtered, largest-first adjustments."""
+    """The decision for already normalised, filtered, largest-first adjustments, held to who is liable."""
+    decision, group = _first_rule(category=category, triples=triples, rule=rule, rules=rules, codes=codes)
+    return _liable_party(decision, group)
+
+
+def _liable_party(decision: ActionDecision, group: str) -> ActionDecision:
+    """Only a PR amount may be billed to the patient (the adjustment group decides who is liable).
+
+    CO (contractual obligation) and PI (payer initiated) amounts are the provider's by contract: billing the
+    patient for them breaks the payer contract and balance-billing rules, and OA amounts are not the
+    patient's either. For Medicare a non-covered service becomes the patient's only with a signed advance
+    notice, and then the payer answers PR (X12 CARC/group code definitions; CMS Medicare Claims Processing
+    Manual ch. 30, limitation on liability). So a rule that would bill the patient for an adjustment of
+    another group recommends working it with the payer instead: an appeal, or a write-off when the remit
+    says there are no appeal rights.
+    """
+    if decision.action != "bill_patient" or group == "PR":
+        return decision
+    action = "write_off" if decision.appeal_rights is False else "appeal"
+    liable = f"group {group or 'not given'}: the provider is liable, the patient may not be billed"
+    return ActionDecision(action, decision.appeal_rights, f"{decision.rule}, but {liable}: {action.replace('_', ' ')}")
+
+
+def _first_rule(
+    *, category: str, triples: Sequence[_Triple], rule: ResolvedRule, rules: PayerRules, codes: CodeTables
+) -> tuple[ActionDecision, str]:
+    """(the first rule's decision, the group code of the adjustment it rests on)."""
+    deciding_group = triples[0][0] if triples else ""  # the largest adjustment, when no single one decides
     for triple in triples:
         group, carc, remarks = triple
         guardrail = rule.guardrail_for(group_code=group, carc=carc, remark_codes=remarks)
         if guardrail is not None:
-            return ActionDecision(
-                guardrail.action, guardrail.appeal_rights, _guardrail_text(guardrail, triple, rule, rules)
-            )
+            text = _guardrail_text(guardrail, triple, rule, rules)
+            return ActionDecision(guardrail.action, guardrail.appeal_rights, text), group
 
     rights, no_rights_code = _appeal_rights(triples, codes)
 
@@ -135,13 +166,13 @@ def _decide(
         for code in (remarks or "").split("|") if remarks else ():
             action, _ = codes.rarc_guidance(code)
             if action is not None:
-                return checked(action, f"remark {code} guidance ({_adjustment_text(group, carc)} + {code})")
+                return checked(action, f"remark {code} guidance ({_adjustment_text(group, carc)} + {code})"), group
 
     for group, carc, _ in triples:
         if group == "PR" and carc in _PATIENT_CARCS:
-            return ActionDecision("bill_patient", False, f"patient responsibility ({group}-{carc})")
+            return ActionDecision("bill_patient", False, f"patient responsibility ({group}-{carc})"), group
 
-    return checked(codes.followup_action(category), f"category {category}: usual follow-up")
+    return checked(codes.followup_action(category), f"category {category}: usual follow-up"), deciding_group
 
 
 def _deciding_triples(

@@ -154,9 +154,32 @@ def test_appeal_rights_notice_is_reported(shipped: PayerRules, codes: CodeTables
 def test_without_guardrail_the_category_follow_up_applies(
     carc: str, category: str, action: str, shipped: PayerRules, codes: CodeTables
 ) -> None:
-    decision = _action([("CO", carc, None, 100.0)], category=category, rules=shipped, codes=codes)
+    group = "PR" if action == "bill_patient" else "CO"  # only a PR amount may go to the patient
+    decision = _action([(group, carc, None, 100.0)], category=category, rules=shipped, codes=codes)
     assert decision == ActionDecision(action, None, f"category {category}: usual follow-up")
     assert codes.followup_action(category) == action
+
+
+def test_a_non_covered_co_amount_is_worked_with_the_payer_not_billed_to_the_patient(
+    shipped: PayerRules, codes: CodeTables
+) -> None:
+    """CO-96 (non-covered charge) and CO-B7 are the provider's by contract (issue 18, the liability defect)."""
+    for carc in ("96", "B7"):
+        decision = _action([("CO", carc, None, 500.0)], category="non_covered", rules=shipped, codes=codes)
+        assert decision.action == "appeal"
+        assert decision.rule == (
+            "category non_covered: usual follow-up, but group CO: the provider is liable, the patient may not be "
+            "billed: appeal"
+        )
+    n425 = _action([("CO", "96", "N425", 500.0)], category="non_covered", rules=shipped, codes=codes)
+    assert n425.action != "bill_patient" and "group CO" in n425.rule
+    # the largest amount decides: a small PR-96 beside a large CO-96 is not a patient bill for the claim
+    mixed = _action([("PR", "96", None, 50.0), ("CO", "96", None, 500.0)], category="non_covered", rules=shipped,
+                    codes=codes)  # fmt: skip
+    assert mixed.action == "appeal"
+    assert _action([("PR", "96", None, 500.0)], category="non_covered", rules=shipped, codes=codes).action == (
+        "bill_patient"
+    )
 
 
 def test_no_adjustments_falls_back_to_the_category(shipped: PayerRules, codes: CodeTables) -> None:
