@@ -155,6 +155,8 @@ def test_score_gives_dollars_actions_deadlines_and_reasons(denials: Denials, wei
     text = scored["reason_1"].dropna()
     assert len(text) > 0.5 * len(scored)
     assert not text.str.contains(r"\{").any()
-    row = scored.dropna(subset=["reason_1"]).iloc[0]
-    mentions = [str(row["payer_id"]), str(row["denial_category"]), "denied", "days"]
-    assert any(m in row["reason_1"] for m in mentions)
+    # every first reason speaks of the denial's own payer, provider, category or code, or its money / time
+    own = ("payer_id", "billing_npi", "denial_category", "top_carc")
+    for i in text.index:
+        mentions = [str(frame.at[i, c]) for c in own] + ["denied", "days"]
+        assert any(m in text[i] for m in mentions), text[i]
