@@ -30,7 +30,7 @@ from features.contract.codes import CodeTables
 from features.contract.frames import member
 from features.contract.labels import DEFAULT_MATURITY_DAYS
 from features.contract.payer_rules import PayerRules
-from features.decisions.actions import recommend_frame
+from features.decisions.action_frame import recommend_frame
 from features.declarations import AggregateSpec, FeatureDef, ReasonGroup
 from features.history import HistoryAggregates
 
@@ -242,6 +242,8 @@ def denial_frame(
     out = denied[["claim_id", "first_remit_id", "first_remit_date", "denied_amount", "denial_category"]]
     out = out.reset_index(drop=True)
     claim_cols = ["claim_id", "payer_id", "plan_type", "billing_npi", "facility_id", "total_charge", "service_from"]
+    # the decision reads these when the history has them (a through date, the claim type, a second payer)
+    claim_cols += [c for c in ("service_to", "claim_type", "secondary_payer_id") if c in claims.columns]
     out = out.merge(claims[claim_cols], on="claim_id", how="left", validate="one_to_one")
     first = remits.set_index("remit_id")
     status = out["first_remit_id"].map(first["status_code"])
@@ -289,6 +291,8 @@ def denial_frame(
     decided = recommend_frame(out, adj, rules=rules, codes=codes, routine=routine)
     out["recommended_action"] = decided["action"].to_numpy()
     out["action_rule"] = decided["action_rule"].to_numpy()
+    for column in ("patient_amount", "payer_amount", "write_off_amount", "line_plan"):
+        out[column] = decided[column].to_numpy()
     out["deadline"] = decided["deadline"].to_numpy()
     out["deadline_rule"] = decided["deadline_rule"].to_numpy()
     rights = decided["appeal_rights"].astype("Float64")

@@ -33,7 +33,7 @@ from models.calibration import fit_calibrator
 from models.reasons import ReasonBook, group_contributions, reasons_frame, top_reasons
 
 _MIN_PROPENSITY = 0.05
-PAYER_ACTIONS = ("correct_and_resubmit", "appeal", "verify_status")  # actions that can bring the payer's money
+PAYER_ACTIONS = ("correct_and_resubmit", "appeal", "verify_status", "reopen", "bill_other_payer")  # actions that can bring the payer's money
 _HEADS = ("propensity", "recovery", "amount")
 RECOVERY_REASONS = ReasonBook(features=recovery_features.FEATURES, groups=recovery_features.REASON_GROUPS)
 SCORE_COLUMNS = (

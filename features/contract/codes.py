@@ -33,7 +33,11 @@ CATEGORIES: tuple[str, ...] = (
     "other",
 )
 # What a biller does about a denial; payer-rule guardrails and the recovery model use the same names.
-DenialAction = Literal["correct_and_resubmit", "appeal", "bill_patient", "write_off", "verify_status"]
+# reopen: a Medicare reopening of a processed claim (Part B clerical-error reopening, Part A adjustment bill);
+# bill_other_payer: send the claim to the payer that is liable (coordination of benefits, the next payer).
+DenialAction = Literal[
+    "correct_and_resubmit", "appeal", "bill_patient", "write_off", "verify_status", "reopen", "bill_other_payer"
+]
 FOLLOWUP_ACTIONS: tuple[str, ...] = get_args(DenialAction)
 
 _COLUMNS: dict[str, tuple[str, ...]] = {
@@ -80,6 +84,13 @@ class CodeTables:
     def carc_category(self, carc: str) -> str:
         """Root-cause category of one CARC; "other" when the code is unknown."""
         return self._carc_categories.get(str(carc).strip().upper(), "other")
+
+    def category_of(self, carc: str, remark_codes: str | None) -> str:
+        """``categorize`` for one adjustment: the first remark with a category, else the CARC's."""
+        for code in _split(remark_codes):
+            if code in self._rarc_categories:
+                return self._rarc_categories[code]
+        return self.carc_category(carc)
 
     def categorize(self, carcs: pd.Series, remark_codes: pd.Series) -> pd.Series:
         """Category per adjustment row: the CARC's, unless one of its RARCs is more specific.

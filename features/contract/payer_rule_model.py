@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -23,6 +23,8 @@ from features.contract.schema import GroupCode, PlanType
 
 __all__ = [
     "APPEAL_LEVELS",
+    "CLOCKS",
+    "DeadlineClock",
     "RULE_FIELDS",
     "Guardrail",
     "PayerEntry",
@@ -35,10 +37,19 @@ __all__ = [
 
 GuardrailAction = DenialAction
 
+# Which date a deadline counts from and which window applies (features.decisions.deadlines says each one).
+DeadlineClock = Literal["appeal", "corrected_claim", "new_claim", "reopening", "other_payer", "none"]
+CLOCKS: tuple[str, ...] = get_args(DeadlineClock)
+
 RULE_FIELDS: tuple[str, ...] = (
     "timely_filing_days",
     "corrected_claim_window_days",
+    "reopening_window_days",
+    "other_payer_filing_days",
     "appeal_window_days",
+    "appeal_clock",
+    "processed_claim_fix",
+    "institutional_filing_date",
     "auth_required",
     "deadline_buffer_days",
 )
@@ -101,6 +112,13 @@ CodeSpec = Annotated[str, BeforeValidator(_normalise_code_spec)]
 AdjustmentCode = Annotated[str, BeforeValidator(_upper_code), AfterValidator(_check_adjustment_code)]
 GroupCodeIn = Annotated[GroupCode, BeforeValidator(_upper_code)]
 
+# appeal levels 2 and 3: counted from the denial, or from the decision of the level before (Medicare)
+AppealClock = Literal["denial", "previous_decision"]
+# a processed claim is fixed by a corrected (replacement) claim, or by a reopening (Medicare)
+ProcessedClaimFix = Literal["corrected_claim", "reopening"]
+# the date an institutional claim's filing limit counts from: first or last ("through") day of service
+FilingDate = Literal["service_from", "service_to"]
+
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -137,15 +155,22 @@ class Guardrail(BaseModel):
     group_codes: tuple[GroupCodeIn, ...] = ()
     carcs: tuple[AdjustmentCode, ...] = ()
     rarcs_any: tuple[AdjustmentCode, ...] = ()
+    plan_types: tuple[PlanType, ...] = ()
     appeal_rights: Annotated[bool, Field(strict=True)]
     action: GuardrailAction
+    clock: DeadlineClock | None = None  # None: the action's usual clock
     note: str = ""
+    source: str = ""  # where the rule comes from (code-list definition, payer manual section)
 
     @model_validator(mode="after")
     def _has_a_criterion(self) -> Guardrail:
         if not (self.group_codes or self.carcs or self.rarcs_any):
             raise ValueError("a guardrail needs at least one of group_codes, carcs, rarcs_any")
         return self
+
+    def applies_to(self, plan_type: str | None) -> bool:
+        """A guardrail limited to some plan types never applies to a claim whose plan type is unknown."""
+        return not self.plan_types or plan_type in self.plan_types
 
     def matches(self, *, group_code: str, carc: str, remark_codes: frozenset[str]) -> bool:
         """Inputs already normalised (upper-case, stripped; remark codes split)."""
@@ -163,7 +188,12 @@ class RuleFields(BaseModel):
 
     timely_filing_days: Days | None = None
     corrected_claim_window_days: Days | None = None
+    reopening_window_days: Days | None = None
+    other_payer_filing_days: Days | None = None
     appeal_window_days: dict[AppealLevel, Days] | None = None
+    appeal_clock: AppealClock | None = None
+    processed_claim_fix: ProcessedClaimFix | None = None
+    institutional_filing_date: FilingDate | None = None
     auth_required: tuple[CodeSpec, ...] | None = None
     deadline_buffer_days: BufferDays | None = None
 
@@ -182,7 +212,12 @@ class RuleDefaults(BaseModel):
 
     timely_filing_days: Days
     corrected_claim_window_days: Days
+    reopening_window_days: Days
+    other_payer_filing_days: Days
     appeal_window_days: dict[AppealLevel, Days]
+    appeal_clock: AppealClock
+    processed_claim_fix: ProcessedClaimFix
+    institutional_filing_date: FilingDate
     auth_required: tuple[CodeSpec, ...]
     deadline_buffer_days: BufferDays
 

@@ -143,7 +143,12 @@ class ResolvedRule:
     plan_type: str | None
     timely_filing_days: int
     corrected_claim_window_days: int
+    reopening_window_days: int
+    other_payer_filing_days: int
     appeal_window_days: dict[int, int]
+    appeal_clock: str
+    processed_claim_fix: str
+    institutional_filing_date: str
     auth_required: tuple[str, ...]
     deadline_buffer_days: int
     guardrails: tuple[Guardrail, ...]
@@ -235,13 +240,19 @@ class PayerRules:
         source["guardrails"] = f"payer:{payer_id}" if own_guardrails else "default"
         own_names = {g.name for g in own_guardrails}
         guardrails = own_guardrails + tuple(g for g in lib.guardrails if g.name not in own_names)
+        guardrails = tuple(g for g in guardrails if g.applies_to(effective_plan))
 
         return ResolvedRule(
             payer_id=payer_id,
             plan_type=effective_plan,
             timely_filing_days=values["timely_filing_days"],
             corrected_claim_window_days=values["corrected_claim_window_days"],
+            reopening_window_days=values["reopening_window_days"],
+            other_payer_filing_days=values["other_payer_filing_days"],
             appeal_window_days=appeal,
+            appeal_clock=values["appeal_clock"],
+            processed_claim_fix=values["processed_claim_fix"],
+            institutional_filing_date=values["institutional_filing_date"],
             auth_required=tuple(values["auth_required"]),
             deadline_buffer_days=values["deadline_buffer_days"],
             guardrails=guardrails,

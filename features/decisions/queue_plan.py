@@ -49,7 +49,15 @@ import numpy as np
 import pandas as pd
 
 DEFAULT_MINUTES: Mapping[str, float] = MappingProxyType(
-    {"correct_and_resubmit": 15, "appeal": 45, "verify_status": 10, "bill_patient": 5, "write_off": 2}
+    {
+        "correct_and_resubmit": 15,
+        "appeal": 45,
+        "verify_status": 10,
+        "reopen": 15,
+        "bill_other_payer": 15,
+        "bill_patient": 5,
+        "write_off": 2,
+    }
 )
 KNOWN_ACTIONS = frozenset(DEFAULT_MINUTES)
 

@@ -8,14 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.contract.codes import CodeTables
+from features.contract.codes import FOLLOWUP_ACTIONS, CodeTables
 from features.contract.payer_rules import PayerRules
-from features.decisions.actions import FRAME_COLUMNS, ActionDecision, recommend_action, recommend_frame
-from features.decisions.deadlines import NO_DEADLINE, deadline_for
+from features.decisions.action_frame import FRAME_COLUMNS, recommend_frame
+from features.decisions.actions import ActionDecision, Adjustment, recommend_action, recommend_plan, unit_label
+from features.decisions.deadlines import DEFAULT_CLOCK, NO_DEADLINE, deadline_for
 
 
 def _action(
-    adjustments: Sequence[tuple[str, str, str | None, float]],
+    adjustments: Sequence[Adjustment],
     *,
     category: str,
     rules: PayerRules,
@@ -46,13 +47,15 @@ def test_co16_without_appeal_rights_is_corrected_not_appealed(
 
 def test_ma130_on_another_carc_is_unprocessable(shipped: PayerRules, codes: CodeTables) -> None:
     decision = _action([("CO", "252", "MA130", 80.0)], category="missing_information", rules=shipped, codes=codes)
-    assert decision == ActionDecision("correct_and_resubmit", False, "guardrail unprocessable_claim (CO-252 + MA130)")
+    assert decision == ActionDecision(
+        "correct_and_resubmit", False, "guardrail unprocessable_claim (CO-252 + MA130)", "new_claim"
+    )
 
 
 @pytest.mark.parametrize("carc", ["1", "2", "3"])
 def test_patient_responsibility_is_billed_to_the_patient(carc: str, shipped: PayerRules, codes: CodeTables) -> None:
     decision = _action([("PR", carc, None, 75.0)], category="other", rules=shipped, codes=codes)
-    assert decision == ActionDecision("bill_patient", False, f"guardrail patient_responsibility (PR-{carc})")
+    assert decision == ActionDecision("bill_patient", False, f"guardrail patient_responsibility (PR-{carc})", "none")
 
 
 def test_co_deductible_is_not_patient_responsibility(shipped: PayerRules, codes: CodeTables) -> None:
@@ -64,7 +67,7 @@ def test_co_deductible_is_not_patient_responsibility(shipped: PayerRules, codes:
 @pytest.mark.parametrize("group", ["CO", "OA"])
 def test_duplicate_checks_status_first(group: str, shipped: PayerRules, codes: CodeTables) -> None:
     decision = _action([(group, "18", None, 200.0)], category="duplicate", rules=shipped, codes=codes)
-    assert decision == ActionDecision("verify_status", False, f"guardrail duplicate_claim ({group}-18)")
+    assert decision == ActionDecision("verify_status", False, f"guardrail duplicate_claim ({group}-18)", "new_claim")
 
 
 def test_timely_filing_follows_the_shipped_guardrail(shipped: PayerRules, codes: CodeTables) -> None:
@@ -76,28 +79,31 @@ def test_timely_filing_follows_the_shipped_guardrail(shipped: PayerRules, codes:
 
 
 @pytest.mark.parametrize("carc", ["22", "109"])
-def test_wrong_payer_is_corrected_and_resubmitted(carc: str, shipped: PayerRules, codes: CodeTables) -> None:
+def test_wrong_payer_is_sent_to_the_liable_payer(carc: str, shipped: PayerRules, codes: CodeTables) -> None:
     decision = _action([("CO", carc, None, 300.0)], category="coordination_of_benefits", rules=shipped, codes=codes)
-    assert decision == ActionDecision("correct_and_resubmit", False, f"guardrail wrong_payer (CO-{carc})")
+    assert decision == ActionDecision("bill_other_payer", False, f"guardrail wrong_payer (CO-{carc})", "other_payer")
 
 
 def test_payer_guardrail_overrides_the_shipped_one(team: PayerRules, codes: CodeTables) -> None:
     adjustments = [("CO", "29", None, 200.0)]
     own = _action(adjustments, category="timely_filing", rules=team, codes=codes, payer_id="P0001")
-    assert own == ActionDecision("write_off", False, "payer:P0001 guardrail p0001_no_timely_filing_appeals (CO-29)")
+    assert own == ActionDecision(
+        "write_off", False, "payer:P0001 guardrail p0001_no_timely_filing_appeals (CO-29)", "none"
+    )
     other = _action(adjustments, category="timely_filing", rules=team, codes=codes, payer_id="P0002")
-    assert other == ActionDecision("appeal", True, "guardrail timely_filing (CO-29)")
+    assert other == ActionDecision("appeal", True, "guardrail timely_filing (CO-29)", "appeal")
 
 
 def test_pr_deductible_without_a_guardrail_still_bills_the_patient(team: PayerRules, codes: CodeTables) -> None:
     # The team replaced the shipped patient_responsibility guardrail with one for PR-1 only.
     assert _action([("PR", "1", None, 50.0)], category="other", rules=team, codes=codes).rule.startswith("guardrail")
     decision = _action([("PR", "2", None, 50.0)], category="other", rules=team, codes=codes)
-    assert decision == ActionDecision("bill_patient", False, "patient responsibility (PR-2)")
+    assert decision == ActionDecision("bill_patient", False, "patient responsibility (PR-2)", "none")
 
 
 def test_largest_adjustment_is_checked_first(shipped: PayerRules, codes: CodeTables) -> None:
-    small_n211 = [("CO", "16", "N211", 50.0), ("CO", "29", None, 300.0)]
+    # the remark of one line says nothing about another line's appeal rights
+    small_n211 = [("CO", "16", "N211", 50.0, 2), ("CO", "29", None, 300.0, 1)]
     assert _action(small_n211, category="timely_filing", rules=shipped, codes=codes).action == "appeal"
     large_n211 = [("CO", "16", "N211", 500.0), ("CO", "29", None, 300.0)]
     assert _action(large_n211, category="missing_information", rules=shipped, codes=codes).action == (
@@ -116,7 +122,7 @@ def test_routine_patient_share_does_not_hijack_a_denial(shipped: PayerRules, cod
     decision = _action(
         [("PR", "2", None, 900.0), ("CO", "50", None, 100.0)], category="medical_necessity", rules=shipped, codes=codes
     )
-    assert decision == ActionDecision("appeal", None, "category medical_necessity: usual follow-up")
+    assert decision == ActionDecision("appeal", None, "category medical_necessity: usual follow-up", "appeal")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -127,7 +133,9 @@ def test_routine_patient_share_does_not_hijack_a_denial(shipped: PayerRules, cod
 def test_rarc_guidance_beats_the_category(shipped: PayerRules, codes: CodeTables) -> None:
     assert codes.followup_action("non_covered") == "bill_patient"
     decision = _action([("CO", "96", "N130|N56", 100.0)], category="non_covered", rules=shipped, codes=codes)
-    assert decision == ActionDecision("correct_and_resubmit", None, "remark N56 guidance (CO-96 + N56)")
+    assert decision == ActionDecision(
+        "correct_and_resubmit", None, "remark N56 guidance (CO-96 + N56)", "corrected_claim"
+    )
 
 
 def test_no_appeal_rights_remark_turns_appeal_into_write_off(shipped: PayerRules, codes: CodeTables) -> None:
@@ -139,7 +147,7 @@ def test_no_appeal_rights_remark_turns_appeal_into_write_off(shipped: PayerRules
 
 def test_appeal_rights_notice_is_reported(shipped: PayerRules, codes: CodeTables) -> None:
     decision = _action([("CO", "50", "MA01", 100.0)], category="medical_necessity", rules=shipped, codes=codes)
-    assert decision == ActionDecision("appeal", True, "category medical_necessity: usual follow-up")
+    assert decision == ActionDecision("appeal", True, "category medical_necessity: usual follow-up", "appeal")
 
 
 @pytest.mark.parametrize(
@@ -156,7 +164,7 @@ def test_without_guardrail_the_category_follow_up_applies(
 ) -> None:
     group = "PR" if action == "bill_patient" else "CO"  # only a PR amount may go to the patient
     decision = _action([(group, carc, None, 100.0)], category=category, rules=shipped, codes=codes)
-    assert decision == ActionDecision(action, None, f"category {category}: usual follow-up")
+    assert decision == ActionDecision(action, None, f"category {category}: usual follow-up", DEFAULT_CLOCK[action])
     assert codes.followup_action(category) == action
 
 
@@ -221,7 +229,8 @@ def _random_world(codes: CodeTables, *, n: int, seed: int) -> tuple[pd.DataFrame
     payers = np.array(["P0001", "P0002", "P0003", "P0004", None], dtype=object)
     plans = np.array(["commercial", "medicare", "medicaid", "Medicare ", None, "unheard_of"], dtype=object)
     remit_dates = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, n), unit="D")
-    service = remit_dates - pd.to_timedelta(rng.integers(0, 200, n) * (rng.random(n) > 0.1), unit="D")
+    service = remit_dates - pd.to_timedelta(rng.integers(0, 400, n) * (rng.random(n) > 0.1), unit="D")
+    through = service + pd.to_timedelta(rng.integers(0, 30, n), unit="D")
     denials = pd.DataFrame(
         {
             "claim_id": [f"C{i:05d}" for i in range(n)],
@@ -231,6 +240,9 @@ def _random_world(codes: CodeTables, *, n: int, seed: int) -> tuple[pd.DataFrame
             "first_remit_id": [f"R{i:05d}" for i in range(n)],
             "first_remit_date": remit_dates,
             "service_from": service.where(rng.random(n) > 0.1),
+            "service_to": through.where(rng.random(n) > 0.2),
+            "claim_type": rng.choice(np.array(["professional", "institutional", None], dtype=object), n),
+            "secondary_payer_id": rng.choice(np.array(["P0002", "P0003", None, None], dtype=object), n),
         }
     )
     rows = []
@@ -245,18 +257,24 @@ def _random_world(codes: CodeTables, *, n: int, seed: int) -> tuple[pd.DataFrame
                 remarks = "|".join(rng.choice(rarcs, k)) if k else None
             if remarks is not None and rng.random() < 0.1:
                 remarks = f" {remarks.lower()} "
-            amount = float(rng.choice([25.0, 50.0, 100.0, float(rng.integers(1, 900))]))
+            amount = float(rng.choice([25.0, 50.0, 100.0, -30.0, 0.0, float(rng.integers(1, 900))]))
             # some adjustments sit on a later remit of the same claim and must be ignored
             remit = f"R{i:05d}" if rng.random() < 0.85 else f"L{i:05d}"
             rows.append((f"C{i:05d}", remit, group, carc, amount, remarks))
     adjustments = pd.DataFrame(rows, columns=["claim_id", "remit_id", "group_code", "carc", "amount", "remark_codes"])
-    adjustments.insert(2, "line_number", pd.array(rng.integers(1, 4, len(adjustments)), dtype="Int64"))
+    lines = pd.array(rng.integers(1, 4, len(adjustments)), dtype="Int64")
+    lines[rng.random(len(adjustments)) < 0.25] = pd.NA  # claim-level adjustments
+    adjustments.insert(2, "line_number", lines)
     return denials, adjustments
+
+
+def _optional(value: object) -> object:
+    return None if pd.isna(value) else value
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_frame_equals_row_by_row(seed: int, team: PayerRules, codes: CodeTables) -> None:
-    denials, adjustments = _random_world(codes, n=500, seed=seed)
+    denials, adjustments = _random_world(codes, n=600, seed=seed)
     out = recommend_frame(denials, adjustments, rules=team, codes=codes)
     assert list(out.columns) == list(FRAME_COLUMNS)
     assert out["claim_id"].tolist() == denials["claim_id"].tolist()
@@ -269,11 +287,11 @@ def test_frame_equals_row_by_row(seed: int, team: PayerRules, codes: CodeTables)
         right_on=["claim_id", "first_remit_id"],
     )
     by_claim = {
-        c: list(g[["group_code", "carc", "remark_codes", "amount"]].itertuples(index=False, name=None))
+        c: list(g[["group_code", "carc", "remark_codes", "amount", "line_number"]].itertuples(index=False, name=None))
         for c, g in first.groupby("claim_id", sort=False)
     }
     for row, got in zip(denials.itertuples(index=False), out.itertuples(index=False), strict=True):
-        decision = recommend_action(
+        plan = recommend_plan(
             category=row.denial_category,
             adjustments=by_claim.get(row.claim_id, []),
             payer_id=row.payer_id,
@@ -281,25 +299,50 @@ def test_frame_equals_row_by_row(seed: int, team: PayerRules, codes: CodeTables)
             rules=team,
             codes=codes,
         )
+        decision = plan.primary
         deadline = deadline_for(
             action=decision.action,
+            clock=decision.clock,
             denial_date=row.first_remit_date,
-            service_from=row.service_from,
+            service_from=_optional(row.service_from),
+            service_to=_optional(row.service_to),
+            claim_type=_optional(row.claim_type),
+            other_payer_id=_optional(row.secondary_payer_id),
             payer_id=row.payer_id,
             plan_type=row.plan_type,
             rules=team,
         )
-        assert (got.action, got.action_rule) == (decision.action, decision.rule), row.claim_id
+        assert (got.action, got.action_rule, got.clock) == (decision.action, decision.rule, decision.clock), (
+            row.claim_id
+        )
         assert (None if pd.isna(got.appeal_rights) else bool(got.appeal_rights)) == decision.appeal_rights
         assert (None if pd.isna(got.deadline) else got.deadline.date()) == deadline.due, row.claim_id
         assert got.deadline_rule == deadline.rule, row.claim_id
         assert (None if pd.isna(got.window_days) else int(got.window_days)) == deadline.window_days
+        split = (got.patient_amount, got.payer_amount, got.write_off_amount)
+        assert split == pytest.approx((plan.patient_amount, plan.payer_amount, plan.write_off_amount)), row.claim_id
+        mixed = len({u.decision.action for u in plan.lines}) > 1
+        expected_plan = "; ".join(
+            f"{unit_label(u.line_number)}: {u.decision.action} ${u.amount:,.2f}" for u in plan.lines
+        )
+        assert got.line_plan == (expected_plan if mixed else ""), row.claim_id
     # the random world exercises every action and every kind of rule
-    assert set(out["action"]) == {"correct_and_resubmit", "appeal", "bill_patient", "write_off", "verify_status"}
-    for kind in ("guardrail", "payer:P0001 guardrail", "remark", "patient responsibility", "category"):
+    assert set(out["action"]) == set(FOLLOWUP_ACTIONS)
+    for kind in ("guardrail", "payer:P0001 guardrail", "remark", "patient responsibility", "category", "reopen"):
         assert out["action_rule"].str.contains(kind, regex=False).any(), kind
-    for kind in ("timely filing limit binding", "no service date", "payer:P0001 appeal", NO_DEADLINE):
+    for kind in (
+        "already out of time",
+        "through date",
+        "no service date",
+        "payer:P0001 appeal",
+        "the claim's secondary",
+        "not named on the claim",
+        "(reopening)",
+        "a corrected claim of a processed claim",
+        NO_DEADLINE,
+    ):
         assert out["deadline_rule"].str.contains(kind, regex=False).any(), kind
+    assert (out["line_plan"] != "").any()
 
 
 def test_frame_rejects_duplicate_and_missing_inputs(shipped: PayerRules, codes: CodeTables) -> None:
