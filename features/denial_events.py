@@ -14,6 +14,7 @@ import pandas as pd
 
 from features.claim_fields import day_number, line_frame, service_month_text
 from features.columns import Columns, claim_columns
+from features.contract.adjudication import denial_adjustments
 from features.contract.codes import CATEGORIES, CodeTables
 from features.contract.frames import member
 from features.denial_feature_defs import LINE_TARGET_CATEGORIES
@@ -73,8 +74,7 @@ def outcome_events(
     """
     claims, lines, adj = tables["claims"], tables["claim_lines"], tables["adjustments"]
     lab = labels.set_index("claim_id")
-    on_first = adj[member(adj["remit_id"], lab["first_remit_id"])]
-    denial = on_first[~codes.is_routine(on_first["group_code"], on_first["carc"], routine)]
+    denial = denial_adjustments(adj, lab["first_remit_id"], codes=codes, routine=routine)  # as the label reads them
     denial = denial.assign(category=codes.categorize(denial["carc"], denial["remark_codes"]).astype(str).to_numpy())
     claim_level = denial.loc[denial["line_number"].isna(), "claim_id"].unique()
     on_lines = denial[denial["line_number"].notna()].sort_values(

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from features.claim_fields import day_number
+from features.contract.adjudication import denial_adjustments, largest_first
 from features.contract.codes import CodeTables
 from features.contract.frames import member
 from features.contract.labels import DEFAULT_MATURITY_DAYS
@@ -233,7 +234,8 @@ def denial_frame(
 
     Reads only the claim, the first remit and that remit's adjustments, follow-ups dated before that
     remit, and the payer rules (never a later remit, a later follow-up, or the recovery labels).
-    Group-code flags and has_rarc look at the denial adjustments. The recommended action, its deadline
+    Group-code flags, has_rarc, the adjustment count and the top CARC look at the denial adjustments as
+    the label reads them (non-routine, amount > 0). The recommended action, its deadline
     and the rules that gave them (features/decisions/actions.py, deadlines.py) travel with each row, so the
     queue and the model see the same decision.
     """
@@ -249,8 +251,8 @@ def denial_frame(
     status = out["first_remit_id"].map(first["status_code"])
     paid = out["first_remit_id"].map(first["paid_amount"]).astype("float64")
 
-    on_first = adj[member(adj["remit_id"], out["first_remit_id"])]
-    denial = on_first[~codes.is_routine(on_first["group_code"], on_first["carc"], routine)]
+    # the label's denial adjustments (non-routine, amount > 0): a give-back never describes the denial
+    denial = denial_adjustments(adj, out["first_remit_id"], codes=codes, routine=routine)
     group = denial["group_code"].astype("string").str.strip().str.upper()
     rarc = denial["remark_codes"].astype("string").str.strip().fillna("").ne("")
     per_remit = pd.DataFrame(
@@ -265,12 +267,7 @@ def denial_frame(
     ).groupby("remit_id", sort=False)
     counts, flags = per_remit["n"].sum(), per_remit[["rarc", "co", "pr", "oa"]].max()
     # the largest denial adjustment, ordered exactly as labels.py picks the denial category
-    largest = (
-        denial.assign(_line=denial["line_number"].fillna(-1))
-        .sort_values(["remit_id", "amount", "_line", "carc"], ascending=[True, False, True, True], kind="stable")
-        .drop_duplicates("remit_id")
-        .set_index("remit_id")
-    )
+    largest = largest_first(denial).set_index("remit_id")
 
     total = out["total_charge"].astype("float64")
     amount = out["denied_amount"].astype("float64")

@@ -51,13 +51,21 @@ SCORE_COLUMNS = (
 )
 
 
-def worked_mask(tables: Mapping[str, pd.DataFrame], denials: pd.DataFrame) -> np.ndarray:
+def worked_mask(
+    tables: Mapping[str, pd.DataFrame], denials: pd.DataFrame, *, links: pd.Series | None = None
+) -> np.ndarray:
     """Per denial (a denial_frame row): was it worked? Yes when a follow-up row names its claim or any
-    claim chaining back to it, or when a replacement/void claim (frequency 7/8) chains back to it."""
+    claim chaining back to it, or when a replacement/void claim (frequency 7/8) chains back to it.
+
+    `links` (features.contract.resubmissions.new_claim_links) adds the new claims sent after MA130/N142
+    denials: sending one is working the denial the way its remark asks, even with no follow-up row."""
     claims = tables["claims"]
-    root = chain_roots(claims)
+    root = chain_roots(claims, links=links)
     followups = tables.get("followups")
-    touched = [root[claims["frequency_code"].isin(["7", "8"]).to_numpy()]]
+    resubmitted = claims["frequency_code"].isin(["7", "8"]).to_numpy(dtype=bool, na_value=False)
+    if links is not None:
+        resubmitted = resubmitted | member(claims["claim_id"], links.index)
+    touched = [root[resubmitted]]
     if followups is not None and len(followups):
         ids = followups["claim_id"].astype("string")
         # a follow-up on a claim outside this history still names its own claim

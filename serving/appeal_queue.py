@@ -17,6 +17,7 @@ import pandas as pd
 from features.contract.codes import CodeTables
 from features.contract.labels import compute_labels
 from features.contract.payer_rules import PayerRules
+from features.contract.resubmissions import new_claim_links
 from features.contract.run_options import RunOptions
 from features.decisions.queue_plan import QueueSettings, plan_queue
 from features.recovery_features import denial_frame
@@ -64,7 +65,8 @@ def open_denials(
     frame = denial_frame(tables, labels, codes=codes, rules=rules, routine=routine)
     resolved = frame["claim_id"].map(labels.set_index("claim_id")["resolved_at"])
     is_open = resolved.isna().to_numpy()
-    worked = worked_mask(tables, frame)
+    links = new_claim_links(tables, codes=codes, routine=routine, maturity_days=options.maturity_days)
+    worked = worked_mask(tables, frame, links=links)
     keep = is_open & ~worked
     return OpenDenials(
         denials=frame[keep].reset_index(drop=True),

@@ -41,8 +41,10 @@ class History:
         frequency: str = "1",
         original: str | None = None,
         lines: int = 1,
+        procedures: tuple[str, ...] | None = None,
         **fields: object,
     ) -> str:
+        """`procedures` gives one line per code (default: `lines` lines of 99213)."""
         row: dict[str, object] = {
             "claim_id": claim_id,
             "frequency_code": frequency,
@@ -60,14 +62,15 @@ class History:
         }
         row.update(fields)
         self.rows["claims"].append(row)
-        for n in range(1, lines + 1):
+        codes = procedures or ("99213",) * lines
+        for n, code in enumerate(codes, start=1):
             self.rows["claim_lines"].append(
                 {
                     "claim_id": claim_id,
                     "line_number": n,
-                    "procedure_code": "99213",
+                    "procedure_code": code,
                     "units": 1,
-                    "charge": charge / lines,
+                    "charge": charge / len(codes),
                 }
             )
         return claim_id

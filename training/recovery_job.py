@@ -30,6 +30,7 @@ from features.claim_fields import day_number
 from features.contract.codes import CodeTables, load_code_tables
 from features.contract.labels import compute_labels, data_as_of
 from features.contract.payer_rules import PayerRules, load_payer_rules
+from features.contract.resubmissions import new_claim_links
 from features.contract.run_options import RunOptions
 from features.contract.time_cut import known_at
 from features.contract.validation import load_validated
@@ -104,7 +105,8 @@ def build_recovery_data(
     outcomes = recovery_events(frame, labels, maturity_days=maturity_days).set_index("claim_id")
     frame["recovered"] = frame["claim_id"].map(outcomes["recovered"])
     frame["recovered_share"] = frame["claim_id"].map(outcomes["recovered_share"])
-    frame["worked"] = worked_mask(tables, frame)
+    links = new_claim_links(tables, codes=codes, routine=routine, maturity_days=maturity_days)
+    frame["worked"] = worked_mask(tables, frame, links=links)
     X, _ = builder.transform(denials=frame)
     return RecoveryData(denials=frame, X=X, builder=builder, as_of=as_of)
 

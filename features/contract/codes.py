@@ -51,7 +51,8 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "followup_action",
         "followup_text",
     ),
-    "routine_adjustments.csv": ("group_code", "carc", "short_name"),
+    # source: where the meaning "not a refusal to pay" comes from (X12 CARC/CAGC definitions, CMS guidance)
+    "routine_adjustments.csv": ("group_code", "carc", "short_name", "source"),
 }
 _BOOLS = {"true": True, "false": False}
 _CATEGORY_CODE = {category: code for code, category in enumerate(CATEGORIES)}
@@ -204,10 +205,12 @@ def _load_from(directory: Traversable | Path) -> CodeTables:
     routine = _read(directory, "routine_adjustments.csv")
     pairs = list(zip(routine["group_code"], routine["carc"], strict=True))
     known_carcs = set(carc["carc"])
-    for position, (group_code, code) in enumerate(pairs):
+    for position, ((group_code, code), source) in enumerate(zip(pairs, routine["source"], strict=True)):
         where = f"routine_adjustments.csv: code {group_code}-{code}"
         if not group_code or not code:
             raise CodeTableError(f"{where}: group_code and carc are required")
+        if not source:
+            raise CodeTableError(f"{where}: source must not be blank (name where the meaning comes from)")
         if code not in known_carcs:
             raise CodeTableError(f"{where}: carc must be listed in carc.csv")
         if (group_code, code) in pairs[:position]:

@@ -4,11 +4,18 @@ Both models learn from these labels and the KPI report counts them, so a change 
 "recovered" means happens here once. The routine-adjustment set is a parameter because a team may
 define its own denials.
 
-Two choices DATA.md leaves open, made explicit:
+Choices DATA.md leaves open, made explicit (README "Labels and KPIs"):
+- the first remit is the first ADJUDICATION (features/contract/adjudication.py): a status-22 reversal
+  or a status-25 predetermination never is, and a claim with only those is not adjudicated yet.
+- only POSITIVE non-routine adjustments are denials: a negative one (a MIPS incentive, the reversal
+  of an earlier adjustment) gives money back, so it never makes a paid claim denied.
 - recovered_amount is the NET of later payments (a status-22 reversal's negative paid_amount takes
   back a payment), and recovered means that net is above zero: money taken back was not recovered.
-- a status-4 first remit whose only adjustments are routine is treated like one with no adjustments:
+  A status-25 predetermination is never a payment.
+- a status-4 first remit with no positive denial adjustment is treated like one with no adjustments:
   denied_amount = total_charge - paid_amount, category `other`.
+- a NEW claim sent after an MA130/N142 denial is that denial's resubmission
+  (features/contract/resubmissions.py): its payments are the denial's recovery and it has no row of its own.
 """
 
 from __future__ import annotations
@@ -18,10 +25,19 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from features.contract.adjudication import (
+    DEFAULT_MATURITY_DAYS,
+    PREDETERMINATION_STATUS,
+    denial_adjustments,
+    first_remits,
+    largest_first,
+)
 from features.contract.codes import CodeTables
 from features.contract.frames import member
+from features.contract.resubmissions import new_claim_links
 
-DEFAULT_MATURITY_DAYS = 180
+__all__ = ["DEFAULT_MATURITY_DAYS", "LABEL_COLUMNS", "chain_roots", "claim_roots", "compute_labels", "data_as_of"]
+
 _MAX_CHAIN_DEPTH = 32
 _RESOLVING_ACTIONS = ("write_off", "bill_patient")
 
@@ -48,14 +64,20 @@ def data_as_of(tables: Mapping[str, pd.DataFrame]) -> pd.Timestamp:
     return pd.Timestamp(max(d for d in dates if pd.notna(d)))
 
 
-def chain_roots(claims: pd.DataFrame) -> pd.Series:
+def chain_roots(claims: pd.DataFrame, *, links: pd.Series | None = None) -> pd.Series:
     """For every claim, the original (frequency 1) claim its replacement/void chain leads back to.
 
     Originals map to themselves; a chain that does not reach an original in the data maps to NA.
+    `links` (new claim_id -> denied claim_id, from `new_claim_links`) makes a new claim sent after an
+    MA130/N142 denial one more link of its denied claim's chain instead of an original of its own.
     """
     ids = claims["claim_id"].to_numpy()
     is_original = pd.Series(claims["frequency_code"].eq("1").to_numpy(), index=ids)
     step = pd.Series(np.where(is_original, ids, claims["original_claim_id"]), index=ids, dtype="string")
+    if links is not None and len(links):
+        linked = member(step.index, links.index)
+        step[linked] = links.reindex(step.index[linked]).to_numpy()
+        is_original = is_original & ~linked
     root = step
     for _ in range(_MAX_CHAIN_DEPTH):
         up = root.map(step).astype("string")
@@ -63,6 +85,19 @@ def chain_roots(claims: pd.DataFrame) -> pd.Series:
             break
         root = up
     return root.where(root.map(is_original).fillna(False).astype(bool))
+
+
+def claim_roots(
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    codes: CodeTables,
+    routine: frozenset[tuple[str, str]] | None = None,
+    maturity_days: int = DEFAULT_MATURITY_DAYS,
+) -> pd.Series:
+    """`chain_roots` with new claims linked to the MA130/N142 denials they resubmit: the claim whose label
+    row each claim's remits count toward."""
+    links = new_claim_links(tables, codes=codes, routine=routine, maturity_days=maturity_days)
+    return chain_roots(tables["claims"], links=links)
 
 
 def compute_labels(
@@ -75,6 +110,9 @@ def compute_labels(
 ) -> pd.DataFrame:
     """One row per original claim that has been adjudicated at least once, with every DATA.md label.
 
+    A new claim linked to the MA130/N142 denial it resubmits is not an original here: its remits count
+    toward that denial's row.
+
     `recovered` and `recovered_amount` are NA unless the claim was initially denied AND its maturity
     window has closed by `as_of` (an immature denial is never a negative example).
     `recovered_to_date` and `resolved_at` serve the KPI report: what has come back so far, and when
@@ -84,17 +122,15 @@ def compute_labels(
     as_of = data_as_of(tables) if as_of is None else pd.Timestamp(as_of)
     window = pd.Timedelta(days=maturity_days)
 
-    ordered = remits.sort_values(["claim_id", "remit_date", "remit_id"], kind="stable")
-    is_first = ~ordered["claim_id"].duplicated()
-    first = ordered[is_first].set_index("claim_id")
-
-    originals = claims[claims["frequency_code"].eq("1")].set_index("claim_id")
+    first = first_remits(remits)
+    links = new_claim_links(tables, codes=codes, routine=routine, maturity_days=maturity_days, first=first)
+    originals = claims[claims["frequency_code"].eq("1").to_numpy(dtype=bool) & ~member(claims["claim_id"], links.index)]
+    originals = originals.set_index("claim_id")
     out = originals[["total_charge"]].join(first[["remit_id", "remit_date", "status_code", "paid_amount"]], how="inner")
     out = out.rename(columns={"remit_id": "first_remit_id", "remit_date": "first_remit_date"})
 
-    # Denial adjustments on the first remit.
-    on_first = adj[member(adj["remit_id"], out["first_remit_id"])]
-    denial = on_first[~codes.is_routine(on_first["group_code"], on_first["carc"], routine)]
+    # Denial adjustments (non-routine, amount > 0) on the first remit.
+    denial = denial_adjustments(adj, out["first_remit_id"], codes=codes, routine=routine)
     by_remit = denial.groupby("remit_id", sort=False)["amount"].agg(["sum", "size"])
     denial_sum = out["first_remit_id"].map(by_remit["sum"]).fillna(0.0)
     denial_n = out["first_remit_id"].map(by_remit["size"]).fillna(0).astype(int)
@@ -102,14 +138,10 @@ def compute_labels(
     status4 = out["status_code"].eq("4")
     out["initial_denial"] = status4 | (denial_n > 0)
     no_adj_amount = (out["total_charge"] - out["paid_amount"]).clip(lower=0.0)
-    from_adj = denial_sum.clip(lower=0.0).clip(upper=out["total_charge"])
+    from_adj = denial_sum.clip(upper=out["total_charge"])
     out["denied_amount"] = np.where(out["initial_denial"], np.where(denial_n > 0, from_adj, no_adj_amount), 0.0)
 
-    largest = (
-        denial.assign(_line=denial["line_number"].fillna(-1))
-        .sort_values(["remit_id", "amount", "_line", "carc"], ascending=[True, False, True, True], kind="stable")
-        .drop_duplicates("remit_id")
-    )
+    largest = largest_first(denial)
     largest_cat = pd.Series(
         codes.categorize(largest["carc"], largest["remark_codes"]).to_numpy(), index=largest["remit_id"].to_numpy()
     )
@@ -117,9 +149,11 @@ def compute_labels(
     category = category.where(denial_n > 0, "other").where(out["initial_denial"])
     out["denial_category"] = category
 
-    # Everything paid after the first remit, on this claim or on any replacement chaining back to it.
-    root = chain_roots(claims)
-    later = remits.assign(root=remits["claim_id"].map(root))
+    # Everything paid after the first remit, on this claim, on any replacement chaining back to it, or on a
+    # new claim resubmitting it; a predetermination is never a payment.
+    root = chain_roots(claims, links=links)
+    later = remits[~remits["status_code"].eq(PREDETERMINATION_STATUS).to_numpy(dtype=bool, na_value=False)]
+    later = later.assign(root=later["claim_id"].map(root))
     later = later[member(later["root"], out.index) & ~member(later["remit_id"], out["first_remit_id"])]
     later = later.join(out[["first_remit_date", "initial_denial"]], on="root")
     later = later[later["initial_denial"] & (later["remit_date"] >= later["first_remit_date"])]

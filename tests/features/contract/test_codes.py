@@ -27,6 +27,20 @@ DEFAULT_ROUTINE = {
     ("PR", "1"),
     ("PR", "2"),
     ("PR", "3"),
+    # issue 18: adjustments that reduce or move a payment without refusing it
+    ("CO", "237"),
+    ("CO", "144"),
+    ("CO", "246"),
+    ("CO", "59"),
+    ("CO", "131"),
+    ("CO", "44"),
+    ("CO", "104"),
+    ("PR", "45"),
+    ("PI", "45"),
+    ("PR", "66"),
+    ("PR", "142"),
+    ("PR", "187"),
+    ("PR", "241"),
 }
 
 
@@ -159,10 +173,28 @@ def test_categorize_matches_a_row_by_row_loop(tables: CodeTables) -> None:
 
 def test_default_routine_set_is_the_data_md_default(tables: CodeTables) -> None:
     assert tables.routine == DEFAULT_ROUTINE
-    pairs = sorted(DEFAULT_ROUTINE) + [("CO", "16"), ("PR", "45"), ("OA", "18"), ("CO", "1"), ("PI", "45")]
+    pairs = sorted(DEFAULT_ROUTINE) + [("CO", "16"), ("PR", "96"), ("OA", "18"), ("CO", "1"), ("PI", "59")]
     groups = pd.Series([g for g, _ in pairs])
     carcs = pd.Series([c for _, c in pairs])
-    assert tables.is_routine(groups, carcs).tolist() == [True] * 8 + [False] * 5
+    assert tables.is_routine(groups, carcs).tolist() == [True] * len(DEFAULT_ROUTINE) + [False] * 5
+
+
+def test_every_routine_adjustment_names_its_source(data_copy: Path) -> None:
+    shipped = pd.read_csv(data_copy / "routine_adjustments.csv", dtype=str, keep_default_na=False)
+    assert list(shipped.columns) == ["group_code", "carc", "short_name", "source"]
+    blank = shipped[shipped["source"].str.strip() == ""]
+    assert blank.empty, blank
+    assert set(shipped["group_code"]) <= {"CO", "PR", "OA", "PI"}
+
+
+def test_loader_rejects_a_routine_adjustment_without_a_source(data_copy: Path) -> None:
+    _append(data_copy / "routine_adjustments.csv", "CO,97,Bundled into another service,  ")
+    with pytest.raises(CodeTableError) as error:
+        _load_from(data_copy)
+    message = str(error.value)
+    assert "routine_adjustments.csv" in message
+    assert "CO-97" in message
+    assert "source must not be blank" in message
 
 
 def test_is_routine_normalises_and_handles_nulls(tables: CodeTables) -> None:
@@ -246,12 +278,12 @@ def _replace(path: Path, old: str, new: str) -> None:
             "timely_filing",
         ),
         (
-            lambda d: _append(d / "routine_adjustments.csv", "CO,X77,Not a real code"),
+            lambda d: _append(d / "routine_adjustments.csv", "CO,X77,Not a real code,X12 CARC list"),
             "routine_adjustments.csv",
             "X77",
         ),
         (
-            lambda d: _append(d / "routine_adjustments.csv", "PR,1,Deductible again"),
+            lambda d: _append(d / "routine_adjustments.csv", "PR,1,Deductible again,X12 CARC list"),
             "routine_adjustments.csv",
             "PR-1",
         ),

@@ -1,0 +1,55 @@
+"""Which remit is a claim's initial adjudication, and which of its adjustments are denials (DATA.md labels).
+
+Labels, recovery features and the new-claim links all read the first remit's denial adjustments; if each
+picked them its own way, a claim could be "denied" for the label and "paid" for its features. The rules:
+
+- The initial adjudication is the earliest remit (by remit_date, then remit_id) whose CLP02 status is an
+  adjudication: 1, 2, 3 processed as primary/secondary/tertiary, 4 denied, 19/20/21 processed and forwarded,
+  23 not our claim, forwarded (X12 835 CLP02). A 22 reverses an earlier payment and a 25 is a
+  predetermination (pricing only, no payment): neither adjudicates the claim.
+- A denial adjustment is a non-routine adjustment with a POSITIVE amount. A negative adjustment gives
+  money back (a MIPS incentive, the reversal of an earlier adjustment): it never means the payer refused.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from features.contract.codes import CodeTables
+from features.contract.frames import member
+
+DEFAULT_MATURITY_DAYS = 180
+ADJUDICATION_STATUSES = ("1", "2", "3", "4", "19", "20", "21", "23")
+PREDETERMINATION_STATUS = "25"
+
+
+def first_remits(remits: pd.DataFrame) -> pd.DataFrame:
+    """Each claim's initial adjudication: one remits row per claim_id (the index); claims with only
+    reversals or predeterminations have none, so they are not adjudicated yet."""
+    adjudications = remits[remits["status_code"].isin(ADJUDICATION_STATUSES).to_numpy(dtype=bool, na_value=False)]
+    ordered = adjudications.sort_values(["claim_id", "remit_date", "remit_id"], kind="stable")
+    return ordered[~ordered["claim_id"].duplicated()].set_index("claim_id")
+
+
+def denial_adjustments(
+    adjustments: pd.DataFrame,
+    remit_ids: pd.Series | pd.Index,
+    *,
+    codes: CodeTables,
+    routine: frozenset[tuple[str, str]] | None = None,
+) -> pd.DataFrame:
+    """The denial adjustments (non-routine, amount > 0) among the adjustments of `remit_ids`."""
+    on_remits = adjustments[member(adjustments["remit_id"], remit_ids)]
+    positive = on_remits["amount"].gt(0).to_numpy(dtype=bool, na_value=False)
+    return on_remits[~codes.is_routine(on_remits["group_code"], on_remits["carc"], routine) & positive]
+
+
+def largest_first(denials: pd.DataFrame) -> pd.DataFrame:
+    """The largest denial adjustment per remit (ties: claim level before lines, then line, then CARC): the
+    one whose category is the denial's category."""
+    return (
+        denials.assign(_line=denials["line_number"].fillna(-1))
+        .sort_values(["remit_id", "amount", "_line", "carc"], ascending=[True, False, True, True], kind="stable")
+        .drop_duplicates("remit_id")
+        .drop(columns="_line")
+    )
