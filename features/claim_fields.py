@@ -33,6 +33,30 @@ from features.contract.payer_rules import PayerRules
 _DAY = np.timedelta64(1, "D")
 EPOCH = np.datetime64("1970-01-01", "D")
 
+REFERRAL_PLAN_TYPES: frozenset[str] = frozenset({"managed_medicaid", "medicare_advantage"})
+"""Plan types whose claims need a referral number (REF*9F): HMO-style managed care.
+
+A default, not a rule of the contract: most plans never ask for a referral, so an absent number only counts
+as missing on these. A team's payer rules may later override it per payer (a commercial HMO, a Medicare
+Advantage PPO that does not ask)."""
+
+
+def referral_required(plan_type: np.ndarray) -> np.ndarray:
+    """True where the claim's plan type asks for a referral number (`REFERRAL_PLAN_TYPES`); unknown -> False."""
+    return np.fromiter((p in REFERRAL_PLAN_TYPES for p in plan_type), dtype=bool, count=len(plan_type))
+
+
+def rendering_clinician(claims: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The clinician who rendered each claim: `rendering_npi`, else the billing provider.
+
+    An 837P sends the rendering provider loop (2310B) only when the rendering clinician differs from the
+    billing provider, so an absent rendering NPI means a clinician billing under their own NPI, not a gap."""
+    rendering = claims["rendering_npi"]
+    absent = pd.isna(rendering)
+    if not absent.any():
+        return rendering
+    return np.where(absent, claims["billing_npi"], rendering)
+
 
 # the claim columns every line carries: line-level keys, duplicate suspicion, authorization on file
 LINE_CLAIM_COLUMNS = (
@@ -149,6 +173,7 @@ def line_rows(claims: Columns, sources: Sequence[Table]) -> Columns:
     out["claim_pos"], out["source_row"] = claim_pos, source_row
     for name in LINE_CLAIM_COLUMNS:
         out[name] = claims[name][claim_pos]
+    out["rendering_npi"] = rendering_clinician(out)  # history keys by the clinician who rendered
 
     code = out["procedure_code"]
     out["proc_family"] = per_distinct(code, _family)
@@ -302,6 +327,10 @@ def claim_fields(claims: Columns, rows: Columns, *, context_lines: Mapping[str, 
     out["eligibility_verified"] = claims["eligibility_verified"]  # NaN when the export does not say
     out["has_secondary"] = (~pd.isna(claims["secondary_payer_id"])).astype(np.float64)
     out["has_prior_auth"] = (~pd.isna(claims["prior_auth_number"])).astype(np.float64)
-    out["has_referral"] = (~pd.isna(claims["referral_number"])).astype(np.float64)
-    out["rendering_missing"] = pd.isna(claims["rendering_npi"]).astype(np.float64)
+    out["referral_missing_where_required"] = referral_missing(claims).astype(np.float64)
     return out
+
+
+def referral_missing(claims: Mapping[str, np.ndarray]) -> np.ndarray:
+    """No referral number on a claim whose plan type requires one (`REFERRAL_PLAN_TYPES`)."""
+    return pd.isna(claims["referral_number"]) & referral_required(claims["plan_type"])

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from features.auth_evidence import WINDOW_DAYS as AUTH_WINDOW_DAYS
+from features.claim_fields import referral_missing, rendering_clinician
 from features.columns import Columns, per_distinct
 from features.contract.codes import CATEGORIES
 from features.denial_events import pick
@@ -110,9 +111,11 @@ def modifier_text(keys: np.ndarray) -> np.ndarray:
     return words
 
 
-_MISSING_NAMES = ("rendering NPI", "referral number", "diagnosis pointer")
+# What can be missing: a referral number where the plan requires one, a line's diagnosis pointer. An absent
+# rendering NPI is not here: it means the billing provider rendered the service (837P sends 2310B only then).
+_MISSING_NAMES = ("referral number the plan requires", "diagnosis pointer")
 _MISSING_TEXT = np.array(
-    [", ".join(n for bit, n in zip((4, 2, 1), _MISSING_NAMES, strict=True) if k & bit) or "none" for k in range(8)],
+    [", ".join(n for bit, n in zip((2, 1), _MISSING_NAMES, strict=True) if k & bit) or "none" for k in range(4)],
     dtype=object,
 )
 
@@ -137,10 +140,9 @@ def reason_context(
         values[pd.isna(values)] = default
         return values
 
-    context = {
-        col: text(col)
-        for col in ("payer_id", "plan_type", "billing_npi", "rendering_npi", "facility_id", "place_of_service")
-    }
+    context = {col: text(col) for col in ("payer_id", "plan_type", "billing_npi", "facility_id", "place_of_service")}
+    context["rendering_npi"] = rendering_clinician(claims).copy()  # absent: the billing provider rendered it
+    context["rendering_npi"][pd.isna(context["rendering_npi"])] = "unknown"
     need = np.flatnonzero(rows["auth_needed"])  # rows are sorted by claim and line: the first such line
     need_pos = rows["claim_pos"][need]
     first = np.r_[True, need_pos[1:] != need_pos[:-1]] if len(need) else np.zeros(0, dtype=bool)
@@ -170,11 +172,7 @@ def reason_context(
     verified = claims["eligibility_verified"]
     context["eligibility_text"] = pick(("no", "yes", "not recorded"), np.nan_to_num(verified, nan=2.0).astype(int))
     context["secondary_payer"] = text("secondary_payer_id", "none")
-    flags = (
-        pd.isna(claims["rendering_npi"]).astype(int) * 4
-        + pd.isna(claims["referral_number"]).astype(int) * 2
-        + (cols["lines_without_pointer"] > 0).astype(int)
-    )
+    flags = referral_missing(claims).astype(int) * 2 + (cols["lines_without_pointer"] > 0).astype(int)
     context["missing_text"] = _MISSING_TEXT[flags]
     # the payer's worst recent denial category, for the payer_history phrase
     cat_rates = np.column_stack([cols[f"payer_cat_{cat}_rate_recent"] for cat in CATEGORIES])

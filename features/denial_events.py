@@ -12,7 +12,13 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from features.claim_fields import day_number, line_frame, service_month_text
+from features.claim_fields import (
+    day_number,
+    line_frame,
+    referral_required,
+    rendering_clinician,
+    service_month_text,
+)
 from features.columns import Columns, claim_columns
 from features.contract.adjudication import denial_adjustments
 from features.contract.codes import CATEGORIES, CodeTables
@@ -47,7 +53,11 @@ def claim_key_columns(claims: Columns) -> Columns:
     plan = out["plan_type"].copy()
     plan[pd.isna(plan)] = "unknown"
     out["plan_type"] = plan
-    out["has_referral"] = pick(("no_referral", "referral"), (~pd.isna(claims["referral_number"])).astype(int))
+    out["rendering_npi"] = rendering_clinician(claims)
+    # a referral on file, none where the plan asks for one, or none where none is needed
+    has_referral = ~pd.isna(claims["referral_number"])
+    status = np.where(has_referral, 0, np.where(referral_required(claims["plan_type"]), 1, 2))
+    out["referral_status"] = pick(("referral", "referral_missing", "referral_not_required"), status)
     out["has_secondary"] = pick(("single", "secondary"), (~pd.isna(claims["secondary_payer_id"])).astype(int))
     verified = claims["eligibility_verified"]
     out["verified"] = pick(("unverified", "verified", "unknown"), np.nan_to_num(verified, nan=2.0).astype(int))

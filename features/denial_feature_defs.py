@@ -205,9 +205,10 @@ CLAIM_SPECS = (
     AggregateSpec("facility", ((), ("facility_id",)), "denied", "claim denial rate at the facility"),
     AggregateSpec(
         "referral",
-        ((), ("has_referral",), ("payer_id", "has_referral"), ("payer_id", "specialty", "has_referral")),
+        ((), ("referral_status",), ("payer_id", "referral_status"), ("payer_id", "specialty", "referral_status")),
         "denied_missing_information",
-        "missing-information denial rate of this payer and specialty, with or without a referral",
+        "missing-information denial rate of this payer and specialty, by referral (on file, missing where the "
+        "plan requires one, not required)",
     ),
     AggregateSpec(
         "cob",
@@ -296,8 +297,11 @@ def _declare() -> tuple[FeatureDef, ...]:
         "eligibility_verified": ("coverage verified before submission", "eligibility"),
         "has_secondary": ("secondary coverage on file", "coordination_of_benefits"),
         "has_prior_auth": ("claim carries an authorization number", "authorization"),
-        "has_referral": ("claim carries a referral number", "missing_information"),
-        "rendering_missing": ("no rendering clinician NPI", "missing_information"),
+        "referral_missing_where_required": (
+            "no referral number while the plan type requires one (features.claim_fields.REFERRAL_PLAN_TYPES); "
+            "an absent rendering NPI is the billing provider, never a missing field",
+            "missing_information",
+        ),
     }
     for name, (meaning, group) in own.items():
         source = "claims, claim_lines, payer rules" if name.startswith(("auth", "lag")) else "claims, claim_lines"

@@ -13,6 +13,8 @@ tables go to ``out_dir/truth/``, which training code must never read.
 
 Stages, each with its own random generator spawned from one seed (same seed -> same bytes):
 entities -> claims -> hazards -> pricing -> adjudication -> follow-up -> reversals/voids -> assemble.
+The remittance situations added later (advance beneficiary notices, review holds, redetermination levels,
+the new claim after MA130) draw from one more generator, ``situations``, so the others' streams are unchanged.
 """
 
 from __future__ import annotations
@@ -51,7 +53,20 @@ from synthetic.timeline import iso, make_timeline
 
 __all__ = ["ClaimState", "World", "claim_state", "generate_world", "write_world"]
 
-_STAGES = ("codes", "entities", "patients", "claims", "hazards", "pricing", "adjudication", "followup", "reversals")
+# New stages go at the end: SeedSequence.spawn gives the first children the same seeds whatever the count,
+# so adding one leaves every earlier stage's stream as it was.
+_STAGES = (
+    "codes",
+    "entities",
+    "patients",
+    "claims",
+    "hazards",
+    "pricing",
+    "adjudication",
+    "followup",
+    "reversals",
+    "situations",
+)
 
 
 @dataclass
@@ -88,7 +103,9 @@ def claim_state(*, claims: int, months: int, seed: int, start: dt.date = dt.date
     diagnoses = build_diagnoses(rngs["codes"])
     payers = build_payers(rngs["entities"], n_causes=len(CAUSES))
     facilities = build_facilities(rngs["entities"])
-    providers, group_npis = build_providers(rngs["entities"], facilities=facilities)
+    providers, group_npis = build_providers(
+        rngs["entities"], facilities=facilities, history=(timeline.start, timeline.end)
+    )
     patients = build_patients(rngs["patients"], n=max(claims // 3, 50), payers=payers, reference_day=timeline.start)
     drift = make_drift(payers=payers, timeline=timeline)
     world0 = World0(
@@ -102,7 +119,7 @@ def claim_state(*, claims: int, months: int, seed: int, start: dt.date = dt.date
         drift=drift,
     )
 
-    book, lines = generate_claims(rngs["claims"], world=world0, n_claims=claims)
+    book, lines = generate_claims(rngs["claims"], world=world0, n_claims=claims, situations=rngs["situations"])
     return ClaimState(rngs=rngs, world=world0, group_npis=group_npis, claims=book, lines=lines)
 
 
@@ -124,7 +141,13 @@ def generate_world(*, claims: int, months: int, seed: int, start: dt.date = dt.d
     )
     knowable = p_denial_knowable(book, lines, world0)  # no random draws: leaves every other output as it was
     pay = price_lines(
-        rngs["pricing"], claims=book, lines=lines, payers=payers, procedures=procedures, timeline=timeline
+        rngs["pricing"],
+        claims=book,
+        lines=lines,
+        payers=payers,
+        providers=providers,
+        procedures=procedures,
+        timeline=timeline,
     )
     ledger = Ledger()
     first = adjudicate_first(
@@ -135,7 +158,9 @@ def generate_world(*, claims: int, months: int, seed: int, start: dt.date = dt.d
         hazards=hazards,
         pay=pay,
         payers=payers,
+        procedures=procedures,
         timeline=timeline,
+        situations=rngs["situations"],
     )
     followup = work_denials(
         rngs["followup"],
@@ -149,6 +174,7 @@ def generate_world(*, claims: int, months: int, seed: int, start: dt.date = dt.d
         timeline=timeline,
         first_index=n_original,
         line_offset=len(lines),
+        situations=rngs["situations"],
     )
     reversals(rngs["reversals"], ledger=ledger, claims=book, first=first, hazards=hazards, timeline=timeline)
     n_repl = len(followup.replacements)
@@ -186,12 +212,14 @@ def generate_world(*, claims: int, months: int, seed: int, start: dt.date = dt.d
     }
     check_dates(tables, timeline)
     truth = truth_frames(hazards=hazards, n_original=n_original, followup=followup, knowable=knowable)
-    # Ceiling AUCs on all original claims against the realized first-adjudication denial: the clairvoyant
-    # p_denial sees the hidden flags; p_denial_knowable is what a perfect model of the data could reach.
-    denied0 = hazards.denied[:n_original]
+    # Ceiling AUCs on all original claims (the truth table's rows, new claims after MA130 included) against
+    # the realized first-adjudication denial: the clairvoyant p_denial sees the hidden flags;
+    # p_denial_knowable is what a perfect model of the data could reach.
+    t_claims = truth["claims"]
+    denied0 = t_claims["denied"].to_numpy()
     oracle_auc = {
-        "clairvoyant": round(rank_auc(hazards.p_denial[:n_original], denied0), 6),
-        "knowable": round(rank_auc(knowable[:n_original], denied0), 6),
+        "clairvoyant": round(rank_auc(t_claims["p_denial"].to_numpy(), denied0), 6),
+        "knowable": round(rank_auc(t_claims["p_denial_knowable"].to_numpy(), denied0), 6),
     }
     cause_mix = np.bincount(hazards.cause[hazards.denied], minlength=len(CAUSES)) / max(int(hazards.denied.sum()), 1)
     meta: dict[str, Any] = {
@@ -203,7 +231,8 @@ def generate_world(*, claims: int, months: int, seed: int, start: dt.date = dt.d
         "history_end": iso(timeline.end),
         "sizes": {name: len(df) for name, df in tables.items()},
         "original_claims": n_original,
-        "replacement_claims": n_repl,
+        "replacement_claims": int((followup.replacements.frequency == 7).sum()),
+        "new_claims_after_ma130": len(followup.resubmitted["claim"]),
         "void_claims": len(voids),
         "duplicate_claims": int((book.duplicate_of >= 0).sum()),
         "entities": {

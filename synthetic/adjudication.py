@@ -3,8 +3,11 @@
 Paid lines carry the routine adjustments a real 835 does (CO-45 contractual, PR-1/2/3 patient share,
 CO-253 sequestration for Medicare); denied claims carry the CARC/RARC of their sampled cause, either as
 a full denial (status 4, claim- or line-level CAS, sometimes no CAS at all) or, for line-level causes, a
-partial denial that pays the clean lines. Claims whose remit would arrive after the history end are left
-without one: they are the pending claims a model scores.
+partial denial that pays the clean lines. Paid Medicare professional lines carry the clinician's MIPS
+payment adjustment (CO-237 penalty or CO-144 incentive, N807). A few claims are first held for review
+(OA-133 on every line, nothing paid) and settled weeks later: the hold is reversed and the final adjudication
+follows. Claims whose remit would arrive after the history end are left without one: they are the pending
+claims a model scores.
 """
 
 from __future__ import annotations
@@ -13,15 +16,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synthetic.books import ClaimBook, LineBook, copy_claims
+from synthetic.books import ClaimBook, LineBook, copy_claims, expand
 from synthetic.code_catalog import FAM, ProcedureCatalog
-from synthetic.entities import PLAN, Payers
-from synthetic.hazards import REASONS, Hazards
-from synthetic.ledger import CARC, GROUP, GROUPS, RARC, STATUS, Ledger
+from synthetic.entities import PLAN, Payers, Providers
+from synthetic.hazards import REASONS, Hazards, R
+from synthetic.ledger import CARC, GROUP, GROUPS, MA130_RARC, RARC, STATUS, Ledger
 from synthetic.timeline import Timeline
 
 PARTIAL_DENIAL_RATE = 0.85
 NO_CAS_RATE = 0.05
+# MIPS (Medicare's quality program) adjusts what Medicare pays a clinician's professional claims in a payment
+# year by that clinician's score: low-volume clinicians are exempt, most others earn a small incentive, a
+# few (more of them among the sloppier) take a penalty of up to 9%.
+MIPS_EXEMPT_SHARE = 0.45
+MIPS_PENALTY_SHARE = 0.15
+MIPS_PENALTY = (0.01, 0.09)
+MIPS_INCENTIVE = (0.001, 0.025)
+# Prepayment review: a payer holds a claim's lines for review (OA-133) and settles them 20-75 days later
+# with a reversal of the hold and the final adjudication. Documentation-heavy and large claims are held more.
+PEND_BASE = 0.002
+PEND_DOCUMENTED = 0.03
+PEND_LARGE = 0.01
+PEND_LARGE_CHARGE = 5_000.0
 
 
 @dataclass
@@ -33,6 +49,7 @@ class LinePay:
     copay: np.ndarray
     coinsurance: np.ndarray
     sequestration: np.ndarray
+    mips: np.ndarray  # MIPS payment adjustment: > 0 a penalty (CO-237), < 0 an incentive (CO-144), both N807
     paid: np.ndarray
 
     @property
@@ -47,6 +64,8 @@ class FirstRemits:
     denied_amount: np.ndarray
     full_denial: np.ndarray
     denied_line: np.ndarray  # per line: denied on the first remit
+    ma130: np.ndarray  # per claim: the denial carried MA130 (unprocessable: fix it and send a new claim)
+    pended: np.ndarray  # per claim: held for review (OA-133) before this adjudication
 
 
 def price_lines(
@@ -55,6 +74,7 @@ def price_lines(
     claims: ClaimBook,
     lines: LineBook,
     payers: Payers,
+    providers: Providers,
     procedures: ProcedureCatalog,
     timeline: Timeline,
 ) -> LinePay:
@@ -81,15 +101,35 @@ def price_lines(
     rest = allowed - deductible - copay - coins
     medicare = np.isin(payers.plan[payer], [PLAN["medicare"], PLAN["medicare_advantage"]])
     seq = np.where(medicare, np.round(0.02 * rest, 2), 0.0)
-    paid = np.round(rest - seq, 2)
+    # drawn last, so every amount above is what it was before MIPS existed
+    rate = _mips_rates(rng, providers, timeline)
+    year = _year_index(claims.service_from[lc], timeline)
+    part_b = (payers.plan[payer] == PLAN["medicare"]) & ~claims.institutional[lc]
+    mips = np.where(part_b, np.round(rate[claims.provider[lc], year] * rest, 2), 0.0)
+    paid = np.round(rest - seq - mips, 2)
     return LinePay(
         allowed=allowed,
         deductible=np.round(deductible, 2),
         copay=np.round(copay, 2),
         coinsurance=coins,
         sequestration=seq,
+        mips=mips,
         paid=paid,
     )
+
+
+def _year_index(days: np.ndarray, timeline: Timeline) -> np.ndarray:
+    years = np.asarray(days, dtype="datetime64[D]").astype("datetime64[Y]").astype(np.int64)
+    return years - np.datetime64(timeline.start, "D").astype("datetime64[Y]").astype(np.int64)
+
+
+def _mips_rates(rng: np.random.Generator, providers: Providers, timeline: Timeline) -> np.ndarray:
+    """[clinician, payment year] MIPS adjustment as a share of Medicare's payment (> 0 penalty, < 0 incentive)."""
+    n, years = len(providers.npi), int(_year_index(np.array([timeline.end]), timeline)[0]) + 1
+    exempt = rng.random((n, years)) < MIPS_EXEMPT_SHARE
+    penalty = rng.random((n, years)) < np.clip(MIPS_PENALTY_SHARE * providers.propensity[:, None] ** 2, 0, 0.6)
+    size = np.where(penalty, rng.uniform(*MIPS_PENALTY, (n, years)), -rng.uniform(*MIPS_INCENTIVE, (n, years)))
+    return np.where(exempt, 0.0, size)
 
 
 def post_payment_rows(
@@ -113,15 +153,18 @@ def post_payment_rows(
         (GROUP["PR"], CARC["3"], pay.copay[idx]),
         (GROUP["CO"], CARC["253"], pay.sequestration[idx]),
     ]
+    mips = pay.mips[idx]
+    parts += [(GROUP["CO"], CARC["237"], np.maximum(mips, 0.0)), (GROUP["CO"], CARC["144"], np.minimum(mips, 0.0))]
     for group, carc, amount in parts:
-        m = amount > 0.004
+        m = np.abs(amount) > 0.004
+        mips_row = carc in (CARC["237"], CARC["144"])
         ledger.add_adjustments(
             remit=remit[m],
             claim=claim[m],
             line_number=line_number[m],
             group=np.full(m.sum(), group),
             carc=np.full(m.sum(), carc),
-            rarc=np.full(m.sum(), -1),
+            rarc=np.full(m.sum(), RARC["N807"] if mips_row else -1),
             amount=amount[m],
         )
     if fraction is not None and residual_carc is not None and residual_rarc is not None:
@@ -178,18 +221,25 @@ def adjudicate_first(
     hazards: Hazards,
     pay: LinePay,
     payers: Payers,
+    procedures: ProcedureCatalog,
     timeline: Timeline,
+    situations: np.random.Generator,
 ) -> FirstRemits:
+    """First adjudication of every claim; ``situations`` draws the review holds (so ``rng``'s stream is unchanged)."""
     n = len(claims)
     lc = lines.claim
     day = claims.submitted + remit_lag(rng, payers, claims.payer)
+    total_charge = np.bincount(lc, weights=lines.charge, minlength=n)
+    hold_day = day
+    pended, day = _review_holds(
+        situations, claims=claims, lines=lines, payers=payers, procedures=procedures, total_charge=total_charge, day=day
+    )
     emitted = day <= timeline.end
     offending = hazards.line_reason >= 0
     n_off = np.bincount(lc, weights=offending, minlength=n)
     partial = hazards.denied & hazards.line_origin & (n_off < claims.n_lines) & (rng.random(n) < PARTIAL_DENIAL_RATE)
     full = hazards.denied & ~partial
     denied_line = np.where(partial[lc], offending, full[lc])
-    total_charge = np.bincount(lc, weights=lines.charge, minlength=n)
 
     # reason per denied line: its own, else the claim's (claim-level cause) or the claim's first offending line
     first_off = np.full(n, -1, dtype=np.int64)
@@ -198,6 +248,9 @@ def adjudicate_first(
     first_off[uniq] = hazards.line_reason[off_idx[pos]]
     claim_reason = np.where(hazards.claim_reason >= 0, hazards.claim_reason, first_off)
     line_reason = np.where(offending, hazards.line_reason, claim_reason[lc])
+    # Medicare's non-coverage liability is per line: each line denied for it answers to its own ABN (GA)
+    liability = np.isin(line_reason, [R["noncovered_abn"], R["noncovered_no_abn"]])
+    line_reason = np.where(liability, np.where(lines.abn, R["noncovered_abn"], R["noncovered_no_abn"]), line_reason)
 
     em = np.flatnonzero(emitted)
     status = np.where(full, STATUS["4"], paid_status(rng, claims.secondary))
@@ -217,6 +270,7 @@ def adjudicate_first(
     pr = pr + np.bincount(lc, weights=np.where(pr_denied_line, lines.charge, 0.0), minlength=n)
     pr = pr + np.where(claim_level & (c_group == GROUP["PR"]), total_charge, 0.0)
 
+    _post_holds(ledger, claims=claims, lines=lines, pended=pended, hold_day=hold_day, day=day, end=timeline.end)
     remit_idx = np.full(n, -1, dtype=np.int64)
     remit_idx[em] = ledger.add_remits(claim=em, day=day[em], status=status[em], paid=paid[em], patient_resp=pr[em])
     l_em = emitted[lc]
@@ -254,9 +308,72 @@ def adjudicate_first(
         amount=total_charge[cl],
     )
     denied_amount = np.bincount(lc, weights=np.where(denied_line, lines.charge, 0.0), minlength=n)
+    itemised = denied_line & (partial[lc] | per_line[lc])
+    itemised_ma130 = (itemised & MA130_RARC[l_rarc]).astype(np.float64)
+    ma130 = (claim_level & MA130_RARC[c_rarc]) | (np.bincount(lc, weights=itemised_ma130, minlength=n) > 0)
     return FirstRemits(
-        remit=remit_idx, day=day, denied_amount=np.round(denied_amount, 2), full_denial=full, denied_line=denied_line
+        remit=remit_idx,
+        day=day,
+        denied_amount=np.round(denied_amount, 2),
+        full_denial=full,
+        denied_line=denied_line,
+        ma130=ma130,
+        pended=pended,
     )
+
+
+def _review_holds(
+    rng: np.random.Generator,
+    *,
+    claims: ClaimBook,
+    lines: LineBook,
+    payers: Payers,
+    procedures: ProcedureCatalog,
+    total_charge: np.ndarray,
+    day: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Claims a payer holds for prepayment review, and the day each claim is finally adjudicated."""
+    n = len(claims)
+    documented_line = procedures.needs_attachment[lines.code] | (procedures.family[lines.code] == FAM["surgery"])
+    documented = np.bincount(lines.claim, weights=documented_line, minlength=n) > 0
+    p_hold = (
+        PEND_BASE + PEND_DOCUMENTED * documented + PEND_LARGE * (total_charge > PEND_LARGE_CHARGE)
+    ) * payers.propensity[claims.payer]
+    pended = (rng.random(n) < p_hold) & (claims.frequency == 1)
+    review = rng.integers(20, 76, n)
+    return pended, np.where(pended, day + review, day)
+
+
+def _post_holds(
+    ledger: Ledger,
+    *,
+    claims: ClaimBook,
+    lines: LineBook,
+    pended: np.ndarray,
+    hold_day: np.ndarray,
+    day: np.ndarray,
+    end: int,
+) -> None:
+    """The hold (status 1, nothing paid, OA-133 on every line) and, once settled, its reversal (status 22)
+    on the day of the final adjudication, posted before it (X12: a 133 is reversed when the line is final)."""
+    for sign, when, status in ((1.0, hold_day, STATUS["1"]), (-1.0, day, STATUS["22"])):
+        c = np.flatnonzero(pended & (when <= end))
+        if not len(c):
+            continue
+        remit = ledger.add_remits(
+            claim=c, day=when[c], status=status, paid=np.zeros(len(c)), patient_resp=np.zeros(len(c))
+        )
+        line_idx = expand(claims.line_start[c], claims.n_lines[c])
+        owner = np.repeat(np.arange(len(c)), claims.n_lines[c])
+        ledger.add_adjustments(
+            remit=remit[owner],
+            claim=c[owner],
+            line_number=lines.line_number[line_idx],
+            group=np.full(len(line_idx), GROUP["OA"]),
+            carc=np.full(len(line_idx), CARC["133"]),
+            rarc=np.full(len(line_idx), -1),
+            amount=sign * lines.charge[line_idx],
+        )
 
 
 def reversals(

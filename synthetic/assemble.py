@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract.schema import TABLES
-from synthetic.books import MODIFIERS, ClaimBook, LineBook
+from synthetic.books import MOD, MODIFIERS, ClaimBook, LineBook
 from synthetic.claims import REVENUE_CODES
 from synthetic.code_catalog import DiagnosisCatalog, ProcedureCatalog
 from synthetic.entities import PLAN_TYPES, POS_CODES, SPECIALTIES, Facilities, Patients, Payers, Providers
@@ -49,6 +49,9 @@ def claims_frame(
     idx = np.arange(n)
     total = np.round(np.bincount(lines.claim, weights=lines.charge, minlength=n), 2)
     dx = join([take(diagnoses.codes, claims.dx[:, j]) for j in range(4)])
+    solo = providers.solo[claims.provider]
+    billing_vocab = list(group_npis) + list(providers.npi)
+    solo_code = len(group_npis) + claims.provider
     return _frame(
         "claims",
         {
@@ -63,8 +66,11 @@ def claims_frame(
             "payer_id": series(take(payers.ids, claims.payer)),
             "plan_type": series(take(PLAN_TYPES, payers.plan[claims.payer])),
             "secondary_payer_id": series(take(payers.ids, claims.secondary)),
-            "billing_npi": series(take(group_npis, providers.group[claims.provider])),
-            "rendering_npi": series(take(providers.npi, np.where(claims.rendering_missing, -1, claims.provider))),
+            # a solo clinician bills under their own NPI and names no separate rendering provider (837P)
+            "billing_npi": series(take(billing_vocab, np.where(solo, solo_code, providers.group[claims.provider]))),
+            "rendering_npi": series(
+                take(providers.npi, np.where(claims.rendering_missing | solo, -1, claims.provider))
+            ),
             "specialty": series(take(SPECIALTIES, providers.specialty[claims.provider])),
             "facility_id": series(take(facilities.ids, claims.facility)),
             "place_of_service": series(take(POS_CODES, claims.pos)),
@@ -87,6 +93,7 @@ def lines_frame(*, lines: LineBook, procedures: ProcedureCatalog) -> pd.DataFram
             take(MODIFIERS, np.where(lines.mod_present, lines.mod_req, -1)),
             take(MODIFIERS, lines.mod_extra),
             take(MODIFIERS, lines.mod_bad),
+            take(MODIFIERS, np.where(lines.abn, MOD["GA"], -1)),
         ]
     )
     return _frame(
@@ -164,19 +171,25 @@ def followups_frame(result: FollowupResult, *, end: int) -> pd.DataFrame:
 def truth_frames(
     *, hazards: Hazards, n_original: int, followup: FollowupResult, knowable: np.ndarray | None = None
 ) -> dict[str, pd.DataFrame]:
-    """Truth tables; ``knowable`` (see ``knowable.py``) is appended last so existing columns keep their place."""
+    """Truth tables; ``knowable`` (see ``knowable.py``) is appended last so existing columns keep their place.
+
+    ``claims`` covers every original claim: those the hazards adjudicated, then the new claims sent after an
+    MA130 rejection, whose only risk is that the fix was wrong (its probability in the denial cause's
+    column; it depends on no hidden flag, so it is also the knowable probability)."""
+    new = followup.resubmitted
     claims = pd.DataFrame(
         {
-            "claim_id": claim_ids(np.arange(n_original)),
-            "p_denial": hazards.p_denial[:n_original],
-            "denied": hazards.denied[:n_original],
-            "cause": series(take(CAUSES, hazards.cause[:n_original])),
+            "claim_id": claim_ids(np.concatenate([np.arange(n_original), new["claim"]])),
+            "p_denial": np.concatenate([hazards.p_denial[:n_original], new["p_denial"]]),
+            "denied": np.concatenate([hazards.denied[:n_original], new["denied"]]).astype(bool),
+            "cause": series(take(CAUSES, np.concatenate([hazards.cause[:n_original], new["cause"]]))),
         }
     )
     for c_idx, name in enumerate(CAUSES):
-        claims[f"h_{name}"] = hazards.hazard[:n_original, c_idx]
+        new_h = np.where(new["cause"] == c_idx, new["p_denial"], 0.0)
+        claims[f"h_{name}"] = np.concatenate([hazards.hazard[:n_original, c_idx], new_h])
     if knowable is not None:
-        claims["p_denial_knowable"] = knowable[:n_original]
+        claims["p_denial_knowable"] = np.concatenate([knowable[:n_original], new["p_denial"]])
     t = followup.truth
     denials = pd.DataFrame(
         {

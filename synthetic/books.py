@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import numpy as np
 
-MODIFIERS: tuple[str, ...] = ("25", "GP", "50", "RT", "LT", "59", "26", "95", "TC", "KX")
+MODIFIERS: tuple[str, ...] = ("25", "GP", "50", "RT", "LT", "59", "26", "95", "TC", "KX", "GA")
 MOD = {m: i for i, m in enumerate(MODIFIERS)}
 
 
@@ -70,6 +70,8 @@ class LineBook:
     bundled: np.ndarray  # the bundling partner appears earlier on the same claim
     retired: np.ndarray  # code not valid on the date of service
     noncovered: np.ndarray
+    abn: np.ndarray  # a signed advance beneficiary notice is on file: modifier GA (Medicare)
+    uncertified: np.ndarray  # the clinician's certification for this service had lapsed on the service date
 
     def __len__(self) -> int:
         return len(self.claim)

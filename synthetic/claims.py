@@ -16,6 +16,7 @@ import numpy as np
 from synthetic.books import MOD, ClaimBook, LineBook, concat, copy_claims, reorder
 from synthetic.code_catalog import FAM, SUBFAMILIES, DiagnosisCatalog, ProcedureCatalog, sample_cdf
 from synthetic.entities import (
+    CERTIFIED_FAMILIES,
     FAMILY_MIX,
     NEEDS_REFERRAL,
     PLAN,
@@ -33,6 +34,8 @@ from synthetic.timeline import Timeline
 
 LINE_COUNT_P = np.array([0.38, 0.25, 0.17, 0.10, 0.06, 0.04])
 DUPLICATE_RATE = 0.015
+ABN_RATE = 0.55  # Medicare lines the practice knows are not covered: an ABN was signed (GA)
+ABN_COVERED_RATE = 0.005  # other Medicare lines with an ABN signed just in case
 REVENUE_CODES: tuple[str, ...] = tuple(sorted({s.revenue_code for s in SUBFAMILIES} | {"0450"}))
 POS = {p: i for i, p in enumerate(POS_CODES)}
 
@@ -93,8 +96,12 @@ def _gumbel_top_k(rng: np.random.Generator, weights: np.ndarray, k: int) -> np.n
     return np.sort(np.argpartition(-keys, k - 1)[:k]) if k > 0 else np.zeros(0, dtype=np.int64)
 
 
-def generate_claims(rng: np.random.Generator, *, world: World0, n_claims: int) -> tuple[ClaimBook, LineBook]:
-    """``n_claims`` original claims (frequency 1), of which ~1.5% are practice re-sends (duplicates)."""
+def generate_claims(
+    rng: np.random.Generator, *, world: World0, n_claims: int, situations: np.random.Generator
+) -> tuple[ClaimBook, LineBook]:
+    """``n_claims`` original claims (frequency 1), of which ~1.5% are practice re-sends (duplicates).
+
+    ``situations`` draws what was added later (advance beneficiary notices), so ``rng``'s stream is unchanged."""
     n_dup = int(round(DUPLICATE_RATE * n_claims)) if n_claims >= 200 else 0
     n = n_claims - n_dup
     tl, payers, prov, fac, pat = world.timeline, world.payers, world.providers, world.facilities, world.patients
@@ -239,8 +246,15 @@ def generate_claims(rng: np.random.Generator, *, world: World0, n_claims: int) -
     )
     auth_mismatch = obtained & (rng.random(n_total) < AUTH_MISMATCH_RATE)
     has_auth = (np.bincount(l_claim, weights=obtained, minlength=n) > 0) | (rng.random(n) < 0.01)
-    referral_required = payers.referral_required[payer] & NEEDS_REFERRAL[spec]
-    has_referral = np.where(referral_required, rng.random(n) < prov.referral_diligence[provider], rng.random(n) < 0.04)
+    # A referral number is only ever asked for (and so only ever written) on a plan that requires referrals;
+    # there a specialist claim needs one, and a primary-care claim sometimes carries one anyway.
+    plan_wants_referral = payers.referral_required[payer]
+    referral_required = plan_wants_referral & NEEDS_REFERRAL[spec]
+    has_referral = np.where(
+        referral_required,
+        rng.random(n) < prov.referral_diligence[provider],
+        plan_wants_referral & (rng.random(n) < 0.04),
+    )
     attach_missing = procs.needs_attachment[code] & (rng.random(n_total) >= prov.attach_diligence[l_prov])
 
     # --- eligibility, coordination of benefits, data quality --------------------------------------------
@@ -249,7 +263,9 @@ def generate_claims(rng: np.random.Generator, *, world: World0, n_claims: int) -
     stale = rng.random(n) < p_stale(pat.lapse_propensity[patient], season_factor(cal_month))
     medicare_primary = np.isin(payers.plan[payer], [PLAN["medicare"], PLAN["medicare_advantage"]])
     cob_wrong = (secondary >= 0) & (rng.random(n) < p_cob_wrong(fac.p_cob_error[facility], medicare_primary))
-    rendering_missing = rng.random(n) < prov.p_missing_npi[provider]
+    # A group claim must name its rendering clinician; a solo clinician billing under their own NPI sends no
+    # rendering loop at all, so only group claims can leave it out by mistake.
+    rendering_missing = (rng.random(n) < prov.p_missing_npi[provider]) & ~prov.solo[provider]
     generic_missing = rng.random(n) < p_generic_missing(prov.propensity[provider])
 
     claims = ClaimBook(
@@ -280,6 +296,15 @@ def generate_claims(rng: np.random.Generator, *, world: World0, n_claims: int) -
         line_start=line_start,
         n_lines=n_lines,
     )
+    # Medicare: the practice has the patient sign an advance beneficiary notice (modifier GA) for a service it
+    # expects Medicare not to cover, most of the time; now and then for a covered one, to be safe.
+    l_medicare = payers.plan[l_payer] == PLAN["medicare"]
+    l_noncovered = payers.noncovered_subfamilies[l_payer, subfam]
+    abn = l_medicare & (
+        (l_noncovered & (situations.random(n_total) < ABN_RATE)) | (situations.random(n_total) < ABN_COVERED_RATE)
+    )
+    certified_family = np.isin(family, [FAM[f] for f in CERTIFIED_FAMILIES])
+    uncertified = certified_family & (l_day >= prov.cert_lapse_start[l_prov]) & (l_day < prov.cert_lapse_end[l_prov])
     lines = LineBook(
         claim=l_claim,
         line_number=line_number,
@@ -300,7 +325,9 @@ def generate_claims(rng: np.random.Generator, *, world: World0, n_claims: int) -
         over_units=over_units,
         bundled=np.zeros(n_total, dtype=bool),
         retired=l_day >= procs.retired_day[code],
-        noncovered=payers.noncovered_subfamilies[l_payer, subfam],
+        noncovered=l_noncovered,
+        abn=abn,
+        uncertified=uncertified,
     )
     lines.bundled = _bundled(claims=l_claim, code=code, partner=procs.bundle_partner)
     claims, lines = _add_duplicates(rng, claims=claims, lines=lines, providers=prov, n_dup=n_dup, end=tl.end)

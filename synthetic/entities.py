@@ -8,7 +8,7 @@ which the team's payer rule file is derived (see ``rules.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -87,6 +87,16 @@ NEEDS_REFERRAL = np.isin(
         )
     ],
 )
+# Plan types whose members need a referral to see a specialist (the synthetic payers' TRUE rule).
+REFERRAL_PLAN_TYPES: tuple[str, ...] = ("medicare_advantage", "managed_medicaid")
+# Share of clinicians in private practice on their own, billing under their own (type 1) NPI: their claims
+# carry no rendering provider loop (837P 2310B is sent only when the rendering clinician is not the biller).
+SOLO_SHARE = 0.15
+SOLO_SHARE_HOSPITAL_BASED = 0.03
+# Clinicians whose certification for a family of services lapses for a while (a CLIA certificate for lab
+# work, an accreditation for imaging): the payer answers those lines CO-B7 until it is renewed.
+CERT_LAPSE_SHARE = 0.06
+CERTIFIED_FAMILIES: tuple[str, ...] = ("lab", "imaging")
 HOSPITAL_BASED = np.isin(
     np.arange(len(SPECIALTIES)), [SPEC[s] for s in ("emergency_medicine", "anesthesiology", "radiology")]
 )
@@ -161,11 +171,17 @@ class Providers:
     auth_diligence: np.ndarray
     referral_diligence: np.ndarray
     attach_diligence: np.ndarray
-    p_missing_npi: np.ndarray
+    p_missing_npi: np.ndarray  # group claims sent without the rendering provider loop
     lag_log_median: np.ndarray
     p_lag_tail: np.ndarray
     resend_propensity: np.ndarray
     charge_factor: np.ndarray
+    solo: np.ndarray  # bool: bills under the clinician's own NPI (no separate rendering provider)
+    cert_lapse_start: np.ndarray  # first day of a certification lapse (NEVER_DAY when none)
+    cert_lapse_end: np.ndarray  # first day certified again
+
+
+NEVER_DAY = np.iinfo(np.int64).max // 4
 
 
 @dataclass(frozen=True)
@@ -335,11 +351,11 @@ def build_payers(rng: np.random.Generator, *, n_causes: int) -> Payers:
     auth[comm[0], SUB["pt_therapy"]] = False
     noncov[comm[0], SUB["pt_therapy"]] = False
 
-    referral = (
-        np.isin(plan, [PLAN["managed_medicaid"], PLAN["tricare"]])
-        | ((plan == PLAN["medicare_advantage"]) & (rng.random(n) < 0.5))
-        | ((plan == PLAN["commercial"]) & (rng.random(n) < 0.25))
-    )
+    # Referrals belong to HMO-style managed care: every managed Medicaid and Medicare Advantage plan wants
+    # one for a specialist, no other plan does (REFERRAL_PLAN_TYPES). The two draws that once picked single
+    # commercial and MA plans are still made, so every entity drawn after them stays as it was.
+    rng.random(n), rng.random(n)
+    referral = np.isin(plan, [PLAN[p] for p in REFERRAL_PLAN_TYPES])
     requires_gp = (
         np.isin(plan, [PLAN["medicare"], PLAN["medicare_advantage"]])
         | ((plan == PLAN["commercial"]) & (rng.random(n) < 0.2))
@@ -380,9 +396,16 @@ def build_facilities(rng: np.random.Generator, *, n: int = 60) -> Facilities:
 
 
 def build_providers(
-    rng: np.random.Generator, *, facilities: Facilities, n: int = 1500, n_groups: int = 40
+    rng: np.random.Generator,
+    *,
+    facilities: Facilities,
+    history: tuple[int, int],
+    n: int = 1500,
+    n_groups: int = 40,
 ) -> tuple[Providers, list[str]]:
-    """Clinicians and the billing-group NPIs they bill under."""
+    """Clinicians and the billing-group NPIs they bill under (solo clinicians bill under their own).
+
+    ``history`` is (first day, last day): certification lapses fall inside it."""
     taken: set[str] = set()
     group_npis = _luhn_npis(rng, n_groups, taken)
     npis = _luhn_npis(rng, n, taken)
@@ -424,6 +447,20 @@ def build_providers(
         p_lag_tail=np.clip(0.012 * ln(0.9), 0, 0.2),
         resend_propensity=ln(0.7),
         charge_factor=ln(0.08),
+        solo=np.zeros(n, dtype=bool),
+        cert_lapse_start=np.full(n, NEVER_DAY, dtype=np.int64),
+        cert_lapse_end=np.full(n, NEVER_DAY, dtype=np.int64),
+    )
+    # drawn last, so every propensity above is what it was before these existed
+    solo = rng.random(n) < np.where(HOSPITAL_BASED[specialty], SOLO_SHARE_HOSPITAL_BASED, SOLO_SHARE)
+    lapse = rng.random(n) < CERT_LAPSE_SHARE
+    start = history[0] + (rng.random(n) * max(history[1] - history[0], 1)).astype(np.int64)
+    length = rng.integers(30, 121, n)
+    providers = replace(
+        providers,
+        solo=solo,
+        cert_lapse_start=np.where(lapse, start, NEVER_DAY),
+        cert_lapse_end=np.where(lapse, start + length, NEVER_DAY),
     )
     return providers, group_npis
 

@@ -3,7 +3,9 @@
 Bigger denials are worked more often; the action follows the cause (correct and resubmit, appeal,
 call, bill the patient, write off). Work that starts after the payer's appeal or corrected-claim window
 rarely succeeds. Successful appeals bring a later payment on the same claim; corrected claims are new
-frequency-7 submissions with their own remits. This is where the recovery model's labels come from, and
+frequency-7 submissions with their own remits, except after an MA130 rejection (the claim was never
+processable), whose fix is a new frequency-1 claim for the same service. Medicare records not received
+(CO-50 M127) go back as a redetermination with the records. This is where the recovery model's labels come from, and
 the truth table records the probability of recovery had each denial been worked promptly.
 """
 
@@ -23,8 +25,8 @@ from synthetic.adjudication import (
 )
 from synthetic.books import ClaimBook, LineBook, copy_claims, expand
 from synthetic.entities import Payers
-from synthetic.hazards import CAUSES, Hazards
-from synthetic.ledger import CARC, GROUP, STATUS, Ledger
+from synthetic.hazards import CAUSES, C, Hazards, R
+from synthetic.ledger import CARC, GROUP, RARC, STATUS, Ledger
 from synthetic.timeline import Timeline
 
 ACTIONS: tuple[str, ...] = ("corrected_claim", "appeal", "reconsideration", "payer_call", "write_off", "bill_patient")
@@ -52,14 +54,22 @@ _POLICY: dict[str, tuple[float, dict[str, float], dict[str, float]]] = {
 LATE_FACTOR = 0.08
 PARTIAL_SHARE = 0.25
 ESCALATE = 0.4
+# Medicare records not received (CO-50 M127): the team sends the records as a redetermination (Medicare's
+# first appeal level), which mostly succeeds because the records exist.
+RECORDS_ACTIONS = {"appeal": 0.75, "reconsideration": 0.25}
+RECORDS_SUCCESS = 0.8  # P(the records exist and support the service)
+# An unprocessable claim (MA130) never entered the payer's system, so its fix is a NEW claim (frequency 1);
+# now and then the team sends a replacement instead, which the payer rejects with CO-16 N142.
+MA130_REPLACEMENT_SLIP = 0.1
 
 
 @dataclass
 class FollowupResult:
     rows: dict[str, np.ndarray]  # claim, action, action_day, level (-1 none), outcome (-1 none), outcome_day (-1)
-    replacements: ClaimBook
+    replacements: ClaimBook  # replacements (frequency 7) and new claims sent after MA130 (frequency 1)
     replacement_lines: LineBook
     truth: dict[str, np.ndarray]  # claim, p_recover_if_worked, expected_recovered_amount, worked, cause
+    resubmitted: dict[str, np.ndarray]  # the new claims: claim (index), p_denial, denied, cause
 
 
 def _pick(rng: np.random.Generator, n: int, options: dict[str, float]) -> np.ndarray:
@@ -82,7 +92,9 @@ def work_denials(
     timeline: Timeline,
     first_index: int,
     line_offset: int,
+    situations: np.random.Generator,
 ) -> FollowupResult:
+    """``situations`` draws what was added later (redetermination levels, MA130 slips): ``rng``'s stream stays."""
     end = timeline.end
     lc = lines.claim
     d = np.flatnonzero(hazards.denied & (first.remit >= 0) & (claims.frequency == 1))
@@ -101,6 +113,13 @@ def work_denials(
         action[m] = _pick(rng, int(m.sum()), mix)
         for a_name, p in success.items():
             p_success[m & (action == A[a_name])] = p
+    reason = np.where(hazards.claim_reason[d] >= 0, hazards.claim_reason[d], _first_line_reason(hazards, lines, d))
+    records = reason == R["records_not_received"]
+    action[records] = _pick(situations, int(records.sum()), RECORDS_ACTIONS)
+    p_success[records] = RECORDS_SUCCESS
+    ma130 = first.ma130[d] & (action == A["corrected_claim"])
+    slip = ma130 & (situations.random(n) < MA130_REPLACEMENT_SLIP)
+    new_claim = ma130 & ~slip
     log_amount = np.log(np.maximum(amount, 1.0)) - np.log(200.0)
     p_worked = 1.0 / (1.0 + np.exp(-(base + 0.6 * log_amount)))
     decided = rng.random(n) < p_worked
@@ -114,6 +133,7 @@ def work_denials(
     )
     late = delay > window
     p_prompt = np.clip(p_success * np.sqrt(payers.appeal_generosity[payer]) * (1 + 0.05 * log_amount), 0, 0.97)
+    p_prompt[records] = RECORDS_SUCCESS  # the records decide it, not the payer's generosity
     p1 = np.where(late, p_prompt * LATE_FACTOR, p_prompt)
     success = rng.random(n) < p1
     partial = success & (rng.random(n) < PARTIAL_SHARE)
@@ -128,6 +148,7 @@ def work_denials(
     p2_prompt = 0.6 * p_prompt
     p_total = p_prompt + np.where(appeal_like, (1 - p_prompt) * 0.75 * ESCALATE * p2_prompt, 0.0)
     p_total = np.where(np.isin(action, [A["write_off"], A["bill_patient"]]), 0.0, p_total)
+    p_total = np.where(ma130, (1 - MA130_REPLACEMENT_SLIP) * p_total, p_total)
     truth = {
         "claim": d,
         "p_recover_if_worked": p_total,
@@ -137,7 +158,6 @@ def work_denials(
     }
 
     rows: list[dict[str, np.ndarray]] = []
-    reason = np.where(hazards.claim_reason[d] >= 0, hazards.claim_reason[d], _first_line_reason(hazards, lines, d))
     _, res_carc, res_rarc = choose_codes(rng, reason)
 
     # --- appeals, reconsiderations, payer calls: answered on the same claim ------------------------
@@ -240,11 +260,15 @@ def work_denials(
     )
 
     # --- corrected claims: replacement submissions with their own remits ----------------------------------
+    # (after MA130 a new original claim for the same service instead: nothing to replace)
     k = np.flatnonzero(worked & (action == A["corrected_claim"]))
     src = d[k]
+    fresh = new_claim[k]
+    slipped = slip[k]
+    ok_k = success[k] & ~slipped
     repl, repl_lines = copy_claims(claims, lines, src, first_index=first_index, line_offset=line_offset)
-    repl.frequency = np.full(len(k), 7, dtype=np.int64)
-    repl.original = src
+    repl.frequency = np.where(fresh, 1, 7).astype(np.int64)
+    repl.original = np.where(fresh, -1, src)
     repl.duplicate_of = np.full(len(k), -1, dtype=np.int64)
     repl.submitted = action_day[k]
     repl.verified = np.ones(len(k), dtype=bool)
@@ -255,7 +279,7 @@ def work_denials(
     r_day = action_day[k] + remit_lag(rng, payers, payer[k])
     r_emitted = r_day <= end
     r_outcome = np.select(
-        [~r_emitted, success[k] & ~partial[k], success[k] & partial[k]],
+        [~r_emitted, ok_k & ~partial[k], ok_k & partial[k]],
         [OUT["pending"], OUT["overturned"], OUT["partial"]],
         OUT["upheld"],
     )
@@ -272,7 +296,7 @@ def work_denials(
     new_ids = first_index + np.arange(len(k))
     src_line = expand(claims.line_start[src], claims.n_lines[src])
     l_owner = np.repeat(np.arange(len(k)), claims.n_lines[src])
-    ok = r_emitted & success[k]
+    ok = r_emitted & ok_k
     l_frac = fraction[k][l_owner]
     paid_amt = np.bincount(l_owner, weights=pay.paid[src_line] * l_frac, minlength=len(k))
     pr_amt = np.bincount(l_owner, weights=pay.patient[src_line], minlength=len(k))
@@ -300,20 +324,31 @@ def work_denials(
         residual_carc=res_carc[k][l_owner[pl]],
         residual_rarc=res_rarc[k][l_owner[pl]],
     )
-    fail = np.flatnonzero(r_emitted & ~success[k])
+    fail = np.flatnonzero(r_emitted & ~ok_k)
     late_k = late[k][fail]
+    slip_k = slipped[fail]
     ledger.add_adjustments(
         remit=remit[fail],
         claim=new_ids[fail],
         line_number=np.zeros(len(fail), dtype=np.int64),
         group=np.full(len(fail), GROUP["CO"]),
-        carc=np.where(late_k, CARC["29"], res_carc[k][fail]),
-        rarc=np.where(late_k, -1, res_rarc[k][fail]),
+        carc=np.select([slip_k, late_k], [CARC["16"], CARC["29"]], res_carc[k][fail]),
+        rarc=np.select([slip_k, late_k], [RARC["N142"], -1], res_rarc[k][fail]),
         amount=charge[fail],
     )
 
     out = {key: np.concatenate([r[key] for r in rows]).astype(np.int64) for key in rows[0]}
-    return FollowupResult(rows=out, replacements=repl, replacement_lines=repl_lines, truth=truth)
+    f = np.flatnonzero(fresh)
+    resubmitted = {
+        "claim": new_ids[f],
+        "p_denial": 1.0 - p1[k][f],
+        "denied": ~success[k][f],
+        # a fix sent after the window is refused for lateness (CO-29), else for the original reason
+        "cause": np.where(late[k][f], C["timely_filing"], cause[k][f]),
+    }
+    return FollowupResult(
+        rows=out, replacements=repl, replacement_lines=repl_lines, truth=truth, resubmitted=resubmitted
+    )
 
 
 def _first_line_reason(hazards: Hazards, lines: LineBook, d: np.ndarray) -> np.ndarray:

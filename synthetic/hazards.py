@@ -15,8 +15,8 @@ import numpy as np
 
 from features.contract.codes import CATEGORIES
 from synthetic.books import ClaimBook, LineBook
-from synthetic.code_catalog import SUB, ProcedureCatalog
-from synthetic.entities import Facilities, Payers, Providers
+from synthetic.code_catalog import FAM, SUB, ProcedureCatalog
+from synthetic.entities import PLAN, Facilities, Payers, Providers
 
 CAUSES: tuple[str, ...] = CATEGORIES  # the generator's causes are exactly the root-cause categories
 C = {name: i for i, name in enumerate(CAUSES)}
@@ -69,9 +69,21 @@ REASONS: tuple[Reason, ...] = (
     ),
     Reason("noncovered_preventive", "non_covered", (("49", "", 0.8), ("49", "N425", 0.2)), (("CO", 0.6), ("PR", 0.4))),
     Reason("other", "other", (("A1", "", 0.6), ("147", "", 0.4)), (("CO", 0.7), ("OA", 0.3))),
+    # Medicare asked for the medical records (an additional documentation request) and none came back.
+    Reason("records_not_received", "missing_information", (("50", "M127", 1.0),)),
+    # Medicare: a non-covered service is the patient's to pay only with a signed advance beneficiary notice
+    # (modifier GA on the line); without one the provider is liable.
+    Reason("noncovered_no_abn", "non_covered", (("96", "", 1.0),), (("CO", 1.0),)),
+    Reason("noncovered_abn", "non_covered", (("96", "", 1.0),), (("PR", 1.0),)),
+    Reason("provider_not_certified", "non_covered", (("B7", "", 1.0),)),
 )
 R = {r.name: i for i, r in enumerate(REASONS)}
 CAP = 0.97
+# Medicare's prepayment review: the share of claims with documentation-heavy services (surgery, therapy,
+# equipment, unlisted codes) that get an additional documentation request, times the chance the practice
+# does not answer it (1 - its attachment diligence).
+RECORDS_REQUEST_RATE = 0.12
+_REVIEWED_FAMILIES = ("surgery", "pt", "dme")
 
 
 @dataclass
@@ -137,6 +149,14 @@ def hazard_components(
     claim_part("missing_information", claims.rendering_missing * 0.85 * mi, "missing_rendering")
     claim_part("missing_information", (claims.referral_required & ~claims.has_referral) * 0.7 * mi, "missing_referral")
     claim_part("missing_information", claims.generic_missing * 0.8 * mi, "missing_other")
+    medicare = payers.plan[claims.payer] == PLAN["medicare"]
+    reviewed_line = (
+        np.isin(procedures.family[lines.code], [FAM[f] for f in _REVIEWED_FAMILIES])
+        | (procedures.needs_attachment[lines.code])
+    )
+    reviewed = medicare & (np.bincount(lc, weights=reviewed_line, minlength=n) > 0)
+    no_answer = 1.0 - providers.attach_diligence[claims.provider]
+    claim_part("missing_information", reviewed * RECORDS_REQUEST_RATE * no_answer * mi, "records_not_received")
     claim_part("other", np.full(n, 0.003) * strict[:, C["other"]], "other")
 
     # line-level components
@@ -173,9 +193,14 @@ def hazard_components(
     )
     line_h[:, C["missing_information"]], line_r[:, C["missing_information"]] = h, r
     preventive = procedures.subfamily[lines.code] == SUB["em_preventive"]
-    nc = lines.noncovered * 0.9 * np.minimum(ls[:, C["non_covered"]], 1.08)
-    line_h[:, C["non_covered"]] = nc
-    line_r[:, C["non_covered"]] = np.where(preventive, R["noncovered_preventive"], R["noncovered_plan"])
+    nc_strict = np.minimum(ls[:, C["non_covered"]], 1.08)
+    nc = lines.noncovered * 0.9 * nc_strict
+    nc_reason = np.where(preventive, R["noncovered_preventive"], R["noncovered_plan"])
+    medicare_line = medicare[lc]
+    nc_reason = np.where(medicare_line, np.where(lines.abn, R["noncovered_abn"], R["noncovered_no_abn"]), nc_reason)
+    cert = lines.uncertified * 0.9 * nc_strict
+    line_h[:, C["non_covered"]] = np.maximum(nc, cert)
+    line_r[:, C["non_covered"]] = np.where(cert > nc, R["provider_not_certified"], nc_reason)
     np.minimum(claim_h, CAP, out=claim_h)
     np.minimum(line_h, CAP, out=line_h)
     return claim_h, claim_r, line_h, line_r

@@ -13,8 +13,16 @@ from synthetic.hazards import REASONS
 STATUS_CODES: tuple[str, ...] = ("1", "2", "3", "4", "19", "22")
 GROUPS: tuple[str, ...] = ("CO", "PR", "OA")
 _ROUTINE_CARCS = ("45", "253", "1", "2", "3", "23")
-CARCS: tuple[str, ...] = tuple(dict.fromkeys(list(_ROUTINE_CARCS) + [c for r in REASONS for c, _, _ in r.carcs]))
-RARCS: tuple[str, ...] = tuple(dict.fromkeys(x for r in REASONS for _, x, _ in r.carcs if x))
+# Codes no denial reason emits: MIPS payment adjustments (CO-237 penalty, CO-144 incentive, both with N807),
+# a line pended for review (OA-133), and a replacement sent where a new claim was needed (CO-16 N142).
+_OTHER_CARCS = ("237", "144", "133")
+_OTHER_RARCS = ("N807", "N142")
+CARCS: tuple[str, ...] = tuple(
+    dict.fromkeys(list(_ROUTINE_CARCS) + [c for r in REASONS for c, _, _ in r.carcs] + list(_OTHER_CARCS))
+)
+RARCS: tuple[str, ...] = tuple(dict.fromkeys([x for r in REASONS for _, x, _ in r.carcs if x] + list(_OTHER_RARCS)))
+# which RARC vocabulary entries (some are "A|B" lists) carry MA130: unprocessable, send a new claim
+MA130_RARC = np.array(["MA130" in r.split("|") for r in RARCS] + [False])  # index -1 (none) -> False
 CARC = {c: i for i, c in enumerate(CARCS)}
 RARC = {c: i for i, c in enumerate(RARCS)}
 STATUS = {s: i for i, s in enumerate(STATUS_CODES)}

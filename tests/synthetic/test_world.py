@@ -21,20 +21,31 @@ def world() -> World:
     return generate_world(claims=50_000, months=24, seed=11)
 
 
+def _hold_remits(world: World) -> set[str]:
+    """Remits that hold lines for review (OA-133) or reverse such a hold: not an adjudication."""
+    adj = world.tables["adjustments"]
+    return set(adj.loc[(adj["group_code"] == "OA") & (adj["carc"] == "133"), "remit_id"])
+
+
 def _first_remits(world: World) -> pd.DataFrame:
-    """First remit of each original claim with its denial flag and denial rows (DATA.md label rules)."""
-    claims, remits, adjustments = (world.tables[t] for t in ("claims", "remits", "adjustments"))
+    """First adjudication of each original claim (a review hold and its reversal are not one), with the
+    claim's service date, payer and charge."""
+    claims, remits = world.tables["claims"], world.tables["remits"]
     originals = claims.loc[claims["frequency_code"] == "1", ["claim_id", "service_from", "payer_id", "total_charge"]]
+    remits = remits[~remits["remit_id"].isin(_hold_remits(world))]
     first = remits.sort_values(["remit_date", "remit_id"]).drop_duplicates("claim_id")
     first = first.merge(originals, on="claim_id")
     return first
 
 
 def _denial_rows(world: World, first: pd.DataFrame) -> pd.DataFrame:
+    """Denial adjustments on those remits (DATA.md). MIPS payment adjustments (N807: CO-237 penalty, CO-144
+    incentive) are payments, not denials (issue 18; the shipped routine set learns them separately)."""
     codes = load_code_tables()
     adj = world.tables["adjustments"]
     adj = adj[adj["remit_id"].isin(first["remit_id"])]
     adj = adj[~codes.is_routine(adj["group_code"], adj["carc"])]
+    adj = adj[adj["remark_codes"].fillna("") != "N807"]
     return adj.assign(category=codes.categorize(adj["carc"], adj["remark_codes"]).astype(str).to_numpy())
 
 
@@ -70,7 +81,8 @@ def test_tables_follow_the_contract(world: World) -> None:
     claims = world.tables["claims"]
     assert claims["eligibility_verified"].dtype == bool
     assert claims["claim_id"].is_unique and world.tables["remits"]["remit_id"].is_unique
-    assert (claims["frequency_code"] == "1").sum() == 50_000
+    # every claim generated, plus the new claims sent after an MA130 rejection
+    assert (claims["frequency_code"] == "1").sum() == 50_000 + world.meta["new_claims_after_ma130"]
     assert (claims["service_to"] >= claims["service_from"]).all()
     assert (claims["submitted_at"] >= claims["service_to"]).all()
     lines = world.tables["claim_lines"]
@@ -207,7 +219,8 @@ def test_knowable_oracle_matches_monte_carlo_over_hidden_flags() -> None:
     state = claim_state(claims=3_000, months=12, seed=4)
     world, claims, lines = state.world, state.claims, state.lines
     # the helper's code path is the generator's: on the realized flags it gives the truth p_denial
-    truth = generate_world(claims=3_000, months=12, seed=4).truth["claims"]
+    # (the truth's first rows; the new claims sent after MA130 follow them)
+    truth = generate_world(claims=3_000, months=12, seed=4).truth["claims"].head(len(claims))
     assert np.array_equal(realized_p_denial(claims, lines, world), truth["p_denial"].to_numpy())
     knowable = p_denial_knowable(claims, lines, world)
     assert np.array_equal(knowable, truth["p_denial_knowable"].to_numpy())
