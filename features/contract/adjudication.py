@@ -7,6 +7,8 @@ picked them its own way, a claim could be "denied" for the label and "paid" for 
   adjudication: 1, 2, 3 processed as primary/secondary/tertiary, 4 denied, 19/20/21 processed and forwarded,
   23 not our claim, forwarded (X12 835 CLP02). A 22 reverses an earlier payment and a 25 is a
   predetermination (pricing only, no payment): neither adjudicates the claim.
+- A remit whose every adjustment is CARC 133 (pending further review) is a hold, not an adjudication: the
+  payer reverses it and sends its decision later (X12 CARC 133 usage: group OA, with a later reversal).
 - A denial adjustment is a non-routine adjustment with a POSITIVE amount. A negative adjustment gives
   money back (a MIPS incentive, the reversal of an earlier adjustment): it never means the payer refused.
 """
@@ -21,12 +23,27 @@ from features.contract.frames import member
 DEFAULT_MATURITY_DAYS = 180
 ADJUDICATION_STATUSES = ("1", "2", "3", "4", "19", "20", "21", "23")
 PREDETERMINATION_STATUS = "25"
+# CARC 133: "the disposition of the claim/service is pending further review" (X12 CARC list); a remit whose
+# every adjustment is a 133 holds the claim and is reversed (22) before the real decision is sent.
+HOLD_CARC = "133"
 
 
-def first_remits(remits: pd.DataFrame) -> pd.DataFrame:
+def holds(remits: pd.DataFrame, adjustments: pd.DataFrame) -> pd.Series:
+    """Per remits row: True when the remit only holds the claim for review (every adjustment CARC 133)."""
+    carc = adjustments["carc"].astype("string").str.strip().str.upper()
+    per_remit = carc.eq(HOLD_CARC).groupby(adjustments["remit_id"].to_numpy()).agg(["all", "size"])
+    held = per_remit.index[per_remit["all"].to_numpy(dtype=bool) & (per_remit["size"].to_numpy() > 0)]
+    return pd.Series(member(remits["remit_id"], held), index=remits.index)
+
+
+def first_remits(remits: pd.DataFrame, adjustments: pd.DataFrame | None = None) -> pd.DataFrame:
     """Each claim's initial adjudication: one remits row per claim_id (the index); claims with only
-    reversals or predeterminations have none, so they are not adjudicated yet."""
-    adjudications = remits[remits["status_code"].isin(ADJUDICATION_STATUSES).to_numpy(dtype=bool, na_value=False)]
+    reversals, predeterminations or holds have none, so they are not adjudicated yet. Holds are known only
+    when ``adjustments`` is given."""
+    adjudicates = remits["status_code"].isin(ADJUDICATION_STATUSES).to_numpy(dtype=bool, na_value=False)
+    if adjustments is not None:
+        adjudicates = adjudicates & ~holds(remits, adjustments).to_numpy(dtype=bool)
+    adjudications = remits[adjudicates]
     ordered = adjudications.sort_values(["claim_id", "remit_date", "remit_id"], kind="stable")
     return ordered[~ordered["claim_id"].duplicated()].set_index("claim_id")
 

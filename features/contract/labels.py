@@ -122,7 +122,7 @@ def compute_labels(
     as_of = data_as_of(tables) if as_of is None else pd.Timestamp(as_of)
     window = pd.Timedelta(days=maturity_days)
 
-    first = first_remits(remits)
+    first = first_remits(remits, adj)
     links = new_claim_links(tables, codes=codes, routine=routine, maturity_days=maturity_days, first=first)
     originals = claims[claims["frequency_code"].eq("1").to_numpy(dtype=bool) & ~member(claims["claim_id"], links.index)]
     originals = originals.set_index("claim_id")

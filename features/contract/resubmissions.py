@@ -44,7 +44,7 @@ def new_claim_links(
 
     `first` is `first_remits(tables["remits"])` when the caller already has it.
     """
-    first = first_remits(tables["remits"]) if first is None else first
+    first = first_remits(tables["remits"], tables["adjustments"]) if first is None else first
     denied_on = _unprocessable_denials(tables["adjustments"], first, codes=codes, routine=routine)
     pairs = _candidate_pairs(tables["claims"], denied_on, maturity_days=maturity_days)
     pairs = _same_procedures(pairs, tables["claim_lines"])

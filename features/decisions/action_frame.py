@@ -163,7 +163,7 @@ def recommend_frame(
     pair_index, pair_uniques = pd.factorize(pd.Series(group, dtype=object) + "\x1f" + pd.Series(carc, dtype=object))
     pair_routine = np.array([tuple(p.split("\x1f")) in routine_pairs for p in pair_uniques] + [False])
     amount = pd.to_numeric(adj["amount"], errors="coerce").to_numpy(dtype=float)
-    is_denial = ~pair_routine[pair_index] & ~(amount <= 0)
+    is_denial = ~pair_routine[pair_index] & (amount > 0)  # the labels' rule (features.contract.adjudication)
     claim = adj["_claim"].to_numpy(dtype=np.intp)
     has_denial = np.zeros(n, dtype=bool)
     has_denial[claim[is_denial]] = True

@@ -253,8 +253,8 @@ def _units(
 ) -> list[tuple[int | None, list[tuple[str, str, str | None, float]]]]:
     """The deciding adjustments grouped by unit (claim level first, then lines in order), largest first.
 
-    Dropped unless nothing else is left: routine pairs, and amounts that are not positive (NaN is unknown,
-    kept, and sorted last). Ties in amount keep the given order.
+    Dropped unless nothing else is left: routine pairs, and amounts that are not positive or not known
+    (``features.contract.adjudication``: the labels' rule). Ties in amount keep the given order.
     """
     rows = []
     for position, adjustment in enumerate(adjustments):
@@ -262,7 +262,7 @@ def _units(
         line = adjustment[4] if len(adjustment) > 4 else None
         line = None if is_missing(line) else int(line)  # type: ignore[arg-type]
         rows.append((line, position, norm_code(group), norm_code(carc), norm_remarks(remarks), _amount(amount)))
-    denial = [r for r in rows if (r[2], r[3]) not in routine and not r[5] <= 0]
+    denial = [r for r in rows if (r[2], r[3]) not in routine and r[5] > 0]
     kept = denial or rows
     units: dict[int | None, list[tuple[int, tuple[str, str, str | None, float]]]] = {}
     for line, position, group, carc, remarks, amount in kept:

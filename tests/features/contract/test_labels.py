@@ -344,3 +344,20 @@ def test_a_predetermination_never_counts_as_a_payment() -> None:
     assert row["recovered_amount"] == 25.0
     assert row["recovered_to_date"] == 25.0
     assert row["resolved_at"] == pd.Timestamp("2024-03-01")
+
+
+def test_a_hold_for_review_is_not_the_initial_adjudication() -> None:
+    """OA-133 on every line: the payer holds the claim, reverses the hold and then decides (issue 18)."""
+    h = History()
+    h.claim("HELD", charge=100.0)
+    hold = h.remit("HELD", date="2024-01-20", status="1", paid=0.0)
+    h.adj("HELD", hold, "OA", "133", 100.0)
+    h.remit("HELD", date="2024-03-01", status="22", paid=0.0)
+    final = h.remit("HELD", date="2024-03-01", status="4", remit_id="DECISION")
+    h.adj("HELD", final, "CO", "50", 100.0)
+    h.claim("STILL_HELD", charge=100.0)
+    h.adj("STILL_HELD", h.remit("STILL_HELD", date="2024-02-01", status="1", paid=0.0), "OA", "133", 100.0)
+    out = labels(h)
+    assert list(out.index) == ["HELD"]
+    assert out.loc["HELD", "first_remit_id"] == "DECISION"
+    assert out.loc["HELD", "denial_category"] == "medical_necessity"

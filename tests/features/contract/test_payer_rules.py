@@ -88,7 +88,7 @@ def test_plan_types_match_the_data_contract() -> None:
         ("medicare_advantage", 365, 60),
         ("medicaid", 180, 90),
         ("managed_medicaid", 180, 60),
-        ("commercial", 90, 180),
+        ("commercial", 90, 90),
         ("tricare", 365, 90),
         ("workers_comp", 365, 60),
         ("other", 90, 60),
@@ -337,7 +337,7 @@ def test_guardrails_match_first_and_payer_guardrails_win(rules: PayerRules) -> N
     assert g is not None and g.appeal_rights is True and "proof" in g.note.lower()
     for carc in ("22", "109"):
         g = rule.guardrail_for(group_code="CO", carc=carc, remark_codes=None)
-        assert g is not None and g.action == "correct_and_resubmit"
+        assert g is not None and g.action == "bill_other_payer" and g.clock == "other_payer"
 
     assert rule.guardrail_for(group_code="CO", carc="97", remark_codes=None) is None
     p001 = rules.lookup(payer_id="P001", plan_type=None)
