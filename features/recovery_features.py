@@ -288,7 +288,7 @@ def denial_frame(
     decided = recommend_frame(out, adj, rules=rules, codes=codes, routine=routine)
     out["recommended_action"] = decided["action"].to_numpy()
     out["action_rule"] = decided["action_rule"].to_numpy()
-    for column in ("patient_amount", "payer_amount", "write_off_amount", "line_plan"):
+    for column in ("action_group", "patient_amount", "payer_amount", "write_off_amount", "line_plan"):
         out[column] = decided[column].to_numpy()
     out["deadline"] = decided["deadline"].to_numpy()
     out["deadline_rule"] = decided["deadline_rule"].to_numpy()

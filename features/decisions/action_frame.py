@@ -28,6 +28,7 @@ FRAME_COLUMNS: tuple[str, ...] = (
     "appeal_rights",
     "action_rule",
     "clock",
+    "action_group",
     "deadline",
     "deadline_rule",
     "window_days",
@@ -146,7 +147,8 @@ def recommend_frame(
     previous_decision_date). ``adjustments``: the DATA.md table (only rows of each claim's first remit are
     used). Returns FRAME_COLUMNS, one row per denial in the input order: ``appeal_rights`` nullable boolean,
     ``deadline`` datetime64 (NaT = no payer deadline), ``window_days`` nullable Int64, the money split as
-    floats, ``line_plan`` one "line N: action $x" part per unit when the units do not all agree, else "".
+    floats, ``action_group`` the group code of the adjustment the leading decision rests on ("" = none),
+    ``line_plan`` one "line N: action $x" part per unit when the units do not all agree, else "".
     """
     check_level(appeal_level)
     categories = _check_denials(denials, adjustments, codes)
@@ -242,6 +244,7 @@ def recommend_frame(
     rights = pd.array([d.appeal_rights for d in decisions], dtype="boolean")[lead_decision]
     action_rule = np.array([d.rule for d in decisions], dtype=object)[lead_decision]
     clock = np.array([d.clock for d in decisions], dtype=object)[lead_decision]
+    action_group = np.array([d.group for d in decisions], dtype=object)[lead_decision]
 
     def split(keep_actions: frozenset[str]) -> npt.NDArray[np.float64]:
         mask = np.isin(unit_action, list(keep_actions))
@@ -276,6 +279,7 @@ def recommend_frame(
             "appeal_rights": rights,
             "action_rule": action_rule,
             "clock": clock,
+            "action_group": action_group,
             "deadline": pd.to_datetime(due).as_unit("ns") if len(due) else pd.to_datetime(due),
             "deadline_rule": deadline_rule,
             "window_days": window_days,

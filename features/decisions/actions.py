@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from features.contract.codes import CodeTables
 from features.contract.payer_rule_model import Guardrail
@@ -88,6 +88,8 @@ class ActionDecision:
     appeal_rights: bool | None
     rule: str
     clock: str
+    # the group code of the adjustment the decision rests on ("" = none): provenance, not compared
+    group: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ def decide_unit(
 ) -> ActionDecision:
     """The decision for one unit's already normalised, filtered, largest-first adjustments."""
     decision, group = _first_rule(category=category, triples=triples, rule=rule, rules=rules, codes=codes)
+    decision = replace(decision, group=group)
     rights, no_rights_code = _appeal_rights(triples, codes)
     if decision.action == "appeal" and rights is False:
         decision = ActionDecision(
@@ -161,6 +164,7 @@ def decide_unit(
             False,
             f"{decision.rule} is appeal, but remark {no_rights_code} says no appeal rights: write off",
             "none",
+            group,
         )
     decision = _liable_party(decision, group)
     return _processed_claim_fix(decision, rule)
@@ -182,7 +186,7 @@ def _liable_party(decision: ActionDecision, group: str) -> ActionDecision:
     action = "write_off" if decision.appeal_rights is False else "appeal"
     liable = f"group {group or 'not given'}: the provider is liable, the patient may not be billed"
     rule = f"{decision.rule}, but {liable}: {action.replace('_', ' ')}"
-    return ActionDecision(action, decision.appeal_rights, rule, DEFAULT_CLOCK[action])
+    return ActionDecision(action, decision.appeal_rights, rule, DEFAULT_CLOCK[action], group)
 
 
 def _processed_claim_fix(decision: ActionDecision, rule: ResolvedRule) -> ActionDecision:
@@ -198,7 +202,7 @@ def _processed_claim_fix(decision: ActionDecision, rule: ResolvedRule) -> Action
     why = (
         f"{decision.rule}, but {source} processed_claim_fix reopening: reopen the processed claim, do not send it again"
     )
-    return ActionDecision("reopen", decision.appeal_rights, why, "reopening")
+    return ActionDecision("reopen", decision.appeal_rights, why, "reopening", decision.group)
 
 
 def _first_rule(

@@ -75,3 +75,17 @@ def test_rank_queue_keeps_every_denial_and_explains_the_work(world, model) -> No
     has_deadline = late["deadline"].notna()
     assert (late.loc[has_deadline, "status"].isin(["deadline_passed", "not_worth_working"])).all()
     assert pd.isna(late.loc[has_deadline, "rank"]).all()
+
+
+def test_no_queued_item_bills_the_patient_for_a_provider_liable_amount(world) -> None:
+    """Issue 18: on the synthetic world (CO-96 and PR-96 with and without an advance notice, CO-B7, CO-50 with
+    M127, MIPS adjustments, holds), a `bill_patient` item always rests on a PR adjustment, and the world has
+    non-covered CO amounts that are worked with the payer instead."""
+    tables, _, found = world
+    queued = found.denials
+    billed = queued[queued["recommended_action"] == "bill_patient"]
+    assert len(billed) > 0 and set(billed["action_group"]) == {"PR"}
+    co_non_covered = queued[(queued["denial_category"] == "non_covered") & (queued["action_group"] == "CO")]
+    assert len(co_non_covered) > 0
+    assert not co_non_covered["recommended_action"].eq("bill_patient").any()
+    assert (billed["patient_amount"] > 0).all()

@@ -315,6 +315,7 @@ def test_frame_equals_row_by_row(seed: int, team: PayerRules, codes: CodeTables)
         assert (got.action, got.action_rule, got.clock) == (decision.action, decision.rule, decision.clock), (
             row.claim_id
         )
+        assert got.action_group == decision.group, row.claim_id
         assert (None if pd.isna(got.appeal_rights) else bool(got.appeal_rights)) == decision.appeal_rights
         assert (None if pd.isna(got.deadline) else got.deadline.date()) == deadline.due, row.claim_id
         assert got.deadline_rule == deadline.rule, row.claim_id

@@ -59,6 +59,7 @@ def test_no_provider_liable_amount_is_billed_to_the_patient(shipped: PayerRules,
     billed = [case for case, action in zip(cases, frame["action"], strict=True) if action == "bill_patient"]
     assert billed and {group for group, *_ in billed} == {"PR"}
     assert (frame.loc[frame["action"] == "bill_patient", "patient_amount"] == 100.0).all()
+    assert set(frame.loc[frame["action"] == "bill_patient", "action_group"]) == {"PR"}
     # a sample through the one-denial call, which the frame is tested equal to elsewhere
     for i in range(0, len(cases), 97):
         group, carc, remarks, plan = cases[i]
