@@ -24,8 +24,10 @@ import numpy as np
 import pandas as pd
 
 from features import recovery_features
+from features.contract.codes import FOLLOWUP_ACTIONS
 from features.contract.frames import member
 from features.contract.labels import chain_roots
+from features.decisions.actions import PAYER_WORK
 from features.recovery_features import CATEGORICAL, FEATURE_NAMES, RecoveryFeatureBuilder
 from models.base import BoostedModel
 from models.boosting import deterministic_params
@@ -33,7 +35,8 @@ from models.calibration import fit_calibrator
 from models.reasons import ReasonBook, group_contributions, reasons_frame, top_reasons
 
 _MIN_PROPENSITY = 0.05
-PAYER_ACTIONS = ("correct_and_resubmit", "appeal", "verify_status", "reopen", "bill_other_payer")  # actions that can bring the payer's money
+# actions that can bring the payer's money, in the order of the action vocabulary
+PAYER_ACTIONS = tuple(a for a in FOLLOWUP_ACTIONS if a in PAYER_WORK)
 _HEADS = ("propensity", "recovery", "amount")
 RECOVERY_REASONS = ReasonBook(features=recovery_features.FEATURES, groups=recovery_features.REASON_GROUPS)
 SCORE_COLUMNS = (
@@ -46,6 +49,11 @@ SCORE_COLUMNS = (
     "expected_recovery",
     "recommended_action",
     "action_rule",
+    "action_group",
+    "line_plan",
+    "patient_amount",
+    "payer_amount",
+    "write_off_amount",
     "deadline",
     "deadline_rule",
 )

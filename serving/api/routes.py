@@ -222,6 +222,11 @@ def score_denial_batch(model: RecoveryModel, context: ScoringContext, body: Deni
                 expected_recovery=_number(row["expected_recovery"]),
                 recommended_action=_text(row["recommended_action"]),
                 action_rule=_text(row["action_rule"]),
+                action_group=_text(row["action_group"]) or None,
+                line_plan=_text(row["line_plan"]) or None,
+                patient_amount=_number(row["patient_amount"]),
+                payer_amount=_number(row["payer_amount"]),
+                write_off_amount=_number(row["write_off_amount"]),
                 deadline=_day(row["deadline"]),
                 deadline_rule=_text(row["deadline_rule"]),
                 reasons=reasons[i],
@@ -267,6 +272,8 @@ def plan_denials(
                     why=str(row["why"]),
                     denial_category=_text(row["denial_category"]),
                     action_rule=_text(row["action_rule"]),
+                    action_group=_text(row["action_group"]) or None,
+                    line_plan=_text(row["line_plan"]) or None,
                     reasons=reasons[i],
                 )
             )

@@ -313,6 +313,11 @@ class DenialScore(BaseModel):
     expected_recovery: float | None = Field(None, description="$ expected back if worked (0 for non-payer actions)")
     recommended_action: str | None = None
     action_rule: str | None = Field(None, description="why this action (code tables, guardrails, payer rules)")
+    action_group: str | None = Field(None, description="group code of the adjustment the action rests on")
+    line_plan: str | None = Field(None, description="each denied line's action and dollars, when the lines differ")
+    patient_amount: float | None = Field(None, description="denied $ the patient may be billed (PR only)")
+    payer_amount: float | None = Field(None, description="denied $ to work with a payer")
+    write_off_amount: float | None = Field(None, description="denied $ to write off")
     deadline: dt.date | None = None
     deadline_rule: str | None = Field(None, description="which payer rule gave the deadline")
     reasons: list[Reason] = []
@@ -339,6 +344,8 @@ class QueueRow(BaseModel):
     why: str
     denial_category: str | None
     action_rule: str | None
+    action_group: str | None = Field(None, description="group code of the adjustment the action rests on")
+    line_plan: str | None = Field(None, description="each denied line's action and dollars, when the lines differ")
     reasons: list[Reason]
 
 

@@ -13,13 +13,13 @@ from api.service_support import RealService, audit_rows, make_real_service
 from api.support import Keys, bearer
 from fastapi.testclient import TestClient
 
-from features.contract.codes import load_code_tables
+from features.contract.codes import FOLLOWUP_ACTIONS, load_code_tables
 from features.contract.labels import compute_labels
 from serving.api.schemas import claim_bodies, claim_tables, denial_bodies, denial_tables
 
 pytestmark = pytest.mark.slow  # the real service on the session's trained models
 
-ACTIONS = {"correct_and_resubmit", "appeal", "verify_status", "bill_patient", "write_off"}
+ACTIONS = set(FOLLOWUP_ACTIONS)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,33 @@ def test_denials_scored_with_action_deadline_and_rules(
         assert r["recommended_action"] in ACTIONS
         assert r["action_rule"] and r["denial_category"]
         assert r["deadline"] is None or r["deadline_rule"]
+        # only a PR amount is billed to the patient (issue 18), through the API as in the queue
+        assert r["recommended_action"] != "bill_patient" or r["action_group"] == "PR"
+        money = r["patient_amount"] + r["payer_amount"] + r["write_off_amount"]
+        assert money >= 0.0 and (r["recommended_action"] != "bill_patient" or r["patient_amount"] > 0)
     assert any(r["deadline"] for r in denied)
+
+
+def test_a_provider_liable_non_covered_denial_is_not_billed_to_the_patient(
+    client: TestClient, service: RealService, world_tables: dict[str, pd.DataFrame]
+) -> None:
+    """CO-96 and PR-96 from the synthetic world, scored through the API: only the PR ones go to the patient."""
+    adj = world_tables["adjustments"]
+    labels = compute_labels(world_tables, codes=load_code_tables()).set_index("claim_id")
+    first = adj[adj["remit_id"].isin(labels["first_remit_id"].dropna())]
+    pick = {}
+    for group in ("CO", "PR"):
+        rows = first[(first["carc"] == "96") & (first["group_code"] == group)]
+        only = rows.groupby("claim_id")["remit_id"].size()
+        pick[group] = [c for c in only.index if len(first[first["claim_id"] == c]) == 1][:5]
+        assert pick[group], f"the synthetic world has no lone {group}-96 denial"
+    bodies = denial_bodies(world_tables, [*pick["CO"], *pick["PR"]])
+    response = client.post("/v1/denials/score", json={"denials": bodies}, headers=bearer(service.keys.score))
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    co, pr = results[: len(pick["CO"])], results[len(pick["CO"]) :]
+    assert all(r["recommended_action"] == "appeal" and r["action_group"] == "CO" for r in co)
+    assert all(r["recommended_action"] == "bill_patient" and r["patient_amount"] > 0 for r in pr)
 
 
 def test_queue_ranks_within_capacity(
