@@ -18,7 +18,8 @@ minus the resolved rule's ``deadline_buffer_days``:
 - ``new_claim`` (the payer has no processed claim: unprocessable MA130, a new claim after N142, a duplicate
   whose original is not on file): service date + ``timely_filing_days`` (an institutional claim counts from
   its "through" date where ``institutional_filing_date`` is ``service_to``, as Medicare's does). When that
-  day is before the denial the rule text says the claim was already out of time when the denial arrived;
+  day is before the denial the rule text says the claim was already out of time when the denial arrived,
+  and when only the buffer puts the deadline before the denial it says the claim was due on arrival;
   without a service date only the corrected-claim window from the denial is known, and the text says so;
 - ``reopening`` (Medicare fixes a processed claim by a reopening): denial date + ``reopening_window_days``;
 - ``other_payer`` (the claim goes to the liable or next payer): this remittance's date + that payer's
@@ -69,6 +70,8 @@ DEFAULT_CLOCK: Mapping[str, str] = MappingProxyType(
 )
 # How the filing date of a new claim was found: the first day of service, the "through" day, or unknown.
 _FROM, _THROUGH, _UNKNOWN = 0, 1, 2
+# Where a new claim's filing limit stands when the denial arrives (the rule text says the last two).
+_ON_TIME, _OUT_OF_TIME, _IN_BUFFER = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,9 @@ def _corrected_text(rule: ResolvedRule) -> str:
     return f"{head}, {_buffer_text(rule)}"
 
 
-def _new_claim_text(rule: ResolvedRule, date_kind: int, *, out_of_time: bool) -> str:
+def _new_claim_text(rule: ResolvedRule, date_kind: int, *, lateness: int) -> str:
+    """``lateness``: ``_ON_TIME``; ``_OUT_OF_TIME`` (the limit ended before the denial arrived);
+    ``_IN_BUFFER`` (the limit ends after the denial but within the buffer, so the deadline is before it)."""
     if date_kind == _UNKNOWN:
         head = f"{_field(rule, 'corrected_claim_window_days')} from denial (no service date: filing limit not checked)"
         return f"{head}, {_buffer_text(rule)}"
@@ -136,8 +141,10 @@ def _new_claim_text(rule: ResolvedRule, date_kind: int, *, out_of_time: bool) ->
     if date_kind == _THROUGH:
         start = f"from the through date of service ({rule.source['institutional_filing_date']} institutional claim)"
     head = f"{_field(rule, 'timely_filing_days')} {start} (a new claim)"
-    if out_of_time:
+    if lateness == _OUT_OF_TIME:
         head = f"already out of time when the denial arrived: {head} ended before the denial"
+    elif lateness == _IN_BUFFER:
+        head = f"due when the denial arrived: {head} ends within the buffer"
     return f"{head}, {_buffer_text(rule)}"
 
 
@@ -223,9 +230,14 @@ def deadline_for(
         return due(denied, other.other_payer_filing_days, _other_payer_text(rule, other, rule))
     filed, kind = _filing_date(rule, as_date(service_from), as_date(service_to), claim_type)
     if filed is None:
-        return due(denied, rule.corrected_claim_window_days, _new_claim_text(rule, kind, out_of_time=False))
-    late = filed + dt.timedelta(days=rule.timely_filing_days) < denied
-    return due(filed, rule.timely_filing_days, _new_claim_text(rule, kind, out_of_time=late))
+        return due(denied, rule.corrected_claim_window_days, _new_claim_text(rule, kind, lateness=_ON_TIME))
+    end = filed + dt.timedelta(days=rule.timely_filing_days)
+    lateness = _ON_TIME
+    if end < denied:
+        lateness = _OUT_OF_TIME
+    elif end - dt.timedelta(days=buffer) < denied:
+        lateness = _IN_BUFFER
+    return due(filed, rule.timely_filing_days, _new_claim_text(rule, kind, lateness=lateness))
 
 
 # -- many denials -------------------------------------------------------------------------------------------
@@ -306,22 +318,27 @@ def deadline_columns(
     due = np.where(has_deadline, start + _days(window - buffer), np.datetime64("NaT"))
     window_days = pd.array(window, dtype="Int64")
     window_days[~has_deadline] = pd.NA
-    late = new_known & ((filed + _days(tf)) < denied)  # type: ignore[operator]
+    end = filed + _days(tf)
+    lateness = np.where(
+        new_known & (end < denied),  # type: ignore[operator]
+        _OUT_OF_TIME,
+        np.where(new_known & ((end - _days(buffer)) < denied), _IN_BUFFER, _ON_TIME),  # type: ignore[operator]
+    )
 
     text_key = pd.MultiIndex.from_arrays(
-        [rule_group, other_group, pd.factorize(clock)[0], np.where(is_new, kind, 0), late]
+        [rule_group, other_group, pd.factorize(clock)[0], np.where(is_new, kind, 0), lateness]
     )
     text_index, text_uniques = pd.factorize(text_key)
     clock_names = pd.factorize(clock)[1]
     texts = []
-    for gi, oi, ci, k, is_late in text_uniques:
+    for gi, oi, ci, k, late in text_uniques:
         rule, name = resolved[gi], str(clock_names[ci])
         if name == "appeal":
             texts.append(_appeal_text(rule, appeal_level))
         elif name == "corrected_claim":
             texts.append(_corrected_text(rule))
         elif name == "new_claim":
-            texts.append(_new_claim_text(rule, int(k), out_of_time=bool(is_late)))
+            texts.append(_new_claim_text(rule, int(k), lateness=int(late)))
         elif name == "reopening":
             texts.append(_reopening_text(rule))
         elif name == "other_payer":

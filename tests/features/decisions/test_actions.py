@@ -333,6 +333,7 @@ def test_frame_equals_row_by_row(seed: int, team: PayerRules, codes: CodeTables)
         assert out["action_rule"].str.contains(kind, regex=False).any(), kind
     for kind in (
         "already out of time",
+        "due when the denial arrived",
         "through date",
         "no service date",
         "payer:P0001 appeal",
@@ -344,6 +345,11 @@ def test_frame_equals_row_by_row(seed: int, team: PayerRules, codes: CodeTables)
     ):
         assert out["deadline_rule"].str.contains(kind, regex=False).any(), kind
     assert (out["line_plan"] != "").any()
+    # no deadline earlier than the denial without saying why (issue 18, finding 4)
+    early = out["deadline"] < denials["first_remit_date"]
+    assert early.any()
+    said = out["deadline_rule"].str.startswith(("already out of time", "due when the denial arrived"))
+    assert said[early].all()
 
 
 def test_frame_rejects_duplicate_and_missing_inputs(shipped: PayerRules, codes: CodeTables) -> None:

@@ -266,3 +266,13 @@ def test_bad_action_or_level_is_an_error(shipped: PayerRules) -> None:
             rules=shipped,
             appeal_level=4,
         )
+
+
+def test_a_deadline_before_the_denial_always_says_why(shipped: PayerRules) -> None:
+    """The limit ends 3 days after the denial: the 7-day buffer puts the deadline before it, and the text says."""
+    deadline = deadline_for(
+        action="verify_status", denial_date=dt.date(2024, 3, 28), service_from=dt.date(2024, 1, 1), payer_id="X",
+        plan_type="commercial", rules=shipped,
+    )  # fmt: skip
+    assert deadline.due == dt.date(2024, 3, 24) < dt.date(2024, 3, 28)
+    assert deadline.rule.startswith("due when the denial arrived: plan_type:commercial timely_filing_days = 90 days")
