@@ -33,18 +33,6 @@ from features.contract.payer_rules import PayerRules
 _DAY = np.timedelta64(1, "D")
 EPOCH = np.datetime64("1970-01-01", "D")
 
-REFERRAL_PLAN_TYPES: frozenset[str] = frozenset({"managed_medicaid", "medicare_advantage"})
-"""Plan types whose claims need a referral number (REF*9F): HMO-style managed care.
-
-A default, not a rule of the contract: most plans never ask for a referral, so an absent number only counts
-as missing on these. A team's payer rules may later override it per payer (a commercial HMO, a Medicare
-Advantage PPO that does not ask)."""
-
-
-def referral_required(plan_type: np.ndarray) -> np.ndarray:
-    """True where the claim's plan type asks for a referral number (`REFERRAL_PLAN_TYPES`); unknown -> False."""
-    return np.fromiter((p in REFERRAL_PLAN_TYPES for p in plan_type), dtype=bool, count=len(plan_type))
-
 
 def rendering_clinician(claims: Mapping[str, np.ndarray]) -> np.ndarray:
     """The clinician who rendered each claim: `rendering_npi`, else the billing provider.
@@ -225,7 +213,8 @@ def line_frame(claims: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
 
 # ---- claim level -----------------------------------------------------------------------------------
 def apply_payer_rules(claims: Columns, rows: Columns, rules: PayerRules) -> None:
-    """Adds `auth_needed` per line and `filing_limit` (days) per claim, once for every reader.
+    """Adds `auth_needed` per line, `filing_limit` (days) and `referral_required` per claim, once for every
+    reader.
 
     The rule helpers are positional and only factorize what they are given, so plain arrays go in: a
     Series around each would triple their cost for one claim."""
@@ -235,6 +224,9 @@ def apply_payer_rules(claims: Columns, rows: Columns, rules: PayerRules) -> None
     claims["filing_limit"] = rules.timely_filing_days(
         cast(pd.Series, claims["payer_id"]), cast(pd.Series, claims["plan_type"])
     ).astype(np.float64)
+    claims["referral_required"] = rules.referral_required(
+        cast(pd.Series, claims["payer_id"]), cast(pd.Series, claims["plan_type"])
+    )
 
 
 def duplicate_counts(
@@ -332,5 +324,6 @@ def claim_fields(claims: Columns, rows: Columns, *, context_lines: Mapping[str, 
 
 
 def referral_missing(claims: Mapping[str, np.ndarray]) -> np.ndarray:
-    """No referral number on a claim whose plan type requires one (`REFERRAL_PLAN_TYPES`)."""
-    return pd.isna(claims["referral_number"]) & referral_required(claims["plan_type"])
+    """No referral number on a claim whose payer's rule requires one (`referral_required`, from
+    `apply_payer_rules`): most plans never ask, so an absent number is not a gap there."""
+    return pd.isna(claims["referral_number"]) & claims["referral_required"].astype(bool)

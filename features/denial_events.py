@@ -15,7 +15,6 @@ import pandas as pd
 from features.claim_fields import (
     day_number,
     line_frame,
-    referral_required,
     rendering_clinician,
     service_month_text,
 )
@@ -23,6 +22,7 @@ from features.columns import Columns, claim_columns
 from features.contract.adjudication import denial_adjustments
 from features.contract.codes import CATEGORIES, CodeTables
 from features.contract.frames import member
+from features.contract.payer_rules import PayerRules
 from features.denial_feature_defs import LINE_TARGET_CATEGORIES
 
 __all__ = ["claim_key_columns", "claim_keys", "outcome_events", "pick"]
@@ -56,7 +56,7 @@ def claim_key_columns(claims: Columns) -> Columns:
     out["rendering_npi"] = rendering_clinician(claims)
     # a referral on file, none where the plan asks for one, or none where none is needed
     has_referral = ~pd.isna(claims["referral_number"])
-    status = np.where(has_referral, 0, np.where(referral_required(claims["plan_type"]), 1, 2))
+    status = np.where(has_referral, 0, np.where(claims["referral_required"].astype(bool), 1, 2))
     out["referral_status"] = pick(("referral", "referral_missing", "referral_not_required"), status)
     out["has_secondary"] = pick(("single", "secondary"), (~pd.isna(claims["secondary_payer_id"])).astype(int))
     verified = claims["eligibility_verified"]
@@ -65,9 +65,11 @@ def claim_key_columns(claims: Columns) -> Columns:
     return out
 
 
-def claim_keys(claims: pd.DataFrame) -> pd.DataFrame:
-    """`claim_key_columns` as a DataFrame (training events)."""
-    return pd.DataFrame(claim_key_columns(claim_columns(claims, _CLAIM_KEY_SOURCES)), dtype=object)
+def claim_keys(claims: pd.DataFrame, *, rules: PayerRules) -> pd.DataFrame:
+    """`claim_key_columns` as a DataFrame (training events), with the payer rules scoring applies too."""
+    columns = dict(claim_columns(claims, _CLAIM_KEY_SOURCES))
+    columns["referral_required"] = rules.referral_required(claims["payer_id"], claims["plan_type"])
+    return pd.DataFrame(claim_key_columns(columns), dtype=object)
 
 
 def outcome_events(
@@ -75,6 +77,7 @@ def outcome_events(
     labels: pd.DataFrame,
     *,
     codes: CodeTables,
+    rules: PayerRules,
     routine: frozenset[tuple[str, str]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Line-level and claim-level outcome events from first remits, dated by the first remit.
@@ -109,7 +112,7 @@ def outcome_events(
         rows[f"line_denied_{c}"] = (category == c).astype("float64")
     rows["event_day"] = day_number(rows["first_remit_date"])
 
-    cl = claim_keys(claims.set_index("claim_id").loc[lab.index].reset_index())
+    cl = claim_keys(claims.set_index("claim_id").loc[lab.index].reset_index(), rules=rules)
     cl["denied"] = lab["initial_denial"].to_numpy(dtype=bool).astype("float64")
     cats = lab["denial_category"].astype("string").fillna("").to_numpy()
     for c in CATEGORIES:

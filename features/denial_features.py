@@ -88,7 +88,7 @@ class DenialFeatureBuilder:
         codes: CodeTables,
         routine: frozenset[tuple[str, str]] | None = None,
     ) -> DenialFeatureBuilder:
-        line_events, claim_events = outcome_events(tables, labels, codes=codes, routine=routine)
+        line_events, claim_events = outcome_events(tables, labels, codes=codes, rules=rules, routine=routine)
         # category levels come from every claim sent, never from which claims happen to have outcomes
         claims = tables["claims"]
         self.levels_ = {

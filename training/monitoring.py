@@ -209,7 +209,7 @@ def learned_auth_requirements(
     """Payer x procedure families the features treat as needing authorization (features/auth_evidence.py) on
     the morning of `as_of` (default: the day after the last remit) while payer_rules.yaml does not list every
     code of them the team has billed."""
-    events, _ = outcome_events(tables, labels, codes=codes, routine=routine)
+    events, _ = outcome_events(tables, labels, codes=codes, rules=rules, routine=routine)
     if events.empty:
         return pd.DataFrame(columns=LEARNED_COLUMNS)
     evidence = fit_auth_evidence(events)

@@ -50,6 +50,7 @@ RULE_FIELDS: tuple[str, ...] = (
     "appeal_clock",
     "processed_claim_fix",
     "institutional_filing_date",
+    "referral_required",
     "auth_required",
     "deadline_buffer_days",
 )
@@ -194,6 +195,7 @@ class RuleFields(BaseModel):
     appeal_clock: AppealClock | None = None
     processed_claim_fix: ProcessedClaimFix | None = None
     institutional_filing_date: FilingDate | None = None
+    referral_required: Annotated[bool, Field(strict=True)] | None = None
     auth_required: tuple[CodeSpec, ...] | None = None
     deadline_buffer_days: BufferDays | None = None
 
@@ -218,6 +220,7 @@ class RuleDefaults(BaseModel):
     appeal_clock: AppealClock
     processed_claim_fix: ProcessedClaimFix
     institutional_filing_date: FilingDate
+    referral_required: Annotated[bool, Field(strict=True)]
     auth_required: tuple[CodeSpec, ...]
     deadline_buffer_days: BufferDays
 

@@ -149,6 +149,7 @@ class ResolvedRule:
     appeal_clock: str
     processed_claim_fix: str
     institutional_filing_date: str
+    referral_required: bool
     auth_required: tuple[str, ...]
     deadline_buffer_days: int
     guardrails: tuple[Guardrail, ...]
@@ -253,6 +254,7 @@ class PayerRules:
             appeal_clock=values["appeal_clock"],
             processed_claim_fix=values["processed_claim_fix"],
             institutional_filing_date=values["institutional_filing_date"],
+            referral_required=values["referral_required"],
             auth_required=tuple(values["auth_required"]),
             deadline_buffer_days=values["deadline_buffer_days"],
             guardrails=guardrails,
@@ -285,6 +287,11 @@ class PayerRules:
         groups, rules = self.resolve_groups(payer_ids, plan_types)
         per_group = np.array([r.timely_filing_days for r in rules], dtype=np.int64)
         return per_group[groups]
+
+    def referral_required(self, payer_ids: pd.Series, plan_types: pd.Series) -> npt.NDArray[np.bool_]:
+        """Per row: does the claim's payer ask for a referral number (REF*9F)? Positional."""
+        groups, rules = self.resolve_groups(payer_ids, plan_types)
+        return np.array([r.referral_required for r in rules], dtype=bool)[groups]
 
     def auth_required(
         self, payer_ids: pd.Series, plan_types: pd.Series, procedure_codes: pd.Series

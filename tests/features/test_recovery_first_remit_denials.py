@@ -61,7 +61,7 @@ def test_the_denial_model_line_events_read_the_same_rule() -> None:
     res = h.validated()
     codes = load_code_tables()
     labels = compute_labels(res.tables, codes=codes, as_of=pd.Timestamp("2025-06-30"))
-    lines, claims = outcome_events(res.tables, labels, codes=codes)
+    lines, claims = outcome_events(res.tables, labels, codes=codes, rules=load_payer_rules())
     assert not labels.set_index("claim_id").loc["C1", "initial_denial"]
     assert lines["line_denied"].tolist() == [0.0, 0.0]
     assert claims["denied"].tolist() == [0.0]

@@ -1,17 +1,20 @@
 """An absent rendering NPI is the billing provider; an absent referral is missing only where the plan asks for one.
 
 In an 837P the rendering provider loop is sent only when the rendering clinician differs from the billing
-provider, and only HMO-style plans ask for referral numbers (features.claim_fields.REFERRAL_PLAN_TYPES).
+provider, and only some plans ask for referral numbers (the payer rule `referral_required`: shipped true for
+managed_medicaid and medicare_advantage, a team may set it per payer or plan type).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from features.contract.codes import load_code_tables
 from features.contract.labels import compute_labels
-from features.contract.payer_rules import load_payer_rules
+from features.contract.payer_rules import PayerRules, load_payer_rules
 from features.denial_feature_defs import FEATURE_NAMES
 from features.denial_features import DenialFeatureBuilder, FeatureSet
 from tests.factories import History
@@ -40,11 +43,12 @@ def _history() -> dict[str, pd.DataFrame]:
     return h.validated().tables
 
 
-def _features() -> tuple[FeatureSet, pd.DataFrame]:
+def _features(rules: PayerRules | None = None) -> tuple[FeatureSet, pd.DataFrame]:
     tables = _history()
     codes = load_code_tables()
     labels = compute_labels(tables, codes=codes)
-    builder = DenialFeatureBuilder().fit(tables=tables, labels=labels, rules=load_payer_rules(), codes=codes)
+    rules = load_payer_rules() if rules is None else rules
+    builder = DenialFeatureBuilder().fit(tables=tables, labels=labels, rules=rules, codes=codes)
     queries = tables["claims"][tables["claims"]["claim_id"].str.startswith("Q")].reset_index(drop=True)
     fs = builder.transform(claims=queries, lines=tables["claim_lines"])
     return fs, fs.frame().set_index(pd.Index(queries["claim_id"]))
@@ -72,3 +76,16 @@ def test_absent_referral_counts_only_where_the_plan_requires_one() -> None:
     context = fs.context_frame(np.arange(len(x))).set_index(x.index)
     assert "referral" not in str(context.at["Q_commercial", "missing_text"])
     assert "referral" in str(context.at["Q_hmo", "missing_text"])
+
+
+def test_a_payers_rule_decides_whether_a_referral_is_required(tmp_path: Path) -> None:
+    """A team whose commercial HMO asks for referrals says so in its payer rules, and the features follow."""
+    (tmp_path / "payer_rules.yaml").write_text(
+        "version: 1\nplan_types:\n"
+        "  commercial: {referral_required: true}\n"
+        "  managed_medicaid: {referral_required: false}\n",
+        encoding="utf-8",
+    )
+    _, x = _features(load_payer_rules(data_dir=tmp_path))
+    flag = x["referral_missing_where_required"]
+    assert float(flag["Q_commercial"]) == 1.0 and float(flag["Q_hmo"]) == 0.0
