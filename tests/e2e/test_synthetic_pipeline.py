@@ -49,11 +49,17 @@ def test_injected_bad_rows_are_quarantined_and_the_rest_kept(data_dir: Path, tmp
     claims.loc[bad, "total_charge"] = "-10.00"
     claims.to_csv(tmp_path / "claims.csv", index=False)
     result = load_validated(tmp_path, max_reject_rate=0.05)
-    assert len(result.quarantine["claims"]) == 25
-    assert len(result.tables["claims"]) == len(claims) - 25
-    assert set(result.quarantine["claims"]["reason"]) == {"total_charge: must not be negative"}
+    quarantined = result.quarantine["claims"]
+    bad_ids = set(claims.loc[bad, "claim_id"])
+    # the 25 broken rows, and any replacement that points at one of them (it cannot stand on its own)
+    own = quarantined[quarantined["claim_id"].isin(bad_ids)]
+    assert len(own) == 25 and set(own["reason"]) == {"total_charge: must not be negative"}
+    followers = quarantined[~quarantined["claim_id"].isin(bad_ids)]
+    assert set(followers["reason"]) <= {"original_claim_id: refers to a quarantined row"}
+    assert set(followers["original_claim_id"]) <= bad_ids
+    assert len(result.tables["claims"]) == len(claims) - len(quarantined)
     q = pd.read_csv(tmp_path / "quarantine" / "claims.csv", dtype=str)
-    assert len(q) == 25 and set(q["claim_id"]) == set(claims.loc[bad, "claim_id"])
+    assert set(q["claim_id"]) == set(quarantined["claim_id"]) >= bad_ids
     # their lines and remits follow them, each with its own reason, none lost
     lines_in = len(pd.read_csv(tmp_path / "claim_lines.csv", usecols=["claim_id"]))
     assert len(result.tables["claim_lines"]) + len(result.quarantine["claim_lines"]) == lines_in

@@ -41,11 +41,19 @@ def versions(home: Path, kind: str) -> int:
     return len(MlflowClient().search_model_versions(f"name = '{REGISTRY_NAMES[kind]}'"))
 
 
+# As of 2024-02 / 2024-03 the small world has only 300-340 mature worked denials to judge the recovery model
+# on: a perfectly calibrated model shows an ECE near 0.09 there by chance, and these models 0.09-0.10. Tests
+# of the promotion mechanics need champions and challengers that pass, not a calibration verdict (the gate's
+# own tests judge that), so they allow a ceiling of 0.15.
+SMALL_WORLD_ECE_CEILING = 0.15
+
+
 @pytest.fixture(scope="module")
 def store(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store whose champions were trained as of 2024-02 (the first retrain promotes: nothing serves yet)."""
     home = tmp_path_factory.mktemp("retrain_home")
-    first = retrain(small_world, as_of_month="2024-02", options=RunOptions(home=home, seed=3))
+    setup_gate = GateSettings(ece_ceiling=SMALL_WORLD_ECE_CEILING)
+    first = retrain(small_world, as_of_month="2024-02", options=RunOptions(home=home, seed=3), gate=setup_gate)
     assert all(o.promote and o.champion_before is None for o in first.outcomes)
     assert aliases(home) == {"denial-risk": "1", "recovery": "1"}
     return home
@@ -59,7 +67,7 @@ def test_month_must_be_a_month() -> None:
 
 
 def test_challenger_that_is_not_worse_is_promoted_and_a_rerun_changes_nothing(small_world: Path, store: Path) -> None:
-    gate = GateSettings(auc_tolerance=0.05, ece_tolerance=0.05)
+    gate = GateSettings(auc_tolerance=0.05, ece_tolerance=0.05, ece_ceiling=SMALL_WORLD_ECE_CEILING)
     result = retrain(small_world, as_of_month="2024-03", options=RunOptions(home=store, seed=3), gate=gate)
     for o in result.outcomes:
         assert o.promote, o.reasons
