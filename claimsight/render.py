@@ -95,6 +95,31 @@ def kpi_tables(console: Console, kpis: pd.DataFrame, *, dimensions: tuple[str, .
     console.print(KPI_LEGEND, style="dim")
 
 
+def action_tables(console: Console, denials: pd.DataFrame, *, open_ids: set[str]) -> None:
+    """Recommended action x the group code it rests on, for every denial and for the open ones, then the money."""
+    group = denials["action_group"].replace("", "none").fillna("none")
+    is_open = denials["claim_id"].isin(open_ids)
+    for title, keep in (("every denial", slice(None)), ("open (unresolved) denials", is_open.to_numpy())):
+        counts = pd.crosstab(denials["recommended_action"][keep], group[keep])
+        table = Table(title=f"Recommended action by adjustment group, {title}")
+        table.add_column("action", no_wrap=True)
+        for column in counts.columns:
+            table.add_column(str(column), justify="right")
+        table.add_column("all", justify="right")
+        for action, row in counts.iterrows():
+            table.add_row(str(action), *(f"{int(v):,}" for v in row), f"{int(row.sum()):,}")
+        console.print(table)
+    money = {c: float(denials[c].sum()) for c in ("patient_amount", "payer_amount", "write_off_amount")}
+    late = denials["deadline_rule"].str.startswith(("already out of time", "due when the denial arrived"))
+    patient_billed_wrongly = (denials["recommended_action"] == "bill_patient") & (group != "PR")
+    console.print(
+        f"denied $: patient ${money['patient_amount']:,.0f}, worked with a payer ${money['payer_amount']:,.0f}, "
+        f"write-off ${money['write_off_amount']:,.0f}; denials whose lines differ in action: "
+        f"{int((denials['line_plan'] != '').sum()):,}; deadline gone or due on arrival: {int(late.sum()):,}; "
+        f"bill_patient on a CO/PI/OA amount: {int(patient_billed_wrongly.sum()):,}"
+    )
+
+
 def training_report(console: Console, report: TrainReport) -> None:
     """The evaluation a reviewer asks for first: the model beside its baselines (and the oracle)."""
     r = report

@@ -81,8 +81,38 @@ def kpis(
         shell.console().print(f"wrote {len(table):,} KPI rows to {csv}")
 
 
+def actions(
+    data: DataDir,
+    csv: Annotated[
+        Path | None, typer.Option(help="also write one row per denial (action, group, rules, money)")
+    ] = None,
+) -> None:
+    """What the billing rules recommend for every denial and for the open ones, by the adjustment group each
+    recommendation rests on, with the money split (patient / payer / write-off) and deadlines already gone."""
+    from claimsight.render import action_tables
+    from features.contract.codes import load_code_tables
+    from features.contract.labels import compute_labels
+    from features.contract.payer_rules import load_payer_rules
+    from features.recovery_features import denial_frame
+
+    options = shell.settings().run_options()
+    tables = shell.validated(data, options=options).tables
+    codes, rules = load_code_tables(), load_payer_rules(data_dir=data)
+    labels = compute_labels(tables, codes=codes, routine=options.routine, maturity_days=options.maturity_days)
+    denials = denial_frame(tables, labels, codes=codes, rules=rules, routine=options.routine)
+    open_ids = labels.loc[labels["initial_denial"].to_numpy(dtype=bool) & labels["resolved_at"].isna(), "claim_id"]
+    action_tables(shell.console(), denials, open_ids=set(open_ids))
+    if csv is not None:
+        columns = ["claim_id", "payer_id", "plan_type", "denial_category", "denied_amount", "recommended_action",
+                   "action_group", "action_rule", "deadline", "deadline_rule", "patient_amount", "payer_amount",
+                   "write_off_amount", "line_plan"]  # fmt: skip
+        denials[columns].to_csv(csv, index=False)
+        shell.console().print(f"wrote {len(denials):,} denials to {csv}")
+
+
 def register(app: typer.Typer) -> None:
     """Order matters: it is the order `claimsight --help` lists the commands in."""
     app.command()(synth)
     app.command()(validate)
     app.command()(kpis)
+    app.command()(actions)

@@ -75,5 +75,23 @@ def test_kpis_prints_and_writes_csv(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert table.loc[table["dimension"] == "all", "denials"].item() == 5
 
 
+def test_actions_prints_actions_by_group_and_writes_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    h = History()
+    for i, (group, carc) in enumerate([("CO", "96"), ("PR", "96"), ("CO", "197"), ("CO", "18")]):
+        h.claim(f"C{i}", patient_id=f"SECRET-PATIENT-{i}")
+        h.adj(f"C{i}", h.remit(f"C{i}", date="2024-02-01", status="4"), group, carc, 100.0, line=1)
+    out_csv = tmp_path / "actions.csv"
+    assert main(["actions", "--data", str(h.write_csv(tmp_path / "data")), "--csv", str(out_csv)]) == 0
+    printed = capsys.readouterr().out
+    assert "Recommended action by adjustment" in printed and "every denial" in printed  # Rich wraps the title
+    assert "bill_patient on a CO/PI/OA amount: 0" in printed and "SECRET-PATIENT" not in printed
+    table = pd.read_csv(out_csv).set_index("claim_id")
+    assert table.loc["C0", ["recommended_action", "action_group"]].tolist() == ["appeal", "CO"]
+    assert table.loc["C1", ["recommended_action", "action_group", "patient_amount"]].tolist() == [
+        "bill_patient", "PR", 100.0
+    ]  # fmt: skip
+    assert table.loc["C3", "recommended_action"] == "verify_status"
+
+
 def test_unknown_kpi_dimension_is_a_usage_error(tmp_path: Path) -> None:
     assert main(["kpis", "--data", str(book(tmp_path)), "--by", "region"]) == 2
