@@ -32,6 +32,35 @@ def synth(
     shell.console().print(f"wrote {out}: {sizes} in {time.perf_counter() - t0:.1f} s")
 
 
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="X12 files or folders (.837 .835 .txt .edi .x12, gz too)")],
+    out: Annotated[Path, typer.Option(help="data directory to write or merge the DATA.md tables into")],
+) -> None:
+    """Read 837 claims and 835 remittances into the DATA.md tables (idempotent; broken transactions are
+    quarantined with their position, the rest load)."""
+    from features.contract.x12.ingest import STATE_DIR, iter_report_lines
+    from features.contract.x12.ingest import ingest as run_ingest
+
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise typer.BadParameter(f"{missing[0].name} does not exist", param_hint="PATHS")
+    t0 = time.perf_counter()
+    console = shell.console()
+    every = 1 if console.is_terminal else 100  # plain lines for cron, one per 100 files
+
+    def on_file(done: int, total: int, _name: str) -> None:
+        if done % every == 0 or done == total:
+            left = (time.perf_counter() - t0) / done * (total - done)
+            console.print(f"ingest: {done:,}/{total:,} files, about {left:,.0f} s left", highlight=False)
+
+    report = run_ingest(paths, out=out, on_file=on_file)
+    for line in iter_report_lines(report):
+        console.print(line, highlight=False)
+    if report.quarantined:
+        console.print(f"quarantined transactions: see {out / STATE_DIR / 'quarantine.csv'}")
+    console.print(f"done in {time.perf_counter() - t0:.1f} s; next: claimsight validate --data {out}")
+
+
 def validate(
     data: DataDir,
     quarantine_dir: Annotated[Path | None, typer.Option(help="default: DATA/quarantine")] = None,
@@ -113,6 +142,7 @@ def actions(
 def register(app: typer.Typer) -> None:
     """Order matters: it is the order `claimsight --help` lists the commands in."""
     app.command()(synth)
+    app.command()(ingest)
     app.command()(validate)
     app.command()(kpis)
     app.command()(actions)

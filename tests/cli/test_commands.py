@@ -95,3 +95,16 @@ def test_actions_prints_actions_by_group_and_writes_csv(tmp_path: Path, capsys: 
 
 def test_unknown_kpi_dimension_is_a_usage_error(tmp_path: Path) -> None:
     assert main(["kpis", "--data", str(book(tmp_path)), "--by", "region"]) == 2
+
+
+def test_ingest_reads_x12_into_a_data_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    samples = Path(__file__).resolve().parents[3] / "shared" / "x12-samples"
+    if not samples.is_dir():
+        pytest.skip(f"the public X12 samples are not at {samples}")
+    out = tmp_path / "data"
+    assert main(["ingest", "--out", str(out), str(samples / "837"), str(samples / "835")]) == 0
+    printed = capsys.readouterr().out
+    assert "added: claims 7, claim_lines 18" in printed and "21 remits wait for their claim's 837" in printed
+    assert main(["validate", "--data", str(out)]) == 0
+    assert main(["ingest", "--out", str(out), str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -188,7 +188,9 @@ def _close(
     if se.get(2) != control:
         return X12Error(file, se.number, "SE", 2, "SE02 must repeat the ST02 control number")
     set_id = st[1].strip() if len(st) > 1 else ""
-    version = (group[8].strip() if group is not None and len(group) > 8 else "") or (st[3].strip() if len(st) > 3 else "")
+    version = (group[8].strip() if group is not None and len(group) > 8 else "") or (
+        st[3].strip() if len(st) > 3 else ""
+    )
     return Transaction(
         file=file,
         set_id=set_id,

@@ -1,0 +1,138 @@
+"""A folder of 837s and 835s into a data directory: idempotent, nothing lost, remits waiting for their claim."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.contract.validation import load_validated
+from features.contract.x12.ingest import STATE_DIR, ingest
+
+SAMPLES = Path(__file__).resolve().parents[5] / "shared" / "x12-samples"
+AMBULANCE = SAMPLES / "837" / "lfh_837p_x222a2_ambulance.837"  # claim 051068, lines 1-4 with REF*6R 1001-1004
+
+ISA = "ISA*00*          *00*          *ZZ*PAYER          *ZZ*PRACTICE       *250301*1200*^*00501*000000101*0*P*:~"
+
+
+def _835(*, control: str, claim_id: str, status: str, paid: str, cas: str, line_control: str = "1002") -> str:
+    """A one-claim 835 for a claim of the ambulance sample: line-level CAS on the SVC with REF*6R."""
+    body = [
+        "ST*835*0001",
+        "BPR*I*" + paid + "*C*CHK************20250310",
+        "TRN*1*TRACE" + control + "*1512345678",
+        "DTM*405*20250308",
+        "N1*PR*A PAYER*XV*PAYER1",
+        "N1*PE*A PRACTICE*XX*1234567893",
+        "LX*1",
+        f"CLP*{claim_id}*{status}*766.50*{paid}**MB*PCN{control}",
+        "SVC*HC:A0425:RH*8.20*0*",
+        f"CAS*{cas}",
+        f"REF*6R*{line_control}",
+    ]
+    body.append(f"SE*{len(body) + 1}*0001")
+    return (
+        ISA.replace("000000101", f"{int(control):09d}")
+        + "GS*HP*PAYER*PRACTICE*20250310*1200*1*X*005010X221A1~"
+        + ("~".join(body) + "~GE*1*1~IEA*1*" + f"{int(control):09d}" + "~")
+    )
+
+
+def test_the_public_samples_load_and_a_second_run_adds_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    first = ingest([SAMPLES / "837", SAMPLES / "835"], out=out)
+    assert first.added["claims"] == 7 and first.added["claim_lines"] == 18  # the README's 837 counts
+    assert first.pending_remits == 21  # the 835 samples pay other claims: kept, not dropped
+    assert first.added["provider_adjustments"] == 1
+    # the envelope-less 835 is reported with a clear rule, and nothing else is quarantined
+    assert [(e.file, e.rule) for e in first.quarantined] == [
+        ("edi835parser_bcbsnc_st_only_no_envelope.835", "no ISA interchange header: not an X12 interchange")
+    ]
+    again = ingest([SAMPLES / "837", SAMPLES / "835"], out=out)
+    assert again.already_ingested == again.transactions == first.transactions
+    assert all(n == 0 for n in again.added.values())
+    result = load_validated(out, max_reject_rate=0.0)
+    assert len(result.tables["claims"]) == 7 and result.total_quarantined == 0
+    quarantine = pd.read_csv(out / STATE_DIR / "quarantine.csv")
+    assert len(quarantine) == 1  # reported once, not once per run
+
+
+def test_a_remit_waits_for_its_claim_and_finds_its_line(tmp_path: Path) -> None:
+    out, files = tmp_path / "data", tmp_path / "x12"
+    files.mkdir()
+    (files / "denial.835").write_text(_835(control="7", claim_id="051068", status="1", paid="0", cas="CO*50*8.20"))
+    early = ingest([files / "denial.835"], out=out)
+    assert early.pending_remits == 1 and early.added["remits"] == 0
+    later = ingest([AMBULANCE, files], out=out)
+    assert later.pending_remits == 0 and later.added["remits"] == 1 and later.added["adjustments"] == 1
+    tables = load_validated(out, max_reject_rate=0.0).tables
+    adj = tables["adjustments"].iloc[0]
+    # SVC position 1 in the 835, but REF*6R 1002 is the 837's line 2
+    assert (adj["claim_id"], int(adj["line_number"]), adj["group_code"], adj["carc"]) == ("051068", 2, "CO", "50")
+
+
+def test_a_broken_transaction_is_quarantined_and_the_rest_of_the_file_loads(tmp_path: Path) -> None:
+    good = _835(control="8", claim_id="A1", status="4", paid="0", cas="CO*16*766.50")
+    bad = _835(control="9", claim_id="A2", status="4", paid="0", cas="CO*16*766.50").replace("SE*12*", "SE*99*")
+    truncated = _835(control="10", claim_id="A3", status="1", paid="5", cas="PR*1*5").split("SE*")[0]
+    (tmp_path / "mixed.835").write_text(good + "\n" + bad + "\n" + truncated)
+    report = ingest([tmp_path / "mixed.835"], out=tmp_path / "data")
+    assert report.transactions == 1 and report.pending_remits == 1
+    rules = sorted(e.rule for e in report.quarantined)
+    assert rules == [
+        "SE01 must count the 12 segments of the transaction",
+        "transaction set ends without SE (file truncated?)",
+    ]
+    text = (tmp_path / "data" / STATE_DIR / "quarantine.csv").read_text()
+    assert "766.50" not in text and "A2" not in text  # positions and rules, never values
+
+
+def test_gzip_files_and_a_resubmission_with_the_same_claim_number(tmp_path: Path) -> None:
+    files = tmp_path / "x12"
+    files.mkdir()
+    original = AMBULANCE.read_text()
+    (files / "first.837.gz").write_bytes(gzip.compress(original.encode()))
+    # the practice sends the claim again as a replacement (frequency 7) naming the payer's control number
+    replacement = original.replace("*41::1*", "*41::7*").replace("000000907", "000000908")
+    replacement = replacement.replace("BHT*0019*00*000017712*20050208", "BHT*0019*00*000017799*20050301")
+    (files / "paid.835").write_text(_835(control="11", claim_id="051068", status="4", paid="0", cas="CO*4*8.20"))
+    out = tmp_path / "data"
+    ingest([files], out=out)
+    with_ref = replacement.replace(
+        "CLM*051068*766.50***41::7*Y*A*Y*Y*P*OA~", "CLM*051068*766.50***41::7*Y*A*Y*Y*P*OA~REF*F8*PCN11~"
+    )
+    (files / "second.837").write_text(_fix_se(with_ref))
+    report = ingest([files], out=out)
+    assert report.added["claims"] == 1, [e.message() for e in report.quarantined]
+    claims = load_validated(out, max_reject_rate=0.0).tables["claims"].set_index("claim_id")
+    assert list(claims.index) == ["051068", "051068#2"]
+    assert claims.at["051068#2", "frequency_code"] == "7" and claims.at["051068#2", "original_claim_id"] == "051068"
+
+
+def _fix_se(text: str) -> str:
+    """Recount SE01 after a test added a segment."""
+    head, rest = text.split("ST*837*", 1)
+    segments = ("ST*837*" + rest).split("~")
+    st_to_se = segments[: next(i for i, s in enumerate(segments) if s.strip().startswith("SE*")) + 1]
+    se = st_to_se[-1].strip().split("*")
+    se[1] = str(len(st_to_se))
+    fixed = "~".join([*st_to_se[:-1], "*".join(se)])
+    return head + fixed + "~" + "~".join(segments[len(st_to_se) :])
+
+
+@pytest.fixture(autouse=True)
+def _samples_present() -> None:
+    if not SAMPLES.is_dir():
+        pytest.skip(f"the public X12 samples are not at {SAMPLES} (../shared/x12-samples next to the repo)")
+
+
+def test_the_folder_copy_is_untouched(tmp_path: Path) -> None:
+    """Ingest reads; it never writes next to the team's files."""
+    copy = tmp_path / "in"
+    shutil.copytree(SAMPLES / "837", copy)
+    before = sorted(p.name for p in copy.iterdir())
+    ingest([copy], out=tmp_path / "data")
+    assert sorted(p.name for p in copy.iterdir()) == before
