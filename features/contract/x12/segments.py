@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 _ISA_LENGTH = 106  # fixed width: the ISA segment including its terminator
+_TRUNCATED = "transaction set ends without SE (file truncated?)"
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,13 @@ def _interchange(raw: list[str], delimiters: Delimiters, file: str) -> Iterator[
     for text in raw[1:]:
         parts = text.split(delimiters.element)
         seg_id = parts[0].strip().upper()
-        if seg_id == "GS":
+        if seg_id == "ISA":  # a new interchange before this one's IEA: the one before was cut short
+            if current is not None:
+                yield X12Error(file, len(current), current[-1].id, None, _TRUNCATED)
+            isa_control, isa_date = parts[13].strip(), parts[9].strip()
+            sender, receiver = parts[6].strip(), parts[8].strip()
+            group, current = None, None
+        elif seg_id == "GS":
             group = parts
         elif seg_id == "ST":
             if current is not None:
@@ -166,7 +173,7 @@ def _interchange(raw: list[str], delimiters: Delimiters, file: str) -> Iterator[
             yield X12Error(file, None, seg_id, None, "segment outside a transaction set (ST..SE)")
             return
     if current is not None:
-        yield X12Error(file, len(current), current[-1].id, None, "transaction set ends without SE (file truncated?)")
+        yield X12Error(file, len(current), current[-1].id, None, _TRUNCATED)
 
 
 def _close(
