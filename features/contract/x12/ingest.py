@@ -45,6 +45,7 @@ EXTENSIONS = (".837", ".835", ".txt", ".edi", ".x12")
 STATE_DIR = "ingest"
 _QUARANTINE_COLUMNS = ("file", "segment_number", "segment_id", "element", "rule")
 _MANIFEST_COLUMNS = ("key", "file", "set_id", "version")
+_ADDED = ("claims", "claim_lines", "remits", "adjustments", "provider_adjustments")
 
 
 @dataclass
@@ -105,6 +106,9 @@ class _Batch:
     provider_adjustments: list[dict[str, object]] = field(default_factory=list)
     manifest: list[dict[str, object]] = field(default_factory=list)
 
+    def size(self) -> int:
+        return len(self.claims) + len(self.lines) + len(self.remits) + len(self.adjustments)
+
 
 def _read_file(path: Path, *, seen: set[str], batch: _Batch, report: IngestReport) -> None:
     name = path.name  # positions name the file, never its folder (it may carry a patient's name)
@@ -152,20 +156,31 @@ def _map(tx: Transaction, *, batch: _Batch, report: IngestReport) -> bool:
     return True
 
 
-def ingest(paths: Sequence[Path], *, out: Path, on_file: Callable[[int, int, str], None] | None = None) -> IngestReport:
-    """Read every X12 file under ``paths`` and merge what is new into the tables in ``out``."""
+def ingest(
+    paths: Sequence[Path],
+    *,
+    out: Path,
+    on_file: Callable[[int, int, str], None] | None = None,
+    flush_rows: int = 200_000,
+) -> IngestReport:
+    """Read every X12 file under ``paths`` and merge what is new into the tables in ``out``, ``flush_rows``
+    mapped rows at a time."""
     files = x12_files(paths)
     state = out / STATE_DIR
     manifest = _read_state(state / "manifest.parquet", _MANIFEST_COLUMNS)
     seen = set(manifest["key"].astype(str))
-    report = IngestReport(files=len(files))
+    report = IngestReport(files=len(files), added=dict.fromkeys(_ADDED, 0))
     batch = _Batch()
     for done, path in enumerate(files, start=1):
         _read_file(path, seen=seen, batch=batch, report=report)
+        if batch.size() >= flush_rows or done == len(files):
+            # rows go to the tables in chunks, so a big folder never sits in memory as Python objects
+            _merge(out, batch=batch, report=report)
+            manifest = pd.concat([manifest, pd.DataFrame(batch.manifest, columns=list(_MANIFEST_COLUMNS))])
+            _write_state(state / "manifest.parquet", manifest.reset_index(drop=True))
+            batch = _Batch()
         if on_file is not None:
             on_file(done, len(files), path.name)
-    _merge(out, batch=batch, report=report)
-    _write_state(state / "manifest.parquet", pd.concat([manifest, pd.DataFrame(batch.manifest)], ignore_index=True))
     _append_quarantine(state / "quarantine.csv", report.quarantined)
     return report
 
@@ -289,7 +304,7 @@ def _merge(out: Path, *, batch: _Batch, report: IngestReport) -> None:
         "adjustments": _columns(adj_new, "adjustments"),
     }
     for name, frame in new.items():
-        report.added[name] = len(frame)
+        report.added[name] += len(frame)
         if frame.empty and name in existing:
             continue
         merged = pd.concat([old[name], frame[TABLES[name].names]], ignore_index=True)
@@ -297,7 +312,7 @@ def _merge(out: Path, *, batch: _Batch, report: IngestReport) -> None:
     if batch.provider_adjustments:
         plb = _read_state(state / "provider_adjustments.parquet", ())
         _write_state(state / "provider_adjustments.parquet", pd.concat([plb, pd.DataFrame(batch.provider_adjustments)]))
-    report.added["provider_adjustments"] = len(batch.provider_adjustments)
+    report.added["provider_adjustments"] += len(batch.provider_adjustments)
 
 
 def _resolve_originals(
