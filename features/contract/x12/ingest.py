@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.contract.codes import load_code_tables
 from features.contract.schema import TABLES
 from features.contract.tables_io import read_tables, write_table
 from features.contract.x12.claims_837 import claims_from_837
@@ -59,6 +60,7 @@ class IngestReport:
     pending_remits: int = 0
     quarantined: list[X12Error] = field(default_factory=list)
     unsupported: dict[str, int] = field(default_factory=dict)
+    unknown_codes: dict[str, int] = field(default_factory=dict)  # "CARC 999" / "RARC N999": rows
 
 
 def x12_files(paths: Iterable[Path]) -> list[Path]:
@@ -225,6 +227,19 @@ def _frame(rows: list[dict[str, object]], table: str) -> pd.DataFrame:
     return frame
 
 
+def _count_unknown_codes(adjustments: pd.DataFrame, report: IngestReport) -> None:
+    """CARCs and RARCs the code tables do not know: reported (their category is "other"), never guessed."""
+    if adjustments.empty:
+        return
+    codes = load_code_tables()
+    carcs = adjustments["carc"].dropna().astype(str).str.strip().str.upper()
+    for code in carcs[~carcs.isin(codes.carc.index)]:
+        report.unknown_codes[f"CARC {code}"] = report.unknown_codes.get(f"CARC {code}", 0) + 1
+    remarks = adjustments["remark_codes"].dropna().astype(str).str.split("|").explode().str.strip().str.upper()
+    for code in remarks[(remarks != "") & ~remarks.isin(codes.rarc.index)]:
+        report.unknown_codes[f"RARC {code}"] = report.unknown_codes.get(f"RARC {code}", 0) + 1
+
+
 def _typed(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     """Tables read back arrive as text; new rows as numbers: one type per column before writing."""
     out = frame.copy()
@@ -296,6 +311,7 @@ def _merge(out: Path, *, batch: _Batch, report: IngestReport) -> None:
     _write_state(state / "pending_adjustments.parquet", adjustments[~adj_ready] if len(adjustments) else adjustments)
     report.pending_remits = len(waiting)
     adj_new = _with_line_numbers(adjustments[adj_ready] if len(adjustments) else adjustments, controls)
+    _count_unknown_codes(adj_new, report)
 
     new = {
         "claims": claims,
@@ -405,5 +421,8 @@ def iter_report_lines(report: IngestReport) -> Iterator[str]:
     if report.pending_remits:
         where = f"{STATE_DIR}/pending_remits.parquet"
         yield f"{report.pending_remits:,} remits wait for their claim's 837 (kept in {where})"
+    if report.unknown_codes:
+        listed = ", ".join(f"{code} ({n:,})" for code, n in sorted(report.unknown_codes.items())[:20])
+        yield f"codes not in ClaimSight's CARC/RARC tables (read as category other): {listed}"
     for set_id, n in sorted(report.unsupported.items()):
         yield f"{n:,} transactions of set {set_id} are not read (ClaimSight reads 837 and 835)"

@@ -72,6 +72,13 @@ def test_a_remit_waits_for_its_claim_and_finds_its_line(tmp_path: Path) -> None:
     adj = tables["adjustments"].iloc[0]
     # SVC position 1 in the 835, but REF*6R 1002 is the 837's line 2
     assert (adj["claim_id"], int(adj["line_number"]), adj["group_code"], adj["carc"]) == ("051068", 2, "CO", "50")
+    assert later.unknown_codes == {}
+
+
+def test_codes_the_tables_do_not_know_are_reported(tmp_path: Path) -> None:
+    (tmp_path / "odd.835").write_text(_835(control="13", claim_id="051068", status="4", paid="0", cas="CO*Z99*8.20"))
+    report = ingest([AMBULANCE, tmp_path / "odd.835"], out=tmp_path / "data")
+    assert report.unknown_codes == {"CARC Z99": 1}
 
 
 def test_a_broken_transaction_is_quarantined_and_the_rest_of_the_file_loads(tmp_path: Path) -> None:
