@@ -121,3 +121,46 @@ def read_claims_file(path: Path, *, tables: dict[str, pd.DataFrame]) -> pd.DataF
             f"{int(missing.sum())} claim ids are not in the data directory's claims table", param_hint="--claims-file"
         )
     return known.loc[ids["claim_id"]].reset_index(drop=True)
+
+
+MAX_X12_ERRORS_SHOWN = 5
+
+
+def _x12_bytes(path: Path) -> bytes:
+    import gzip
+
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix == ".gz" else data
+
+
+def read_x12_claims(path: Path) -> dict[str, pd.DataFrame]:
+    """The `claims` and `claim_lines` tables of an 837 file (gz too), read before any model or data is loaded
+    so a broken file costs nothing.
+
+    The claims go through the API's conversion (`serving.api.x12`: the same rows, the same request schema,
+    typed by `claim_tables` as validation types a data directory), so a claim scores alike from a file, a
+    JSON body or an X12 body. Errors name positions only (PHI).
+    """
+    from serving.api.schemas import claim_tables
+    from serving.api.x12 import X12Invalid, x12_claims
+
+    try:
+        found = x12_claims(_x12_bytes(path), file=path.name)
+    except X12Invalid as exc:
+        shown = "; ".join(e.message() for e in exc.errors[:MAX_X12_ERRORS_SHOWN])
+        more = len(exc.errors) - MAX_X12_ERRORS_SHOWN
+        raise typer.BadParameter(shown + (f" (and {more} more)" if more > 0 else ""), param_hint="--x12") from None
+    except (OSError, EOFError) as exc:
+        raise typer.BadParameter(f"cannot read the file ({type(exc).__name__})", param_hint="--x12") from None
+    return claim_tables(found.batch.claims)
+
+
+def with_claims(tables: dict[str, pd.DataFrame], new: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The data directory's tables with `new` claims and lines in place of any claim of the same id: the
+    history the features read, where a corrected claim sent again replaces the one it corrects."""
+    ids = new["claims"]["claim_id"]
+    merged = dict(tables)
+    for name in ("claims", "claim_lines"):
+        old = tables[name]
+        merged[name] = pd.concat([old[~old["claim_id"].isin(ids)], new[name]], ignore_index=True)
+    return merged

@@ -44,6 +44,12 @@ def score_claims_command(
         Path | None,
         typer.Option(help="score these claims (CSV/Parquet with a claim_id column) instead of the pending ones"),
     ] = None,
+    x12: Annotated[
+        Path | None,
+        typer.Option(
+            "--x12", help="score the claims of this 837 file (gz too) instead of the pending ones; history from --data"
+        ),
+    ] = None,
     target_precision: Annotated[
         float | None,
         typer.Option(min=0.01, max=1.0, help="review when at least this share of reviewed claims would be denials"),
@@ -51,22 +57,25 @@ def score_claims_command(
     review_capacity: Annotated[int | None, typer.Option(min=0, help="review at most this many claims")] = None,
     show: Annotated[int, typer.Option(help="riskiest claims to print")] = 5,
 ) -> None:
-    """p_denial, likely cause, release/review decision and the top reasons for claims not yet answered."""
+    """p_denial, likely cause, release/review decision and the top reasons for claims not yet answered, or for
+    the claims of an 837 batch held before release (`--x12`)."""
     from claimsight.render import riskiest_claims
     from serving.batch_scoring import pending_claims, score_claims
 
+    if x12 is not None and claims_file is not None:
+        raise typer.BadParameter("give --x12 or --claims-file, not both", param_hint="--x12")
+    held = None if x12 is None else shell.read_x12_claims(x12)
     options = shell.settings().run_options()
     loaded = shell.load_denial_risk(model, options=options)
-    result = shell.validated(data, options=options)
-    claims = (
-        pending_claims(result.tables)
-        if claims_file is None
-        else shell.read_claims_file(claims_file, tables=result.tables)
-    )
+    tables = shell.validated(data, options=options).tables
+    if held is not None:
+        claims, tables = held["claims"], shell.with_claims(tables, held)
+    elif claims_file is not None:
+        claims = shell.read_claims_file(claims_file, tables=tables)
+    else:
+        claims = pending_claims(tables)
     threshold = loaded.threshold_for(precision=target_precision)
-    scored = score_claims(
-        loaded, claims=claims, tables=result.tables, threshold=threshold, review_capacity=review_capacity
-    )
+    scored = score_claims(loaded, claims=claims, tables=tables, threshold=threshold, review_capacity=review_capacity)
     scored.to_csv(out, index=False)
     riskiest_claims(shell.console(), scored, limit=show, threshold=threshold)
     n_review = int((scored["decision"] == "review").sum())

@@ -326,6 +326,15 @@ class UnsupportedMediaType(StarletteHTTPException):
         super().__init__(status_code=415, detail="unsupported media type")
 
 
+class PositionedBodyErrors(StarletteHTTPException):
+    """422 for a body that is not JSON (an X12 interchange): each problem as a dict of fixed text and positions
+    built by the route (`serving.api.x12`), in the `errors` list every 422 has."""
+
+    def __init__(self, errors: Sequence[Mapping[str, Any]]) -> None:
+        super().__init__(status_code=422, detail="request validation failed")
+        self.errors = [dict(e) for e in errors]
+
+
 def is_json_media_type(value: str | None) -> bool:
     """application/json or application/<anything>+json, with no charset or UTF-8 (RFC 8259: JSON is UTF-8)."""
     if not value:
@@ -357,7 +366,7 @@ async def _http_error_handler(request: Request, exc: Exception) -> Response:
     if not is_body_allowed_for_status_code(exc.status_code):
         return Response(status_code=exc.status_code, headers=headers)
     body: dict[str, Any] = {"detail": exc.detail, "request_id": request_id_of(request)}
-    if isinstance(exc, UnsupportedMediaType):
+    if isinstance(exc, UnsupportedMediaType | PositionedBodyErrors):
         body["errors"] = list(exc.errors)
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
 

@@ -18,6 +18,9 @@ The bodies are turned into contract tables with the dtypes validation gives a da
 route gives the feature function the same values as arrays (`schemas.claim_column_tables`, a ColumnTable),
 which it reads as it reads those tables, without building DataFrames per request.
 
+The claims route also takes an 837 interchange (`application/edi-x12`, serving/api/x12.py), which becomes the
+very `ClaimBatch` a JSON body becomes and is scored by the same `score_claim_batch`: one path, two media types.
+
 What the service does not have is the team's history of claims: the batch path looks for duplicates among
 every claim in the data directory, the API among the claims of the request. The frozen point-in-time history
 (denial rates by payer, code, provider, ...) travels inside the model, so every other feature is the same.
@@ -32,13 +35,13 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
 
@@ -52,7 +55,13 @@ from models import catalog
 from models.denial_risk import DenialRiskModel
 from models.recovery import RecoveryModel
 from serving.api.app import run_model_work, use_models
-from serving.api.errors import UnsupportedMediaType, check_batch, duplicate_key_errors, is_json_media_type
+from serving.api.errors import (
+    PositionedBodyErrors,
+    UnsupportedMediaType,
+    check_batch,
+    duplicate_key_errors,
+    is_json_media_type,
+)
 from serving.api.model_slots import Snapshot
 from serving.api.schemas import (
     ClaimBatch,
@@ -70,6 +79,7 @@ from serving.api.schemas import (
     denial_tables,
 )
 from serving.api.security import require_scope
+from serving.api.x12 import X12_MEDIA_TYPE, X12Invalid, is_x12_media_type, public_x12_errors, x12_claims
 from serving.appeal_queue import rank_queue
 
 DENIAL_RISK = catalog.DENIAL_RISK.slot
@@ -153,16 +163,20 @@ def _reasons(frame: pd.DataFrame) -> list[list[Reason]]:
     return out
 
 
-def json_response(body: BaseModel) -> Response:
+def json_response(body: BaseModel, exclude: Any = None) -> Response:
     """Serialise a response model already built (and so valid) without FastAPI validating it a second time."""
-    return Response(content=body.model_dump_json(), media_type="application/json")
+    return Response(content=body.model_dump_json(exclude=exclude), media_type="application/json")
 
 
 # ------------------------------------------------------------------------------------------------ claims
 
 
-def score_claim_batch(model: DenialRiskModel, body: ClaimBatch) -> tuple[float, list[ClaimScore]]:
-    """(threshold, one score per claim in request order); exactly the batch path's feature and score calls."""
+def score_claim_batch(
+    model: DenialRiskModel, body: ClaimBatch, claim_ids: Sequence[str] | None = None
+) -> tuple[float, list[ClaimScore]]:
+    """(threshold, one score per claim in request order); exactly the batch path's feature and score calls.
+
+    `claim_ids`: the CLM01 of each claim of an X12 body, named in its result (a JSON body's results do not)."""
     tables = claim_column_tables(body.claims)
     features = model.features(claims=tables["claims"], lines=tables["claim_lines"])
     threshold = model.threshold_for(precision=body.target_precision)
@@ -180,6 +194,7 @@ def score_claim_batch(model: DenialRiskModel, body: ClaimBatch) -> tuple[float, 
             p_category=float(p_category[i]),
             decision=decision[i],
             reasons=reasons[i],
+            claim_id=None if claim_ids is None else claim_ids[i],
         )
         for i in range(len(scored))
     ]
@@ -289,6 +304,10 @@ class FieldError(BaseModel):
     field: str
     rule: str
     message: str
+    file: str | None = Field(None, description="X12 bodies: the file the position is in (`request`)")
+    segment_number: int | None = Field(None, description="X12 bodies: segment number, from 1 at the ST")
+    segment_id: str | None = Field(None, description="X12 bodies: segment id (CLM, LX, SV1, ...)")
+    element: int | None = Field(None, description="X12 bodies: element position in the segment (1 = first)")
 
 
 class ErrorBody(BaseModel):
@@ -304,7 +323,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorBody, "description": "the key lacks the `score` scope"},
     408: {"model": ErrorBody, "description": "request body not received in time"},
     413: {"model": ErrorBody, "description": "request body over the size limit"},
-    415: {"model": ErrorBody, "description": "the body is not JSON: Content-Type must be application/json (UTF-8)"},
+    415: {
+        "model": ErrorBody,
+        "description": "the body is not JSON: Content-Type must be application/json (UTF-8); "
+        "/v1/claims/score also takes application/edi-x12",
+    },
     422: {"model": ErrorBody, "description": "the body breaks the schema or the batch limit (field and rule named)"},
     429: {"model": ErrorBody, "description": "the key's request budget is used up (Retry-After)"},
     503: {"model": ErrorBody, "description": "model not loaded yet (Retry-After) or audit unavailable"},
@@ -322,6 +345,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (ClaimBatch, DenialBatch, QueueReq
 _SCHEMA_REF = "#/components/schemas/{model}"
 _PARSE_IN_THREAD_BYTES = 64_000
 M = TypeVar("M", bound=BaseModel)
+_NO_CLAIM_IDS: Final = {"results": {"__all__": {"claim_id"}}}  # a JSON body's answer echoes no identifier
 
 
 class _Duplicated(dict[str, Any]):
@@ -401,10 +425,55 @@ def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
     return dependency
 
 
-def _documented_body(model: type[BaseModel]) -> dict[str, Any]:
-    """`openapi_extra` declaring the JSON body that `json_body(model)` reads (see `install_request_schemas`)."""
+def _documented_body(model: type[BaseModel], *, x12: bool = False) -> dict[str, Any]:
+    """`openapi_extra` declaring the JSON body that `json_body(model)` reads (see `install_request_schemas`),
+    and with `x12` the 837 interchange `claims_body` also reads."""
     ref = {"$ref": _SCHEMA_REF.format(model=model.__name__)}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+    content: dict[str, Any] = {"application/json": {"schema": ref}}
+    if x12:
+        content[X12_MEDIA_TYPE] = {"schema": {"type": "string", "description": X12_BODY_DESCRIPTION}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+X12_BODY_DESCRIPTION = (
+    "An 837P or 837I interchange (5010 or 4010) as sent to a clearinghouse. Its claims are scored as the same "
+    "claims sent as JSON, with the default threshold and explanations; each result also names the claim by its "
+    "CLM01 (`claim_id`). A transaction that cannot be read or mapped is a 422 naming the segment number, segment "
+    "id, element and rule, never a value."
+)
+
+
+@dataclass(frozen=True)
+class ClaimsRequest:
+    """A claims body, JSON or X12, as one batch; an X12 body's CLM01s in batch order (JSON: None), because an
+    837's caller finds its claims by claim number, not by their position across transactions."""
+
+    batch: ClaimBatch
+    claim_ids: list[str] | None = None
+
+
+def _x12_batch(raw: bytes) -> ClaimsRequest:
+    try:
+        claims = x12_claims(raw)
+    except X12Invalid as exc:
+        raise PositionedBodyErrors(public_x12_errors(exc.errors)) from None
+    return ClaimsRequest(claims.batch, claims.claim_ids)
+
+
+def claims_body() -> Callable[[Request], Awaitable[ClaimsRequest]]:
+    """The claims route's body dependency: `application/edi-x12` through `serving.api.x12` into the very batch
+    a JSON body gives (`json_body(ClaimBatch)`, which also refuses every other media type with its 415)."""
+    from_json = json_body(ClaimBatch)
+
+    async def dependency(request: Request) -> ClaimsRequest:
+        if not is_x12_media_type(request.headers.get("content-type")):
+            return ClaimsRequest(await from_json(request))
+        raw = await request.body()
+        if len(raw) > _PARSE_IN_THREAD_BYTES:
+            return await run_in_threadpool(functools.partial(_x12_batch, raw))
+        return _x12_batch(raw)
+
+    return dependency
 
 
 def install_request_schemas(app: FastAPI) -> None:
@@ -428,7 +497,7 @@ def install_request_schemas(app: FastAPI) -> None:
 ScoreKey = Annotated[str, Depends(require_scope("score"))]
 DenialRiskModels = Annotated[dict[str, Snapshot[Any]], Depends(use_models(DENIAL_RISK))]
 RecoveryModels = Annotated[dict[str, Snapshot[Any]], Depends(use_models(RECOVERY))]
-ClaimBody = Annotated[ClaimBatch, Depends(json_body(ClaimBatch))]
+ClaimBody = Annotated[ClaimsRequest, Depends(claims_body())]
 DenialBody = Annotated[DenialBatch, Depends(json_body(DenialBatch))]
 QueueBody = Annotated[QueueRequest, Depends(json_body(QueueRequest))]
 
@@ -445,19 +514,24 @@ def scoring_router(context: ScoringContext) -> APIRouter:
     router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 
     @router.post(
-        "/claims/score", response_model=ClaimScores, tags=["claims"], openapi_extra=_documented_body(ClaimBatch)
+        "/claims/score",
+        response_model=ClaimScores,
+        tags=["claims"],
+        openapi_extra=_documented_body(ClaimBatch, x12=True),
     )
     async def score_claims(request: Request, _key: ScoreKey, models: DenialRiskModels, body: ClaimBody) -> Response:
         """Before release: P(denial), the likely root cause, release or review, and what to fix first.
 
-        Results are in request order (`index`); no identifier the caller sent is returned.
+        Results are in request order (`index`). A JSON body's results return no identifier the caller sent; an
+        X12 (837) body's also name each claim by its CLM01 (`claim_id`), the number its sender files it under.
         """
-        check_batch(len(body.claims), request.app.state.config, field="body.claims")
-        request.state.claim_ids = [c.claim_id for c in body.claims]
-        threshold, results = await run_model_work(
-            request, functools.partial(score_claim_batch, models[DENIAL_RISK].model, body), items=len(body.claims)
-        )
-        return json_response(ClaimScores(model_versions=_versions(models), threshold=threshold, results=results))
+        claims = body.batch.claims
+        check_batch(len(claims), request.app.state.config, field="body.claims")
+        request.state.claim_ids = [c.claim_id for c in claims]
+        work = functools.partial(score_claim_batch, models[DENIAL_RISK].model, body.batch, body.claim_ids)
+        threshold, results = await run_model_work(request, work, items=len(claims))
+        scores = ClaimScores(model_versions=_versions(models), threshold=threshold, results=results)
+        return json_response(scores, exclude=_NO_CLAIM_IDS if body.claim_ids is None else None)
 
     @router.post(
         "/denials/score", response_model=DenialScores, tags=["denials"], openapi_extra=_documented_body(DenialBatch)
@@ -494,7 +568,9 @@ __all__ = [
     "DENIAL_RISK",
     "RECOVERY",
     "REQUEST_MODELS",
+    "ClaimsRequest",
     "ScoringContext",
+    "claims_body",
     "denial_rows",
     "install_request_schemas",
     "json_body",

@@ -17,8 +17,11 @@ gives a validated data directory (pandas `string`, `datetime64[us]`, `float64`, 
 by the same `features.contract.schema` declarations), so a claim scored here and the same claim scored by
 `claimsight score claims` go through one feature function with the same input.
 
-Responses never carry a claim id, patient field or any other identifier the caller sent: each result names
-its position in the request (`index`). Every response names the model versions that produced it.
+Responses to JSON bodies never carry a claim id, patient field or any other identifier the caller sent: each
+result names its position in the request (`index`). An 837 body (serving/api/x12.py) is the exception: its
+results also carry the claim's CLM01, the only handle its sender has on claims spread over transactions, and
+only back to the caller who sent it (never in logs, the audit row keeps keyed hashes).
+Every response names the model versions that produced it.
 """
 
 from __future__ import annotations
@@ -295,6 +298,9 @@ class ClaimScore(BaseModel):
     p_category: float
     decision: Literal["release", "review"]
     reasons: list[Reason] = Field(description="what drives the risk and what to fix (empty when not explained)")
+    claim_id: str | None = Field(
+        None, description="X12 (837) bodies only: the claim's CLM01, the number its sender files it under"
+    )
 
 
 class ClaimScores(BaseModel):
