@@ -152,3 +152,28 @@ def test_professional_and_institutional_guides(round_trip: tuple[list[Path], dic
         head = path.read_text(encoding="ascii")[:400]
         guide = {"837P": "005010X222A1", "837I": "005010X223A2", "835_": "005010X221A1"}[path.name[:4]]
         assert f"*X*{guide}~" in head
+
+
+def test_the_world_exercises_every_mapping(world: World) -> None:
+    """Guards the round trip against passing vacuously: the small world has each case the writer handles."""
+    claims, adjustments, remits = (world.tables[n] for n in ("claims", "adjustments", "remits"))
+    assert set(claims["frequency_code"]) == {"1", "7", "8"}
+    assert claims["secondary_payer_id"].notna().any() and claims["rendering_npi"].isna().any()
+    assert (claims["claim_type"] == "institutional").any() and (claims["plan_type"] == "managed_medicaid").any()
+    assert claims["prior_auth_number"].notna().any() and claims["referral_number"].notna().any()
+    assert adjustments["line_number"].isna().any() and adjustments["remark_codes"].notna().any()
+    assert (remits["status_code"] == "22").any() and (adjustments["amount"] < 0).any()
+
+
+def test_the_same_world_gives_the_same_bytes(world: World, tmp_path: Path) -> None:
+    first = write_x12(world.tables, out_dir=tmp_path / "a", batch_claims=1000)
+    second = write_x12(world.tables, out_dir=tmp_path / "b", batch_claims=1000)
+    assert [p.name for p in first] == [p.name for p in second]
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(first, second, strict=True))
+
+
+def test_a_value_holding_a_separator_is_refused(world: World, tmp_path: Path) -> None:
+    claims = world.tables["claims"].head(3).copy()
+    claims["prior_auth_number"] = "PA*1"
+    with pytest.raises(ValueError, match="separator"):
+        write_x12({**world.tables, "claims": claims}, out_dir=tmp_path)
