@@ -18,18 +18,31 @@ def synth(
     claims: Annotated[int, typer.Option(min=100, help="original claims to generate")] = 100_000,
     months: Annotated[int, typer.Option(min=3, max=120, help="months of history")] = 24,
     seed: Annotated[int, typer.Option(help="random seed: same seed, byte-identical files")] = 7,
-    fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+    fmt: Annotated[
+        str, typer.Option("--format", help="parquet, csv, or x12 (parquet tables plus x12/ with 837 and 835 files)")
+    ] = "parquet",
 ) -> None:
-    """Write a synthetic claims history (tables, payer_rules.yaml, and truth/ which training never reads)."""
+    """Write a synthetic claims history (tables, payer_rules.yaml, and truth/ which training never reads).
+
+    ``--format x12`` also writes the claims as 837s and the remittances as 835s under ``OUT/x12/``, what a
+    billing team would hand over; the parquet tables (and truth/) stay so results can be checked."""
     from synthetic import generate_world, write_world
 
-    if fmt not in ("parquet", "csv"):
-        raise typer.BadParameter("must be parquet or csv", param_hint="--format")
+    if fmt not in ("parquet", "csv", "x12"):
+        raise typer.BadParameter("must be parquet, csv or x12", param_hint="--format")
     t0 = time.perf_counter()
     world = generate_world(claims=claims, months=months, seed=seed)
-    write_world(world, out_dir=out, fmt=cast(Format, fmt))
+    write_world(world, out_dir=out, fmt=cast(Format, "parquet" if fmt == "x12" else fmt))
     sizes = ", ".join(f"{name} {len(df):,}" for name, df in world.tables.items())
     shell.console().print(f"wrote {out}: {sizes} in {time.perf_counter() - t0:.1f} s")
+    if fmt == "x12":
+        from features.contract.x12.writer import write_x12
+
+        files = write_x12(world.tables, out_dir=out / "x12")
+        shell.console().print(
+            f"wrote {len(files):,} X12 files to {out / 'x12'} (followups have no X12 form); "
+            f"next: claimsight ingest {out / 'x12'} --out DIR"
+        )
 
 
 def ingest(

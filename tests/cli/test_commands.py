@@ -108,3 +108,31 @@ def test_ingest_reads_x12_into_a_data_directory(tmp_path: Path, capsys: pytest.C
     assert main(["validate", "--data", str(out)]) == 0
     assert main(["ingest", "--out", str(out), str(tmp_path / "nowhere")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_synth_x12_writes_the_tables_and_an_x12_folder_that_ingests(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "world"
+    args = ["synth", "--out", str(out), "--claims", "300", "--months", "3", "--seed", "2", "--format", "x12"]
+    assert main(args) == 0
+    assert (out / "claims.parquet").exists() and (out / "payer_rules.yaml").exists()
+    assert (out / "truth" / "world.json").exists()
+    files = sorted(p.name for p in (out / "x12").iterdir())
+    assert any(n.startswith("837P_") for n in files) and any(n.startswith("835_") for n in files)
+    assert main(["ingest", str(out / "x12"), "--out", str(tmp_path / "data")]) == 0
+    text = capsys.readouterr().out
+    assert "0 quarantined" in text
+    assert len(pd.read_parquet(tmp_path / "data" / "claims.parquet")) == len(pd.read_parquet(out / "claims.parquet"))
+
+
+def test_synth_parquet_and_csv_write_no_x12(tmp_path: Path) -> None:
+    for fmt in ("parquet", "csv"):
+        out = tmp_path / fmt
+        assert main(["synth", "--out", str(out), "--claims", "200", "--months", "3", "--format", fmt]) == 0
+        assert (out / f"claims.{fmt}").exists() and not (out / "x12").exists()
+
+
+def test_synth_rejects_an_unknown_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["synth", "--out", str(tmp_path / "w"), "--claims", "200", "--format", "xml"]) != 0
+    assert "parquet, csv or x12" in capsys.readouterr().err
