@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-STAGES = ("synth", "load", "train", "score")
+STAGES = ("synth", "load", "train", "score", "ingest")
 
 
 def _run(cmd: list[str], *, env: dict[str, str] | None = None) -> tuple[float, float, str]:
@@ -108,6 +108,22 @@ def run_bench(
                     ">= 1,500/s",
                 )
             )
+
+        if "ingest" in stages:
+            x12, ingested = root / "x12", root / "ingested"
+            wall, rss, out = _run([sys.executable, "-m", "claimsight.bench", "x12write", str(data), str(x12)])
+            res = _last_json(out)
+            rows.append((f"write the world as X12 ({res['files']:,} files)", f"{wall:.1f}", f"{rss:.2f}", ""))
+            wall, rss, out = _run([sys.executable, "-m", "claimsight.bench", "ingest", str(x12), str(ingested)])
+            res = _last_json(out)
+            rows.append(("ingest the X12 (837s, then 835s)", f"{wall:.1f}", f"{rss:.2f}", ""))
+            rows.append((f"  837: {res['claims_per_s']:,.0f} claims/s", f"{res['seconds_837']:.1f}", "", ">= 5,000/s"))
+            rows.append(
+                (f"  835: {res['remits_per_s']:,.0f} claim payments/s", f"{res['seconds_835']:.1f}", "", ">= 5,000/s")
+            )
+            wall, rss, out = _run([sys.executable, "-m", "claimsight.bench", "compare", str(data), str(ingested)])
+            res = _last_json(out)
+            notes.append(f"X12 round trip: {res['summary']}")
 
     table = Table(title=f"bench: {claims:,} claims x {months} months on {os.cpu_count()} cores")
     for col in ("stage", "wall s", "peak RSS GiB", "target"):
@@ -216,11 +232,59 @@ def _score_stage(data: Path, home: Path) -> dict[str, Any]:
     }
 
 
+def _x12write_stage(data: Path, x12: Path) -> dict[str, Any]:
+    from features.contract.validation import load_validated
+    from features.contract.x12.writer import write_x12
+
+    tables = load_validated(data, max_reject_rate=1.0).tables
+    return {"files": len(write_x12(tables, out_dir=x12))}
+
+
+def _ingest_stage(x12: Path, out: Path) -> dict[str, Any]:
+    """837s first (a team's claims), then 835s (their answers): the two rates the issue sets targets for."""
+    from features.contract.x12.ingest import ingest
+
+    t = time.perf_counter()
+    claims = ingest(sorted(x12.glob("*.837")), out=out)
+    seconds_837 = time.perf_counter() - t
+    t = time.perf_counter()
+    remits = ingest(sorted(x12.glob("*.835")), out=out)
+    seconds_835 = time.perf_counter() - t
+    return {
+        "seconds_837": seconds_837,
+        "seconds_835": seconds_835,
+        "claims_per_s": claims.added["claims"] / seconds_837,
+        "remits_per_s": remits.added["remits"] / seconds_835,
+        "quarantined": len(claims.quarantined) + len(remits.quarantined),
+        "pending": remits.pending_remits,
+    }
+
+
+def _compare_stage(data: Path, ingested: Path) -> dict[str, Any]:
+    """Counts and money totals per table, the world's own tables against the ingested ones."""
+    from features.contract.validation import load_validated
+
+    a = load_validated(data, max_reject_rate=1.0).tables
+    b = load_validated(ingested, max_reject_rate=1.0).tables
+    money = {"claims": "total_charge", "claim_lines": "charge", "remits": "paid_amount", "adjustments": "amount"}
+    parts, exact = [], True
+    for name, column in money.items():
+        same = len(a[name]) == len(b[name]) and round(float(a[name][column].sum()), 2) == round(
+            float(b[name][column].sum()), 2
+        )
+        exact &= same
+        parts.append(f"{name} {len(a[name]):,} -> {len(b[name]):,} (${float(b[name][column].sum()):,.2f})")
+    return {"summary": ("exact counts and totals: " if exact else "DIFFERS: ") + "; ".join(parts)}
+
+
 if __name__ == "__main__":
     stage, args = sys.argv[1], [Path(a) for a in sys.argv[2:]]
     runners: dict[str, Callable[..., dict[str, Any]]] = {
         "load": _load_stage,
         "train": _train_stage,
         "score": _score_stage,
+        "x12write": _x12write_stage,
+        "ingest": _ingest_stage,
+        "compare": _compare_stage,
     }
     print(json.dumps(runners[stage](*args)))

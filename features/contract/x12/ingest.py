@@ -336,7 +336,8 @@ def _resolve_originals(
 ) -> pd.DataFrame:
     """A replacement or void names its original in REF*F8, usually by the payer's claim control number
     (CLP07 of the original's 835), sometimes by the original's own CLM01. Point it at our claim id: the
-    claim the payer's control number was paid on, else the latest earlier submission of the same CLM01."""
+    claim itself when REF*F8 is one of ours, else the claim the payer's control number was paid on, else the
+    latest earlier submission of the same CLM01."""
     if "original_claim_id" not in claims or not claims["frequency_code"].isin(["7", "8"]).any():
         return claims
     control_to_claim: dict[str, str] = {}
@@ -344,50 +345,58 @@ def _resolve_originals(
         if len(frame) and "remit_id" in frame:
             for remit_id, claim_id in zip(frame["remit_id"].astype(str), frame["claim_id"].astype(str), strict=True):
                 control_to_claim.setdefault(remit_id.split("-")[0], claim_id)
-    earlier = [*known["claim_id"].astype(str)] if len(known) else []
+    seen: set[str] = set(known["claim_id"].astype(str)) if len(known) else set()
+    latest: dict[str, str] = {c.split("#")[0]: c for c in sorted(seen)}
     originals = []
-    for position, (claim_id, freq, ref) in enumerate(
-        zip(claims["claim_id"].astype(str), claims["frequency_code"], claims["original_claim_id"], strict=True)
+    for claim_id, freq, ref in zip(
+        claims["claim_id"].astype(str), claims["frequency_code"], claims["original_claim_id"], strict=True
     ):
-        pool = earlier + claims["claim_id"].astype(str).tolist()[:position]
-        if freq not in ("7", "8"):
-            originals.append(ref)
-            continue
-        ref_text = "" if ref is None or pd.isna(ref) else str(ref)
-        if ref_text in pool:
-            originals.append(ref_text)
-        elif ref_text in control_to_claim:
-            originals.append(control_to_claim[ref_text])
+        base = claim_id.split("#")[0]
+        if freq in ("7", "8"):
+            ref_text = "" if ref is None or pd.isna(ref) else str(ref)
+            if ref_text in seen:
+                originals.append(ref_text)
+            elif ref_text in control_to_claim:
+                originals.append(control_to_claim[ref_text])
+            else:
+                originals.append(latest.get(base, ref))
         else:
-            base = claim_id.split("#")[0]
-            same = [c for c in pool if c.split("#")[0] == base]
-            originals.append(same[-1] if same else ref)
+            originals.append(ref)
+        seen.add(claim_id)
+        latest[base] = claim_id
     return claims.assign(original_claim_id=originals)
 
 
 def _attach_to_claims(
     remits: pd.DataFrame, adjustments: pd.DataFrame, claims: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Point each remit at the latest submission of its CLM01 sent on or before the remit date."""
+    """Point each remit at the latest submission of its CLM01 sent on or before the remit date (the first
+    submission when all were sent later)."""
     if remits.empty or claims.empty:
         return remits, adjustments
-    base = claims["claim_id"].astype(str).str.split("#").str[0]
-    subs = pd.DataFrame({"clm01": base, "claim_id": claims["claim_id"].astype(str),
-                         "sent": pd.to_datetime(claims["submitted_at"], errors="coerce")})  # fmt: skip
-    subs = subs.sort_values(["clm01", "sent"], kind="stable")
-    r = remits.assign(_clm01=remits["claim_id"].astype(str).str.split("#").str[0],
-                      _date=pd.to_datetime(remits["remit_date"], errors="coerce"))  # fmt: skip
-    chosen: list[str] = []
-    by_clm = {k: g for k, g in subs.groupby("clm01", sort=False)}
-    for clm01, date, current in zip(r["_clm01"], r["_date"], r["claim_id"].astype(str), strict=True):
-        group = by_clm.get(clm01)
-        if group is None:
-            chosen.append(current)
-            continue
-        before = group[group["sent"] <= date] if pd.notna(date) else group
-        chosen.append(str((before if len(before) else group)["claim_id"].iloc[-1]))
-    remap = dict(zip(r["remit_id"].astype(str), chosen, strict=True))
-    remits = remits.assign(claim_id=chosen)
+    subs = pd.DataFrame(
+        {
+            "_clm01": claims["claim_id"].astype(str).str.split("#").str[0].to_numpy(),
+            "_chosen": claims["claim_id"].astype(str).to_numpy(),
+            "_date": pd.to_datetime(claims["submitted_at"], errors="coerce").to_numpy(),
+        }
+    ).dropna(subset=["_date"])
+    r = pd.DataFrame(
+        {
+            "_clm01": remits["claim_id"].astype(str).str.split("#").str[0].to_numpy(),
+            "_date": pd.to_datetime(remits["remit_date"], errors="coerce").to_numpy(),
+            "_row": range(len(remits)),
+        }
+    )
+    dated = r.dropna(subset=["_date"]).sort_values("_date", kind="stable")
+    matched = pd.merge_asof(dated, subs.sort_values("_date", kind="stable"), on="_date", by="_clm01")
+    first = subs.sort_values("_date", kind="stable").drop_duplicates("_clm01").set_index("_clm01")["_chosen"]
+    chosen = pd.Series(remits["claim_id"].astype(str).to_numpy(), index=range(len(remits)))
+    picked = matched.set_index("_row")["_chosen"]
+    fallback = r["_clm01"].map(first)
+    chosen = chosen.mask(fallback.notna(), fallback).mask(picked.reindex(chosen.index).notna(), picked)
+    remap = dict(zip(remits["remit_id"].astype(str), chosen, strict=True))
+    remits = remits.assign(claim_id=chosen.to_numpy())
     if len(adjustments):
         adjustments = adjustments.assign(
             claim_id=adjustments["remit_id"].astype(str).map(remap).fillna(adjustments["claim_id"])
