@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from features.contract.codes import load_code_tables
 from features.contract.schema import TABLES
@@ -212,10 +214,32 @@ def _append_quarantine(path: Path, errors: Sequence[X12Error]) -> None:
     rows.astype(str).drop_duplicates().to_csv(path, index=False)
 
 
-def _existing(out: Path) -> dict[str, pd.DataFrame]:
-    if not (out / "claims.parquet").exists() and not (out / "claims.csv").exists():
-        return {}
-    return read_tables(out, required=()).frames
+def _columns_of(out: Path, table: str, columns: Sequence[str]) -> pd.DataFrame:
+    """Some columns of a table already in ``out`` as text (empty when the table is not there yet)."""
+    parquet, csv = out / f"{table}.parquet", out / f"{table}.csv"
+    if parquet.exists():
+        return pq.read_table(parquet, columns=list(columns)).to_pandas().astype("string")
+    if csv.exists():
+        return pd.read_csv(csv, dtype=str, usecols=list(columns), keep_default_na=False).replace("", None)
+    return pd.DataFrame({c: pd.Series(dtype="string") for c in columns})
+
+
+def _append(out: Path, table: str, frame: pd.DataFrame) -> None:
+    """Add rows to a table: Parquet tables are extended as Arrow (the old rows are not converted to Python
+    objects again), a CSV table is rewritten, a missing table is written."""
+    parquet = out / f"{table}.parquet"
+    if (out / f"{table}.csv").exists():
+        old = read_tables(out, required=()).frames[table]
+        write_table(_typed(pd.concat([old, frame], ignore_index=True), table), table=table, data_dir=out, fmt="csv")
+        return
+    if not parquet.exists():
+        write_table(_typed(frame, table), table=table, data_dir=out)
+        return
+    old_arrow = pq.read_table(parquet)
+    staged = out / STATE_DIR / f".{table}.new"
+    write_table(_typed(frame, table), table=table, data_dir=staged)
+    new_arrow = pq.read_table(staged / f"{table}.parquet").cast(old_arrow.schema)
+    pq.write_table(pa.concat_tables([old_arrow, new_arrow]), parquet, compression="zstd", row_group_size=1 << 20)
 
 
 def _frame(rows: list[dict[str, object]], table: str) -> pd.DataFrame:
@@ -277,9 +301,11 @@ def _unique_claim_ids(new: pd.DataFrame, known: pd.Series) -> pd.DataFrame:
 
 
 def _merge(out: Path, *, batch: _Batch, report: IngestReport) -> None:
-    existing = _existing(out)
     state = out / STATE_DIR
-    old = {name: existing.get(name, _frame([], name)) for name in ("claims", "claim_lines", "remits", "adjustments")}
+    old = {
+        "claims": _columns_of(out, "claims", ("claim_id", "submitted_at")),
+        "remits": _columns_of(out, "remits", ("remit_id", "claim_id")),
+    }
 
     claims = _frame(batch.claims, "claims")
     lines = _frame(batch.lines, "claim_lines")
@@ -321,10 +347,9 @@ def _merge(out: Path, *, batch: _Batch, report: IngestReport) -> None:
     }
     for name, frame in new.items():
         report.added[name] += len(frame)
-        if frame.empty and name in existing:
+        if frame.empty and ((out / f"{name}.parquet").exists() or (out / f"{name}.csv").exists()):
             continue
-        merged = pd.concat([old[name], frame[TABLES[name].names]], ignore_index=True)
-        write_table(_typed(merged, name), table=name, data_dir=out)
+        _append(out, name, frame[TABLES[name].names])
     if batch.provider_adjustments:
         plb = _read_state(state / "provider_adjustments.parquet", ())
         _write_state(state / "provider_adjustments.parquet", pd.concat([plb, pd.DataFrame(batch.provider_adjustments)]))
