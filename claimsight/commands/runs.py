@@ -7,6 +7,7 @@ so a team's own data never flows through it.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,7 @@ import pandas as pd
 import typer
 
 from claimsight import shell
-from claimsight.commands.data import kpis, synth
+from claimsight.commands.data import ingest, kpis, synth
 from claimsight.commands.models import queue, score_claims_command, train
 from claimsight.shell import DataDir
 
@@ -96,17 +97,23 @@ def demo(
     months: Annotated[int, typer.Option(min=6)] = 24,
     seed: Annotated[int, typer.Option()] = 7,
 ) -> None:
-    """The main job end to end on the embedded default: synthetic history -> validation -> KPIs -> train the
+    """The main job end to end on the embedded default: synthetic history (written as 837/835 files and read
+    back with `ingest`) -> validation -> KPIs -> train the
     denial-risk and recovery models (local MLflow store) -> score the claims still waiting for a payer answer
     -> rank the open denials into today's appeal queue."""
     settings = shell.settings()
     demo_dir = settings.home / "demo"
-    data = demo_dir / f"synthetic-{claims}-{months}-{seed}"
-    shell.console().rule("1. synthetic history")
-    if (data / "claims.parquet").exists():
-        shell.console().print(f"reusing {data}")
+    world = demo_dir / f"synthetic-{claims}-{months}-{seed}"
+    shell.console().rule("1. synthetic history, as a billing team has it: 837 and 835 files")
+    if (world / "x12").is_dir():
+        shell.console().print(f"reusing {world}")
     else:
-        synth(out=data, claims=claims, months=months, seed=seed, fmt="parquet")
+        synth(out=world, claims=claims, months=months, seed=seed, fmt="x12")
+    data = demo_dir / f"from-x12-{claims}-{months}-{seed}"
+    shell.console().rule("1b. claimsight ingest: the X12 files into the DATA.md tables")
+    ingest(paths=[world / "x12"], out=data)  # idempotent: a second demo adds nothing
+    for name in ("followups.parquet", "payer_rules.yaml"):  # the team's work log and rules: not X12
+        shutil.copyfile(world / name, data / name)
     shell.console().rule("2. validation, labels and KPIs")
     kpis(data=data, by=["month", "payer", "category"], csv=demo_dir / "kpis.csv", top=8, as_of=None)
     shell.console().rule("3. train the denial-risk and recovery models (MLflow store in " + str(settings.home) + ")")
