@@ -152,14 +152,15 @@ def _reopening_text(rule: ResolvedRule) -> str:
     return f"{_field(rule, 'reopening_window_days')} from the initial determination (reopening), {_buffer_text(rule)}"
 
 
-def _other_payer_text(rule: ResolvedRule, other: ResolvedRule, buffer_rule: ResolvedRule) -> str:
+def _other_payer_text(rule: ResolvedRule, other: ResolvedRule) -> str:
+    """``other``: the rule of the payer the claim goes to (its window); ``rule``: the denying payer's (the buffer)."""
     who = (
         f"payer {other.payer_id}, the claim's secondary"
         if other.payer_id
         else "the other payer (not named on the claim)"
     )
     head = f"{_field(other, 'other_payer_filing_days')} from this remittance (claim to {who})"
-    return f"{head}, {_buffer_text(buffer_rule)}"
+    return f"{head}, {_buffer_text(rule)}"
 
 
 # -- one denial ---------------------------------------------------------------------------------------------
@@ -227,7 +228,7 @@ def deadline_for(
         return due(denied, rule.reopening_window_days, _reopening_text(rule))
     if chosen == "other_payer":
         other = rules.lookup(payer_id=other_payer_id, plan_type=None)
-        return due(denied, other.other_payer_filing_days, _other_payer_text(rule, other, rule))
+        return due(denied, other.other_payer_filing_days, _other_payer_text(rule, other))
     filed, kind = _filing_date(rule, as_date(service_from), as_date(service_to), claim_type)
     if filed is None:
         return due(denied, rule.corrected_claim_window_days, _new_claim_text(rule, kind, lateness=_ON_TIME))
@@ -342,7 +343,7 @@ def deadline_columns(
         elif name == "reopening":
             texts.append(_reopening_text(rule))
         elif name == "other_payer":
-            texts.append(_other_payer_text(rule, other_resolved[oi], rule))
+            texts.append(_other_payer_text(rule, other_resolved[oi]))
         else:
             texts.append(NO_DEADLINE)
     deadline_rule = np.array(texts, dtype=object)[text_index] if n else np.array([], dtype=object)

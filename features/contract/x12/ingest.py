@@ -242,15 +242,6 @@ def _append(out: Path, table: str, frame: pd.DataFrame) -> None:
     pq.write_table(pa.concat_tables([old_arrow, new_arrow]), parquet, compression="zstd", row_group_size=1 << 20)
 
 
-def _frame(rows: list[dict[str, object]], table: str) -> pd.DataFrame:
-    names = TABLES[table].names
-    frame = pd.DataFrame(rows)
-    for name in names:
-        if name not in frame:
-            frame[name] = None
-    return frame
-
-
 def _count_unknown_codes(adjustments: pd.DataFrame, report: IngestReport) -> None:
     """CARCs and RARCs the code tables do not know: reported (their category is "other"), never guessed."""
     if adjustments.empty:
@@ -307,8 +298,8 @@ def _merge(out: Path, *, batch: _Batch, report: IngestReport) -> None:
         "remits": _columns_of(out, "remits", ("remit_id", "claim_id")),
     }
 
-    claims = _frame(batch.claims, "claims")
-    lines = _frame(batch.lines, "claim_lines")
+    claims = _columns(pd.DataFrame(batch.claims), "claims")
+    lines = _columns(pd.DataFrame(batch.lines), "claim_lines")
     new_id: dict[int, str] = {}
     if not claims.empty:
         claims = _unique_claim_ids(claims, old["claims"]["claim_id"])
