@@ -18,6 +18,8 @@ Rules a team relies on:
   number) becomes ``<CLM01>#<n>``; a remit goes to the latest submission of its claim id sent on or before
   the remittance date.
 - Provider-level adjustments (PLB) are not claim denials: they are kept in ``ingest/provider_adjustments``.
+- A run is whole or nothing: rows are staged per chunk and joined to the tables at the end, the manifest
+  written last (``staged_tables``); what the run must look up is read once (``known_claims``).
 
 State lives under ``DATA_DIR/ingest/`` (not a DATA.md table, so the contract reader never sees it).
 """
@@ -31,16 +33,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.contract.codes import load_code_tables
 from features.contract.schema import TABLES
-from features.contract.tables_io import read_tables, write_table
 from features.contract.x12.claims_837 import claims_from_837
 from features.contract.x12.errors import X12MappingError
+from features.contract.x12.known_claims import KnownClaims
 from features.contract.x12.remits_835 import remits_from_835
 from features.contract.x12.segments import Transaction, X12Error, read_transactions
+from features.contract.x12.staged_tables import StagedTables
 
 __all__ = ["EXTENSIONS", "IngestReport", "ingest", "x12_files"]
 
@@ -49,6 +51,9 @@ STATE_DIR = "ingest"
 _QUARANTINE_COLUMNS = ("file", "segment_number", "segment_id", "element", "rule")
 _MANIFEST_COLUMNS = ("key", "file", "set_id", "version")
 _ADDED = ("claims", "claim_lines", "remits", "adjustments", "provider_adjustments")
+_ELEMENTS, _SEGMENT = "\x1d", "\x1e"  # separators inside the content hash (never in X12 text)
+_TABLES = ("claims", "claim_lines", "remits", "adjustments")
+_CONTROL_COLUMNS = ("claim_id", "line_number", "line_control")
 
 
 @dataclass
@@ -91,11 +96,9 @@ def _text(path: Path) -> str:
 
 def _key(tx: Transaction) -> str:
     """Envelope ids plus a content hash: the same transaction read twice has the same key."""
-    digest = hashlib.sha256()
-    for segment in tx.segments:
-        digest.update(segment.id.encode())
-        digest.update("\x1d".join(segment.elements).encode())
-        digest.update(b"\x1e")
+    # one string, one update: the same bytes as hashing segment by segment, in a fraction of the time
+    content = "".join([segment.id + _ELEMENTS.join(segment.elements) + _SEGMENT for segment in tx.segments])
+    digest = hashlib.sha256(content.encode())
     ids = (tx.sender, tx.receiver, tx.interchange_control, tx.group_control, tx.control)
     return "|".join(ids) + "|" + digest.hexdigest()[:32]
 
@@ -168,23 +171,24 @@ def ingest(
     flush_rows: int = 200_000,
 ) -> IngestReport:
     """Read every X12 file under ``paths`` and merge what is new into the tables in ``out``, ``flush_rows``
-    mapped rows at a time."""
+    mapped rows at a time (rows are staged on disk per chunk, so a big folder never sits in memory)."""
     files = x12_files(paths)
     state = out / STATE_DIR
     manifest = _read_state(state / "manifest.parquet", _MANIFEST_COLUMNS)
     seen = set(manifest["key"].astype(str))
     report = IngestReport(files=len(files), added=dict.fromkeys(_ADDED, 0))
+    run = _Run.start(out)
     batch = _Batch()
     for done, path in enumerate(files, start=1):
         _read_file(path, seen=seen, batch=batch, report=report)
         if batch.size() >= flush_rows or done == len(files):
-            # rows go to the tables in chunks, so a big folder never sits in memory as Python objects
-            _merge(out, batch=batch, report=report)
-            manifest = pd.concat([manifest, pd.DataFrame(batch.manifest, columns=list(_MANIFEST_COLUMNS))])
-            _write_state(state / "manifest.parquet", manifest.reset_index(drop=True))
+            run.merge(batch, report=report)
             batch = _Batch()
         if on_file is not None:
             on_file(done, len(files), path.name)
+    run.finish(report=report)  # the tables first, the manifest last: a run cut short is read again whole
+    _write_state(state / "manifest.parquet", pd.concat([manifest, pd.DataFrame(run.manifest, columns=list(
+        _MANIFEST_COLUMNS))], ignore_index=True))  # fmt: skip
     _append_quarantine(state / "quarantine.csv", report.quarantined)
     return report
 
@@ -218,28 +222,10 @@ def _columns_of(out: Path, table: str, columns: Sequence[str]) -> pd.DataFrame:
     """Some columns of a table already in ``out`` as text (empty when the table is not there yet)."""
     parquet, csv = out / f"{table}.parquet", out / f"{table}.csv"
     if parquet.exists():
-        return pq.read_table(parquet, columns=list(columns)).to_pandas().astype("string")
+        return pq.read_table(parquet, columns=list(columns)).to_pandas().astype(object)
     if csv.exists():
         return pd.read_csv(csv, dtype=str, usecols=list(columns), keep_default_na=False).replace("", None)
-    return pd.DataFrame({c: pd.Series(dtype="string") for c in columns})
-
-
-def _append(out: Path, table: str, frame: pd.DataFrame) -> None:
-    """Add rows to a table: Parquet tables are extended as Arrow (the old rows are not converted to Python
-    objects again), a CSV table is rewritten, a missing table is written."""
-    parquet = out / f"{table}.parquet"
-    if (out / f"{table}.csv").exists():
-        old = read_tables(out, required=()).frames[table]
-        write_table(_typed(pd.concat([old, frame], ignore_index=True), table), table=table, data_dir=out, fmt="csv")
-        return
-    if not parquet.exists():
-        write_table(_typed(frame, table), table=table, data_dir=out)
-        return
-    old_arrow = pq.read_table(parquet)
-    staged = out / STATE_DIR / f".{table}.new"
-    write_table(_typed(frame, table), table=table, data_dir=staged)
-    new_arrow = pq.read_table(staged / f"{table}.parquet").cast(old_arrow.schema)
-    pq.write_table(pa.concat_tables([old_arrow, new_arrow]), parquet, compression="zstd", row_group_size=1 << 20)
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
 
 
 def _count_unknown_codes(adjustments: pd.DataFrame, report: IngestReport) -> None:
@@ -255,19 +241,6 @@ def _count_unknown_codes(adjustments: pd.DataFrame, report: IngestReport) -> Non
         report.unknown_codes[f"RARC {code}"] = report.unknown_codes.get(f"RARC {code}", 0) + 1
 
 
-def _typed(frame: pd.DataFrame, table: str) -> pd.DataFrame:
-    """Tables read back arrive as text; new rows as numbers: one type per column before writing."""
-    out = frame.copy()
-    for column in TABLES[table].columns:
-        if column.kind in ("int", "money"):
-            out[column.name] = pd.to_numeric(out[column.name], errors="coerce")
-            if column.kind == "int":
-                out[column.name] = out[column.name].astype("Int64")
-        elif column.kind == "bool":
-            out[column.name] = out[column.name].map({"true": True, "false": False, True: True, False: False})
-    return out
-
-
 def _columns(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     """``frame`` with every column of ``table`` (missing ones empty); other columns are dropped later."""
     out = frame.copy()
@@ -277,162 +250,103 @@ def _columns(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     return out
 
 
-def _unique_claim_ids(new: pd.DataFrame, known: pd.Series) -> pd.DataFrame:
-    """A claim id already taken (a resubmission repeating CLM01) becomes ``<CLM01>#<n>``."""
-    if new.empty:
-        return new
-    taken = set(known.astype(str))
-    counts: dict[str, int] = {}
-    ids = []
-    for claim_id in new["claim_id"].astype(str):
-        n = counts.get(claim_id, 1 if claim_id in taken else 0)
-        counts[claim_id] = n + 1
-        ids.append(claim_id if n == 0 else f"{claim_id}#{n + 1}")
-    return new.assign(claim_id=ids)
+def _rows(rows: list[dict[str, object]]) -> pd.DataFrame:
+    return pd.DataFrame(rows) if rows else pd.DataFrame()
 
 
-def _merge(out: Path, *, batch: _Batch, report: IngestReport) -> None:
-    state = out / STATE_DIR
-    old = {
-        "claims": _columns_of(out, "claims", ("claim_id", "submitted_at")),
-        "remits": _columns_of(out, "remits", ("remit_id", "claim_id")),
-    }
+@dataclass
+class _Run:
+    """One ingest run: what is known (read once), remits still waiting, and the rows staged so far."""
 
-    claims = _columns(pd.DataFrame(batch.claims), "claims")
-    lines = _columns(pd.DataFrame(batch.lines), "claim_lines")
-    new_id: dict[int, str] = {}
-    if not claims.empty:
-        claims = _unique_claim_ids(claims, old["claims"]["claim_id"])
-        new_id = dict(zip(claims["_seq"].astype(int), claims["claim_id"].astype(str), strict=True))
-        if not lines.empty:
-            lines["claim_id"] = [new_id[int(s)] for s in lines["_seq"]]
-        claims = _resolve_originals(claims, old["claims"], old["remits"], batch.remits)
-    controls = _read_state(state / "line_controls.parquet", ("claim_id", "line_number", "line_control"))
-    if batch.line_controls:
-        rows = [(new_id[s], n, k) for s, n, k in batch.line_controls]
-        controls = pd.concat([controls, pd.DataFrame(rows, columns=list(controls.columns))], ignore_index=True)
-        _write_state(state / "line_controls.parquet", controls)
+    out: Path
+    known: KnownClaims
+    pending_remits: pd.DataFrame
+    pending_adjustments: pd.DataFrame
+    staged: StagedTables
+    new_controls: list[tuple[str, int, str]] = field(default_factory=list)
+    provider_adjustments: list[dict[str, object]] = field(default_factory=list)
+    manifest: list[dict[str, object]] = field(default_factory=list)
 
-    all_claims = pd.concat([old["claims"], claims], ignore_index=True)
-    pending_remits = _read_state(state / "pending_remits.parquet", ())
-    pending_adj = _read_state(state / "pending_adjustments.parquet", ())
-    remits = pd.concat([pending_remits, pd.DataFrame(batch.remits)], ignore_index=True)
-    adjustments = pd.concat([pending_adj, pd.DataFrame(batch.adjustments)], ignore_index=True)
-    remits, adjustments = _attach_to_claims(remits, adjustments, all_claims)
-    known = remits["claim_id"].isin(set(all_claims["claim_id"].astype(str))) if len(remits) else pd.Series(dtype=bool)
-    waiting = remits[~known] if len(remits) else remits
-    ready = remits[known] if len(remits) else remits
-    ready_ids = set(ready["remit_id"].astype(str)) if len(ready) else set()
-    adj_ready = adjustments["remit_id"].astype(str).isin(ready_ids) if len(adjustments) else pd.Series(dtype=bool)
-    _write_state(state / "pending_remits.parquet", waiting)
-    _write_state(state / "pending_adjustments.parquet", adjustments[~adj_ready] if len(adjustments) else adjustments)
-    report.pending_remits = len(waiting)
-    adj_new = _with_line_numbers(adjustments[adj_ready] if len(adjustments) else adjustments, controls)
-    _count_unknown_codes(adj_new, report)
+    @classmethod
+    def start(cls, out: Path) -> _Run:
+        state = out / STATE_DIR
+        known = KnownClaims.from_tables(
+            claims=_columns_of(out, "claims", ("claim_id", "submitted_at", "payer_id")),
+            remits=_columns_of(out, "remits", ("remit_id", "claim_id")),
+            line_controls=_read_state(state / "line_controls.parquet", _CONTROL_COLUMNS),
+        )
+        return cls(
+            out=out,
+            known=known,
+            pending_remits=_read_state(state / "pending_remits.parquet", ()),
+            pending_adjustments=_read_state(state / "pending_adjustments.parquet", ()),
+            staged=StagedTables(out=out, staging=state / ".staged"),
+        )
 
-    new = {
-        "claims": claims,
-        "claim_lines": lines,
-        "remits": _columns(ready, "remits"),
-        "adjustments": _columns(adj_new, "adjustments"),
-    }
-    for name, frame in new.items():
-        report.added[name] += len(frame)
-        if frame.empty and ((out / f"{name}.parquet").exists() or (out / f"{name}.csv").exists()):
-            continue
-        _append(out, name, frame[TABLES[name].names])
-    if batch.provider_adjustments:
-        plb = _read_state(state / "provider_adjustments.parquet", ())
-        _write_state(state / "provider_adjustments.parquet", pd.concat([plb, pd.DataFrame(batch.provider_adjustments)]))
-    report.added["provider_adjustments"] += len(batch.provider_adjustments)
+    def merge(self, batch: _Batch, *, report: IngestReport) -> None:
+        """Name the chunk's claims, attach every remit whose claim is known, stage the new rows."""
+        self.manifest += batch.manifest
+        claims = _columns(_rows(batch.claims), "claims")
+        lines = _columns(_rows(batch.lines), "claim_lines")
+        batch_remits = _rows(batch.remits)
+        new_id: dict[int, str] = {}
+        if not claims.empty:
+            claims = self.known.name_new_claims(claims, remits_in_chunk=batch_remits)
+            new_id = dict(zip(claims["_seq"].astype(int), claims["claim_id"].astype(str), strict=True))
+            if not lines.empty:
+                lines["claim_id"] = [new_id[int(s)] for s in lines["_seq"]]
+        controls = [(new_id[s], n, k) for s, n, k in batch.line_controls]
+        self.known.add_line_controls(controls)
+        self.new_controls += controls
 
-
-def _resolve_originals(
-    claims: pd.DataFrame, known: pd.DataFrame, remits: pd.DataFrame, new_remits: list[dict[str, object]]
-) -> pd.DataFrame:
-    """A replacement or void names its original in REF*F8, usually by the payer's claim control number
-    (CLP07 of the original's 835), sometimes by the original's own CLM01. Point it at our claim id: the
-    claim itself when REF*F8 is one of ours, else the claim the payer's control number was paid on, else the
-    latest earlier submission of the same CLM01."""
-    if "original_claim_id" not in claims or not claims["frequency_code"].isin(["7", "8"]).any():
-        return claims
-    control_to_claim: dict[str, str] = {}
-    for frame in (remits, pd.DataFrame(new_remits)):
-        if len(frame) and "remit_id" in frame:
-            for remit_id, claim_id in zip(frame["remit_id"].astype(str), frame["claim_id"].astype(str), strict=True):
-                control_to_claim.setdefault(remit_id.split("-")[0], claim_id)
-    seen: set[str] = set(known["claim_id"].astype(str)) if len(known) else set()
-    latest: dict[str, str] = {c.split("#")[0]: c for c in sorted(seen)}
-    originals = []
-    for claim_id, freq, ref in zip(
-        claims["claim_id"].astype(str), claims["frequency_code"], claims["original_claim_id"], strict=True
-    ):
-        base = claim_id.split("#")[0]
-        if freq in ("7", "8"):
-            ref_text = "" if ref is None or pd.isna(ref) else str(ref)
-            if ref_text in seen:
-                originals.append(ref_text)
-            elif ref_text in control_to_claim:
-                originals.append(control_to_claim[ref_text])
-            else:
-                originals.append(latest.get(base, ref))
+        remits = pd.concat([self.pending_remits, batch_remits], ignore_index=True)
+        adjustments = pd.concat([self.pending_adjustments, _rows(batch.adjustments)], ignore_index=True)
+        if len(remits):
+            remap = dict(zip(remits["remit_id"].astype(str), self.known.attach(remits), strict=True))
+            remits = remits.assign(claim_id=remits["remit_id"].astype(str).map(remap))
+            if len(adjustments):
+                attached = adjustments["remit_id"].astype(str).map(remap)
+                adjustments = adjustments.assign(claim_id=attached.fillna(adjustments["claim_id"]))
+            ready = pd.Series(self.known.is_known(remits["claim_id"].astype(str)), index=remits.index)
         else:
-            originals.append(ref)
-        seen.add(claim_id)
-        latest[base] = claim_id
-    return claims.assign(original_claim_id=originals)
+            ready = pd.Series(False, index=remits.index)
+        ready_ids = set(remits.loc[ready, "remit_id"].astype(str)) if len(remits) else set()
+        adj_ready = adjustments["remit_id"].astype(str).isin(ready_ids) if len(adjustments) else pd.Series(dtype=bool)
+        self.pending_remits = remits[~ready]
+        self.pending_adjustments = adjustments[~adj_ready] if len(adjustments) else adjustments
+        report.pending_remits = len(self.pending_remits)
+        ready_remits = remits[ready]
+        self.known.add_remits(ready_remits)
+        adj_new = adjustments[adj_ready] if len(adjustments) else adjustments
+        if len(adj_new) and "_line_control" in adj_new:
+            adj_new = adj_new.assign(line_number=self.known.line_numbers(adj_new))
+        _count_unknown_codes(adj_new, report)
 
-
-def _attach_to_claims(
-    remits: pd.DataFrame, adjustments: pd.DataFrame, claims: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Point each remit at the latest submission of its CLM01 sent on or before the remit date (the first
-    submission when all were sent later)."""
-    if remits.empty or claims.empty:
-        return remits, adjustments
-    subs = pd.DataFrame(
-        {
-            "_clm01": claims["claim_id"].astype(str).str.split("#").str[0].to_numpy(),
-            "_chosen": claims["claim_id"].astype(str).to_numpy(),
-            "_date": pd.to_datetime(claims["submitted_at"], errors="coerce").to_numpy(),
+        new = {
+            "claims": claims,
+            "claim_lines": lines,
+            "remits": _columns(ready_remits, "remits"),
+            "adjustments": _columns(adj_new, "adjustments"),
         }
-    ).dropna(subset=["_date"])
-    r = pd.DataFrame(
-        {
-            "_clm01": remits["claim_id"].astype(str).str.split("#").str[0].to_numpy(),
-            "_date": pd.to_datetime(remits["remit_date"], errors="coerce").to_numpy(),
-            "_row": range(len(remits)),
-        }
-    )
-    dated = r.dropna(subset=["_date"]).sort_values("_date", kind="stable")
-    matched = pd.merge_asof(dated, subs.sort_values("_date", kind="stable"), on="_date", by="_clm01")
-    first = subs.sort_values("_date", kind="stable").drop_duplicates("_clm01").set_index("_clm01")["_chosen"]
-    chosen = pd.Series(remits["claim_id"].astype(str).to_numpy(), index=range(len(remits)))
-    picked = matched.set_index("_row")["_chosen"]
-    fallback = r["_clm01"].map(first)
-    chosen = chosen.mask(fallback.notna(), fallback).mask(picked.reindex(chosen.index).notna(), picked)
-    remap = dict(zip(remits["remit_id"].astype(str), chosen, strict=True))
-    remits = remits.assign(claim_id=chosen.to_numpy())
-    if len(adjustments):
-        adjustments = adjustments.assign(
-            claim_id=adjustments["remit_id"].astype(str).map(remap).fillna(adjustments["claim_id"])
-        )
-    return remits, adjustments
+        for name, frame in new.items():
+            report.added[name] += len(frame)
+            self.staged.add(name, frame)
+        self.provider_adjustments += batch.provider_adjustments
+        report.added["provider_adjustments"] += len(batch.provider_adjustments)
 
-
-def _with_line_numbers(adjustments: pd.DataFrame, controls: pd.DataFrame) -> pd.DataFrame:
-    """A line-level adjustment whose SVC carried REF*6R takes the 837 line with that control number."""
-    if adjustments.empty or "_line_control" not in adjustments or controls.empty:
-        return adjustments
-    lookup = {(str(c), str(k)): int(n) for c, n, k in controls[["claim_id", "line_number", "line_control"]].itertuples(
-        index=False, name=None)}  # fmt: skip
-    numbers = [
-        lookup.get((str(c), str(k)), n) if isinstance(k, str) and k else n
-        for c, k, n in zip(
-            adjustments["claim_id"], adjustments["_line_control"], adjustments["line_number"], strict=True
-        )
-    ]
-    return adjustments.assign(line_number=numbers)
+    def finish(self, *, report: IngestReport) -> None:
+        """Join the staged rows to the tables and write the run's state beside them."""
+        state = self.out / STATE_DIR
+        self.staged.finish(_TABLES)
+        if self.new_controls:
+            old = _read_state(state / "line_controls.parquet", _CONTROL_COLUMNS)
+            new = pd.DataFrame(self.new_controls, columns=list(_CONTROL_COLUMNS))
+            _write_state(state / "line_controls.parquet", pd.concat([old, new], ignore_index=True))
+        _write_state(state / "pending_remits.parquet", self.pending_remits)
+        _write_state(state / "pending_adjustments.parquet", self.pending_adjustments)
+        if self.provider_adjustments:
+            plb = _read_state(state / "provider_adjustments.parquet", ())
+            _write_state(state / "provider_adjustments.parquet", pd.concat([plb, _rows(self.provider_adjustments)]))
 
 
 def iter_report_lines(report: IngestReport) -> Iterator[str]:

@@ -159,3 +159,34 @@ def test_flushing_in_small_chunks_gives_the_same_tables(tmp_path: Path) -> None:
     for name in ("claims", "claim_lines", "remits", "adjustments"):
         a, b = (t[name].sort_values(list(t[name].columns[:2])).reset_index(drop=True) for t in tables)
         pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_run_cut_short_changes_nothing_and_the_next_run_reads_it_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows are staged per chunk and joined at the end: a run that dies midway leaves the tables and the
+    manifest as they were, so the next run neither loses nor repeats anything."""
+    from features.contract.x12 import ingest as ingest_module
+
+    out = tmp_path / "data"
+    ingest([AMBULANCE], out=out)
+    before = (out / "claims.parquet").read_bytes()
+    calls = {"n": 0}
+    real_merge = ingest_module._Run.merge
+
+    def dying_merge(self: object, batch: object, *, report: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # a person stops the run, or the machine goes down
+        real_merge(self, batch, report=report)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest_module._Run, "merge", dying_merge)
+    with pytest.raises(KeyboardInterrupt):
+        ingest([SAMPLES / "837"], out=out, flush_rows=1)
+    assert (out / "claims.parquet").read_bytes() == before
+    monkeypatch.setattr(ingest_module._Run, "merge", real_merge)
+    report = ingest([SAMPLES / "837"], out=out, flush_rows=1)
+    assert report.added["claims"] == 6 and report.already_ingested == 1  # the ambulance claim was in already
+    claims = load_validated(out, max_reject_rate=0.0).tables["claims"]
+    assert len(claims) == 7 and claims["claim_id"].is_unique
+    assert not (out / STATE_DIR / ".staged").exists()
