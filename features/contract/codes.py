@@ -9,9 +9,11 @@ codes into "other".
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
-from collections.abc import Iterable
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
+import yaml
 
 CATEGORIES: tuple[str, ...] = (
     "eligibility",
@@ -40,9 +43,12 @@ DenialAction = Literal[
 ]
 FOLLOWUP_ACTIONS: tuple[str, ...] = get_args(DenialAction)
 
+# The published columns (description and the list's dates) come from the X12 lists; code_lists.yaml says which
+# copy and as of when. short_name, category, action and appeal_rights are ClaimSight's own mappings.
+_PUBLISHED = ("description", "start_date", "stop_date", "last_modified")
 _COLUMNS: dict[str, tuple[str, ...]] = {
-    "carc.csv": ("carc", "short_name", "category"),
-    "rarc.csv": ("rarc", "short_name", "category", "action", "appeal_rights"),
+    "carc.csv": ("carc", "short_name", "category", *_PUBLISHED),
+    "rarc.csv": ("rarc", "short_name", "category", "action", "appeal_rights", *_PUBLISHED),
     "categories.csv": (
         "category",
         "label",
@@ -59,6 +65,8 @@ _CATEGORY_CODE = {category: code for code, category in enumerate(CATEGORIES)}
 _CATEGORY_DTYPE = pd.CategoricalDtype(list(CATEGORIES))
 _OTHER = np.int8(_CATEGORY_CODE["other"])
 _MAX_SHORT_NAME = 60
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+CodeKind = Literal["CARC", "RARC"]
 
 
 class CodeTableError(ValueError):
@@ -69,10 +77,48 @@ class CodeTableError(ValueError):
 class CodeTables:
     """The code tables, indexed by code. Treat the frames as read-only: the loaded instance is shared."""
 
-    carc: pd.DataFrame  # index carc; short_name, category
-    rarc: pd.DataFrame  # index rarc; short_name, category (NaN = keep CARC's), action, appeal_rights
+    carc: pd.DataFrame  # index carc; short_name, category, description, start_date, stop_date, last_modified
+    rarc: pd.DataFrame  # index rarc; short_name, category (NaN = keep CARC's), action, appeal_rights, + as carc
     categories: pd.DataFrame  # index category, in CATEGORIES order
     routine: frozenset[tuple[str, str]]  # (group_code, carc)
+    # code_lists.yaml: per list ("carc", "rarc") its source and dates ("as_of", "retrieved"); {} when absent
+    lists: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+
+    def as_of(self, kind: CodeKind) -> str | None:
+        """The published list's own date (YYYY-MM-DD) the table is current to, from code_lists.yaml."""
+        value = self.lists.get(kind.lower(), {}).get("as_of")
+        return None if value is None else str(value)
+
+    def describe_carc(self, carc: str) -> str | None:
+        """The published meaning of a CARC; None when the code is not in the table (never a guess)."""
+        return _describe(self.carc, carc)
+
+    def describe_rarc(self, rarc: str) -> str | None:
+        """The published meaning of a RARC; None when the code is not in the table (never a guess)."""
+        return _describe(self.rarc, rarc)
+
+    def carc_active_on(self, carc: str, date: dt.date | str) -> bool | None:
+        """Whether the list had the CARC in effect on ``date`` (start <= date < stop); None when unknown."""
+        return _active_on(self.carc, carc, date)
+
+    def rarc_active_on(self, rarc: str, date: dt.date | str) -> bool | None:
+        """Whether the list had the RARC in effect on ``date`` (start <= date < stop); None when unknown."""
+        return _active_on(self.rarc, rarc, date)
+
+    def deactivated_on(self, kind: CodeKind, codes: pd.Series, dates: pd.Series) -> np.ndarray:
+        """True where a known code was used on or after its stop date (vectorised; unknown codes are False).
+
+        ``codes`` and ``dates`` pair by position; dates are anything ``pd.to_datetime`` reads (unreadable or
+        missing dates are False). Resolves each distinct code once, so it suits millions of rows.
+        """
+        if len(codes) != len(dates):
+            raise ValueError(f"codes has {len(codes)} rows but dates has {len(dates)}")
+        table = self.carc if kind == "CARC" else self.rarc
+        index, values = pd.factorize(codes.to_numpy())
+        stops = _normalise(pd.Series(values)).map(table["stop_date"]).to_numpy("datetime64[ns]")
+        stop = np.append(stops, np.datetime64("NaT"))[index]  # factorize marks nulls -1: the appended NaT
+        when = pd.to_datetime(dates, errors="coerce").to_numpy("datetime64[ns]")
+        return ~np.isnat(stop) & ~np.isnat(when) & (when >= stop)
 
     @functools.cached_property
     def _carc_categories(self) -> dict[str, str]:
@@ -216,15 +262,22 @@ def _load_from(directory: Traversable | Path) -> CodeTables:
         if (group_code, code) in pairs[:position]:
             raise CodeTableError(f"{where}: pair appears more than once")
 
+    for name, frame in (("carc.csv", carc), ("rarc.csv", rarc)):
+        _check_published(frame, name)
+
     rarc["category"] = rarc["category"].replace("", None)
     rarc["action"] = rarc["action"].replace("", None)
     rarc["appeal_rights"] = rarc["appeal_rights"].map(_BOOLS).astype("boolean")
     categories["avoidable"] = categories["avoidable"].map(_BOOLS).astype(bool)
+    for frame in (carc, rarc):
+        for column in ("start_date", "stop_date", "last_modified"):
+            frame[column] = pd.to_datetime(frame[column].replace("", None), format="%Y-%m-%d")
     return CodeTables(
         carc=carc.set_index("carc"),
         rarc=rarc.set_index("rarc"),
         categories=categories.set_index("category").loc[list(CATEGORIES)],
         routine=frozenset(pairs),
+        lists=_read_lists(directory),
     )
 
 
@@ -234,7 +287,7 @@ def _read(directory: Traversable | Path, name: str) -> pd.DataFrame:
     expected = _COLUMNS[name]
     if tuple(frame.columns) != expected:
         raise CodeTableError(f"{name}: columns are {list(frame.columns)}, expected exactly {list(expected)}")
-    frame = frame.apply(lambda column: column.str.strip())
+    frame = frame.fillna("").apply(lambda column: column.str.strip())
     for code_column in ("carc", "rarc", "group_code"):
         if code_column in frame:
             frame[code_column] = frame[code_column].str.upper()
@@ -263,6 +316,70 @@ def _check_values(frame: pd.DataFrame, name: str, column: str, allowed: tuple[st
             blank = " or blank" if "" in allowed else ""
             rule = f"{column} must be one of {[a for a in allowed if a]}{blank}"
             raise CodeTableError(f"{name}: code {code!r}: {column} {value!r} is invalid; {rule}")
+
+
+def _check_published(frame: pd.DataFrame, name: str) -> None:
+    """Published columns: ISO dates, stop on or after start, and a listed code (one with a start) described.
+
+    A row with no description and no start date is a code ClaimSight keeps that the list does not have.
+    """
+    for row in frame.itertuples(index=False):
+        code = getattr(row, frame.columns[0])
+        dates: dict[str, dt.date | None] = {}
+        for column in ("start_date", "stop_date", "last_modified"):
+            value = getattr(row, column)
+            dates[column] = _parse_date(value, name, code, column) if value else None
+        if row.description and dates["start_date"] is None:
+            raise CodeTableError(f"{name}: code {code!r}: a described code needs its start_date (YYYY-MM-DD)")
+        if dates["start_date"] is not None and not row.description:
+            raise CodeTableError(f"{name}: code {code!r}: description must not be blank for a listed code")
+        if dates["stop_date"] is not None and dates["start_date"] is None:
+            raise CodeTableError(f"{name}: code {code!r}: stop_date needs a start_date")
+        start, stop = dates["start_date"], dates["stop_date"]
+        if start is not None and stop is not None and stop < start:
+            raise CodeTableError(f"{name}: code {code!r}: stop_date {stop} is before start_date {start}")
+
+
+def _parse_date(value: str, name: str, code: str, column: str) -> dt.date:
+    try:
+        if not _ISO_DATE.fullmatch(value):
+            raise ValueError(value)
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        rule = f"{column} {value!r} is not a date written YYYY-MM-DD"
+        raise CodeTableError(f"{name}: code {code!r}: {rule}") from None
+
+
+def _read_lists(directory: Traversable | Path) -> dict[str, dict[str, object]]:
+    path = directory / "code_lists.yaml"
+    if not path.is_file():
+        return {}
+    with path.open("r", encoding="utf-8") as handle:
+        loaded = yaml.safe_load(handle) or {}
+    return {str(k): dict(v) for k, v in loaded.items() if isinstance(v, dict)}
+
+
+def _describe(table: pd.DataFrame, code: str) -> str | None:
+    key = str(code).strip().upper()
+    if key not in table.index:
+        return None
+    description = table.at[key, "description"]
+    return str(description) if description else None
+
+
+def _active_on(table: pd.DataFrame, code: str, date: dt.date | str) -> bool | None:
+    key = str(code).strip().upper()
+    if key not in table.index:
+        return None
+    when = pd.Timestamp(date)
+    start, stop = _timestamp(table.at[key, "start_date"]), _timestamp(table.at[key, "stop_date"])
+    if start is not None and when < start:
+        return False
+    return not (stop is not None and when >= stop)
+
+
+def _timestamp(value: object) -> pd.Timestamp | None:
+    return value if isinstance(value, pd.Timestamp) and not pd.isna(value) else None
 
 
 def _normalise(codes: pd.Series) -> pd.Series:

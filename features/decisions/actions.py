@@ -125,6 +125,11 @@ def _adjustment_text(group: str, carc: str) -> str:
     return f"{group}-{carc}" if group else carc
 
 
+def _meaning(short_name: object) -> str:
+    """ ": <short name>" from the code table, so a reason names what a code means; "" for an unknown code."""
+    return f": {short_name}" if isinstance(short_name, str) and short_name else ""
+
+
 def _guardrail_text(guardrail: Guardrail, triple: _Triple, rule: ResolvedRule, rules: PayerRules) -> str:
     group, carc, remarks = triple
     shown = _adjustment_text(group, carc)
@@ -234,11 +239,13 @@ def _first_rule(
         for code in (remarks or "").split("|") if remarks else ():
             action, _ = codes.rarc_guidance(code)
             if action is not None:
-                return checked(action, f"remark {code} guidance ({_adjustment_text(group, carc)} + {code})"), group
+                shown = f"{_adjustment_text(group, carc)} + {code}{_meaning(codes.rarc['short_name'].get(code))}"
+                return checked(action, f"remark {code} guidance ({shown})"), group
 
     for group, carc, _ in triples:
         if group == "PR" and carc in _PATIENT_CARCS:
-            return ActionDecision("bill_patient", False, f"patient responsibility ({group}-{carc})", "none"), group
+            why = f"patient responsibility ({group}-{carc}{_meaning(codes.carc['short_name'].get(carc))})"
+            return ActionDecision("bill_patient", False, why, "none"), group
 
     return checked(codes.followup_action(category), f"category {category}: usual follow-up"), deciding_group
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from features.contract.codes import load_code_tables
+from features.contract.codes import CodeKind, load_code_tables
 from features.contract.schema import TABLES
 from features.contract.x12.claims_837 import claims_from_837
 from features.contract.x12.errors import X12MappingError
@@ -68,6 +68,8 @@ class IngestReport:
     quarantined: list[X12Error] = field(default_factory=list)
     unsupported: dict[str, int] = field(default_factory=dict)
     unknown_codes: dict[str, int] = field(default_factory=dict)  # "CARC 999" / "RARC N999": rows
+    # known codes on a remit dated on or after their stop date: "CARC 15 (deactivated 2018-05-01)": rows
+    inactive_codes: dict[str, int] = field(default_factory=dict)
 
 
 def x12_files(paths: Iterable[Path]) -> list[Path]:
@@ -229,16 +231,33 @@ def _columns_of(out: Path, table: str, columns: Sequence[str]) -> pd.DataFrame:
 
 
 def _count_unknown_codes(adjustments: pd.DataFrame, report: IngestReport) -> None:
-    """CARCs and RARCs the code tables do not know: reported (their category is "other"), never guessed."""
+    """CARCs and RARCs the code tables do not know (read as category "other"), and known ones used on a remit
+    dated on or after the code's stop date in the published list: both reported, never guessed.
+
+    Vectorised: each distinct code is resolved once (``isin``, ``CodeTables.deactivated_on``), then counted.
+    """
     if adjustments.empty:
         return
     codes = load_code_tables()
-    carcs = adjustments["carc"].dropna().astype(str).str.strip().str.upper()
-    for code in carcs[~carcs.isin(codes.carc.index)]:
-        report.unknown_codes[f"CARC {code}"] = report.unknown_codes.get(f"CARC {code}", 0) + 1
-    remarks = adjustments["remark_codes"].dropna().astype(str).str.split("|").explode().str.strip().str.upper()
-    for code in remarks[(remarks != "") & ~remarks.isin(codes.rarc.index)]:
-        report.unknown_codes[f"RARC {code}"] = report.unknown_codes.get(f"RARC {code}", 0) + 1
+    adjustments = adjustments.reset_index(drop=True)
+    missing = pd.Series(None, index=adjustments.index, dtype="object")
+    dates = adjustments.get("_remit_date", missing)  # set by remits_from_835
+    carcs = adjustments["carc"].astype("string").str.strip().str.upper()
+    remarks = adjustments["remark_codes"].astype("string").str.split("|").explode().str.strip().str.upper()
+    checks: tuple[tuple[CodeKind, pd.Series, pd.Series, pd.DataFrame], ...] = (
+        ("CARC", carcs, dates, codes.carc),
+        ("RARC", remarks, dates.reindex(remarks.index), codes.rarc),
+    )
+    for kind, found, when, table in checks:
+        present = found.notna() & (found != "")
+        found, when = found[present], when[present]
+        known = found.isin(table.index)
+        for code, n in found[~known].value_counts(sort=False).items():
+            report.unknown_codes[f"{kind} {code}"] = report.unknown_codes.get(f"{kind} {code}", 0) + int(n)
+        late = codes.deactivated_on(kind, found, when)
+        for code, n in found[late].value_counts(sort=False).items():
+            key = f"{kind} {code} (deactivated {str(table.at[code, 'stop_date'])[:10]})"
+            report.inactive_codes[key] = report.inactive_codes.get(key, 0) + int(n)
 
 
 def _columns(frame: pd.DataFrame, table: str) -> pd.DataFrame:
@@ -363,5 +382,8 @@ def iter_report_lines(report: IngestReport) -> Iterator[str]:
     if report.unknown_codes:
         listed = ", ".join(f"{code} ({n:,})" for code, n in sorted(report.unknown_codes.items())[:20])
         yield f"codes not in ClaimSight's CARC/RARC tables (read as category other): {listed}"
+    if report.inactive_codes:
+        listed = ", ".join(f"{code} ({n:,})" for code, n in sorted(report.inactive_codes.items())[:20])
+        yield f"codes used on remits dated after the published list deactivated them: {listed}"
     for set_id, n in sorted(report.unsupported.items()):
         yield f"{n:,} transactions of set {set_id} are not read (ClaimSight reads 837 and 835)"

@@ -22,7 +22,8 @@ Choices the contract leaves open, made here:
   CAS triplet, so every adjustment of the claim (or line) gets all of them.
 - Line-level rows get ``line_number`` = SVC position within the CLP (1-based) and ``_line_control`` = REF*6R
   (or None), so ingestion can replace the position by the 837 line whose line item control number matches.
-  Claim-level rows have ``line_number`` and ``_line_control`` None.
+  Claim-level rows have ``line_number`` and ``_line_control`` None. Every adjustment row carries
+  ``_remit_date`` (the payment's date), so ingest can report a code used after the list deactivated it.
 - PLB (provider-level adjustments: interest, recoupments, forwarding balances) are not claim denials: they
   go to ``provider_adjustments``, one row per reason/amount pair, with the payment's trace and date.
 
@@ -297,6 +298,7 @@ def _cas(p: _Pass, seg: Segment) -> None:
             "amount": _amount(seg, position + 1),
             "remark_codes": None,
             "_line_control": None,
+            "_remit_date": p.remit_date,  # lets ingest report a code used after its stop date
         }
         target.append(row)
         p.out.adjustments.append(row)

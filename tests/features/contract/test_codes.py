@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import Callable
 from importlib.resources import as_file, files
@@ -277,6 +278,10 @@ def _replace(path: Path, old: str, new: str) -> None:
             "categories.csv",
             "timely_filing",
         ),
+        (lambda d: _replace(d / "carc.csv", ",1995-01-01,", ",01/01/1995,"), "carc.csv", "'1'"),
+        (lambda d: _replace(d / "carc.csv", ",1995-01-01,2018-05-01,", ",1995-01-01,1994-05-01,"), "carc.csv", "15"),
+        (lambda d: _replace(d / "rarc.csv", "inpatient.,1997-01-01,", "inpatient.,1997-02-30,"), "rarc.csv", "M2"),
+        (lambda d: _append(d / "rarc.csv", "X3,Dated but not described,,,,,2020-01-01,,"), "rarc.csv", "X3"),
         (
             lambda d: _append(d / "routine_adjustments.csv", "CO,X77,Not a real code,X12 CARC list"),
             "routine_adjustments.csv",
@@ -315,3 +320,56 @@ def test_loader_rejects_wrong_columns(data_copy: Path) -> None:
 def test_code_na_is_not_read_as_missing(data_copy: Path) -> None:
     _append(data_copy / "rarc.csv", "NA,A code spelled like a null,,,")
     assert "NA" in _load_from(data_copy).rarc.index
+
+
+def test_every_shipped_code_has_its_published_meaning_and_dates(tables: CodeTables) -> None:
+    for frame in (tables.carc, tables.rarc):
+        assert (frame["description"].str.len() > 0).all()
+        assert frame["start_date"].notna().all()
+        for column in ("start_date", "stop_date", "last_modified"):
+            assert pd.api.types.is_datetime64_any_dtype(frame[column])
+        stopped = frame["stop_date"].notna()
+        assert (frame.loc[stopped, "stop_date"] >= frame.loc[stopped, "start_date"]).all()
+    # the full published lists, not just the codes ClaimSight maps (counts of the copy in code_lists.yaml)
+    assert len(tables.carc) == 407 and int(tables.carc["stop_date"].notna().sum()) == 110
+    assert len(tables.rarc) == 1198 and int(tables.rarc["stop_date"].notna().sum()) == 79
+    assert tables.as_of("CARC") == "2025-11-01" and tables.as_of("RARC") == "2026-03-01"
+
+
+def test_describe_names_the_published_meaning_and_never_guesses(tables: CodeTables) -> None:
+    assert "coordination of benefits" in (tables.describe_carc(" 22 ") or "")
+    assert tables.describe_carc("308") == (
+        "Payment is adjusted due to contracted funding agreement between the payer and provider."
+    )
+    assert tables.describe_rarc("n19") == "Procedure code incidental to primary procedure."
+    assert (tables.describe_rarc("N1") or "").startswith("Alert: You may appeal")
+    assert tables.describe_carc("Z99") is None
+    assert tables.describe_rarc("N9999") is None
+
+
+def test_a_deactivated_code_is_active_before_its_stop_date_only(tables: CodeTables) -> None:
+    # CARC 15 (authorization number missing/invalid): Start 01/01/1995, Stop 05/01/2018
+    assert tables.carc_active_on("15", "2018-04-30") is True
+    assert tables.carc_active_on("15", dt.date(2018, 5, 1)) is False
+    assert tables.carc_active_on("15", "1994-12-31") is False  # before the list started it
+    assert tables.carc_active_on("16", "2026-01-01") is True
+    assert tables.carc_active_on("Z99", "2020-01-01") is None
+    assert tables.rarc_active_on("N29", "2016-02-29") is True  # N29: Stop 03/01/2016
+    assert tables.rarc_active_on("N29", "2016-03-01") is False
+
+
+def test_deactivated_on_is_vectorised_and_tolerates_nulls(tables: CodeTables) -> None:
+    codes = pd.Series(["15", " 15", "16", None, "Z99", "15", "15"])
+    dates = pd.Series(["2018-04-30", "2019-01-01", "2030-01-01", "2020-01-01", "2020-01-01", None, "not a date"])
+    assert tables.deactivated_on("CARC", codes, dates).tolist() == [False, True, False, False, False, False, False]
+    assert tables.deactivated_on("RARC", pd.Series(["N29"]), pd.Series(["2016-03-01"])).tolist() == [True]
+    with pytest.raises(ValueError, match="rows"):
+        tables.deactivated_on("CARC", codes, dates.iloc[:2])
+
+
+def test_a_code_the_list_does_not_have_is_kept_without_dates(data_copy: Path) -> None:
+    _append(data_copy / "carc.csv", "X97,A payer's own code,other,,,,")
+    loaded = _load_from(data_copy)
+    assert loaded.carc_category("X97") == "other"
+    assert loaded.describe_carc("X97") is None
+    assert loaded.carc_active_on("X97", "2020-01-01") is True

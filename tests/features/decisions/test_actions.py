@@ -98,7 +98,9 @@ def test_pr_deductible_without_a_guardrail_still_bills_the_patient(team: PayerRu
     # The team replaced the shipped patient_responsibility guardrail with one for PR-1 only.
     assert _action([("PR", "1", None, 50.0)], category="other", rules=team, codes=codes).rule.startswith("guardrail")
     decision = _action([("PR", "2", None, 50.0)], category="other", rules=team, codes=codes)
-    assert decision == ActionDecision("bill_patient", False, "patient responsibility (PR-2)", "none")
+    assert decision == ActionDecision(
+        "bill_patient", False, "patient responsibility (PR-2: Patient coinsurance)", "none"
+    )
 
 
 def test_largest_adjustment_is_checked_first(shipped: PayerRules, codes: CodeTables) -> None:
@@ -134,7 +136,10 @@ def test_rarc_guidance_beats_the_category(shipped: PayerRules, codes: CodeTables
     assert codes.followup_action("non_covered") == "bill_patient"
     decision = _action([("CO", "96", "N130|N56", 100.0)], category="non_covered", rules=shipped, codes=codes)
     assert decision == ActionDecision(
-        "correct_and_resubmit", None, "remark N56 guidance (CO-96 + N56)", "corrected_claim"
+        "correct_and_resubmit",
+        None,
+        "remark N56 guidance (CO-96 + N56: Procedure code wrong for the service or date)",
+        "corrected_claim",
     )
 
 

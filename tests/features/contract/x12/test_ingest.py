@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from features.contract.validation import load_validated
-from features.contract.x12.ingest import STATE_DIR, ingest
+from features.contract.x12.ingest import STATE_DIR, IngestReport, _count_unknown_codes, ingest, iter_report_lines
 
 SAMPLES = Path(__file__).resolve().parents[5] / "shared" / "x12-samples"
 AMBULANCE = SAMPLES / "837" / "lfh_837p_x222a2_ambulance.837"  # claim 051068, lines 1-4 with REF*6R 1001-1004
@@ -79,6 +79,30 @@ def test_codes_the_tables_do_not_know_are_reported(tmp_path: Path) -> None:
     (tmp_path / "odd.835").write_text(_835(control="13", claim_id="051068", status="4", paid="0", cas="CO*Z99*8.20"))
     report = ingest([AMBULANCE, tmp_path / "odd.835"], out=tmp_path / "data")
     assert report.unknown_codes == {"CARC Z99": 1}
+
+
+def test_a_code_used_after_the_list_deactivated_it_is_reported(tmp_path: Path) -> None:
+    # CARC 15 (authorization number missing/invalid) was deactivated on 2018-05-01; this remit is dated 2025-03-10
+    (tmp_path / "old.835").write_text(_835(control="14", claim_id="051068", status="4", paid="0", cas="CO*15*8.20"))
+    report = ingest([AMBULANCE, tmp_path / "old.835"], out=tmp_path / "data")
+    assert report.unknown_codes == {}
+    assert report.inactive_codes == {"CARC 15 (deactivated 2018-05-01)": 1}
+    lines = list(iter_report_lines(report))
+    assert any("deactivated" in line and "CARC 15 (deactivated 2018-05-01) (1)" in line for line in lines)
+
+
+def test_unknown_and_inactive_codes_are_counted_without_a_row_loop() -> None:
+    adjustments = pd.DataFrame(
+        {
+            "carc": ["15", "15", "16", "Z99", None],
+            "remark_codes": ["N29|M15", None, "N29", "N9999| ", "M15"],
+            "_remit_date": ["2019-01-01", "2018-04-30", "2016-03-01", "2020-01-01", "2020-01-01"],
+        }
+    )
+    report = IngestReport()
+    _count_unknown_codes(adjustments, report)
+    assert report.unknown_codes == {"CARC Z99": 1, "RARC N9999": 1}
+    assert report.inactive_codes == {"CARC 15 (deactivated 2018-05-01)": 1, "RARC N29 (deactivated 2016-03-01)": 2}
 
 
 def test_a_broken_transaction_is_quarantined_and_the_rest_of_the_file_loads(tmp_path: Path) -> None:

@@ -106,7 +106,7 @@ def test_rows_have_the_contract_columns_and_unique_remit_ids(name: str) -> None:
     for row in r.remits:
         assert list(row) == [*REMITS.names, "_payer_id", "_payee_npi"]
     for adj in r.adjustments:
-        assert list(adj) == [*ADJUSTMENTS.names, "_line_control"]
+        assert list(adj) == [*ADJUSTMENTS.names, "_line_control", "_remit_date"]
         assert (adj["claim_id"], adj["remit_id"]) in {(x["claim_id"], x["remit_id"]) for x in r.remits}
     assert len({row["remit_id"] for row in r.remits}) == len(r.remits)
 
@@ -137,6 +137,7 @@ def test_dental_predetermination_is_a_remit_with_status_25() -> None:
             "amount": 122.0,
             "remark_codes": None,
             "_line_control": None,
+            "_remit_date": "2011-09-30",
         }
     ]
     third = [a for a in r.adjustments if a["remit_id"] == "CLAIMNUMBER1-123456789" and a["line_number"] == 3]
