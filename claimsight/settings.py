@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     audit_database_url: str | None = Field(
         None, description="SQLAlchemy URL of the audit log (PostgreSQL in production); unset = SQLite file in `home`"
     )
+    workspace_database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the team workspace (PostgreSQL for a team); unset = SQLite file in `home`",
+    )
     audit_secret: SecretStr = Field(
         SecretStr(DEVELOPMENT_AUDIT_SECRET),
         validate_default=True,
@@ -178,7 +182,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("mlflow_tracking_uri", "audit_database_url")
+    @field_validator("mlflow_tracking_uri", "audit_database_url", "workspace_database_url")
     @classmethod
     def _encrypted_transport(cls, value: str | None, info: ValidationInfo) -> str | None:
         """Outside development, nothing that carries PHI-derived data travels in plaintext. Messages name the
@@ -204,6 +208,12 @@ class Settings(BaseSettings):
     def audit_url(self) -> str:
         """The audit database: the configured URL, or a SQLite file in `home` (absolute, so cwd does not matter)."""
         return self.audit_database_url or f"sqlite:///{(self.home / 'audit.sqlite').resolve()}"
+
+    def workspace_url(self) -> str:
+        """The workspace database: the configured URL, or `workspace.db` in `home` (serving.workspace.database)."""
+        from serving.workspace.database import default_workspace_url
+
+        return self.workspace_database_url or default_workspace_url(self.home)
 
     def api_config(self) -> ApiConfig:
         """The scoring service's configuration; `serving` cannot import this module, so it gets a plain value."""

@@ -120,6 +120,12 @@ def test_connection_limits_come_from_the_environment(monkeypatch: pytest.MonkeyP
     assert (limits.max_connections, limits.header_timeout_seconds) == (600, 2.5)
 
 
+def test_workspace_url_defaults_to_a_file_in_home(tmp_path: Path) -> None:
+    assert Settings(home=tmp_path).workspace_url() == f"sqlite:///{(tmp_path / 'workspace.db').resolve()}"
+    url = "postgresql+psycopg://u:pw@localhost/workspace"
+    assert Settings(home=tmp_path, workspace_database_url=url).workspace_url() == url
+
+
 @pytest.mark.parametrize(
     ("field", "url", "refused"),
     [
@@ -135,6 +141,9 @@ def test_connection_limits_come_from_the_environment(monkeypatch: pytest.MonkeyP
         ("audit_database_url", "postgresql+psycopg://u:CANARY-pw@localhost/audit", False),
         ("audit_database_url", "postgresql+psycopg:///audit?host=/var/run/postgresql", False),
         ("audit_database_url", "sqlite:////srv/claimsight/audit.sqlite", False),
+        ("workspace_database_url", "postgresql://u:CANARY-pw@db.internal/workspace", True),
+        ("workspace_database_url", "postgresql://u:CANARY-pw@db.internal/workspace?sslmode=verify-full", False),
+        ("workspace_database_url", "sqlite:////srv/claimsight/workspace.db", False),
     ],
 )
 def test_production_refuses_plaintext_transport(field: str, url: str, refused: bool) -> None:
