@@ -17,8 +17,6 @@ concurrent requests do not queue on the database's write lock one transaction ea
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import time
@@ -54,10 +52,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.api.group_commit import GroupCommitter
 from serving.api.refusal_counts import RefusalCounts, Tally
+from serving.claim_refs import claim_ref
 
 log = logging.getLogger("serving.api.audit")
-
-REF_BYTES = 16
 
 metadata = MetaData()
 
@@ -104,11 +101,6 @@ _POSTGRES_TRIGGERS = (
     """CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
        FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
 )
-
-
-def claim_ref(secret: bytes, claim_id: str) -> str:
-    """The keyed hash stored instead of a claim id: HMAC-SHA256(secret, id), first 16 bytes, hex."""
-    return hmac.new(secret, str(claim_id).encode("utf-8"), hashlib.sha256).digest()[:REF_BYTES].hex()
 
 
 @dataclass(frozen=True, slots=True)
