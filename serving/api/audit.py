@@ -89,7 +89,7 @@ _SQLITE_TRIGGERS = (
        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END""",
 )
 
-# Not exercised by the test suite (no PostgreSQL there); DROP + CREATE rather than CREATE OR REPLACE TRIGGER
+# Tested on a real server (tests/api/test_audit_postgresql.py); DROP + CREATE rather than CREATE OR REPLACE TRIGGER
 # so it also runs on PostgreSQL 13. TRUNCATE is a separate statement-level event and is refused too.
 _POSTGRES_TRIGGERS = (
     """CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
