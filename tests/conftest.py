@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pg_server import PostgresServer, missing_reason, start_server
+from pg_server import PostgresServer, missing_reason, start_server, unavailable
 
 # Session fixtures that generate or train on the 30k-claim world: a test that uses one (directly or through
 # another fixture) is slow whether or not its file says so, so `make test-fast` (-m "not slow") stays quick.
@@ -46,19 +45,12 @@ def trained(small_world: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
     return model, report, home
 
 
-def _postgres_unavailable(reason: str) -> None:
-    """Skip locally; in CI (CI=true) fail, so a green CI always ran the PostgreSQL tests."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true but {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def postgresql_server() -> Iterator[PostgresServer]:
     """A real PostgreSQL server for the whole session (tests/pg_server.py), started on first use."""
     reason = missing_reason()
     if reason is not None:
-        _postgres_unavailable(reason)
+        unavailable(reason)
     server = start_server()
     yield server
     server.stop()
