@@ -73,12 +73,17 @@ def _alembic_config(connection: Connection) -> Any:
 
 
 def upgrade_to_head(engine: Engine) -> None:
-    """Run every migration the database has not had yet, in one transaction where the backend allows."""
+    """Run every migration the database has not had yet, in one transaction (both backends have
+    transactional DDL), holding a lock so processes starting together migrate one after the other."""
     from alembic import command
 
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        elif connection.dialect.name == "sqlite":
+            # The sqlite3 module opens a transaction only before INSERT/UPDATE/DELETE, so CREATE TABLE would
+            # autocommit one by one: begin explicitly (IMMEDIATE: a second process starting waits here).
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         command.upgrade(_alembic_config(connection), "head")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -84,4 +85,50 @@ def test_memory_database_works() -> None:
 def test_plain_postgresql_urls_use_psycopg(scheme: str) -> None:
     engine = workspace_engine(f"{scheme}://u:pw@localhost/ws")
     assert engine.dialect.driver == "psycopg"
+    engine.dispose()
+
+
+def test_processes_starting_together_migrate_once(workspace_url: str) -> None:
+    """Several start-ups open a new database at the same moment: each gets a migrated database, no error."""
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            open_workspace(workspace_url).dispose()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    engine = workspace_engine(workspace_url)
+    assert current_revision(engine) == head_revision() and _differences(engine, schema.metadata) == []
+    engine.dispose()
+
+
+def test_a_failed_migration_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The migration runs in one transaction on SQLite too: a failure half-way leaves no table."""
+    import sqlalchemy as sa
+    from alembic.operations import Operations
+
+    real = Operations.create_index
+    calls = {"n": 0}
+
+    def failing(self: Operations, *args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("disk full, say")
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Operations, "create_index", failing)
+    url = f"sqlite:///{tmp_path / 'half.db'}"
+    with pytest.raises(RuntimeError, match="disk full"):
+        open_workspace(url)
+    engine = sa.create_engine(url)
+    assert inspect(engine).get_table_names() == []
     engine.dispose()
