@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,12 +81,7 @@ def plain(value: Any) -> Any:
 
 def _as_date(value: Any) -> dt.date | None:
     value = plain(value)
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError:
-        raise InvalidChange("queue row: deadline is not a date") from None
+    return None if value is None else dt.date.fromisoformat(str(value)[:10])
 
 
 def _as_float(value: Any) -> float | None:
@@ -99,6 +94,15 @@ def _as_text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+_CONVERT: Mapping[str, tuple[Callable[[Any], Any], str]] = {
+    "queue_rank": (_as_float, "number"),
+    "expected_dollars": (_as_float, "number"),
+    "denied_amount": (_as_float, "number"),
+    "minutes": (_as_float, "number"),
+    "deadline": (_as_date, "date"),
+}
+
+
 def item_values(row: Mapping[str, Any], *, position: int = 0) -> dict[str, Any]:
     """The work_items columns the queue owns, from one queue row (`position` only names it in errors)."""
     claim_id = _as_text(row.get("claim_id"))
@@ -106,21 +110,17 @@ def item_values(row: Mapping[str, Any], *, position: int = 0) -> dict[str, Any]:
     if claim_id is None or remit_id is None:
         raise InvalidChange(f"queue row {position}: needs claim_id and remit_id (the remit that denied it)")
     picked = {name: next((row[c] for c in sources if c in row), None) for name, sources in QUEUE_FIELDS.items()}
-    rank = _as_float(picked["queue_rank"])
-    return {
-        "claim_id": claim_id,
-        "remit_id": remit_id,
-        "payer_id": _as_text(picked["payer_id"]),
-        "category": _as_text(picked["category"]),
-        "action": _as_text(picked["action"]),
-        "queue_rank": None if rank is None else int(rank),
-        "expected_dollars": _as_float(picked["expected_dollars"]),
-        "denied_amount": _as_float(picked["denied_amount"]),
-        "minutes": _as_float(picked["minutes"]),
-        "deadline": _as_date(picked["deadline"]),
-        "deadline_rule": _as_text(picked["deadline_rule"]),
-        "snapshot": json.dumps({str(k): plain(v) for k, v in row.items()}, sort_keys=True),
-    }
+    values: dict[str, Any] = {"claim_id": claim_id, "remit_id": remit_id}
+    for name, value in picked.items():
+        convert, kind = _CONVERT.get(name, (_as_text, "text"))
+        try:
+            values[name] = convert(value)
+        except (TypeError, ValueError):  # the message would quote the value
+            raise InvalidChange(f"queue row {position}: {name} is not a {kind}") from None
+    if values["queue_rank"] is not None:
+        values["queue_rank"] = int(values["queue_rank"])
+    values["snapshot"] = json.dumps({str(k): plain(v) for k, v in row.items()}, sort_keys=True)
+    return values
 
 
 def _records(rows: Iterable[Mapping[str, Any]] | Any) -> list[Mapping[str, Any]]:

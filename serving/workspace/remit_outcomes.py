@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from serving.workspace.clock import moment
-from serving.workspace.errors import EditConflict
+from serving.workspace.errors import EditConflict, InvalidChange
 from serving.workspace.queue_sync import plain
 from serving.workspace.schema import work_events, work_items
 from serving.workspace.work_items import resolve
@@ -66,17 +66,18 @@ def judge(*, asked: float | None, paid: float, answered_what_was_sent: bool) -> 
 def _remits(rows: Iterable[Mapping[str, Any]] | Any, replaces: Mapping[str, str]) -> list[Remit]:
     records = rows.to_dict("records") if hasattr(rows, "to_dict") and hasattr(rows, "columns") else rows
     out = []
-    for row in records:
+    for position, row in enumerate(records):
         status, paid, date = plain(row.get("status_code")), plain(row.get("paid_amount")), plain(row.get("remit_date"))
         if str(status) == REVERSAL or paid is None or date is None:
             continue
         claim = str(plain(row["claim_id"]))
+        try:
+            day, amount = dt.date.fromisoformat(str(date)[:10]), float(paid)
+        except (TypeError, ValueError):  # the message would quote the value
+            raise InvalidChange(f"remit row {position}: remit_date or paid_amount unreadable") from None
         out.append(
             Remit(
-                claim_id=replaces.get(claim, claim),
-                remit_id=str(plain(row["remit_id"])),
-                remit_date=dt.date.fromisoformat(str(date)[:10]),
-                paid=float(paid),
+                claim_id=replaces.get(claim, claim), remit_id=str(plain(row["remit_id"])), remit_date=day, paid=amount
             )
         )
     return out

@@ -15,6 +15,7 @@ from workspace.factories import T0, Clock, QueueRows, person
 from features.contract.schema import FOLLOWUPS
 from features.contract.tables_io import read_tables
 from features.contract.validation import load_validated
+from serving.workspace.errors import InvalidChange
 from serving.workspace.followups_export import export_followups, followups_frame
 from serving.workspace.queue_sync import sync_queue
 from serving.workspace.remit_outcomes import judge, resolve_from_remits
@@ -186,3 +187,9 @@ def test_export_writes_parquet_by_default(engine: Engine, tmp_path: Path) -> Non
     frame = pd.read_parquet(path)
     assert list(frame.columns) == FOLLOWUPS.names and frame["level"].tolist() == [2]
     assert frame["outcome"].tolist() == ["pending"]
+
+
+def test_unreadable_remits_are_refused_without_quoting_them(engine: Engine) -> None:
+    with pytest.raises(InvalidChange, match="remit row 0") as info:
+        resolve_from_remits(engine, [_remit("C1", "R1", "CANARY-date", 10.0)])
+    assert "CANARY" not in str(info.value)

@@ -273,3 +273,11 @@ def test_sync_handles_a_queue_longer_than_one_statement(engine: Engine) -> None:
     again = sync_queue(engine, [{**r, "rank": r["rank"] + 1} if i % 2 else r for i, r in enumerate(rows)], now=T0)
     assert (again.added, again.refreshed, again.unchanged) == (0, 225, 225)
     assert _count(engine, work_events) == 450
+
+
+def test_unreadable_queue_values_are_refused_without_quoting_them(engine: Engine) -> None:
+    row = QueueRows().row(deadline="sometime CANARY", expected_recovery="lots CANARY")
+    with pytest.raises(InvalidChange, match="queue row 0: expected_dollars is not a number") as info:
+        sync_queue(engine, [row])
+    assert "CANARY" not in str(info.value)
+    assert _count(engine, work_items) == 0
