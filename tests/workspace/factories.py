@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,7 +78,3 @@ class QueueRows:
 
     def rows(self, n: int) -> list[dict[str, Any]]:
         return [self.row() for _ in range(n)]
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:  # pragma: no cover - convenience
-        while True:
-            yield self.row()
