@@ -7,8 +7,8 @@
   (tests/workspace_sample.py) per test, stopped at the test's end.
 - `shots`: the folder under the test's tmp_path where its screenshots go.
 
-Every test here is marked `slow` (`make test-fast` skips them). Without Chromium they skip with the command
-that installs it; with CI=true they fail.
+Every test that uses a browser or the server is marked `slow` (`make test-fast` skips them). Without Chromium
+they skip with the command that installs it; with CI=true they fail.
 """
 
 from __future__ import annotations
@@ -18,36 +18,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser.harness import (
-    LiveServer,
-    ci_requires_browser,
-    missing_browser,
-    new_driver,
-    quit_driver,
-    serve,
-)
+from browser.harness import LiveServer, new_driver, quit_driver, require_browser, serve
 from workspace_sample import sample_backend, sample_options
 
 from serving.api import ApiConfig, ModelRegistry, create_app
 from serving.workspace.web import MemoryBackend
 
+BROWSER_FIXTURES = frozenset({"driver", "second_driver", "live"})
 
-@pytest.hookimpl(tryfirst=True)
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
+    """A test that starts a browser or the server is slow whether or not its module says so."""
     for item in items:
-        if here in Path(str(item.path)).parents and item.get_closest_marker("slow") is None:
+        if BROWSER_FIXTURES.intersection(getattr(item, "fixturenames", ())) and item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
 def browser_available() -> None:
-    problem = missing_browser()
-    if problem is None:
-        return
-    if ci_requires_browser():
-        pytest.fail(f"{problem} CI=true: the browser tests must run in CI.", pytrace=False)
-    pytest.skip(problem)
+    require_browser()
 
 
 @pytest.fixture(scope="session")

@@ -57,12 +57,11 @@ def ci_requires_browser(environ: dict[str, str] | None = None) -> bool:
     return value.strip().lower() in {"1", "true", "yes"}
 
 
-def missing_browser(chromium: str = CHROMIUM, chromedriver: str = CHROMEDRIVER) -> str | None:
+def missing_browser(chromium: str | None = None, chromedriver: str | None = None) -> str | None:
     """Why the browser tests cannot run here, or None when they can."""
-    problems = [f"{path} not found" for path in (chromium, chromedriver) if not shutil.which(path)]
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
+    paths = (chromium or CHROMIUM, chromedriver or CHROMEDRIVER)
+    problems = [f"{path} not found" for path in paths if not shutil.which(path)]
+    if not _selenium_importable():
         problems.append("the selenium package is not installed (pip install -e '.[dev]')")
     if not problems:
         return None
@@ -71,6 +70,33 @@ def missing_browser(chromium: str = CHROMIUM, chromedriver: str = CHROMEDRIVER) 
         + "; ".join(problems)
         + f". Install them with `{INSTALL_HINT}` (as root)."
     )
+
+
+def require_browser(*, module_level: bool = False) -> None:
+    """Skip when the browser tests cannot run here, or fail under CI=true.
+
+    `module_level=True` is for a test module's top, before it imports selenium: without CI it skips the
+    whole module; with CI it lets collection go on (each test then fails in the `browser_available`
+    fixture, and the rest of the suite still runs), unless selenium itself is missing, which the module's
+    imports could not survive."""
+    import pytest
+
+    problem = missing_browser()
+    if problem is None:
+        return
+    if not ci_requires_browser():
+        pytest.skip(problem, allow_module_level=module_level)
+    if module_level and _selenium_importable():
+        return
+    pytest.fail(f"{problem} CI=true: the browser tests must run in CI.", pytrace=False)
+
+
+def _selenium_importable() -> bool:
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def free_port() -> int:

@@ -9,14 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser.harness import WAIT_SECONDS, LiveServer, console_problems, screenshot
-from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import Select, WebDriverWait
-from workspace_sample import MAX_FAILURES, PASSWORD
+from browser.harness import WAIT_SECONDS, LiveServer, console_problems, require_browser, screenshot
 
-from serving.workspace.web import MemoryBackend
-from serving.workspace.web.backend import User
+require_browser(module_level=True)  # before importing selenium: skips here without a browser (CI: tests fail)
+
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+from workspace_sample import MAX_FAILURES, PASSWORD  # noqa: E402
+
+from serving.workspace.web import MemoryBackend  # noqa: E402
+from serving.workspace.web.backend import User  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -138,6 +138,7 @@ class Workspace:
     def render(
         self, template: str, *, status: int = 200, session: Session | None = None, **context: Any
     ) -> HTMLResponse:
+        context.setdefault("nav", None)
         html = self.env.get_template(template).render(
             session=session, user=session.user if session else None, **context
         )
@@ -175,7 +176,10 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
         if session is None:
             raise LoginRequired()
         if request.method not in SAFE_METHODS:
-            form = await read_form(request)
+            try:
+                form = await read_form(request)
+            except BadForm:  # no form, no token: refused as a forgery would be
+                raise CsrfRejected() from None
             if not same_token(form.get(CSRF_FIELD), session.csrf_token):
                 raise CsrfRejected()
         request.state.workspace_session = session
@@ -207,7 +211,10 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
 
     @public.post("/login", response_class=HTMLResponse, include_in_schema=False)
     async def login(request: Request) -> Response:
-        form = await read_form(request)
+        try:
+            form = await read_form(request)
+        except BadForm:
+            raise CsrfRejected() from None
         if not same_token(form.get(CSRF_FIELD), read_cookie(request, LOGIN_CSRF_COOKIE, secure=secure)):
             raise CsrfRejected()
         username = form.get("username", "").strip()[:200]

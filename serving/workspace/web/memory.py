@@ -35,13 +35,13 @@ from serving.workspace.web.backend import (
     WorkItem,
 )
 
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+SCRYPT_COST = 2**14  # scrypt's n: about 50 ms a hash on one core here
 _PENDING_FIRST = {"pending": 0, "held": 1, "fixed": 2, "released": 3}
 
 
-def hash_password(password: str, salt: bytes | None = None) -> tuple[bytes, bytes]:
+def hash_password(password: str, salt: bytes | None = None, *, cost: int = SCRYPT_COST) -> tuple[bytes, bytes]:
     salt = salt or secrets.token_bytes(16)
-    return salt, hashlib.scrypt(password.encode("utf-8"), salt=salt, **_SCRYPT)
+    return salt, hashlib.scrypt(password.encode("utf-8"), salt=salt, n=cost, r=8, p=1, dklen=32)
 
 
 def _token_hash(token: str) -> str:
@@ -82,7 +82,9 @@ class MemoryBackend:
         idle_timeout: dt.timedelta = dt.timedelta(minutes=30),
         absolute_timeout: dt.timedelta = dt.timedelta(hours=12),
         clock: Callable[[], dt.datetime] = _utcnow,
+        password_cost: int = SCRYPT_COST,
     ) -> None:
+        """`password_cost`: scrypt's n (a power of two); tests lower it to save time, nothing else should."""
         self.lockout = lockout or LockoutPolicy()
         self.idle_timeout = idle_timeout
         self.absolute_timeout = absolute_timeout
@@ -93,12 +95,13 @@ class MemoryBackend:
         self._sessions: dict[str, _SessionRow] = {}
         self._items: dict[str, WorkItem] = {}
         self._review: dict[str, ReviewClaim] = {}
-        self._dummy = hash_password(secrets.token_urlsafe(16))
+        self.password_cost = password_cost
+        self._dummy = hash_password(secrets.token_urlsafe(16), cost=password_cost)
 
     # ------------------------------------------------------------------------------------ set-up
     def add_user(self, username: str, password: str, *, role: Role, display_name: str | None = None) -> User:
         user = User(username=username, display_name=display_name or username, role=role)
-        salt, digest = hash_password(password)
+        salt, digest = hash_password(password, cost=self.password_cost)
         with self._lock:
             self._accounts[username.casefold()] = _Account(user, salt, digest)
         return user
@@ -123,7 +126,8 @@ class MemoryBackend:
             if failures.locked_until is not None and now < failures.locked_until:
                 return LoginResult(None, locked_until=failures.locked_until)
         salt, digest = (account.salt, account.digest) if account else self._dummy
-        ok = hmac.compare_digest(hash_password(password, salt)[1], digest) and account is not None
+        ok = hmac.compare_digest(hash_password(password, salt, cost=self.password_cost)[1], digest)
+        ok = ok and account is not None
         with self._lock:
             if ok and account is not None:
                 self._failures.pop(key, None)
@@ -154,7 +158,7 @@ class MemoryBackend:
             row = self._sessions.get(key)
             if row is None:
                 return None
-            if now - row.last_seen > self.idle_timeout or now - row.created > self.absolute_timeout:
+            if now - row.last_seen >= self.idle_timeout or now - row.created >= self.absolute_timeout:
                 del self._sessions[key]
                 return None
             account = self._accounts.get(row.session.user.username.casefold())
@@ -277,4 +281,4 @@ def _matches(item: WorkItem, f: ItemFilters, user: User) -> bool:
     return f.deadline_before is None or (item.deadline is not None and item.deadline <= f.deadline_before)
 
 
-__all__ = ["MemoryBackend", "hash_password"]
+__all__ = ["SCRYPT_COST", "MemoryBackend", "hash_password"]
