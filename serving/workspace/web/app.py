@@ -189,7 +189,8 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
     protected = APIRouter(dependencies=[Depends(current_session)])
 
     # ------------------------------------------------------------------------------- sign-in
-    def login_page(request: Request, *, status: int = 200, error: str | None = None, username: str = "") -> Response:
+    def login_page(target: str | None, *, status: int = 200, error: str | None = None, username: str = "") -> Response:
+        """The sign-in form with a fresh login CSRF token (and its cookie); `target` is where to go after."""
         token = secrets.token_urlsafe(32)
         response = ws.render(
             "login.html",
@@ -197,7 +198,7 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
             error=error,
             username=username,
             login_csrf=token,
-            next=safe_next(request.query_params.get("next"), prefix=ws.prefix, default=""),
+            next=safe_next(target, prefix=ws.prefix, default=""),
         )
         set_cookie(response, LOGIN_CSRF_COOKIE, token, secure=secure, max_age=LOGIN_FORM_SECONDS)
         return response
@@ -207,7 +208,7 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
         token = read_cookie(request, SESSION_COOKIE, secure=secure)
         if token is not None and await _call(backend.lookup_session, token) is not None:
             return _see_other(ws.url("/queue"))
-        return login_page(request)
+        return login_page(request.query_params.get("next"))
 
     @public.post("/login", response_class=HTMLResponse, include_in_schema=False)
     async def login(request: Request) -> Response:
@@ -220,7 +221,9 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
         username = form.get("username", "").strip()[:200]
         password = form.get("password", "")[:1_000]
         if not username or not password:
-            return login_page(request, status=400, error="Enter your username and password.", username=username)
+            return login_page(
+                form.get("next"), status=400, error="Enter your username and password.", username=username
+            )
         result = await _call(backend.authenticate, username, password)
         if result.user is None:
             if result.locked_until is not None:
@@ -229,8 +232,8 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
                     f"Too many failed sign-ins: this account is locked. Try again after {until}, "
                     "or ask an administrator to unlock it."
                 )
-                return login_page(request, status=429, error=message, username=username)
-            return login_page(request, status=401, error="Wrong username or password.", username=username)
+                return login_page(form.get("next"), status=429, error=message, username=username)
+            return login_page(form.get("next"), status=401, error="Wrong username or password.", username=username)
         session = await _call(backend.create_session, result.user)
         target = safe_next(form.get("next"), prefix=ws.prefix, default=ws.url("/queue"))
         response = _see_other(target)

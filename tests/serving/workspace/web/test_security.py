@@ -165,6 +165,15 @@ def test_after_sign_in_only_workspace_pages_are_redirect_targets(client: TestCli
     assert response.headers["location"] == lands
 
 
+def test_a_failed_sign_in_still_goes_to_the_page_asked_for(client: TestClient) -> None:
+    form = client.get("/app/login", params={"next": "/app/review"})
+    data = {"csrf_token": csrf_of(form.text), "username": "ana", "password": "wrong", "next": "/app/review"}
+    failed = client.post("/app/login", data=data)
+    assert failed.status_code == 401 and 'name="next" value="/app/review"' in failed.text
+    data = {"csrf_token": csrf_of(failed.text), "username": "ana", "password": PASSWORD, "next": "/app/review"}
+    assert client.post("/app/login", data=data, follow_redirects=False).headers["location"] == "/app/review"
+
+
 def test_a_viewer_reads_but_cannot_change_anything(client: TestClient, backend: MemoryBackend) -> None:
     token = sign_in(client, "val")
     item = client.get("/app/items/D0001")
