@@ -29,6 +29,7 @@ from serving import api_defaults
 if TYPE_CHECKING:
     from serving.api.config import ApiConfig
     from serving.api.connections import ConnectionLimits
+    from serving.workspace.web import WorkspaceBackend, WorkspaceOptions
 
 # Known to everyone who reads this file, so it only keeps development running; production refuses it.
 DEVELOPMENT_AUDIT_SECRET = "claimsight-development-audit-secret-not-for-production"
@@ -121,6 +122,11 @@ class Settings(BaseSettings):
     model_poll_seconds: float = Field(
         api_defaults.POLL_SECONDS, ge=0, le=86_400, description="champion poll interval; 0 = off"
     )
+    workspace_secure_cookies: bool = Field(
+        True,
+        description="mark the team workspace's cookies Secure (HTTPS only); false only for local http in "
+        "development, refused in production",
+    )
     api_host: str = Field("127.0.0.1", description="address `claimsight serve` binds to")
     api_port: int = Field(8000, ge=1, le=65_535, description="port `claimsight serve` binds to")
 
@@ -182,6 +188,16 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("workspace_secure_cookies")
+    @classmethod
+    def _secure_cookies(cls, value: bool, info: ValidationInfo) -> bool:
+        if not value and info.data.get("environment", "development") != "development":
+            raise ValueError(
+                "workspace_secure_cookies: session cookies without Secure are refused outside development "
+                "(serve the workspace over HTTPS)"
+            )
+        return value
+
     @field_validator("mlflow_tracking_uri", "audit_database_url", "workspace_database_url")
     @classmethod
     def _encrypted_transport(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -233,6 +249,12 @@ class Settings(BaseSettings):
             unauthenticated_per_minute=self.api_unauthenticated_per_minute,
             docs=self.environment == "development",
         )
+
+    def workspace_options(self, backend: WorkspaceBackend) -> WorkspaceOptions:
+        """The team workspace's options around `backend` (the store), for `create_app(workspace=...)`."""
+        from serving.workspace.web import WorkspaceOptions
+
+        return WorkspaceOptions(backend=backend, secure_cookies=self.workspace_secure_cookies)
 
     def connection_limits(self) -> ConnectionLimits:
         """The HTTP server's own limits (serving.api.connections), before fitting them to the open-file limit."""

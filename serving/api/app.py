@@ -23,7 +23,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -38,6 +38,9 @@ from serving.api.errors import BodyLimitMiddleware, RequestContextMiddleware, in
 from serving.api.model_slots import ChampionPoller, ModelRegistry, NoModel, Snapshot
 from serving.api.rate_limit import RateLimiter
 from serving.api.security import KeyRing, require_scope
+
+if TYPE_CHECKING:
+    from serving.workspace.web import WorkspaceOptions
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -206,11 +209,13 @@ def create_app(
     models: ModelRegistry,
     audit: AuditLog | None = None,
     routers: Sequence[APIRouter] = (),
+    workspace: WorkspaceOptions | None = None,
 ) -> FastAPI:
     """Build the service. Models load in the lifespan (not on the first request); a load that fails leaves
     the app live but not ready, and the poller (when `config.poll_seconds` > 0) keeps trying.
 
     `audit=None` turns auditing off; only tests and throw-away development runs should do that.
+    `workspace`: serve the team workspace's pages under its prefix (`/app`); None = the API alone.
     """
 
     @asynccontextmanager
@@ -251,6 +256,10 @@ def create_app(
     app.include_router(_ops_router())
     for router in routers:
         app.include_router(router)
+    if workspace is not None:
+        from serving.workspace.web import mount_workspace
+
+        mount_workspace(app, workspace)
     # add_middleware puts each new one outside the previous ones: innermost first.
     app.add_middleware(
         BodyLimitMiddleware, max_body_bytes=config.max_body_bytes, body_timeout_seconds=config.body_timeout_seconds

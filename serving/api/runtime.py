@@ -27,7 +27,7 @@ import math
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from fastapi import FastAPI
 
@@ -48,6 +48,9 @@ from serving.api.routes import (
     scoring_router,
 )
 from serving.api.schemas import ClaimBatch, DenialBatch, QueueRequest
+
+if TYPE_CHECKING:
+    from serving.workspace.web import WorkspaceOptions
 
 # mlflow keeps its tracking URI in process-wide state; loads from several threads take turns.
 _MLFLOW_LOCK = threading.Lock()
@@ -295,10 +298,18 @@ def _refs(config: ApiConfig) -> dict[str, str]:
 
 
 def build_app(
-    *, config: ApiConfig, registry: ModelRegistry, context: ScoringContext, audit: AuditLog | None
+    *,
+    config: ApiConfig,
+    registry: ModelRegistry,
+    context: ScoringContext,
+    audit: AuditLog | None,
+    workspace: WorkspaceOptions | None = None,
 ) -> FastAPI:
-    """The whole service: infrastructure (create_app) plus the scoring routes and their request schemas."""
-    app = create_app(config=config, models=registry, audit=audit, routers=[scoring_router(context)])
+    """The whole service: infrastructure (create_app) plus the scoring routes and their request schemas, and
+    the team workspace's pages when `workspace` is given."""
+    app = create_app(
+        config=config, models=registry, audit=audit, routers=[scoring_router(context)], workspace=workspace
+    )
     install_request_schemas(app)
     return app
 

@@ -131,8 +131,10 @@ def read_transactions(text: str, *, file: str) -> Iterator[Transaction | X12Erro
     while start >= 0:
         delimiters = _delimiters(text, start)
         if isinstance(delimiters, str):
+            # without its separators the interchange cannot be read, but the next one in the file can
             yield X12Error(file, None, "ISA", None, delimiters)
-            return
+            start = _next_interchange(text, start + 3)
+            continue
         end = text.find(f"{delimiters.segment}IEA{delimiters.element}", start)
         if end < 0:
             end = len(text)
@@ -141,6 +143,16 @@ def read_transactions(text: str, *, file: str) -> Iterator[Transaction | X12Erro
         nxt = text.find("ISA", end + 1)
         start = nxt
     return
+
+
+def _next_interchange(text: str, position: int) -> int:
+    """The next readable ISA at or after ``position`` (-1 when none): one that starts the text or a line, or
+    follows a separator, and declares valid separators. "ISA" inside a value (a name) is never taken."""
+    while (found := text.find("ISA", position)) >= 0:
+        if (found == 0 or not text[found - 1].isalnum()) and not isinstance(_delimiters(text, found), str):
+            return found
+        position = found + 3
+    return -1
 
 
 def _interchange(raw: list[str], delimiters: Delimiters, file: str) -> Iterator[Transaction | X12Error]:

@@ -3,7 +3,6 @@ synthetic transactions for the cases the samples lack (replacements, spans, COB,
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -554,35 +553,3 @@ def test_claim_type_falls_back_to_clm05_2_when_the_guide_is_unknown() -> None:
     tx = replace(_tx([*body[:8], "CLM*U1*100***13::1*Y*A*Y*Y", *body[9:], "DTP*472*D8*20240105"]), version="")
     with pytest.raises(X12MappingError, match="claim type unknown"):
         claims_from_837(tx)
-
-
-def test_throughput_is_comfortably_above_the_target() -> None:
-    """Target >= 5,000 claims/s; assert a fifth of that so a shared CI machine does not flake."""
-    claim = [
-        "HL*{n}*1*22*0",
-        "SBR*P*18*******CI",
-        "NM1*IL*1*DOE*JOHN****MI*M{n}",
-        "DMG*D8*19800115*M",
-        "NM1*PR*2*PAYER*****PI*PAYER1",
-        "CLM*C{n}*150***11:B:1*Y*A*Y*Y",
-        "REF*G1*A{n}",
-        "HI*ABK:E119*ABF:I10",
-        "NM1*82*1*DOC*AL****XX*4444444444",
-        "PRV*PE*PXC*208000000X",
-        "LX*1",
-        "SV1*HC:99213:25*100*UN*1***1:2",
-        "DTP*472*D8*20240105",
-        "REF*6R*{n}-1",
-        "LX*2",
-        "SV1*HC:36415*50*UN*1***1",
-        "DTP*472*D8*20240105",
-        "REF*6R*{n}-2",
-    ]
-    n_claims = 2000
-    body = BILLING + [s.format(n=n + 2) for n in range(n_claims) for s in claim]
-    tx = _tx(body)
-    start = time.perf_counter()
-    out = claims_from_837(tx)
-    elapsed = time.perf_counter() - start
-    assert len(out.claims) == n_claims and len(out.lines) == 2 * n_claims and len(out.line_controls) == 2 * n_claims
-    assert n_claims / elapsed > 1000, f"{n_claims / elapsed:.0f} claims/s"

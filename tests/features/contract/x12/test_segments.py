@@ -63,6 +63,9 @@ def test_a_corrupted_copy_quarantines_only_the_broken_transaction(path: Path) ->
     bad_separator = good[:105] + "A" + good[106:]  # the segment terminator may not be a letter
     (error,) = _read(bad_separator)
     assert isinstance(error, X12Error) and "separators" in error.rule
+    # between two good interchanges, only the one with broken separators is lost
+    items = _read(good + "\n" + bad_separator + "\n" + good)
+    assert [type(i).__name__ for i in items] == ["Transaction", "X12Error", "Transaction"]
 
 
 def test_several_interchanges_groups_and_sets_in_one_file() -> None:

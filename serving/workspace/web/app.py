@@ -1,0 +1,536 @@
+"""The workspace's pages under `/app`: sign-in, the appeal queue, an item, its letter, and pre-release review.
+
+`mount_workspace(app, options)` adds them to the scoring service's FastAPI app (`create_app(workspace=...)`
+calls it). Pages are rendered on the server from Jinja2 templates; the CSS and the one small script ship in
+this package (`static/`), so nothing is fetched from another host.
+
+Every route but the sign-in page is on `protected`, a router whose dependency `current_session` demands a
+valid session cookie and, for any method but GET/HEAD/OPTIONS, this session's CSRF token in the form. A route
+added there is protected without saying so; a route added to `public` is reachable by anyone, and the
+route-walk test (tests/serving/workspace/web/test_routes_protected.py) fails until it is listed there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import jinja2
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from features.contract.codes import CodeTables, load_code_tables
+from serving.workspace.web import present
+from serving.workspace.web.backend import (
+    REVIEW_DECISIONS,
+    WORK_ACTIONS,
+    EditConflict,
+    Forbidden,
+    ItemFilters,
+    NotFound,
+    ReviewClaim,
+    Session,
+    WorkItem,
+    WorkspaceBackend,
+)
+from serving.workspace.web.security import (
+    CSRF_FIELD,
+    LOGIN_CSRF_COOKIE,
+    SAFE_METHODS,
+    SESSION_COOKIE,
+    BadForm,
+    CsrfRejected,
+    LoginRequired,
+    SecurityHeadersMiddleware,
+    delete_cookie,
+    read_cookie,
+    read_form,
+    safe_next,
+    same_token,
+    set_cookie,
+)
+
+T = TypeVar("T")
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static"
+TEMPLATE_DIR = HERE / "templates"
+PUBLIC_PATHS = frozenset({"/login"})  # relative to the prefix; everything else needs a session
+MAX_NOTE_CHARS = 2_000
+MAX_LETTER_CHARS = 20_000
+MAX_MINUTES = 600
+LOGIN_FORM_SECONDS = 3_600
+SAVED_MESSAGES = {"work": "Work recorded.", "draft": "Draft saved.", "review": "Decision saved."}
+# the team action a recommended action is usually done with: the record-work form's default
+DEFAULT_WORK = {
+    "correct_and_resubmit": "corrected_claim",
+    "bill_other_payer": "corrected_claim",
+    "appeal": "appeal",
+    "reopen": "reconsideration",
+    "verify_status": "payer_call",
+    "bill_patient": "bill_patient",
+    "write_off": "write_off",
+}
+
+
+@dataclass(frozen=True)
+class WorkspaceOptions:
+    """How the workspace runs: its store, cookie policy, and the name printed under letters.
+
+    `secure_cookies=False` drops the cookies' `Secure` flag (and `__Host-` prefix) for local http only.
+    `today` is the queue's "today" (tests pin it). `codes` defaults to the shipped CARC/RARC tables.
+    """
+
+    backend: WorkspaceBackend
+    secure_cookies: bool = True
+    organisation: str = ""
+    prefix: str = "/app"
+    today: Callable[[], dt.date] = dt.date.today
+    codes: CodeTables | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.prefix.startswith("/") or self.prefix.endswith("/"):
+            raise ValueError("prefix must start with / and not end with one, e.g. /app")
+
+
+class Workspace:
+    """What the routes share: the options, the templates, code meanings and asset URLs."""
+
+    def __init__(self, options: WorkspaceOptions) -> None:
+        self.options = options
+        self.backend = options.backend
+        self.prefix = options.prefix
+        self.codes = present.CodeText(options.codes or load_code_tables())
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+            autoescape=jinja2.select_autoescape(["html"]),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.asset_versions = {
+            p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:12] for p in STATIC_DIR.iterdir() if p.is_file()
+        }
+        self.env.globals.update(
+            url=self.url,
+            static=self.static,
+            money=present.money,
+            day=present.day,
+            label=present.label,
+            codes=self.codes,
+            csrf_field=CSRF_FIELD,
+        )
+
+    def url(self, path: str = "", **query: Any) -> str:
+        kept = {k: v for k, v in query.items() if v not in (None, "")}
+        return self.prefix + path + (("?" + urlencode(kept)) if kept else "")
+
+    def static(self, name: str) -> str:
+        return f"{self.prefix}/static/{name}?v={self.asset_versions.get(name, '0')}"
+
+    def render(
+        self, template: str, *, status: int = 200, session: Session | None = None, **context: Any
+    ) -> HTMLResponse:
+        context.setdefault("nav", None)
+        html = self.env.get_template(template).render(
+            session=session, user=session.user if session else None, **context
+        )
+        return HTMLResponse(html, status_code=status)
+
+    def error(self, status: int, title: str, message: str, session: Session | None = None) -> HTMLResponse:
+        return self.render("error.html", status=status, session=session, title=title, message=message)
+
+
+async def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """A backend call on a worker thread: a store may block on its database."""
+    return await run_in_threadpool(fn, *args, **kwargs)
+
+
+def _int(value: str | None, *, low: int, high: int) -> int | None:
+    try:
+        number = int((value or "").strip())
+    except ValueError:
+        return None
+    return number if low <= number <= high else None
+
+
+def _see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
+    """(public, protected): the sign-in page, and every other page behind `current_session`."""
+    backend = ws.backend
+    secure = ws.options.secure_cookies
+
+    async def current_session(request: Request) -> Session:
+        token = read_cookie(request, SESSION_COOKIE, secure=secure)
+        session = await _call(backend.lookup_session, token) if token else None
+        if session is None:
+            raise LoginRequired()
+        if request.method not in SAFE_METHODS:
+            try:
+                form = await read_form(request)
+            except BadForm:  # no form, no token: refused as a forgery would be
+                raise CsrfRejected() from None
+            if not same_token(form.get(CSRF_FIELD), session.csrf_token):
+                raise CsrfRejected()
+        request.state.workspace_session = session
+        return session
+
+    public = APIRouter()
+    protected = APIRouter(dependencies=[Depends(current_session)])
+
+    # ------------------------------------------------------------------------------- sign-in
+    def login_page(target: str | None, *, status: int = 200, error: str | None = None, username: str = "") -> Response:
+        """The sign-in form with a fresh login CSRF token (and its cookie); `target` is where to go after."""
+        token = secrets.token_urlsafe(32)
+        response = ws.render(
+            "login.html",
+            status=status,
+            error=error,
+            username=username,
+            login_csrf=token,
+            next=safe_next(target, prefix=ws.prefix, default=""),
+        )
+        set_cookie(response, LOGIN_CSRF_COOKIE, token, secure=secure, max_age=LOGIN_FORM_SECONDS)
+        return response
+
+    @public.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    async def login_form(request: Request) -> Response:
+        token = read_cookie(request, SESSION_COOKIE, secure=secure)
+        if token is not None and await _call(backend.lookup_session, token) is not None:
+            return _see_other(ws.url("/queue"))
+        return login_page(request.query_params.get("next"))
+
+    @public.post("/login", response_class=HTMLResponse, include_in_schema=False)
+    async def login(request: Request) -> Response:
+        try:
+            form = await read_form(request)
+        except BadForm:
+            raise CsrfRejected() from None
+        if not same_token(form.get(CSRF_FIELD), read_cookie(request, LOGIN_CSRF_COOKIE, secure=secure)):
+            raise CsrfRejected()
+        username = form.get("username", "").strip()[:200]
+        password = form.get("password", "")[:1_000]
+        if not username or not password:
+            return login_page(
+                form.get("next"), status=400, error="Enter your username and password.", username=username
+            )
+        result = await _call(backend.authenticate, username, password)
+        if result.user is None:
+            if result.locked_until is not None:
+                until = result.locked_until.astimezone(dt.UTC).strftime("%H:%M UTC")
+                message = (
+                    f"Too many failed sign-ins: this account is locked. Try again after {until}, "
+                    "or ask an administrator to unlock it."
+                )
+                return login_page(form.get("next"), status=429, error=message, username=username)
+            return login_page(form.get("next"), status=401, error="Wrong username or password.", username=username)
+        session = await _call(backend.create_session, result.user)
+        target = safe_next(form.get("next"), prefix=ws.prefix, default=ws.url("/queue"))
+        response = _see_other(target)
+        set_cookie(response, SESSION_COOKIE, session.token, secure=secure)  # a browser-session cookie
+        delete_cookie(response, LOGIN_CSRF_COOKIE, secure=secure)
+        return response
+
+    # ------------------------------------------------------------------------------- signed in
+    @protected.get("/", include_in_schema=False)
+    async def home() -> Response:
+        return _see_other(ws.url("/queue"))
+
+    @protected.post("/logout", include_in_schema=False)
+    async def logout(request: Request) -> Response:
+        session = _session(request)
+        await _call(backend.revoke_session, session.token)
+        response = _see_other(ws.url("/login"))
+        delete_cookie(response, SESSION_COOKIE, secure=secure)
+        return response
+
+    @protected.get("/queue", response_class=HTMLResponse, include_in_schema=False)
+    async def queue(request: Request) -> Response:
+        session = _session(request)
+        params = request.query_params
+        notice = None
+        deadline_before = None
+        if params.get("deadline_before"):
+            try:
+                deadline_before = dt.date.fromisoformat(params["deadline_before"])
+            except ValueError:
+                notice = "The deadline filter was not a date (YYYY-MM-DD) and was ignored."
+        scope = "team" if params.get("scope") == "team" else "mine"
+        filters = ItemFilters(
+            mine=scope == "mine",
+            payer_id=params.get("payer") or None,
+            category=params.get("category") or None,
+            action=params.get("action") or None,
+            owner=params.get("owner") or None,
+            deadline_before=deadline_before,
+        )
+        items = await _call(backend.open_items, filters, session.user)
+        choices = await _call(backend.filter_choices, session.user)
+        today = ws.options.today()
+        current = {
+            "scope": scope,
+            "payer": filters.payer_id or "",
+            "category": filters.category or "",
+            "action": filters.action or "",
+            "owner": filters.owner or "",
+            "deadline_before": deadline_before.isoformat() if deadline_before else "",
+        }
+        return ws.render(
+            "queue.html",
+            session=session,
+            nav="queue",
+            today=today,
+            today_items=[i for i in items if i.planned_day <= today],
+            later_items=[i for i in items if i.planned_day > today],
+            choices=choices,
+            current=current,
+            notice=notice,
+            days_left=lambda d: present.days_left(d, today),
+        )
+
+    def item_page(
+        session: Session,
+        item: WorkItem,
+        *,
+        status: int = 200,
+        saved: str | None = None,
+        error: str | None = None,
+        conflict: str | None = None,
+        work: Mapping[str, str] | None = None,
+        draft_text: str | None = None,
+        draft_error: str | None = None,
+    ) -> HTMLResponse:
+        today = ws.options.today()
+        default_work = {
+            "action": DEFAULT_WORK.get(item.recommended_action, "appeal"),
+            "minutes": str(item.minutes),
+            "note": "",
+        }
+        org = ws.options.organisation
+        return ws.render(
+            "item.html",
+            status=status,
+            session=session,
+            nav="queue",
+            item=item,
+            today=today,
+            days_left=present.days_left(item.deadline, today),
+            saved=SAVED_MESSAGES.get(saved or ""),
+            error=error,
+            conflict=conflict,
+            work={**default_work, **(work or {})},
+            work_actions=WORK_ACTIONS,
+            draft_text=draft_text
+            if draft_text is not None
+            else item.draft or present.letter_text(item, session.user, today, ws.codes, org),
+            draft_error=draft_error,
+        )
+
+    async def load_item(item_id: str, session: Session) -> WorkItem | Response:
+        try:
+            return await _call(backend.item, item_id)
+        except NotFound:
+            return ws.error(404, "Not found", "There is no item with that id.", session)
+
+    @protected.get("/items/{item_id}", response_class=HTMLResponse, include_in_schema=False)
+    async def item_view(item_id: str, request: Request) -> Response:
+        session = _session(request)
+        item = await load_item(item_id, session)
+        if isinstance(item, Response):
+            return item
+        return item_page(session, item, saved=request.query_params.get("saved"))
+
+    @protected.post("/items/{item_id}/work", response_class=HTMLResponse, include_in_schema=False)
+    async def record_work(item_id: str, request: Request) -> Response:
+        session = _session(request)
+        form = await read_form(request)
+        item = await load_item(item_id, session)
+        if isinstance(item, Response):
+            return item
+        typed = {k: form.get(k, "") for k in ("action", "minutes", "note")}
+        version = _int(form.get("expected_version"), low=1, high=2**62)
+        minutes = _int(typed["minutes"], low=0, high=MAX_MINUTES)
+        problem = None
+        if version is None:
+            problem = "The form was incomplete; reload the page and try again."
+        elif typed["action"] not in WORK_ACTIONS:
+            problem = "Choose what you did."
+        elif minutes is None:
+            problem = f"Minutes must be a whole number from 0 to {MAX_MINUTES}."
+        elif len(typed["note"]) > MAX_NOTE_CHARS:
+            problem = f"The note is longer than {MAX_NOTE_CHARS} characters."
+        if problem is not None:
+            return item_page(session, item, status=422, error=problem, work=typed)
+        assert version is not None and minutes is not None
+        try:
+            await _call(
+                backend.record_work,
+                item_id,
+                version,
+                session.user,
+                action=typed["action"],
+                minutes=minutes,
+                note=typed["note"],
+            )
+        except EditConflict as exc:
+            current = exc.current
+            assert isinstance(current, WorkItem)
+            return item_page(session, current, status=409, conflict=_conflict_text(current), work=typed)
+        except Forbidden:
+            return _read_only(session)
+        return _see_other(ws.url(f"/items/{item_id}", saved="work"))
+
+    @protected.post("/items/{item_id}/draft", response_class=HTMLResponse, include_in_schema=False)
+    async def save_draft(item_id: str, request: Request) -> Response:
+        session = _session(request)
+        form = await read_form(request)
+        item = await load_item(item_id, session)
+        if isinstance(item, Response):
+            return item
+        text = form.get("letter", "")
+        version = _int(form.get("expected_version"), low=1, high=2**62)
+        if version is None or len(text) > MAX_LETTER_CHARS:
+            problem = (
+                "The form was incomplete; reload the page and try again."
+                if version is None
+                else f"The letter is longer than {MAX_LETTER_CHARS} characters."
+            )
+            return item_page(session, item, status=422, draft_text=text, draft_error=problem)
+        try:
+            await _call(backend.save_draft, item_id, version, session.user, text)
+        except EditConflict as exc:
+            current = exc.current
+            assert isinstance(current, WorkItem)
+            return item_page(session, current, status=409, conflict=_conflict_text(current), draft_text=text)
+        except Forbidden:
+            return _read_only(session)
+        return _see_other(ws.url(f"/items/{item_id}", saved="draft"))
+
+    @protected.get("/items/{item_id}/letter", response_class=HTMLResponse, include_in_schema=False)
+    async def letter(item_id: str, request: Request) -> Response:
+        session = _session(request)
+        item = await load_item(item_id, session)
+        if isinstance(item, Response):
+            return item
+        today = ws.options.today()
+        text = item.draft or present.letter_text(item, session.user, today, ws.codes, ws.options.organisation)
+        return ws.render(
+            "letter.html", session=session, nav="queue", item=item, text=text, saved=item.draft is not None
+        )
+
+    # ------------------------------------------------------------------------------- review
+    async def review_page(
+        session: Session, *, status: int = 200, saved: str | None = None, conflict: str | None = None
+    ) -> Response:
+        claims = await _call(backend.review_claims, session.user)
+        return ws.render(
+            "review.html",
+            status=status,
+            session=session,
+            nav="review",
+            claims=claims,
+            decisions=REVIEW_DECISIONS,
+            saved=SAVED_MESSAGES.get(saved or ""),
+            conflict=conflict,
+        )
+
+    @protected.get("/review", response_class=HTMLResponse, include_in_schema=False)
+    async def review(request: Request) -> Response:
+        session = _session(request)
+        return await review_page(session, saved=request.query_params.get("saved"))
+
+    @protected.post("/review/{claim_id}", response_class=HTMLResponse, include_in_schema=False)
+    async def decide(claim_id: str, request: Request) -> Response:
+        session = _session(request)
+        form = await read_form(request)
+        version = _int(form.get("expected_version"), low=1, high=2**62)
+        decision = form.get("decision", "")
+        note = form.get("note", "")[:MAX_NOTE_CHARS]
+        if version is None or decision not in REVIEW_DECISIONS:
+            return ws.error(400, "Incomplete form", "Reload the review page and choose again.", session)
+        try:
+            await _call(backend.decide_review, claim_id, version, session.user, decision, note)
+        except NotFound:
+            return ws.error(404, "Not found", "There is no claim with that id in review.", session)
+        except EditConflict as exc:
+            current = exc.current
+            assert isinstance(current, ReviewClaim)
+            who = f" by {current.decided_by}" if current.decided_by else ""
+            text = (
+                f"Claim {current.claim_id} was changed{who} while you were deciding: it is now "
+                f"{present.label(current.status).lower()}. Your choice was not saved; look again and choose."
+            )
+            return await review_page(session, status=409, conflict=text)
+        except Forbidden:
+            return _read_only(session)
+        return _see_other(ws.url("/review", saved="review"))
+
+    def _read_only(session: Session) -> Response:
+        return ws.error(
+            403, "Read only", f"Your role ({session.user.role}) can read the workspace but not change it.", session
+        )
+
+    return public, protected
+
+
+def _session(request: Request) -> Session:
+    """The session `current_session` (the protected router's dependency) found for this request."""
+    session: Session = request.state.workspace_session
+    return session
+
+
+def _conflict_text(current: WorkItem) -> str:
+    last = current.history[-1] if current.history else None
+    who = f"{last.by} saved this item at {present.day(last.at)}" if last else "Someone else saved this item"
+    return (
+        f"{who} while you were editing it. Your entry was not saved; it is still in the form below. "
+        "Check their change, then submit again."
+    )
+
+
+def mount_workspace(app: FastAPI, options: WorkspaceOptions) -> Workspace:
+    """Add the workspace to `app` under `options.prefix`: its pages, static assets, error pages and headers."""
+    ws = Workspace(options)
+    public, protected = build_routers(ws)
+    app.include_router(public, prefix=ws.prefix)
+    app.include_router(protected, prefix=ws.prefix)
+    app.mount(ws.prefix + "/static", StaticFiles(directory=STATIC_DIR), name="workspace-static")
+    app.state.workspace = ws
+
+    async def login_required(request: Request, exc: Exception) -> Response:
+        if request.method in ("GET", "HEAD"):
+            path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return _see_other(ws.url("/login", next=safe_next(path, prefix=ws.prefix, default="")))
+        return ws.error(401, "Signed out", "Your session has ended. Sign in again, then repeat what you did.")
+
+    async def csrf_rejected(request: Request, exc: Exception) -> Response:
+        session = getattr(request.state, "workspace_session", None)
+        return ws.error(
+            403,
+            "Form rejected",
+            "This form did not come from your current session (it may be from an old page or another site), "
+            "so nothing was changed. Go back, reload the page and try again.",
+            session,
+        )
+
+    async def bad_form(request: Request, exc: Exception) -> Response:
+        return ws.error(400, "Unreadable form", "The form could not be read. Reload the page and try again.")
+
+    app.add_exception_handler(LoginRequired, login_required)
+    app.add_exception_handler(CsrfRejected, csrf_rejected)
+    app.add_exception_handler(BadForm, bad_form)
+    app.add_middleware(SecurityHeadersMiddleware, prefix=ws.prefix, static_prefix=ws.prefix + "/static")
+    return ws
+
+
+__all__ = ["PUBLIC_PATHS", "Workspace", "WorkspaceOptions", "build_routers", "mount_workspace"]
