@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from factories import History
 from sqlalchemy import Engine
-from workspace.factories import T0, Clock, QueueRows, person
+from workspace_factories import T0, Clock, QueueRows, person
 
 from features.contract.schema import FOLLOWUPS
 from features.contract.tables_io import read_tables

@@ -67,7 +67,7 @@ def test_migrations_ship_as_package_data() -> None:
     ClaimSight could not open a database."""
     import tomllib
 
-    declared = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    declared = tomllib.loads((Path(__file__).resolve().parents[3] / "pyproject.toml").read_text())
     patterns = declared["tool"]["setuptools"]["package-data"]["serving.workspace"]
     package = MIGRATIONS.parent
     shipped = {p for pattern in patterns for p in package.glob(pattern)}

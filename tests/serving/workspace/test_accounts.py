@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import Engine, select
-from workspace.factories import FAST, PASSWORD, T0, Clock, person
+from workspace_factories import FAST, PASSWORD, T0, Clock, person
 
 from serving.workspace.errors import InvalidChange
 from serving.workspace.passwords import (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Engine, select
-from workspace.factories import FAST, QueueRows
+from workspace_factories import FAST, QueueRows
 
 from features.contract.schema import TEAM_ACTIONS
 from serving.workspace.database import open_workspace

@@ -8,7 +8,7 @@ import threading
 import pytest
 import sqlalchemy.exc
 from sqlalchemy import Engine, select, text
-from workspace.factories import T0, Clock, QueueRows, person
+from workspace_factories import T0, Clock, QueueRows, person
 
 from serving.claim_refs import claim_ref
 from serving.workspace.capacity import capacities, set_capacity, team_minutes

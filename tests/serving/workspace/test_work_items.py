@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import sqlalchemy.exc
 from sqlalchemy import Engine, func, select, text, update
-from workspace.factories import T0, QueueRows, person
+from workspace_factories import T0, QueueRows, person
 
 from serving.workspace.errors import EditConflict, InvalidChange, NotPermitted
 from serving.workspace.queue_sync import sync_queue
