@@ -13,6 +13,7 @@ from browser.harness import WAIT_SECONDS, LiveServer, console_problems, require_
 
 require_browser(module_level=True)  # before importing selenium: skips here without a browser (CI: tests fail)
 
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
@@ -32,14 +33,33 @@ def text_of(driver: Any, css: str) -> str:
     return str(wait(driver).until(ec.visibility_of_element_located((By.CSS_SELECTOR, css))).text)
 
 
+def mark_page(driver: Any) -> None:
+    """Mark the current page so ``wait_for_new_page`` can tell when another one has replaced it."""
+    driver.execute_script("window.claimsightOldPage = true")
+
+
+def wait_for_new_page(driver: Any) -> None:
+    """Until a new page has loaded. Not ``staleness_of`` on an element: Chromium sometimes answers "node does
+    not belong to the document" instead of "stale" while the old page is being torn down (a flake seen in CI)."""
+
+    def replaced(d: Any) -> bool:
+        try:
+            script = "return window.claimsightOldPage === undefined && document.readyState === 'complete'"
+            return bool(d.execute_script(script))
+        except WebDriverException:  # between the two pages
+            return False
+
+    wait(driver).until(replaced)
+
+
 def submit_login(driver: Any, username: str, password: str) -> None:
     user_box = wait(driver).until(ec.element_to_be_clickable((By.ID, "username")))
     user_box.clear()
     user_box.send_keys(username)
     driver.find_element(By.ID, "password").send_keys(password)
-    old = driver.find_element(By.TAG_NAME, "html")
+    mark_page(driver)
     driver.find_element(By.ID, "sign-in").click()
-    wait(driver).until(ec.staleness_of(old))
+    wait_for_new_page(driver)
 
 
 def sign_in(driver: Any, live: LiveServer, username: str) -> None:
@@ -50,9 +70,9 @@ def sign_in(driver: Any, live: LiveServer, username: str) -> None:
 
 def click_and_load(driver: Any, element: Any) -> None:
     """Click something that loads a new page, and wait until it has."""
-    old = driver.find_element(By.TAG_NAME, "html")
+    mark_page(driver)
     element.click()
-    wait(driver).until(ec.staleness_of(old))
+    wait_for_new_page(driver)
 
 
 def no_console_errors(driver: Any, *, except_status: tuple[int, ...] = ()) -> None:
@@ -174,9 +194,9 @@ def test_queue_filters_apply_when_a_choice_changes(driver: Any, live: LiveServer
     click_and_load(driver, driver.find_element(By.LINK_TEXT, "Team"))
     assert text_of(driver, "h1") == "Team queue"
     assert len(driver.find_elements(By.CSS_SELECTOR, "tr[data-item]")) == 8
-    old = driver.find_element(By.TAG_NAME, "html")
+    mark_page(driver)
     Select(driver.find_element(By.NAME, "payer")).select_by_value("AETNA")  # app.js submits the form
-    wait(driver).until(ec.staleness_of(old))
+    wait_for_new_page(driver)
     rows = driver.find_elements(By.CSS_SELECTOR, "tr[data-item]")
     assert sorted(r.get_attribute("data-item") for r in rows) == ["D0001", "D0005"]
     assert "payer=AETNA" in driver.current_url and "scope=team" in driver.current_url
