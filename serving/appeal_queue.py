@@ -115,17 +115,17 @@ def workspace_rows(ranked: pd.DataFrame, denials: pd.DataFrame, tables: Mapping[
     adjustments = tables["adjustments"]
     wanted = adjustments[adjustments["remit_id"].isin(set(out["first_remit_id"].dropna()))]
     listed: dict[str, list[dict[str, object]]] = {}
-    for row in wanted.itertuples(index=False):
-        rarcs = [c.strip().upper() for c in str(row.remark_codes).split("|") if c.strip()] if pd.notna(
-            row.remark_codes
-        ) else []  # fmt: skip
-        listed.setdefault(str(row.remit_id), []).append(
+    for remit_id, group, carc, amount, remarks in zip(
+        wanted["remit_id"], wanted["group_code"], wanted["carc"], wanted["amount"], wanted["remark_codes"], strict=True
+    ):
+        rarcs = [c.strip().upper() for c in str(remarks).split("|") if c.strip()] if isinstance(remarks, str) else []
+        listed.setdefault(str(remit_id), []).append(
             {
-                "group_code": str(row.group_code).strip().upper(),
-                "carc": str(row.carc).strip().upper(),
-                "amount": round(float(row.amount), 2),
+                "group_code": str(group).strip().upper(),
+                "carc": str(carc).strip().upper(),
+                "amount": round(float(amount), 2),
                 "rarcs": rarcs,
             }
         )
-    out["adjustments"] = [listed.get(str(r), []) for r in out["first_remit_id"]]
+    out["adjustments"] = pd.Series([listed.get(str(r), []) for r in out["first_remit_id"]], index=out.index)
     return out

@@ -388,6 +388,8 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
         org = ws.options.organisation
         assignees = await _call(backend.assignees) if session.user.can("assign_items") else ()
         await seen(session, "/items/{item_id}", [item.claim_id], item.item_id)
+        # a refused or conflicting entry stays in its form, even when the item can no longer take it
+        kept = session.user.can("work_items") and item.status != "resolved"
         return ws.render(
             "item.html",
             status=status,
@@ -403,21 +405,35 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
             work_actions=WORK_ACTIONS,
             next_steps=NEXT_STEPS,
             assignees=assignees,
+            work_form=item.workable_by(session.user) or (kept and bool(conflict or error) and work is not None),
+            draft_form=item.workable_by(session.user)
+            or (kept and bool(conflict or draft_error) and draft_text is not None),
             draft_text=draft_text
             if draft_text is not None
             else item.draft or present.letter_text(item, session.user, today, ws.codes, org),
             draft_error=draft_error,
         )
 
-    async def load_item(item_id: str, session: Session) -> WorkItem | Response:
-        """The item if this person may see it; otherwise the page that says why not."""
+    def kept_page(
+        session: Session, status: int, message: str, *, work: Mapping[str, str] | None = None, letter: str | None = None
+    ) -> HTMLResponse:
+        """A refused entry on an item this person may not see (now someone else's): the entry is shown back,
+        the item's claim facts are not."""
+        return ws.render(
+            "kept.html", status=status, session=session, nav="queue", message=message, work=work, letter=letter
+        )
+
+    async def load_item(item_id: str, session: Session, *, posting: bool = False) -> WorkItem | Response:
+        """The item if this person may see it; otherwise the page that says why not. A form posted to an item
+        that has become someone else's is let through (`posting`): the store refuses it or reports the
+        conflict, and the answer shows the entry back without the item (`kept_page`)."""
         if not session.user.can("view_queue"):
             return forbidden(session, "view_queue")
         try:
             item = await _call(backend.item, item_id)
         except NotFound:
             return ws.error(404, "Not found", "There is no item with that id.", session)
-        if not item.open_to(session.user):
+        if not posting and not item.open_to(session.user):
             return ws.error(
                 403,
                 "Someone else's item",
@@ -438,7 +454,7 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
     async def record_work(item_id: str, request: Request) -> Response:
         session = _session(request)
         form = await read_form(request)
-        item = await load_item(item_id, session)
+        item = await load_item(item_id, session, posting=True)
         if isinstance(item, Response):
             return item
         if not session.user.can("work_items"):
@@ -458,6 +474,8 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
         elif len(typed["note"]) > MAX_NOTE_CHARS:
             problem = f"The note is longer than {MAX_NOTE_CHARS} characters."
         if problem is not None:
+            if not item.open_to(session.user):
+                return kept_page(session, 422, problem, work=typed)
             return await item_page(session, item, status=422, error=problem, work=typed)
         assert version is not None and minutes is not None
         try:
@@ -474,9 +492,14 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
         except EditConflict as exc:
             current = exc.current
             assert isinstance(current, WorkItem)
-            return await item_page(session, current, status=409, conflict=_conflict_text(exc), work=typed)
+            text = _conflict_text(exc, current, session.user)
+            if not current.open_to(session.user):
+                return kept_page(session, 409, text, work=typed)
+            return await item_page(session, current, status=409, conflict=text, work=typed)
         except (NotPermitted, InvalidChange) as exc:
             status = 403 if isinstance(exc, NotPermitted) else 422
+            if not item.open_to(session.user):
+                return kept_page(session, status, _refusal(exc), work=typed)
             return await item_page(session, item, status=status, error=_refusal(exc), work=typed)
         return _see_other(ws.url(f"/items/{item_id}", saved="work"))
 
@@ -484,7 +507,7 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
     async def save_draft(item_id: str, request: Request) -> Response:
         session = _session(request)
         form = await read_form(request)
-        item = await load_item(item_id, session)
+        item = await load_item(item_id, session, posting=True)
         if isinstance(item, Response):
             return item
         if not session.user.can("work_items"):
@@ -498,15 +521,22 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
                 if len(text) > MAX_LETTER_CHARS
                 else "The form was incomplete; reload the page and try again."
             )
+            if not item.open_to(session.user):
+                return kept_page(session, 422, problem, letter=text)
             return await item_page(session, item, status=422, draft_text=text, draft_error=problem)
         try:
             await _call(backend.save_draft, item_id, version, session.user, text)
         except EditConflict as exc:
             current = exc.current
             assert isinstance(current, WorkItem)
-            return await item_page(session, current, status=409, conflict=_conflict_text(exc), draft_text=text)
+            conflict = _conflict_text(exc, current, session.user)
+            if not current.open_to(session.user):
+                return kept_page(session, 409, conflict, letter=text)
+            return await item_page(session, current, status=409, conflict=conflict, draft_text=text)
         except (NotPermitted, InvalidChange) as exc:
             status = 403 if isinstance(exc, NotPermitted) else 422
+            if not item.open_to(session.user):
+                return kept_page(session, status, _refusal(exc), letter=text)
             return await item_page(session, item, status=status, draft_text=text, draft_error=_refusal(exc))
         return _see_other(ws.url(f"/items/{item_id}", saved="draft"))
 
@@ -528,7 +558,7 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
         except EditConflict as exc:
             current = exc.current
             assert isinstance(current, WorkItem)
-            return await item_page(session, current, status=409, conflict=_conflict_text(exc))
+            return await item_page(session, current, status=409, conflict=_conflict_text(exc, current, session.user))
         except (NotPermitted, InvalidChange) as exc:
             return await item_page(session, item, status=422, error=_refusal(exc))
         return _see_other(ws.url(f"/items/{item_id}", saved="assign"))
@@ -607,20 +637,22 @@ def _session(request: Request) -> Session:
     return session
 
 
-def _conflict_text(conflict: EditConflict) -> str:
+def _conflict_text(conflict: EditConflict, current: WorkItem, user: User) -> str:
     when = f" at {present.day(conflict.changed_at)}" if conflict.changed_at else ""
     who = f"{conflict.changed_by} saved this item{when}" if conflict.changed_by else f"This item was changed{when}"
-    return (
-        f"{who} while you were editing it. Your entry was not saved; it is still in the form below. "
-        "Check their change, then submit again."
-    )
+    text = f"{who} while you were editing it. Your entry was not saved; it is kept below. "
+    if current.owner not in (None, user.username):
+        return text + f"The item is now {current.owner}'s: ask a manager to reassign it if you should work it."
+    if current.status == "resolved":
+        return text + "The item is resolved now."
+    return text + "Check their change, then submit again."
 
 
 def _refusal(exc: Exception) -> str:
     """The store's refusal as the page says it: its messages name items by number and people by username, never
     a claim or what was typed (serving.workspace.errors), so they are safe to show."""
     text = str(exc)
-    return (text[:1].upper() + text[1:]).rstrip(".") + ". Your entry was not saved; it is still in the form below."
+    return (text[:1].upper() + text[1:]).rstrip(".") + ". Your entry was not saved; it is kept below."
 
 
 def mount_workspace(app: FastAPI, options: WorkspaceOptions) -> Workspace:
