@@ -29,9 +29,8 @@ def train(
 
     With a team workspace configured, the followups it recorded are learned from with the data's own."""
     from claimsight.render import job_report
-    from training.jobs import TrainRun, job_for
-
     from claimsight.team_workspace import training_data
+    from training.jobs import TrainRun, job_for
 
     chosen = shell.model_kinds(model)
     settings = shell.settings(seed=seed)
