@@ -51,9 +51,11 @@ def _session_driver(browser_available: None, tmp_path_factory: pytest.TempPathFa
 
 @pytest.fixture
 def driver(_session_driver: Any) -> Any:
-    """The session's Chromium, signed out: every cookie of every site cleared, on a blank page."""
+    """The session's Chromium, signed out: every cookie of every site cleared, on a blank page, its console log
+    emptied."""
     _session_driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
     _session_driver.get("about:blank")
+    _session_driver.get_log("browser")  # drained: an earlier test's console messages are not this test's
     return _session_driver
 
 
