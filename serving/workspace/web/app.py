@@ -74,6 +74,7 @@ PUBLIC_PATHS = frozenset({"/login"})  # relative to the prefix; everything else 
 MAX_NOTE_CHARS = 2_000
 MAX_LETTER_CHARS = 20_000
 MAX_MINUTES = 600
+MAX_CAPACITY = 24 * 60  # minutes per day
 LOGIN_FORM_SECONDS = 3_600
 SAVED_MESSAGES = {
     "work": "Work recorded.",
@@ -575,6 +576,42 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
         return ws.render(
             "letter.html", session=session, nav="queue", item=item, text=text, saved=item.draft is not None
         )
+
+    # ------------------------------------------------------------------------------- team capacity
+    async def team_page(
+        session: Session, *, status: int = 200, saved: bool = False, error: str | None = None
+    ) -> Response:
+        people = await _call(backend.team_capacity, session.user)
+        total = sum(m or 0 for _, m in people)
+        return ws.render(
+            "team.html", status=status, session=session, nav="team", people=people, total=total, saved=saved,
+            error=error, max_minutes=MAX_CAPACITY,
+        )  # fmt: skip
+
+    @protected.get("/team", response_class=HTMLResponse, include_in_schema=False)
+    async def team(request: Request) -> Response:
+        session = _session(request)
+        if not session.user.can("set_capacity"):
+            return forbidden(session, "set_capacity")
+        return await team_page(session, saved=request.query_params.get("saved") == "capacity")
+
+    @protected.post("/team/capacity", response_class=HTMLResponse, include_in_schema=False)
+    async def set_capacity(request: Request) -> Response:
+        session = _session(request)
+        form = await read_form(request)
+        if not session.user.can("set_capacity"):
+            return forbidden(session, "set_capacity")
+        minutes = _int(form.get("minutes"), low=0, high=MAX_CAPACITY)
+        username = form.get("username", "").strip()
+        if minutes is None or not username:
+            return await team_page(
+                session, status=422, error=f"Minutes per day must be a whole number from 0 to {MAX_CAPACITY}."
+            )
+        try:
+            await _call(backend.set_capacity, session.user, username, minutes)
+        except InvalidChange as exc:
+            return await team_page(session, status=422, error=str(exc))
+        return _see_other(ws.url("/team", saved="capacity"))
 
     # ------------------------------------------------------------------------------- review
     async def review_page(

@@ -256,6 +256,15 @@ class WorkspaceBackend(Protocol):
         """Give the item to `owner` (a username; None: back to the team's pool). Needs `assign_items`."""
         ...
 
+    def team_capacity(self, user: User) -> Sequence[tuple[User, int | None]]:
+        """Each active person who works items with their minutes per day (None: not set). Needs
+        `set_capacity`."""
+        ...
+
+    def set_capacity(self, user: User, username: str, minutes_per_day: int) -> None:
+        """Set a person's minutes per day for the queue (0 to 1440). Needs `set_capacity`."""
+        ...
+
     # --- pre-release review
     def review_claims(self, user: User) -> Sequence[ReviewClaim]:
         """Pending claims first (highest risk first), then the decided ones. Needs `review_claims`."""

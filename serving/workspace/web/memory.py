@@ -103,6 +103,7 @@ class MemoryBackend:
         self._changed: dict[str, tuple[str | None, dt.datetime | None]] = {}  # item id -> who saved it last, when
         self._draft_changed: dict[str, tuple[str, dt.datetime]] = {}
         self._review: dict[str, ReviewClaim] = {}
+        self._capacity: dict[str, int] = {}  # username -> minutes per day
         self.phi_views: list[tuple[str, str, tuple[str, ...], str | None, dt.datetime]] = []
         self.password_cost = password_cost
         self._dummy = hash_password(secrets.token_urlsafe(16), cost=password_cost)
@@ -291,6 +292,21 @@ class MemoryBackend:
             return dataclasses.replace(item, owner=owner, history=(*item.history, entry))
 
         return self._update_item(item_id, expected_version, user, change, attempted={"owner": owner})
+
+    def team_capacity(self, user: User) -> Sequence[tuple[User, int | None]]:
+        _require(user, "set_capacity")
+        with self._lock:
+            return [(person, self._capacity.get(person.username)) for person in self.assignees()]
+
+    def set_capacity(self, user: User, username: str, minutes_per_day: int) -> None:
+        _require(user, "set_capacity")
+        if not 0 <= minutes_per_day <= 24 * 60:
+            raise InvalidChange("minutes per day must be between 0 and 1440")
+        with self._lock:
+            account = self._accounts.get(username.casefold())
+            if account is None or not account.user.can("work_items"):
+                raise InvalidChange(f"{username} does not work items: no capacity to set")
+            self._capacity[account.user.username] = minutes_per_day
 
     def _update_item(
         self,

@@ -29,6 +29,7 @@ from typing import Any, Literal, cast
 
 from sqlalchemy import Engine
 
+from serving.workspace import capacity as store_capacity
 from serving.workspace import drafts as store_drafts
 from serving.workspace import reviews as store_reviews
 from serving.workspace import sessions as store_sessions
@@ -242,6 +243,21 @@ class SqlBackend:
         except EditConflict as exc:
             raise exc.with_current(self.item(item_id)) from None
         return self.item(item_id)
+
+    def team_capacity(self, user: User) -> Sequence[tuple[User, int | None]]:
+        self._require(user, "set_capacity")
+        minutes = store_capacity.capacities(self.engine)
+        people = [p for p in store_users.list_users(self.engine, active_only=True) if self._user(p).can("work_items")]
+        return [(self._user(p), minutes.get(p.id)) for p in people]
+
+    def set_capacity(self, user: User, username: str, minutes_per_day: int) -> None:
+        person = self._require(user, "set_capacity")
+        target = store_users.user_by_name(self.engine, username)
+        if target is None:
+            raise InvalidChange(f"there is no account {username}")
+        store_capacity.set_capacity(
+            self.engine, user_id=target.id, minutes_per_day=minutes_per_day, by=person.id, now=self._now()
+        )
 
     # ------------------------------------------------------------------------------- review
     def _review_claims(self, claim_ids: Iterable[str] | None = None) -> list[ReviewClaim]:

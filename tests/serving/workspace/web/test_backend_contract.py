@@ -315,3 +315,20 @@ def test_phi_views_are_recorded(make: Callable[..., WorkspaceBackend]) -> None:
             ("/app/queue", None, 2),
         ]
         assert all("CLM" not in ref for v in views for ref in v.claim_refs)
+
+
+def test_a_manager_sets_each_persons_minutes_a_day(make: Callable[..., WorkspaceBackend]) -> None:
+    backend = make()
+    assert [(u.username, m) for u, m in backend.team_capacity(LEE)] == [("ana", None), ("ben", None), ("lee", None)]
+    backend.set_capacity(LEE, "ana", 300)
+    backend.set_capacity(LEE, "ana", 240)
+    assert dict((u.username, m) for u, m in backend.team_capacity(LEE))["ana"] == 240
+    with pytest.raises(InvalidChange):
+        backend.set_capacity(LEE, "val", 60)  # a reviewer works no items
+    with pytest.raises(InvalidChange):
+        backend.set_capacity(LEE, "ana", 2000)
+    for user in (ANA, VAL, ADA):
+        with pytest.raises(NotPermitted):
+            backend.set_capacity(user, "ana", 60)
+        with pytest.raises(NotPermitted):
+            backend.team_capacity(user)

@@ -302,3 +302,16 @@ def test_every_page_that_shows_claims_is_written_to_the_phi_view_log(
         ("lee", "/app/items/{item_id}/letter", ("CLM-1001",), "1"),
         ("val", "/app/review", ("CLM-2001", "CLM-2002", "CLM-2003"), None),
     ]
+
+
+def test_a_manager_sets_capacity_on_the_team_page(client: TestClient, backend: MemoryBackend) -> None:
+    token = sign_in(client, "lee")
+    page = client.get("/app/team").text
+    assert 'data-person="ana"' in page and 'data-person="val"' not in page
+    response = client.post("/app/team/capacity", data={"csrf_token": token, "username": "ana", "minutes": "300"},
+                           follow_redirects=False)  # fmt: skip
+    assert response.status_code == 303 and response.headers["location"] == "/app/team?saved=capacity"
+    page = client.get(response.headers["location"]).text
+    assert "Capacity saved." in page and "300 minutes a day in all" in page
+    bad = client.post("/app/team/capacity", data={"csrf_token": token, "username": "ana", "minutes": "lots"})
+    assert bad.status_code == 422 and "whole number from 0 to 1440" in bad.text

@@ -25,6 +25,7 @@ POSTS = {
     "/app/items/1/work": {"expected_version": "1", "action": "appeal", "minutes": "5", "note": "n", "then": "sent"},
     "/app/items/1/draft": {"expected_draft_version": "", "letter": "Dear payer"},
     "/app/review/CLM-2001": {"expected_version": "1", "decision": "released", "note": ""},
+    "/app/team/capacity": {"username": "ana", "minutes": "300"},
     "/app/logout": {},
 }
 
@@ -73,7 +74,8 @@ def test_secure_can_be_turned_off_for_local_http_only(backend: MemoryBackend) ->
 def test_every_form_post_needs_this_sessions_csrf_token(
     client: TestClient, new_client: Callable[[], TestClient], backend: MemoryBackend, path: str, token: str
 ) -> None:
-    own = sign_in(client, "val" if path.startswith("/app/review") else "ana")  # someone whose form it is
+    owner = "val" if path.startswith("/app/review") else "lee" if path.startswith("/app/team") else "ana"
+    own = sign_in(client, owner)  # someone whose form it is
     other = sign_in(new_client(), "ben")
     data = dict(POSTS[path])
     if token == "wrong":
@@ -180,7 +182,10 @@ def test_a_failed_sign_in_still_goes_to_the_page_asked_for(client: TestClient) -
     ("username", "allowed"),
     [
         ("ana", {"/app/queue", "/app/items/1", "/app/items/1/letter", "/app/home"}),
-        ("lee", {"/app/queue", "/app/queue?scope=team", "/app/items/1", "/app/items/1/letter", "/app/home"}),
+        (
+            "lee",
+            {"/app/queue", "/app/queue?scope=team", "/app/items/1", "/app/items/1/letter", "/app/home", "/app/team"},
+        ),
         ("val", {"/app/review", "/app/home"}),
         ("ada", {"/app/home"}),
     ],
@@ -189,7 +194,10 @@ def test_each_role_reaches_only_its_pages_and_gets_a_clear_403_elsewhere(
     client: TestClient, username: str, allowed: set[str]
 ) -> None:
     sign_in(client, username)
-    pages = ["/app/queue", "/app/queue?scope=team", "/app/items/1", "/app/items/1/letter", "/app/review", "/app/home"]
+    pages = [
+        "/app/queue", "/app/queue?scope=team", "/app/items/1", "/app/items/1/letter", "/app/review", "/app/home",
+        "/app/team",
+    ]  # fmt: skip
     for path in pages:
         response = client.get(path)
         if path in allowed:
@@ -258,11 +266,12 @@ class _Markup(HTMLParser):
         "/app/items/1/letter",
         "/app/review",
         "/app/home",
+        "/app/team",
     ],
 )
 def test_pages_carry_security_headers_and_no_inline_code_or_outside_references(client: TestClient, path: str) -> None:
     if path != "/app/login":
-        sign_in(client, "val" if path == "/app/review" else "lee")
+        sign_in(client, "val" if path == "/app/review" else "lee")  # a manager for /app/team
     response = client.get(path)
     assert response.status_code == 200
     csp = response.headers["content-security-policy"]
