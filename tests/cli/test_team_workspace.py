@@ -147,3 +147,41 @@ def test_a_month_of_recorded_work_changes_retraining_exactly_as_the_exported_tab
     a = from_workspace.score(sample, explain=False)
     b = from_export.score(sample, explain=False)
     pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.slow
+def test_sync_loads_the_ranked_queue_with_the_denying_remit_and_the_review_list(
+    small_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from features.contract.run_options import RunOptions
+    from serving.workspace.reviews import flagged_claims
+    from serving.workspace.web import SqlBackend
+    from serving.workspace.work_items import open_items
+    from training.jobs import TrainRun
+    from training.recovery_job import train_recovery
+
+    model, _ = train_recovery(small_world, options=RunOptions(home=tmp_path / "h"), run=TrainRun(register=False))
+    saved = model.save(tmp_path / "recovery")
+    claims = pd.read_parquet(small_world / "claims.parquet", columns=["claim_id"])["claim_id"].head(3).tolist()
+    scores = tmp_path / "scores.csv"
+    pd.DataFrame({"claim_id": claims, "p_denial": [0.9, 0.7, 0.1], "decision": ["review", "review", "release"],
+                  "reason_1": ["no auth on file", "modifier missing", None]}).to_csv(scores, index=False)  # fmt: skip
+    monkeypatch.setenv("CLAIMSIGHT_HOME", str(tmp_path / "home"))
+    args = ["workspace", "sync", "--data", str(small_world), "--model", str(saved), "--capacity-minutes", "300",
+            "--today", "2024-03-04", "--review", str(scores)]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "new items" in out and "2 claims in pre-release review" in out
+    engine = open_workspace(Settings(home=tmp_path / "home").workspace_url())
+    items = open_items(engine, viewer=None)
+    assert len(items) > 20 and all(i.remit_id for i in items)
+    assert sum(bool(i.snapshot.get("adjustments")) for i in items) > len(items) // 2
+    first = items[0]
+    assert first.snapshot["first_remit_id"] == first.remit_id and first.queue_rank == 1
+    flagged = flagged_claims(engine)
+    assert [f.claim_id for f in flagged] == claims[:2] and flagged[0].payer_id and flagged[0].billed_amount
+    page_item = SqlBackend(engine, secret=b"s" * 32).item(str(first.id))
+    assert page_item.facts.billed_amount and page_item.facts.service_date and page_item.facts.remit_date
+    assert main(args) == 0  # again: nothing new
+    assert "0 new items" in capsys.readouterr().out
+    engine.dispose()
