@@ -199,14 +199,20 @@ def bench(
     months: Annotated[int, typer.Option(min=6)] = 36,
     seed: Annotated[int, typer.Option()] = 7,
     workdir: Annotated[Path | None, typer.Option(help="default: a temporary directory")] = None,
-    stage: Annotated[list[str] | None, typer.Option(help="synth, load, train, score (repeat; default all)")] = None,
+    stage: Annotated[
+        list[str] | None,
+        typer.Option(help="synth, load, train, score, ingest (repeat; default all of these), or workspace"),
+    ] = None,
 ) -> None:
-    """Measure each stage in its own process: wall time, peak RSS, and the denial model's accuracy and speed."""
-    from claimsight.bench import STAGES, run_bench
+    """Measure each stage in its own process: wall time, peak RSS, and the denial model's accuracy and speed.
+
+    `--stage workspace`: the team workspace's queue page, item page and recording work on the world's open
+    denials (SQLite in the work directory, or CLAIMSIGHT_BENCH_WORKSPACE_URL)."""
+    from claimsight.bench import EXTRA_STAGES, STAGES, run_bench
 
     stages = tuple(stage) if stage else STAGES
-    if any(s not in STAGES for s in stages):
-        raise typer.BadParameter(f"choose from {', '.join(STAGES)}", param_hint="--stage")
+    if any(s not in STAGES + EXTRA_STAGES for s in stages):
+        raise typer.BadParameter(f"choose from {', '.join(STAGES + EXTRA_STAGES)}", param_hint="--stage")
     run_bench(shell.console(), claims=claims, months=months, seed=seed, workdir=workdir, stages=stages)
 
 

@@ -126,6 +126,7 @@ class WorkspaceOptions:
     organisation: str = ""
     prefix: str = "/app"
     today: Callable[[], dt.date] = dt.date.today
+    page_size: int = 100  # queue rows per page: a team's 10,000 open denials are read a page at a time
     codes: CodeTables | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -334,6 +335,8 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
         scope = "team" if params.get("scope") == "team" else "mine"
         if scope == "team" and not session.user.can("view_team_queue"):
             return forbidden(session, "view_team_queue")
+        page = _int(params.get("page"), low=1, high=10**6) or 1
+        size = ws.options.page_size
         filters = ItemFilters(
             mine=scope == "mine",
             payer_id=params.get("payer") or None,
@@ -341,8 +344,11 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
             action=params.get("action") or None,
             owner=params.get("owner") or None,
             deadline_before=deadline_before,
+            limit=size + 1,  # one more than shown: whether there is a next page
+            offset=(page - 1) * size,
         )
-        items = await _call(backend.open_items, filters, session.user)
+        found = await _call(backend.open_items, filters, session.user)
+        items, more = found[:size], len(found) > size
         choices = await _call(backend.filter_choices, session.user, mine=scope == "mine")
         await seen(session, "/queue", [i.claim_id for i in items])
         today = ws.options.today()
@@ -354,8 +360,15 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
             "owner": filters.owner or "",
             "deadline_before": deadline_before.isoformat() if deadline_before else "",
         }
+        pager = {
+            "first": (page - 1) * size + 1,
+            "last": (page - 1) * size + len(items),
+            "previous": page - 1 if page > 1 else None,
+            "next": page + 1 if more else None,
+        }
         return ws.render(
             "queue.html",
+            pager=pager,
             session=session,
             nav="queue",
             today=today,

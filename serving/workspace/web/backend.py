@@ -173,6 +173,8 @@ class ItemFilters:
     action: str | None = None
     owner: str | None = None
     deadline_before: dt.date | None = None  # deadline on or before this day
+    limit: int | None = None  # a page of the queue: at most this many items ...
+    offset: int = 0  # ... after skipping this many, in rank order
 
 
 @dataclass(frozen=True)

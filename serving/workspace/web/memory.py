@@ -193,7 +193,11 @@ class MemoryBackend:
         with self._lock:
             items = [i for i in self._items.values() if i.status in QUEUED_STATUSES]
         keep = [i for i in items if _matches(i, filters, user)]
-        return sorted(keep, key=lambda i: (i.rank is None, i.rank or 0, int(i.item_id) if i.item_id.isdigit() else 0))
+        ordered = sorted(
+            keep, key=lambda i: (i.rank is None, i.rank or 0, int(i.item_id) if i.item_id.isdigit() else 0)
+        )
+        end = None if filters.limit is None else filters.offset + filters.limit
+        return ordered[filters.offset : end]
 
     def filter_choices(self, user: User, *, mine: bool = True) -> FilterChoices:
         items = self.open_items(ItemFilters(mine=mine), user)

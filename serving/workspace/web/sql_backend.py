@@ -155,6 +155,8 @@ class SqlBackend:
             owner=self._owner_filter(filters.owner),
             deadline_before=filters.deadline_before,
             states=QUEUED_STATUSES,
+            limit=filters.limit,
+            offset=filters.offset,
         )
         rows = store_items.open_items(self.engine, viewer=person.id if filters.mine else None, filters=query)
         names = store_users.usernames(self.engine, {r.owner_id for r in rows if r.owner_id is not None})

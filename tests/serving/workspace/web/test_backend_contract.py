@@ -163,6 +163,8 @@ def test_a_persons_queue_is_theirs_and_the_unassigned_the_team_queue_everyone_s(
     assert [i.item_id for i in backend.open_items(ItemFilters(owner="ana"), ANA)] == ["1", "2", "5"]
     assert [i.item_id for i in backend.open_items(ItemFilters(owner="unassigned"), ANA)] == ["4", "6", "8"]
     assert backend.open_items(ItemFilters(owner="nobody"), ANA) == []
+    page = backend.open_items(ItemFilters(mine=False, limit=3, offset=3), LEE)
+    assert [i.item_id for i in page] == ["4", "5", "6"]
     choices = backend.filter_choices(LEE, mine=False)
     assert choices.payers == ("AETNA", "BCBS-TX", "MEDICARE-JL", "UHC") and choices.owners == ("ana", "ben")
     assert backend.filter_choices(ANA).owners == ("ana",)

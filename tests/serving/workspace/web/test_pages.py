@@ -315,3 +315,25 @@ def test_a_manager_sets_capacity_on_the_team_page(client: TestClient, backend: M
     assert "Capacity saved." in page and "300 minutes a day in all" in page
     bad = client.post("/app/team/capacity", data={"csrf_token": token, "username": "ana", "minutes": "lots"})
     assert bad.status_code == 422 and "whole number from 0 to 1440" in bad.text
+
+
+def test_the_queue_is_read_a_page_at_a_time(backend: MemoryBackend) -> None:
+    import dataclasses
+
+    from workspace_sample import sample_options
+
+    from serving.api import ApiConfig, ModelRegistry, create_app
+
+    options = dataclasses.replace(sample_options(backend), page_size=3)
+    app = create_app(config=ApiConfig(), models=ModelRegistry([]), workspace=options)
+    with TestClient(app, base_url="https://testserver") as client:
+        sign_in(client, "lee")
+        first = client.get("/app/queue", params={"scope": "team"}).text
+        assert rows(first) == ["1", "2", "3"] and "Items 1–3" in first and 'id="previous-page"' not in first
+        assert 'href="/app/queue?page=2&amp;scope=team' in first
+        backend.phi_views.clear()
+        third = client.get("/app/queue", params={"scope": "team", "page": "3"}).text
+        assert rows(third) == ["7", "8"] and "Items 7–8" in third and 'id="next-page"' not in third
+        assert [v[2] for v in backend.phi_views] == [("CLM-1007", "CLM-1008")]  # only what the page showed
+        filtered = client.get("/app/queue", params={"scope": "team", "payer": "AETNA"}).text
+        assert rows(filtered) == ["1", "5"] and 'id="pager"' not in filtered
