@@ -298,10 +298,11 @@ def _percentiles(name: str, seconds: list[float]) -> dict[str, Any]:
 
 
 def _workspace_stage(data: Path, root: Path) -> dict[str, Any]:
-    """The workspace's pages on the world's open denials (up to WORKSPACE_ITEMS): the team queue page, an item
-    page, and recording work (its PHI view and history writes included), timed in-process through the real app
-    (server time: no network). The queue rows come from the open denials without a recovery model (rank by
-    denied amount): the pages' cost does not depend on the scores."""
+    """The workspace's pages on the world's open denials (up to WORKSPACE_ITEMS): the team queue page (its first
+    page of 100, with the filters' choices over all), an item page, and recording work (its PHI view and history
+    writes included), timed in-process through the real app (server time: no network). The queue rows come from
+    the open denials without a recovery model (ranked by denied amount): the pages' cost does not depend on the
+    scores."""
     import datetime as dt
     import re
 
@@ -319,6 +320,7 @@ def _workspace_stage(data: Path, root: Path) -> dict[str, Any]:
     from serving.workspace.queue_sync import sync_queue
     from serving.workspace.users import create_user
     from serving.workspace.web import SqlBackend, WorkspaceOptions
+    from serving.workspace.work_items import QueueFilter, open_items
 
     tables = load_validated(data, max_reject_rate=1.0).tables
     found = open_denials(tables, codes=load_code_tables(), rules=load_payer_rules(data_dir=data), options=RunOptions())
@@ -343,8 +345,10 @@ def _workspace_stage(data: Path, root: Path) -> dict[str, Any]:
         planned_day=day,
         reason_1="payer denies this procedure often without a modifier",
     )
-    url = os.environ.get(WORKSPACE_URL_ENV) or f"sqlite:///{root / 'bench-workspace.db'}"
-    engine = open_workspace(url)
+    default = root / "bench-workspace.db"
+    for stale in (default, default.with_name(default.name + "-wal"), default.with_name(default.name + "-shm")):
+        stale.unlink(missing_ok=True)  # a fresh workspace each run (give an empty database in the URL too)
+    engine = open_workspace(os.environ.get(WORKSPACE_URL_ENV) or f"sqlite:///{default}")
     password = "bench-password-0123"
     fast = ScryptParams(n=2**4, r=1, p=1)  # sign-in is not what is timed
     suffix = f"{time.time_ns() % 10**9}"
@@ -374,9 +378,8 @@ def _workspace_stage(data: Path, root: Path) -> dict[str, Any]:
         return out
 
     manager, _ = signed_in("manager")
-    queue = manager.get("/app/queue", params={"scope": "team"})
-    shown = queue.text.count("data-item=")
-    ids = re.findall(r'data-item="(\d+)"', queue.text)
+    ids = [str(i.id) for i in open_items(engine, viewer=None, filters=QueueFilter(states=("open",), limit=200))]
+    shown = len(open_items(engine, viewer=None))
     queue_s = timed(lambda: manager.get("/app/queue", params={"scope": "team"}), 20)
     item_s = timed(lambda: manager.get(f"/app/items/{ids[len(ids) // 2]}"), 100)
     specialist, token = signed_in("specialist")
