@@ -131,8 +131,10 @@ def sync_command(
         Path | None, typer.Option(help="the CSV `claimsight score claims --out` wrote: its review claims are loaded")
     ] = None,
 ) -> None:
-    """Load today's appeal queue into work items (idempotent), close the items later remits answer, and load
-    the claims flagged for pre-release review."""
+    """Load today's appeal queue into work items (idempotent), close what later remits answer, load the review list.
+
+    Each open denial becomes one item keyed on its claim and the remit that denied it; a second sync refreshes
+    the ranking and keeps what people did. `--review` loads the claims `claimsight score claims` flagged."""
     from serving.workspace.capacity import team_minutes
 
     if review is not None and not review.is_file():
