@@ -32,7 +32,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/claimsight bench
 
-# The scoring API on 127.0.0.1:8000 with the champions `make demo` trained, and the demo data's payer rules.
+# The scoring API on 127.0.0.1:8000 with the champions `make demo` trained, and the demo data's payer rules;
+# the team workspace under http://127.0.0.1:8000/app when `make demo` made it (or a workspace is configured).
 SERVE_DATA ?= .claimsight/demo/synthetic-200000-24-7
 serve: $(STAMP)
 	$(BIN)/claimsight serve $(if $(wildcard $(SERVE_DATA)/payer_rules.yaml),--data $(SERVE_DATA))

@@ -33,7 +33,9 @@ log = logging.getLogger(__name__)
 
 def service_app(settings: Settings, *, data: Path | None = None) -> FastAPI:
     """The scoring service as `claimsight serve` runs it: champions from the MLflow registry of `settings`, the
-    payer rules of `data` (shipped rules when None), the audit log of `settings` (SQLite in home by default)."""
+    payer rules of `data` (shipped rules when None), the audit log of `settings` (SQLite in home by default),
+    and the team workspace's pages under /app when a workspace database is configured or exists
+    (claimsight.team_workspace)."""
     # A fatal signal (SIGSEGV, SIGBUS: e.g. a memory-mapped file truncated under us) leaves a traceback on stderr,
     # the server's log, instead of a process that vanished without a line (issue 12, item 5).
     if not faulthandler.is_enabled() and sys.__stderr__ is not None:
@@ -44,12 +46,19 @@ def service_app(settings: Settings, *, data: Path | None = None) -> FastAPI:
 
     for noisy in ("alembic", "mlflow.store.db.utils", "mlflow.pyfunc", "mlflow.models.model"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    from claimsight.team_workspace import workspace_backend
+
     config = settings.api_config()
     audit = open_audit(settings)  # first: a wrong setting fails before the models load
+    backend = workspace_backend(settings)
+    workspace = None if backend is None else settings.workspace_options(backend)
+    if backend is not None:
+        log.info("team workspace at /app (%s)", "CLAIMSIGHT_WORKSPACE_DATABASE_URL" if settings.workspace_database_url
+                 else "workspace.db in CLAIMSIGHT_HOME")  # fmt: skip
     context = ScoringContext.load(rules_dir=data, options=settings.run_options())
     tracking_uri = settings.mlflow_tracking_uri or default_tracking_uri(settings.home)
     registry = build_registry(tracking_uri=tracking_uri, context=context, config=config)
-    return build_app(config=config, registry=registry, context=context, audit=audit)
+    return build_app(config=config, registry=registry, context=context, audit=audit, workspace=workspace)
 
 
 def open_audit(settings: Settings) -> AuditLog:

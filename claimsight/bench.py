@@ -7,6 +7,7 @@ child's rusage), and so that one stage's caches do not flatter the next.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -20,7 +21,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-STAGES = ("synth", "load", "train", "score", "ingest")
+STAGES = ("synth", "load", "train", "score", "ingest")  # the default run
+EXTRA_STAGES = ("workspace",)  # asked for by name: --stage workspace
+WORKSPACE_URL_ENV = "CLAIMSIGHT_BENCH_WORKSPACE_URL"  # the workspace stage's database (default: SQLite in workdir)
+WORKSPACE_ITEMS = 10_000
 
 
 def _run(cmd: list[str], *, env: dict[str, str] | None = None) -> tuple[float, float, str]:
@@ -124,6 +128,15 @@ def run_bench(
             wall, rss, out = _run([sys.executable, "-m", "claimsight.bench", "compare", str(data), str(ingested)])
             res = _last_json(out)
             notes.append(f"X12 round trip: {res['summary']}")
+        if "workspace" in stages:
+            wall, rss, out = _run([sys.executable, "-m", "claimsight.bench", "workspace", str(data), str(root)])
+            res = _last_json(out)
+            rows.append((f"team workspace on {res['backend']} ({res['items']:,} open items)", f"{wall:.1f}",
+                         f"{rss:.2f}", ""))  # fmt: skip
+            for name, target in (("queue", "<= 300 ms"), ("item", "<= 100 ms"), ("record", "<= 50 ms")):
+                t = res[name]
+                rows.append((f"  {t['what']}: p50 {t['p50_ms']:.0f} ms, p95 {t['p95_ms']:.0f} ms ({t['n']} times)",
+                             "", "", f"p95 {target}"))  # fmt: skip
 
     table = Table(title=f"bench: {claims:,} claims x {months} months on {os.cpu_count()} cores")
     for col in ("stage", "wall s", "peak RSS GiB", "target"):
@@ -277,6 +290,116 @@ def _compare_stage(data: Path, ingested: Path) -> dict[str, Any]:
     return {"summary": ("exact counts and totals: " if exact else "DIFFERS: ") + "; ".join(parts)}
 
 
+def _percentiles(name: str, seconds: list[float]) -> dict[str, Any]:
+    import numpy as np
+
+    ms = np.asarray(seconds) * 1000.0
+    return {"what": name, "n": len(ms), "p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95))}
+
+
+def _workspace_stage(data: Path, root: Path) -> dict[str, Any]:
+    """The workspace's pages on the world's open denials (up to WORKSPACE_ITEMS): the team queue page (its first
+    page of 100, with the filters' choices over all), an item page, and recording work (its PHI view and history
+    writes included), timed in-process through the real app (server time: no network). The queue rows come from
+    the open denials without a recovery model (ranked by denied amount): the pages' cost does not depend on the
+    scores."""
+    import datetime as dt
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from features.contract.codes import load_code_tables
+    from features.contract.labels import data_as_of
+    from features.contract.payer_rules import load_payer_rules
+    from features.contract.run_options import RunOptions
+    from features.contract.validation import load_validated
+    from serving.api import ApiConfig, ModelRegistry, create_app
+    from serving.appeal_queue import open_denials, workspace_rows
+    from serving.workspace.database import open_workspace
+    from serving.workspace.passwords import ScryptParams
+    from serving.workspace.queue_sync import sync_queue
+    from serving.workspace.users import create_user
+    from serving.workspace.web import SqlBackend, WorkspaceOptions
+    from serving.workspace.work_items import QueueFilter, open_items
+
+    tables = load_validated(data, max_reject_rate=1.0).tables
+    found = open_denials(tables, codes=load_code_tables(), rules=load_payer_rules(data_dir=data), options=RunOptions())
+    denials = found.denials.sort_values("denied_amount", ascending=False).head(WORKSPACE_ITEMS).reset_index(drop=True)
+    day = data_as_of(tables).date()
+    ranked = denials[
+        [
+            "claim_id",
+            "payer_id",
+            "denial_category",
+            "denied_amount",
+            "deadline",
+            "deadline_rule",
+            "action_rule",
+            "payer_amount",
+        ]
+    ].assign(  # fmt: skip
+        rank=range(1, len(denials) + 1),
+        action=denials["recommended_action"],
+        minutes=15.0,
+        expected_recovery=denials["denied_amount"] * 0.4,
+        planned_day=day,
+        reason_1="payer denies this procedure often without a modifier",
+    )
+    default = root / "bench-workspace.db"
+    for stale in (default, default.with_name(default.name + "-wal"), default.with_name(default.name + "-shm")):
+        stale.unlink(missing_ok=True)  # a fresh workspace each run (give an empty database in the URL too)
+    engine = open_workspace(os.environ.get(WORKSPACE_URL_ENV) or f"sqlite:///{default}")
+    password = "bench-password-0123"
+    fast = ScryptParams(n=2**4, r=1, p=1)  # sign-in is not what is timed
+    suffix = f"{time.time_ns() % 10**9}"
+    for role in ("manager", "specialist"):
+        create_user(engine, username=f"bench-{role}-{suffix}", password=password, role=role, params=fast)
+    sync_queue(engine, workspace_rows(ranked, denials, tables))
+    backend = SqlBackend(engine, secret=b"bench-secret-0123456789abcdef0123", params=fast)
+    app = create_app(config=ApiConfig(), models=ModelRegistry([]), workspace=WorkspaceOptions(backend=backend))
+    csrf = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+    def signed_in(role: str) -> tuple[TestClient, str]:
+        client = TestClient(app, base_url="https://testserver")
+        form = client.get("/app/login").text
+        token = csrf.search(form).group(1)  # type: ignore[union-attr]
+        client.post("/app/login", data={"csrf_token": token, "username": f"bench-{role}-{suffix}",
+                                        "password": password})  # fmt: skip
+        return client, csrf.search(client.get("/app/home").text).group(1)  # type: ignore[union-attr]
+
+    def timed(call: Callable[[], Any], n: int) -> list[float]:
+        out = []
+        for _ in range(n):
+            t = time.perf_counter()
+            response = call()
+            out.append(time.perf_counter() - t)
+            if response.status_code >= 400:
+                raise RuntimeError(f"workspace bench: {response.status_code}")
+        return out
+
+    manager, _ = signed_in("manager")
+    ids = [str(i.id) for i in open_items(engine, viewer=None, filters=QueueFilter(states=("open",), limit=200))]
+    shown = len(open_items(engine, viewer=None))
+    queue_s = timed(lambda: manager.get("/app/queue", params={"scope": "team"}), 20)
+    item_s = timed(lambda: manager.get(f"/app/items/{ids[len(ids) // 2]}"), 100)
+    specialist, token = signed_in("specialist")
+    fields = {"csrf_token": token, "expected_version": "1", "action": "payer_call", "minutes": "5", "note": "",
+              "then": "working"}  # fmt: skip
+    record_s: list[float] = []
+    for item_id in ids[:200]:
+        path = f"/app/items/{item_id}/work"
+        record_s += timed(functools.partial(specialist.post, path, data=fields, follow_redirects=False), 1)
+    engine.dispose()
+    return {
+        "backend": engine.dialect.name,
+        "items": shown,
+        "day": str(dt.date.today()),
+        "queue": _percentiles("team queue page", queue_s),
+        "item": _percentiles("item page", item_s),
+        "record": _percentiles("record work (history + PHI view writes)", record_s),
+    }
+
+
 if __name__ == "__main__":
     stage, args = sys.argv[1], [Path(a) for a in sys.argv[2:]]
     runners: dict[str, Callable[..., dict[str, Any]]] = {
@@ -286,5 +409,6 @@ if __name__ == "__main__":
         "x12write": _x12write_stage,
         "ingest": _ingest_stage,
         "compare": _compare_stage,
+        "workspace": _workspace_stage,
     }
     print(json.dumps(runners[stage](*args)))

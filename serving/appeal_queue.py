@@ -96,3 +96,36 @@ def rank_queue(model: RecoveryModel, denials: pd.DataFrame, *, today: dt.date, s
         if column not in out:
             out[column] = np.nan
     return out[list(QUEUE_COLUMNS)]
+
+
+# What the workspace keeps of each queued denial beyond QUEUE_COLUMNS: the remit that denied it (with the
+# claim, the work item's key) and the facts a person checks before working it.
+WORKSPACE_FACTS = ("first_remit_id", "first_remit_date", "service_from", "total_charge")
+
+
+def workspace_rows(ranked: pd.DataFrame, denials: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """`rank_queue` rows with what the team workspace needs (`serving.workspace.queue_sync.sync_queue`): the
+    denying remit (`first_remit_id`, from `open_denials(...).denials`), its date, the claim's service date and
+    billed amount, what that remit paid, and its adjustments as a list of {group_code, carc, amount, rarcs}
+    (the codes the item page explains)."""
+    facts = denials[["claim_id", *WORKSPACE_FACTS]].drop_duplicates("claim_id")
+    out = ranked.merge(facts, on="claim_id", how="left", validate="one_to_one")
+    remits = tables["remits"].drop_duplicates("remit_id").set_index("remit_id")
+    out["paid_amount"] = out["first_remit_id"].map(remits["paid_amount"]).astype("float64")
+    adjustments = tables["adjustments"]
+    wanted = adjustments[adjustments["remit_id"].isin(set(out["first_remit_id"].dropna()))]
+    listed: dict[str, list[dict[str, object]]] = {}
+    for remit_id, group, carc, amount, remarks in zip(
+        wanted["remit_id"], wanted["group_code"], wanted["carc"], wanted["amount"], wanted["remark_codes"], strict=True
+    ):
+        rarcs = [c.strip().upper() for c in str(remarks).split("|") if c.strip()] if isinstance(remarks, str) else []
+        listed.setdefault(str(remit_id), []).append(
+            {
+                "group_code": str(group).strip().upper(),
+                "carc": str(carc).strip().upper(),
+                "amount": round(float(amount), 2),
+                "rarcs": rarcs,
+            }
+        )
+    out["adjustments"] = pd.Series([listed.get(str(r), []) for r in out["first_remit_id"]], index=out.index)
+    return out

@@ -1,4 +1,6 @@
-"""A small workspace to test the pages against: four users, eight queued denials and three claims in review.
+"""A small workspace to test the pages against: five people (one per role, two specialists), eight queued
+denials and three claims in review, in memory (`sample_backend`) or in a workspace database
+(`sample_sql_backend`, the same data through the store's own sync functions).
 
 Shared by the TestClient tests (tests/serving/workspace/web) and the browser tests (tests/browser).
 """
@@ -6,20 +8,33 @@ Shared by the TestClient tests (tests/serving/workspace/web) and the browser tes
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
-from serving.workspace.web import MemoryBackend, WorkspaceOptions
-from serving.workspace.web.backend import Adjustment, ClaimFacts, LockoutPolicy, ReviewClaim, WorkItem
+from sqlalchemy import update
+
+from serving.workspace.database import open_workspace
+from serving.workspace.passwords import ScryptParams
+from serving.workspace.queue_sync import sync_queue
+from serving.workspace.reviews import sync_review_claims
+from serving.workspace.schema import work_items
+from serving.workspace.users import LockoutPolicy, create_user, user_by_name
+from serving.workspace.web import MemoryBackend, SqlBackend, WorkspaceOptions
+from serving.workspace.web.backend import Adjustment, ClaimFacts, ReviewClaim, WorkItem
 
 TODAY = dt.date(2026, 3, 2)
 PASSWORD = "correct-horse-battery-9"
 USERS = {  # username -> (display name, role)
-    "ana": ("Ana Ruiz", "biller"),
-    "ben": ("Ben Okafor", "biller"),
-    "lee": ("Lee Park", "lead"),
-    "val": ("Val Moreau", "viewer"),
+    "ana": ("Ana Ruiz", "specialist"),
+    "ben": ("Ben Okafor", "specialist"),
+    "lee": ("Lee Park", "manager"),
+    "val": ("Val Moreau", "reviewer"),
+    "ada": ("Ada Quinn", "admin"),
 }
 MAX_FAILURES = 3
 FAST_HASHING = 2**10  # scrypt cost for tests: a sign-in in about 1 ms instead of 50
+FAST_STORE_HASHING = ScryptParams(n=2**4, r=1, p=1)  # the store's equivalent
+SECRET = b"sample-workspace-audit-secret-0123456789"
 
 
 def _item(
@@ -40,7 +55,7 @@ def _item(
     billed = round(sum(a.amount for a in adjustments) * 1.6, 2)
     denied = round(sum(a.amount for a in adjustments), 2)
     return WorkItem(
-        item_id=f"D{n:04d}",
+        item_id=str(n),  # the store numbers items 1, 2, ... in the order the queue is synced
         claim_id=f"CLM-{1000 + n}",
         rank=n,
         payer_id=payer,
@@ -129,7 +144,84 @@ def sample_backend(*, max_failures: int = MAX_FAILURES) -> MemoryBackend:
     return backend
 
 
-def sample_options(backend: MemoryBackend | None = None, *, secure_cookies: bool = True) -> WorkspaceOptions:
+def sample_queue_rows() -> list[dict[str, Any]]:
+    """The sample items as the queue rows `sync_queue` takes (serving.appeal_queue.workspace_rows' columns)."""
+    rows = []
+    for item in sample_items():
+        facts = item.facts
+        rows.append(
+            {
+                "rank": item.rank,
+                "claim_id": item.claim_id,
+                "first_remit_id": f"RMT-{item.item_id}",
+                "planned_day": item.planned_day,
+                "action": item.recommended_action,
+                "action_rule": item.action_rule,
+                "expected_recovery": item.expected_recovery,
+                "denied_amount": facts.denied_amount,
+                "payer_amount": facts.denied_amount,
+                "minutes": float(item.minutes),
+                "deadline": item.deadline,
+                "deadline_rule": item.deadline_rule,
+                "payer_id": item.payer_id,
+                "denial_category": item.category,
+                **{f"reason_{n}": r for n, r in enumerate(item.reasons, start=1)},
+                "first_remit_date": facts.remit_date,
+                "service_from": facts.service_date,
+                "total_charge": facts.billed_amount,
+                "paid_amount": facts.paid_amount,
+                "patient_amount": facts.patient_amount,
+                "adjustments": [
+                    {"group_code": a.group_code, "carc": a.carc, "amount": a.amount, "rarcs": list(a.rarcs)}
+                    for a in facts.adjustments
+                ],
+            }
+        )
+    return rows
+
+
+def sample_review_rows() -> list[dict[str, Any]]:
+    """The claims in review as `claimsight score claims` rows with the claim's facts joined in."""
+    return [
+        {"claim_id": c.claim_id, "p_denial": c.p_denial, "decision": "review", "payer_id": c.payer_id,
+         "service_from": c.service_date, "total_charge": c.billed_amount,
+         **{f"reason_{n}": r for n, r in enumerate(c.reasons, start=1)}}
+        for c in sample_review()
+    ]  # fmt: skip
+
+
+def sample_sql_backend(
+    url: str, *, max_failures: int = MAX_FAILURES, clock: Callable[[], dt.datetime] | None = None
+) -> SqlBackend:
+    """The sample workspace in the database at `url` (empty): people, the queue and the review list loaded
+    through the store's functions, the owners set as a manager's hand-out would leave them (written directly,
+    so every item starts at version 1 as in `sample_backend`)."""
+    engine = open_workspace(url)
+    for username, (name, role) in USERS.items():
+        create_user(engine, username=username, password=PASSWORD, role=role, display_name=name,
+                    params=FAST_STORE_HASHING)  # fmt: skip
+    at = dt.datetime.combine(TODAY, dt.time(7, 0), tzinfo=dt.UTC)
+    sync_queue(engine, sample_queue_rows(), now=at)
+    with engine.begin() as conn:
+        for item in sample_items():
+            if item.owner is not None:
+                owner = user_by_name(engine, item.owner)
+                assert owner is not None
+                conn.execute(update(work_items).where(work_items.c.claim_id == item.claim_id).values(owner_id=owner.id))
+        ids = dict(conn.execute(work_items.select().with_only_columns(work_items.c.claim_id, work_items.c.id)).all())
+    assert {ids[i.claim_id] for i in sample_items()} == {int(i.item_id) for i in sample_items()}
+    assert all(str(ids[i.claim_id]) == i.item_id for i in sample_items()), "items numbered as in the sample"
+    sync_review_claims(engine, sample_review_rows(), now=at)
+    return SqlBackend(
+        engine,
+        secret=SECRET,
+        lockout=LockoutPolicy(max_failures=max_failures, lock_for=dt.timedelta(minutes=15)),
+        params=FAST_STORE_HASHING,
+        clock=clock,
+    )
+
+
+def sample_options(backend: Any = None, *, secure_cookies: bool = True) -> WorkspaceOptions:
     return WorkspaceOptions(
         backend=backend or sample_backend(),
         secure_cookies=secure_cookies,

@@ -22,7 +22,9 @@ def retrain_command(
     ] = 0.01,
     model: Annotated[list[str] | None, typer.Option(help="a model kind of the catalog (repeat; default all)")] = None,
 ) -> None:
-    """Train a challenger of every model kind, judge it against its champion, promote only what passes."""
+    """Train a challenger of every model kind, judge it against its champion, promote only what passes.
+
+    With a team workspace configured, the followups it recorded are learned from with the data's own."""
     from training.gate import GateSettings
     from training.retrain import month_start, retrain
 
@@ -30,16 +32,22 @@ def retrain_command(
         month_start(as_of)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--as-of") from None
-    options = shell.settings(seed=seed).run_options()
-    shell.validated(data, options=options)
-    result = retrain(
-        data,
-        as_of_month=as_of,
-        options=options,
-        gate=GateSettings(auc_tolerance=auc_tolerance, ece_tolerance=ece_tolerance),
-        kinds=[k.name for k in shell.model_kinds(model)],
-    )
+    from claimsight.team_workspace import training_data
+
+    settings = shell.settings(seed=seed)
+    options = settings.run_options()
     console = shell.console()
+    with training_data(data, settings) as source:  # the team workspace's recorded work, when there is one
+        if source != data:
+            console.print("learning from the work recorded in the team workspace too (its followups)")
+        shell.validated(source, options=options)
+        result = retrain(
+            source,
+            as_of_month=as_of,
+            options=options,
+            gate=GateSettings(auc_tolerance=auc_tolerance, ece_tolerance=ece_tolerance),
+            kinds=[k.name for k in shell.model_kinds(model)],
+        )
     for o in result.outcomes:
         verdict = "PROMOTED" if o.promote else "REFUSED"
         again = " (verdict recorded by an earlier run of this month)" if o.reused else ""

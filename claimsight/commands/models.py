@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
+import pandas as pd
 import typer
 
 from claimsight import shell
 from claimsight.shell import DataDir
+
+if TYPE_CHECKING:
+    from serving.appeal_queue import OpenDenials
 
 
 def train(
@@ -19,18 +25,25 @@ def train(
         list[str] | None, typer.Option(help="a model kind of the catalog: denial-risk, recovery (repeat; default all)")
     ] = None,
 ) -> dict[str, str | None]:
-    """Train every model kind (denial risk, recovery), evaluate each on its latest mature months, register it."""
+    """Train every model kind (denial risk, recovery), evaluate each on its latest mature months, register it.
+
+    With a team workspace configured, the followups it recorded are learned from with the data's own."""
     from claimsight.render import job_report
+    from claimsight.team_workspace import training_data
     from training.jobs import TrainRun, job_for
 
     chosen = shell.model_kinds(model)
-    options = shell.settings(seed=seed).run_options()
-    shell.validated(data, options=options)
+    settings = shell.settings(seed=seed)
+    options = settings.run_options()
     versions: dict[str, str | None] = {}
-    for kind in chosen:
-        _, report = job_for(kind).train(data, options=options, run=TrainRun(register=register))
-        job_report(shell.console(), kind, report)
-        versions[kind.name] = str(report.registry["version"]) if report.registry else None
+    with training_data(data, settings) as source:  # the team workspace's recorded work, when there is one
+        if source != data:
+            shell.console().print("learning from the work recorded in the team workspace too (its followups)")
+        shell.validated(source, options=options)
+        for kind in chosen:
+            _, report = job_for(kind).train(source, options=options, run=TrainRun(register=register))
+            job_report(shell.console(), kind, report)
+            versions[kind.name] = str(report.registry["version"]) if report.registry else None
     return versions
 
 
@@ -101,13 +114,51 @@ def queue(
     ] = 3,
     cost_per_minute: Annotated[float, typer.Option(min=0.0, help="loaded staff cost, $ per minute")] = 0.75,
     show: Annotated[int, typer.Option(help="queue rows to print")] = 8,
-) -> None:
+) -> RankedQueue:
     """Rank the open denials: expected recovery, action, deadline, and the work plan that fits the capacity."""
     from claimsight.render import queue_table
+    from features.decisions.queue_plan import summarise
+
+    ranked = ranked_queue(
+        data, model=model, capacity_minutes=capacity_minutes, today=today, horizon_days=horizon_days,
+        cost_per_minute=cost_per_minute,
+    )  # fmt: skip
+    ranked.frame.to_csv(out, index=False)
+    queue_table(shell.console(), ranked.frame, limit=show, capacity=capacity_minutes)
+    s = summarise(ranked.frame)
+    counts = ", ".join(f"{k} {v:,}" for k, v in s.count_by_status.items())
+    found = ranked.found
+    shell.console().print(
+        f"{found.open_total:,} open denials ({found.in_progress:,} already worked, waiting for the payer); "
+        f"queued {len(ranked.frame):,} as of {ranked.day}: {counts}\n"
+        f"today: {s.items_today:,} items, {s.minutes_today:,.0f} min, ${s.expected_today:,.0f} expected; "
+        f"next {horizon_days} days: {s.items_in_horizon:,} items, ${s.expected_in_horizon:,.0f} expected; wrote {out}"
+    )
+    return ranked
+
+
+@dataclass(frozen=True)
+class RankedQueue:
+    frame: pd.DataFrame  # rank_queue rows (QUEUE_COLUMNS)
+    found: OpenDenials  # the open denials ranked, with the counts
+    tables: dict[str, pd.DataFrame]  # the validated data directory
+    day: dt.date  # the queue's today
+
+
+def ranked_queue(
+    data: Path,
+    *,
+    model: str = "champion",
+    capacity_minutes: float = 480.0,
+    today: str | None = None,
+    horizon_days: int = 3,
+    cost_per_minute: float = 0.75,
+) -> RankedQueue:
+    """The appeal queue of `data` as `claimsight queue` ranks it (also what `workspace sync` loads)."""
     from features.contract.codes import load_code_tables
     from features.contract.labels import data_as_of
     from features.contract.payer_rules import load_payer_rules
-    from features.decisions.queue_plan import QueueSettings, summarise
+    from features.decisions.queue_plan import QueueSettings
     from models.catalog import RECOVERY
     from models.recovery import RecoveryModel
     from serving.appeal_queue import open_denials, rank_queue
@@ -121,16 +172,7 @@ def queue(
         capacity_minutes_per_day=capacity_minutes, cost_per_minute=cost_per_minute, horizon_days=horizon_days
     )
     ranked = rank_queue(recovery, found.denials, today=day, settings=plan_settings)
-    ranked.to_csv(out, index=False)
-    queue_table(shell.console(), ranked, limit=show, capacity=capacity_minutes)
-    s = summarise(ranked)
-    counts = ", ".join(f"{k} {v:,}" for k, v in s.count_by_status.items())
-    shell.console().print(
-        f"{found.open_total:,} open denials ({found.in_progress:,} already worked, waiting for the payer); "
-        f"queued {len(ranked):,} as of {day}: {counts}\n"
-        f"today: {s.items_today:,} items, {s.minutes_today:,.0f} min, ${s.expected_today:,.0f} expected; "
-        f"next {horizon_days} days: {s.items_in_horizon:,} items, ${s.expected_in_horizon:,.0f} expected; wrote {out}"
-    )
+    return RankedQueue(frame=ranked, found=found, tables=dict(tables), day=day)
 
 
 score_app = typer.Typer(

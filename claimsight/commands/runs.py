@@ -16,7 +16,7 @@ import typer
 
 from claimsight import shell
 from claimsight.commands.data import ingest, kpis, synth
-from claimsight.commands.models import queue, score_claims_command, train
+from claimsight.commands.models import RankedQueue, queue, score_claims_command, train
 from claimsight.shell import DataDir
 
 
@@ -100,10 +100,16 @@ def demo(
     """The main job end to end on the embedded default: synthetic history (written as 837/835 files and read
     back with `ingest`) -> validation -> KPIs -> train the
     denial-risk and recovery models (local MLflow store) -> score the claims still waiting for a payer answer
-    -> rank the open denials into today's appeal queue."""
+    -> rank the open denials into today's appeal queue -> load it into the team workspace with demo accounts and
+    a month of simulated team work, and say how to open the workspace in a browser."""
+    from claimsight.team_workspace import default_file
+
     settings = shell.settings()
     demo_dir = settings.home / "demo"
     world = demo_dir / f"synthetic-{claims}-{months}-{seed}"
+    for stale in (default_file(settings), *(default_file(settings).with_name(default_file(settings).name + s)
+                                            for s in ("-wal", "-shm"))):  # fmt: skip
+        stale.unlink(missing_ok=True)  # the demo's workspace is rebuilt each run (and not learned from in step 3)
     shell.console().rule("1. synthetic history, as a billing team has it: 837 and 835 files")
     if (world / "x12").is_dir():
         shell.console().print(f"reusing {world}")
@@ -129,7 +135,7 @@ def demo(
         show=3,
     )
     shell.console().rule("5. today's appeal queue for one biller (480 minutes a day)")
-    queue(
+    ranked = queue(
         data=data,
         out=demo_dir / "queue.csv",
         capacity_minutes=480.0,
@@ -139,6 +145,53 @@ def demo(
         cost_per_minute=0.75,
         show=5,
     )
+    demo_workspace(ranked, scores=demo_dir / "scores.csv", seed=seed)
+
+
+def demo_workspace(ranked: RankedQueue, *, scores: Path, seed: int) -> None:
+    """Step 6 of the demo: the team workspace in CLAIMSIGHT_HOME (workspace.db) with one account per role, the
+    queue after a month of simulated team work, the claims held for review; then how to open it."""
+    import datetime as dt
+
+    from claimsight.commands.workspace import print_logins
+    from claimsight.team_workspace import default_file, review_rows
+    from serving.appeal_queue import workspace_rows
+    from serving.workspace.database import default_workspace_url, open_workspace
+    from serving.workspace.demo import create_demo_users, simulate_team_month
+    from serving.workspace.reviews import sync_review_claims
+
+    settings = shell.settings()
+    console = shell.console()
+    console.rule("6. the team workspace: accounts, the queue, a month of simulated team work")
+    engine = open_workspace(default_workspace_url(settings.home))
+    try:
+        logins = create_demo_users(engine)
+        rows = workspace_rows(ranked.frame, ranked.found.denials, ranked.tables)
+        start = ranked.day - dt.timedelta(days=30)
+        with console.status(f"simulating the team's month from {start} (as the pages would record it)"):
+            month = simulate_team_month(engine, rows, seed=seed, start=start, days=30)
+        flagged = sync_review_claims(engine, review_rows(pd.read_csv(scores, dtype={"claim_id": str}), ranked.tables))
+    finally:
+        engine.dispose()
+    resolved = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in month.resolved.items()) or "none yet"
+    console.print(
+        f"{default_file(settings)}: {len(rows):,} queued denials; in the month {month.items_worked:,} were worked "
+        f"({month.minutes:,.0f} minutes), {month.sent:,} sent to payers, resolved: {resolved}; "
+        f"{month.unresolved:,} still open. {flagged:,} claims wait in pre-release review."
+    )
+    console.rule("open the team workspace")
+    address = f"http://{settings.api_host}:{settings.api_port}/app"
+    console.print(f"run [bold]make serve[/] (or `claimsight serve`), then open [bold]{address}[/] and sign in:")
+    print_logins(console, logins)
+    console.print(
+        "the specialist works the queue, the reviewer decides the pre-release claims, the manager sees the team's "
+        "queue and assigns items, the admin manages accounts (`claimsight workspace user add`)."
+    )
+    if settings.workspace_database_url:
+        console.print(
+            "[yellow]note[/]: CLAIMSIGHT_WORKSPACE_DATABASE_URL is set, so `claimsight serve` opens that database, "
+            "not this demo's; unset it to open the demo workspace."
+        )
 
 
 def bench(
@@ -146,14 +199,20 @@ def bench(
     months: Annotated[int, typer.Option(min=6)] = 36,
     seed: Annotated[int, typer.Option()] = 7,
     workdir: Annotated[Path | None, typer.Option(help="default: a temporary directory")] = None,
-    stage: Annotated[list[str] | None, typer.Option(help="synth, load, train, score (repeat; default all)")] = None,
+    stage: Annotated[
+        list[str] | None,
+        typer.Option(help="synth, load, train, score, ingest (repeat; default all of these), or workspace"),
+    ] = None,
 ) -> None:
-    """Measure each stage in its own process: wall time, peak RSS, and the denial model's accuracy and speed."""
-    from claimsight.bench import STAGES, run_bench
+    """Measure each stage in its own process: wall time, peak RSS, and the denial model's accuracy and speed.
+
+    `--stage workspace`: the team workspace's queue page, item page and recording work on the world's open
+    denials (SQLite in the work directory, or CLAIMSIGHT_BENCH_WORKSPACE_URL)."""
+    from claimsight.bench import EXTRA_STAGES, STAGES, run_bench
 
     stages = tuple(stage) if stage else STAGES
-    if any(s not in STAGES for s in stages):
-        raise typer.BadParameter(f"choose from {', '.join(STAGES)}", param_hint="--stage")
+    if any(s not in STAGES + EXTRA_STAGES for s in stages):
+        raise typer.BadParameter(f"choose from {', '.join(STAGES + EXTRA_STAGES)}", param_hint="--stage")
     run_bench(shell.console(), claims=claims, months=months, seed=seed, workdir=workdir, stages=stages)
 
 

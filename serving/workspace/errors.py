@@ -32,6 +32,8 @@ class EditConflict(WorkspaceError):
 
     `attempted` holds what the person tried to save (their unsaved input) so the page can show it again next
     to the current version; it is never part of the message. `changed_by`/`changed_at` say who saved last.
+    `current` is the record as it is now, in whatever shape the caller shows it (the web pages put their view
+    of the item or review claim there, `with_current`); None when the store raised it.
     """
 
     def __init__(
@@ -43,6 +45,7 @@ class EditConflict(WorkspaceError):
         changed_by: str | None,
         changed_at: dt.datetime | None,
         attempted: Mapping[str, Any] | None = None,
+        current: Any = None,
     ) -> None:
         self.what = what
         self.expected_version = expected_version
@@ -50,7 +53,20 @@ class EditConflict(WorkspaceError):
         self.changed_by = changed_by
         self.changed_at = changed_at
         self.attempted = dict(attempted or {})
+        self.current = current
         super().__init__(self._message())
+
+    def with_current(self, current: Any) -> EditConflict:
+        """The same conflict carrying `current` (the record as the page shows it now)."""
+        return EditConflict(
+            what=self.what,
+            expected_version=self.expected_version,
+            current_version=self.current_version,
+            changed_by=self.changed_by,
+            changed_at=self.changed_at,
+            attempted=self.attempted,
+            current=current,
+        )
 
     def _message(self) -> str:
         if self.current_version is None:

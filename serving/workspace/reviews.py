@@ -1,22 +1,27 @@
-"""Pre-release review: what a reviewer decided about a claim held because it is likely to be denied.
+"""Pre-release review: the claims held because they are likely to be denied, and what a reviewer decided.
 
-One row per claim (fixed before release, released as is, or held), changed with the same optimistic
-versioning as the work items: a decision names the version the reviewer saw (None for the first), and a
-stale one raises `EditConflict` with who decided last and when. The note is stored, never logged.
+`sync_review_claims` loads the claims `claimsight score claims` flagged for review (`review_claims`, one row
+per claim, refreshed by a later sync); `record_review` stores a decision: one row per claim (fixed before
+release, released as is, or held), changed with the same optimistic versioning as the work items: a decision
+names the version the reviewer saw (None for the first), and a stale one raises `EditConflict` with who
+decided last and when. The note is stored, never logged.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from serving.workspace.clock import moment
 from serving.workspace.errors import EditConflict, InvalidChange
-from serving.workspace.schema import REVIEW_DECISIONS, reviews, users
+from serving.workspace.queue_sync import plain
+from serving.workspace.schema import REVIEW_DECISIONS, review_claims, reviews, users
 
 MAX_NOTE_CHARS = 20_000
 
@@ -30,6 +35,107 @@ class Review:
     user_id: int
     at: dt.datetime
     version: int
+
+
+@dataclass(frozen=True)
+class FlaggedClaim:
+    """A claim held for review, as the scoring flagged it: its risk, reasons and preventive actions."""
+
+    claim_id: str
+    payer_id: str | None
+    service_date: dt.date | None
+    billed_amount: float | None
+    p_denial: float
+    snapshot: dict[str, Any]
+    flagged_at: dt.datetime
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return _numbered(self.snapshot, "reason")
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        return _numbered(self.snapshot, "action")
+
+
+def _numbered(snapshot: Mapping[str, Any], stem: str) -> tuple[str, ...]:
+    values = (snapshot.get(f"{stem}_{n}") for n in range(1, 10))
+    return tuple(str(v) for v in values if v not in (None, ""))
+
+
+def _first(row: Mapping[str, Any], *names: str) -> Any:
+    return next((plain(row[n]) for n in names if n in row and plain(row[n]) is not None), None)
+
+
+def _flagged_values(row: Mapping[str, Any], position: int) -> dict[str, Any]:
+    claim_id = _first(row, "claim_id")
+    if claim_id is None:
+        raise InvalidChange(f"review row {position}: needs claim_id")
+    try:
+        p = float(_first(row, "p_denial"))
+        day = _first(row, "service_date", "service_from")
+        billed = _first(row, "billed_amount", "total_charge")
+        values = {
+            "claim_id": str(claim_id),
+            "payer_id": None if _first(row, "payer_id") is None else str(_first(row, "payer_id")),
+            "service_date": None if day is None else dt.date.fromisoformat(str(day)[:10]),
+            "billed_amount": None if billed is None else float(billed),
+            "p_denial": p,
+        }
+    except (TypeError, ValueError):  # the message would quote the value
+        raise InvalidChange(f"review row {position}: p_denial, service date or billed amount unreadable") from None
+    if not 0.0 <= p <= 1.0:
+        raise InvalidChange(f"review row {position}: p_denial must be between 0 and 1")
+    values["snapshot"] = json.dumps({str(k): plain(v) for k, v in row.items()}, sort_keys=True)
+    return values
+
+
+def sync_review_claims(
+    engine: Engine, rows: Iterable[Mapping[str, Any]] | Any, *, now: dt.datetime | None = None
+) -> int:
+    """Load the claims flagged for review: rows (mappings or a DataFrame) of `claimsight score claims` output,
+    with the claim's payer_id, service_from and total_charge joined in; a row whose `decision` is not "review"
+    is skipped. A claim already loaded is refreshed, its decision kept. Returns how many rows were loaded."""
+    at = moment(now)
+    records = rows.to_dict("records") if hasattr(rows, "to_dict") and hasattr(rows, "columns") else list(rows)
+    wanted: dict[str, dict[str, Any]] = {}
+    for position, row in enumerate(records):
+        if "decision" in row and plain(row["decision"]) != "review":
+            continue
+        values = _flagged_values(row, position)
+        wanted[values["claim_id"]] = values
+    with engine.begin() as conn:
+        known = set(
+            conn.execute(select(review_claims.c.claim_id).where(review_claims.c.claim_id.in_(list(wanted)))).scalars()
+        ) if wanted else set()  # fmt: skip
+        fresh = [{**v, "flagged_at": at} for k, v in wanted.items() if k not in known]
+        if fresh:
+            conn.execute(insert(review_claims), fresh)
+        again = [{"key": k, **{c: v for c, v in values.items() if c != "claim_id"}}
+                 for k, values in wanted.items() if k in known]  # fmt: skip
+        if again:
+            conn.execute(update(review_claims).where(review_claims.c.claim_id == bindparam("key")), again)
+    return len(wanted)
+
+
+def _flagged(row: Any) -> FlaggedClaim:
+    values = dict(row._mapping)
+    values.pop("id")
+    values["snapshot"] = json.loads(values["snapshot"])
+    return FlaggedClaim(**values)
+
+
+def flagged_claims(engine: Engine) -> list[FlaggedClaim]:
+    """Every claim held for review, riskiest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(review_claims).order_by(review_claims.c.p_denial.desc(), review_claims.c.claim_id))
+        return [_flagged(r) for r in rows]
+
+
+def get_flagged(engine: Engine, claim_id: str) -> FlaggedClaim | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(review_claims).where(review_claims.c.claim_id == claim_id)).one_or_none()
+    return None if row is None else _flagged(row)
 
 
 def get_review(engine: Engine, claim_id: str) -> Review | None:
@@ -103,4 +209,13 @@ def record_review(
     return review
 
 
-__all__ = ["Review", "get_review", "record_review", "reviews_of"]
+__all__ = [
+    "FlaggedClaim",
+    "Review",
+    "flagged_claims",
+    "get_flagged",
+    "get_review",
+    "record_review",
+    "reviews_of",
+    "sync_review_claims",
+]

@@ -93,6 +93,7 @@ users = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(128), nullable=True),  # as letters are signed; None = the username
     Column("password_hash", String(255), nullable=False),
     Column("role", String(16), nullable=False),
     Column("active", Boolean, nullable=False, server_default=text("true")),
@@ -100,6 +101,19 @@ users = Table(
     Column("locked_until", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     CheckConstraint(_one_of("role", ROLES), name="role"),
+    CheckConstraint("failed_logins >= 0", name="failed_logins"),
+)
+
+# Failed sign-ins with a username that has no account, counted like an account's so that the answers (wrong
+# password, then locked) are the same whether or not the name exists. Keyed by a hash of the name as typed
+# (casefolded): people type passwords into the username box, and this table must not keep them readable.
+unknown_logins = Table(
+    "unknown_logins",
+    metadata,
+    Column("name_hash", String(64), primary_key=True),  # SHA-256 hex of the casefolded, stripped username
+    Column("failed_logins", Integer, nullable=False, server_default=text("0")),
+    Column("locked_until", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
     CheckConstraint("failed_logins >= 0", name="failed_logins"),
 )
 
@@ -209,6 +223,22 @@ reviews = Table(
     CheckConstraint("version >= 1", name="version"),
 )
 
+# The claims flagged for pre-release review (the `claimsight score claims` output rows whose decision is
+# "review"), as the last sync loaded them; the reviewer's decisions are in `reviews`.
+review_claims = Table(
+    "review_claims",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("claim_id", String(ID_CHARS), nullable=False, unique=True),
+    Column("payer_id", String(ID_CHARS), nullable=True),
+    Column("service_date", Date, nullable=True),
+    Column("billed_amount", Float, nullable=True),
+    Column("p_denial", Float, nullable=False),
+    Column("snapshot", Text, nullable=False),  # the scored row as JSON (reasons, preventive actions)
+    Column("flagged_at", UTCDateTime, nullable=False),
+    CheckConstraint("p_denial >= 0 AND p_denial <= 1", name="p_denial"),
+)
+
 phi_views = Table(
     "phi_views",
     metadata,
@@ -237,7 +267,9 @@ __all__ = [
     "login_sessions",
     "metadata",
     "phi_views",
+    "review_claims",
     "reviews",
+    "unknown_logins",
     "users",
     "work_events",
     "work_items",

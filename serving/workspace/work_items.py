@@ -96,6 +96,7 @@ class QueueFilter:
     deadline_before: dt.date | None = None  # deadline on or before this day
     states: tuple[str, ...] = UNRESOLVED
     limit: int | None = None
+    offset: int = 0  # rows of the ordered queue to skip (a page of it)
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,8 @@ def open_items(engine: Engine, *, viewer: int | None, filters: QueueFilter | Non
     )
     if filters.limit is not None:
         query = query.limit(filters.limit)
+    if filters.offset:
+        query = query.offset(filters.offset)
     with engine.connect() as conn:
         return [_item(r) for r in conn.execute(query)]
 

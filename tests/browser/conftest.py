@@ -3,8 +3,10 @@
 - `driver`: one headless Chromium for the whole session (starting one takes about 1.5 s), its cookies cleared
   before each test so every test starts signed out.
 - `second_driver`: another Chromium with its own profile, for a second person at the same time.
-- `live`: the real app (`create_app(workspace=...)`) on a free 127.0.0.1 port, with a fresh sample workspace
-  (tests/workspace_sample.py) per test, stopped at the test's end.
+- `backend`: a fresh sample workspace (tests/workspace_sample.py) per test, in memory and, as a second run of
+  every test, in a SQLite workspace database through `SqlBackend` (the store `claimsight serve` mounts).
+- `live`: the real app (`create_app(workspace=...)`) on a free 127.0.0.1 port around `backend`, stopped at the
+  test's end.
 - `shots`: the folder under the test's tmp_path where its screenshots go.
 
 Every test that uses a browser or the server is marked `slow` (`make test-fast` skips them). Without Chromium
@@ -19,10 +21,10 @@ from typing import Any
 
 import pytest
 from browser.harness import LiveServer, new_driver, quit_driver, require_browser, serve
-from workspace_sample import sample_backend, sample_options
+from workspace_sample import sample_backend, sample_options, sample_sql_backend
 
 from serving.api import ApiConfig, ModelRegistry, create_app
-from serving.workspace.web import MemoryBackend
+from serving.workspace.web import SqlBackend, WorkspaceBackend
 
 BROWSER_FIXTURES = frozenset({"driver", "second_driver", "live"})
 
@@ -49,9 +51,11 @@ def _session_driver(browser_available: None, tmp_path_factory: pytest.TempPathFa
 
 @pytest.fixture
 def driver(_session_driver: Any) -> Any:
-    """The session's Chromium, signed out: every cookie of every site cleared, on a blank page."""
+    """The session's Chromium, signed out: every cookie of every site cleared, on a blank page, its console log
+    emptied."""
     _session_driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
     _session_driver.get("about:blank")
+    _session_driver.get_log("browser")  # drained: an earlier test's console messages are not this test's
     return _session_driver
 
 
@@ -62,13 +66,26 @@ def second_driver(browser_available: None, tmp_path: Path) -> Iterator[Any]:
     quit_driver(driver)
 
 
-@pytest.fixture
-def backend() -> MemoryBackend:
-    return sample_backend()
+@pytest.fixture(params=["memory", "sqlite"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WorkspaceBackend]:
+    if request.param == "memory":
+        yield sample_backend()
+        return
+    sql = sample_sql_backend(f"sqlite:///{tmp_path / 'workspace.db'}")
+    yield sql
+    sql.engine.dispose()
 
 
 @pytest.fixture
-def live(backend: MemoryBackend, browser_available: None) -> Iterator[LiveServer]:
+def sql_backend(tmp_path: Path) -> Iterator[SqlBackend]:
+    """The sample workspace in a SQLite workspace database only."""
+    sql = sample_sql_backend(f"sqlite:///{tmp_path / 'workspace.db'}")
+    yield sql
+    sql.engine.dispose()
+
+
+@pytest.fixture
+def live(backend: WorkspaceBackend, browser_available: None) -> Iterator[LiveServer]:
     """The service with the workspace, over plain http on loopback. Cookies stay `Secure` (the production
     setting): Chromium treats http://127.0.0.1 as a secure context and keeps them."""
     app = create_app(config=ApiConfig(), models=ModelRegistry([]), workspace=sample_options(backend))

@@ -19,7 +19,7 @@ from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 from workspace_sample import MAX_FAILURES, PASSWORD  # noqa: E402
 
-from serving.workspace.web import MemoryBackend  # noqa: E402
+from serving.workspace.web import WorkspaceBackend  # noqa: E402
 from serving.workspace.web.backend import User  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -65,7 +65,7 @@ def submit_login(driver: Any, username: str, password: str) -> None:
 def sign_in(driver: Any, live: LiveServer, username: str) -> None:
     driver.get(live.url + "/app/login")
     submit_login(driver, username, PASSWORD)
-    wait(driver).until(ec.url_contains("/app/queue"))
+    wait(driver).until(ec.url_contains("/app/review" if username == "val" else "/app/queue"))
 
 
 def click_and_load(driver: Any, element: Any) -> None:
@@ -83,7 +83,7 @@ def no_console_errors(driver: Any, *, except_status: tuple[int, ...] = ()) -> No
 
 
 def test_sign_in_read_the_queue_open_an_item_and_record_a_correction(
-    driver: Any, live: LiveServer, backend: MemoryBackend, shots: Path
+    driver: Any, live: LiveServer, backend: WorkspaceBackend, shots: Path
 ) -> None:
     driver.get(live.url + "/app/queue")  # not signed in: the sign-in page, which comes back here after
     wait(driver).until(ec.url_contains("/app/login"))
@@ -92,13 +92,14 @@ def test_sign_in_read_the_queue_open_an_item_and_record_a_correction(
     wait(driver).until(ec.url_contains("/app/queue"))
 
     assert text_of(driver, "[data-testid=signed-in-user]") == "Ana Ruiz"
-    assert text_of(driver, ".who .role") == "biller"
+    assert text_of(driver, ".who .role") == "specialist"
     assert text_of(driver, "h1") == "My queue"
     today = text_of(driver, "#queue-today")
     assert "CLM-1001" in today and "CLM-1002" in today and "CLM-1005" in today
+    assert "CLM-1004" in today  # unassigned: offered to her
     assert "CLM-1003" not in today  # Ben's
     # expected dollars, minutes, deadline with its rule, the recommended action, reasons and code meanings
-    row = driver.find_element(By.CSS_SELECTOR, "tr[data-item=D0001]").text
+    row = driver.find_element(By.CSS_SELECTOR, "tr[data-item='1']").text
     for expected in ("$812.40", "12", "in 5 days", "payer appeal window", "Correct and resubmit",
                      "Rendering NPI missing", "CO-16", "Missing or invalid info on claim", "N290",
                      "Rendering provider ID missing or invalid"):  # fmt: skip
@@ -114,6 +115,7 @@ def test_sign_in_read_the_queue_open_an_item_and_record_a_correction(
     minutes.clear()
     minutes.send_keys("14")
     driver.find_element(By.ID, "work-note").send_keys("Added rendering NPI; corrected claim sent")
+    assert Select(driver.find_element(By.ID, "work-then")).first_selected_option.get_attribute("value") == "sent"
     click_and_load(driver, driver.find_element(By.ID, "record-work"))
 
     assert text_of(driver, "#saved") == "Work recorded."
@@ -121,24 +123,28 @@ def test_sign_in_read_the_queue_open_an_item_and_record_a_correction(
     assert "Corrected claim sent" in history and "14 min" in history and "by ana" in history
     assert "Added rendering NPI; corrected claim sent" in history
     screenshot(driver, shots / "04-item-recorded.png")
-    stored = backend.item("D0001")
-    assert stored.status == "worked" and stored.version == 2
-    assert [(e.action, e.minutes, e.by) for e in stored.history] == [("corrected_claim", 14, "ana")]
+    assert text_of(driver, "#item-status") == "Sent"
+    stored = backend.item("1")
+    assert stored.status == "sent" and stored.version >= 2
+    assert [(e.event, e.action, e.by) for e in stored.history] == [
+        ("worked", "corrected_claim", "ana"), ("sent", "corrected_claim", "ana")
+    ]  # fmt: skip
+    assert stored.history[0].minutes == 14
     no_console_errors(driver)
 
 
 def test_an_appeal_letter_is_drafted_saved_and_prints_without_the_page_around_it(
-    driver: Any, live: LiveServer, backend: MemoryBackend, shots: Path
+    driver: Any, live: LiveServer, backend: WorkspaceBackend, shots: Path
 ) -> None:
     sign_in(driver, live, "ana")
-    driver.get(live.url + "/app/items/D0002")
+    driver.get(live.url + "/app/items/2")
     letter = driver.find_element(By.ID, "letter")
     assert "claim CLM-1002" in letter.get_attribute("value")
     assert "CO-197 (Authorization or notification absent)" in letter.get_attribute("value")
     letter.send_keys("\nAuthorization 77-1234 was on file before the visit.")
     click_and_load(driver, driver.find_element(By.ID, "save-draft"))
     assert text_of(driver, "#saved") == "Draft saved."
-    assert "Authorization 77-1234" in (backend.item("D0002").draft or "")
+    assert "Authorization 77-1234" in (backend.item("2").draft or "")
 
     click_and_load(driver, driver.find_element(By.ID, "open-letter"))
     body = text_of(driver, "#letter-text")
@@ -156,13 +162,14 @@ def test_an_appeal_letter_is_drafted_saved_and_prints_without_the_page_around_it
 
 
 def test_a_change_by_someone_else_in_between_is_a_conflict_that_keeps_what_was_typed(
-    driver: Any, second_driver: Any, live: LiveServer, backend: MemoryBackend, shots: Path
+    driver: Any, second_driver: Any, live: LiveServer, backend: WorkspaceBackend, shots: Path
 ) -> None:
     sign_in(driver, live, "ana")
-    driver.get(live.url + "/app/items/D0004")
+    driver.get(live.url + "/app/items/4")  # unassigned: both may take it
     sign_in(second_driver, live, "ben")  # another person, another browser, the same item
-    second_driver.get(live.url + "/app/items/D0004")
+    second_driver.get(live.url + "/app/items/4")
     Select(second_driver.find_element(By.ID, "work-action")).select_by_value("payer_call")
+    Select(second_driver.find_element(By.ID, "work-then")).select_by_value("working")
     click_and_load(second_driver, second_driver.find_element(By.ID, "record-work"))
     assert text_of(second_driver, "#saved") == "Work recorded."
 
@@ -174,19 +181,15 @@ def test_a_change_by_someone_else_in_between_is_a_conflict_that_keeps_what_was_t
     click_and_load(driver, driver.find_element(By.ID, "record-work"))
 
     conflict = text_of(driver, "#conflict")
-    assert "ben saved this item at" in conflict and "not saved" in conflict
-    assert driver.find_element(By.ID, "work-note").get_attribute("value") == "Appeal with the operative report"
-    assert driver.find_element(By.ID, "work-minutes").get_attribute("value") == "40"
-    assert Select(driver.find_element(By.ID, "work-action")).first_selected_option.get_attribute("value") == "appeal"
-    assert "Payer call" in text_of(driver, "#history")  # Ben's change is shown
+    assert "ben saved this item at" in conflict and "not saved" in conflict and "now ben's" in conflict
+    assert driver.find_element(By.ID, "kept-note").get_attribute("value") == "Appeal with the operative report"
+    entry = text_of(driver, "#kept-entry")
+    assert "Appeal" in entry and "40" in entry
+    assert "CLM-1004" not in driver.find_element(By.TAG_NAME, "body").text  # Ben's now: not shown to her
     screenshot(driver, shots / "07-conflict.png")
     no_console_errors(driver, except_status=(409,))
-    assert [e.by for e in backend.item("D0004").history] == ["ben"]
-
-    click_and_load(driver, driver.find_element(By.ID, "record-work"))  # having seen it, Ana submits again
-    assert text_of(driver, "#saved") == "Work recorded."
-    assert [e.by for e in backend.item("D0004").history] == ["ben", "ana"]
-    no_console_errors(driver)
+    assert [e.by for e in backend.item("4").history] == ["ben"]
+    assert backend.item("4").owner == "ben"
 
 
 def test_queue_filters_apply_when_a_choice_changes(driver: Any, live: LiveServer, shots: Path) -> None:
@@ -198,17 +201,16 @@ def test_queue_filters_apply_when_a_choice_changes(driver: Any, live: LiveServer
     Select(driver.find_element(By.NAME, "payer")).select_by_value("AETNA")  # app.js submits the form
     wait_for_new_page(driver)
     rows = driver.find_elements(By.CSS_SELECTOR, "tr[data-item]")
-    assert sorted(r.get_attribute("data-item") for r in rows) == ["D0001", "D0005"]
+    assert sorted(r.get_attribute("data-item") for r in rows) == ["1", "5"]
     assert "payer=AETNA" in driver.current_url and "scope=team" in driver.current_url
     screenshot(driver, shots / "08-queue-filtered.png")
     no_console_errors(driver)
 
 
 def test_a_pre_release_claim_is_marked_fixed(
-    driver: Any, live: LiveServer, backend: MemoryBackend, shots: Path
+    driver: Any, live: LiveServer, backend: WorkspaceBackend, shots: Path
 ) -> None:
-    sign_in(driver, live, "lee")
-    click_and_load(driver, driver.find_element(By.LINK_TEXT, "Review"))
+    sign_in(driver, live, "val")  # a reviewer lands on the review list
     assert text_of(driver, "h1") == "Pre-release review"
     screenshot(driver, shots / "09-review.png")
     row = driver.find_element(By.CSS_SELECTOR, "tr[data-claim=CLM-2001]")
@@ -218,11 +220,11 @@ def test_a_pre_release_claim_is_marked_fixed(
 
     assert text_of(driver, "#saved") == "Decision saved."
     row_text = driver.find_element(By.CSS_SELECTOR, "tr[data-claim=CLM-2001]").text
-    assert "Fixed" in row_text and "lee" in row_text and "Auth 55-901 added" in row_text
+    assert "Fixed" in row_text and "val" in row_text and "Auth 55-901 added" in row_text
     screenshot(driver, shots / "10-review-decided.png")
-    lee = User("lee", "Lee Park", "lead")
-    claim = next(c for c in backend.review_claims(lee) if c.claim_id == "CLM-2001")
-    assert (claim.status, claim.decided_by, claim.note) == ("fixed", "lee", "Auth 55-901 added")
+    val = User("val", "Val Moreau", "reviewer")
+    claim = next(c for c in backend.review_claims(val) if c.claim_id == "CLM-2001")
+    assert (claim.status, claim.decided_by, claim.note) == ("fixed", "val", "Auth 55-901 added")
     no_console_errors(driver)
 
 

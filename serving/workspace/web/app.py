@@ -8,6 +8,11 @@ Every route but the sign-in page is on `protected`, a router whose dependency `c
 valid session cookie and, for any method but GET/HEAD/OPTIONS, this session's CSRF token in the form. A route
 added there is protected without saying so; a route added to `public` is reachable by anyone, and the
 route-walk test (tests/serving/workspace/web/test_routes_protected.py) fails until it is listed there.
+
+Each route then checks the role's permission (`serving.workspace.roles.can`, through `User.can`) and answers
+403 with a page saying what the role cannot do; the store checks again (`NotPermitted`). Every page that
+shows claim facts (the queue, an item, its letter, the review list) is written to the PHI view log through
+`WorkspaceBackend.record_phi_view`, with the route's template and the claims shown.
 """
 
 from __future__ import annotations
@@ -30,14 +35,17 @@ from starlette.concurrency import run_in_threadpool
 from features.contract.codes import CodeTables, load_code_tables
 from serving.workspace.web import present
 from serving.workspace.web.backend import (
+    NEXT_STEPS,
     REVIEW_DECISIONS,
     WORK_ACTIONS,
     EditConflict,
-    Forbidden,
+    InvalidChange,
     ItemFilters,
     NotFound,
+    NotPermitted,
     ReviewClaim,
     Session,
+    User,
     WorkItem,
     WorkspaceBackend,
 )
@@ -66,8 +74,33 @@ PUBLIC_PATHS = frozenset({"/login"})  # relative to the prefix; everything else 
 MAX_NOTE_CHARS = 2_000
 MAX_LETTER_CHARS = 20_000
 MAX_MINUTES = 600
+MAX_CAPACITY = 24 * 60  # minutes per day
 LOGIN_FORM_SECONDS = 3_600
-SAVED_MESSAGES = {"work": "Work recorded.", "draft": "Draft saved.", "review": "Decision saved."}
+SAVED_MESSAGES = {
+    "work": "Work recorded.",
+    "draft": "Draft saved.",
+    "review": "Decision saved.",
+    "assign": "Assignment saved.",
+}
+# what a role without the permission is told it cannot do
+PERMISSION_TEXT = {
+    "view_queue": "see the appeal queue",
+    "work_items": "work items",
+    "review_claims": "decide on claims held before release",
+    "assign_items": "assign items to people",
+    "set_capacity": "set people's capacity",
+    "view_team_queue": "see the whole team's queue",
+    "export_followups": "export the recorded work",
+    "manage_users": "manage accounts",
+}
+NEXT_STEP_LABELS = {
+    "working": "Still working on it",
+    "sent": "Sent to the payer",
+    "written_off": "Closed: written off",
+    "billed_patient": "Closed: billed to the patient",
+}
+# the step a recommended action usually ends with: the record-work form's default
+DEFAULT_STEP = {"write_off": "written_off", "bill_patient": "billed_patient"}
 # the team action a recommended action is usually done with: the record-work form's default
 DEFAULT_WORK = {
     "correct_and_resubmit": "corrected_claim",
@@ -93,6 +126,7 @@ class WorkspaceOptions:
     organisation: str = ""
     prefix: str = "/app"
     today: Callable[[], dt.date] = dt.date.today
+    page_size: int = 100  # queue rows per page: a team's 10,000 open denials are read a page at a time
     codes: CodeTables | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -124,6 +158,7 @@ class Workspace:
             money=present.money,
             day=present.day,
             label=present.label,
+            step_label=NEXT_STEP_LABELS.get,
             codes=self.codes,
             csrf_field=CSRF_FIELD,
         )
@@ -188,6 +223,29 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
     public = APIRouter()
     protected = APIRouter(dependencies=[Depends(current_session)])
 
+    def landing(user: User) -> str:
+        """Where a person starts: the queue, else the review list, else the page for an account's role."""
+        if user.can("view_queue"):
+            return ws.url("/queue")
+        if user.can("review_claims"):
+            return ws.url("/review")
+        return ws.url("/home")
+
+    def forbidden(session: Session, permission: str) -> HTMLResponse:
+        return ws.error(
+            403,
+            "Not for your role",
+            f"Your role ({session.user.role}) cannot {PERMISSION_TEXT[permission]}. "
+            "Ask a manager or an administrator if your work needs it.",
+            session,
+        )
+
+    async def seen(session: Session, route: str, claim_ids: list[str], item_id: str | None = None) -> None:
+        """The PHI view log: `session`'s user was shown these claims on `route` (a template, not the path)."""
+        await _call(
+            backend.record_phi_view, session.user, route=ws.prefix + route, claim_ids=claim_ids, item_id=item_id
+        )
+
     # ------------------------------------------------------------------------------- sign-in
     def login_page(target: str | None, *, status: int = 200, error: str | None = None, username: str = "") -> Response:
         """The sign-in form with a fresh login CSRF token (and its cookie); `target` is where to go after."""
@@ -206,8 +264,9 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
     @public.get("/login", response_class=HTMLResponse, include_in_schema=False)
     async def login_form(request: Request) -> Response:
         token = read_cookie(request, SESSION_COOKIE, secure=secure)
-        if token is not None and await _call(backend.lookup_session, token) is not None:
-            return _see_other(ws.url("/queue"))
+        found = await _call(backend.lookup_session, token) if token is not None else None
+        if found is not None:
+            return _see_other(landing(found.user))
         return login_page(request.query_params.get("next"))
 
     @public.post("/login", response_class=HTMLResponse, include_in_schema=False)
@@ -235,7 +294,7 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
                 return login_page(form.get("next"), status=429, error=message, username=username)
             return login_page(form.get("next"), status=401, error="Wrong username or password.", username=username)
         session = await _call(backend.create_session, result.user)
-        target = safe_next(form.get("next"), prefix=ws.prefix, default=ws.url("/queue"))
+        target = safe_next(form.get("next"), prefix=ws.prefix, default=landing(result.user))
         response = _see_other(target)
         set_cookie(response, SESSION_COOKIE, session.token, secure=secure)  # a browser-session cookie
         delete_cookie(response, LOGIN_CSRF_COOKIE, secure=secure)
@@ -243,8 +302,14 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
 
     # ------------------------------------------------------------------------------- signed in
     @protected.get("/", include_in_schema=False)
-    async def home() -> Response:
-        return _see_other(ws.url("/queue"))
+    async def root(request: Request) -> Response:
+        return _see_other(landing(_session(request).user))
+
+    @protected.get("/home", response_class=HTMLResponse, include_in_schema=False)
+    async def home(request: Request) -> Response:
+        """A role that sees no claim (an admin): what it does here, and where."""
+        session = _session(request)
+        return ws.render("home.html", session=session, nav="home", permission_text=PERMISSION_TEXT)
 
     @protected.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
@@ -257,6 +322,8 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
     @protected.get("/queue", response_class=HTMLResponse, include_in_schema=False)
     async def queue(request: Request) -> Response:
         session = _session(request)
+        if not session.user.can("view_queue"):
+            return forbidden(session, "view_queue")
         params = request.query_params
         notice = None
         deadline_before = None
@@ -266,6 +333,10 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
             except ValueError:
                 notice = "The deadline filter was not a date (YYYY-MM-DD) and was ignored."
         scope = "team" if params.get("scope") == "team" else "mine"
+        if scope == "team" and not session.user.can("view_team_queue"):
+            return forbidden(session, "view_team_queue")
+        page = _int(params.get("page"), low=1, high=10**6) or 1
+        size = ws.options.page_size
         filters = ItemFilters(
             mine=scope == "mine",
             payer_id=params.get("payer") or None,
@@ -273,9 +344,13 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
             action=params.get("action") or None,
             owner=params.get("owner") or None,
             deadline_before=deadline_before,
+            limit=size + 1,  # one more than shown: whether there is a next page
+            offset=(page - 1) * size,
         )
-        items = await _call(backend.open_items, filters, session.user)
-        choices = await _call(backend.filter_choices, session.user)
+        found = await _call(backend.open_items, filters, session.user)
+        items, more = found[:size], len(found) > size
+        choices = await _call(backend.filter_choices, session.user, mine=scope == "mine")
+        await seen(session, "/queue", [i.claim_id for i in items])
         today = ws.options.today()
         current = {
             "scope": scope,
@@ -285,8 +360,15 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
             "owner": filters.owner or "",
             "deadline_before": deadline_before.isoformat() if deadline_before else "",
         }
+        pager = {
+            "first": (page - 1) * size + 1,
+            "last": (page - 1) * size + len(items),
+            "previous": page - 1 if page > 1 else None,
+            "next": page + 1 if more else None,
+        }
         return ws.render(
             "queue.html",
+            pager=pager,
             session=session,
             nav="queue",
             today=today,
@@ -298,7 +380,7 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
             days_left=lambda d: present.days_left(d, today),
         )
 
-    def item_page(
+    async def item_page(
         session: Session,
         item: WorkItem,
         *,
@@ -315,8 +397,13 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
             "action": DEFAULT_WORK.get(item.recommended_action, "appeal"),
             "minutes": str(item.minutes),
             "note": "",
+            "then": DEFAULT_STEP.get(item.recommended_action, "sent"),
         }
         org = ws.options.organisation
+        assignees = await _call(backend.assignees) if session.user.can("assign_items") else ()
+        await seen(session, "/items/{item_id}", [item.claim_id], item.item_id)
+        # a refused or conflicting entry stays in its form, even when the item can no longer take it
+        kept = session.user.can("work_items") and item.status != "resolved"
         return ws.render(
             "item.html",
             status=status,
@@ -330,17 +417,44 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
             conflict=conflict,
             work={**default_work, **(work or {})},
             work_actions=WORK_ACTIONS,
+            next_steps=NEXT_STEPS,
+            assignees=assignees,
+            work_form=item.workable_by(session.user) or (kept and bool(conflict or error) and work is not None),
+            draft_form=item.workable_by(session.user)
+            or (kept and bool(conflict or draft_error) and draft_text is not None),
             draft_text=draft_text
             if draft_text is not None
             else item.draft or present.letter_text(item, session.user, today, ws.codes, org),
             draft_error=draft_error,
         )
 
-    async def load_item(item_id: str, session: Session) -> WorkItem | Response:
+    def kept_page(
+        session: Session, status: int, message: str, *, work: Mapping[str, str] | None = None, letter: str | None = None
+    ) -> HTMLResponse:
+        """A refused entry on an item this person may not see (now someone else's): the entry is shown back,
+        the item's claim facts are not."""
+        return ws.render(
+            "kept.html", status=status, session=session, nav="queue", message=message, work=work, letter=letter
+        )
+
+    async def load_item(item_id: str, session: Session, *, posting: bool = False) -> WorkItem | Response:
+        """The item if this person may see it; otherwise the page that says why not. A form posted to an item
+        that has become someone else's is let through (`posting`): the store refuses it or reports the
+        conflict, and the answer shows the entry back without the item (`kept_page`)."""
+        if not session.user.can("view_queue"):
+            return forbidden(session, "view_queue")
         try:
-            return await _call(backend.item, item_id)
+            item = await _call(backend.item, item_id)
         except NotFound:
             return ws.error(404, "Not found", "There is no item with that id.", session)
+        if not posting and not item.open_to(session.user):
+            return ws.error(
+                403,
+                "Someone else's item",
+                f"This item is assigned to {item.owner}: only they and the managers see it.",
+                session,
+            )
+        return item
 
     @protected.get("/items/{item_id}", response_class=HTMLResponse, include_in_schema=False)
     async def item_view(item_id: str, request: Request) -> Response:
@@ -348,16 +462,18 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
         item = await load_item(item_id, session)
         if isinstance(item, Response):
             return item
-        return item_page(session, item, saved=request.query_params.get("saved"))
+        return await item_page(session, item, saved=request.query_params.get("saved"))
 
     @protected.post("/items/{item_id}/work", response_class=HTMLResponse, include_in_schema=False)
     async def record_work(item_id: str, request: Request) -> Response:
         session = _session(request)
         form = await read_form(request)
-        item = await load_item(item_id, session)
+        item = await load_item(item_id, session, posting=True)
         if isinstance(item, Response):
             return item
-        typed = {k: form.get(k, "") for k in ("action", "minutes", "note")}
+        if not session.user.can("work_items"):
+            return forbidden(session, "work_items")
+        typed = {k: form.get(k, "") for k in ("action", "minutes", "note", "then")}
         version = _int(form.get("expected_version"), low=1, high=2**62)
         minutes = _int(typed["minutes"], low=0, high=MAX_MINUTES)
         problem = None
@@ -365,12 +481,16 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
             problem = "The form was incomplete; reload the page and try again."
         elif typed["action"] not in WORK_ACTIONS:
             problem = "Choose what you did."
+        elif typed["then"] not in NEXT_STEPS:
+            problem = "Choose where the item stands now."
         elif minutes is None:
             problem = f"Minutes must be a whole number from 0 to {MAX_MINUTES}."
         elif len(typed["note"]) > MAX_NOTE_CHARS:
             problem = f"The note is longer than {MAX_NOTE_CHARS} characters."
         if problem is not None:
-            return item_page(session, item, status=422, error=problem, work=typed)
+            if not item.open_to(session.user):
+                return kept_page(session, 422, problem, work=typed)
+            return await item_page(session, item, status=422, error=problem, work=typed)
         assert version is not None and minutes is not None
         try:
             await _call(
@@ -381,40 +501,81 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
                 action=typed["action"],
                 minutes=minutes,
                 note=typed["note"],
+                then=typed["then"],
             )
         except EditConflict as exc:
             current = exc.current
             assert isinstance(current, WorkItem)
-            return item_page(session, current, status=409, conflict=_conflict_text(current), work=typed)
-        except Forbidden:
-            return _read_only(session)
+            text = _conflict_text(exc, current, session.user)
+            if not current.open_to(session.user):
+                return kept_page(session, 409, text, work=typed)
+            return await item_page(session, current, status=409, conflict=text, work=typed)
+        except (NotPermitted, InvalidChange) as exc:
+            status = 403 if isinstance(exc, NotPermitted) else 422
+            if not item.open_to(session.user):
+                return kept_page(session, status, _refusal(exc), work=typed)
+            return await item_page(session, item, status=status, error=_refusal(exc), work=typed)
         return _see_other(ws.url(f"/items/{item_id}", saved="work"))
 
     @protected.post("/items/{item_id}/draft", response_class=HTMLResponse, include_in_schema=False)
     async def save_draft(item_id: str, request: Request) -> Response:
         session = _session(request)
         form = await read_form(request)
-        item = await load_item(item_id, session)
+        item = await load_item(item_id, session, posting=True)
         if isinstance(item, Response):
             return item
+        if not session.user.can("work_items"):
+            return forbidden(session, "work_items")
         text = form.get("letter", "")
-        version = _int(form.get("expected_version"), low=1, high=2**62)
-        if version is None or len(text) > MAX_LETTER_CHARS:
+        raw_version = form.get("expected_draft_version")
+        version = None if raw_version == "" else _int(raw_version, low=1, high=2**62)
+        if (raw_version != "" and version is None) or len(text) > MAX_LETTER_CHARS:
             problem = (
-                "The form was incomplete; reload the page and try again."
-                if version is None
-                else f"The letter is longer than {MAX_LETTER_CHARS} characters."
+                f"The letter is longer than {MAX_LETTER_CHARS} characters."
+                if len(text) > MAX_LETTER_CHARS
+                else "The form was incomplete; reload the page and try again."
             )
-            return item_page(session, item, status=422, draft_text=text, draft_error=problem)
+            if not item.open_to(session.user):
+                return kept_page(session, 422, problem, letter=text)
+            return await item_page(session, item, status=422, draft_text=text, draft_error=problem)
         try:
             await _call(backend.save_draft, item_id, version, session.user, text)
         except EditConflict as exc:
             current = exc.current
             assert isinstance(current, WorkItem)
-            return item_page(session, current, status=409, conflict=_conflict_text(current), draft_text=text)
-        except Forbidden:
-            return _read_only(session)
+            conflict = _conflict_text(exc, current, session.user)
+            if not current.open_to(session.user):
+                return kept_page(session, 409, conflict, letter=text)
+            return await item_page(session, current, status=409, conflict=conflict, draft_text=text)
+        except (NotPermitted, InvalidChange) as exc:
+            status = 403 if isinstance(exc, NotPermitted) else 422
+            if not item.open_to(session.user):
+                return kept_page(session, status, _refusal(exc), letter=text)
+            return await item_page(session, item, status=status, draft_text=text, draft_error=_refusal(exc))
         return _see_other(ws.url(f"/items/{item_id}", saved="draft"))
+
+    @protected.post("/items/{item_id}/assign", response_class=HTMLResponse, include_in_schema=False)
+    async def assign(item_id: str, request: Request) -> Response:
+        session = _session(request)
+        form = await read_form(request)
+        if not session.user.can("assign_items"):
+            return forbidden(session, "assign_items")
+        item = await load_item(item_id, session)
+        if isinstance(item, Response):
+            return item
+        version = _int(form.get("expected_version"), low=1, high=2**62)
+        owner = form.get("owner", "").strip() or None
+        if version is None:
+            return await item_page(session, item, status=422, error="The form was incomplete; reload the page.")
+        try:
+            await _call(backend.assign, item_id, version, session.user, owner)
+        except EditConflict as exc:
+            current = exc.current
+            assert isinstance(current, WorkItem)
+            return await item_page(session, current, status=409, conflict=_conflict_text(exc, current, session.user))
+        except (NotPermitted, InvalidChange) as exc:
+            return await item_page(session, item, status=422, error=_refusal(exc))
+        return _see_other(ws.url(f"/items/{item_id}", saved="assign"))
 
     @protected.get("/items/{item_id}/letter", response_class=HTMLResponse, include_in_schema=False)
     async def letter(item_id: str, request: Request) -> Response:
@@ -424,15 +585,53 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
             return item
         today = ws.options.today()
         text = item.draft or present.letter_text(item, session.user, today, ws.codes, ws.options.organisation)
+        await seen(session, "/items/{item_id}/letter", [item.claim_id], item.item_id)
         return ws.render(
             "letter.html", session=session, nav="queue", item=item, text=text, saved=item.draft is not None
         )
+
+    # ------------------------------------------------------------------------------- team capacity
+    async def team_page(
+        session: Session, *, status: int = 200, saved: bool = False, error: str | None = None
+    ) -> Response:
+        people = await _call(backend.team_capacity, session.user)
+        total = sum(m or 0 for _, m in people)
+        return ws.render(
+            "team.html", status=status, session=session, nav="team", people=people, total=total, saved=saved,
+            error=error, max_minutes=MAX_CAPACITY,
+        )  # fmt: skip
+
+    @protected.get("/team", response_class=HTMLResponse, include_in_schema=False)
+    async def team(request: Request) -> Response:
+        session = _session(request)
+        if not session.user.can("set_capacity"):
+            return forbidden(session, "set_capacity")
+        return await team_page(session, saved=request.query_params.get("saved") == "capacity")
+
+    @protected.post("/team/capacity", response_class=HTMLResponse, include_in_schema=False)
+    async def set_capacity(request: Request) -> Response:
+        session = _session(request)
+        form = await read_form(request)
+        if not session.user.can("set_capacity"):
+            return forbidden(session, "set_capacity")
+        minutes = _int(form.get("minutes"), low=0, high=MAX_CAPACITY)
+        username = form.get("username", "").strip()
+        if minutes is None or not username:
+            return await team_page(
+                session, status=422, error=f"Minutes per day must be a whole number from 0 to {MAX_CAPACITY}."
+            )
+        try:
+            await _call(backend.set_capacity, session.user, username, minutes)
+        except InvalidChange as exc:
+            return await team_page(session, status=422, error=str(exc))
+        return _see_other(ws.url("/team", saved="capacity"))
 
     # ------------------------------------------------------------------------------- review
     async def review_page(
         session: Session, *, status: int = 200, saved: str | None = None, conflict: str | None = None
     ) -> Response:
         claims = await _call(backend.review_claims, session.user)
+        await seen(session, "/review", [c.claim_id for c in claims])
         return ws.render(
             "review.html",
             status=status,
@@ -447,12 +646,16 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
     @protected.get("/review", response_class=HTMLResponse, include_in_schema=False)
     async def review(request: Request) -> Response:
         session = _session(request)
+        if not session.user.can("review_claims"):
+            return forbidden(session, "review_claims")
         return await review_page(session, saved=request.query_params.get("saved"))
 
     @protected.post("/review/{claim_id}", response_class=HTMLResponse, include_in_schema=False)
     async def decide(claim_id: str, request: Request) -> Response:
         session = _session(request)
         form = await read_form(request)
+        if not session.user.can("review_claims"):
+            return forbidden(session, "review_claims")
         version = _int(form.get("expected_version"), low=1, high=2**62)
         decision = form.get("decision", "")
         note = form.get("note", "")[:MAX_NOTE_CHARS]
@@ -471,14 +674,9 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
                 f"{present.label(current.status).lower()}. Your choice was not saved; look again and choose."
             )
             return await review_page(session, status=409, conflict=text)
-        except Forbidden:
-            return _read_only(session)
+        except NotPermitted:
+            return forbidden(session, "review_claims")
         return _see_other(ws.url("/review", saved="review"))
-
-    def _read_only(session: Session) -> Response:
-        return ws.error(
-            403, "Read only", f"Your role ({session.user.role}) can read the workspace but not change it.", session
-        )
 
     return public, protected
 
@@ -489,13 +687,22 @@ def _session(request: Request) -> Session:
     return session
 
 
-def _conflict_text(current: WorkItem) -> str:
-    last = current.history[-1] if current.history else None
-    who = f"{last.by} saved this item at {present.day(last.at)}" if last else "Someone else saved this item"
-    return (
-        f"{who} while you were editing it. Your entry was not saved; it is still in the form below. "
-        "Check their change, then submit again."
-    )
+def _conflict_text(conflict: EditConflict, current: WorkItem, user: User) -> str:
+    when = f" at {present.day(conflict.changed_at)}" if conflict.changed_at else ""
+    who = f"{conflict.changed_by} saved this item{when}" if conflict.changed_by else f"This item was changed{when}"
+    text = f"{who} while you were editing it. Your entry was not saved; it is kept below. "
+    if current.owner not in (None, user.username):
+        return text + f"The item is now {current.owner}'s: ask a manager to reassign it if you should work it."
+    if current.status == "resolved":
+        return text + "The item is resolved now."
+    return text + "Check their change, then submit again."
+
+
+def _refusal(exc: Exception) -> str:
+    """The store's refusal as the page says it: its messages name items by number and people by username, never
+    a claim or what was typed (serving.workspace.errors), so they are safe to show."""
+    text = str(exc)
+    return (text[:1].upper() + text[1:]).rstrip(".") + ". Your entry was not saved; it is kept below."
 
 
 def mount_workspace(app: FastAPI, options: WorkspaceOptions) -> Workspace:

@@ -1,37 +1,64 @@
 """What the workspace pages need from a store, as a `Protocol` and the plain values it hands back.
 
-The pages are written against `WorkspaceBackend`, not a database: `MemoryBackend`
-(`serving.workspace.web.memory`) implements it in memory for tests and the shell, and the SQL store
-implements it for production. Every method is synchronous; the routes call them on a worker thread
-(`run_in_threadpool`), so a store may block on its database.
+The pages are written against `WorkspaceBackend`, not a database: `SqlBackend` (`serving.workspace.web.
+sql_backend`) implements it over the workspace database (SQLite or PostgreSQL), and `MemoryBackend`
+(`serving.workspace.web.memory`) in memory, the fast double for tests and for trying the pages. Both keep
+the rules below, and tests/serving/workspace/web/test_backend_contract.py runs the same tests on each. Every
+method is synchronous; the routes call them on a worker thread (`run_in_threadpool`), so a store may block.
 
-Rules every implementation keeps (the web layer relies on them and the tests check `MemoryBackend` for them):
+The values here are the pages' view of the store's rows (a `WorkItem` carries the claim facts, the history
+and the draft that one page shows); the roles, the permissions and the exceptions are the store's own
+(`serving.workspace.roles`, `serving.workspace.errors`), so there is one of each.
 
+Rules every implementation keeps:
+
+- Roles are the issue's: specialist, reviewer, manager, admin, and what each may do is
+  `serving.workspace.roles.can`. A call the user's role does not allow raises `NotPermitted`.
 - `authenticate` counts failures per username, whether or not the user exists, and after `max_failures`
   in a row refuses even the right password until the lock-out ends (`LoginResult.locked_until`). A known
-  and an unknown username fail alike, so the answer does not tell which usernames exist.
+  and an unknown username fail alike, so the answers do not tell which usernames exist. Usernames match
+  without regard to case.
 - A session token is a random secret that the store keeps only as a hash; `lookup_session` answers None
   for a revoked, expired or unknown token and extends an idle session it finds. Each session has its
   own CSRF token, fixed for its lifetime.
-- Items and review claims carry a `version`. A write names the version the person saw (`expected_version`);
-  when the stored one differs the write changes nothing and raises `EditConflict` with the current value.
+- Items and review claims carry a `version`, a saved draft its own `draft_version`. A write names the
+  version the person saw; when the stored one differs the write changes nothing and raises `EditConflict`
+  (the store's) with `current` set to the value as it is now.
+- An item belongs to whoever works it first (or whom a manager assigns it to): a person's queue offers their
+  own items and unassigned ones, and work on someone else's item raises `NotPermitted`. The queue offers
+  items that are open or in progress; once sent to the payer or resolved an item leaves it.
+- `record_phi_view` appends to the audit log of who saw which claims; the pages call it for every page that
+  shows claim facts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from features.contract.schema import TEAM_ACTIONS
+from serving.workspace import roles
+from serving.workspace.errors import EditConflict, InvalidChange, NotFound, NotPermitted
+from serving.workspace.schema import REVIEW_DECISIONS as _DECISIONS
+from serving.workspace.users import LockoutPolicy
 
-Role = Literal["viewer", "biller", "lead", "admin"]
-ROLES: tuple[Role, ...] = ("viewer", "biller", "lead", "admin")
-WRITER_ROLES: frozenset[str] = frozenset({"biller", "lead", "admin"})  # a viewer reads, nothing more
+Role = Literal["specialist", "reviewer", "manager", "admin"]
+ROLES: tuple[Role, ...] = ("specialist", "reviewer", "manager", "admin")
+ItemStatus = Literal["open", "in_progress", "sent", "resolved"]
+QUEUED_STATUSES: tuple[ItemStatus, ...] = ("open", "in_progress")  # what the queue offers
 ReviewDecision = Literal["fixed", "released", "held"]
 REVIEW_DECISIONS: tuple[ReviewDecision, ...] = ("fixed", "released", "held")
 WORK_ACTIONS: tuple[str, ...] = TEAM_ACTIONS  # what a person records having done (followups.action)
+# What the item becomes once the work is recorded: still being worked, sent to the payer, or closed by the
+# team (written off, billed to the patient: store resolutions).
+NextStep = Literal["working", "sent", "written_off", "billed_patient"]
+NEXT_STEPS: tuple[NextStep, ...] = ("working", "sent", "written_off", "billed_patient")
+CLOSING_STEPS = frozenset({"written_off", "billed_patient"})
+
+if tuple(roles.ROLES) != ROLES or tuple(_DECISIONS) != REVIEW_DECISIONS:  # pragma: no cover - a drift
+    raise RuntimeError("the web layer's roles or review decisions differ from the store's")
 
 
 @dataclass(frozen=True)
@@ -40,9 +67,9 @@ class User:
     display_name: str
     role: Role
 
-    @property
-    def can_write(self) -> bool:
-        return self.role in WRITER_ROLES
+    def can(self, permission: str) -> bool:
+        """What the role may do (`serving.workspace.roles.can`)."""
+        return roles.can(self.role, permission)
 
 
 @dataclass(frozen=True)
@@ -75,24 +102,27 @@ class Adjustment:
 class ClaimFacts:
     """What the claim and its remit say, as a person checks them before working the denial."""
 
-    service_date: dt.date
-    billed_amount: float
-    paid_amount: float
-    denied_amount: float
+    service_date: dt.date | None
+    billed_amount: float | None
+    paid_amount: float | None
+    denied_amount: float | None
     remit_date: dt.date | None = None
-    patient_amount: float = 0.0
+    patient_amount: float | None = None
     adjustments: tuple[Adjustment, ...] = ()
 
 
 @dataclass(frozen=True)
 class WorkEntry:
-    """One thing a person did on an item (a followups row once exported)."""
+    """One event of an item's history: work recorded (a followups row once exported), sent, resolved,
+    assigned. `by` is None for the system (a queue sync, the payer's remit)."""
 
-    action: str  # one of WORK_ACTIONS
-    minutes: int
-    note: str
-    by: str  # username
+    event: str  # worked, sent, resolved, assigned, opened, reopened
     at: dt.datetime
+    by: str | None
+    action: str | None = None  # one of WORK_ACTIONS, on worked and sent
+    minutes: int | None = None
+    note: str = ""
+    detail: str | None = None  # the resolution (resolved) or the new owner (assigned)
 
 
 @dataclass(frozen=True)
@@ -101,7 +131,7 @@ class WorkItem:
 
     item_id: str
     claim_id: str
-    rank: int
+    rank: int | None
     payer_id: str
     category: str  # denial category (features.contract.codes CATEGORIES)
     recommended_action: str
@@ -114,27 +144,42 @@ class WorkItem:
     reasons: tuple[str, ...]  # top reasons, most important first
     facts: ClaimFacts
     owner: str | None = None  # username
-    status: Literal["open", "worked"] = "open"
+    status: ItemStatus = "open"
+    resolution: str | None = None
     version: int = 1
     history: tuple[WorkEntry, ...] = ()
     draft: str | None = None  # the appeal letter draft, once saved
+    draft_version: int | None = None  # None until a draft is saved
+
+    def open_to(self, user: User) -> bool:
+        """Whether `user` may see the item: their own or unassigned, or anyone's for who sees the team queue."""
+        if not user.can("view_queue"):
+            return False
+        return self.owner in (None, user.username) or user.can("view_team_queue")
+
+    def workable_by(self, user: User) -> bool:
+        """Whether `user` may record work on it now (their own or unassigned, and not resolved)."""
+        return user.can("work_items") and self.owner in (None, user.username) and self.status != "resolved"
 
 
 @dataclass(frozen=True)
 class ItemFilters:
-    """The queue's filters; None = any. `owner` is a username or "unassigned"; `mine` keeps the user's own."""
+    """The queue's filters; None = any. `owner` is a username or "unassigned". `mine`: the items offered to
+    the user (their own and unassigned ones); otherwise the whole team's (`view_team_queue`)."""
 
-    mine: bool = False
+    mine: bool = True
     payer_id: str | None = None
     category: str | None = None
     action: str | None = None
     owner: str | None = None
     deadline_before: dt.date | None = None  # deadline on or before this day
+    limit: int | None = None  # a page of the queue: at most this many items ...
+    offset: int = 0  # ... after skipping this many, in rank order
 
 
 @dataclass(frozen=True)
 class FilterChoices:
-    """The values the queue's filters offer (the open items' distinct values)."""
+    """The values the queue's filters offer (the distinct values of the items the user's queue holds)."""
 
     payers: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
@@ -147,9 +192,9 @@ class ReviewClaim:
     """A claim held before release because it is likely to be denied."""
 
     claim_id: str
-    payer_id: str
-    service_date: dt.date
-    billed_amount: float
+    payer_id: str | None
+    service_date: dt.date | None
+    billed_amount: float | None
     p_denial: float
     reasons: tuple[str, ...]
     status: Literal["pending", "fixed", "released", "held"] = "pending"
@@ -157,26 +202,12 @@ class ReviewClaim:
     decided_at: dt.datetime | None = None
     note: str = ""
     version: int = 1
-
-
-class EditConflict(Exception):
-    """Someone saved this item (or review claim) after the person loaded it: nothing was written."""
-
-    def __init__(self, current: WorkItem | ReviewClaim) -> None:
-        super().__init__(f"stale version; current is {current.version}")
-        self.current = current
-
-
-class NotFound(LookupError):
-    """No item or review claim with that id."""
-
-
-class Forbidden(PermissionError):
-    """The user's role may not make this change."""
+    actions: tuple[str, ...] = ()  # the preventive actions, one per reason
 
 
 class WorkspaceBackend(Protocol):
-    """The store behind the pages. Methods raise `NotFound`, `EditConflict` or `Forbidden` as documented."""
+    """The store behind the pages. Methods raise `NotFound`, `EditConflict`, `NotPermitted` or
+    `InvalidChange` (all from serving.workspace.errors) as documented."""
 
     # --- sign-in and sessions
     def authenticate(self, username: str, password: str) -> LoginResult: ...
@@ -189,54 +220,87 @@ class WorkspaceBackend(Protocol):
 
     # --- the appeal queue
     def open_items(self, filters: ItemFilters, user: User) -> Sequence[WorkItem]:
-        """Open items matching `filters`, in rank order (the web layer puts today's first)."""
+        """Queued items (open or in progress) matching `filters`, in rank order (the web layer puts today's
+        first). The team's queue (`mine=False`) needs `view_team_queue`."""
         ...
 
-    def filter_choices(self, user: User) -> FilterChoices: ...
+    def filter_choices(self, user: User, *, mine: bool = True) -> FilterChoices: ...
 
     def item(self, item_id: str) -> WorkItem:
-        """The item, open or worked; `NotFound` otherwise."""
+        """The item whatever its status; `NotFound` otherwise. Who may see it is the page's check
+        (`WorkItem.open_to`)."""
         ...
 
     def record_work(
-        self, item_id: str, expected_version: int, user: User, *, action: str, minutes: int, note: str
+        self,
+        item_id: str,
+        expected_version: int,
+        user: User,
+        *,
+        action: str,
+        minutes: int,
+        note: str,
+        then: NextStep = "working",
     ) -> WorkItem:
-        """Append the work (an action of WORK_ACTIONS) to the item's history and mark the item worked; an item
-        with no owner becomes the user's."""
+        """Append the work (an action of WORK_ACTIONS) to the item's history; the item becomes in progress, or
+        sent, or resolved (`then`), and an item with no owner becomes the user's."""
         ...
 
-    def save_draft(self, item_id: str, expected_version: int, user: User, text: str) -> WorkItem: ...
+    def save_draft(self, item_id: str, expected_draft_version: int | None, user: User, text: str) -> WorkItem:
+        """Save the appeal letter; `expected_draft_version` None for the first draft."""
+        ...
+
+    def assignees(self) -> Sequence[User]:
+        """The active people an item can be given to (those who work items)."""
+        ...
+
+    def assign(self, item_id: str, expected_version: int, user: User, owner: str | None) -> WorkItem:
+        """Give the item to `owner` (a username; None: back to the team's pool). Needs `assign_items`."""
+        ...
+
+    def team_capacity(self, user: User) -> Sequence[tuple[User, int | None]]:
+        """Each active person who works items with their minutes per day (None: not set). Needs
+        `set_capacity`."""
+        ...
+
+    def set_capacity(self, user: User, username: str, minutes_per_day: int) -> None:
+        """Set a person's minutes per day for the queue (0 to 1440). Needs `set_capacity`."""
+        ...
 
     # --- pre-release review
     def review_claims(self, user: User) -> Sequence[ReviewClaim]:
-        """Pending claims first (highest risk first), then the decided ones."""
+        """Pending claims first (highest risk first), then the decided ones. Needs `review_claims`."""
         ...
 
     def decide_review(
         self, claim_id: str, expected_version: int, user: User, decision: ReviewDecision, note: str = ""
     ) -> ReviewClaim: ...
 
-
-@dataclass(frozen=True)
-class LockoutPolicy:
-    max_failures: int = 5
-    lock_for: dt.timedelta = field(default=dt.timedelta(minutes=15))
+    # --- the audit log
+    def record_phi_view(self, user: User, *, route: str, claim_ids: Sequence[str], item_id: str | None = None) -> None:
+        """Log that `user` was shown these claims on `route` (the route's template, never the raw path)."""
+        ...
 
 
 __all__ = [
+    "CLOSING_STEPS",
+    "NEXT_STEPS",
+    "QUEUED_STATUSES",
     "REVIEW_DECISIONS",
     "ROLES",
     "WORK_ACTIONS",
-    "WRITER_ROLES",
     "Adjustment",
     "ClaimFacts",
     "EditConflict",
     "FilterChoices",
-    "Forbidden",
+    "InvalidChange",
     "ItemFilters",
+    "ItemStatus",
     "LockoutPolicy",
     "LoginResult",
+    "NextStep",
     "NotFound",
+    "NotPermitted",
     "ReviewClaim",
     "ReviewDecision",
     "Role",

@@ -1,7 +1,8 @@
 """`MemoryBackend`: the workspace store in memory, for tests and for trying the pages without a database.
 
-It keeps the rules of `WorkspaceBackend` (lock-out, hashed session tokens, idle and absolute session
-expiry, versioned writes) so the web layer's tests exercise them; nothing survives the process.
+It keeps the rules of `WorkspaceBackend` (roles, ownership, lock-out, hashed session tokens, idle and
+absolute session expiry, versioned writes) so the web layer's tests exercise them fast; the same contract
+tests run on `SqlBackend`. Nothing survives the process; the PHI views it is told of are kept in `phi_views`.
 Passwords are hashed with scrypt (standard library); an unknown username is hashed against a dummy
 record too, so it takes as long to refuse as a wrong password.
 """
@@ -17,15 +18,20 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 
 from serving.workspace.web.backend import (
+    CLOSING_STEPS,
+    NEXT_STEPS,
+    QUEUED_STATUSES,
     REVIEW_DECISIONS,
     WORK_ACTIONS,
     EditConflict,
     FilterChoices,
-    Forbidden,
+    InvalidChange,
     ItemFilters,
     LockoutPolicy,
     LoginResult,
+    NextStep,
     NotFound,
+    NotPermitted,
     ReviewClaim,
     ReviewDecision,
     Role,
@@ -94,7 +100,11 @@ class MemoryBackend:
         self._failures: dict[str, _Failures] = {}
         self._sessions: dict[str, _SessionRow] = {}
         self._items: dict[str, WorkItem] = {}
+        self._changed: dict[str, tuple[str | None, dt.datetime | None]] = {}  # item id -> who saved it last, when
+        self._draft_changed: dict[str, tuple[str, dt.datetime]] = {}
         self._review: dict[str, ReviewClaim] = {}
+        self._capacity: dict[str, int] = {}  # username -> minutes per day
+        self.phi_views: list[tuple[str, str, tuple[str, ...], str | None, dt.datetime]] = []
         self.password_cost = password_cost
         self._dummy = hash_password(secrets.token_urlsafe(16), cost=password_cost)
 
@@ -179,14 +189,18 @@ class MemoryBackend:
 
     # ----------------------------------------------------------------------------- the queue
     def open_items(self, filters: ItemFilters, user: User) -> Sequence[WorkItem]:
+        _require(user, "view_queue" if filters.mine else "view_team_queue")
         with self._lock:
-            items = [i for i in self._items.values() if i.status == "open"]
+            items = [i for i in self._items.values() if i.status in QUEUED_STATUSES]
         keep = [i for i in items if _matches(i, filters, user)]
-        return sorted(keep, key=lambda i: i.rank)
+        ordered = sorted(
+            keep, key=lambda i: (i.rank is None, i.rank or 0, int(i.item_id) if i.item_id.isdigit() else 0)
+        )
+        end = None if filters.limit is None else filters.offset + filters.limit
+        return ordered[filters.offset : end]
 
-    def filter_choices(self, user: User) -> FilterChoices:
-        with self._lock:
-            items = [i for i in self._items.values() if i.status == "open"]
+    def filter_choices(self, user: User, *, mine: bool = True) -> FilterChoices:
+        items = self.open_items(ItemFilters(mine=mine), user)
         return FilterChoices(
             payers=tuple(sorted({i.payer_id for i in items})),
             categories=tuple(sorted({i.category for i in items})),
@@ -198,46 +212,136 @@ class MemoryBackend:
         with self._lock:
             found = self._items.get(item_id)
         if found is None:
-            raise NotFound(item_id)
+            raise NotFound(f"no work item {item_id}")
         return found
 
     def record_work(
-        self, item_id: str, expected_version: int, user: User, *, action: str, minutes: int, note: str
+        self,
+        item_id: str,
+        expected_version: int,
+        user: User,
+        *,
+        action: str,
+        minutes: int,
+        note: str,
+        then: NextStep = "working",
     ) -> WorkItem:
         if action not in WORK_ACTIONS:
-            raise ValueError(f"unknown action {action!r}")
+            raise InvalidChange(f"unknown action {action!r} (one of {', '.join(WORK_ACTIONS)})")
+        if then not in NEXT_STEPS:
+            raise InvalidChange(f"unknown next step {then!r}")
         if minutes < 0:
-            raise ValueError("minutes must not be negative")
-        entry = WorkEntry(action=action, minutes=minutes, note=note, by=user.username, at=self.clock())
-        return self._update_item(
-            item_id,
-            expected_version,
-            user,
-            lambda item: dataclasses.replace(
-                item, history=(*item.history, entry), status="worked", owner=item.owner or user.username
-            ),
-        )
+            raise InvalidChange("minutes must not be negative")
+        at = self.clock()
+        entries = [WorkEntry("worked", at, user.username, action=action, minutes=minutes, note=note)]
+        status = "in_progress"
+        resolution = None
+        if then == "sent":
+            entries.append(WorkEntry("sent", at, user.username, action=action))
+            status = "sent"
+        elif then in CLOSING_STEPS:
+            entries.append(WorkEntry("resolved", at, user.username, detail=then))
+            status, resolution = "resolved", then
 
-    def save_draft(self, item_id: str, expected_version: int, user: User, text: str) -> WorkItem:
-        return self._update_item(item_id, expected_version, user, lambda item: dataclasses.replace(item, draft=text))
+        def change(item: WorkItem) -> WorkItem:
+            _own_or_free(item, user)
+            return dataclasses.replace(
+                item,
+                history=(*item.history, *entries),
+                status=status,  # type: ignore[arg-type]
+                resolution=resolution,
+                owner=item.owner or user.username,
+            )
+
+        return self._update_item(item_id, expected_version, user, change, attempted={"action": action, "note": note})
+
+    def save_draft(self, item_id: str, expected_draft_version: int | None, user: User, text: str) -> WorkItem:
+        _require(user, "work_items")
+        at = self.clock()
+        with self._lock:
+            current = self.item(item_id)
+            if current.draft_version != expected_draft_version:
+                who, when = self._draft_changed.get(item_id, (None, None))
+                raise EditConflict(
+                    what=f"the appeal letter of work item {item_id}",
+                    expected_version=expected_draft_version or 0,
+                    current_version=current.draft_version,
+                    changed_by=who,
+                    changed_at=when,
+                    attempted={"body": text},
+                    current=current,
+                )
+            _own_or_free(current, user)
+            updated = dataclasses.replace(current, draft=text, draft_version=(current.draft_version or 0) + 1)
+            self._items[item_id] = updated
+            self._draft_changed[item_id] = (user.username, at)
+            return updated
+
+    def assignees(self) -> Sequence[User]:
+        with self._lock:
+            people = [a.user for a in self._accounts.values() if a.user.can("work_items")]
+        return sorted(people, key=lambda u: u.username)
+
+    def assign(self, item_id: str, expected_version: int, user: User, owner: str | None) -> WorkItem:
+        _require(user, "assign_items")
+        with self._lock:
+            target = self._accounts.get(owner.casefold()) if owner is not None else None
+        if owner is not None and (target is None or not target.user.can("work_items")):
+            raise InvalidChange(f"{owner} does not work items")
+        entry = WorkEntry("assigned", self.clock(), user.username, detail=owner)
+
+        def change(item: WorkItem) -> WorkItem:
+            if item.status == "resolved":
+                raise InvalidChange(f"work item {item.item_id} is resolved; reopen it first")
+            return dataclasses.replace(item, owner=owner, history=(*item.history, entry))
+
+        return self._update_item(item_id, expected_version, user, change, attempted={"owner": owner})
+
+    def team_capacity(self, user: User) -> Sequence[tuple[User, int | None]]:
+        _require(user, "set_capacity")
+        with self._lock:
+            return [(person, self._capacity.get(person.username)) for person in self.assignees()]
+
+    def set_capacity(self, user: User, username: str, minutes_per_day: int) -> None:
+        _require(user, "set_capacity")
+        if not 0 <= minutes_per_day <= 24 * 60:
+            raise InvalidChange("minutes per day must be between 0 and 1440")
+        with self._lock:
+            account = self._accounts.get(username.casefold())
+            if account is None or not account.user.can("work_items"):
+                raise InvalidChange(f"{username} does not work items: no capacity to set")
+            self._capacity[account.user.username] = minutes_per_day
 
     def _update_item(
-        self, item_id: str, expected_version: int, user: User, change: Callable[[WorkItem], WorkItem]
+        self,
+        item_id: str,
+        expected_version: int,
+        user: User,
+        change: Callable[[WorkItem], WorkItem],
+        *,
+        attempted: dict[str, object],
     ) -> WorkItem:
-        if not user.can_write:
-            raise Forbidden(user.role)
         with self._lock:
-            current = self._items.get(item_id)
-            if current is None:
-                raise NotFound(item_id)
+            current = self.item(item_id)
             if current.version != expected_version:
-                raise EditConflict(current)
+                who, when = self._changed.get(item_id, (None, None))
+                raise EditConflict(
+                    what=f"work item {item_id}",
+                    expected_version=expected_version,
+                    current_version=current.version,
+                    changed_by=who,
+                    changed_at=when,
+                    attempted=attempted,
+                    current=current,
+                )
             updated = dataclasses.replace(change(current), version=current.version + 1)
             self._items[item_id] = updated
+            self._changed[item_id] = (user.username, self.clock())
             return updated
 
     # ----------------------------------------------------------------------------- review
     def review_claims(self, user: User) -> Sequence[ReviewClaim]:
+        _require(user, "review_claims")
         with self._lock:
             claims = list(self._review.values())
         return sorted(claims, key=lambda c: (_PENDING_FIRST[c.status], -c.p_denial, c.claim_id))
@@ -246,15 +350,22 @@ class MemoryBackend:
         self, claim_id: str, expected_version: int, user: User, decision: ReviewDecision, note: str = ""
     ) -> ReviewClaim:
         if decision not in REVIEW_DECISIONS:
-            raise ValueError(f"unknown decision {decision!r}")
-        if not user.can_write:
-            raise Forbidden(user.role)
+            raise InvalidChange(f"unknown decision {decision!r}")
+        _require(user, "review_claims")
         with self._lock:
             current = self._review.get(claim_id)
             if current is None:
-                raise NotFound(claim_id)
+                raise NotFound("no such claim in review")
             if current.version != expected_version:
-                raise EditConflict(current)
+                raise EditConflict(
+                    what="the review of this claim",
+                    expected_version=expected_version,
+                    current_version=current.version,
+                    changed_by=current.decided_by,
+                    changed_at=current.decided_at,
+                    attempted={"decision": decision, "note": note},
+                    current=current,
+                )
             updated = dataclasses.replace(
                 current,
                 status=decision,
@@ -266,9 +377,27 @@ class MemoryBackend:
             self._review[claim_id] = updated
             return updated
 
+    # ----------------------------------------------------------------------------- audit
+    def record_phi_view(self, user: User, *, route: str, claim_ids: Sequence[str], item_id: str | None = None) -> None:
+        with self._lock:
+            self.phi_views.append((user.username, route, tuple(claim_ids), item_id, self.clock()))
+
+
+def _require(user: User, permission: str) -> None:
+    if not user.can(permission):
+        raise NotPermitted(f"{user.username} ({user.role}) may not {permission.replace('_', ' ')}")
+
+
+def _own_or_free(item: WorkItem, user: User) -> None:
+    _require(user, "work_items")
+    if item.status == "resolved":
+        raise InvalidChange(f"work item {item.item_id} is resolved; reopen it first")
+    if item.owner not in (None, user.username):
+        raise NotPermitted(f"work item {item.item_id} is assigned to {item.owner}")
+
 
 def _matches(item: WorkItem, f: ItemFilters, user: User) -> bool:
-    if f.mine and item.owner != user.username:
+    if f.mine and item.owner not in (None, user.username):
         return False
     if f.payer_id is not None and item.payer_id != f.payer_id:
         return False

@@ -22,6 +22,11 @@ ACTION_LABELS = {
     "payer_call": "Payer call",
 }
 DECISION_LABELS = {"pending": "Pending", "fixed": "Fixed", "released": "Released", "held": "Held"}
+STATUS_LABELS = {  # an item's state and how it was resolved (serving.workspace.schema)
+    "in_progress": "In progress",
+    "billed_patient": "Billed to the patient",
+    "partly_paid": "Partly paid",
+}
 
 
 def money(value: float | None) -> str:
@@ -44,7 +49,8 @@ def day(value: dt.date | dt.datetime | None) -> str:
 def label(value: str | None) -> str:
     if not value:
         return "—"
-    return ACTION_LABELS.get(value) or DECISION_LABELS.get(value) or value.replace("_", " ").capitalize()
+    known = ACTION_LABELS.get(value) or DECISION_LABELS.get(value) or STATUS_LABELS.get(value)
+    return known or value.replace("_", " ").capitalize()
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,11 @@ from serving.workspace.users import (
     authenticate,
     create_user,
     set_active,
+    set_display_name,
     set_password,
+    unknown_name_hash,
     unlock,
+    user_by_name,
 )
 
 
@@ -188,3 +191,39 @@ def test_role_table() -> None:
         can("manager", "assign_item")
     with pytest.raises(ValueError, match="role"):
         can("owner", "work_items")
+
+
+def test_an_unknown_username_is_counted_and_locked_like_an_account(engine: Engine) -> None:
+    """The answers (wrong, then locked) do not tell whether a username exists; the name is kept only hashed."""
+    clock = Clock()
+    person(engine, name="ana")
+    policy = LockoutPolicy(max_failures=3, lock_for=dt.timedelta(minutes=15))
+
+    def answers(username: str) -> list[dt.datetime | None]:
+        return [
+            authenticate(engine, username=username, password="wrong password!", policy=policy, params=FAST,
+                         now=clock()).locked_until
+            for _ in range(4)
+        ]  # fmt: skip
+
+    locked = T0 + dt.timedelta(minutes=15)
+    assert answers("ana") == answers("nobody") == [None, None, locked, locked]
+    from serving.workspace.schema import unknown_logins
+
+    with engine.connect() as conn:
+        stored = [r.name_hash for r in conn.execute(select(unknown_logins))]
+    assert stored == [unknown_name_hash("NoBody ")] and "nobody" not in stored[0]
+    clock.advance(minutes=15)
+    assert authenticate(engine, username="nobody", password="x" * 12, policy=policy, params=FAST,
+                        now=clock()).locked_until is None  # fmt: skip
+
+
+def test_usernames_match_without_case_and_cannot_differ_only_in_case(engine: Engine) -> None:
+    ana = create_user(engine, username="Ana", password=PASSWORD, role="specialist", display_name=" Ana Ruiz ",
+                      params=FAST)  # fmt: skip
+    assert ana.display_name == "Ana Ruiz" and ana.shown_name == "Ana Ruiz"
+    assert authenticate(engine, username=" ana ", password=PASSWORD, params=FAST, now=T0).user == ana
+    assert user_by_name(engine, "ANA") == ana
+    with pytest.raises(InvalidChange, match="taken"):
+        create_user(engine, username="ana", password=PASSWORD, role="manager", params=FAST)
+    assert set_display_name(engine, ana.id, display_name="").shown_name == "Ana"

@@ -17,7 +17,14 @@ from serving.workspace.drafts import get_draft, save_draft
 from serving.workspace.errors import EditConflict, InvalidChange
 from serving.workspace.phi_views import recent_phi_views, record_phi_view, views_of_claim
 from serving.workspace.queue_sync import sync_queue
-from serving.workspace.reviews import get_review, record_review, reviews_of
+from serving.workspace.reviews import (
+    flagged_claims,
+    get_flagged,
+    get_review,
+    record_review,
+    reviews_of,
+    sync_review_claims,
+)
 from serving.workspace.schema import phi_views
 from serving.workspace.users import set_active
 from serving.workspace.work_items import open_items
@@ -166,3 +173,25 @@ def test_truncate_is_refused_on_postgresql(postgresql_url: str) -> None:
         with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"), engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {table}"))
     engine.dispose()
+
+
+def test_claims_flagged_for_review_are_loaded_once_and_refreshed(engine: Engine) -> None:
+    scored = [
+        {"claim_id": "C1", "p_denial": 0.81, "decision": "review", "payer_id": "P1", "service_from": "2026-02-01",
+         "total_charge": 1200.0, "reason_1": "no auth on file", "action_1": "get the authorization",
+         "reason_2": None},
+        {"claim_id": "C2", "p_denial": 0.12, "decision": "release", "payer_id": "P2"},
+        {"claim_id": "C3", "p_denial": 0.55, "decision": "review", "payer_id": "P2"},
+    ]  # fmt: skip
+    assert sync_review_claims(engine, scored, now=T0) == 2
+    flagged = flagged_claims(engine)
+    assert [c.claim_id for c in flagged] == ["C1", "C3"]
+    first = flagged[0]
+    assert (first.payer_id, str(first.service_date), first.billed_amount) == ("P1", "2026-02-01", 1200.0)
+    assert first.reasons == ("no auth on file",) and first.actions == ("get the authorization",)
+    scored[2]["p_denial"] = 0.95
+    assert sync_review_claims(engine, scored, now=T0) == 2
+    assert [c.claim_id for c in flagged_claims(engine)] == ["C3", "C1"]
+    assert get_flagged(engine, "C2") is None
+    with pytest.raises(InvalidChange, match="review row 0"):
+        sync_review_claims(engine, [{"claim_id": "C9", "p_denial": "high"}])

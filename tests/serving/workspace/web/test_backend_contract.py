@@ -1,31 +1,39 @@
-"""The rules of `WorkspaceBackend` that the pages rely on, checked on `MemoryBackend`.
+"""The rules of `WorkspaceBackend` that the pages rely on, checked on every implementation: `MemoryBackend`,
+and `SqlBackend` on SQLite and on a real PostgreSQL server (tests/pg_server.py).
 
-Written against the Protocol and a `make` fixture (a backend with the sample data and a clock the test
-moves), so the SQL store can be run through the same tests by adding it to `make`'s params.
+Written against the Protocol and a `make` fixture (a backend with the sample data of
+tests/workspace_sample.py and a clock the test moves), so each backend runs through the same tests.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
-from workspace_sample import FAST_HASHING, PASSWORD, USERS, sample_items, sample_review
+from workspace_sample import FAST_HASHING, PASSWORD, USERS, sample_items, sample_review, sample_sql_backend
 
 from serving.workspace.web.backend import (
     EditConflict,
-    Forbidden,
+    InvalidChange,
     ItemFilters,
     LockoutPolicy,
     NotFound,
+    NotPermitted,
     User,
     WorkspaceBackend,
 )
 from serving.workspace.web.memory import MemoryBackend
+from serving.workspace.web.sql_backend import SqlBackend
 
-ANA = User("ana", "Ana Ruiz", "biller")
-VAL = User("val", "Val Moreau", "viewer")
+ANA = User("ana", "Ana Ruiz", "specialist")
+BEN = User("ben", "Ben Okafor", "specialist")
+LEE = User("lee", "Lee Park", "manager")
+VAL = User("val", "Val Moreau", "reviewer")
+ADA = User("ada", "Ada Quinn", "admin")
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+BACKENDS = ("memory", "sqlite", "postgresql")
 
 
 class Clock:
@@ -44,23 +52,35 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(params=["memory"])
-def make(request: pytest.FixtureRequest, clock: Clock) -> Callable[..., WorkspaceBackend]:
-    def build(max_failures: int = 3) -> WorkspaceBackend:
-        backend = MemoryBackend(
-            lockout=LockoutPolicy(max_failures=max_failures, lock_for=dt.timedelta(minutes=15)),
-            idle_timeout=dt.timedelta(minutes=30),
-            absolute_timeout=dt.timedelta(hours=12),
-            clock=clock,
-            password_cost=FAST_HASHING,
-        )
-        for username, (name, role) in USERS.items():
-            backend.add_user(username, PASSWORD, role=role, display_name=name)  # type: ignore[arg-type]
-        backend.add_items(sample_items())
-        backend.add_review_claims(sample_review())
-        return backend
+@pytest.fixture(params=BACKENDS)
+def make(request: pytest.FixtureRequest, clock: Clock, tmp_path: Path) -> Iterator[Callable[..., WorkspaceBackend]]:
+    built: list[SqlBackend] = []
 
-    return build
+    def build(max_failures: int = 3) -> WorkspaceBackend:
+        if request.param == "memory":
+            backend = MemoryBackend(
+                lockout=LockoutPolicy(max_failures=max_failures, lock_for=dt.timedelta(minutes=15)),
+                idle_timeout=dt.timedelta(minutes=30),
+                absolute_timeout=dt.timedelta(hours=12),
+                clock=clock,
+                password_cost=FAST_HASHING,
+            )
+            for username, (name, role) in USERS.items():
+                backend.add_user(username, PASSWORD, role=role, display_name=name)  # type: ignore[arg-type]
+            backend.add_items(sample_items())
+            backend.add_review_claims(sample_review())
+            return backend
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / f'workspace-{len(built)}.db'}"
+        else:
+            assert not built, "one PostgreSQL database per test"
+            url = request.getfixturevalue("postgresql_url")
+        built.append(sample_sql_backend(url, max_failures=max_failures, clock=clock))
+        return built[-1]
+
+    yield build
+    for backend in built:
+        backend.engine.dispose()
 
 
 def test_sign_in_returns_the_user_and_ignores_username_case(make: Callable[..., WorkspaceBackend]) -> None:
@@ -91,8 +111,10 @@ def test_a_success_clears_the_failures(make: Callable[..., WorkspaceBackend]) ->
 
 def test_unknown_usernames_fail_and_lock_like_known_ones(make: Callable[..., WorkspaceBackend]) -> None:
     backend = make(max_failures=2)
-    assert backend.authenticate("nobody", "x").locked_until is None
-    assert backend.authenticate("nobody", "x").locked_until is not None
+    known = [backend.authenticate("ana", "x") for _ in range(3)]
+    unknown = [backend.authenticate("nobody", "x") for _ in range(3)]
+    assert [(r.user, r.locked_until) for r in known] == [(r.user, r.locked_until) for r in unknown]
+    assert unknown[0].locked_until is None and unknown[1].locked_until is not None
 
 
 def test_sessions_expire_when_idle_and_at_their_absolute_limit(
@@ -132,45 +154,183 @@ def test_memory_backend_keeps_only_a_hash_of_session_tokens(clock: Clock) -> Non
     assert session.token not in backend._sessions
 
 
-def test_open_items_filter_and_rank(make: Callable[..., WorkspaceBackend]) -> None:
+def test_a_persons_queue_is_theirs_and_the_unassigned_the_team_queue_everyone_s(
+    make: Callable[..., WorkspaceBackend],
+) -> None:
     backend = make()
-    assert [i.item_id for i in backend.open_items(ItemFilters(), ANA)] == [f"D000{n}" for n in range(1, 9)]
-    assert [i.item_id for i in backend.open_items(ItemFilters(mine=True), ANA)] == ["D0001", "D0002", "D0005"]
-    choices = backend.filter_choices(ANA)
+    assert [i.item_id for i in backend.open_items(ItemFilters(mine=False), LEE)] == [str(n) for n in range(1, 9)]
+    assert [i.item_id for i in backend.open_items(ItemFilters(), ANA)] == ["1", "2", "4", "5", "6", "8"]
+    assert [i.item_id for i in backend.open_items(ItemFilters(owner="ana"), ANA)] == ["1", "2", "5"]
+    assert [i.item_id for i in backend.open_items(ItemFilters(owner="unassigned"), ANA)] == ["4", "6", "8"]
+    assert backend.open_items(ItemFilters(owner="nobody"), ANA) == []
+    page = backend.open_items(ItemFilters(mine=False, limit=3, offset=3), LEE)
+    assert [i.item_id for i in page] == ["4", "5", "6"]
+    choices = backend.filter_choices(LEE, mine=False)
     assert choices.payers == ("AETNA", "BCBS-TX", "MEDICARE-JL", "UHC") and choices.owners == ("ana", "ben")
+    assert backend.filter_choices(ANA).owners == ("ana",)
+    with pytest.raises(NotPermitted):
+        backend.open_items(ItemFilters(mine=False), ANA)  # a specialist does not see the team's queue
+    for user in (VAL, ADA):
+        with pytest.raises(NotPermitted):
+            backend.open_items(ItemFilters(), user)
 
 
-def test_versioned_writes(make: Callable[..., WorkspaceBackend]) -> None:
+def test_an_item_carries_the_claim_facts_and_reasons(make: Callable[..., WorkspaceBackend]) -> None:
     backend = make()
-    worked = backend.record_work("D0004", 1, ANA, action="appeal", minutes=30, note="sent")
-    assert (worked.version, worked.status, worked.owner) == (2, "worked", "ana")
+    expected = sample_items()[2]
+    item = backend.item("3")
+    assert (item.claim_id, item.payer_id, item.category, item.recommended_action, item.owner) == (
+        "CLM-1003", "MEDICARE-JL", "coding", "correct_and_resubmit", "ben"
+    )  # fmt: skip
+    assert item.facts == expected.facts and item.reasons == expected.reasons
+    assert (item.deadline, item.planned_day, item.minutes, item.expected_recovery) == (
+        expected.deadline, expected.planned_day, expected.minutes, expected.expected_recovery
+    )  # fmt: skip
+    assert (item.status, item.version, item.history, item.draft, item.draft_version) == ("open", 1, (), None, None)
+
+
+def test_recorded_work_is_versioned_and_takes_the_item(make: Callable[..., WorkspaceBackend], clock: Clock) -> None:
+    backend = make()
+    worked = backend.record_work("4", 1, ANA, action="appeal", minutes=30, note="drafting")
+    assert (worked.version, worked.status, worked.owner) == (2, "in_progress", "ana")
+    assert [(e.event, e.action, e.minutes, e.note, e.by) for e in worked.history] == [
+        ("worked", "appeal", 30, "drafting", "ana")
+    ]
+    assert "4" in [i.item_id for i in backend.open_items(ItemFilters(), ANA)]  # still hers to finish
+    assert "4" not in [i.item_id for i in backend.open_items(ItemFilters(), BEN)]  # no longer offered to Ben
     with pytest.raises(EditConflict) as conflict:
-        backend.save_draft("D0004", 1, ANA, "late")
-    assert conflict.value.current.version == 2
-    assert backend.item("D0004").draft is None
-    assert "D0004" not in [i.item_id for i in backend.open_items(ItemFilters(), ANA)]
+        backend.record_work("4", 1, BEN, action="payer_call", minutes=5, note="late")
+    current = conflict.value.current
+    assert isinstance(current, type(worked)) and current.version == 2 and conflict.value.changed_by == "ana"
+    with pytest.raises(NotPermitted):
+        backend.record_work("4", 2, BEN, action="payer_call", minutes=5, note="hers now")
+    clock.advance(minutes=5)
+    sent = backend.record_work("4", 2, ANA, action="appeal", minutes=10, note="", then="sent")
+    assert (sent.status, sent.version > 2) == ("sent", True)
+    assert [e.event for e in sent.history] == ["worked", "worked", "sent"]
+    assert "4" not in [i.item_id for i in backend.open_items(ItemFilters(), ANA)]  # waiting for the payer
+
+
+def test_a_write_off_closes_the_item(make: Callable[..., WorkspaceBackend]) -> None:
+    backend = make()
+    closed = backend.record_work("6", 1, ANA, action="write_off", minutes=2, note="past filing", then="written_off")
+    assert (closed.status, closed.resolution, closed.owner) == ("resolved", "written_off", "ana")
+    assert "6" not in [i.item_id for i in backend.open_items(ItemFilters(mine=False), LEE)]
+    with pytest.raises(InvalidChange):
+        backend.record_work("6", closed.version, ANA, action="payer_call", minutes=1, note="")
+
+
+def test_bad_writes_change_nothing(make: Callable[..., WorkspaceBackend]) -> None:
+    backend = make()
     with pytest.raises(NotFound):
-        backend.item("D9999")
+        backend.item("999")
     with pytest.raises(NotFound):
-        backend.record_work("D9999", 1, ANA, action="appeal", minutes=1, note="")
-    with pytest.raises(ValueError, match="unknown action"):
-        backend.record_work("D0001", 1, ANA, action="fax", minutes=1, note="")
+        backend.item("D0001")
+    with pytest.raises(NotFound):
+        backend.record_work("999", 1, ANA, action="appeal", minutes=1, note="")
+    with pytest.raises(InvalidChange, match="unknown action"):
+        backend.record_work("1", 1, ANA, action="fax", minutes=1, note="")
+    with pytest.raises(NotPermitted):
+        backend.record_work("3", 1, ANA, action="appeal", minutes=1, note="")  # Ben's
+    assert backend.item("1").version == 1 and backend.item("3").version == 1
+
+
+def test_drafts_have_their_own_version(make: Callable[..., WorkspaceBackend]) -> None:
+    backend = make()
+    first = backend.save_draft("4", None, ANA, "Dear UHC,")
+    assert (first.draft, first.draft_version, first.version) == ("Dear UHC,", 1, 1)
+    with pytest.raises(EditConflict) as conflict:
+        backend.save_draft("4", None, BEN, "Ben's letter")  # both started from the template
+    assert conflict.value.current.draft == "Dear UHC," and conflict.value.changed_by == "ana"
+    assert backend.save_draft("4", 1, ANA, "Dear UHC, again").draft_version == 2
+    with pytest.raises(NotPermitted):
+        backend.save_draft("3", None, ANA, "Ben's item")
+    assert backend.record_work("4", 1, ANA, action="appeal", minutes=5, note="").draft == "Dear UHC, again"
+
+
+def test_a_manager_assigns_and_takes_back(make: Callable[..., WorkspaceBackend]) -> None:
+    backend = make()
+    assert [u.username for u in backend.assignees()] == ["ana", "ben", "lee"]
+    given = backend.assign("4", 1, LEE, "ben")
+    assert (given.owner, given.version, given.history[-1].event, given.history[-1].detail) == (
+        "ben", 2, "assigned", "ben"
+    )  # fmt: skip
+    assert backend.assign("4", 2, LEE, None).owner is None
+    with pytest.raises(NotPermitted):
+        backend.assign("4", 3, ANA, "ana")  # taking is done by working it
+    with pytest.raises(InvalidChange):
+        backend.assign("4", 3, LEE, "val")  # a reviewer works no items
+    with pytest.raises(EditConflict):
+        backend.assign("4", 1, LEE, "ana")
 
 
 def test_review_decisions_are_versioned_and_ordered(make: Callable[..., WorkspaceBackend]) -> None:
     backend = make()
-    assert [c.claim_id for c in backend.review_claims(ANA)] == ["CLM-2001", "CLM-2002", "CLM-2003"]
-    decided = backend.decide_review("CLM-2001", 1, ANA, "released", "ok")
-    assert (decided.status, decided.decided_by, decided.version) == ("released", "ana", 2)
-    assert [c.claim_id for c in backend.review_claims(ANA)] == ["CLM-2002", "CLM-2003", "CLM-2001"]
-    with pytest.raises(EditConflict):
-        backend.decide_review("CLM-2001", 1, ANA, "held")
+    assert [c.claim_id for c in backend.review_claims(VAL)] == ["CLM-2001", "CLM-2002", "CLM-2003"]
+    first = backend.review_claims(VAL)[0]
+    assert (first.payer_id, first.billed_amount, first.p_denial, first.status, first.version) == (
+        "UHC", 1840.00, 0.82, "pending", 1
+    )  # fmt: skip
+    decided = backend.decide_review("CLM-2001", 1, VAL, "released", "ok")
+    assert (decided.status, decided.decided_by, decided.version, decided.note) == ("released", "val", 2, "ok")
+    assert [c.claim_id for c in backend.review_claims(VAL)] == ["CLM-2002", "CLM-2003", "CLM-2001"]
+    with pytest.raises(EditConflict) as conflict:
+        backend.decide_review("CLM-2001", 1, VAL, "held")
+    assert conflict.value.current.status == "released" and conflict.value.changed_by == "val"
+    assert backend.decide_review("CLM-2001", 2, VAL, "held").version == 3
+    with pytest.raises(NotFound):
+        backend.decide_review("CLM-9999", 1, VAL, "fixed")
 
 
-def test_a_viewer_cannot_write(make: Callable[..., WorkspaceBackend]) -> None:
+def test_each_role_does_only_its_own_work(make: Callable[..., WorkspaceBackend]) -> None:
     backend = make()
-    with pytest.raises(Forbidden):
-        backend.record_work("D0001", 1, VAL, action="appeal", minutes=1, note="")
-    with pytest.raises(Forbidden):
-        backend.decide_review("CLM-2001", 1, VAL, "fixed")
-    assert backend.item("D0001").version == 1
+    for user in (VAL, ADA):
+        with pytest.raises(NotPermitted):
+            backend.record_work("1", 1, user, action="appeal", minutes=1, note="")
+        with pytest.raises(NotPermitted):
+            backend.save_draft("1", None, user, "x")
+    for user in (ANA, LEE, ADA):
+        with pytest.raises(NotPermitted):
+            backend.review_claims(user)
+        with pytest.raises(NotPermitted):
+            backend.decide_review("CLM-2001", 1, user, "fixed")
+    assert backend.item("1").version == 1
+    assert {c.status for c in backend.review_claims(VAL)} == {"pending"}
+
+
+def test_phi_views_are_recorded(make: Callable[..., WorkspaceBackend]) -> None:
+    backend = make()
+    backend.record_phi_view(ANA, route="/app/items/{item_id}", claim_ids=["CLM-1001"], item_id="1")
+    backend.record_phi_view(LEE, route="/app/queue", claim_ids=["CLM-1001", "CLM-1002"])
+    if isinstance(backend, MemoryBackend):
+        assert [(v[0], v[1], v[2], v[3]) for v in backend.phi_views] == [
+            ("ana", "/app/items/{item_id}", ("CLM-1001",), "1"),
+            ("lee", "/app/queue", ("CLM-1001", "CLM-1002"), None),
+        ]
+    else:
+        assert isinstance(backend, SqlBackend)
+        from serving.workspace.phi_views import views_of_claim
+
+        views = views_of_claim(backend.engine, secret=backend.secret, claim_id="CLM-1001")
+        assert [(v.route, v.item_id, len(v.claim_refs)) for v in views] == [
+            ("/app/items/{item_id}", 1, 1),
+            ("/app/queue", None, 2),
+        ]
+        assert all("CLM" not in ref for v in views for ref in v.claim_refs)
+
+
+def test_a_manager_sets_each_persons_minutes_a_day(make: Callable[..., WorkspaceBackend]) -> None:
+    backend = make()
+    assert [(u.username, m) for u, m in backend.team_capacity(LEE)] == [("ana", None), ("ben", None), ("lee", None)]
+    backend.set_capacity(LEE, "ana", 300)
+    backend.set_capacity(LEE, "ana", 240)
+    assert dict((u.username, m) for u, m in backend.team_capacity(LEE))["ana"] == 240
+    with pytest.raises(InvalidChange):
+        backend.set_capacity(LEE, "val", 60)  # a reviewer works no items
+    with pytest.raises(InvalidChange):
+        backend.set_capacity(LEE, "ana", 2000)
+    for user in (ANA, VAL, ADA):
+        with pytest.raises(NotPermitted):
+            backend.set_capacity(user, "ana", 60)
+        with pytest.raises(NotPermitted):
+            backend.team_capacity(user)

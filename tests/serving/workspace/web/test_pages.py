@@ -4,6 +4,7 @@ conflicts keep what was typed), the letter draft, and pre-release review decisio
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,7 +15,8 @@ from serving.workspace.web.backend import User
 
 from .conftest import sign_in
 
-BEN = User("ben", "Ben Okafor", "biller")
+BEN = User("ben", "Ben Okafor", "specialist")
+VAL = User("val", "Val Moreau", "reviewer")
 
 
 def rows(html: str) -> list[str]:
@@ -27,21 +29,30 @@ def section(html: str, name: str) -> str:
     return html[start:end]
 
 
-def test_my_queue_is_mine_with_todays_items_first(client: TestClient) -> None:
+def test_my_queue_is_mine_and_the_unassigned_with_todays_items_first(client: TestClient) -> None:
     sign_in(client, "ana")
     page = client.get("/app/queue").text
-    assert "Ana Ruiz" in page and ">biller<" in page
-    assert rows(section(page, "today")) == ["D0001", "D0002", "D0005"]
-    assert rows(section(page, "later")) == []
+    assert "Ana Ruiz" in page and ">specialist<" in page
+    assert rows(section(page, "today")) == ["1", "2", "4", "5"]  # Ben's 3 is not offered to her
+    assert rows(section(page, "later")) == ["6", "8"]
+    assert "scope=team" not in page  # no Team tab for a specialist
+
+
+def test_the_team_queue_is_the_managers(client: TestClient, new_client: Callable[[], TestClient]) -> None:
+    sign_in(client, "lee")
     team = client.get("/app/queue", params={"scope": "team"}).text
-    assert rows(section(team, "today")) == ["D0001", "D0002", "D0003", "D0004", "D0005"]
-    assert rows(section(team, "later")) == ["D0006", "D0007", "D0008"]
+    assert rows(section(team, "today")) == ["1", "2", "3", "4", "5"]
+    assert rows(section(team, "later")) == ["6", "7", "8"]
+    specialist = new_client()
+    sign_in(specialist, "ana")
+    refused = specialist.get("/app/queue", params={"scope": "team"})
+    assert refused.status_code == 403 and "Your role (specialist) cannot see the whole team&#39;s queue" in refused.text
 
 
 def test_the_queue_shows_money_minutes_deadline_action_reasons_and_code_meanings(client: TestClient) -> None:
-    sign_in(client, "ana")
+    sign_in(client, "lee")
     page = client.get("/app/queue", params={"scope": "team"}).text
-    row = page[page.index('data-item="D0003"') : page.index('data-item="D0004"')]
+    row = page[page.index('data-item="3"') : page.index('data-item="4"')]
     for expected in (
         "CLM-1003",
         "MEDICARE-JL",
@@ -64,19 +75,19 @@ def test_the_queue_shows_money_minutes_deadline_action_reasons_and_code_meanings
     ):
         assert expected in row, expected
     assert "Non-covered charge(s). At least one Remark Code" in row  # the published meaning, as a tooltip
-    assert "due-soon" in page[page.index('data-item="D0001"') : page.index('data-item="D0002"')]  # 5 days left
+    assert "due-soon" in page[page.index('data-item="1"') : page.index('data-item="2"')]  # 5 days left
 
 
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
-        ({"payer": "AETNA"}, ["D0001", "D0005"]),
-        ({"category": "coding"}, ["D0003"]),
-        ({"action": "appeal"}, ["D0002", "D0004"]),
-        ({"owner": "ben"}, ["D0003", "D0007"]),
-        ({"owner": "unassigned"}, ["D0004", "D0006", "D0008"]),
-        ({"deadline_before": (TODAY.replace(day=9)).isoformat()}, ["D0001", "D0006"]),
-        ({"payer": "UHC", "action": "appeal"}, ["D0004"]),
+        ({"payer": "AETNA"}, ["1", "5"]),
+        ({"category": "coding"}, ["3"]),
+        ({"action": "appeal"}, ["2", "4"]),
+        ({"owner": "ben"}, ["3", "7"]),
+        ({"owner": "unassigned"}, ["4", "6", "8"]),
+        ({"deadline_before": (TODAY.replace(day=9)).isoformat()}, ["1", "6"]),
+        ({"payer": "UHC", "action": "appeal"}, ["4"]),
         ({"payer": "NOBODY"}, []),
     ],
 )
@@ -97,28 +108,42 @@ def test_a_deadline_filter_that_is_not_a_date_is_ignored_with_a_notice(client: T
 def test_an_unknown_code_is_shown_bare(client: TestClient, backend: MemoryBackend) -> None:
     import dataclasses
 
-    item = backend.item("D0005")
+    item = backend.item("5")
     odd = dataclasses.replace(
         item.facts, adjustments=(dataclasses.replace(item.facts.adjustments[0], carc="Z99", rarcs=("QQ1",)),)
     )
     backend.add_items([dataclasses.replace(item, facts=odd)])
     sign_in(client, "ana")
-    page = client.get("/app/items/D0005").text
+    page = client.get("/app/items/5").text
     assert "CO-Z99" in page and "QQ1" in page and "unknown code" in page and "Not in the code table" in page
 
 
 def test_recording_work_redirects_to_the_item_with_its_history(client: TestClient, backend: MemoryBackend) -> None:
     token = sign_in(client, "ana")
-    response = client.post(
-        "/app/items/D0001/work",
-        data={"csrf_token": token, "expected_version": "1", "action": "corrected_claim", "minutes": "9", "note": "NPI"},
-        follow_redirects=False,
-    )
-    assert response.status_code == 303 and response.headers["location"] == "/app/items/D0001?saved=work"
+    page = client.get("/app/items/1").text
+    assert '<option value="sent" selected>' in page  # a correction is usually sent at once
+    fields = {"csrf_token": token, "action": "corrected_claim", "minutes": "9", "note": "NPI", "then": "working"}
+    response = client.post("/app/items/1/work", data={**fields, "expected_version": "1"}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/app/items/1?saved=work"
     page = client.get(response.headers["location"]).text
-    assert "Work recorded." in page and "Corrected claim sent" in page and "9 min" in page
-    assert backend.item("D0001").version == 2
-    assert "D0001" not in rows(client.get("/app/queue").text)  # worked: waiting for the payer, out of the queue
+    assert "Work recorded." in page and "Corrected claim sent" in page and "9 min" in page and "In progress" in page
+    assert backend.item("1").version == 2
+    assert "1" in rows(client.get("/app/queue").text)  # in progress: still hers to finish
+    sent = client.post("/app/items/1/work", data={**fields, "expected_version": "2", "then": "sent"})
+    assert sent.status_code == 200 and "Sent" in sent.text
+    assert backend.item("1").status == "sent"
+    assert "1" not in rows(client.get("/app/queue").text)  # sent: waiting for the payer, out of the queue
+
+
+def test_a_write_off_closes_the_item(client: TestClient, backend: MemoryBackend) -> None:
+    token = sign_in(client, "ana")
+    page = client.get("/app/items/6").text
+    assert '<option value="write_off" selected>' in page and '<option value="written_off" selected>' in page
+    data = {"csrf_token": token, "expected_version": "1", "action": "write_off", "minutes": "2", "note": "",
+            "then": "written_off"}  # fmt: skip
+    page = client.post("/app/items/6/work", data=data).text
+    assert "Resolved: Written off" in page and "This item is resolved." in page and 'id="work-form"' not in page
+    assert (backend.item("6").status, backend.item("6").resolution) == ("resolved", "written_off")
 
 
 @pytest.mark.parametrize(
@@ -129,53 +154,81 @@ def test_recording_work_redirects_to_the_item_with_its_history(client: TestClien
         ({"minutes": "601"}, "Minutes must be a whole number from 0 to 600."),
         ({"note": "x" * 2001}, "The note is longer than 2000 characters."),
         ({"expected_version": ""}, "The form was incomplete"),
+        ({"then": "lost"}, "Choose where the item stands now."),
     ],
 )
 def test_a_mistake_in_the_form_is_explained_and_what_was_typed_is_kept(
     client: TestClient, backend: MemoryBackend, fields: dict[str, str], message: str
 ) -> None:
     token = sign_in(client, "ana")
-    data = {"csrf_token": token, "expected_version": "1", "action": "appeal", "minutes": "7", "note": "typed <b>"}
+    data = {"csrf_token": token, "expected_version": "1", "action": "appeal", "minutes": "7", "note": "typed <b>",
+            "then": "sent"}  # fmt: skip
     data.update(fields)
-    response = client.post("/app/items/D0001/work", data=data)
+    response = client.post("/app/items/1/work", data=data)
     assert response.status_code == 422 and message in response.text
     if "note" not in fields:
         assert "typed &lt;b&gt;</textarea>" in response.text  # kept, and escaped
-    assert backend.item("D0001").version == 1
+    assert backend.item("1").version == 1
 
 
 def test_a_change_in_between_is_a_conflict_that_keeps_the_entry(client: TestClient, backend: MemoryBackend) -> None:
     token = sign_in(client, "ana")
-    backend.record_work("D0004", 1, BEN, action="payer_call", minutes=20, note="called UHC")
-    response = client.post(
-        "/app/items/D0004/work",
-        data={"csrf_token": token, "expected_version": "1", "action": "appeal", "minutes": "40", "note": "my appeal"},
-    )
+    backend.record_work("4", 1, BEN, action="payer_call", minutes=20, note="called UHC")
+    data = {"csrf_token": token, "expected_version": "1", "action": "appeal", "minutes": "40", "note": "my appeal",
+            "then": "working"}  # fmt: skip
+    response = client.post("/app/items/4/work", data=data)
     assert response.status_code == 409
     assert "ben saved this item at" in response.text and "Your entry was not saved" in response.text
+    assert "The item is now ben&#39;s" in response.text
+    assert (
+        "my appeal</textarea>" in response.text
+        and "<dd>40</dd>" in response.text
+        and "<dd>Appeal</dd>" in response.text
+    )
+    assert "CLM-1004" not in response.text and "called UHC" not in response.text  # now Ben's: not shown to her
+    assert [e.by for e in backend.item("4").history] == ["ben"]
+    again = client.post("/app/items/4/work", data={**data, "expected_version": "2"})
+    assert again.status_code == 403 and "assigned to ben" in again.text and "my appeal</textarea>" in again.text
+    assert [e.by for e in backend.item("4").history] == ["ben"]
+
+
+def test_a_conflict_on_an_item_still_open_to_both_shows_the_item_and_the_entry(
+    client: TestClient, backend: MemoryBackend
+) -> None:
+    token = sign_in(client, "lee")  # a manager sees everyone's items
+    backend.record_work("4", 1, BEN, action="payer_call", minutes=20, note="called UHC")
+    data = {"csrf_token": token, "expected_version": "1", "action": "appeal", "minutes": "40", "note": "my appeal",
+            "then": "working"}  # fmt: skip
+    response = client.post("/app/items/4/work", data=data)
+    assert response.status_code == 409 and "ben saved this item at" in response.text
+    assert "called UHC" in response.text and "CLM-1004" in response.text
     assert "my appeal</textarea>" in response.text and 'value="40"' in response.text
     assert '<option value="appeal" selected>' in response.text
-    assert 'name="expected_version" value="2"' in response.text  # submitting again, having seen it, is allowed
-    assert "called UHC" in response.text
-    assert [e.by for e in backend.item("D0004").history] == ["ben"]
+
+
+def test_an_item_of_someone_else_is_not_shown_to_a_specialist(client: TestClient) -> None:
+    sign_in(client, "ana")
+    for path in ("/app/items/3", "/app/items/3/letter"):
+        response = client.get(path)
+        assert response.status_code == 403 and "assigned to ben" in response.text and "CLM-1003" not in response.text
 
 
 def test_the_letter_draft_is_prefilled_saved_and_printable(client: TestClient, backend: MemoryBackend) -> None:
     token = sign_in(client, "ana")
-    page = client.get("/app/items/D0002").text
+    page = client.get("/app/items/2").text
     draft = re.search(r'<textarea id="letter"[^>]*>(.*?)</textarea>', page, re.S)
     assert draft is not None
     for expected in ("March 2, 2026", "BCBS-TX", "claim CLM-1002", "CO-197 (Authorization or notification absent)",
                      "Ana Ruiz", "Riverside Medical Group"):  # fmt: skip
         assert expected in draft.group(1), expected
     response = client.post(
-        "/app/items/D0002/draft",
-        data={"csrf_token": token, "expected_version": "1", "letter": "Dear BCBS,\n<script>x</script>"},
+        "/app/items/2/draft",
+        data={"csrf_token": token, "expected_draft_version": "", "letter": "Dear BCBS,\n<script>x</script>"},
         follow_redirects=False,
     )
     assert response.status_code == 303
-    assert backend.item("D0002").draft == "Dear BCBS,\n<script>x</script>"
-    letter = client.get("/app/items/D0002/letter").text
+    assert backend.item("2").draft == "Dear BCBS,\n<script>x</script>"
+    letter = client.get("/app/items/2/letter").text
     assert "Dear BCBS,\n&lt;script&gt;x&lt;/script&gt;" in letter and "<script>x" not in letter
     assert "data-print" in letter
 
@@ -184,16 +237,18 @@ def test_a_draft_saved_over_someone_elses_change_is_kept_in_the_form(
     client: TestClient, backend: MemoryBackend
 ) -> None:
     token = sign_in(client, "ana")
-    backend.save_draft("D0002", 1, BEN, "Ben's draft")
+    backend.save_draft("4", None, BEN, "Ben's draft")
     response = client.post(
-        "/app/items/D0002/draft", data={"csrf_token": token, "expected_version": "1", "letter": "Ana's draft"}
+        "/app/items/4/draft", data={"csrf_token": token, "expected_draft_version": "", "letter": "Ana's draft"}
     )
     assert response.status_code == 409 and "Ana&#39;s draft</textarea>" in response.text
-    assert backend.item("D0002").draft == "Ben's draft"
+    assert "ben saved this item at" in response.text
+    assert 'name="expected_draft_version" value="1"' in response.text  # still unowned: saving again is allowed
+    assert backend.item("4").draft == "Ben's draft"
 
 
 def test_a_review_decision_is_saved_and_a_stale_one_is_a_conflict(client: TestClient, backend: MemoryBackend) -> None:
-    token = sign_in(client, "lee")
+    token = sign_in(client, "val")
     page = client.get("/app/review").text
     assert page.index("CLM-2001") < page.index("CLM-2002") < page.index("CLM-2003")  # riskiest first
     assert "82%" in page and "No authorization on file for 70553" in page
@@ -208,13 +263,13 @@ def test_a_review_decision_is_saved_and_a_stale_one_is_a_conflict(client: TestCl
     stale = client.post(
         "/app/review/CLM-2001", data={"csrf_token": token, "expected_version": "1", "decision": "released"}
     )
-    assert stale.status_code == 409 and "was changed by lee" in stale.text and "now held" in stale.text
-    claim = next(c for c in backend.review_claims(BEN) if c.claim_id == "CLM-2001")
+    assert stale.status_code == 409 and "was changed by val" in stale.text and "now held" in stale.text
+    claim = next(c for c in backend.review_claims(VAL) if c.claim_id == "CLM-2001")
     assert (claim.status, claim.version) == ("held", 2)
 
 
 def test_review_refuses_an_unknown_decision_or_claim(client: TestClient) -> None:
-    token = sign_in(client, "lee")
+    token = sign_in(client, "val")
     bad = client.post("/app/review/CLM-2001", data={"csrf_token": token, "expected_version": "1", "decision": "x"})
     assert bad.status_code == 400
     missing = client.post("/app/review/CLM-9", data={"csrf_token": token, "expected_version": "1", "decision": "fixed"})
@@ -226,3 +281,59 @@ def test_an_unknown_item_is_a_404_page(client: TestClient) -> None:
     for path in ("/app/items/NOPE", "/app/items/NOPE/letter"):
         response = client.get(path)
         assert response.status_code == 404 and "There is no item with that id." in response.text
+
+
+def test_every_page_that_shows_claims_is_written_to_the_phi_view_log(
+    client: TestClient, new_client: Callable[[], TestClient], backend: MemoryBackend
+) -> None:
+    sign_in(client, "lee")
+    reviewer = new_client()
+    sign_in(reviewer, "val")  # signing in lands on a page, which is logged too
+    backend.phi_views.clear()
+    client.get("/app/queue", params={"scope": "team", "payer": "AETNA"})
+    client.get("/app/items/1")
+    client.get("/app/items/1/letter")
+    reviewer.get("/app/review")
+    client.get("/app/items/NOPE")  # nothing shown, nothing logged
+    logged = [(who, route, claims, item) for who, route, claims, item, _at in backend.phi_views]
+    assert logged == [
+        ("lee", "/app/queue", ("CLM-1001", "CLM-1005"), None),
+        ("lee", "/app/items/{item_id}", ("CLM-1001",), "1"),
+        ("lee", "/app/items/{item_id}/letter", ("CLM-1001",), "1"),
+        ("val", "/app/review", ("CLM-2001", "CLM-2002", "CLM-2003"), None),
+    ]
+
+
+def test_a_manager_sets_capacity_on_the_team_page(client: TestClient, backend: MemoryBackend) -> None:
+    token = sign_in(client, "lee")
+    page = client.get("/app/team").text
+    assert 'data-person="ana"' in page and 'data-person="val"' not in page
+    response = client.post("/app/team/capacity", data={"csrf_token": token, "username": "ana", "minutes": "300"},
+                           follow_redirects=False)  # fmt: skip
+    assert response.status_code == 303 and response.headers["location"] == "/app/team?saved=capacity"
+    page = client.get(response.headers["location"]).text
+    assert "Capacity saved." in page and "300 minutes a day in all" in page
+    bad = client.post("/app/team/capacity", data={"csrf_token": token, "username": "ana", "minutes": "lots"})
+    assert bad.status_code == 422 and "whole number from 0 to 1440" in bad.text
+
+
+def test_the_queue_is_read_a_page_at_a_time(backend: MemoryBackend) -> None:
+    import dataclasses
+
+    from workspace_sample import sample_options
+
+    from serving.api import ApiConfig, ModelRegistry, create_app
+
+    options = dataclasses.replace(sample_options(backend), page_size=3)
+    app = create_app(config=ApiConfig(), models=ModelRegistry([]), workspace=options)
+    with TestClient(app, base_url="https://testserver") as client:
+        sign_in(client, "lee")
+        first = client.get("/app/queue", params={"scope": "team"}).text
+        assert rows(first) == ["1", "2", "3"] and "Items 1–3" in first and 'id="previous-page"' not in first
+        assert 'href="/app/queue?page=2&amp;scope=team' in first
+        backend.phi_views.clear()
+        third = client.get("/app/queue", params={"scope": "team", "page": "3"}).text
+        assert rows(third) == ["7", "8"] and "Items 7–8" in third and 'id="next-page"' not in third
+        assert [v[2] for v in backend.phi_views] == [("CLM-1007", "CLM-1008")]  # only what the page showed
+        filtered = client.get("/app/queue", params={"scope": "team", "payer": "AETNA"}).text
+        assert rows(filtered) == ["1", "5"] and 'id="pager"' not in filtered

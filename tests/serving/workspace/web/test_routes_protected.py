@@ -40,7 +40,7 @@ def workspace_routes(app: FastAPI) -> list[tuple[str, str]]:
         if not (path == PREFIX or path.startswith(PREFIX + "/")) or isinstance(original, Mount) and path == STATIC:
             continue
         methods = sorted(getattr(route, "methods", None) or {"GET", "POST"})
-        walked += [(method, re.sub(r"\{[^}]+\}", "D0001", path)) for method in methods]
+        walked += [(method, re.sub(r"\{[^}]+\}", "1", path)) for method in methods]
     return walked
 
 

@@ -15,14 +15,17 @@ from workspace_sample import MAX_FAILURES, PASSWORD
 
 from claimsight.settings import Settings
 from serving.workspace.web import MemoryBackend, WorkspaceOptions
+from serving.workspace.web.backend import User
 
 from .conftest import csrf_of, make_app, sign_in
 
+VAL = User("val", "Val Moreau", "reviewer")
 # every form a signed-in person can post, with fields that would otherwise be accepted
 POSTS = {
-    "/app/items/D0001/work": {"expected_version": "1", "action": "appeal", "minutes": "5", "note": "n"},
-    "/app/items/D0001/draft": {"expected_version": "1", "letter": "Dear payer"},
+    "/app/items/1/work": {"expected_version": "1", "action": "appeal", "minutes": "5", "note": "n", "then": "sent"},
+    "/app/items/1/draft": {"expected_draft_version": "", "letter": "Dear payer"},
     "/app/review/CLM-2001": {"expected_version": "1", "decision": "released", "note": ""},
+    "/app/team/capacity": {"username": "ana", "minutes": "300"},
     "/app/logout": {},
 }
 
@@ -71,7 +74,8 @@ def test_secure_can_be_turned_off_for_local_http_only(backend: MemoryBackend) ->
 def test_every_form_post_needs_this_sessions_csrf_token(
     client: TestClient, new_client: Callable[[], TestClient], backend: MemoryBackend, path: str, token: str
 ) -> None:
-    own = sign_in(client, "lee")
+    owner = "val" if path.startswith("/app/review") else "lee" if path.startswith("/app/team") else "ana"
+    own = sign_in(client, owner)  # someone whose form it is
     other = sign_in(new_client(), "ben")
     data = dict(POSTS[path])
     if token == "wrong":
@@ -81,10 +85,10 @@ def test_every_form_post_needs_this_sessions_csrf_token(
     response = client.post(path, data=data, follow_redirects=False)
     assert response.status_code == 403
     assert "Form rejected" in response.text and "nothing was changed" in response.text
-    assert backend.item("D0001").version == 1 and backend.item("D0001").history == ()
-    assert backend.item("D0001").draft is None
-    assert {c.status for c in backend.review_claims(backend.authenticate("lee", PASSWORD).user)} == {"pending"}  # type: ignore[arg-type]
-    assert client.get("/app/queue", follow_redirects=False).status_code == 200  # still signed in
+    assert backend.item("1").version == 1 and backend.item("1").history == ()
+    assert backend.item("1").draft is None
+    assert {c.status for c in backend.review_claims(VAL)} == {"pending"}
+    assert client.get("/app/home", follow_redirects=False).status_code == 200  # still signed in
     data["csrf_token"] = own
     assert client.post(path, data=data, follow_redirects=False).status_code == 303  # the right token works
 
@@ -107,11 +111,11 @@ def test_a_post_that_is_not_a_url_encoded_form_is_refused_like_a_forgery(
 ) -> None:
     token = sign_in(client, "ana")
     fields = {"csrf_token": token, "expected_version": 1, "action": "appeal", "minutes": 3}
-    as_json = client.post("/app/items/D0001/work", json=fields)
-    as_multipart = client.post("/app/items/D0001/work", data=fields, files={"f": ("a.txt", b"x")})
+    as_json = client.post("/app/items/1/work", json=fields)
+    as_multipart = client.post("/app/items/1/work", data=fields, files={"f": ("a.txt", b"x")})
     for response in (as_json, as_multipart):
         assert response.status_code == 403 and "Form rejected" in response.text
-    assert backend.item("D0001").version == 1
+    assert backend.item("1").version == 1
 
 
 def test_wrong_passwords_lock_the_account_even_against_the_right_one(client: TestClient) -> None:
@@ -150,7 +154,7 @@ def test_signing_out_revokes_the_session_and_signing_in_makes_a_new_one(app: Fas
 @pytest.mark.parametrize(
     ("target", "lands"),
     [
-        ("/app/items/D0003", "/app/items/D0003"),
+        ("/app/items/3", "/app/items/3"),
         ("https://evil.example/app/queue", "/app/queue"),
         ("//evil.example/app/queue", "/app/queue"),
         ("/\\evil.example", "/app/queue"),
@@ -174,17 +178,59 @@ def test_a_failed_sign_in_still_goes_to_the_page_asked_for(client: TestClient) -
     assert client.post("/app/login", data=data, follow_redirects=False).headers["location"] == "/app/review"
 
 
-def test_a_viewer_reads_but_cannot_change_anything(client: TestClient, backend: MemoryBackend) -> None:
-    token = sign_in(client, "val")
-    item = client.get("/app/items/D0001")
-    assert item.status_code == 200 and 'id="work-form"' not in item.text and "can read this item" in item.text
-    assert '<form method="post" action="/app/review/' not in client.get("/app/review").text
+@pytest.mark.parametrize(
+    ("username", "allowed"),
+    [
+        ("ana", {"/app/queue", "/app/items/1", "/app/items/1/letter", "/app/home"}),
+        (
+            "lee",
+            {"/app/queue", "/app/queue?scope=team", "/app/items/1", "/app/items/1/letter", "/app/home", "/app/team"},
+        ),
+        ("val", {"/app/review", "/app/home"}),
+        ("ada", {"/app/home"}),
+    ],
+)
+def test_each_role_reaches_only_its_pages_and_gets_a_clear_403_elsewhere(
+    client: TestClient, username: str, allowed: set[str]
+) -> None:
+    sign_in(client, username)
+    pages = [
+        "/app/queue", "/app/queue?scope=team", "/app/items/1", "/app/items/1/letter", "/app/review", "/app/home",
+        "/app/team",
+    ]  # fmt: skip
+    for path in pages:
+        response = client.get(path)
+        if path in allowed:
+            assert response.status_code == 200, path
+        else:
+            assert response.status_code == 403, path
+            assert "Not for your role" in response.text and "cannot" in response.text, path
+            assert "CLM-" not in response.text, path  # no claim shown
+
+
+@pytest.mark.parametrize("username", ["val", "ada"])
+def test_a_role_that_works_no_items_cannot_change_any(
+    client: TestClient, backend: MemoryBackend, username: str
+) -> None:
+    token = sign_in(client, username)
     for path, fields in POSTS.items():
-        if path == "/app/logout":
+        if path == "/app/logout" or (username == "val" and path.startswith("/app/review")):
             continue
         response = client.post(path, data={**fields, "csrf_token": token}, follow_redirects=False)
-        assert response.status_code == 403 and "Read only" in response.text, path
-    assert backend.item("D0001").version == 1
+        assert response.status_code == 403 and "Not for your role" in response.text, path
+    assert backend.item("1").version == 1 and backend.item("1").draft is None
+    assert {c.status for c in backend.review_claims(VAL)} == {"pending"}
+
+
+def test_each_role_lands_on_its_own_start_page(client: TestClient, new_client: Callable[[], TestClient]) -> None:
+    for username, start in (("ana", "/app/queue"), ("val", "/app/review"), ("ada", "/app/home")):
+        browser = new_client()
+        form = browser.get("/app/login")
+        data = {"csrf_token": csrf_of(form.text), "username": username, "password": PASSWORD}
+        assert browser.post("/app/login", data=data, follow_redirects=False).headers["location"] == start
+        assert browser.get("/app/", follow_redirects=False).headers["location"] == start
+    home = browser.get("/app/home").text
+    assert "claimsight workspace user add" in home and 'href="/app/queue"' not in home
 
 
 class _Markup(HTMLParser):
@@ -212,11 +258,20 @@ class _Markup(HTMLParser):
 
 @pytest.mark.parametrize(
     "path",
-    ["/app/login", "/app/queue", "/app/queue?scope=team", "/app/items/D0001", "/app/items/D0001/letter", "/app/review"],
+    [
+        "/app/login",
+        "/app/queue",
+        "/app/queue?scope=team",
+        "/app/items/1",
+        "/app/items/1/letter",
+        "/app/review",
+        "/app/home",
+        "/app/team",
+    ],
 )
 def test_pages_carry_security_headers_and_no_inline_code_or_outside_references(client: TestClient, path: str) -> None:
     if path != "/app/login":
-        sign_in(client, "ana")
+        sign_in(client, "val" if path == "/app/review" else "lee")  # a manager for /app/team
     response = client.get(path)
     assert response.status_code == 200
     csp = response.headers["content-security-policy"]
