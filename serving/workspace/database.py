@@ -12,6 +12,8 @@ to run a separate command before the first start, and an older database is broug
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +44,18 @@ def _normalised(url: str | URL) -> URL:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # Switching a new file to WAL while another connection does the same can answer "database is locked"
+    # at once, without waiting on the busy timeout (SQLite refuses to wait where waiting could deadlock):
+    # several processes starting together hit it. Retry until the busy window has passed.
+    deadline = time.monotonic() + _SQLITE_BUSY_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
 
