@@ -19,6 +19,7 @@ Rules (the ones ``ingest`` documents):
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,12 +105,14 @@ class KnownClaims:
 
     def name_new_claims(self, claims: pd.DataFrame, *, remits_in_chunk: pd.DataFrame) -> pd.DataFrame:
         """Give each new claim (in file order) its claim id and its original's claim id, and remember it."""
-        controls = dict(self.payer_controls)
+        chunk_controls: dict[str, str] = {}
         if not remits_in_chunk.empty:
             for remit_id, claim_id in zip(
                 _texts(remits_in_chunk["remit_id"]), _texts(remits_in_chunk["claim_id"]), strict=True
             ):
-                controls.setdefault(remit_id.split("-")[0], claim_id)
+                chunk_controls.setdefault(remit_id.split("-")[0], claim_id)
+        # what is already attached wins; no copy of the run-wide map per chunk
+        controls = ChainMap(self.payer_controls, chunk_controls)
         ids: list[str] = []
         originals: list[Any] = []
         frequencies = _texts(claims["frequency_code"])
