@@ -127,6 +127,11 @@ class Settings(BaseSettings):
         description="mark the team workspace's cookies Secure (HTTPS only); false only for local http in "
         "development, refused in production",
     )
+    workspace_letters_dir: Path | None = Field(
+        None,
+        description="the team's own appeal letter and checklist templates (start one with `claimsight workspace "
+        "letters copy DIR`); unset = the shipped ones",
+    )
     api_host: str = Field("127.0.0.1", description="address `claimsight serve` binds to")
     api_port: int = Field(8000, ge=1, le=65_535, description="port `claimsight serve` binds to")
 
@@ -254,7 +259,9 @@ class Settings(BaseSettings):
         """The team workspace's options around `backend` (the store), for `create_app(workspace=...)`."""
         from serving.workspace.web import WorkspaceOptions
 
-        return WorkspaceOptions(backend=backend, secure_cookies=self.workspace_secure_cookies)
+        return WorkspaceOptions(
+            backend=backend, secure_cookies=self.workspace_secure_cookies, letters_dir=self.workspace_letters_dir
+        )
 
     def connection_limits(self) -> ConnectionLimits:
         """The HTTP server's own limits (serving.api.connections), before fitting them to the open-file limit."""

@@ -117,9 +117,28 @@ def review_rows(scores: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd.Dat
     return scored.merge(facts, on="claim_id", how="left", validate="many_to_one")
 
 
+def replacement_links(tables: dict[str, pd.DataFrame], settings: Settings) -> dict[str, str]:
+    """Each claim sent to answer a denial -> the denied claim it answers: a replacement (frequency 7) its
+    original, and a new claim sent after an MA130/N142 denial that denial's claim (as the labels link them,
+    `features.contract.resubmissions`). The workspace counts their remits as the payer's answer to the
+    denied claim's work item. A void (frequency 8) answers nothing: it pays nothing back."""
+    from features.contract.codes import load_code_tables
+    from features.contract.resubmissions import new_claim_links
+
+    claims = tables["claims"]
+    replaced = claims[claims["frequency_code"].eq("7") & claims["original_claim_id"].notna()]
+    links = dict(zip(replaced["claim_id"].astype(str), replaced["original_claim_id"].astype(str), strict=True))
+    resent = new_claim_links(
+        tables, codes=load_code_tables(), routine=settings.routine_set(), maturity_days=settings.maturity_days
+    )
+    links.update({str(k): str(v) for k, v in resent.items()})
+    return links
+
+
 __all__ = [
     "default_file",
     "open_configured",
+    "replacement_links",
     "review_rows",
     "training_data",
     "workspace_backend",

@@ -7,7 +7,9 @@
   denied each claim) into work items, close the items the data's later remits answer, and with `--review FILE`
   load the claims `claimsight score claims` flagged for pre-release review;
 - `export-followups --data DIR`: write the recorded work into DIR's followups table for retraining
-  (`train` and `retrain` read it from the workspace by themselves; this is for a team that keeps the file).
+  (`train` and `retrain` read it from the workspace by themselves; this is for a team that keeps the file);
+- `letters copy DIR` / `letters check [DIR]`: start a team's own appeal letter and checklist templates from
+  the shipped ones, and render every template against sample facts (CLAIMSIGHT_WORKSPACE_LETTERS_DIR).
 
 The database is CLAIMSIGHT_WORKSPACE_DATABASE_URL, or workspace.db in CLAIMSIGHT_HOME.
 """
@@ -24,7 +26,7 @@ from claimsight import shell
 from claimsight.commands.models import RankedQueue, ranked_queue
 from claimsight.errors import UsageProblem
 from claimsight.shell import DataDir
-from claimsight.team_workspace import open_configured, review_rows
+from claimsight.team_workspace import open_configured, replacement_links, review_rows
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
 workspace_app = typer.Typer(no_args_is_help=True, help="The team workspace's database: accounts, queue, followups.")
 user_app = typer.Typer(no_args_is_help=True, help="Workspace accounts.")
 workspace_app.add_typer(user_app, name="user")
+letters_app = typer.Typer(no_args_is_help=True, help="Appeal letter and corrected-claim checklist templates.")
+workspace_app.add_typer(letters_app, name="letters")
 
 
 def print_logins(console: Console, logins: dict[str, tuple[str, str]]) -> None:
@@ -109,7 +113,8 @@ def sync_ranked(
 
     rows = workspace_rows(ranked.frame, ranked.found.denials, ranked.tables)
     synced = sync_queue(engine, rows, now=now)
-    answered = resolve_from_remits(engine, ranked.tables["remits"], now=now)
+    replaces = replacement_links(ranked.tables, shell.settings())
+    answered = resolve_from_remits(engine, ranked.tables["remits"], replaces=replaces, now=now)
     flagged = 0
     if review is not None:
         scores = pd.read_csv(review, dtype={"claim_id": str})
@@ -169,6 +174,42 @@ def export_followups_command(data: DataDir) -> None:
     finally:
         engine.dispose()
     shell.console().print(f"wrote {written}: {rows:,} rows of recorded work merged in")
+
+
+@letters_app.command("copy")
+def letters_copy_command(
+    folder: Annotated[Path, typer.Argument(help="an empty or new folder for the team's templates")],
+) -> None:
+    """Copy the shipped templates and evidence list into FOLDER to edit; then point
+    CLAIMSIGHT_WORKSPACE_LETTERS_DIR at it."""
+    from serving.workspace.letters import TemplateProblem, copy_templates
+
+    try:
+        written = copy_templates(folder)
+    except TemplateProblem as exc:
+        raise UsageProblem(str(exc)) from None
+    shell.console().print(
+        f"copied {len(written)} files into {folder}; set CLAIMSIGHT_WORKSPACE_LETTERS_DIR={folder} to use them"
+    )
+
+
+@letters_app.command("check")
+def letters_check_command(
+    folder: Annotated[
+        Path | None,
+        typer.Argument(help="the team's templates; default CLAIMSIGHT_WORKSPACE_LETTERS_DIR, else the shipped ones"),
+    ] = None,
+) -> None:
+    """Render every template (the team's first, then the shipped ones) against sample facts."""
+    from serving.workspace.letters import LetterLibrary, TemplateProblem
+
+    chosen = folder or shell.settings().workspace_letters_dir
+    try:
+        checked = LetterLibrary(chosen).check()
+    except TemplateProblem as exc:
+        raise UsageProblem(str(exc)) from None
+    where = f"{chosen} over the shipped templates" if chosen else "the shipped templates"
+    shell.console().print(f"{len(checked)} templates render ({where})")
 
 
 def register(app: typer.Typer) -> None:

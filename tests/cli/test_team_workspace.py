@@ -57,6 +57,29 @@ def test_user_add_asks_for_the_password_and_refuses_a_taken_name(
     assert main(["workspace", "user", "add", "bo", "--role", "superuser"]) == 2
 
 
+def test_letters_copy_then_check_names_a_broken_team_template_and_serve_refuses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from serving.workspace.web import MemoryBackend, WorkspaceOptions
+    from serving.workspace.web.app import Workspace
+
+    folder = tmp_path / "letters"
+    assert main(["workspace", "letters", "copy", str(folder)]) == 0
+    assert "CLAIMSIGHT_WORKSPACE_LETTERS_DIR" in capsys.readouterr().out
+    assert main(["workspace", "letters", "copy", str(folder)]) == 2  # never over a team's edits
+    monkeypatch.setenv("CLAIMSIGHT_WORKSPACE_LETTERS_DIR", str(folder))
+    assert main(["workspace", "letters", "check"]) == 0
+    assert f"{folder} over the shipped templates" in capsys.readouterr().out
+    (folder / "appeal" / "coding.txt").write_text("Dear {{ payer }}\n")
+    assert main(["workspace", "letters", "check"]) == 2
+    assert "appeal/coding.txt" in capsys.readouterr().err
+    options = Settings().workspace_options(MemoryBackend())
+    assert options.letters_dir == folder
+    with pytest.raises(ValueError, match="'payer' is undefined"):
+        Workspace(options)  # the service does not start on a broken template
+    assert Workspace(WorkspaceOptions(backend=MemoryBackend())).letters.team_dir is None
+
+
 def test_serve_mounts_the_workspace_only_when_one_is_configured(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path)
     assert workspace_backend(settings) is None
@@ -147,6 +170,24 @@ def test_a_month_of_recorded_work_changes_retraining_exactly_as_the_exported_tab
     a = from_workspace.score(sample, explain=False)
     b = from_export.score(sample, explain=False)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_replacement_or_a_resent_claim_answers_the_denied_claim_a_void_answers_nothing(small_world: Path) -> None:
+    from claimsight.team_workspace import replacement_links
+    from features.contract.codes import load_code_tables
+    from features.contract.resubmissions import new_claim_links
+
+    tables = load_validated(small_world, max_reject_rate=0.05).tables
+    claims = tables["claims"].set_index("claim_id")
+    links = replacement_links(tables, Settings())
+    replacements = claims.index[claims["frequency_code"].eq("7")]
+    voids = claims.index[claims["frequency_code"].eq("8")]
+    resent = new_claim_links(tables, codes=load_code_tables())
+    assert len(replacements) and len(voids), "the small world should hold replacements and voids"
+    assert {c: links[c] for c in replacements} == {c: claims.at[c, "original_claim_id"] for c in replacements}
+    assert not set(voids) & set(links)
+    assert {c: links[c] for c in resent.index} == resent.to_dict()
+    assert set(links) == set(replacements) | set(resent.index)
 
 
 @pytest.mark.slow

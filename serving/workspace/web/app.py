@@ -33,11 +33,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from features.contract.codes import CodeTables, load_code_tables
+from serving.workspace.letters import LetterLibrary
 from serving.workspace.web import present
 from serving.workspace.web.backend import (
+    DRAFT_KINDS,
     NEXT_STEPS,
     REVIEW_DECISIONS,
     WORK_ACTIONS,
+    DraftKind,
     EditConflict,
     InvalidChange,
     ItemFilters,
@@ -79,6 +82,7 @@ LOGIN_FORM_SECONDS = 3_600
 SAVED_MESSAGES = {
     "work": "Work recorded.",
     "draft": "Draft saved.",
+    "checklist": "Checklist saved.",
     "review": "Decision saved.",
     "assign": "Assignment saved.",
 }
@@ -93,6 +97,13 @@ PERMISSION_TEXT = {
     "export_followups": "export the recorded work",
     "manage_users": "manage accounts",
 }
+# each draft kind: its form field, its heading, what the saved message and the kept page call it
+DRAFT_FORMS: Mapping[DraftKind, tuple[str, str]] = {
+    "appeal_letter": ("letter", "Appeal letter"),
+    "corrected_claim_checklist": ("checklist", "Corrected claim checklist"),
+}
+# the draft a recommended action needs most: it is shown first
+CHECKLIST_FIRST = frozenset({"correct_and_resubmit", "bill_other_payer"})
 NEXT_STEP_LABELS = {
     "working": "Still working on it",
     "sent": "Sent to the payer",
@@ -118,6 +129,8 @@ class WorkspaceOptions:
     """How the workspace runs: its store, cookie policy, and the name printed under letters.
 
     `secure_cookies=False` drops the cookies' `Secure` flag (and `__Host-` prefix) for local http only.
+    `letters_dir` holds the team's own letter and checklist templates (`serving.workspace.letters`); they are
+    checked when the workspace starts, so a broken template stops the start-up instead of a letter.
     `today` is the queue's "today" (tests pin it). `codes` defaults to the shipped CARC/RARC tables.
     """
 
@@ -128,6 +141,7 @@ class WorkspaceOptions:
     today: Callable[[], dt.date] = dt.date.today
     page_size: int = 100  # queue rows per page: a team's 10,000 open denials are read a page at a time
     codes: CodeTables | None = field(default=None, repr=False)
+    letters_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.prefix.startswith("/") or self.prefix.endswith("/"):
@@ -142,6 +156,8 @@ class Workspace:
         self.backend = options.backend
         self.prefix = options.prefix
         self.codes = present.CodeText(options.codes or load_code_tables())
+        self.letters = LetterLibrary(options.letters_dir)
+        self.letters.check()
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
             autoescape=jinja2.select_autoescape(["html"]),
@@ -390,20 +406,40 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
         conflict: str | None = None,
         work: Mapping[str, str] | None = None,
         draft_text: str | None = None,
+        draft_kind: DraftKind = "appeal_letter",
         draft_error: str | None = None,
     ) -> HTMLResponse:
         today = ws.options.today()
+        kept = session.user.can("work_items") and item.status != "resolved"
         default_work = {
             "action": DEFAULT_WORK.get(item.recommended_action, "appeal"),
             "minutes": str(item.minutes),
             "note": "",
             "then": DEFAULT_STEP.get(item.recommended_action, "sent"),
         }
-        org = ws.options.organisation
+        drafting = item.workable_by(session.user)
+        drafts = []
+        for kind in sorted(
+            DRAFT_KINDS, key=lambda k: (k == "appeal_letter") == (item.recommended_action in CHECKLIST_FIRST)
+        ):
+            saved_text, version = item.saved_draft(kind)
+            typed = draft_text if kind == draft_kind else None
+            field_name, title = DRAFT_FORMS[kind]
+            drafts.append(
+                {
+                    "kind": kind,
+                    "field": field_name,
+                    "title": title,
+                    "saved": saved_text is not None,
+                    "version": version,
+                    "text": typed if typed is not None else saved_text or draft_start(kind, item, session.user, today),
+                    "error": draft_error if kind == draft_kind else None,
+                    # a refused or conflicting entry stays in its form, even when the item can no longer take it
+                    "form": drafting or (kept and bool(conflict or draft_error) and typed is not None),
+                }
+            )
         assignees = await _call(backend.assignees) if session.user.can("assign_items") else ()
         await seen(session, "/items/{item_id}", [item.claim_id], item.item_id)
-        # a refused or conflicting entry stays in its form, even when the item can no longer take it
-        kept = session.user.can("work_items") and item.status != "resolved"
         return ws.render(
             "item.html",
             status=status,
@@ -420,12 +456,12 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
             next_steps=NEXT_STEPS,
             assignees=assignees,
             work_form=item.workable_by(session.user) or (kept and bool(conflict or error) and work is not None),
-            draft_form=item.workable_by(session.user)
-            or (kept and bool(conflict or draft_error) and draft_text is not None),
-            draft_text=draft_text
-            if draft_text is not None
-            else item.draft or present.letter_text(item, session.user, today, ws.codes, org),
-            draft_error=draft_error,
+            drafts=drafts,
+        )
+
+    def draft_start(kind: DraftKind, item: WorkItem, user: User, today: dt.date) -> str:
+        return present.first_draft(
+            kind, item, user=user, today=today, codes=ws.codes, organisation=ws.options.organisation, library=ws.letters
         )
 
     def kept_page(
@@ -526,33 +562,39 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
             return item
         if not session.user.can("work_items"):
             return forbidden(session, "work_items")
-        text = form.get("letter", "")
+        kind = _draft_kind(form.get("kind", "appeal_letter"))
+        if kind is None:
+            return ws.error(422, "Unknown draft", "The form was incomplete; reload the page and try again.", session)
+        field_name, title = DRAFT_FORMS[kind]
+        text = form.get(field_name, "")
         raw_version = form.get("expected_draft_version")
         version = None if raw_version == "" else _int(raw_version, low=1, high=2**62)
         if (raw_version != "" and version is None) or len(text) > MAX_LETTER_CHARS:
             problem = (
-                f"The letter is longer than {MAX_LETTER_CHARS} characters."
+                f"The {title.lower()} is longer than {MAX_LETTER_CHARS} characters."
                 if len(text) > MAX_LETTER_CHARS
                 else "The form was incomplete; reload the page and try again."
             )
             if not item.open_to(session.user):
                 return kept_page(session, 422, problem, letter=text)
-            return await item_page(session, item, status=422, draft_text=text, draft_error=problem)
+            return await item_page(session, item, status=422, draft_text=text, draft_kind=kind, draft_error=problem)
         try:
-            await _call(backend.save_draft, item_id, version, session.user, text)
+            await _call(backend.save_draft, item_id, version, session.user, text, kind=kind)
         except EditConflict as exc:
             current = exc.current
             assert isinstance(current, WorkItem)
             conflict = _conflict_text(exc, current, session.user)
             if not current.open_to(session.user):
                 return kept_page(session, 409, conflict, letter=text)
-            return await item_page(session, current, status=409, conflict=conflict, draft_text=text)
+            return await item_page(session, current, status=409, conflict=conflict, draft_text=text, draft_kind=kind)
         except (NotPermitted, InvalidChange) as exc:
             status = 403 if isinstance(exc, NotPermitted) else 422
             if not item.open_to(session.user):
                 return kept_page(session, status, _refusal(exc), letter=text)
-            return await item_page(session, item, status=status, draft_text=text, draft_error=_refusal(exc))
-        return _see_other(ws.url(f"/items/{item_id}", saved="draft"))
+            return await item_page(
+                session, item, status=status, draft_text=text, draft_kind=kind, draft_error=_refusal(exc)
+            )
+        return _see_other(ws.url(f"/items/{item_id}", saved="checklist" if kind != "appeal_letter" else "draft"))
 
     @protected.post("/items/{item_id}/assign", response_class=HTMLResponse, include_in_schema=False)
     async def assign(item_id: str, request: Request) -> Response:
@@ -583,11 +625,20 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
         item = await load_item(item_id, session)
         if isinstance(item, Response):
             return item
-        today = ws.options.today()
-        text = item.draft or present.letter_text(item, session.user, today, ws.codes, ws.options.organisation)
+        kind = _draft_kind(request.query_params.get("kind", "appeal_letter"))
+        if kind is None:
+            return ws.error(404, "Not found", "There is no draft of that kind.", session)
+        saved_text, _ = item.saved_draft(kind)
+        text = saved_text or draft_start(kind, item, session.user, ws.options.today())
         await seen(session, "/items/{item_id}/letter", [item.claim_id], item.item_id)
         return ws.render(
-            "letter.html", session=session, nav="queue", item=item, text=text, saved=item.draft is not None
+            "letter.html",
+            session=session,
+            nav="queue",
+            item=item,
+            text=text,
+            saved=saved_text is not None,
+            title=DRAFT_FORMS[kind][1],
         )
 
     # ------------------------------------------------------------------------------- team capacity
@@ -679,6 +730,11 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
         return _see_other(ws.url("/review", saved="review"))
 
     return public, protected
+
+
+def _draft_kind(value: str | None) -> DraftKind | None:
+    """The draft kind a form or link names, or None for one that is not a kind."""
+    return next((kind for kind in DRAFT_KINDS if kind == value), None)
 
 
 def _session(request: Request) -> Session:

@@ -41,6 +41,7 @@ from typing import Literal, Protocol
 from features.contract.schema import TEAM_ACTIONS
 from serving.workspace import roles
 from serving.workspace.errors import EditConflict, InvalidChange, NotFound, NotPermitted
+from serving.workspace.schema import DRAFT_KINDS as _KINDS
 from serving.workspace.schema import REVIEW_DECISIONS as _DECISIONS
 from serving.workspace.users import LockoutPolicy
 
@@ -54,11 +55,14 @@ WORK_ACTIONS: tuple[str, ...] = TEAM_ACTIONS  # what a person records having don
 # What the item becomes once the work is recorded: still being worked, sent to the payer, or closed by the
 # team (written off, billed to the patient: store resolutions).
 NextStep = Literal["working", "sent", "written_off", "billed_patient"]
+DraftKind = Literal["appeal_letter", "corrected_claim_checklist"]
+DRAFT_KINDS: tuple[DraftKind, ...] = ("appeal_letter", "corrected_claim_checklist")
 NEXT_STEPS: tuple[NextStep, ...] = ("working", "sent", "written_off", "billed_patient")
 CLOSING_STEPS = frozenset({"written_off", "billed_patient"})
 
-if tuple(roles.ROLES) != ROLES or tuple(_DECISIONS) != REVIEW_DECISIONS:  # pragma: no cover - a drift
-    raise RuntimeError("the web layer's roles or review decisions differ from the store's")
+_DRIFT = tuple(roles.ROLES) != ROLES or tuple(_DECISIONS) != REVIEW_DECISIONS or tuple(_KINDS) != DRAFT_KINDS
+if _DRIFT:  # pragma: no cover - a drift
+    raise RuntimeError("the web layer's roles, review decisions or draft kinds differ from the store's")
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,14 @@ class WorkItem:
     history: tuple[WorkEntry, ...] = ()
     draft: str | None = None  # the appeal letter draft, once saved
     draft_version: int | None = None  # None until a draft is saved
+    checklist: str | None = None  # the corrected-claim checklist, once saved
+    checklist_version: int | None = None
+
+    def saved_draft(self, kind: DraftKind) -> tuple[str | None, int | None]:
+        """The saved text of a draft kind and its version; (None, None) before the first save."""
+        if kind == "corrected_claim_checklist":
+            return self.checklist, self.checklist_version
+        return self.draft, self.draft_version
 
     def open_to(self, user: User) -> bool:
         """Whether `user` may see the item: their own or unassigned, or anyone's for who sees the team queue."""
@@ -246,8 +258,17 @@ class WorkspaceBackend(Protocol):
         sent, or resolved (`then`), and an item with no owner becomes the user's."""
         ...
 
-    def save_draft(self, item_id: str, expected_draft_version: int | None, user: User, text: str) -> WorkItem:
-        """Save the appeal letter; `expected_draft_version` None for the first draft."""
+    def save_draft(
+        self,
+        item_id: str,
+        expected_draft_version: int | None,
+        user: User,
+        text: str,
+        *,
+        kind: DraftKind = "appeal_letter",
+    ) -> WorkItem:
+        """Save the appeal letter or the corrected-claim checklist; `expected_draft_version` (that kind's own
+        version) None for the first draft."""
         ...
 
     def assignees(self) -> Sequence[User]:
@@ -284,6 +305,7 @@ class WorkspaceBackend(Protocol):
 
 __all__ = [
     "CLOSING_STEPS",
+    "DRAFT_KINDS",
     "NEXT_STEPS",
     "QUEUED_STATUSES",
     "REVIEW_DECISIONS",
@@ -291,6 +313,7 @@ __all__ = [
     "WORK_ACTIONS",
     "Adjustment",
     "ClaimFacts",
+    "DraftKind",
     "EditConflict",
     "FilterChoices",
     "InvalidChange",

@@ -19,10 +19,12 @@ from collections.abc import Callable, Iterable, Sequence
 
 from serving.workspace.web.backend import (
     CLOSING_STEPS,
+    DRAFT_KINDS,
     NEXT_STEPS,
     QUEUED_STATUSES,
     REVIEW_DECISIONS,
     WORK_ACTIONS,
+    DraftKind,
     EditConflict,
     FilterChoices,
     InvalidChange,
@@ -101,7 +103,7 @@ class MemoryBackend:
         self._sessions: dict[str, _SessionRow] = {}
         self._items: dict[str, WorkItem] = {}
         self._changed: dict[str, tuple[str | None, dt.datetime | None]] = {}  # item id -> who saved it last, when
-        self._draft_changed: dict[str, tuple[str, dt.datetime]] = {}
+        self._draft_changed: dict[tuple[str, str], tuple[str, dt.datetime]] = {}
         self._review: dict[str, ReviewClaim] = {}
         self._capacity: dict[str, int] = {}  # username -> minutes per day
         self.phi_views: list[tuple[str, str, tuple[str, ...], str | None, dt.datetime]] = []
@@ -255,26 +257,41 @@ class MemoryBackend:
 
         return self._update_item(item_id, expected_version, user, change, attempted={"action": action, "note": note})
 
-    def save_draft(self, item_id: str, expected_draft_version: int | None, user: User, text: str) -> WorkItem:
+    def save_draft(
+        self,
+        item_id: str,
+        expected_draft_version: int | None,
+        user: User,
+        text: str,
+        *,
+        kind: DraftKind = "appeal_letter",
+    ) -> WorkItem:
         _require(user, "work_items")
+        if kind not in DRAFT_KINDS:
+            raise InvalidChange(f"unknown draft kind {kind!r} (one of {', '.join(DRAFT_KINDS)})")
         at = self.clock()
         with self._lock:
             current = self.item(item_id)
-            if current.draft_version != expected_draft_version:
-                who, when = self._draft_changed.get(item_id, (None, None))
+            _, version = current.saved_draft(kind)
+            if version != expected_draft_version:
+                who, when = self._draft_changed.get((item_id, kind), (None, None))
                 raise EditConflict(
-                    what=f"the appeal letter of work item {item_id}",
+                    what=f"the {kind.replace('_', ' ')} of work item {item_id}",
                     expected_version=expected_draft_version or 0,
-                    current_version=current.draft_version,
+                    current_version=version,
                     changed_by=who,
                     changed_at=when,
                     attempted={"body": text},
                     current=current,
                 )
             _own_or_free(current, user)
-            updated = dataclasses.replace(current, draft=text, draft_version=(current.draft_version or 0) + 1)
+            number = (version or 0) + 1
+            if kind == "corrected_claim_checklist":
+                updated = dataclasses.replace(current, checklist=text, checklist_version=number)
+            else:
+                updated = dataclasses.replace(current, draft=text, draft_version=number)
             self._items[item_id] = updated
-            self._draft_changed[item_id] = (user.username, at)
+            self._draft_changed[(item_id, kind)] = (user.username, at)
             return updated
 
     def assignees(self) -> Sequence[User]:

@@ -1,12 +1,14 @@
-"""How the pages show things: money, dates, code meanings, labels, and the first draft of an appeal letter."""
+"""How the pages show things: money, dates, code meanings, labels, and the facts a first draft is filled with."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from features.contract.codes import CodeTables
-from serving.workspace.web.backend import Adjustment, User, WorkItem
+from serving.workspace import letters
+from serving.workspace.web.backend import Adjustment, DraftKind, User, WorkItem
 
 ACTION_LABELS = {
     "correct_and_resubmit": "Correct and resubmit",
@@ -95,43 +97,56 @@ def days_left(deadline: dt.date | None, today: dt.date) -> int | None:
     return None if deadline is None else (deadline - today).days
 
 
-def letter_text(item: WorkItem, user: User, today: dt.date, codes: CodeText, organisation: str) -> str:
-    """A first draft of an appeal letter, prefilled from the item's facts; the person completes the parts in
-    brackets before saving and printing it."""
+def draft_facts(
+    item: WorkItem, *, user: User, today: dt.date, codes: CodeText, organisation: str, evidence: tuple[str, ...]
+) -> dict[str, Any]:
+    """What a letter template may use (`serving.workspace.letters.SAMPLE_FACTS` names them), as text."""
     facts = item.facts
-    lines = [
-        today.strftime("%B %d, %Y").replace(" 0", " "),
-        "",
-        f"{item.payer_id}",
-        "Appeals and reconsiderations",
-        "",
-        f"Re: request for reconsideration of claim {item.claim_id}",
-        f"Date of service: {day(facts.service_date)}",
-        f"Billed: {money(facts.billed_amount)}; paid: {money(facts.paid_amount)}; denied: {money(facts.denied_amount)}",
-        "",
-        "To whom it may concern,",
-        "",
-        "We ask you to reconsider the denial of the claim above."
-        + (f" Your remittance of {day(facts.remit_date)} adjusted it as follows:" if facts.remit_date else ""),
-    ]
-    for adjustment in facts.adjustments:
-        meaning = codes.carc(adjustment)
-        text = f"  - {meaning.code}" + (f" ({meaning.short})" if meaning.short else "")
-        text += f": {money(adjustment.amount)}"
-        remarks = [codes.rarc(r) for r in adjustment.rarcs]
-        if remarks:
-            text += "; remarks " + ", ".join(r.code + (f" ({r.short})" if r.short else "") for r in remarks)
-        lines.append(text)
-    lines += [
-        "",
-        "[Why the denial should be reversed: what was corrected, what the medical record shows, "
-        "which policy or contract term applies.]",
-        "",
-        "Enclosed: [corrected claim, medical records, authorization, or other documents].",
-        "",
-        "Sincerely,",
-        "",
-        user.display_name,
-        organisation,
-    ]
-    return "\n".join(lines).rstrip() + "\n"
+
+    def code(meaning: CodeMeaning) -> letters.Code:
+        return letters.Code(meaning.code, meaning.short or "", meaning.description or "")
+
+    return {
+        "today": letters.long_date(today),
+        "organisation": organisation,
+        "signer": user.display_name,
+        "claim_id": item.claim_id,
+        "payer_id": item.payer_id,
+        "service_date": day(facts.service_date) if facts.service_date else "",
+        "billed": money(facts.billed_amount),
+        "paid": money(facts.paid_amount),
+        "denied": money(facts.denied_amount),
+        "patient_owes": money(facts.patient_amount),
+        "remit_date": day(facts.remit_date) if facts.remit_date else "",
+        "category": item.category,
+        "category_label": codes.category(item.category),
+        "recommended_action": label(item.recommended_action),
+        "action_rule": item.action_rule,
+        "deadline": day(item.deadline) if item.deadline else "",
+        "deadline_rule": item.deadline_rule,
+        "days_left": days_left(item.deadline, today),
+        "adjustments": tuple(
+            letters.Adjustment(code(codes.carc(a)), money(a.amount), tuple(code(codes.rarc(r)) for r in a.rarcs))
+            for a in facts.adjustments
+        ),
+        "evidence": evidence,
+    }
+
+
+def first_draft(
+    kind: DraftKind,
+    item: WorkItem,
+    *,
+    user: User,
+    today: dt.date,
+    codes: CodeText,
+    organisation: str,
+    library: letters.LetterLibrary,
+) -> str:
+    """The draft a person starts from: the most specific template for the denial, filled with its facts."""
+    denying = sorted((a for a in item.facts.adjustments if a.amount > 0), key=lambda a: -a.amount)
+    carcs = [a.carc for a in denying]
+    evidence = library.evidence_for(category=item.category, carcs=carcs, rarcs=[r for a in denying for r in a.rarcs])
+    name = library.template_name(kind=kind, carcs=carcs, category=item.category)
+    facts = draft_facts(item, user=user, today=today, codes=codes, organisation=organisation, evidence=evidence)
+    return library.render(name, facts)

@@ -45,6 +45,7 @@ from serving.workspace.web.backend import (
     REVIEW_DECISIONS,
     Adjustment,
     ClaimFacts,
+    DraftKind,
     FilterChoices,
     ItemFilters,
     LoginResult,
@@ -58,7 +59,6 @@ from serving.workspace.web.backend import (
     WorkItem,
 )
 
-LETTER = "appeal_letter"
 _DECIDED_ORDER = {"pending": 0, "held": 1, "fixed": 2, "released": 3}
 
 
@@ -177,10 +177,11 @@ class SqlBackend:
         number = _number(item_id)
         row = store_items.get_item(self.engine, number)
         events = store_items.item_events(self.engine, number)
-        draft = store_drafts.get_draft(self.engine, item_id=number, kind=LETTER)
+        letter = store_drafts.get_draft(self.engine, item_id=number, kind="appeal_letter")
+        checklist = store_drafts.get_draft(self.engine, item_id=number, kind="corrected_claim_checklist")
         ids = {row.owner_id} | {e.user_id for e in events} | {e.owner_id for e in events}
         names = store_users.usernames(self.engine, {i for i in ids if i is not None})
-        return _web_item(row, names, events=events, draft=draft)
+        return _web_item(row, names, events=events, letter=letter, checklist=checklist)
 
     def record_work(
         self,
@@ -215,13 +216,21 @@ class SqlBackend:
             raise exc.with_current(self.item(item_id)) from None
         return self.item(item_id)
 
-    def save_draft(self, item_id: str, expected_draft_version: int | None, user: User, text: str) -> WorkItem:
+    def save_draft(
+        self,
+        item_id: str,
+        expected_draft_version: int | None,
+        user: User,
+        text: str,
+        *,
+        kind: DraftKind = "appeal_letter",
+    ) -> WorkItem:
         number = _number(item_id)
         person = self._require(user, "work_items")
         _own_or_free(store_items.get_item(self.engine, number), person)
         try:
             store_drafts.save_draft(
-                self.engine, item_id=number, kind=LETTER, body=text, expected_version=expected_draft_version,
+                self.engine, item_id=number, kind=kind, body=text, expected_version=expected_draft_version,
                 by=person.id, now=self._now(),
             )  # fmt: skip
         except EditConflict as exc:
@@ -388,9 +397,10 @@ def _web_item(
     names: Mapping[int, str],
     *,
     events: Sequence[store_items.WorkEvent] = (),
-    draft: store_drafts.Draft | None = None,
+    letter: store_drafts.Draft | None = None,
+    checklist: store_drafts.Draft | None = None,
 ) -> WorkItem:
-    """The page's item. From `open_items` (no events, no draft) its history and draft are left empty."""
+    """The page's item. From `open_items` (no events, no drafts) its history and drafts are left empty."""
     snap = row.snapshot
     reasons = tuple(str(snap[f"reason_{n}"]) for n in (1, 2, 3) if snap.get(f"reason_{n}") not in (None, ""))
     return WorkItem(
@@ -413,8 +423,10 @@ def _web_item(
         resolution=row.resolution,
         version=row.version,
         history=tuple(_entry(e, names) for e in events if e.event != "opened"),
-        draft=None if draft is None else draft.body,
-        draft_version=None if draft is None else draft.version,
+        draft=None if letter is None else letter.body,
+        draft_version=None if letter is None else letter.version,
+        checklist=None if checklist is None else checklist.body,
+        checklist_version=None if checklist is None else checklist.version,
     )
 
 

@@ -248,6 +248,23 @@ def test_drafts_have_their_own_version(make: Callable[..., WorkspaceBackend]) ->
     assert backend.record_work("4", 1, ANA, action="appeal", minutes=5, note="").draft == "Dear UHC, again"
 
 
+def test_the_letter_and_the_checklist_are_saved_and_versioned_apart(make: Callable[..., WorkspaceBackend]) -> None:
+    backend = make()
+    backend.save_draft("4", None, ANA, "Dear UHC,")
+    listed = backend.save_draft("4", None, ANA, "[ ] modifier 25", kind="corrected_claim_checklist")
+    assert (listed.draft, listed.draft_version, listed.checklist, listed.checklist_version) == (
+        "Dear UHC,", 1, "[ ] modifier 25", 1,
+    )  # fmt: skip
+    with pytest.raises(EditConflict) as conflict:  # the letter's version does not stand for the checklist's
+        backend.save_draft("4", None, ANA, "[ ] other", kind="corrected_claim_checklist")
+    assert conflict.value.current.checklist == "[ ] modifier 25"
+    again = backend.save_draft("4", 1, ANA, "[x] modifier 25", kind="corrected_claim_checklist")
+    assert again.saved_draft("corrected_claim_checklist") == ("[x] modifier 25", 2)
+    assert again.saved_draft("appeal_letter") == ("Dear UHC,", 1)
+    with pytest.raises(InvalidChange, match="unknown draft kind"):
+        backend.save_draft("4", None, ANA, "x", kind="fax_cover")  # type: ignore[arg-type]
+
+
 def test_a_manager_assigns_and_takes_back(make: Callable[..., WorkspaceBackend]) -> None:
     backend = make()
     assert [u.username for u in backend.assignees()] == ["ana", "ben", "lee"]

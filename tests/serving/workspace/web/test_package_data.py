@@ -7,16 +7,20 @@ import fnmatch
 import tomllib
 from pathlib import Path
 
+import pytest
+
+import serving.workspace.letters as letters
 import serving.workspace.web as web
 
 ROOT = Path(__file__).resolve().parents[4]
 
 
-def test_package_data_covers_every_template_and_static_file() -> None:
-    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
-        "serving.workspace.web"
-    ]
-    here = Path(web.__file__).parent
+@pytest.mark.parametrize(
+    ("package", "module"), [("serving.workspace.web", web), ("serving.workspace.letters", letters)]
+)
+def test_package_data_covers_every_template_and_static_file(package: str, module: object) -> None:
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][package]
+    here = Path(str(getattr(module, "__file__", ""))).parent
     files = [
         p.relative_to(here).as_posix() for d in ("templates", "static") for p in (here / d).rglob("*") if p.is_file()
     ]

@@ -233,6 +233,48 @@ def test_the_letter_draft_is_prefilled_saved_and_printable(client: TestClient, b
     assert "data-print" in letter
 
 
+def _textarea(page: str, field: str) -> str:
+    found = re.search(rf'<textarea id="{field}"[^>]*>(.*?)</textarea>', page, re.S)
+    assert found is not None, field
+    return found.group(1)
+
+
+def test_the_first_draft_comes_from_the_denying_carcs_template_with_its_evidence(client: TestClient) -> None:
+    sign_in(client, "ana")
+    page = client.get("/app/items/2").text  # CO-197, an appeal: the letter comes first
+    assert page.index('id="letter"') < page.index('id="checklist"')
+    letter = _textarea(page, "letter")
+    assert "request for retroactive authorization and reconsideration of claim CLM-1002" in letter
+    assert "The retroactive authorization request" in letter  # evidence for CARC 197
+    checklist = _textarea(page, "checklist")
+    assert "Corrected claim checklist: claim CLM-1002 (BCBS-TX)" in checklist and "Frequency code 7" in checklist
+
+
+def test_a_correction_offers_its_checklist_first_and_saves_it_apart_from_the_letter(
+    client: TestClient, backend: MemoryBackend
+) -> None:
+    token = sign_in(client, "ana")
+    page = client.get("/app/items/1").text  # CO-16 with N290, correct and resubmit
+    assert page.index('id="checklist"') < page.index('id="letter"')
+    checklist = _textarea(page, "checklist")
+    assert "N290: Missing/incomplete/invalid rendering provider primary identifier." in checklist
+    assert "[ ] The rendering provider&#39;s NPI as enrolled with this payer" in checklist  # RARC evidence, escaped
+    response = client.post(
+        "/app/items/1/draft",
+        data={"csrf_token": token, "kind": "corrected_claim_checklist", "expected_draft_version": "",
+              "checklist": "[x] NPI 1234567893 in loop 2310B"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert response.status_code == 303 and response.headers["location"].endswith("saved=checklist")
+    item = backend.item("1")
+    assert (item.checklist, item.draft) == ("[x] NPI 1234567893 in loop 2310B", None)
+    printable = client.get("/app/items/1/letter", params={"kind": "corrected_claim_checklist"}).text
+    assert "[x] NPI 1234567893 in loop 2310B" in printable and "Corrected claim checklist for claim" in printable
+    assert client.get("/app/items/1/letter", params={"kind": "fax"}).status_code == 404
+    refused = client.post("/app/items/1/draft", data={"csrf_token": token, "kind": "fax", "expected_draft_version": ""})
+    assert refused.status_code == 422 and backend.item("1").checklist_version == 1
+
+
 def test_a_draft_saved_over_someone_elses_change_is_kept_in_the_form(
     client: TestClient, backend: MemoryBackend
 ) -> None:
