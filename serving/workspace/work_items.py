@@ -278,7 +278,9 @@ def _owner_or_taker(conn: Connection, current: Any, actor: _Actor) -> int:
     raise NotPermitted(f"work item {current.id} is assigned to {owner}")
 
 
-def _check_level(action: str, level: int | None) -> None:
+def check_level(action: str, level: int | None) -> None:
+    """The appeal level rule (DATA.md followups.level), shared with the in-memory web backend so both refuse
+    alike: a level only on an appeal or a reconsideration, and only one of APPEAL_LEVELS."""
     if level is None:
         return
     if action not in LEVELED_ACTIONS:
@@ -337,7 +339,7 @@ def record_work(
         raise InvalidChange(f"unknown action {action!r} (one of {', '.join(TEAM_ACTIONS)})")
     if not 0 <= minutes <= MAX_MINUTES:
         raise InvalidChange(f"minutes must be between 0 and {MAX_MINUTES}")
-    _check_level(action, level)
+    check_level(action, level)
 
     def decide(conn: Connection, current: Any, actor: _Actor | None) -> _Change:
         assert actor is not None
@@ -393,7 +395,7 @@ def mark_sent(
             if last is None:
                 raise InvalidChange(f"work item {current.id}: record the work (or name the action) before sending")
             sent_action, sent_level = last.action, level if level is not None else last.level
-        _check_level(sent_action, sent_level)
+        check_level(sent_action, sent_level)
         fields = {"action": sent_action, "level": sent_level, "note": note}
         return _Change("sent", {"owner_id": owner, "state": "sent"}, fields)
 
@@ -445,7 +447,8 @@ def reopen(
     note: str | None = None,
     now: dt.datetime | None = None,
 ) -> WorkItem:
-    """Take a resolved item back into the queue (the payer took the money back, the patient disputes)."""
+    """Take a resolved item back into the queue (the payer took the money back, the patient disputes). Who
+    may is who may resolve it: the owner, anyone who works items for an unowned one, a manager for any."""
 
     def decide(conn: Connection, current: Any, actor: _Actor | None) -> _Change:
         assert actor is not None
@@ -453,6 +456,8 @@ def reopen(
             raise InvalidChange(f"work item {current.id} is not resolved")
         if not can(actor.role, "work_items"):
             raise NotPermitted(f"{actor.username} ({actor.role}) may not work items")
+        if current.owner_id not in (None, actor.id) and not can(actor.role, "assign_items"):
+            raise NotPermitted(f"{actor.username} may not reopen someone else's item")  # as for resolving it
         return _Change("reopened", {"state": "open", "resolution": None}, {"note": note})
 
     return _apply(
@@ -461,12 +466,14 @@ def reopen(
 
 
 __all__ = [
+    "LEVELED_ACTIONS",
     "RESOLUTION_OUTCOMES",
     "FilterChoices",
     "QueueFilter",
     "WorkEvent",
     "WorkItem",
     "assign",
+    "check_level",
     "filter_choices",
     "get_item",
     "item_events",

@@ -132,7 +132,7 @@ def test_a_specialist_and_a_reviewer_work_the_queue_and_the_store_holds_exactly_
             "claim_id": ["CLM-1001", "CLM-1002", "CLM-1006"],
             "action": ["corrected_claim", "appeal", "write_off"],
             "action_date": [TODAY] * 3,
-            "level": pd.array([None] * 3, dtype="Int64"),
+            "level": pd.array([None, 1, None], dtype="Int64"),  # a first appeal: the form's suggested level 1
             "outcome": pd.array(["pending", "pending", None], dtype="string"),
             "outcome_date": [None] * 3,
         }

@@ -36,7 +36,9 @@ from features.contract.codes import CodeTables, load_code_tables
 from serving.workspace.letters import LetterLibrary
 from serving.workspace.web import present
 from serving.workspace.web.backend import (
+    APPEAL_LEVELS,
     DRAFT_KINDS,
+    LEVELED_ACTIONS,
     NEXT_STEPS,
     REVIEW_DECISIONS,
     WORK_ACTIONS,
@@ -85,6 +87,7 @@ SAVED_MESSAGES = {
     "checklist": "Checklist saved.",
     "review": "Decision saved.",
     "assign": "Assignment saved.",
+    "reopen": "Item reopened.",
 }
 # what a role without the permission is told it cannot do
 PERMISSION_TEXT = {
@@ -408,6 +411,8 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
         draft_text: str | None = None,
         draft_kind: DraftKind = "appeal_letter",
         draft_error: str | None = None,
+        reopen_error: str | None = None,
+        reopen_note: str = "",
     ) -> HTMLResponse:
         today = ws.options.today()
         kept = session.user.can("work_items") and item.status != "resolved"
@@ -438,6 +443,8 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
                     "form": drafting or (kept and bool(conflict or draft_error) and typed is not None),
                 }
             )
+        suggested_level = _next_level(item)
+        default_work["level"] = str(suggested_level) if default_work["action"] in LEVELED_ACTIONS else ""
         assignees = await _call(backend.assignees) if session.user.can("assign_items") else ()
         await seen(session, "/items/{item_id}", [item.claim_id], item.item_id)
         return ws.render(
@@ -457,6 +464,12 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
             assignees=assignees,
             work_form=item.workable_by(session.user) or (kept and bool(conflict or error) and work is not None),
             drafts=drafts,
+            leveled_actions=sorted(LEVELED_ACTIONS),
+            appeal_levels=APPEAL_LEVELS,
+            suggested_level=suggested_level,
+            reopen_form=item.reopenable_by(session.user),
+            reopen_error=reopen_error,
+            reopen_note=reopen_note,
         )
 
     def draft_start(kind: DraftKind, item: WorkItem, user: User, today: dt.date) -> str:
@@ -509,9 +522,10 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
             return item
         if not session.user.can("work_items"):
             return forbidden(session, "work_items")
-        typed = {k: form.get(k, "") for k in ("action", "minutes", "note", "then")}
+        typed = {k: form.get(k, "") for k in ("action", "minutes", "note", "then", "level")}
         version = _int(form.get("expected_version"), low=1, high=2**62)
         minutes = _int(typed["minutes"], low=0, high=MAX_MINUTES)
+        level = _int(typed["level"], low=min(APPEAL_LEVELS), high=max(APPEAL_LEVELS)) if typed["level"] else None
         problem = None
         if version is None:
             problem = "The form was incomplete; reload the page and try again."
@@ -519,6 +533,10 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
             problem = "Choose what you did."
         elif typed["then"] not in NEXT_STEPS:
             problem = "Choose where the item stands now."
+        elif typed["level"] and level is None:
+            problem = "Appeal level must be 1, 2 or 3 (3 is external review), or “Not an appeal”."
+        elif level is not None and typed["action"] not in LEVELED_ACTIONS:
+            problem = "Appeal level applies to an appeal or a reconsideration only: choose “Not an appeal”."
         elif minutes is None:
             problem = f"Minutes must be a whole number from 0 to {MAX_MINUTES}."
         elif len(typed["note"]) > MAX_NOTE_CHARS:
@@ -538,6 +556,7 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
                 minutes=minutes,
                 note=typed["note"],
                 then=typed["then"],
+                level=level,
             )
         except EditConflict as exc:
             current = exc.current
@@ -618,6 +637,41 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
         except (NotPermitted, InvalidChange) as exc:
             return await item_page(session, item, status=422, error=_refusal(exc))
         return _see_other(ws.url(f"/items/{item_id}", saved="assign"))
+
+    @protected.post("/items/{item_id}/reopen", response_class=HTMLResponse, include_in_schema=False)
+    async def reopen(item_id: str, request: Request) -> Response:
+        session = _session(request)
+        form = await read_form(request)
+        if not session.user.can("work_items"):
+            return forbidden(session, "work_items")
+        item = await load_item(item_id, session)
+        if isinstance(item, Response):
+            return item
+        version = _int(form.get("expected_version"), low=1, high=2**62)
+        note = form.get("note", "")
+        problem = None
+        if version is None:
+            problem = "The form was incomplete; reload the page and try again."
+        elif not note.strip():
+            problem = "Give the reason for reopening: the note is required."
+        elif len(note) > MAX_NOTE_CHARS:
+            problem = f"The note is longer than {MAX_NOTE_CHARS} characters."
+        if problem is not None:
+            return await item_page(session, item, status=422, reopen_error=problem, reopen_note=note)
+        assert version is not None
+        try:
+            await _call(backend.reopen, item_id, version, session.user, note)
+        except EditConflict as exc:
+            current = exc.current
+            assert isinstance(current, WorkItem)
+            text = _reopen_conflict_text(exc, current, session.user)
+            if not current.open_to(session.user):
+                return kept_page(session, 409, text)
+            return await item_page(session, current, status=409, conflict=text, reopen_note=note)
+        except (NotPermitted, InvalidChange) as exc:
+            status = 403 if isinstance(exc, NotPermitted) else 422
+            return await item_page(session, item, status=status, reopen_error=_refusal(exc), reopen_note=note)
+        return _see_other(ws.url(f"/items/{item_id}", saved="reopen"))
 
     @protected.get("/items/{item_id}/letter", response_class=HTMLResponse, include_in_schema=False)
     async def letter(item_id: str, request: Request) -> Response:
@@ -754,11 +808,29 @@ def _conflict_text(conflict: EditConflict, current: WorkItem, user: User) -> str
     return text + "Check their change, then submit again."
 
 
+def _reopen_conflict_text(conflict: EditConflict, current: WorkItem, user: User) -> str:
+    """Someone changed the item since the page: if still resolved (reopened and closed again), the reason is
+    kept in the form to send again; otherwise someone reopened it first and there is nothing left to do."""
+    if current.status == "resolved":
+        return _conflict_text(conflict, current, user)
+    who = conflict.changed_by or "Someone"
+    when = f" at {present.day(conflict.changed_at)}" if conflict.changed_at else ""
+    status = present.label(current.status).lower()
+    return f"{who} changed this item{when}: it is {status} now, so it needs no reopening."
+
+
 def _refusal(exc: Exception) -> str:
     """The store's refusal as the page says it: its messages name items by number and people by username, never
     a claim or what was typed (serving.workspace.errors), so they are safe to show."""
     text = str(exc)
     return (text[:1].upper() + text[1:]).rstrip(".") + ". Your entry was not saved; it is kept below."
+
+
+def _next_level(item: WorkItem) -> int:
+    """The appeal level the work form suggests: one above the highest recorded on the item (an upheld appeal
+    goes to the next level), 1 for a first appeal, never above the last (external review)."""
+    highest = max((e.level for e in item.history if e.level is not None), default=0)
+    return min(highest + 1, max(APPEAL_LEVELS))
 
 
 def mount_workspace(app: FastAPI, options: WorkspaceOptions) -> Workspace:

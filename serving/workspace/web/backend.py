@@ -27,6 +27,10 @@ Rules every implementation keeps:
 - An item belongs to whoever works it first (or whom a manager assigns it to): a person's queue offers their
   own items and unassigned ones, and work on someone else's item raises `NotPermitted`. The queue offers
   items that are open or in progress; once sent to the payer or resolved an item leaves it.
+- An appeal or a reconsideration may carry its appeal level (`APPEAL_LEVELS`; 3 is external review), by the
+  store's rule (`check_level`); other work carries none.
+- A resolved item is reopened, with the reason in a note, by whoever may resolve it: its owner, anyone who
+  works items for an unowned one, a manager (`assign_items`) for anyone's. It is open, in the queue, again.
 - `record_phi_view` appends to the audit log of who saw which claims; the pages call it for every page that
   shows claim facts.
 """
@@ -41,9 +45,11 @@ from typing import Literal, Protocol
 from features.contract.schema import TEAM_ACTIONS
 from serving.workspace import roles
 from serving.workspace.errors import EditConflict, InvalidChange, NotFound, NotPermitted
+from serving.workspace.schema import APPEAL_LEVELS
 from serving.workspace.schema import DRAFT_KINDS as _KINDS
 from serving.workspace.schema import REVIEW_DECISIONS as _DECISIONS
 from serving.workspace.users import LockoutPolicy
+from serving.workspace.work_items import LEVELED_ACTIONS, check_level
 
 Role = Literal["specialist", "reviewer", "manager", "admin"]
 ROLES: tuple[Role, ...] = ("specialist", "reviewer", "manager", "admin")
@@ -127,6 +133,7 @@ class WorkEntry:
     minutes: int | None = None
     note: str = ""
     detail: str | None = None  # the resolution (resolved) or the new owner (assigned)
+    level: int | None = None  # the appeal level (APPEAL_LEVELS), on worked and sent
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,12 @@ class WorkItem:
         """Whether `user` may record work on it now (their own or unassigned, and not resolved)."""
         return user.can("work_items") and self.owner in (None, user.username) and self.status != "resolved"
 
+    def reopenable_by(self, user: User) -> bool:
+        """Whether `user` may reopen it: resolved, and whoever may resolve it (the store's `reopen` rule)."""
+        if self.status != "resolved" or not user.can("work_items"):
+            return False
+        return self.owner in (None, user.username) or user.can("assign_items")
+
 
 @dataclass(frozen=True)
 class ItemFilters:
@@ -217,6 +230,15 @@ class ReviewClaim:
     actions: tuple[str, ...] = ()  # the preventive actions, one per reason
 
 
+def reopen_reason(note: str) -> str:
+    """The reason a reopen is given, trimmed. Required: the history is the only account of why a closed
+    denial came back, and the followups export starts a new round at it."""
+    reason = note.strip()
+    if not reason:
+        raise InvalidChange("a reason (note) is required to reopen an item")
+    return reason
+
+
 class WorkspaceBackend(Protocol):
     """The store behind the pages. Methods raise `NotFound`, `EditConflict`, `NotPermitted` or
     `InvalidChange` (all from serving.workspace.errors) as documented."""
@@ -253,9 +275,11 @@ class WorkspaceBackend(Protocol):
         minutes: int,
         note: str,
         then: NextStep = "working",
+        level: int | None = None,
     ) -> WorkItem:
         """Append the work (an action of WORK_ACTIONS) to the item's history; the item becomes in progress, or
-        sent, or resolved (`then`), and an item with no owner becomes the user's."""
+        sent, or resolved (`then`), and an item with no owner becomes the user's. `level`: the appeal level of
+        an appeal or reconsideration (`check_level`; `InvalidChange` naming the level otherwise)."""
         ...
 
     def save_draft(
@@ -277,6 +301,11 @@ class WorkspaceBackend(Protocol):
 
     def assign(self, item_id: str, expected_version: int, user: User, owner: str | None) -> WorkItem:
         """Give the item to `owner` (a username; None: back to the team's pool). Needs `assign_items`."""
+        ...
+
+    def reopen(self, item_id: str, expected_version: int, user: User, note: str) -> WorkItem:
+        """Take a resolved item back to open (`WorkItem.reopenable_by`); `note`, the reason, is required
+        (`reopen_reason`). `InvalidChange` if the item is not resolved."""
         ...
 
     def team_capacity(self, user: User) -> Sequence[tuple[User, int | None]]:
@@ -304,8 +333,10 @@ class WorkspaceBackend(Protocol):
 
 
 __all__ = [
+    "APPEAL_LEVELS",
     "CLOSING_STEPS",
     "DRAFT_KINDS",
+    "LEVELED_ACTIONS",
     "NEXT_STEPS",
     "QUEUED_STATUSES",
     "REVIEW_DECISIONS",
@@ -332,4 +363,6 @@ __all__ = [
     "WorkEntry",
     "WorkItem",
     "WorkspaceBackend",
+    "check_level",
+    "reopen_reason",
 ]

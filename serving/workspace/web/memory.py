@@ -41,6 +41,8 @@ from serving.workspace.web.backend import (
     User,
     WorkEntry,
     WorkItem,
+    check_level,
+    reopen_reason,
 )
 
 SCRYPT_COST = 2**14  # scrypt's n: about 50 ms a hash on one core here
@@ -227,6 +229,7 @@ class MemoryBackend:
         minutes: int,
         note: str,
         then: NextStep = "working",
+        level: int | None = None,
     ) -> WorkItem:
         if action not in WORK_ACTIONS:
             raise InvalidChange(f"unknown action {action!r} (one of {', '.join(WORK_ACTIONS)})")
@@ -234,12 +237,13 @@ class MemoryBackend:
             raise InvalidChange(f"unknown next step {then!r}")
         if minutes < 0:
             raise InvalidChange("minutes must not be negative")
+        check_level(action, level)  # the store's rule, not a copy of it
         at = self.clock()
-        entries = [WorkEntry("worked", at, user.username, action=action, minutes=minutes, note=note)]
+        entries = [WorkEntry("worked", at, user.username, action=action, minutes=minutes, note=note, level=level)]
         status = "in_progress"
         resolution = None
         if then == "sent":
-            entries.append(WorkEntry("sent", at, user.username, action=action))
+            entries.append(WorkEntry("sent", at, user.username, action=action, level=level))
             status = "sent"
         elif then in CLOSING_STEPS:
             entries.append(WorkEntry("resolved", at, user.username, detail=then))
@@ -255,7 +259,8 @@ class MemoryBackend:
                 owner=item.owner or user.username,
             )
 
-        return self._update_item(item_id, expected_version, user, change, attempted={"action": action, "note": note})
+        attempted: dict[str, object] = {"action": action, "note": note, "level": level}
+        return self._update_item(item_id, expected_version, user, change, attempted=attempted)
 
     def save_draft(
         self,
@@ -328,6 +333,20 @@ class MemoryBackend:
             if account is None or not account.user.can("work_items"):
                 raise InvalidChange(f"{username} does not work items: no capacity to set")
             self._capacity[account.user.username] = minutes_per_day
+
+    def reopen(self, item_id: str, expected_version: int, user: User, note: str) -> WorkItem:
+        _require(user, "work_items")
+        reason = reopen_reason(note)
+        entry = WorkEntry("reopened", self.clock(), user.username, note=reason)
+
+        def change(item: WorkItem) -> WorkItem:
+            if item.status != "resolved":
+                raise InvalidChange(f"work item {item.item_id} is not resolved")
+            if not item.reopenable_by(user):
+                raise NotPermitted(f"{user.username} may not reopen someone else's item")
+            return dataclasses.replace(item, status="open", resolution=None, history=(*item.history, entry))
+
+        return self._update_item(item_id, expected_version, user, change, attempted={"note": reason})
 
     def _update_item(
         self,

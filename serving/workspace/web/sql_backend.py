@@ -57,6 +57,7 @@ from serving.workspace.web.backend import (
     User,
     WorkEntry,
     WorkItem,
+    reopen_reason,
 )
 
 _DECIDED_ORDER = {"pending": 0, "held": 1, "fixed": 2, "released": 3}
@@ -193,6 +194,7 @@ class SqlBackend:
         minutes: int,
         note: str,
         then: NextStep = "working",
+        level: int | None = None,
     ) -> WorkItem:
         if then not in NEXT_STEPS:
             raise InvalidChange(f"unknown next step {then!r}")
@@ -202,12 +204,13 @@ class SqlBackend:
         try:
             done = store_items.record_work(
                 self.engine, number, expected_version=expected_version, by=person.id, action=action,
-                minutes=minutes, note=note or None, now=at,
+                minutes=minutes, note=note or None, level=level, now=at,
             )  # fmt: skip
-            if then == "sent":
+            if then == "sent":  # the level too: the followups export counts (action, level) as one action
                 store_items.mark_sent(
-                    self.engine, number, expected_version=done.version, by=person.id, action=action, now=at
-                )
+                    self.engine, number, expected_version=done.version, by=person.id, action=action, level=level,
+                    now=at,
+                )  # fmt: skip
             elif then in CLOSING_STEPS:
                 store_items.resolve(
                     self.engine, number, expected_version=done.version, by=person.id, resolution=then, now=at
@@ -251,6 +254,18 @@ class SqlBackend:
                 self.engine, number, owner_id=owner_id, expected_version=expected_version, by=person.id,
                 now=self._now(),
             )  # fmt: skip
+        except EditConflict as exc:
+            raise exc.with_current(self.item(item_id)) from None
+        return self.item(item_id)
+
+    def reopen(self, item_id: str, expected_version: int, user: User, note: str) -> WorkItem:
+        number = _number(item_id)
+        person = self._require(user, "work_items")
+        reason = reopen_reason(note)
+        try:
+            store_items.reopen(
+                self.engine, number, expected_version=expected_version, by=person.id, note=reason, now=self._now()
+            )
         except EditConflict as exc:
             raise exc.with_current(self.item(item_id)) from None
         return self.item(item_id)
@@ -389,6 +404,7 @@ def _entry(event: store_items.WorkEvent, names: Mapping[int, str]) -> WorkEntry:
         minutes=None if event.minutes is None else round(event.minutes),
         note=event.note or "",
         detail=detail,
+        level=event.level,
     )
 
 

@@ -140,6 +140,20 @@ def test_each_change_bumps_the_version_and_writes_one_event(engine: Engine, team
     assert (final.state, final.resolution, final.owner_id, final.updated_by) == ("open", None, ana, ana)
 
 
+def test_reopening_is_for_who_may_resolve_the_item(engine: Engine, team: dict[str, User]) -> None:
+    sync_queue(engine, QueueRows().rows(1), now=T0)
+    item = open_items(engine, viewer=None)[0]
+    ana, bo, mia, rex = (team[n].id for n in ("ana", "bo", "mia", "rex"))
+    worked = record_work(engine, item.id, expected_version=1, by=ana, action="write_off", minutes=2)
+    closed = resolve(engine, item.id, expected_version=worked.version, by=ana, resolution="written_off")
+    for other in (bo, rex):  # someone else's item; a role that works no items
+        with pytest.raises(NotPermitted):
+            reopen(engine, item.id, expected_version=closed.version, by=other, note="x")
+    assert get_item(engine, item.id).version == closed.version
+    opened = reopen(engine, item.id, expected_version=closed.version, by=mia, note="the payer took it back")
+    assert (opened.state, opened.owner_id) == ("open", ana)  # a manager may; the item stays Ana's
+
+
 def test_invalid_changes_write_nothing(engine: Engine, team: dict[str, User]) -> None:
     sync_queue(engine, QueueRows().rows(1), now=T0)
     item = open_items(engine, viewer=None)[0]

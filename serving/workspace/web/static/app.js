@@ -23,6 +23,21 @@
     window.addEventListener("pageshow", function () {
       document.querySelectorAll("button[disabled]").forEach(function (b) { b.disabled = false; });
     });
+    // The appeal level is for appeals and reconsiderations: hidden and cleared for other work, the suggested
+    // level put back when such work is chosen (the server refuses a level on other work either way).
+    var action = document.getElementById("work-action"), level = document.getElementById("work-level");
+    if (action && level) {
+      var leveled = (level.getAttribute("data-leveled") || "").split(" ");
+      var levelLabel = document.querySelector("label[for='work-level']");
+      var showLevel = function (changed) {
+        var on = leveled.indexOf(action.value) >= 0;
+        level.hidden = !on;
+        if (levelLabel) { levelLabel.hidden = !on; }
+        if (!on) { level.value = ""; } else if (changed && level.value === "") { level.value = level.getAttribute("data-suggested") || ""; }
+      };
+      showLevel(false);
+      action.addEventListener("change", function () { showLevel(true); });
+    }
     // Bring the first message that needs attention into view.
     var alert = document.querySelector("[role='alert']");
     if (alert && alert.scrollIntoView) { alert.scrollIntoView({ block: "center" }); }

@@ -351,3 +351,55 @@ def test_a_manager_sets_each_persons_minutes_a_day(make: Callable[..., Workspace
             backend.set_capacity(user, "ana", 60)
         with pytest.raises(NotPermitted):
             backend.team_capacity(user)
+
+
+def test_an_appeal_level_is_recorded_sent_and_exported(make: Callable[..., WorkspaceBackend]) -> None:
+    backend = make()
+    sent = backend.record_work("4", 1, ANA, action="appeal", minutes=30, note="", then="sent", level=2)
+    assert [(e.event, e.action, e.level) for e in sent.history] == [("worked", "appeal", 2), ("sent", "appeal", 2)]
+    assert [e.level for e in backend.record_work("2", 1, ANA, action="payer_call", minutes=5, note="").history] == [
+        None
+    ]
+    if isinstance(backend, SqlBackend):  # the followups row the retraining reads (DATA.md followups.level)
+        from serving.workspace.followups_export import followups_frame
+
+        rows = followups_frame(backend.engine)
+        appeal = rows[rows["claim_id"] == "CLM-1004"]
+        assert (appeal["action"].tolist(), appeal["level"].tolist()) == (["appeal"], [2])
+
+
+@pytest.mark.parametrize(("action", "level"), [("payer_call", 1), ("appeal", 4), ("reconsideration", 0)])
+def test_a_level_the_store_would_refuse_is_refused_naming_the_level(
+    make: Callable[..., WorkspaceBackend], action: str, level: int
+) -> None:
+    backend = make()
+    with pytest.raises(InvalidChange, match="level"):
+        backend.record_work("4", 1, ANA, action=action, minutes=5, note="", level=level)
+    assert backend.record_work("4", 1, ANA, action="reconsideration", minutes=5, note="", level=3).version == 2
+
+
+def test_a_resolved_item_is_reopened_with_a_reason_by_who_may_resolve_it(
+    make: Callable[..., WorkspaceBackend],
+) -> None:
+    backend = make()
+    closed = backend.record_work("6", 1, ANA, action="write_off", minutes=2, note="", then="written_off")
+    assert closed.reopenable_by(ANA) and closed.reopenable_by(LEE) and not closed.reopenable_by(BEN)
+    for user in (BEN, VAL, ADA):  # Ben: Ana's item; a reviewer and an admin work no items
+        with pytest.raises(NotPermitted):
+            backend.reopen("6", closed.version, user, "patient disputes")
+    with pytest.raises(InvalidChange, match="reason"):
+        backend.reopen("6", closed.version, ANA, "  ")
+    with pytest.raises(EditConflict) as conflict:
+        backend.reopen("6", closed.version - 1, ANA, "patient disputes")
+    assert conflict.value.current.version == closed.version and conflict.value.current.status == "resolved"
+    assert backend.item("6").version == closed.version
+
+    opened = backend.reopen("6", closed.version, ANA, " patient disputes ")
+    assert (opened.status, opened.resolution, opened.owner, opened.version) == ("open", None, "ana", closed.version + 1)
+    assert [(e.event, e.by, e.note) for e in opened.history[-1:]] == [("reopened", "ana", "patient disputes")]
+    assert "6" in [i.item_id for i in backend.open_items(ItemFilters(), ANA)]  # offered again
+    with pytest.raises(InvalidChange, match="not resolved"):
+        backend.reopen("6", opened.version, ANA, "again")
+
+    again = backend.record_work("6", opened.version, ANA, action="write_off", minutes=1, note="", then="written_off")
+    assert backend.reopen("6", again.version, LEE, "audit found a payment").status == "open"  # a manager: anyone's

@@ -13,7 +13,7 @@ from workspace_sample import TODAY
 from serving.workspace.web import MemoryBackend
 from serving.workspace.web.backend import User
 
-from .conftest import sign_in
+from .conftest import csrf_of, sign_in
 
 BEN = User("ben", "Ben Okafor", "specialist")
 VAL = User("val", "Val Moreau", "reviewer")
@@ -155,6 +155,9 @@ def test_a_write_off_closes_the_item(client: TestClient, backend: MemoryBackend)
         ({"note": "x" * 2001}, "The note is longer than 2000 characters."),
         ({"expected_version": ""}, "The form was incomplete"),
         ({"then": "lost"}, "Choose where the item stands now."),
+        ({"level": "4"}, "Appeal level must be 1, 2 or 3"),
+        ({"level": "two"}, "Appeal level must be 1, 2 or 3"),
+        ({"action": "payer_call", "level": "1"}, "Appeal level applies to an appeal or a reconsideration only"),
     ],
 )
 def test_a_mistake_in_the_form_is_explained_and_what_was_typed_is_kept(
@@ -379,3 +382,76 @@ def test_the_queue_is_read_a_page_at_a_time(backend: MemoryBackend) -> None:
         assert [v[2] for v in backend.phi_views] == [("CLM-1007", "CLM-1008")]  # only what the page showed
         filtered = client.get("/app/queue", params={"scope": "team", "payer": "AETNA"}).text
         assert rows(filtered) == ["1", "5"] and 'id="pager"' not in filtered
+
+
+def level_choice(html: str) -> str:
+    select = html[html.index('<select id="work-level"') : html.index("</select>", html.index('id="work-level"'))]
+    found = re.search(r'<option value="([^"]*)" selected>', select)
+    assert found is not None, select
+    return found.group(1)
+
+
+def test_the_work_form_suggests_the_next_appeal_level(client: TestClient, backend: MemoryBackend) -> None:
+    sign_in(client, "ana")
+    page = client.get("/app/items/2").text  # an appeal, nothing recorded yet
+    assert 'name="level"' in page and "Not an appeal" in page and "Level 3 (external review)" in page
+    assert level_choice(page) == "1"
+    assert level_choice(client.get("/app/items/1").text) == ""  # a corrected claim is not an appeal
+    ana = User("ana", "Ana Ruiz", "specialist")
+    upheld = backend.record_work("2", 1, ana, action="appeal", minutes=30, note="", level=1, then="sent")
+    assert level_choice(client.get("/app/items/2").text) == "2"  # the first level was used: the next one
+    backend.record_work("2", upheld.version, ana, action="appeal", minutes=30, note="", level=3)
+    assert level_choice(client.get("/app/items/2").text) == "3"  # external review is the last
+
+
+def test_an_appeal_recorded_at_level_2_shows_in_the_history(client: TestClient, backend: MemoryBackend) -> None:
+    token = sign_in(client, "ana")
+    data = {"csrf_token": token, "expected_version": "1", "action": "appeal", "minutes": "30", "note": "second",
+            "then": "sent", "level": "2"}  # fmt: skip
+    response = client.post("/app/items/2/work", data=data, follow_redirects=False)
+    assert response.status_code == 303
+    history = client.get(response.headers["location"]).text
+    history = history[history.index('id="history"') :]
+    assert "<strong>Appeal</strong>, level 2, 30 min" in history and "(Appeal, level 2)" in history
+    assert [e.level for e in backend.item("2").history] == [2, 2]
+
+
+def test_a_resolved_item_is_reopened_by_who_may_resolve_it(
+    client: TestClient, backend: MemoryBackend, new_client: Callable[[], TestClient]
+) -> None:
+    ana = User("ana", "Ana Ruiz", "specialist")
+    sign_in(client, "ana")
+    assert 'id="reopen-form"' not in client.get("/app/items/6").text  # not resolved
+    closed = backend.record_work("6", 1, ana, action="write_off", minutes=2, note="", then="written_off")
+    page = client.get("/app/items/6").text
+    assert "This item is resolved." in page and 'id="reopen-form"' in page and 'action="/app/items/6/reopen"' in page
+
+    manager = new_client()
+    sign_in(manager, "lee")
+    assert 'id="reopen-form"' in manager.get("/app/items/6").text  # a manager reopens anyone's
+    other = new_client()
+    token = sign_in(other, "ben")
+    assert other.get("/app/items/6").status_code == 403  # Ana's item: Ben sees no form
+    refused = other.post("/app/items/6/reopen", data={"csrf_token": token, "expected_version": str(closed.version),
+                                                      "note": "mine now"})  # fmt: skip
+    assert refused.status_code == 403 and backend.item("6").status == "resolved"
+    for person in ("val", "ada"):  # their roles work no items
+        visitor = new_client()
+        token = sign_in(visitor, person)
+        answer = visitor.post("/app/items/6/reopen", data={"csrf_token": token, "expected_version": "1", "note": "x"})
+        assert answer.status_code == 403 and backend.item("6").status == "resolved"
+
+    token = csrf_of(page)
+    data = {"csrf_token": token, "expected_version": str(closed.version), "note": "  "}
+    missing = client.post("/app/items/6/reopen", data=data)
+    assert missing.status_code == 422 and "the note is required" in missing.text
+    assert client.post("/app/items/6/reopen", data={**data, "note": "x", "csrf_token": "forged"}).status_code == 403
+    data["note"] = "patient disputes the bill"
+    response = client.post("/app/items/6/reopen", data=data, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/app/items/6?saved=reopen"
+    page = client.get(response.headers["location"]).text
+    assert "Item reopened." in page and "<strong>Reopened</strong>, by ana" in page and "patient disputes" in page
+    assert 'id="reopen-form"' not in page and 'id="work-form"' in page
+    assert "6" in rows(client.get("/app/queue").text)  # offered again
+    stale = client.post("/app/items/6/reopen", data=data)  # the version the page had
+    assert stale.status_code == 409 and "it is open now, so it needs no reopening" in stale.text
