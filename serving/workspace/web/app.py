@@ -65,6 +65,7 @@ from serving.workspace.web.security import (
     same_token,
     set_cookie,
 )
+from serving.workspace.web.sso import HeaderSso, install_sso, password_sign_in_off, sso_session
 
 T = TypeVar("T")
 HERE = Path(__file__).resolve().parent
@@ -119,6 +120,7 @@ class WorkspaceOptions:
 
     `secure_cookies=False` drops the cookies' `Secure` flag (and `__Host-` prefix) for local http only.
     `today` is the queue's "today" (tests pin it). `codes` defaults to the shipped CARC/RARC tables.
+    `sso`: single sign-on by a reverse proxy's header (serving.workspace.web.sso); None = off.
     """
 
     backend: WorkspaceBackend
@@ -128,6 +130,7 @@ class WorkspaceOptions:
     today: Callable[[], dt.date] = dt.date.today
     page_size: int = 100  # queue rows per page: a team's 10,000 open denials are read a page at a time
     codes: CodeTables | None = field(default=None, repr=False)
+    sso: HeaderSso | None = None
 
     def __post_init__(self) -> None:
         if not self.prefix.startswith("/") or self.prefix.endswith("/"):
@@ -204,10 +207,13 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
     """(public, protected): the sign-in page, and every other page behind `current_session`."""
     backend = ws.backend
     secure = ws.options.secure_cookies
+    sso = ws.options.sso
 
     async def current_session(request: Request) -> Session:
         token = read_cookie(request, SESSION_COOKIE, secure=secure)
         session = await _call(backend.lookup_session, token) if token else None
+        if sso is not None:
+            session = await sso_session(request, session, sso=sso, backend=backend)
         if session is None:
             raise LoginRequired()
         if request.method not in SAFE_METHODS:
@@ -265,12 +271,18 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
     async def login_form(request: Request) -> Response:
         token = read_cookie(request, SESSION_COOKIE, secure=secure)
         found = await _call(backend.lookup_session, token) if token is not None else None
+        if sso is not None:
+            found = await sso_session(request, found, sso=sso, backend=backend)
         if found is not None:
             return _see_other(landing(found.user))
+        if sso is not None and sso.only:
+            return password_sign_in_off(ws)
         return login_page(request.query_params.get("next"))
 
     @public.post("/login", response_class=HTMLResponse, include_in_schema=False)
     async def login(request: Request) -> Response:
+        if sso is not None and sso.only:
+            return password_sign_in_off(ws)
         try:
             form = await read_form(request)
         except BadForm:
@@ -737,6 +749,8 @@ def mount_workspace(app: FastAPI, options: WorkspaceOptions) -> Workspace:
     app.add_exception_handler(CsrfRejected, csrf_rejected)
     app.add_exception_handler(BadForm, bad_form)
     app.add_middleware(SecurityHeadersMiddleware, prefix=ws.prefix, static_prefix=ws.prefix + "/static")
+    if options.sso is not None:
+        install_sso(app, ws)
     return ws
 
 

@@ -334,3 +334,30 @@ def test_a_manager_sets_each_persons_minutes_a_day(make: Callable[..., Workspace
             backend.set_capacity(user, "ana", 60)
         with pytest.raises(NotPermitted):
             backend.team_capacity(user)
+
+
+def test_single_sign_on_finds_active_accounts_by_name_without_a_password(
+    make: Callable[..., WorkspaceBackend],
+) -> None:
+    backend = make(max_failures=2)
+    assert backend.user_for_sso("ana") == ANA
+    assert backend.user_for_sso(" LEE ") == LEE  # any case, as the password sign-in; the role is the store's
+    assert backend.user_for_sso("nobody") is None
+    assert backend.user_for_sso("") is None
+    for _ in range(2):
+        backend.authenticate("val", "x")
+    assert backend.authenticate("val", PASSWORD).user is None  # locked out for passwords ...
+    assert backend.user_for_sso("val") == VAL  # ... not for the proxy, which did the authenticating
+    session = backend.create_session(BEN)
+    if isinstance(backend, MemoryBackend):
+        backend.set_active("ben", active=False)
+    else:
+        assert isinstance(backend, SqlBackend)
+        from serving.workspace.users import set_active, user_by_name
+
+        person = user_by_name(backend.engine, "ben")
+        assert person is not None
+        set_active(backend.engine, person.id, active=False)
+    assert backend.user_for_sso("ben") is None
+    assert backend.lookup_session(session.token) is None  # a turned-off account's sessions end
+    assert backend.authenticate("ben", PASSWORD).user is None
