@@ -132,6 +132,23 @@ class Settings(BaseSettings):
         description="the team's own appeal letter and checklist templates (start one with `claimsight workspace "
         "letters copy DIR`); unset = the shipped ones",
     )
+    # --- single sign-on by a reverse proxy's header (serving.workspace.web.sso): off unless the header is set
+    workspace_sso_header: str | None = Field(
+        None,
+        description="header the reverse proxy sets to the signed-in person's workspace username, e.g. "
+        "X-Forwarded-User, believed only from CLAIMSIGHT_WORKSPACE_SSO_TRUSTED_PROXIES; unset = off",
+    )
+    workspace_sso_trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        validate_default=True,
+        description="the reverse proxy's IP addresses or CIDR networks as the service sees them (required with "
+        "the header); in the environment a JSON list or entries separated by commas or spaces",
+    )
+    workspace_sso_only: bool = Field(
+        False,
+        validate_default=True,
+        description="turn the password sign-in off: single sign-on only (needs the header)",
+    )
     api_host: str = Field("127.0.0.1", description="address `claimsight serve` binds to")
     api_port: int = Field(8000, ge=1, le=65_535, description="port `claimsight serve` binds to")
 
@@ -203,6 +220,55 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("workspace_sso_header")
+    @classmethod
+    def _sso_header(cls, value: str | None) -> str | None:
+        from serving.workspace.proxy_trust import check_header_name
+
+        if value is None or not value.strip():
+            return None  # set but empty: off, as unset
+        try:
+            return check_header_name(value.strip())
+        except ValueError as exc:
+            raise ValueError(f"workspace_sso_header: {exc} (CLAIMSIGHT_WORKSPACE_SSO_HEADER)") from None
+
+    @field_validator("workspace_sso_trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        """Environment text: a JSON list, or entries separated by commas or whitespace."""
+        if isinstance(value, str):
+            text = value.strip()
+            return tuple(json.loads(text)) if text.startswith("[") else tuple(text.replace(",", " ").split())
+        return value
+
+    @field_validator("workspace_sso_trusted_proxies")
+    @classmethod
+    def _sso_proxies(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        from serving.workspace.proxy_trust import parse_trusted_proxies
+
+        name = "workspace_sso_trusted_proxies"
+        try:
+            parse_trusted_proxies(value)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc} (CLAIMSIGHT_WORKSPACE_SSO_TRUSTED_PROXIES)") from None
+        if info.data.get("workspace_sso_header") and not value:
+            raise ValueError(
+                f"{name}: required when CLAIMSIGHT_WORKSPACE_SSO_HEADER is set; set "
+                "CLAIMSIGHT_WORKSPACE_SSO_TRUSTED_PROXIES to the reverse proxy's address(es), e.g. 127.0.0.1 or "
+                "10.0.0.0/24: the header is believed only from them"
+            )
+        return value
+
+    @field_validator("workspace_sso_only")
+    @classmethod
+    def _sso_only(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and not info.data.get("workspace_sso_header"):
+            raise ValueError(
+                "workspace_sso_only: turning the password sign-in off needs single sign-on "
+                "(set CLAIMSIGHT_WORKSPACE_SSO_HEADER and CLAIMSIGHT_WORKSPACE_SSO_TRUSTED_PROXIES)"
+            )
+        return value
+
     @field_validator("mlflow_tracking_uri", "audit_database_url", "workspace_database_url")
     @classmethod
     def _encrypted_transport(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -257,10 +323,20 @@ class Settings(BaseSettings):
 
     def workspace_options(self, backend: WorkspaceBackend) -> WorkspaceOptions:
         """The team workspace's options around `backend` (the store), for `create_app(workspace=...)`."""
-        from serving.workspace.web import WorkspaceOptions
+        from serving.workspace.web import HeaderSso, WorkspaceOptions
 
+        sso = None
+        if self.workspace_sso_header is not None:
+            sso = HeaderSso(
+                header=self.workspace_sso_header,
+                trusted_proxies=self.workspace_sso_trusted_proxies,
+                only=self.workspace_sso_only,
+            )
         return WorkspaceOptions(
-            backend=backend, secure_cookies=self.workspace_secure_cookies, letters_dir=self.workspace_letters_dir
+            backend=backend,
+            secure_cookies=self.workspace_secure_cookies,
+            letters_dir=self.workspace_letters_dir,
+            sso=sso,
         )
 
     def connection_limits(self) -> ConnectionLimits:

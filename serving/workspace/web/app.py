@@ -70,6 +70,7 @@ from serving.workspace.web.security import (
     same_token,
     set_cookie,
 )
+from serving.workspace.web.sso import HeaderSso, install_sso, password_sign_in_off, sso_session
 
 T = TypeVar("T")
 HERE = Path(__file__).resolve().parent
@@ -135,6 +136,7 @@ class WorkspaceOptions:
     `letters_dir` holds the team's own letter and checklist templates (`serving.workspace.letters`); they are
     checked when the workspace starts, so a broken template stops the start-up instead of a letter.
     `today` is the queue's "today" (tests pin it). `codes` defaults to the shipped CARC/RARC tables.
+    `sso`: single sign-on by a reverse proxy's header (serving.workspace.web.sso); None = off.
     """
 
     backend: WorkspaceBackend
@@ -145,6 +147,7 @@ class WorkspaceOptions:
     page_size: int = 100  # queue rows per page: a team's 10,000 open denials are read a page at a time
     codes: CodeTables | None = field(default=None, repr=False)
     letters_dir: Path | None = None
+    sso: HeaderSso | None = None
 
     def __post_init__(self) -> None:
         if not self.prefix.startswith("/") or self.prefix.endswith("/"):
@@ -223,10 +226,13 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
     """(public, protected): the sign-in page, and every other page behind `current_session`."""
     backend = ws.backend
     secure = ws.options.secure_cookies
+    sso = ws.options.sso
 
     async def current_session(request: Request) -> Session:
         token = read_cookie(request, SESSION_COOKIE, secure=secure)
         session = await _call(backend.lookup_session, token) if token else None
+        if sso is not None:
+            session = await sso_session(request, session, sso=sso, backend=backend)
         if session is None:
             raise LoginRequired()
         if request.method not in SAFE_METHODS:
@@ -284,12 +290,18 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
     async def login_form(request: Request) -> Response:
         token = read_cookie(request, SESSION_COOKIE, secure=secure)
         found = await _call(backend.lookup_session, token) if token is not None else None
+        if sso is not None:
+            found = await sso_session(request, found, sso=sso, backend=backend)
         if found is not None:
             return _see_other(landing(found.user))
+        if sso is not None and sso.only:
+            return password_sign_in_off(ws)
         return login_page(request.query_params.get("next"))
 
     @public.post("/login", response_class=HTMLResponse, include_in_schema=False)
     async def login(request: Request) -> Response:
+        if sso is not None and sso.only:
+            return password_sign_in_off(ws)
         try:
             form = await read_form(request)
         except BadForm:
@@ -865,6 +877,8 @@ def mount_workspace(app: FastAPI, options: WorkspaceOptions) -> Workspace:
     app.add_exception_handler(CsrfRejected, csrf_rejected)
     app.add_exception_handler(BadForm, bad_form)
     app.add_middleware(SecurityHeadersMiddleware, prefix=ws.prefix, static_prefix=ws.prefix + "/static")
+    if options.sso is not None:
+        install_sso(app, ws)
     return ws
 
 

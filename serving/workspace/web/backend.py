@@ -331,6 +331,13 @@ class WorkspaceBackend(Protocol):
         """Log that `user` was shown these claims on `route` (the route's template, never the raw path)."""
         ...
 
+    # --- single sign-on (serving.workspace.web.sso)
+    def user_for_sso(self, username: str) -> User | None:
+        """The active user of this username (any case) for a sign-in a trusted reverse proxy vouched for, with
+        the store's role; None for an unknown or inactive one. No password, so no lock-out count either: the
+        lock-out guards password guessing, and the proxy did the authenticating."""
+        ...
+
 
 __all__ = [
     "APPEAL_LEVELS",

@@ -67,6 +67,7 @@ class _Account:
     user: User
     salt: bytes
     digest: bytes
+    active: bool = True
 
 
 @dataclasses.dataclass
@@ -141,7 +142,7 @@ class MemoryBackend:
                 return LoginResult(None, locked_until=failures.locked_until)
         salt, digest = (account.salt, account.digest) if account else self._dummy
         ok = hmac.compare_digest(hash_password(password, salt, cost=self.password_cost)[1], digest)
-        ok = ok and account is not None
+        ok = ok and account is not None and account.active
         with self._lock:
             if ok and account is not None:
                 self._failures.pop(key, None)
@@ -176,7 +177,7 @@ class MemoryBackend:
                 del self._sessions[key]
                 return None
             account = self._accounts.get(row.session.user.username.casefold())
-            if account is None:  # the user was removed
+            if account is None or not account.active:  # the user was removed or turned off
                 del self._sessions[key]
                 return None
             row.last_seen = now
@@ -417,6 +418,17 @@ class MemoryBackend:
     def record_phi_view(self, user: User, *, route: str, claim_ids: Sequence[str], item_id: str | None = None) -> None:
         with self._lock:
             self.phi_views.append((user.username, route, tuple(claim_ids), item_id, self.clock()))
+
+    # ----------------------------------------------------------------------------- single sign-on
+    def user_for_sso(self, username: str) -> User | None:
+        with self._lock:
+            account = self._accounts.get(username.strip().casefold())
+        return account.user if account is not None and account.active else None
+
+    def set_active(self, username: str, *, active: bool) -> None:
+        """Turn an account off (or on again), as the store's `set_active`: it signs in no more, in any way."""
+        with self._lock:
+            self._accounts[username.casefold()].active = active
 
 
 def _require(user: User, permission: str) -> None:

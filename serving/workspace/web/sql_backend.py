@@ -327,6 +327,11 @@ class SqlBackend:
             now=self._now(),
         )  # fmt: skip
 
+    # ------------------------------------------------------------------------------- single sign-on
+    def user_for_sso(self, username: str) -> User | None:
+        person = store_users.user_by_name(self.engine, username)
+        return None if person is None or not person.active else self._user(person)
+
 
 # ----------------------------------------------------------------------------------- conversions
 def _number(item_id: str) -> int:

@@ -403,3 +403,30 @@ def test_a_resolved_item_is_reopened_with_a_reason_by_who_may_resolve_it(
 
     again = backend.record_work("6", opened.version, ANA, action="write_off", minutes=1, note="", then="written_off")
     assert backend.reopen("6", again.version, LEE, "audit found a payment").status == "open"  # a manager: anyone's
+
+
+def test_single_sign_on_finds_active_accounts_by_name_without_a_password(
+    make: Callable[..., WorkspaceBackend],
+) -> None:
+    backend = make(max_failures=2)
+    assert backend.user_for_sso("ana") == ANA
+    assert backend.user_for_sso(" LEE ") == LEE  # any case, as the password sign-in; the role is the store's
+    assert backend.user_for_sso("nobody") is None
+    assert backend.user_for_sso("") is None
+    for _ in range(2):
+        backend.authenticate("val", "x")
+    assert backend.authenticate("val", PASSWORD).user is None  # locked out for passwords ...
+    assert backend.user_for_sso("val") == VAL  # ... not for the proxy, which did the authenticating
+    session = backend.create_session(BEN)
+    if isinstance(backend, MemoryBackend):
+        backend.set_active("ben", active=False)
+    else:
+        assert isinstance(backend, SqlBackend)
+        from serving.workspace.users import set_active, user_by_name
+
+        person = user_by_name(backend.engine, "ben")
+        assert person is not None
+        set_active(backend.engine, person.id, active=False)
+    assert backend.user_for_sso("ben") is None
+    assert backend.lookup_session(session.token) is None  # a turned-off account's sessions end
+    assert backend.authenticate("ben", PASSWORD).user is None
