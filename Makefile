@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench clean serve
+.PHONY: demo test test-fast lint bench clean serve screenshots
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -33,10 +33,19 @@ bench: $(STAMP)
 	$(BIN)/claimsight bench
 
 # The scoring API on 127.0.0.1:8000 with the champions `make demo` trained, and the demo data's payer rules;
-# the team workspace under http://127.0.0.1:8000/app when `make demo` made it (or a workspace is configured).
+# the team workspace under http://127.0.0.1:8000/app when `make demo` made it (or a workspace is configured),
+# its today pinned to the demo queue's day (the demo's history ends long before the calendar's today) unless
+# CLAIMSIGHT_WORKSPACE_TODAY is set.
 SERVE_DATA ?= .claimsight/demo/synthetic-200000-24-7
+DEMO_TODAY ?= .claimsight/demo/workspace-today
 serve: $(STAMP)
+	CLAIMSIGHT_WORKSPACE_TODAY="$${CLAIMSIGHT_WORKSPACE_TODAY-$$(cat $(DEMO_TODAY) 2>/dev/null)}" \
 	$(BIN)/claimsight serve $(if $(wildcard $(SERVE_DATA)/payer_rules.yaml),--data $(SERVE_DATA))
+
+# The README's pictures of the workspace (docs/screenshots/), from the demo's workspace in a real headless
+# Chromium: after `make demo`, with `apt-get install chromium chromium-driver`.
+screenshots: $(STAMP)
+	PYTHONPATH=.:tests $(BIN)/python tests/browser/readme_screenshots.py --home .claimsight --out docs/screenshots
 
 clean:
 	rm -rf $(VENV) .claimsight build *.egg-info

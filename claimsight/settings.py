@@ -9,7 +9,9 @@ it was given, secrets included, next to an unrelated mistake.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -127,6 +129,11 @@ class Settings(BaseSettings):
         description="mark the team workspace's cookies Secure (HTTPS only); false only for local http in "
         "development, refused in production",
     )
+    workspace_today: dt.date | None = Field(
+        None,
+        description="the workspace pages' today (YYYY-MM-DD), pinned for a demo or a replay of past data, where the "
+        "calendar's date would put every deadline in the past; unset = the calendar's date",
+    )
     workspace_letters_dir: Path | None = Field(
         None,
         description="the team's own appeal letter and checklist templates (start one with `claimsight workspace "
@@ -219,6 +226,11 @@ class Settings(BaseSettings):
                 "(serve the workspace over HTTPS)"
             )
         return value
+
+    @field_validator("workspace_today", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("workspace_sso_header")
     @classmethod
@@ -325,6 +337,10 @@ class Settings(BaseSettings):
         """The team workspace's options around `backend` (the store), for `create_app(workspace=...)`."""
         from serving.workspace.web import HeaderSso, WorkspaceOptions
 
+        today: Callable[[], dt.date] = dt.date.today
+        if self.workspace_today is not None:
+            pinned: dt.date = self.workspace_today
+            today = lambda: pinned  # noqa: E731 - the options take a callable
         sso = None
         if self.workspace_sso_header is not None:
             sso = HeaderSso(
@@ -337,6 +353,7 @@ class Settings(BaseSettings):
             secure_cookies=self.workspace_secure_cookies,
             letters_dir=self.workspace_letters_dir,
             sso=sso,
+            today=today,
         )
 
     def connection_limits(self) -> ConnectionLimits:

@@ -19,6 +19,8 @@ from claimsight.commands.data import ingest, kpis, synth
 from claimsight.commands.models import RankedQueue, queue, score_claims_command, train
 from claimsight.shell import DataDir
 
+DEMO_TODAY_FILE = "workspace-today"  # in CLAIMSIGHT_HOME/demo: the demo queue's day, which `make serve` pins
+
 
 def simulate(
     data: DataDir,
@@ -180,8 +182,14 @@ def demo_workspace(ranked: RankedQueue, *, scores: Path, seed: int) -> None:
         f"{month.unresolved:,} still open. {flagged:,} claims wait in pre-release review."
     )
     console.rule("open the team workspace")
+    # The demo's history ends long before the calendar's today, which would put every deadline in the past:
+    # `make serve` pins the pages' today to the queue's (CLAIMSIGHT_WORKSPACE_TODAY) from this file.
+    (settings.home / "demo" / DEMO_TODAY_FILE).write_text(ranked.day.isoformat() + "\n", encoding="utf-8")
     address = f"http://{settings.api_host}:{settings.api_port}/app"
-    console.print(f"run [bold]make serve[/] (or `claimsight serve`), then open [bold]{address}[/] and sign in:")
+    console.print(
+        f"run [bold]make serve[/] (or `CLAIMSIGHT_WORKSPACE_TODAY={ranked.day} claimsight serve`: the demo's today is "
+        f"its queue's, {ranked.day}), then open [bold]{address}[/] and sign in:"
+    )
     print_logins(console, logins)
     console.print(
         "the specialist works the queue, the reviewer decides the pre-release claims, the manager sees the team's "

@@ -30,3 +30,18 @@ def test_invalid_settings_are_refused(kwargs: dict[str, object]) -> None:
 def test_routine_set_parses_pairs() -> None:
     assert Settings(routine_adjustments=("CO-45", "PR-1")).routine_set() == frozenset({("CO", "45"), ("PR", "1")})
     assert Settings().routine_set() is None
+
+
+def test_the_workspace_today_is_the_calendars_unless_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+
+    from serving.workspace.web import MemoryBackend
+
+    assert Settings().workspace_options(MemoryBackend()).today() == dt.date.today()
+    monkeypatch.setenv("CLAIMSIGHT_WORKSPACE_TODAY", "")  # what `make serve` passes without a demo: unset
+    assert Settings().workspace_today is None
+    monkeypatch.setenv("CLAIMSIGHT_WORKSPACE_TODAY", "2024-12-31")
+    assert Settings().workspace_options(MemoryBackend()).today() == dt.date(2024, 12, 31)
+    monkeypatch.setenv("CLAIMSIGHT_WORKSPACE_TODAY", "31/12/2024")
+    with pytest.raises(ValidationError, match="workspace_today"):
+        Settings()

@@ -839,10 +839,15 @@ def _refusal(exc: Exception) -> str:
 
 
 def _next_level(item: WorkItem) -> int:
-    """The appeal level the work form suggests: one above the highest recorded on the item (an upheld appeal
-    goes to the next level), 1 for a first appeal, never above the last (external review)."""
-    highest = max((e.level for e in item.history if e.level is not None), default=0)
-    return min(highest + 1, max(APPEAL_LEVELS))
+    """The appeal level the work form suggests: the level being worked (a letter drafted in one sitting and sent
+    in the next is one appeal), one above it once the item was reopened after it (the payer upheld that level),
+    1 for a first appeal, never above the last (external review)."""
+    last = max((n for n, e in enumerate(item.history) if e.level is not None), default=None)
+    if last is None:
+        return min(APPEAL_LEVELS)
+    level = item.history[last].level or min(APPEAL_LEVELS)
+    answered = any(e.event == "reopened" for e in item.history[last + 1 :])
+    return min(level + 1 if answered else level, max(APPEAL_LEVELS))
 
 
 def mount_workspace(app: FastAPI, options: WorkspaceOptions) -> Workspace:

@@ -398,9 +398,15 @@ def test_the_work_form_suggests_the_next_appeal_level(client: TestClient, backen
     assert level_choice(page) == "1"
     assert level_choice(client.get("/app/items/1").text) == ""  # a corrected claim is not an appeal
     ana = User("ana", "Ana Ruiz", "specialist")
-    upheld = backend.record_work("2", 1, ana, action="appeal", minutes=30, note="", level=1, then="sent")
-    assert level_choice(client.get("/app/items/2").text) == "2"  # the first level was used: the next one
-    backend.record_work("2", upheld.version, ana, action="appeal", minutes=30, note="", level=3)
+    drafted = backend.record_work("2", 1, ana, action="appeal", minutes=30, note="", level=1)
+    assert level_choice(client.get("/app/items/2").text) == "1"  # drafted in one sitting, sent in the next
+    sent = backend.record_work("2", drafted.version, ana, action="appeal", minutes=5, note="", level=1, then="sent")
+    closed = backend.record_work("2", sent.version, ana, action="payer_call", minutes=5, note="", then="written_off")
+    reopened = backend.reopen("2", closed.version, ana, "upheld by letter; second level")
+    assert level_choice(client.get("/app/items/2").text) == "2"  # the first level was answered: the next one
+    external = backend.record_work("2", reopened.version, ana, action="appeal", minutes=30, note="", level=3,
+                                   then="written_off")  # fmt: skip
+    backend.reopen("2", external.version, ana, "new evidence")
     assert level_choice(client.get("/app/items/2").text) == "3"  # external review is the last
 
 
