@@ -352,6 +352,7 @@ class Settings(BaseSettings):
             backend=backend,
             secure_cookies=self.workspace_secure_cookies,
             letters_dir=self.workspace_letters_dir,
+            routine=self.routine_set(),
             sso=sso,
             today=today,
         )

@@ -16,7 +16,7 @@ import typer
 
 from claimsight import shell
 from claimsight.commands.data import ingest, kpis, synth
-from claimsight.commands.models import RankedQueue, queue, score_claims_command, train
+from claimsight.commands.models import RankedQueue, queue, ranked_queue, score_claims_command, train
 from claimsight.shell import DataDir
 
 DEMO_TODAY_FILE = "workspace-today"  # in CLAIMSIGHT_HOME/demo: the demo queue's day, which `make serve` pins
@@ -147,16 +147,18 @@ def demo(
         cost_per_minute=0.75,
         show=5,
     )
-    demo_workspace(ranked, scores=demo_dir / "scores.csv", seed=seed)
+    demo_workspace(ranked, data=data, model=versions.get("recovery") or "champion", scores=demo_dir / "scores.csv",
+                   seed=seed)  # fmt: skip
 
 
-def demo_workspace(ranked: RankedQueue, *, scores: Path, seed: int) -> None:
-    """Step 6 of the demo: the team workspace in CLAIMSIGHT_HOME (workspace.db) with one account per role, the
-    queue after a month of simulated team work, the claims held for review; then how to open it."""
+def demo_workspace(ranked: RankedQueue, *, data: Path, model: str, scores: Path, seed: int) -> None:
+    """Step 6 of the demo: the team workspace in CLAIMSIGHT_HOME (workspace.db) with one account per role, a
+    month of simulated team work on the queue, today's queue ranked again without what the month worked, the
+    claims held for review; then how to open it."""
     import datetime as dt
 
-    from claimsight.commands.workspace import print_logins
-    from claimsight.team_workspace import default_file, review_rows
+    from claimsight.commands.workspace import print_logins, sync_ranked
+    from claimsight.team_workspace import default_file, review_rows, training_data
     from serving.appeal_queue import workspace_rows
     from serving.workspace.database import default_workspace_url, open_workspace
     from serving.workspace.demo import create_demo_users, simulate_team_month
@@ -172,6 +174,10 @@ def demo_workspace(ranked: RankedQueue, *, scores: Path, seed: int) -> None:
         start = ranked.day - dt.timedelta(days=30)
         with console.status(f"simulating the team's month from {start} (as the pages would record it)"):
             month = simulate_team_month(engine, rows, seed=seed, start=start, days=30)
+        with console.status("re-ranking today's queue without the denials the month worked"):
+            with training_data(data, settings) as source:  # the month's work merged into followups
+                today = ranked_queue(source, model=model, capacity_minutes=480.0, today=ranked.day.isoformat())
+            sync_ranked(engine, today)
         flagged = sync_review_claims(engine, review_rows(pd.read_csv(scores, dtype={"claim_id": str}), ranked.tables))
     finally:
         engine.dispose()

@@ -26,7 +26,7 @@ from claimsight import shell
 from claimsight.commands.models import RankedQueue, ranked_queue
 from claimsight.errors import UsageProblem
 from claimsight.shell import DataDir
-from claimsight.team_workspace import open_configured, replacement_links, review_rows
+from claimsight.team_workspace import open_configured, replacement_links, review_rows, training_data
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -145,11 +145,14 @@ def sync_command(
     if review is not None and not review.is_file():
         raise typer.BadParameter("not a file", param_hint="--review")
     console = shell.console()
-    engine = open_configured(shell.settings())
+    settings = shell.settings()
+    engine = open_configured(settings)
     try:
         capacity = capacity_minutes or float(team_minutes(engine) or 480)
-        with console.status("ranking the open denials"):
-            ranked = ranked_queue(data, model=model, capacity_minutes=capacity, today=today)
+        # ranked with the workspace's recorded work merged into followups: an item being worked is not
+        # planned again, so today's capacity goes to the denials nobody has touched
+        with console.status("ranking the open denials"), training_data(data, settings) as source:
+            ranked = ranked_queue(source, model=model, capacity_minutes=capacity, today=today)
         with console.status("loading them into the workspace"):
             done = sync_ranked(engine, ranked, review=review)
     finally:

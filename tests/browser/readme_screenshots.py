@@ -43,10 +43,20 @@ def _sign_in(driver: Any, url: str, username: str, password: str) -> None:
     WebDriverWait(driver, 10).until(lambda d: "/login" not in d.current_url)
 
 
-def _first(items: list[Any], action: str) -> Any:
-    found = next((i for i in items if i.action == action), None)
+def _first(items: list[Any], action: str, categories: tuple[str, ...]) -> Any:
+    """Today's first item with that recommended action, one of those categories and remit codes, that nobody has
+    taken: its page shows the forms and its draft the codes."""
+    found = next(
+        (
+            i
+            for i in items
+            if i.action == action and i.category in categories and i.snapshot.get("adjustments")
+            and i.owner_id is None and i.state == "open" and i.queue_rank
+        ),
+        None,
+    )  # fmt: skip
     if found is None:
-        raise SystemExit(f"the demo queue has no open item whose recommended action is {action}")
+        raise SystemExit(f"the demo queue has no open, unassigned, ranked {action} item in {', '.join(categories)}")
     return found
 
 
@@ -65,7 +75,8 @@ def take(*, home: Path, out: Path) -> list[Path]:
         create_user(engine, username="readme-reviewer", password=passwords["readme-reviewer"], role="reviewer",
                     display_name="Riley Chen")  # fmt: skip
         items = open_items(engine, viewer=None)
-        appeal, correction = _first(items, "appeal"), _first(items, "correct_and_resubmit")
+        appeal = _first(items, "appeal", ("authorization", "medical_necessity"))
+        correction = _first(items, "correct_and_resubmit", ("coding", "missing_information"))
         backend = SqlBackend(engine, secret=secrets.token_bytes(32))
         options = WorkspaceOptions(
             backend=backend, secure_cookies=False, organisation="Riverside Medical Group", today=lambda: today
@@ -76,14 +87,16 @@ def take(*, home: Path, out: Path) -> list[Path]:
         try:
             with serve(app) as live:
                 _sign_in(driver, live.url, "readme-manager", passwords["readme-manager"])
-                for name, path in (
-                    ("queue", "/app/queue?scope=team"),
-                    ("item-appeal", f"/app/items/{appeal.id}"),
-                    ("item-correction", f"/app/items/{correction.id}"),
-                    ("letter", f"/app/items/{appeal.id}/letter"),
-                    ("team", "/app/team"),
+                for name, path, anchor in (
+                    ("queue", "/app/queue?scope=team", None),
+                    ("item-appeal", f"/app/items/{appeal.id}", None),
+                    ("item-correction", f"/app/items/{correction.id}", "checklist"),
+                    ("letter", f"/app/items/{appeal.id}/letter", None),
+                    ("team", "/app/team", None),
                 ):
                     driver.get(live.url + path)
+                    if anchor is not None:  # the part of the page the picture is about
+                        driver.execute_script(f"document.getElementById('{anchor}').scrollIntoView()")
                     saved.append(screenshot(driver, out / f"workspace-{name}.png"))
                 _sign_in(driver, live.url, "readme-reviewer", passwords["readme-reviewer"])
                 driver.get(live.url + "/app/review")

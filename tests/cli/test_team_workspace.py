@@ -225,4 +225,21 @@ def test_sync_loads_the_ranked_queue_with_the_denying_remit_and_the_review_list(
     assert page_item.facts.billed_amount and page_item.facts.service_date and page_item.facts.remit_date
     assert main(args) == 0  # again: nothing new
     assert "0 new items" in capsys.readouterr().out
+
+    # work recorded on the first item: the next sync plans today's capacity without it
+    from claimsight.commands import workspace as workspace_commands
+    from serving.workspace.users import create_user
+    from serving.workspace.work_items import get_item, record_work
+
+    worker = create_user(engine, username="ana", password="long-enough-password", role="specialist")
+    record_work(engine, first.id, expected_version=first.version, by=worker.id, action="appeal", minutes=20, level=1,
+                now=dt.datetime(2024, 3, 4, 10, tzinfo=dt.UTC))  # fmt: skip
+    planned: list[pd.DataFrame] = []
+    real_sync = workspace_commands.sync_ranked
+    monkeypatch.setattr(
+        workspace_commands, "sync_ranked", lambda e, r, **kw: planned.append(r.frame) or real_sync(e, r, **kw)
+    )
+    assert main(args) == 0
+    assert first.claim_id not in set(planned[0]["claim_id"])  # not ranked again ...
+    assert get_item(engine, first.id).owner_id == worker.id  # ... and what was done is kept
     engine.dispose()

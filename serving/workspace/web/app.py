@@ -147,6 +147,7 @@ class WorkspaceOptions:
     page_size: int = 100  # queue rows per page: a team's 10,000 open denials are read a page at a time
     codes: CodeTables | None = field(default=None, repr=False)
     letters_dir: Path | None = None
+    routine: frozenset[tuple[str, str]] | None = None  # not denials: left out of drafts; None = the shipped set
     sso: HeaderSso | None = None
 
     def __post_init__(self) -> None:
@@ -161,7 +162,7 @@ class Workspace:
         self.options = options
         self.backend = options.backend
         self.prefix = options.prefix
-        self.codes = present.CodeText(options.codes or load_code_tables())
+        self.codes = present.CodeText(options.codes or load_code_tables(), options.routine)
         self.letters = LetterLibrary(options.letters_dir)
         self.letters.check()
         self.env = jinja2.Environment(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,10 +64,17 @@ class CodeMeaning:
 
 
 class CodeText:
-    """CARC and RARC meanings from the shipped code tables; an unknown code is shown bare, never guessed."""
+    """CARC and RARC meanings from the shipped code tables; an unknown code is shown bare, never guessed.
+    `routine`: the (group, CARC) pairs that are not denials (the team's set, else the shipped one)."""
 
-    def __init__(self, codes: CodeTables) -> None:
+    def __init__(self, codes: CodeTables, routine: frozenset[tuple[str, str]] | None = None) -> None:
         self.codes = codes
+        self.routine = codes.routine if routine is None else routine
+
+    def denying(self, adjustments: Sequence[Adjustment]) -> tuple[Adjustment, ...]:
+        """The adjustments a draft answers: not the routine ones (contractual, coinsurance), largest first."""
+        found = [a for a in adjustments if (a.group_code.upper(), a.carc.upper()) not in self.routine]
+        return tuple(sorted(found, key=lambda a: -a.amount))
 
     def _short(self, table_name: str, code: str) -> str | None:
         table = self.codes.carc if table_name == "carc" else self.codes.rarc
@@ -98,9 +106,17 @@ def days_left(deadline: dt.date | None, today: dt.date) -> int | None:
 
 
 def draft_facts(
-    item: WorkItem, *, user: User, today: dt.date, codes: CodeText, organisation: str, evidence: tuple[str, ...]
+    item: WorkItem,
+    *,
+    user: User,
+    today: dt.date,
+    codes: CodeText,
+    organisation: str,
+    evidence: tuple[str, ...],
+    denying: Sequence[Adjustment],
 ) -> dict[str, Any]:
-    """What a letter template may use (`serving.workspace.letters.SAMPLE_FACTS` names them), as text."""
+    """What a letter template may use (`serving.workspace.letters.SAMPLE_FACTS` names them), as text. The
+    adjustments are the denying ones: a letter to the payer does not argue the contractual write-down."""
     facts = item.facts
 
     def code(meaning: CodeMeaning) -> letters.Code:
@@ -127,7 +143,7 @@ def draft_facts(
         "days_left": days_left(item.deadline, today),
         "adjustments": tuple(
             letters.Adjustment(code(codes.carc(a)), money(a.amount), tuple(code(codes.rarc(r)) for r in a.rarcs))
-            for a in facts.adjustments
+            for a in denying
         ),
         "evidence": evidence,
     }
@@ -144,9 +160,11 @@ def first_draft(
     library: letters.LetterLibrary,
 ) -> str:
     """The draft a person starts from: the most specific template for the denial, filled with its facts."""
-    denying = sorted((a for a in item.facts.adjustments if a.amount > 0), key=lambda a: -a.amount)
+    denying = codes.denying(item.facts.adjustments)
     carcs = [a.carc for a in denying]
     evidence = library.evidence_for(category=item.category, carcs=carcs, rarcs=[r for a in denying for r in a.rarcs])
     name = library.template_name(kind=kind, carcs=carcs, category=item.category)
-    facts = draft_facts(item, user=user, today=today, codes=codes, organisation=organisation, evidence=evidence)
+    facts = draft_facts(
+        item, user=user, today=today, codes=codes, organisation=organisation, evidence=evidence, denying=denying
+    )
     return library.render(name, facts)
