@@ -95,6 +95,43 @@ def kpi_tables(console: Console, kpis: pd.DataFrame, *, dimensions: tuple[str, .
     console.print(KPI_LEGEND, style="dim")
 
 
+PREVENTION_LEGEND = (
+    "Patterns pass a one-sided Fisher exact test against every parent level with Benjamini-Hochberg FDR 5%, "
+    "merged most specific first; figures are each pattern's own claims (first remit in the window). "
+    "avoidable $: denied dollars of an avoidable category; trend: last 3 months vs the 12 before."
+)
+
+
+def prevention_table(console: Console, report: pd.DataFrame, *, limit: int) -> None:
+    """The top patterns by avoidable denied dollars: who owns them and what they cost."""
+    if report.empty:
+        console.print("no denial pattern stands out from noise in the last 12 months")
+        return
+    title = f"Denial patterns by avoidable denied $, 12 months to {report['as_of'].iloc[0]}"
+    if len(report) > limit:
+        title += f" (top {limit} of {len(report)})"
+    table = Table(title=title)
+    for header in ("#", "pattern", "denials", "rate", "vs", "avoidable $", "3 mo $", "trend", "staff min",
+                   "unrecovered $", "owner"):  # fmt: skip
+        table.add_column(header, justify="left" if header in ("pattern", "trend", "owner") else "right")
+    for _, row in report.head(limit).iterrows():
+        table.add_row(
+            str(row["rank"]),
+            str(row["pattern"]),
+            _num(row["denials_12m"]),
+            _pct(row["denial_rate_12m"]),
+            _pct(row["reference_rate"]),
+            _money(row["avoidable_dollars_12m"]),
+            _money(row["avoidable_dollars_3m"]),
+            str(row["trend"]),
+            _num(row["staff_minutes"]),
+            _money(row["unrecovered_dollars"]),
+            str(row["owner_team_label"]),
+        )
+    console.print(table)
+    console.print(PREVENTION_LEGEND, style="dim")
+
+
 def action_tables(console: Console, denials: pd.DataFrame, *, open_ids: set[str]) -> None:
     """Recommended action x the group code it rests on, for every denial and for the open ones, then the money."""
     group = denials["action_group"].replace("", "none").fillna("none")

@@ -1,4 +1,4 @@
-"""The data commands: `synth`, `validate`, `kpis` (what a team runs before any model exists)."""
+"""The data commands: `synth`, `validate`, `kpis`, `prevent` (what a team runs before any model exists)."""
 
 from __future__ import annotations
 
@@ -152,10 +152,53 @@ def actions(
         shell.console().print(f"wrote {len(denials):,} denials to {csv}")
 
 
+def prevent(
+    data: DataDir,
+    csv: Annotated[Path | None, typer.Option(help="also write every reported pattern to this CSV")] = None,
+    top: Annotated[int, typer.Option(min=1, help="patterns on screen")] = 20,
+    as_of: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default: the latest date in the data")] = None,
+) -> None:
+    """Denial patterns that stand out from noise (root cause x payer x procedure group x provider/location),
+    ranked by avoidable denied dollars over 12 months, with the team that owns the fix and the fix."""
+    import pandas as pd
+
+    from claimsight.errors import UsageProblem
+    from claimsight.render import prevention_table
+    from features.contract.codes import load_code_tables
+    from features.contract.labels import compute_labels
+    from features.contract.time_cut import known_at
+    from features.prevention.owners import OwnersFileError, load_owners
+    from features.prevention.patterns import prevention_report
+
+    try:
+        owners = load_owners(data_dir=data)
+    except OwnersFileError as exc:
+        raise UsageProblem(str(exc)) from None
+    options = shell.settings().run_options()
+    console = shell.console()
+    day = None if as_of is None else shell.parse_date(as_of, option="--as-of")
+    with console.status("reading and validating the history"):
+        tables = shell.validated(data, options=options).tables
+    if day is not None:
+        tables = known_at(tables, day + pd.Timedelta(days=1))  # what was known by the end of that day
+    codes = load_code_tables()
+    with console.status("computing labels"):
+        labels = compute_labels(
+            tables, codes=codes, routine=options.routine, maturity_days=options.maturity_days, as_of=day
+        )
+    with console.status("testing denial patterns"):
+        report = prevention_report(tables, labels, codes=codes, owners=owners, as_of=day)
+    prevention_table(console, report, limit=top)
+    if csv is not None:
+        report.to_csv(csv, index=False)
+        console.print(f"wrote {len(report):,} patterns to {csv}")
+
+
 def register(app: typer.Typer) -> None:
     """Order matters: it is the order `claimsight --help` lists the commands in."""
     app.command()(synth)
     app.command()(ingest)
     app.command()(validate)
     app.command()(kpis)
+    app.command()(prevent)
     app.command()(actions)
