@@ -39,6 +39,7 @@ MIN_AUDIT_SECRET_CHARS = 32
 _NETWORK_DATABASES = frozenset({"postgresql", "postgres"})
 _LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "[::1]"})  # "" = a Unix socket
 _ENCRYPTED_SSLMODES = frozenset({"require", "verify-ca", "verify-full"})
+DEMO_REPORT = Path("demo") / "report"  # in HOME: where `make demo` builds the dashboard report the workspace serves
 
 
 class Settings(BaseSettings):
@@ -138,6 +139,11 @@ class Settings(BaseSettings):
         None,
         description="the team's own appeal letter and checklist templates (start one with `claimsight workspace "
         "letters copy DIR`); unset = the shipped ones",
+    )
+    workspace_report_dir: Path | None = Field(
+        None,
+        description="the leader's dashboard the workspace serves at /app/dashboard: a folder `claimsight report` "
+        "wrote; unset = HOME/demo/report when `make demo` built one there, else none",
     )
     # --- single sign-on by a reverse proxy's header (serving.workspace.web.sso): off unless the header is set
     workspace_sso_header: str | None = Field(
@@ -355,7 +361,18 @@ class Settings(BaseSettings):
             routine=self.routine_set(),
             sso=sso,
             today=today,
+            report_dir=self.report_dir(),
         )
+
+    def report_dir(self) -> Path | None:
+        """The dashboard report the workspace serves: the setting, else the demo's when it has been built (so a
+        fresh clone's `make demo` then `make serve` shows it with nothing to set)."""
+        from serving.dashboard import MANIFEST_FILE
+
+        if self.workspace_report_dir is not None:
+            return self.workspace_report_dir
+        demo = self.home / DEMO_REPORT
+        return demo if (demo / MANIFEST_FILE).is_file() else None
 
     def connection_limits(self) -> ConnectionLimits:
         """The HTTP server's own limits (serving.api.connections), before fitting them to the open-file limit."""

@@ -17,6 +17,7 @@ import typer
 from claimsight import shell
 from claimsight.commands.data import ingest, kpis, synth
 from claimsight.commands.models import RankedQueue, queue, ranked_queue, score_claims_command, train
+from claimsight.commands.report import report
 from claimsight.shell import DataDir
 
 DEMO_TODAY_FILE = "workspace-today"  # in CLAIMSIGHT_HOME/demo: the demo queue's day, which `make serve` pins
@@ -103,7 +104,8 @@ def demo(
     back with `ingest`) -> validation -> KPIs -> train the
     denial-risk and recovery models (local MLflow store) -> score the claims still waiting for a payer answer
     -> rank the open denials into today's appeal queue -> load it into the team workspace with demo accounts and
-    a month of simulated team work, and say how to open the workspace in a browser."""
+    a month of simulated team work, and say how to open the workspace in a browser -> build the leader's
+    dashboard and say where to see it."""
     from claimsight.team_workspace import default_file
 
     settings = shell.settings()
@@ -149,6 +151,28 @@ def demo(
     )
     demo_workspace(ranked, data=data, model=versions.get("recovery") or "champion", scores=demo_dir / "scores.csv",
                    seed=seed)  # fmt: skip
+    demo_report(data=data)
+
+
+def demo_report(*, data: Path) -> Path:
+    """Step 7 of the demo: the leader's dashboard built into CLAIMSIGHT_HOME/demo/report (with the month of team
+    work the workspace recorded, and the models just trained), where `claimsight serve` finds it by itself."""
+    from claimsight.settings import DEMO_REPORT
+
+    settings = shell.settings()
+    console = shell.console()
+    console.rule("7. the leader's dashboard: KPIs, the team's work and model health as figures")
+    out = report(data=data, out=settings.home / DEMO_REPORT, as_of=None, model_health=True, monitor=True,
+                 backtest=None)  # fmt: skip
+    address = f"http://{settings.api_host}:{settings.api_port}/app/dashboard"
+    console.print(
+        f"the dashboard: open [bold]{(out / 'index.html').resolve()}[/] from disk, or after [bold]make serve[/] "
+        f"sign in as the manager at [bold]{address}[/]"
+    )
+    if settings.workspace_report_dir is not None:
+        console.print("[yellow]note[/]: CLAIMSIGHT_WORKSPACE_REPORT_DIR is set, so the workspace serves that report, "
+                      "not this one; unset it to see the demo's.")  # fmt: skip
+    return out
 
 
 def demo_workspace(ranked: RankedQueue, *, data: Path, model: str, scores: Path, seed: int) -> None:
@@ -215,7 +239,7 @@ def bench(
     workdir: Annotated[Path | None, typer.Option(help="default: a temporary directory")] = None,
     stage: Annotated[
         list[str] | None,
-        typer.Option(help="synth, load, train, score, ingest (repeat; default all of these), or workspace"),
+        typer.Option(help="synth, load, train, score, ingest, report (repeat; default all of these), or workspace"),
     ] = None,
 ) -> None:
     """Measure each stage in its own process: wall time, peak RSS, and the denial model's accuracy and speed.

@@ -2,8 +2,9 @@
 
 Minimum necessary: each role gets what its job needs. A specialist works denials; a reviewer decides on
 claims held before release; a manager runs the team (assigns work, sets capacity, sees everyone's queue,
-exports the recorded work for retraining) and can work items too; an admin manages accounts and sees no
-claim. A team that wants another split changes `ROLE_PERMISSIONS`, not the routes.
+exports the recorded work for retraining, reads the leader's dashboard) and can work items too; an admin
+manages accounts and sees no claim (nor the dashboard: it is the team's business, not the accounts'). A
+team that wants another split changes `ROLE_PERMISSIONS`, not the routes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ Permission = Literal[
     "view_team_queue",  # every item, whoever owns it
     "export_followups",  # write recorded work as followups rows for retraining
     "manage_users",  # create, deactivate, unlock accounts, change roles
+    "view_dashboard",  # the leader's dashboard: the team's KPIs, work and model health (aggregates only)
 ]
 PERMISSIONS: tuple[str, ...] = get_args(Permission)
 
@@ -31,7 +33,15 @@ ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         "specialist": frozenset({"view_queue", "work_items"}),
         "reviewer": frozenset({"review_claims"}),
         "manager": frozenset(
-            {"view_queue", "work_items", "assign_items", "set_capacity", "view_team_queue", "export_followups"}
+            {
+                "view_queue",
+                "work_items",
+                "assign_items",
+                "set_capacity",
+                "view_team_queue",
+                "export_followups",
+                "view_dashboard",
+            }
         ),
         "admin": frozenset({"manage_users"}),
     }

@@ -54,6 +54,7 @@ from serving.workspace.web.backend import (
     WorkItem,
     WorkspaceBackend,
 )
+from serving.workspace.web.dashboard import add_dashboard_routes
 from serving.workspace.web.security import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -100,6 +101,7 @@ PERMISSION_TEXT = {
     "view_team_queue": "see the whole team's queue",
     "export_followups": "export the recorded work",
     "manage_users": "manage accounts",
+    "view_dashboard": "see the leader's dashboard",
 }
 # each draft kind: its form field, its heading, what the saved message and the kept page call it
 DRAFT_FORMS: Mapping[DraftKind, tuple[str, str]] = {
@@ -149,6 +151,7 @@ class WorkspaceOptions:
     letters_dir: Path | None = None
     routine: frozenset[tuple[str, str]] | None = None  # not denials: left out of drafts; None = the shipped set
     sso: HeaderSso | None = None
+    report_dir: Path | None = None  # a report `claimsight report` wrote: served at /dashboard (web/dashboard.py)
 
     def __post_init__(self) -> None:
         if not self.prefix.startswith("/") or self.prefix.endswith("/"):
@@ -796,6 +799,7 @@ def build_routers(ws: Workspace) -> tuple[APIRouter, APIRouter]:
             return forbidden(session, "review_claims")
         return _see_other(ws.url("/review", saved="review"))
 
+    add_dashboard_routes(protected, ws, forbidden=forbidden)
     return public, protected
 
 

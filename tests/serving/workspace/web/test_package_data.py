@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import serving.dashboard as dashboard
 import serving.workspace.letters as letters
 import serving.workspace.web as web
 
@@ -16,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[4]
 
 
 @pytest.mark.parametrize(
-    ("package", "module"), [("serving.workspace.web", web), ("serving.workspace.letters", letters)]
+    ("package", "module"),
+    [("serving.workspace.web", web), ("serving.workspace.letters", letters), ("serving.dashboard", dashboard)],
 )
 def test_package_data_covers_every_template_and_static_file(package: str, module: object) -> None:
     patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][package]

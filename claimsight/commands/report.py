@@ -1,0 +1,82 @@
+"""`claimsight report`: the leader's dashboard as a static HTML folder the workspace also serves."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from claimsight import shell
+from claimsight.shell import DataDir
+
+
+def report(
+    data: DataDir,
+    out: Annotated[Path, typer.Option(help="folder to write index.html, figures/*.svg and data/*.csv into")],
+    as_of: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default: the latest date in the data")] = None,
+    model_health: Annotated[
+        bool, typer.Option(help="gather the models' health (registry, monitor, retrain decisions)")
+    ] = True,
+    monitor: Annotated[
+        bool, typer.Option(help="run the monitor with the champion when no saved monitor report exists")
+    ] = True,
+    backtest: Annotated[
+        Path | None, typer.Option(help="a CSV written by `claimsight backtest --csv`, shown under model health")
+    ] = None,
+) -> Path:
+    """Write the leader's dashboard: denial rates by month and by payer, category, provider and location,
+    avoidable share, denied and open dollars, overturn rate, days to resolution, queue throughput, dollars per
+    staff hour and model health; every figure an SVG with its data as CSV. Open OUT/index.html, or set
+    CLAIMSIGHT_WORKSPACE_REPORT_DIR=OUT and see it at /app/dashboard."""
+    from claimsight.team_workspace import training_data
+    from features.contract.codes import load_code_tables
+    from features.contract.labels import compute_labels
+    from serving.dashboard import build_report, write_report
+
+    if backtest is not None and not backtest.is_file():
+        raise typer.BadParameter(f"{backtest.name} does not exist", param_hint="--backtest")
+    settings = shell.settings()
+    options = settings.run_options()
+    console = shell.console()
+    t0 = time.perf_counter()
+
+    def say(text: str) -> None:
+        console.print(f"report: {text} ({time.perf_counter() - t0:.1f} s)", highlight=False)
+
+    with training_data(data, settings) as source:  # the work recorded in the team workspace counts too
+        say(f"reading and validating {data}" + (" with the workspace's recorded work" if source != data else ""))
+        tables = shell.validated(source, options=options).tables
+    codes = load_code_tables()
+    say("labels")
+    labels = compute_labels(
+        tables,
+        codes=codes,
+        routine=options.routine,
+        maturity_days=options.maturity_days,
+        as_of=None if as_of is None else shell.parse_date(as_of, option="--as-of"),
+    )
+    health = None
+    if model_health:
+        from claimsight.model_health import gather_model_health
+
+        health = gather_model_health(tables, labels, options=options, monitor=monitor, backtest=backtest, say=say)
+    say("dashboard data")
+    built = build_report(tables, labels, codes=codes, health=health)
+    say(f"drawing {sum(s.has_figure for s in built.sections)} figures into {out}")
+    every = 1 if console.is_terminal else 5
+
+    def progress(done: int, total: int, key: str) -> None:
+        if done % every == 0 or done == total:
+            console.print(f"report: {done}/{total} sections ({key})", highlight=False)
+
+    index = write_report(built, out, on_progress=progress)
+    say(f"wrote {index}")
+    console.print(f"open {index.resolve().as_uri()} in a browser, or serve it in the workspace at /app/dashboard "
+                  f"(CLAIMSIGHT_WORKSPACE_REPORT_DIR={out})", highlight=False)  # fmt: skip
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(report)
