@@ -98,21 +98,24 @@ def kpi_tables(console: Console, kpis: pd.DataFrame, *, dimensions: tuple[str, .
 PREVENTION_LEGEND = (
     "Patterns pass a one-sided Fisher exact test against every parent level with Benjamini-Hochberg FDR 5%, "
     "merged most specific first; figures are each pattern's own claims (first remit in the window). "
-    "avoidable $: denied dollars of an avoidable category; trend: last 3 months vs the 12 before."
+    "avoidable $: denied dollars of an avoidable category; trend: last 3 months vs the 12 before; projected $: "
+    "the last 3 months x 4 when the trend changed, else the 12 months."
 )
 
 
 def prevention_table(console: Console, report: pd.DataFrame, *, limit: int) -> None:
-    """The top patterns by avoidable denied dollars: who owns them and what they cost."""
+    """The top patterns by projected avoidable dollars: who owns them and what they cost."""
     if report.empty:
         console.print("no denial pattern stands out from noise in the last 12 months")
         return
-    title = f"Denial patterns by avoidable denied $, 12 months to {report['as_of'].iloc[0]}"
+    title = (
+        f"Denial patterns by projected avoidable $ (next 12 months if nothing changes), as of {report['as_of'].iloc[0]}"
+    )
     if len(report) > limit:
         title += f" (top {limit} of {len(report)})"
     table = Table(title=title)
-    for header in ("#", "pattern", "denials", "rate", "vs", "avoidable $", "3 mo $", "trend", "staff min",
-                   "unrecovered $", "owner"):  # fmt: skip
+    for header in ("#", "pattern", "denials", "rate", "vs", "projected $", "12 mo $", "3 mo $", "trend",
+                   "staff min", "unrecovered $", "owner"):  # fmt: skip
         table.add_column(header, justify="left" if header in ("pattern", "trend", "owner") else "right")
     for _, row in report.head(limit).iterrows():
         table.add_row(
@@ -121,6 +124,7 @@ def prevention_table(console: Console, report: pd.DataFrame, *, limit: int) -> N
             _num(row["denials_12m"]),
             _pct(row["denial_rate_12m"]),
             _pct(row["reference_rate"]),
+            _money(row["projected_avoidable_dollars"]),
             _money(row["avoidable_dollars_12m"]),
             _money(row["avoidable_dollars_3m"]),
             str(row["trend"]),

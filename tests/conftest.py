@@ -24,6 +24,15 @@ def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
 
 
+@pytest.fixture(autouse=True)
+def _own_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each test's CLAIMSIGHT_HOME is its own empty folder (a test sets another when it needs one): never the
+    developer's `.claimsight`, whose demo workspace would otherwise merge its recorded work into a test's data."""
+    monkeypatch.setenv("CLAIMSIGHT_HOME", str(tmp_path_factory.mktemp("home")))
+    for name in ("CLAIMSIGHT_WORKSPACE_DATABASE_URL", "CLAIMSIGHT_WORKSPACE_REPORT_DIR", "CLAIMSIGHT_WORKSPACE_TODAY"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="session")
 def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A synthetic history big enough to train on (30k claims, 15 months), written as a user would hand it over."""

@@ -160,13 +160,10 @@ def prevent(
 ) -> None:
     """Denial patterns that stand out from noise (root cause x payer x procedure group x provider/location),
     ranked by avoidable denied dollars over 12 months, with the team that owns the fix and the fix."""
-    import pandas as pd
-
     from claimsight.errors import UsageProblem
+    from claimsight.known_history import known_history
     from claimsight.render import prevention_table
     from features.contract.codes import load_code_tables
-    from features.contract.labels import compute_labels
-    from features.contract.time_cut import known_at
     from features.prevention.owners import OwnersFileError, load_owners
     from features.prevention.patterns import prevention_report
 
@@ -174,20 +171,13 @@ def prevent(
         owners = load_owners(data_dir=data)
     except OwnersFileError as exc:
         raise UsageProblem(str(exc)) from None
-    options = shell.settings().run_options()
     console = shell.console()
-    day = None if as_of is None else shell.parse_date(as_of, option="--as-of")
-    with console.status("reading and validating the history"):
-        tables = shell.validated(data, options=options).tables
-    if day is not None:
-        tables = known_at(tables, day + pd.Timedelta(days=1))  # what was known by the end of that day
-    codes = load_code_tables()
-    with console.status("computing labels"):
-        labels = compute_labels(
-            tables, codes=codes, routine=options.routine, maturity_days=options.maturity_days, as_of=day
-        )
+    with console.status("reading the history and computing labels"):
+        known = known_history(data, settings=shell.settings(), as_of=as_of)
     with console.status("testing denial patterns"):
-        report = prevention_report(tables, labels, codes=codes, owners=owners, as_of=day)
+        report = prevention_report(
+            known.tables, known.labels, codes=load_code_tables(), owners=owners, as_of=known.as_of
+        )
     prevention_table(console, report, limit=top)
     if csv is not None:
         report.to_csv(csv, index=False)

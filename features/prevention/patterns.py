@@ -1,6 +1,12 @@
 """Denial patterns worth preventing: root cause x payer/plan x procedure group x provider/location cells
 that stand out from noise, merged so one root cause is listed once, ranked by avoidable denied dollars.
 
+**Ranking.** By what the pattern will cost over the next 12 months if nothing changes: the last 3 months'
+avoidable dollars times 4 when the trend test says the rate changed (rising, falling, new or quiet: the recent
+rate is the one in force), else the 12 months' (steady: the longer window is the steadier estimate). A payer's
+new requirement that started mid-year is ranked by the money it costs now, not diluted by the months before
+it; one the team already fixed (falling) drops. Ties: the 12 months' avoidable dollars.
+
 **Cells.** Every claim whose first adjudication (first remit) falls in the window is one trial; a denial
 of category k is a success for category k. A cell is a root-cause category with any non-empty combination
 of: payer (payer_id with plan_type), procedure group (the CPT/HCPCS section of the claim's highest-charge
@@ -74,7 +80,7 @@ FOLLOWUP_MINUTES: Mapping[str, float] = {
 }
 
 PATTERN_COLUMNS = (
-    "rank",  # 1 = most avoidable denied dollars in the 12 months
+    "rank",  # 1 = most projected avoidable dollars (then the 12 months' avoidable dollars)
     "category",  # root cause (denial_category)
     "avoidable",  # the category is one the practice could have prevented (categories.csv)
     "payer_id",  # NA when the pattern is not tied to a payer
@@ -99,6 +105,7 @@ PATTERN_COLUMNS = (
     "denial_rate_3m",
     "denied_dollars_3m",
     "avoidable_dollars_3m",
+    "projected_avoidable_dollars",  # the next 12 months if nothing changes (see the module docstring)
     "claims_prior",  # the 12 months before the last 3 (the trend's baseline)
     "denial_rate_prior",
     "trend_ratio",  # denial_rate_3m / denial_rate_prior
@@ -480,6 +487,11 @@ def _describe(
         np_, xp, _ = figures["prior"]
         row["trend_ratio"] = (xs / ns) / (xp / np_) if ns and np_ and xp else np.nan
         row["trend"] = _trend(xs, ns, xp, np_, rule.trend_alpha)
+        recent = row["trend"] != "steady"  # the rate changed: the last 3 months are the rate in force
+        scale = rule.long_months / rule.short_months if recent else 1.0
+        row["projected_avoidable_dollars"] = (
+            round(figures["3m" if recent else "12m"][2] * scale, 2) if avoidable else 0.0
+        )
         by_code = pd.Series(amount[r][denials_12m]).groupby(top_code[r][denials_12m]).sum()
         code = str(by_code.sort_values(ascending=False, kind="stable").index[0]) if len(by_code) else None
         payer_id, plan_type = a.values["payer"].split("|", 1) if "payer" in a.values else (None, None)
@@ -514,7 +526,9 @@ def _describe(
         out.append(row)
     report = pd.DataFrame(out, columns=[c for c in PATTERN_COLUMNS if c != "rank"])
     report = report.sort_values(
-        ["avoidable_dollars_12m", "denied_dollars_12m", "p_value"], ascending=[False, False, True], kind="stable"
+        ["projected_avoidable_dollars", "avoidable_dollars_12m", "p_value"],
+        ascending=[False, False, True],
+        kind="stable",
     ).reset_index(drop=True)
     report.insert(0, "rank", np.arange(1, len(report) + 1))
     return report

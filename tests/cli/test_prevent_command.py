@@ -18,11 +18,11 @@ def test_prevent_on_the_small_world_prints_and_writes_the_patterns(
     out = tmp_path / "patterns.csv"
     assert main(["prevent", "--data", str(small_world), "--csv", str(out), "--top", "5"]) == 0
     printed = capsys.readouterr().out
-    assert "Denial patterns by avoidable denied $" in printed and "Fisher exact" in printed
+    assert "Denial patterns by projected avoidable $" in printed and "Fisher exact" in printed
     table = pd.read_csv(out)
     assert list(table.columns) == list(PATTERN_COLUMNS) and len(table) >= 1
     assert table["rank"].tolist() == list(range(1, len(table) + 1))
-    assert table["avoidable_dollars_12m"].is_monotonic_decreasing
+    assert table["projected_avoidable_dollars"].is_monotonic_decreasing
     assert (table["q_value"] <= 0.05).all() and table["owner_team"].notna().all()
     assert f"wrote {len(table):,} patterns" in printed
 
