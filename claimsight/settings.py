@@ -337,6 +337,7 @@ class Settings(BaseSettings):
             scoring_threads=self.api_scoring_threads,
             unauthenticated_per_minute=self.api_unauthenticated_per_minute,
             docs=self.environment == "development",
+            report_dir=self.report_dir(),
         )
 
     def workspace_options(self, backend: WorkspaceBackend) -> WorkspaceOptions:

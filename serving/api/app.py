@@ -37,6 +37,7 @@ from serving.api.config import ApiConfig
 from serving.api.errors import BodyLimitMiddleware, RequestContextMiddleware, install_error_handlers
 from serving.api.model_slots import ChampionPoller, ModelRegistry, NoModel, Snapshot
 from serving.api.rate_limit import RateLimiter
+from serving.api.reports import reports_router
 from serving.api.security import KeyRing, require_scope
 
 if TYPE_CHECKING:
@@ -254,6 +255,7 @@ def create_app(
     app.state.poller = None
     install_error_handlers(app)
     app.include_router(_ops_router())
+    app.include_router(reports_router())
     for router in routers:
         app.include_router(router)
     if workspace is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 
 from serving import api_defaults
@@ -49,6 +50,7 @@ class ApiConfig:
     rate_limit_per_minute: int = api_defaults.RATE_LIMIT_PER_MINUTE
     body_timeout_seconds: float = api_defaults.BODY_TIMEOUT_SECONDS
     scoring_threads: int = api_defaults.SCORING_THREADS
+    report_dir: Path | None = None  # the dashboard report `claimsight report` wrote: GET /v1/reports/prevention
     unauthenticated_per_minute: int = api_defaults.UNAUTHENTICATED_PER_MINUTE
 
     def __post_init__(self) -> None:

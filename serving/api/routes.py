@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
 
@@ -55,6 +55,7 @@ from models import catalog
 from models.denial_risk import DenialRiskModel
 from models.recovery import RecoveryModel
 from serving.api.app import run_model_work, use_models
+from serving.api.error_bodies import ERROR_RESPONSES
 from serving.api.errors import (
     PositionedBodyErrors,
     UnsupportedMediaType,
@@ -299,39 +300,6 @@ def plan_denials(
 
 # ------------------------------------------------------------------------------------------------ router
 
-
-class FieldError(BaseModel):
-    field: str
-    rule: str
-    message: str
-    file: str | None = Field(None, description="X12 bodies: the file the position is in (`request`)")
-    segment_number: int | None = Field(None, description="X12 bodies: segment number, from 1 at the ST")
-    segment_id: str | None = Field(None, description="X12 bodies: segment id (CLM, LX, SV1, ...)")
-    element: int | None = Field(None, description="X12 bodies: element position in the segment (1 = first)")
-
-
-class ErrorBody(BaseModel):
-    """Every error: fixed text and the request id, never anything the caller sent."""
-
-    detail: str
-    request_id: str
-    errors: list[FieldError] | None = None
-
-
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "missing or invalid API key"},
-    403: {"model": ErrorBody, "description": "the key lacks the `score` scope"},
-    408: {"model": ErrorBody, "description": "request body not received in time"},
-    413: {"model": ErrorBody, "description": "request body over the size limit"},
-    415: {
-        "model": ErrorBody,
-        "description": "the body is not JSON: Content-Type must be application/json (UTF-8); "
-        "/v1/claims/score also takes application/edi-x12",
-    },
-    422: {"model": ErrorBody, "description": "the body breaks the schema or the batch limit (field and rule named)"},
-    429: {"model": ErrorBody, "description": "the key's request budget is used up (Retry-After)"},
-    503: {"model": ErrorBody, "description": "model not loaded yet (Retry-After) or audit unavailable"},
-}
 
 # Request bodies are validated from the raw bytes by pydantic's JSON parser (`model_validate_json`), a fraction
 # of the cost of FastAPI's `json.loads` + validate-a-dict path on a large batch.
