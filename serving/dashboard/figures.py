@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+import textwrap
 from typing import Any
 
 import matplotlib
@@ -27,6 +28,7 @@ from serving.dashboard.sections import Chart, Section, ValueFormat
 
 SIZE = (8.0, 3.6)  # inches: two figures fit a laptop screen's height
 MAX_X_TICKS = 12
+BAR_LABEL_CHARS = 46  # a horizontal bar's label wraps at this width
 COLORS = ("#1f5f99", "#d0782a", "#2e8b57", "#8e44ad", "#b03a2e", "#5d6d7e", "#c9a227")
 STYLE_ELEMENT = re.compile(r"<style[^>]*>.*?</style>", re.DOTALL)
 RC: dict[Any, Any] = {"svg.hashsalt": "claimsight", "svg.fonttype": "path", "font.size": 9.0, "axes.spines.top": False,
@@ -90,8 +92,17 @@ def _barh(ax: Axes, data: pd.DataFrame, chart: Chart) -> None:
         offset = (n - (len(chart.y) - 1) / 2) * height
         ax.barh(ys + offset, data[col].to_numpy(dtype=float), height=height, label=chart.label(col),
                 color=COLORS[n % len(COLORS)])  # fmt: skip
-    ax.set_yticks(ys, [str(v) for v in data[chart.x]])
+    ax.set_yticks(ys, [_wrapped(str(v)) for v in data[chart.x]])
     ax.invert_yaxis()  # the first row (the largest) on top
+
+
+def _wrapped(label: str) -> str:
+    """A long category label on at most two lines of BAR_LABEL_CHARS, so the bars keep the figure's width (the
+    CSV keeps the whole label)."""
+    lines = textwrap.wrap(label, BAR_LABEL_CHARS) or [""]
+    if len(lines) > 2:
+        lines = [lines[0], lines[1][: BAR_LABEL_CHARS - 1].rstrip() + "…"]
+    return "\n".join(lines)
 
 
 DRAW = {"line": _line, "bar": _bar, "barh": _barh}
@@ -103,7 +114,7 @@ def draw(section: Section) -> Figure:
     if chart is None or not section.available:
         raise ValueError(f"section {section.key} has no figure to draw")
     data = plotted(section)
-    height = SIZE[1] if chart.kind != "barh" else max(SIZE[1], 0.9 + 0.28 * len(data))
+    height = SIZE[1] if chart.kind != "barh" else max(SIZE[1], 0.9 + 0.4 * len(data))
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(SIZE[0], height), layout="constrained")
         FigureCanvasSVG(fig)

@@ -26,7 +26,7 @@ from serving.workspace.web import SqlBackend, WorkspaceOptions
 from serving.workspace.work_items import open_items
 
 DEMO_TODAY_FILE = "demo/workspace-today"  # claimsight.commands.runs.DEMO_TODAY_FILE, under CLAIMSIGHT_HOME
-PAGES = ("queue", "item-appeal", "item-correction", "letter", "review", "team")
+DEMO_REPORT = "demo/report"  # the dashboard `make demo` builds (claimsight.settings.DEMO_REPORT)
 
 
 def _sign_in(driver: Any, url: str, username: str, password: str) -> None:
@@ -78,8 +78,13 @@ def take(*, home: Path, out: Path) -> list[Path]:
         appeal = _first(items, "appeal", ("authorization", "medical_necessity"))
         correction = _first(items, "correct_and_resubmit", ("coding", "missing_information"))
         backend = SqlBackend(engine, secret=secrets.token_bytes(32))
+        report = home / DEMO_REPORT
         options = WorkspaceOptions(
-            backend=backend, secure_cookies=False, organisation="Riverside Medical Group", today=lambda: today
+            backend=backend,
+            secure_cookies=False,
+            organisation="Riverside Medical Group",
+            today=lambda: today,
+            report_dir=report if report.is_dir() else None,
         )
         app = create_app(config=ApiConfig(), models=ModelRegistry([]), workspace=options)
         driver = new_driver(Path(scratch))
@@ -93,6 +98,8 @@ def take(*, home: Path, out: Path) -> list[Path]:
                     ("item-correction", f"/app/items/{correction.id}", "checklist"),
                     ("letter", f"/app/items/{appeal.id}/letter", None),
                     ("team", "/app/team", None),
+                    ("dashboard", "/app/dashboard", None),
+                    ("dashboard-prevention", "/app/dashboard", "s-prevention-top"),
                 ):
                     driver.get(live.url + path)
                     if anchor is not None:  # the part of the page the picture is about
