@@ -368,7 +368,7 @@ class PayerRules:
                 out["modifier_missing"][at[~np.array(carries, dtype=bool)]] = True
             for first, second in rule.denied_together:
                 has_first = np.zeros(n_claims, dtype=bool)
-                has_first[claim_pos[in_group & (codes == first)]] = True
+                has_first[claim_pos[codes == first]] = True  # any A line of the claim
                 out["pair_bundled"] |= in_group & (codes == second) & has_first[claim_pos]
             for code, prefixes in rule.dx_not_supporting.items():
                 at = np.flatnonzero(in_group & (codes == code))

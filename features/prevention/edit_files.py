@@ -114,7 +114,9 @@ def export_edits(edits: pd.DataFrame, *, rules: PayerRules, out_dir: Path) -> tu
         lines.append(f"  {_q(str(payer))}:")
         if resolved.plan_type is not None:
             lines.append(f"    plan_type: {resolved.plan_type}  # on most of its claims (resolves what is in force)")
-        rows = {k: [r for _, r in group[group["kind"] == k].iterrows()] for k in KINDS}
+        rows: dict[str, list[dict[str, Any]]] = {
+            k: [{str(c): v for c, v in r.items()} for r in group[group["kind"] == k].to_dict("records")] for k in KINDS
+        }
         if rows["auth"]:
             lines.append("    auth_required:")
             src = resolved.source.get("auth_required", "default")
@@ -123,7 +125,7 @@ def export_edits(edits: pd.DataFrame, *, rules: PayerRules, out_dir: Path) -> tu
         if rows["modifier"]:
             lines.append("    modifier_required:")
             current = {k: list(v) for k, v in resolved.modifier_required.items()}
-            learned: dict[str, list[Mapping[str, Any]]] = {}
+            learned: dict[str, list[dict[str, Any]]] = {}
             for r in rows["modifier"]:
                 learned.setdefault(str(r["procedure_code"]), []).append(r)
             for code in sorted(set(current) | set(learned)):
