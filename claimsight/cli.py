@@ -15,11 +15,11 @@ import typer
 from rich.markup import escape
 
 from claimsight import shell
-from claimsight.commands import data, loop, models, report, runs, service, workspace
+from claimsight.commands import data, edits, loop, models, report, runs, service, workspace
 from claimsight.errors import UsageProblem
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="ClaimSight: denial prediction and recovery.")
-for module in (data, models, runs, service, loop, workspace, report):  # the order of `claimsight --help`
+for module in (data, edits, models, runs, service, loop, workspace, report):  # the order of `claimsight --help`
     module.register(app)
 
 

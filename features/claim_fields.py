@@ -213,8 +213,9 @@ def line_frame(claims: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
 
 # ---- claim level -----------------------------------------------------------------------------------
 def apply_payer_rules(claims: Columns, rows: Columns, rules: PayerRules) -> None:
-    """Adds `auth_needed` per line, `filing_limit` (days) and `referral_required` per claim, once for every
-    reader.
+    """Adds `auth_needed` and the written pre-submission edits each line breaks (`edit_modifier_missing`,
+    `edit_pair_bundled`, `edit_dx_unsupported`; `PayerRules.edit_flags`) per line, `filing_limit` (days) and
+    `referral_required` per claim, once for every reader.
 
     The rule helpers are positional and only factorize what they are given, so plain arrays go in: a
     Series around each would triple their cost for one claim."""
@@ -227,6 +228,17 @@ def apply_payer_rules(claims: Columns, rows: Columns, rules: PayerRules) -> None
     claims["referral_required"] = rules.referral_required(
         cast(pd.Series, claims["payer_id"]), cast(pd.Series, claims["plan_type"])
     )
+    flags = rules.edit_flags(
+        payer_ids=cast(pd.Series, rows["payer_id"]),
+        plan_types=cast(pd.Series, rows["plan_type"]),
+        procedure_codes=rows["procedure_code"],
+        modifier_keys=rows["modifier_key"],
+        line_dx=rows["line_dx"],
+        claim_pos=rows["claim_pos"],
+        n_claims=len(claims["claim_id"]),
+    )
+    for name, flagged in flags.items():
+        rows[f"edit_{name}"] = flagged
 
 
 def duplicate_counts(
@@ -300,6 +312,10 @@ def claim_fields(claims: Columns, rows: Columns, *, context_lines: Mapping[str, 
     out["n_modifiers"] = per_claim(n_mod, np.add)
     out["auth_required_lines"] = per_claim(auth_needed.astype(np.float64), np.add)
     out["auth_missing_lines"] = per_claim((auth_needed & ~has_auth).astype(np.float64), np.add)
+    # written pre-submission edits (payer_rules.yaml; 0 on every claim while no rule file sets one)
+    out["rule_modifier_missing"] = per_claim(rows["edit_modifier_missing"].astype(np.float64), np.add)
+    out["rule_pair_bundled"] = per_claim(rows["edit_pair_bundled"].astype(np.float64), np.add)
+    out["rule_dx_unsupported"] = per_claim(rows["edit_dx_unsupported"].astype(np.float64), np.add)
     out["duplicate_prior"] = per_claim(dup_n.astype(np.float64), np.fmax)
     out["duplicate_days_since"] = per_claim(dup_since, np.fmin)
     out["lines_without_pointer"] = per_claim(pd.isna(rows["diagnosis_pointers"]).astype(np.float64), np.add)

@@ -75,6 +75,26 @@ REASON_GROUPS: dict[str, ReasonGroup] = {
             "coding",
             "Check whether {code_pair_code} is bundled into {code_pair_prev}; remove it or add the right modifier",
         ),
+        # the written pre-submission edits (payer_rules.yaml: modifier_required, denied_together,
+        # dx_not_supporting), accepted from `claimsight edits` or written by hand
+        ReasonGroup(
+            "rule_modifier",
+            "{rule_modifier_missing:.0f} line(s) lack a modifier that {payer_id}'s rules require on that code",
+            "coding",
+            "Add the modifier {payer_id}'s rules require (payer_rules.yaml modifier_required) before release",
+        ),
+        ReasonGroup(
+            "rule_bundling",
+            "{rule_pair_bundled:.0f} line(s) are billed with a code {payer_id}'s rules say they are bundled into",
+            "coding",
+            "Remove the bundled line or add the modifier that unbundles it (payer_rules.yaml denied_together)",
+        ),
+        ReasonGroup(
+            "rule_diagnosis",
+            "{rule_dx_unsupported:.0f} line(s) point at a diagnosis {payer_id}'s rules say does not support the code",
+            "medical_necessity",
+            "Check the diagnosis pointed at supports the procedure for {payer_id} (payer_rules.yaml dx_not_supporting)",
+        ),
         ReasonGroup(
             "eligibility",
             "coverage was not verified before submission (verified: {eligibility_text}); "
@@ -285,6 +305,18 @@ def _declare() -> tuple[FeatureDef, ...]:
             "authorization",
         ),
         "auth_missing_lines": ("lines needing authorization while the claim has no auth number", "authorization"),
+        "rule_modifier_missing": (
+            "lines whose code the payer rules' modifier_required lists, carrying none of its modifiers",
+            "rule_modifier",
+        ),
+        "rule_pair_bundled": (
+            "lines that are B of a payer rules' denied_together pair [A, B] whose claim also bills A",
+            "rule_bundling",
+        ),
+        "rule_dx_unsupported": (
+            "lines pointing at a diagnosis the payer rules' dx_not_supporting lists for their code",
+            "rule_diagnosis",
+        ),
         "duplicate_prior": ("earlier claims with the same patient, procedure and service date", "duplicate"),
         "duplicate_days_since": ("days since that earlier claim", "duplicate"),
         "lines_without_pointer": ("lines with no diagnosis pointer", "missing_information"),
@@ -304,7 +336,9 @@ def _declare() -> tuple[FeatureDef, ...]:
         ),
     }
     for name, (meaning, group) in own.items():
-        source = "claims, claim_lines, payer rules" if name.startswith(("auth", "lag")) else "claims, claim_lines"
+        source = (
+            "claims, claim_lines, payer rules" if name.startswith(("auth", "lag", "rule")) else "claims, claim_lines"
+        )
         if name.startswith("duplicate"):
             source = "claims submitted earlier"
         add(FeatureDef(name, meaning, source, _AS_OF_CLAIM, group))

@@ -30,8 +30,10 @@ __all__ = [
     "SHIPPED_FILE_NAME",
     "PayerRulesError",
     "dump_payer_rules",
+    "load_overrides",
     "load_rule_library",
     "merge_rule_libraries",
+    "overrides_text",
 ]
 
 SHIPPED_FILE_NAME = "payer_rules.yaml"
@@ -211,12 +213,33 @@ def load_rule_library(*, data_dir: Path | None = None, extra_file: Path | None =
     return library
 
 
+def load_overrides(path: Path) -> RuleOverrides:
+    """One override file as written (not merged): what a team's ``payer_rules.yaml`` or an export says."""
+    file = str(path)
+    return _validate(file, _parse_yaml(file, _read_text(file, Path(path))), RuleOverrides)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
+
+
+def overrides_text(library_or_dict: RuleLibrary | RuleOverrides | Mapping[str, Any], *, file: str = "<rules>") -> str:
+    """The YAML ``dump_payer_rules`` writes (sorted keys, unset fields omitted), validated as an override file;
+    two models with the same rules give the same text, so a diff of two texts shows only what changed."""
+    model: RuleLibrary | RuleOverrides
+    if isinstance(library_or_dict, RuleLibrary | RuleOverrides):
+        model = library_or_dict
+    else:
+        model = _validate(file, dict(library_or_dict), RuleOverrides)
+    data = _plain(model.model_dump(mode="python", exclude_none=True, exclude_defaults=True))
+    data["version"] = 1
+    text = yaml.safe_dump(data, sort_keys=True, default_flow_style=False, allow_unicode=True, width=110)
+    _validate(file, _parse_yaml(file, text), RuleOverrides)
+    return text
 
 
 def dump_payer_rules(library_or_dict: RuleLibrary | RuleOverrides | Mapping[str, Any], path: Path) -> None:
@@ -227,15 +250,7 @@ def dump_payer_rules(library_or_dict: RuleLibrary | RuleOverrides | Mapping[str,
     """
     path = Path(path)
     file = str(path)
-    model: RuleLibrary | RuleOverrides
-    if isinstance(library_or_dict, RuleLibrary | RuleOverrides):
-        model = library_or_dict
-    else:
-        model = _validate(file, dict(library_or_dict), RuleOverrides)
-    data = _plain(model.model_dump(mode="python", exclude_none=True, exclude_defaults=True))
-    data["version"] = 1
-    text = yaml.safe_dump(data, sort_keys=True, default_flow_style=False, allow_unicode=True, width=110)
-    _validate(file, _parse_yaml(file, text), RuleOverrides)
+    text = overrides_text(library_or_dict, file=file)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -8,6 +8,21 @@ writing the YAML files: ``features.contract.payer_rule_files``; resolving a (pay
 Procedure codes and ranges: a code is an alphanumeric CPT/HCPCS string; a range ``"A-B"`` is inclusive,
 requires ``len(A) == len(B)`` and ``A <= B``, and matches codes of that same length that sort between
 the bounds (plain string order). Codes are compared upper-cased and stripped.
+
+Pre-submission edits (a claim scrubber's checks; learned from the history by
+``features.prevention.edits`` and accepted with ``claimsight edits accept``, or written by hand). All are
+optional and empty by default, so a file without them behaves as before; like every field they resolve
+payer -> plan type -> defaults, and a more specific layer's value replaces the whole field:
+
+- ``modifier_required: {code: [modifiers]}``: a line of that code must carry at least one of the modifiers
+  (the payer's policy, or CARC 4 denials of lines without them);
+- ``denied_together: [[A, B], ...]``: B billed on the same claim as A is denied as bundled into A (NCCI-style
+  edits, CARC 97/236);
+- ``dx_not_supporting: {code: [ICD-10 prefixes]}``: a line of that code pointing at a diagnosis starting
+  with one of the prefixes (no dots; e.g. ``M54`` a category, ``M545`` a code) is denied as not medically
+  necessary for that payer (CARC 11/50, the payer's coverage policy).
+
+Codes in these fields are single codes, not ranges (an edit is learned per code).
 """
 
 from __future__ import annotations
@@ -25,6 +40,7 @@ __all__ = [
     "APPEAL_LEVELS",
     "CLOCKS",
     "DeadlineClock",
+    "EDIT_FIELDS",
     "RULE_FIELDS",
     "Guardrail",
     "PayerEntry",
@@ -53,10 +69,16 @@ RULE_FIELDS: tuple[str, ...] = (
     "referral_required",
     "auth_required",
     "deadline_buffer_days",
+    "modifier_required",
+    "denied_together",
+    "dx_not_supporting",
 )
+EDIT_FIELDS: tuple[str, ...] = ("modifier_required", "denied_together", "dx_not_supporting")
 APPEAL_LEVELS: tuple[int, ...] = (1, 2, 3)
 
 _CODE_RE = re.compile(r"[A-Z0-9]+")
+_MODIFIER_RE = re.compile(r"[A-Z0-9]{2}")
+_DX_PREFIX_RE = re.compile(r"[A-Z][A-Z0-9]{0,6}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -106,12 +128,59 @@ def _check_adjustment_code(value: str) -> str:
     return value
 
 
+def _single_code(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError("procedure codes must be quoted strings")
+    code = value.strip().upper()
+    if not _CODE_RE.fullmatch(code):
+        raise ValueError("expected one alphanumeric procedure code (no range)")
+    return code
+
+
+def _pattern_text(pattern: re.Pattern[str], what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(what)
+        return value
+
+    return AfterValidator(check)
+
+
+def _text_upper(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError("must be a quoted string")
+    return value.strip().upper()
+
+
+def _non_empty_lists(value: Mapping[str, tuple[str, ...]]) -> Mapping[str, tuple[str, ...]]:
+    for key, items in value.items():
+        if not items:
+            raise ValueError(f"list at least one value for {key}, or omit the code")
+    return value
+
+
+def _distinct_pair(value: tuple[str, str]) -> tuple[str, str]:
+    if value[0] == value[1]:
+        raise ValueError("a bundling pair names two different codes")
+    return value
+
+
 Days = Annotated[int, Field(gt=0, strict=True)]
 BufferDays = Annotated[int, Field(ge=0, strict=True)]
 AppealLevel = Annotated[int, Field(ge=1, le=3, strict=True)]
 CodeSpec = Annotated[str, BeforeValidator(_normalise_code_spec)]
 AdjustmentCode = Annotated[str, BeforeValidator(_upper_code), AfterValidator(_check_adjustment_code)]
 GroupCodeIn = Annotated[GroupCode, BeforeValidator(_upper_code)]
+SingleCode = Annotated[str, BeforeValidator(_single_code)]
+Modifier = Annotated[str, BeforeValidator(_text_upper), _pattern_text(_MODIFIER_RE, "modifiers are two letters/digits")]
+DxPrefix = Annotated[
+    str,
+    BeforeValidator(_text_upper),
+    _pattern_text(_DX_PREFIX_RE, "ICD-10 prefixes are a letter and up to 6 letters/digits, no dots"),
+]
+ModifierRequired = Annotated[dict[SingleCode, tuple[Modifier, ...]], AfterValidator(_non_empty_lists)]
+DeniedTogether = tuple[Annotated[tuple[SingleCode, SingleCode], AfterValidator(_distinct_pair)], ...]
+DxNotSupporting = Annotated[dict[SingleCode, tuple[DxPrefix, ...]], AfterValidator(_non_empty_lists)]
 
 # appeal levels 2 and 3: counted from the denial, or from the decision of the level before (Medicare)
 AppealClock = Literal["denial", "previous_decision"]
@@ -198,6 +267,9 @@ class RuleFields(BaseModel):
     referral_required: Annotated[bool, Field(strict=True)] | None = None
     auth_required: tuple[CodeSpec, ...] | None = None
     deadline_buffer_days: BufferDays | None = None
+    modifier_required: ModifierRequired | None = None
+    denied_together: DeniedTogether | None = None
+    dx_not_supporting: DxNotSupporting | None = None
 
     @field_validator("appeal_window_days")
     @classmethod
@@ -223,6 +295,10 @@ class RuleDefaults(BaseModel):
     referral_required: Annotated[bool, Field(strict=True)]
     auth_required: tuple[CodeSpec, ...]
     deadline_buffer_days: BufferDays
+    # pre-submission edits: none unless a layer writes some (files without them behave as before)
+    modifier_required: ModifierRequired = Field(default_factory=dict)
+    denied_together: DeniedTogether = ()
+    dx_not_supporting: DxNotSupporting = Field(default_factory=dict)
 
     @field_validator("appeal_window_days")
     @classmethod

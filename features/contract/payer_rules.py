@@ -19,7 +19,7 @@ Unknown payers and unknown or missing plan types are not errors; they fall throu
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,6 +154,10 @@ class ResolvedRule:
     deadline_buffer_days: int
     guardrails: tuple[Guardrail, ...]
     source: dict[str, str]
+    # pre-submission edits (payer_rule_model's docstring): empty unless a rule file writes them
+    modifier_required: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    denied_together: tuple[tuple[str, str], ...] = ()
+    dx_not_supporting: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     _ranges: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -259,6 +263,9 @@ class PayerRules:
             deadline_buffer_days=values["deadline_buffer_days"],
             guardrails=guardrails,
             source=source,
+            modifier_required=values["modifier_required"],
+            denied_together=tuple(tuple(p) for p in values["denied_together"]),
+            dx_not_supporting=values["dx_not_supporting"],
         )
 
     # -- vectorised helpers: loop over unique (payer, plan type) pairs, never over rows ---------------
@@ -322,6 +329,53 @@ class PayerRules:
             return np.zeros(len(payer_ids), dtype=bool)
         table = np.vstack(masks)
         return table[group_mask[groups], np.asarray(c_codes, dtype=np.intp)]
+
+    def edit_flags(
+        self,
+        *,
+        payer_ids: pd.Series,
+        plan_types: pd.Series,
+        procedure_codes: npt.NDArray[Any],
+        modifier_keys: npt.NDArray[Any],
+        line_dx: npt.NDArray[Any],
+        claim_pos: npt.NDArray[np.intp],
+        n_claims: int,
+    ) -> dict[str, npt.NDArray[np.bool_]]:
+        """Per line, which written pre-submission edit it breaks (positional; all False without edits):
+
+        - ``modifier_missing``: its code is in ``modifier_required`` and it carries none of the listed
+          modifiers (`modifier_keys` as `features.claim_fields.modifier_keys` writes them: '26|RT', '-');
+        - ``pair_bundled``: it is B of a ``denied_together`` pair [A, B] and its claim (`claim_pos`) has an A line;
+        - ``dx_unsupported``: its code is in ``dx_not_supporting`` and its diagnosis (`line_dx`, no dots)
+          starts with a listed prefix.
+
+        Only the (payer, plan type) groups whose rule sets an edit are looked at, so a library without
+        edits costs one resolution per group."""
+        n = len(payer_ids)
+        out = {k: np.zeros(n, dtype=bool) for k in ("modifier_missing", "pair_bundled", "dx_unsupported")}
+        groups, rules = self.resolve_groups(payer_ids, plan_types)
+        active = [i for i, r in enumerate(rules) if r.modifier_required or r.denied_together or r.dx_not_supporting]
+        if not active:
+            return out
+        codes = np.array([_normalise_code(c) for c in procedure_codes], dtype=object)
+        for i in active:
+            rule = rules[i]
+            in_group = groups == i
+            for code, mods in rule.modifier_required.items():
+                at = np.flatnonzero(in_group & (codes == code))
+                wanted = set(mods)
+                carries = [bool(wanted & set(str(k).split("|"))) for k in modifier_keys[at]]
+                out["modifier_missing"][at[~np.array(carries, dtype=bool)]] = True
+            for first, second in rule.denied_together:
+                has_first = np.zeros(n_claims, dtype=bool)
+                has_first[claim_pos[codes == first]] = True  # any A line of the claim
+                out["pair_bundled"] |= in_group & (codes == second) & has_first[claim_pos]
+            for code, prefixes in rule.dx_not_supporting.items():
+                at = np.flatnonzero(in_group & (codes == code))
+                dx = [_normalise_code(d).replace(".", "") for d in line_dx[at]]
+                hit = np.array([any(d.startswith(p) for p in prefixes) if d else False for d in dx], dtype=bool)
+                out["dx_unsupported"][at[hit]] = True
+        return out
 
 
 def load_payer_rules(*, data_dir: Path | None = None, extra_file: Path | None = None) -> PayerRules:
