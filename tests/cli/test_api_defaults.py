@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 import pytest
 
@@ -18,13 +19,15 @@ DERIVED = {
     "audit_url": "Settings points at a SQLite file in `home`; ApiConfig() means the caller brings its own log",
     "audit_secret": "Settings carries the development secret (refused in production); ApiConfig() has none",
     "docs": "Settings turns the docs on in development only; ApiConfig() keeps them off",
+    "report_dir": "Settings finds the demo's report in `home` when one was built; ApiConfig() serves none",
 }
 
 
 @pytest.fixture(autouse=True)
-def _no_claimsight_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_claimsight_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in [n for n in os.environ if n.startswith("CLAIMSIGHT_")]:
         monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # the default home (.claimsight) is relative: never a developer's demo
 
 
 def test_settings_and_api_config_agree_on_every_shared_default() -> None:
