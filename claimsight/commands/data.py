@@ -153,7 +153,8 @@ def actions(
 
 
 prevent_app = typer.Typer(
-    help="Denial patterns worth preventing, with the team that owns the fix; mark a fix done (or undo it).",
+    help="Denial patterns that stand out from noise, ranked by avoidable denied dollars, with the team that owns "
+    "the fix; whether the accepted edits and the fixes marked done worked. `done KEY` / `undo KEY` mark a fix.",
     invoke_without_command=True,
 )
 

@@ -80,3 +80,17 @@ def test_bad_keys_and_files_are_refused(data: Path, capsys: pytest.CaptureFixtur
     assert "fixes entry 1" in capsys.readouterr().err
     assert main(["prevent"]) == 2
     assert "--data" in capsys.readouterr().err
+
+
+def test_report_shows_did_it_work_in_the_prevention_part(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    assert main(["report", "--data", str(data), "--out", str(out), "--no-model-health"]) == 0
+    assert not (out / "data" / "prevention-effects.csv").exists()  # nothing decided: the section says how
+    assert "claimsight prevent done" in (out / "index.html").read_text()
+    assert main(["prevent", "done", KEY, "--data", str(data), "--on", "2024-07-01"]) == 0
+    assert main(["report", "--data", str(data), "--out", str(out), "--no-model-health"]) == 0
+    table = pd.read_csv(out / "data" / "prevention-effects.csv")
+    assert table["key"].tolist() == [KEY] and table["source"].tolist() == ["fix"]
+    rates = pd.read_csv(out / "data" / "prevention-effects-rates.csv")
+    assert rates["decision"].tolist() == [f"fix {KEY} (2024-07-01)"]
+    assert (out / "figures" / "prevention-effects-rates.svg").is_file()
