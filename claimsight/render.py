@@ -136,6 +136,51 @@ def prevention_table(console: Console, report: pd.DataFrame, *, limit: int) -> N
     console.print(PREVENTION_LEGEND, style="dim")
 
 
+EFFECTS_LEGEND = (
+    "Before: the 6 months up to the day; after: the day to as of; a claim counts by its first remit. Rates with "
+    "95% Wilson intervals, the change with a Newcombe interval: worked = the whole interval below 0; too early = "
+    "fewer than 30 after. Lines for edits (claims for filing-limit edits and fixes)."
+)
+
+
+def _interval(rate: float, low: float, high: float) -> str:
+    if rate is None or (isinstance(rate, float) and math.isnan(rate)):
+        return "-"
+    return f"{rate:.1%} ({low:.1%}-{high:.1%})"
+
+
+def effects_table(console: Console, effects: pd.DataFrame) -> None:
+    """Did it work: each accepted edit and fix done, its denial rate and denied $ before and after the day."""
+    if effects.empty:
+        console.print(
+            "Did it work: no accepted edit or fix marked done yet (claimsight edits accept FILE --data DIR; "
+            "claimsight prevent done KEY --data DIR)"
+        )
+        return
+    table = Table(title=f"Did it work: accepted edits and fixes, before and after, as of {effects['as_of'].iloc[0]}")
+    for header in ("edit or fix", "on", "before", "n", "after", "n", "change", "$/mo before", "$/mo after",
+                   "verdict"):  # fmt: skip
+        table.add_column(header, justify="left" if header in ("edit or fix", "verdict") else "right")
+    for _, row in effects.iterrows():
+        change = "-"
+        if pd.notna(row["difference"]):
+            change = f"{row['difference']:+.1%} ({row['difference_low']:+.1%} to {row['difference_high']:+.1%})"
+        table.add_row(
+            f"{row['source']} {row['key']}",
+            str(row["decided_on"]),
+            _interval(row["rate_before"], row["rate_before_low"], row["rate_before_high"]),
+            _num(row["seen_before"]),
+            _interval(row["rate_after"], row["rate_after_low"], row["rate_after_high"]),
+            _num(row["seen_after"]),
+            change,
+            _money(row["dollars_per_month_before"]),
+            _money(row["dollars_per_month_after"]),
+            str(row["verdict"]),
+        )
+    console.print(table)
+    console.print(EFFECTS_LEGEND, style="dim")
+
+
 def action_tables(console: Console, denials: pd.DataFrame, *, open_ids: set[str]) -> None:
     """Recommended action x the group code it rests on, for every denial and for the open ones, then the money."""
     group = denials["action_group"].replace("", "none").fillna("none")

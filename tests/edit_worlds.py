@@ -30,7 +30,10 @@ PLANTED = ("auth:P1:93306", "modifier:P2:97110:GP", "pair:P3:97530+97140", "dx:P
 FILING_LIMIT = 60
 
 
-def history(*, seed: int, claims: int = 3000, plant: bool = True) -> History:
+def history(*, seed: int, claims: int = 3000, plant: bool = True, auth_fixed_on: str | None = None) -> History:
+    """`auth_fixed_on`: from that first remit day on, P1's 93306 lines without an authorization are no longer
+    denied (the team accepted the auth edit and the front desk gets the authorizations)."""
+    fixed = pd.Timestamp(auth_fixed_on) if auth_fixed_on is not None else None
     rng = np.random.default_rng(seed)
     h = History()
     start = pd.Timestamp("2024-01-02")
@@ -69,7 +72,8 @@ def history(*, seed: int, claims: int = 3000, plant: bool = True) -> History:
         for row in line_rows:
             code, n = row["procedure_code"], int(row["line_number"])
             pointed = dx[int(row["diagnosis_pointers"]) - 1]
-            if plant and payer == "P1" and code == "93306" and auth is None and rng.random() < 0.8:
+            auth_planted = plant and (fixed is None or pd.Timestamp(remit_day) < fixed)
+            if auth_planted and payer == "P1" and code == "93306" and auth is None and rng.random() < 0.8:
                 denials.append((n, "197", None))
             elif plant and payer == "P2" and code == "97110" and row["modifiers"] is None and rng.random() < 0.75:
                 denials.append((n, "4", None))

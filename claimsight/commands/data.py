@@ -152,36 +152,104 @@ def actions(
         shell.console().print(f"wrote {len(denials):,} denials to {csv}")
 
 
+prevent_app = typer.Typer(
+    help="Denial patterns that stand out from noise, ranked by avoidable denied dollars, with the team that owns "
+    "the fix; whether the accepted edits and the fixes marked done worked. `done KEY` / `undo KEY` mark a fix.",
+    invoke_without_command=True,
+)
+
+
+@prevent_app.callback()
 def prevent(
-    data: DataDir,
+    ctx: typer.Context,
+    data: Annotated[Path | None, typer.Option("--data", help="directory with the DATA.md tables")] = None,
     csv: Annotated[Path | None, typer.Option(help="also write every reported pattern to this CSV")] = None,
     top: Annotated[int, typer.Option(min=1, help="patterns on screen")] = 20,
     as_of: Annotated[str | None, typer.Option(help="YYYY-MM-DD; default: the latest date in the data")] = None,
 ) -> None:
     """Denial patterns that stand out from noise (root cause x payer x procedure group x provider/location),
-    ranked by avoidable denied dollars over 12 months, with the team that owns the fix and the fix."""
+    ranked by avoidable denied dollars over 12 months, with the team that owns the fix and the fix; then, when
+    the team accepted edits or marked fixes done, whether they worked (before/after, with intervals)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from claimsight.errors import UsageProblem
     from claimsight.known_history import known_history
-    from claimsight.render import prevention_table
+    from claimsight.render import effects_table, prevention_table
     from features.contract.codes import load_code_tables
+    from features.prevention.edit_files import EditFileError, load_decisions
+    from features.prevention.effects import effects
+    from features.prevention.fixes import FixFileError, load_fixes
     from features.prevention.owners import OwnersFileError, load_owners
     from features.prevention.patterns import prevention_report
 
+    if data is None:
+        raise UsageProblem("claimsight prevent needs --data DIR (or a subcommand: done, undo)")
     try:
         owners = load_owners(data_dir=data)
-    except OwnersFileError as exc:
+        fixes = load_fixes(data_dir=data)
+        edits = load_decisions(data_dir=data)
+    except (OwnersFileError, FixFileError, EditFileError) as exc:
         raise UsageProblem(str(exc)) from None
     console = shell.console()
+    codes = load_code_tables()
     with console.status("reading the history and computing labels"):
         known = known_history(data, settings=shell.settings(), as_of=as_of)
     with console.status("testing denial patterns"):
-        report = prevention_report(
-            known.tables, known.labels, codes=load_code_tables(), owners=owners, as_of=known.as_of
-        )
+        report = prevention_report(known.tables, known.labels, codes=codes, owners=owners, as_of=known.as_of)
     prevention_table(console, report, limit=top)
     if csv is not None:
         report.to_csv(csv, index=False)
         console.print(f"wrote {len(report):,} patterns to {csv}")
+    if fixes or any(v["decision"] == "accepted" for v in edits.values()):
+        with console.status("before and after the accepted edits and the fixes done"):
+            found = effects(
+                known.tables,
+                known.labels,
+                codes=codes,
+                edits=edits,
+                fixes=fixes,
+                as_of=known.as_of,
+                routine=shell.settings().run_options().routine,
+            )
+        effects_table(console, found)
+
+
+@prevent_app.command("done")
+def done(
+    key: Annotated[str, typer.Argument(help="the pattern's key (the pattern_key column of `prevent --csv`)")],
+    data: DataDir,
+    on: Annotated[str | None, typer.Option("--on", help="YYYY-MM-DD the fix went in; default: today")] = None,
+    note: Annotated[str, typer.Option("--note", help="what was done, in a few words")] = "",
+) -> None:
+    """Mark a pattern's fix done on a day (DATA/prevention_decisions.yaml): `claimsight prevent` then compares
+    the pattern's denial rate before and after it."""
+    import pandas as pd
+
+    from claimsight.errors import UsageProblem
+    from features.prevention.fixes import FixFileError, mark_done
+
+    day = pd.Timestamp.today().normalize() if on is None else shell.parse_date(on, option="--on")
+    try:
+        path = mark_done(data_dir=data, key=key, day=day, note=note)
+    except FixFileError as exc:
+        raise UsageProblem(str(exc)) from None
+    shell.console().print(f"marked done on {day.date().isoformat()}: {key}; recorded in {path}", highlight=False)
+
+
+@prevent_app.command("undo")
+def undo(
+    key: Annotated[str, typer.Argument(help="the pattern key marked done")],
+    data: DataDir,
+) -> None:
+    """Forget that a pattern's fix was done."""
+    from claimsight.errors import UsageProblem
+    from features.prevention.fixes import FixFileError, undo_done
+
+    try:
+        path = undo_done(data_dir=data, key=key)
+    except FixFileError as exc:
+        raise UsageProblem(str(exc)) from None
+    shell.console().print(f"no longer marked done: {key}; recorded in {path}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -190,5 +258,5 @@ def register(app: typer.Typer) -> None:
     app.command()(ingest)
     app.command()(validate)
     app.command()(kpis)
-    app.command()(prevent)
+    app.add_typer(prevent_app, name="prevent")
     app.command()(actions)

@@ -33,15 +33,20 @@ def report(
     from claimsight.errors import UsageProblem
     from claimsight.known_history import known_history
     from features.contract.codes import load_code_tables
+    from features.prevention.edit_files import EditFileError, load_decisions
+    from features.prevention.effects import effects
+    from features.prevention.fixes import FixFileError, load_fixes
     from features.prevention.owners import OwnersFileError, load_owners
     from features.prevention.patterns import prevention_report
-    from serving.dashboard import build_report, prevention_sections, write_report
+    from serving.dashboard import build_report, effect_sections, prevention_sections, write_report
 
     if backtest is not None and not backtest.is_file():
         raise typer.BadParameter(f"{backtest.name} does not exist", param_hint="--backtest")
     try:
         owners = load_owners(data_dir=data)
-    except OwnersFileError as exc:
+        fixes = load_fixes(data_dir=data)
+        edits = load_decisions(data_dir=data)
+    except (OwnersFileError, FixFileError, EditFileError) as exc:
         raise UsageProblem(str(exc)) from None
     settings = shell.settings()
     options = settings.run_options()
@@ -61,21 +66,30 @@ def report(
         health = gather_model_health(tables, labels, options=options, monitor=monitor, backtest=backtest, say=say)
     say("prevention report")
     patterns = prevention_report(tables, labels, codes=codes, owners=owners, as_of=known.as_of)
+    found = None
+    if fixes or any(v["decision"] == "accepted" for v in edits.values()):
+        say("before and after the accepted edits and the fixes done")
+        found = effects(
+            tables, labels, codes=codes, edits=edits, fixes=fixes, as_of=known.as_of, routine=options.routine
+        )
     say("dashboard data")
     built = build_report(
         tables,
         labels,
         codes=codes,
         health=health,
-        prevention=prevention_sections(
-            patterns[list(PREVENTION_SHOWN)],
-            title="Denial patterns by projected avoidable dollars",
-            value="projected_avoidable_dollars",
-            label="pattern",
-            note="Patterns that stand out from noise (a one-sided Fisher exact test against every parent level, "
-            "Benjamini-Hochberg FDR 5%), with the team that owns the fix; `claimsight prevent --csv` writes every "
-            "column. Projected: the next 12 months if nothing changes.",
-        ),
+        prevention=[
+            *prevention_sections(
+                patterns[list(PREVENTION_SHOWN)],
+                title="Denial patterns by projected avoidable dollars",
+                value="projected_avoidable_dollars",
+                label="pattern",
+                note="Patterns that stand out from noise (a one-sided Fisher exact test against every parent level, "
+                "Benjamini-Hochberg FDR 5%), with the team that owns the fix; `claimsight prevent --csv` writes every "
+                "column. Projected: the next 12 months if nothing changes.",
+            ),
+            *effect_sections(found),
+        ],
     )
     say(f"drawing {sum(s.has_figure for s in built.sections)} figures into {out}")
     every = 1 if console.is_terminal else 5
@@ -97,6 +111,7 @@ PREVENTION_SHOWN = (
     "pattern",
     "owner_team_label",
     "upstream_fix",
+    "pattern_key",  # what `claimsight prevent done KEY` takes
     "denials_12m",
     "denial_rate_12m",
     "reference_rate",

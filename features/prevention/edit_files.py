@@ -56,6 +56,7 @@ __all__ = [
     "load_decisions",
     "proposed_edits",
     "record_decisions",
+    "write_atomic",
 ]
 
 EDITS_YAML = "learned_edits.yaml"
@@ -156,13 +157,14 @@ def export_edits(edits: pd.DataFrame, *, rules: PayerRules, out_dir: Path) -> tu
         RuleOverrides.model_validate(yaml.safe_load(text))  # the export always loads
     except Exception as exc:  # pragma: no cover - a bug in the writer, never the team's data
         raise EditFileError(f"{yaml_path}: the export does not validate ({type(exc).__name__})") from None
-    _write_atomic(yaml_path, text)
+    write_atomic(yaml_path, text)
     csv_path = out_dir / EDITS_CSV
     edits.reindex(columns=list(EDIT_COLUMNS)).to_csv(csv_path, index=False)
     return yaml_path, csv_path
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one step (a temporary file renamed over it): a crash leaves the old file."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -285,8 +287,8 @@ def load_decisions(*, data_dir: Path) -> dict[str, dict[str, str]]:
         return {}
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError):
-        raise EditFileError(f"{path}: unreadable YAML") from None
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError):  # ValueError: a date like 2024-13-01
+        raise EditFileError(f"{path}: unreadable YAML (or an impossible date)") from None
     decisions = data.get("decisions", {}) if isinstance(data, dict) else None
     if not isinstance(decisions, dict):
         raise EditFileError(f"{path}: expected 'decisions: {{id: {{decision, date}}}}'")
@@ -312,5 +314,5 @@ def record_decisions(*, data_dir: Path, ids: Iterable[str], decision: str, day: 
     text = "# ClaimSight: learned edits the team accepted or rejected (claimsight edits accept / reject)\n"
     text += yaml.safe_dump({"version": 1, "decisions": dict(sorted(decisions.items()))}, sort_keys=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, text)
+    write_atomic(path, text)
     return path

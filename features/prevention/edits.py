@@ -60,7 +60,16 @@ from features.contract.labels import data_as_of
 from features.contract.payer_rules import PayerRules
 from features.prevention.patterns import bh_adjust, fisher_greater
 
-__all__ = ["EDIT_COLUMNS", "KINDS", "EditRule", "edit_id", "edit_lines", "learn_edits"]
+__all__ = [
+    "EDIT_COLUMNS",
+    "KINDS",
+    "EditRule",
+    "edit_cell",
+    "edit_id",
+    "edit_lines",
+    "learn_edits",
+    "parse_edit_id",
+]
 
 KINDS = ("auth", "modifier", "pair", "dx", "filing")
 MODIFIER_CARCS = frozenset({"4"})
@@ -130,6 +139,29 @@ def edit_id(kind: str, payer_id: str, code: str = "", detail: str = "") -> str:
     return ":".join(x for x in (kind, payer_id, code, detail) if x)
 
 
+def parse_edit_id(ident: str) -> dict[str, str]:
+    """The edit an id names: kind, payer_id, procedure_code and detail as ``edit_id`` was given them (so
+    ``edit_id(**parse_edit_id(i)) == i``); ValueError when it is not an edit id."""
+    kind, _, rest = str(ident).partition(":")
+    parts = rest.split(":")
+    if kind not in KINDS or not parts[0]:
+        raise ValueError(f"not an edit id (expected KIND:PAYER..., KIND one of {', '.join(KINDS)})")
+    payer, code, detail = parts[0], "", ""
+    if kind == "filing" and len(parts) == 1:
+        pass
+    elif kind == "pair" and len(parts) == 2 and parts[1].count("+") == 1:
+        detail, code = parts[1].split("+")
+    elif kind == "auth" and len(parts) == 2:
+        code = parts[1]
+    elif kind in ("modifier", "dx") and len(parts) == 3:
+        code, detail = parts[1], parts[2]
+    else:
+        raise ValueError(f"not a {kind} edit id (see features.prevention.edits.edit_id for the forms)")
+    if not all(parts) or (kind == "pair" and not (code and detail)):
+        raise ValueError(f"not a {kind} edit id: an empty part")
+    return {"kind": kind, "payer_id": payer, "procedure_code": code, "detail": detail}
+
+
 # ---- the line frame ---------------------------------------------------------------------------------------------
 def edit_lines(
     tables: Mapping[str, pd.DataFrame],
@@ -160,6 +192,7 @@ def edit_lines(
 
     denial = denial_adjustments(tables["adjustments"], lab["first_remit_id"].dropna(), codes=codes, routine=routine)
     denial = denial.assign(
+        adjustment=np.arange(len(denial)),
         category=codes.categorize(denial["carc"], denial["remark_codes"]).astype(str).to_numpy(),
         carc=denial["carc"].astype("string").str.strip().str.upper(),
         line_number=pd.to_numeric(denial["line_number"], errors="coerce"),
@@ -185,7 +218,7 @@ def edit_lines(
         hit = np.zeros(len(lines), dtype=bool)
         hit[reasons.loc[mask, "row"].to_numpy(dtype=np.int64)] = True
         lines[f"hit_{kind}"] = hit
-        parts.append(reasons.loc[mask, ["row", "label"]].assign(kind=kind))
+        parts.append(reasons.loc[mask, ["row", "label", "amount", "adjustment"]].assign(kind=kind))
     return lines, pd.concat(parts, ignore_index=True)
 
 
@@ -380,23 +413,39 @@ def learn_edits(
 
 def _hit_rows(edit: pd.Series, lines: pd.DataFrame) -> np.ndarray:
     """Rows of the cell's hits (the evidence behind one edit)."""
-    kind = edit["kind"]
-    same = (lines["payer_id"] == edit["payer_id"]).to_numpy() & lines[f"hit_{kind}"].to_numpy()
-    if kind == "filing":
+    if edit["kind"] == "filing":
         return np.asarray(edit["rows"], dtype=np.int64)
-    same &= (lines["procedure_code"] == edit["procedure_code"]).to_numpy()
+    hits = edit_cell(edit, lines) & lines[f"hit_{edit['kind']}"].to_numpy(dtype=bool)
+    return lines.loc[hits, "row"].to_numpy(dtype=np.int64)
+
+
+def edit_cell(edit: Mapping[str, str] | pd.Series, lines: pd.DataFrame) -> np.ndarray:
+    """Which rows of `edit_lines` an edit is about (kind, payer_id, procedure_code, detail: ``parse_edit_id``):
+    auth, the code's lines on the payer's claims without an authorization number; modifier, its lines without
+    the modifier; pair, B's lines on claims that also bill A; dx, its lines pointing at the ICD-10 category.
+    A hit is such a row with ``hit_<kind>``. Once a team accepts the edit the rules list it, so no "not
+    listed yet" condition applies here: the same lines are read before and after (``effects``).
+
+    filing: one row per claim of the payer (its first line). Learning tests the claims submitted late (lags
+    t..L, t chosen from the data), but the edit acts by making claims go out before the observed limit, so
+    its effect shows in the payer's claims as a whole, not in the few that still go late."""
+    kind = edit["kind"]
+    same = (lines["payer_id"] == edit["payer_id"]).to_numpy(dtype=bool)
+    if kind == "filing":
+        return same & ~lines["claim_id"].duplicated().to_numpy()
+    same &= (lines["procedure_code"] == edit["procedure_code"]).to_numpy(dtype=bool)
     if kind == "auth":
-        same &= (lines["has_auth"] == "no_auth").to_numpy()
+        same &= (lines["has_auth"] == "no_auth").to_numpy(dtype=bool)
     elif kind == "modifier":
         at = np.flatnonzero(same)
         carries = [edit["detail"] in str(k).split("|") for k in lines["modifier_key"].to_numpy()[at]]
         same[at[np.array(carries, dtype=bool)]] = False
     elif kind == "dx":
-        same &= (lines["dx_category"].astype("string").fillna("").str.upper() == edit["detail"]).to_numpy()
+        same &= (lines["dx_category"].astype("string").fillna("").str.upper() == edit["detail"]).to_numpy(dtype=bool)
     elif kind == "pair":
         claims_with_a = lines.loc[lines["procedure_code"] == edit["detail"], "claim_id"]
         same &= member(lines["claim_id"], claims_with_a)
-    return lines.loc[same, "row"].to_numpy(dtype=np.int64)
+    return same
 
 
 def _in_force(edit: pd.Series, rules: PayerRules) -> str:

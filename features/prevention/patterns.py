@@ -39,6 +39,13 @@ reported again, a provider whose excess comes from one payer's reported pattern 
 and a pattern's figures (claims, denials, dollars, minutes) are its own claims, net of the more specific
 patterns above it, so the report's dollars add up without counting a denial twice.
 
+**The pattern key.** ``pattern_key`` names a cell independent of its rank, so a team can mark its fix done
+(``claimsight prevent done KEY``) and the before/after comparison (``features.prevention.effects``) can find the
+same cell again after it has dropped out of the report: the category, then ``name=value`` for each dimension the
+cell names, in the order payer, plan, group, billing, rendering, location, joined by ``:``, e.g.
+``authorization:payer=P0025:plan=commercial:group=physical_medicine``. Values are percent-encoded (``:`` and
+``%`` and anything outside letters, digits and ``_.-~``), so a key always parses back (``parse_pattern_key``).
+
 **Cost of recovery.** Staff minutes: the follow-up rows (dated by `as_of`) on the pattern's denials in the
 12-month window, each action at the minutes the queue planner assumes (FOLLOWUP_MINUTES). Dollars never
 recovered: denied minus recovered dollars of the pattern's mature denials (maturity window closed by `as_of`).
@@ -49,6 +56,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import quote, unquote
 
 import numpy as np
 import pandas as pd
@@ -81,6 +89,7 @@ FOLLOWUP_MINUTES: Mapping[str, float] = {
 
 PATTERN_COLUMNS = (
     "rank",  # 1 = most projected avoidable dollars (then the 12 months' avoidable dollars)
+    "pattern_key",  # the cell, independent of rank: category:payer=..:plan=..:group=..:billing|rendering|location=..
     "category",  # root cause (denial_category)
     "avoidable",  # the category is one the practice could have prevented (categories.csv)
     "payer_id",  # NA when the pattern is not tied to a payer
@@ -144,6 +153,84 @@ class PatternRule:
             raise ValueError("short_months must be positive and shorter than long_months")
 
 
+# ---- the pattern key ---------------------------------------------------------------------------------------------
+# key name -> the cell dimension it names ("payer" and "plan" together make the cell's payer dimension)
+KEY_NAMES: tuple[tuple[str, str], ...] = (
+    ("payer", "payer_id"),
+    ("plan", "plan_type"),
+    ("group", "procedure_group"),
+    ("billing", "billing_npi"),
+    ("rendering", "rendering_npi"),
+    ("location", "facility_id"),
+)
+
+
+class PatternKeyError(ValueError):
+    """A pattern key that does not parse; the message names the part at fault."""
+
+
+@dataclass(frozen=True)
+class PatternCell:
+    """The cell a pattern key names: its category and the value of each frame column it fixes (payer_id,
+    plan_type, procedure_group, at most one site)."""
+
+    category: str
+    values: Mapping[str, str]
+
+    @property
+    def key(self) -> str:
+        parts = [self.category]
+        parts += [
+            f"{name}={quote(self.values[column], safe='')}" for name, column in KEY_NAMES if column in self.values
+        ]
+        return ":".join(parts)
+
+
+def pattern_key(category: str, values: Mapping[str, str]) -> str:
+    """The key of a cell given as merge_patterns' values (dimension -> value, payer as 'payer_id|plan_type')."""
+    columns: dict[str, str] = {}
+    if "payer" in values:
+        columns["payer_id"], columns["plan_type"] = values["payer"].split("|", 1)
+    for dim in ("procedure_group", *SITES):
+        if dim in values:
+            columns[dim] = values[dim]
+    return PatternCell(category=category, values=columns).key
+
+
+def parse_pattern_key(key: str) -> PatternCell:
+    """The cell a key names; PatternKeyError when it is not one (see the module docstring, "The pattern key")."""
+    category, *parts = str(key).strip().split(":")
+    if category not in CATEGORIES:
+        raise PatternKeyError(f"a pattern key starts with a denial category (one of {', '.join(CATEGORIES)})")
+    names = dict(KEY_NAMES)
+    values: dict[str, str] = {}
+    for part in parts:
+        name, sep, value = part.partition("=")
+        if not sep or name not in names or not value:
+            raise PatternKeyError(f"pattern key part {name!r}: expected NAME=VALUE, NAME one of {', '.join(names)}")
+        if names[name] in values:
+            raise PatternKeyError(f"pattern key part {name!r} is given twice")
+        values[names[name]] = unquote(value)
+    if ("payer_id" in values) != ("plan_type" in values):
+        raise PatternKeyError("a pattern key names a payer with its plan (payer=..:plan=..), or neither")
+    if sum(site in values for site in SITES) > 1:
+        raise PatternKeyError("a pattern key names at most one of billing, rendering, location")
+    if len(values) == 0:
+        raise PatternKeyError("a pattern key names at least one of payer, group, billing, rendering, location")
+    cell = PatternCell(category=category, values=values)
+    if cell.key != str(key).strip():
+        raise PatternKeyError("pattern key parts must come in the order " + ", ".join(n for n, _ in KEY_NAMES))
+    return cell
+
+
+def cell_mask(frame: pd.DataFrame, cell: PatternCell) -> np.ndarray:
+    """Rows of a pattern_frame in the cell (every claim of it, denied or not)."""
+    inside = np.ones(len(frame), dtype=bool)
+    for column, value in cell.values.items():
+        inside &= frame[column].to_numpy(dtype=object) == value
+    return inside
+
+
 def prevention_report(
     tables: Mapping[str, pd.DataFrame],
     labels: pd.DataFrame,
@@ -176,15 +263,20 @@ def pattern_frame(
     codes: CodeTables,
     as_of: pd.Timestamp,
     rule: PatternRule,
+    since: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """One row per original claim whose first remit lies in the 15 months up to `as_of`, with its cell
-    dimensions, window flags (`long`, `short`, `prior`) and per-claim amounts."""
+    """One row per original claim whose first remit lies in the 15 months up to `as_of` (or from `since` on,
+    when that is earlier: the before/after comparison reads further back), with its cell dimensions, window
+    flags (`long`, `short`, `prior`) and per-claim amounts."""
     as_of = pd.Timestamp(as_of)
     long_start = as_of - pd.DateOffset(months=rule.long_months)
     short_start = as_of - pd.DateOffset(months=rule.short_months)
     prior_start = short_start - pd.DateOffset(months=rule.long_months)
     first = labels["first_remit_date"]
-    lab = labels[((first > prior_start) & (first <= as_of)).to_numpy(dtype=bool)]
+    earliest = first > prior_start
+    if since is not None:
+        earliest |= first >= pd.Timestamp(since)
+    lab = labels[(earliest & (first <= as_of)).to_numpy(dtype=bool)]
     claims = tables["claims"].set_index("claim_id")
     claims = claims.loc[claims.index.intersection(pd.Index(lab["claim_id"]))]
     out = pd.DataFrame({"claim_id": lab["claim_id"].to_numpy(), "first_remit_date": lab["first_remit_date"].to_numpy()})
@@ -469,7 +561,11 @@ def _describe(
         r = a.rows
         is_k = cats[r] == a.category
         avoidable = codes.is_avoidable(a.category)
-        row: dict[str, object] = {"category": a.category, "avoidable": avoidable}
+        row: dict[str, object] = {
+            "pattern_key": pattern_key(a.category, a.values),
+            "category": a.category,
+            "avoidable": avoidable,
+        }
         figures = {}
         for w, suffix in (("long", "12m"), ("short", "3m"), ("prior", "prior")):
             inside = windows[w][r]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from serving.dashboard.build import build_report
 from serving.dashboard.health import ModelHealth, RegisteredModel
 from serving.dashboard.manifest import MANIFEST_FILE, Manifest, load_manifest
-from serving.dashboard.sections import PARTS, Chart, Report, Section, prevention_sections
+from serving.dashboard.sections import PARTS, Chart, Report, Section, effect_sections, prevention_sections
 from serving.dashboard.writer import write_report
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "Report",
     "Section",
     "build_report",
+    "effect_sections",
     "load_manifest",
     "prevention_sections",
     "write_report",

@@ -75,13 +75,22 @@ def _line(ax: Axes, data: pd.DataFrame, chart: Chart) -> None:
     _x_ticks(ax, [str(v) for v in wide.index])
 
 
+def _error(data: pd.DataFrame, chart: Chart, col: str) -> np.ndarray | None:
+    """matplotlib's (2, n) distances from the value to each bound, for a y column with interval bars."""
+    if col not in chart.errors:
+        return None
+    low, high = (data[c].to_numpy(dtype=float) for c in chart.errors[col])
+    value = data[col].to_numpy(dtype=float)
+    return np.vstack([np.clip(value - low, 0, None), np.clip(high - value, 0, None)])
+
+
 def _bar(ax: Axes, data: pd.DataFrame, chart: Chart) -> None:
     xs = np.arange(len(data))
     width = 0.8 / len(chart.y)
     for n, col in enumerate(chart.y):
         offset = (n - (len(chart.y) - 1) / 2) * width
         ax.bar(xs + offset, data[col].to_numpy(dtype=float), width=width, label=chart.label(col),
-               color=COLORS[n % len(COLORS)])  # fmt: skip
+               color=COLORS[n % len(COLORS)], yerr=_error(data, chart, col), capsize=3)  # fmt: skip
     _x_ticks(ax, [str(v) for v in data[chart.x]])
 
 
@@ -91,7 +100,7 @@ def _barh(ax: Axes, data: pd.DataFrame, chart: Chart) -> None:
     for n, col in enumerate(chart.y):
         offset = (n - (len(chart.y) - 1) / 2) * height
         ax.barh(ys + offset, data[col].to_numpy(dtype=float), height=height, label=chart.label(col),
-                color=COLORS[n % len(COLORS)])  # fmt: skip
+                color=COLORS[n % len(COLORS)], xerr=_error(data, chart, col), capsize=3)  # fmt: skip
     ax.set_yticks(ys, [_wrapped(str(v)) for v in data[chart.x]])
     ax.invert_yaxis()  # the first row (the largest) on top
 

@@ -72,17 +72,23 @@ class Chart:
     series: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)  # y column -> legend text
     y_label: str = ""
+    # y column -> (low, high) columns drawn as interval bars (bar and barh charts), so the uncertainty is in the
+    # figure and in its CSV
+    errors: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.y:
             raise ValueError("a chart needs at least one y column")
         if self.series is not None and len(self.y) != 1:
             raise ValueError("a chart with a series column plots one y column")
+        if set(self.errors) - set(self.y) or (self.errors and self.kind == "line"):
+            raise ValueError("interval bars belong to a bar chart's y columns")
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """The columns it plots, in the CSV's order."""
-        return (self.x, *((self.series,) if self.series else ()), *self.y)
+        """The columns it plots, in the CSV's order (each y followed by its interval's bounds)."""
+        ys = tuple(c for y in self.y for c in (y, *self.errors.get(y, ())))
+        return (self.x, *((self.series,) if self.series else ()), *ys)
 
     def label(self, column: str) -> str:
         return self.labels.get(column, column.replace("_", " "))
@@ -180,6 +186,54 @@ def prevention_sections(
                     data=ranked[[label, value]], part="prevention", chart=chart),
         )  # fmt: skip
     return sections
+
+
+EFFECTS_TITLE = "Did it work: accepted edits and fixes, before and after"
+EFFECTS_HOW = (
+    "No accepted edit or fix marked done yet. Accept learned edits with `claimsight edits accept "
+    "OUT/learned_edits.yaml --data DIR`, or mark a pattern's fix done with `claimsight prevent done PATTERN_KEY "
+    "--data DIR [--on YYYY-MM-DD]` (the pattern_key column of `claimsight prevent --csv`); the next report "
+    "compares each one's denial rate before and after its day."
+)
+EFFECTS_NOTE = (
+    "Each accepted edit and each fix marked done: its cell's denial rate the 6 months before the day and from the "
+    "day to the report's as-of day (claims by their first remit date), with 95% Wilson intervals, and the change "
+    "with a Newcombe hybrid score interval. Worked: the whole interval of the change is below 0; too early to "
+    "tell: fewer than 30 claims (lines) after. Denied $ per month for scale."
+)
+
+
+def effect_sections(effects: pd.DataFrame | None, *, top: int = 25) -> list[Section]:
+    """The "did it work" block of the prevention part: a figure of the before and after rates with their
+    interval bars (the rows with a rate on both sides) and the table of every decision with its verdict. None
+    or empty: one section saying how to make decisions."""
+    if effects is None or effects.empty:
+        return [unavailable("prevention-effects", EFFECTS_TITLE, part="prevention", note=EFFECTS_HOW)]
+    shown = effects.head(top).reset_index(drop=True)
+    both = shown[shown["rate_before"].notna() & shown["rate_after"].notna()]
+    label = both["source"].astype(str) + " " + both["key"].astype(str) + " (" + both["decided_on"].astype(str) + ")"
+    plotted = pd.DataFrame({"decision": label.to_numpy()})
+    for side in ("before", "after"):
+        for suffix in ("", "_low", "_high"):
+            plotted[f"rate_{side}{suffix}"] = both[f"rate_{side}{suffix}"].to_numpy(dtype=float)
+    chart = Chart(
+        kind="barh",
+        x="decision",
+        y=("rate_before", "rate_after"),
+        fmt="percent",
+        labels={"rate_before": "before", "rate_after": "after"},
+        errors={
+            "rate_before": ("rate_before_low", "rate_before_high"),
+            "rate_after": ("rate_after_low", "rate_after_high"),
+        },  # fmt: skip
+        y_label="denial rate (95% Wilson interval)",
+    )
+    return [
+        Section(key="prevention-effects-rates", title=f"{EFFECTS_TITLE}: denial rates", data=plotted,
+                part="prevention", chart=chart),
+        Section(key="prevention-effects", title=EFFECTS_TITLE, data=shown, part="prevention", note=EFFECTS_NOTE,
+                table=True),
+    ]  # fmt: skip
 
 
 def ordered(sections: Sequence[Section]) -> tuple[Section, ...]:
