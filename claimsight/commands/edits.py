@@ -76,8 +76,13 @@ def accept(
     file: Annotated[Path, typer.Argument(help="learned_edits.yaml (as exported, entries you disagree with deleted)")],
     data: DataDir,
     only: Annotated[list[str] | None, typer.Option("--only", help="accept only these edit ids (repeatable)")] = None,
+    on: Annotated[
+        str | None,
+        typer.Option(help="YYYY-MM-DD the edit took effect (claims scrubbed with it from then on); default today"),
+    ] = None,
 ) -> None:
-    """Merge the file's edits into DATA/payer_rules.yaml (the team's other rules kept) and remember them."""
+    """Merge the file's edits into DATA/payer_rules.yaml (the team's other rules kept) and remember them, with
+    the day they took effect: "did it work" compares the months before that day with the time since."""
     import pandas as pd
 
     from features.contract.payer_rules import PayerRulesError
@@ -86,7 +91,8 @@ def accept(
     if not file.is_file():
         raise UsageProblem(f"{file.name} does not exist")
     try:
-        done = accept_edits(edits_file=file, data_dir=data, only=only, day=pd.Timestamp.today().normalize())
+        day = pd.Timestamp.today().normalize() if on is None else shell.parse_date(on, option="--on")
+        done = accept_edits(edits_file=file, data_dir=data, only=only, day=day)
     except (PayerRulesError, EditFileError) as exc:
         raise UsageProblem(str(exc)) from None
     console = shell.console()

@@ -90,7 +90,7 @@ def test_accepting_changes_features_as_a_hand_written_rule_does(
     before = features(load_payer_rules(data_dir=data), tables, labels, claim)
     capsys.readouterr()
     assert main(["edits", "accept", str(tmp_path / "out" / EDITS_YAML), "--data", str(data),
-                 "--only", "modifier:P2:97110:GP"]) == 0  # fmt: skip
+                 "--only", "modifier:P2:97110:GP", "--on", "2024-06-01"]) == 0  # fmt: skip
     printed = capsys.readouterr().out
     assert "+  P2:" in printed and "accepted 1 of 5 edits" in printed
     team = yaml.safe_load((data / "payer_rules.yaml").read_text())
@@ -98,7 +98,8 @@ def test_accepting_changes_features_as_a_hand_written_rule_does(
     assert team["payers"]["P2"] == {"modifier_required": {"97110": ["GP"]}}
     assert set(team["payers"]) == {"P2", "P9"}  # --only: nothing else merged
     decisions = yaml.safe_load((data / DECISIONS_FILE).read_text())["decisions"]
-    assert decisions["modifier:P2:97110:GP"]["decision"] == "accepted" and decisions["modifier:P2:97110:GP"]["date"]
+    assert decisions["modifier:P2:97110:GP"]["decision"] == "accepted"
+    assert str(decisions["modifier:P2:97110:GP"]["date"]) == "2024-06-01"  # the day it took effect (--on)
 
     after = features(load_payer_rules(data_dir=data), tables, labels, claim)
     hand = tmp_path / "hand"
@@ -154,4 +155,6 @@ def test_bad_input_is_refused(data: Path, tmp_path: Path, capsys: pytest.Capture
     broken.write_text("payers:\n  P1:\n    modifier_required: {'97110': ['G']}\n")
     assert main(["edits", "accept", str(broken), "--data", str(data)]) == 2
     assert "modifier_required" in capsys.readouterr().err
+    assert main(["edits", "accept", str(tmp_path / "out" / EDITS_YAML), "--data", str(data), "--on", "2024-13-01"]) == 2
+    assert "--on" in capsys.readouterr().err
     assert main(["edits", "--data", str(data)]) == 2
