@@ -113,6 +113,10 @@ def saved_monitor(home: Path) -> tuple[str, dict[str, pd.DataFrame | None]] | No
     return None
 
 
+class ChampionUnreadable(ValueError):
+    """The registry's champion cannot be loaded by this version (its message says what to do)."""
+
+
 def live_monitor(tables: dict[str, pd.DataFrame], labels: pd.DataFrame, *, options: RunOptions) -> Any | None:
     """The monitor run now with the serving denial-risk champion (no learned-authorization part: that is the
     monitor command's), or None without a champion."""
@@ -128,6 +132,11 @@ def live_monitor(tables: dict[str, pd.DataFrame], labels: pd.DataFrame, *, optio
         model = DenialRiskModel.load(download_model(name=DENIAL_RISK.registry_name, ref=CHAMPION))
     except MlflowException:
         return None
+    except ValueError:  # saved by a ClaimSight whose feature list differs: the rest of the report still stands
+        raise ChampionUnreadable(
+            "The denial-risk champion was trained by a version of ClaimSight with other features and cannot be "
+            "loaded: train or retrain it (`claimsight train --data DIR`), then build the report again."
+        ) from None
     month = latest_complete_month(data_as_of(tables))
     return run_monitor(tables, labels, month=month, model=model, routine=options.routine)
 
@@ -160,7 +169,10 @@ def gather_model_health(
         calibration, drift, shifts = found["calibration"], found["psi"], found["shifts_flagged"]
     elif monitor and any(m.kind == "denial-risk" for m in models):
         say("model health: running the monitor with the denial-risk champion (calibration by month, drift)")
-        report = live_monitor(tables, labels, options=options)
+        try:
+            report = live_monitor(tables, labels, options=options)
+        except ChampionUnreadable as exc:
+            report, missing["calibration"], missing["drift"] = None, str(exc), str(exc)
         if report is not None:
             month, calibration, drift, shifts = report.month, report.calibration, report.psi, report.flagged
     elif not monitor:
