@@ -40,7 +40,7 @@ SERVE_DATA ?= .claimsight/demo/synthetic-200000-24-7
 DEMO_TODAY ?= .claimsight/demo/workspace-today
 serve: $(STAMP)
 	CLAIMSIGHT_WORKSPACE_TODAY="$${CLAIMSIGHT_WORKSPACE_TODAY-$$(cat $(DEMO_TODAY) 2>/dev/null)}" \
-	$(BIN)/claimsight serve $(if $(wildcard $(SERVE_DATA)/payer_rules.yaml),--data $(SERVE_DATA))
+	$(BIN)/claimsight serve $(if $(wildcard $(SERVE_DATA)),--data $(SERVE_DATA))
 
 # The README's pictures of the workspace (docs/screenshots/), from the demo's workspace in a real headless
 # Chromium: after `make demo`, with `apt-get install chromium chromium-driver`.

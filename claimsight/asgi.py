@@ -51,7 +51,7 @@ def service_app(settings: Settings, *, data: Path | None = None) -> FastAPI:
     config = settings.api_config()
     audit = open_audit(settings)  # first: a wrong setting fails before the models load
     backend = workspace_backend(settings)
-    workspace = None if backend is None else settings.workspace_options(backend)
+    workspace = None if backend is None else settings.workspace_options(backend, data_dir=data)
     if backend is not None:
         log.info("team workspace at /app (%s)", "CLAIMSIGHT_WORKSPACE_DATABASE_URL" if settings.workspace_database_url
                  else "workspace.db in CLAIMSIGHT_HOME")  # fmt: skip

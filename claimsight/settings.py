@@ -145,6 +145,12 @@ class Settings(BaseSettings):
         description="the leader's dashboard the workspace serves at /app/dashboard: a folder `claimsight report` "
         "wrote; unset = HOME/demo/report when `make demo` built one there, else none",
     )
+    workspace_data_dir: Path | None = Field(
+        None,
+        description="the team's data directory where the dashboard's decisions are written (accepted or rejected "
+        "learned edits into payer_rules.yaml and edit_decisions.yaml, prevention fixes into "
+        "prevention_decisions.yaml); unset = the `--data` of `claimsight serve`, else the forms are off",
+    )
     # --- single sign-on by a reverse proxy's header (serving.workspace.web.sso): off unless the header is set
     workspace_sso_header: str | None = Field(
         None,
@@ -340,8 +346,10 @@ class Settings(BaseSettings):
             report_dir=self.report_dir(),
         )
 
-    def workspace_options(self, backend: WorkspaceBackend) -> WorkspaceOptions:
-        """The team workspace's options around `backend` (the store), for `create_app(workspace=...)`."""
+    def workspace_options(self, backend: WorkspaceBackend, *, data_dir: Path | None = None) -> WorkspaceOptions:
+        """The team workspace's options around `backend` (the store), for `create_app(workspace=...)`; `data_dir`
+        (the `--data` of `claimsight serve`) is where the dashboard's decisions go unless the setting says
+        otherwise."""
         from serving.workspace.web import HeaderSso, WorkspaceOptions
 
         today: Callable[[], dt.date] = dt.date.today
@@ -363,6 +371,7 @@ class Settings(BaseSettings):
             sso=sso,
             today=today,
             report_dir=self.report_dir(),
+            data_dir=self.workspace_data_dir or data_dir,
         )
 
     def report_dir(self) -> Path | None:

@@ -29,7 +29,12 @@ def _own_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
     """Each test's CLAIMSIGHT_HOME is its own empty folder (a test sets another when it needs one): never the
     developer's `.claimsight`, whose demo workspace would otherwise merge its recorded work into a test's data."""
     monkeypatch.setenv("CLAIMSIGHT_HOME", str(tmp_path_factory.mktemp("home")))
-    for name in ("CLAIMSIGHT_WORKSPACE_DATABASE_URL", "CLAIMSIGHT_WORKSPACE_REPORT_DIR", "CLAIMSIGHT_WORKSPACE_TODAY"):
+    for name in (
+        "CLAIMSIGHT_WORKSPACE_DATABASE_URL",
+        "CLAIMSIGHT_WORKSPACE_REPORT_DIR",
+        "CLAIMSIGHT_WORKSPACE_TODAY",
+        "CLAIMSIGHT_WORKSPACE_DATA_DIR",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

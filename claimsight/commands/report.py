@@ -25,28 +25,47 @@ def report(
     backtest: Annotated[
         Path | None, typer.Option(help="a CSV written by `claimsight backtest --csv`, shown under model health")
     ] = None,
+    edits: Annotated[
+        bool,
+        typer.Option(
+            "--edits/--no-edits",
+            help="also learn the pre-submission edits (as `claimsight edits` does; ~20 s on 200,000 claims) and write "
+            "them into OUT/edits/, where the workspace's dashboard accepts or rejects them",
+        ),
+    ] = False,
 ) -> Path:
     """Write the leader's dashboard: denial rates by month and by payer, category, provider and location,
     avoidable share, denied and open dollars, overturn rate, days to resolution, queue throughput, dollars per
     staff hour and model health; every figure an SVG with its data as CSV. Open OUT/index.html, or set
-    CLAIMSIGHT_WORKSPACE_REPORT_DIR=OUT and see it at /app/dashboard."""
+    CLAIMSIGHT_WORKSPACE_REPORT_DIR=OUT and see it at /app/dashboard. With --edits the learned edits too
+    (OUT/edits/learned_edits.yaml and .csv, as `claimsight edits --out` writes them)."""
     from claimsight.errors import UsageProblem
     from claimsight.known_history import known_history
     from features.contract.codes import load_code_tables
-    from features.prevention.edit_files import EditFileError, load_decisions
+    from features.contract.payer_rules import PayerRulesError, load_payer_rules
+    from features.prevention.edit_files import EDITS_CSV, EDITS_YAML, EditFileError, export_edits, load_decisions
+    from features.prevention.edits import learn_edits
     from features.prevention.effects import effects
     from features.prevention.fixes import FixFileError, load_fixes
     from features.prevention.owners import OwnersFileError, load_owners
     from features.prevention.patterns import prevention_report
-    from serving.dashboard import build_report, effect_sections, prevention_sections, write_report
+    from serving.dashboard import (
+        EDITS_FOLDER,
+        build_report,
+        edit_sections,
+        effect_sections,
+        prevention_sections,
+        write_report,
+    )
 
     if backtest is not None and not backtest.is_file():
         raise typer.BadParameter(f"{backtest.name} does not exist", param_hint="--backtest")
     try:
         owners = load_owners(data_dir=data)
         fixes = load_fixes(data_dir=data)
-        edits = load_decisions(data_dir=data)
-    except (OwnersFileError, FixFileError, EditFileError) as exc:
+        decisions = load_decisions(data_dir=data)
+        rules = load_payer_rules(data_dir=data) if edits else None
+    except (OwnersFileError, FixFileError, EditFileError, PayerRulesError) as exc:
         raise UsageProblem(str(exc)) from None
     settings = shell.settings()
     options = settings.run_options()
@@ -67,11 +86,22 @@ def report(
     say("prevention report")
     patterns = prevention_report(tables, labels, codes=codes, owners=owners, as_of=known.as_of)
     found = None
-    if fixes or any(v["decision"] == "accepted" for v in edits.values()):
+    if fixes or any(v["decision"] == "accepted" for v in decisions.values()):
         say("before and after the accepted edits and the fixes done")
         found = effects(
-            tables, labels, codes=codes, edits=edits, fixes=fixes, as_of=known.as_of, routine=options.routine
+            tables, labels, codes=codes, edits=decisions, fixes=fixes, as_of=known.as_of, routine=options.routine
         )
+    learned = None
+    edits_dir = out / EDITS_FOLDER
+    if rules is not None:
+        say("learning edits")
+        decided = {k: v["decision"] for k, v in decisions.items()}
+        learned = learn_edits(tables, labels, codes=codes, rules=rules, as_of=known.as_of, decisions=decided,
+                              routine=options.routine)  # fmt: skip
+        export_edits(learned, rules=rules, out_dir=edits_dir)
+    else:  # an earlier report's edits would be accepted from a report that no longer shows them
+        for name in (EDITS_YAML, EDITS_CSV):
+            (edits_dir / name).unlink(missing_ok=True)
     say("dashboard data")
     built = build_report(
         tables,
@@ -88,6 +118,7 @@ def report(
                 "Benjamini-Hochberg FDR 5%), with the team that owns the fix; `claimsight prevent --csv` writes every "
                 "column. Projected: the next 12 months if nothing changes.",
             ),
+            *edit_sections(learned),
             *effect_sections(found),
         ],
     )

@@ -163,7 +163,7 @@ def demo_report(*, data: Path) -> Path:
     console = shell.console()
     console.rule("7. the leader's dashboard: KPIs, the team's work and model health as figures")
     out = report(data=data, out=settings.home / DEMO_REPORT, as_of=None, model_health=True, monitor=True,
-                 backtest=None)  # fmt: skip
+                 backtest=None, edits=False)  # fmt: skip
     address = f"http://{settings.api_host}:{settings.api_port}/app/dashboard"
     console.print(
         f"the dashboard: open [bold]{(out / 'index.html').resolve()}[/] from disk, or after [bold]make serve[/] "

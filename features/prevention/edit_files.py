@@ -16,7 +16,8 @@ team's other fields and payers stay as they are; a field the team had not set at
 the value in force (so the payer's inherited list is kept, not replaced). The file is rewritten by
 ``dump_payer_rules`` (validated before it replaces the old one); its YAML comments are not kept.
 
-**Decisions** (``edit_decisions.yaml``: ``decisions: {id: {decision: accepted|rejected, date: YYYY-MM-DD}}``):
+**Decisions** (``edit_decisions.yaml``: ``decisions: {id: {decision: accepted|rejected, date: YYYY-MM-DD}}``, and
+``by: USERNAME`` when made in the workspace, which is its record of who decided):
 ``claimsight edits`` leaves both out of the next export (an accepted one is in force anyway; a rejected
 one is the team's call), and shows their status in the CSV.
 """
@@ -229,13 +230,22 @@ def _apply(team: PayerEntry | None, resolved: ResolvedRule, chosen: list[tuple[s
     return PayerEntry.model_validate(fields)
 
 
-def accept_edits(*, edits_file: Path, data_dir: Path, only: Iterable[str] | None = None, day: pd.Timestamp) -> Accepted:
+def accept_edits(
+    *,
+    edits_file: Path,
+    data_dir: Path,
+    only: Iterable[str] | None = None,
+    day: pd.Timestamp,
+    by: str | None = None,
+) -> Accepted:
     """Merge the export's edits (those in `only`, default all) into ``data_dir/payer_rules.yaml`` and record them
-    as accepted on `day`. An id in `only` that the export does not propose is an error (nothing is written)."""
+    as accepted on `day` (by `by`, a workspace username). An id in `only` that the export does not propose is an
+    error, as is an unreadable decisions file (nothing is written)."""
     try:
         proposed = load_overrides(Path(edits_file))
     except PayerRulesError as exc:
         raise EditFileError(str(exc)) from None
+    load_decisions(data_dir=data_dir)  # refused before payer_rules.yaml is touched, not after
     team_path = Path(data_dir) / SHIPPED_FILE_NAME
     team = load_overrides(team_path) if team_path.is_file() else RuleOverrides()
     rules = load_payer_rules(data_dir=data_dir)
@@ -269,7 +279,7 @@ def accept_edits(*, edits_file: Path, data_dir: Path, only: Iterable[str] | None
                 before.splitlines(keepends=True), after.splitlines(keepends=True), str(team_path), str(team_path)
             )
         )
-        record_decisions(data_dir=data_dir, ids=chosen_ids, decision="accepted", day=day)
+        record_decisions(data_dir=data_dir, ids=chosen_ids, decision="accepted", day=day, by=by)
     return Accepted(ids=tuple(chosen_ids), offered=len(offered), diff=diff, path=team_path)
 
 
@@ -281,7 +291,7 @@ def _check_id(ident: str) -> None:
 
 
 def load_decisions(*, data_dir: Path) -> dict[str, dict[str, str]]:
-    """id -> {decision, date} from ``data_dir/edit_decisions.yaml`` (empty when the file does not exist)."""
+    """id -> {decision, date[, by]} from ``data_dir/edit_decisions.yaml`` (empty when the file does not exist)."""
     path = Path(data_dir) / DECISIONS_FILE
     if not path.is_file():
         return {}
@@ -297,11 +307,16 @@ def load_decisions(*, data_dir: Path) -> dict[str, dict[str, str]]:
         if not isinstance(entry, dict) or entry.get("decision") not in DECISIONS:
             raise EditFileError(f"{path}: decisions.{ident}: decision must be accepted or rejected")
         out[str(ident)] = {"decision": str(entry["decision"]), "date": str(entry.get("date", ""))}
+        if entry.get("by"):
+            out[str(ident)]["by"] = str(entry["by"])
     return out
 
 
-def record_decisions(*, data_dir: Path, ids: Iterable[str], decision: str, day: pd.Timestamp) -> Path:
-    """Remember `decision` for each id (a later decision on the same id replaces the earlier one)."""
+def record_decisions(
+    *, data_dir: Path, ids: Iterable[str], decision: str, day: pd.Timestamp, by: str | None = None
+) -> Path:
+    """Remember `decision` for each id (a later decision on the same id replaces the earlier one); `by`: the
+    workspace username that decided (the command line records none)."""
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {DECISIONS}")
     ids = list(ids)
@@ -309,7 +324,11 @@ def record_decisions(*, data_dir: Path, ids: Iterable[str], decision: str, day: 
         _check_id(ident)
     decisions = load_decisions(data_dir=data_dir)
     for ident in ids:
-        decisions[ident] = {"decision": decision, "date": pd.Timestamp(day).date().isoformat()}
+        decisions[ident] = {
+            "decision": decision,
+            "date": pd.Timestamp(day).date().isoformat(),
+            **({"by": by} if by else {}),
+        }
     path = Path(data_dir) / DECISIONS_FILE
     text = "# ClaimSight: learned edits the team accepted or rejected (claimsight edits accept / reject)\n"
     text += yaml.safe_dump({"version": 1, "decisions": dict(sorted(decisions.items()))}, sort_keys=False)

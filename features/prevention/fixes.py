@@ -11,6 +11,7 @@ Format::
       "authorization:payer=P0025:plan=commercial:group=physical_medicine":
         date: 2025-03-01
         note: front desk checks the auth list for PT
+        by: lee   # the workspace username that marked it (absent when marked from the command line)
 
 Keys are pattern keys (``features.prevention.patterns.parse_pattern_key``), dates ISO days. The file is
 validated on load (an error names the file and the key at fault, never a value) and rewritten atomically.
@@ -42,6 +43,7 @@ class Fix:
     key: str
     date: pd.Timestamp
     note: str = ""
+    by: str = ""
 
 
 def _day(value: object, *, where: str) -> pd.Timestamp:
@@ -77,19 +79,20 @@ def load_fixes(*, data_dir: Path) -> dict[str, Fix]:
     for n, (key, entry) in enumerate(fixes.items(), start=1):
         where = f"{path}: fixes entry {n} ({key})" if isinstance(key, str) else f"{path}: fixes entry {n}"
         key = _check_key(str(key), where=where)
-        if not isinstance(entry, dict) or "date" not in entry or set(entry) - {"date", "note"}:
+        if not isinstance(entry, dict) or "date" not in entry or set(entry) - {"date", "note", "by"}:
             raise FixFileError(f"{where}: expected {{date: YYYY-MM-DD, note: TEXT}}")
-        note = entry.get("note") or ""
-        if not isinstance(note, str):
-            raise FixFileError(f"{where}: note must be text")
-        out[key] = Fix(key=key, date=_day(entry["date"], where=where), note=note)
+        note, by = entry.get("note") or "", entry.get("by") or ""
+        if not isinstance(note, str) or not isinstance(by, str):
+            raise FixFileError(f"{where}: note and by must be text")
+        out[key] = Fix(key=key, date=_day(entry["date"], where=where), note=note, by=by)
     return out
 
 
 def _write(data_dir: Path, fixes: dict[str, Fix]) -> Path:
     path = Path(data_dir) / FIXES_FILE
     body = {
-        k: {"date": f.date.date().isoformat(), **({"note": f.note} if f.note else {})} for k, f in sorted(fixes.items())
+        k: {"date": f.date.date().isoformat(), **({"note": f.note} if f.note else {}), **({"by": f.by} if f.by else {})}
+        for k, f in sorted(fixes.items())
     }
     text = "# ClaimSight: prevention fixes marked done (claimsight prevent done / undo)\n"
     text += yaml.safe_dump({"version": 1, "fixes": body}, sort_keys=False, allow_unicode=True)
@@ -98,13 +101,14 @@ def _write(data_dir: Path, fixes: dict[str, Fix]) -> Path:
     return path
 
 
-def mark_done(*, data_dir: Path, key: str, day: pd.Timestamp, note: str = "") -> Path:
-    """Record that the fix of pattern `key` went in on `day` (marking it again moves the date)."""
+def mark_done(*, data_dir: Path, key: str, day: pd.Timestamp, note: str = "", by: str = "") -> Path:
+    """Record that the fix of pattern `key` went in on `day` (marking it again moves the date); `by`: the
+    workspace username that marked it."""
     key = _check_key(key, where=f"pattern key {key!r}")
     if len(note) > MAX_NOTE:
         raise FixFileError(f"{FIXES_FILE}: {key}: a note holds at most {MAX_NOTE} characters")
     fixes = load_fixes(data_dir=data_dir)
-    fixes[key] = Fix(key=key, date=_day(pd.Timestamp(day).normalize().date(), where=key), note=note)
+    fixes[key] = Fix(key=key, date=_day(pd.Timestamp(day).normalize().date(), where=key), note=note, by=by)
     return _write(data_dir, fixes)
 
 

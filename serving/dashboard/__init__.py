@@ -14,10 +14,20 @@ from __future__ import annotations
 from serving.dashboard.build import build_report
 from serving.dashboard.health import ModelHealth, RegisteredModel
 from serving.dashboard.manifest import MANIFEST_FILE, Manifest, load_manifest
-from serving.dashboard.sections import PARTS, Chart, Report, Section, effect_sections, prevention_sections
+from serving.dashboard.sections import (
+    EDITS_FOLDER,
+    PARTS,
+    Chart,
+    Report,
+    Section,
+    edit_sections,
+    effect_sections,
+    prevention_sections,
+)
 from serving.dashboard.writer import write_report
 
 __all__ = [
+    "EDITS_FOLDER",
     "MANIFEST_FILE",
     "PARTS",
     "Chart",
@@ -27,6 +37,7 @@ __all__ = [
     "Report",
     "Section",
     "build_report",
+    "edit_sections",
     "effect_sections",
     "load_manifest",
     "prevention_sections",

@@ -236,6 +236,35 @@ def effect_sections(effects: pd.DataFrame | None, *, top: int = 25) -> list[Sect
     ]  # fmt: skip
 
 
+# the report folder's subfolder holding learned_edits.yaml and .csv (`claimsight report --edits`): what the
+# workspace's "accept" form accepts from (serving.workspace.web.decisions); never served as a file
+EDITS_FOLDER = "edits"
+EDITS_TITLE = "Learned edits: what the payers' remits show they check"
+EDITS_HOW = (
+    "Learned edits are not in this report: build it with `claimsight report --edits` (learns them from the history, "
+    "about 20 s on 200,000 claims), or run `claimsight edits --data DIR --out OUT` and accept them with "
+    "`claimsight edits accept OUT/learned_edits.yaml --data DIR`."
+)
+EDITS_NOTE = (
+    "Pre-submission edits the history supports and the team's payer rules do not carry yet, each tested against "
+    "the rest (one-sided Fisher exact, Benjamini-Hochberg FDR 5%). Accepting one writes it into the data "
+    "directory's payer_rules.yaml (`claimsight edits accept`); rejecting remembers it (edit_decisions.yaml)."
+)
+# the learned-edit columns the dashboard shows (the report's edits/learned_edits.csv has them all)
+EDITS_SHOWN = ("edit_id", "kind", "payer_id", "procedure_code", "detail", "field", "seen", "denied", "denial_rate",
+               "reference_rate", "q_value", "carcs", "status")  # fmt: skip
+
+
+def edit_sections(edits: pd.DataFrame | None, *, top: int = 40) -> list[Section]:
+    """The learned edits of the prevention part (`features.prevention.edits.learn_edits`' table, most significant
+    first); None: one section saying how to get them."""
+    if edits is None:
+        return [unavailable("prevention-edits", EDITS_TITLE, part="prevention", note=EDITS_HOW)]
+    shown = edits.reindex(columns=list(EDITS_SHOWN)).head(top).reset_index(drop=True)
+    note = EDITS_NOTE if len(shown) else "No edit stands out from noise in the history: nothing to propose."
+    return [Section(key="prevention-edits", title=EDITS_TITLE, data=shown, part="prevention", note=note, table=True)]
+
+
 def ordered(sections: Sequence[Section]) -> tuple[Section, ...]:
     """Sections in part order, keeping each part's own order."""
     rank = {key: n for n, (key, _) in enumerate(PARTS)}

@@ -2,7 +2,8 @@
 
 Minimum necessary: each role gets what its job needs. A specialist works denials; a reviewer decides on
 claims held before release; a manager runs the team (assigns work, sets capacity, sees everyone's queue,
-exports the recorded work for retraining, reads the leader's dashboard) and can work items too; an admin
+exports the recorded work for retraining, reads the leader's dashboard and decides there on learned edits
+and prevention fixes) and can work items too; an admin
 manages accounts and sees no claim (nor the dashboard: it is the team's business, not the accounts'). A
 team that wants another split changes `ROLE_PERMISSIONS`, not the routes.
 """
@@ -25,6 +26,7 @@ Permission = Literal[
     "export_followups",  # write recorded work as followups rows for retraining
     "manage_users",  # create, deactivate, unlock accounts, change roles
     "view_dashboard",  # the leader's dashboard: the team's KPIs, work and model health (aggregates only)
+    "decide_prevention",  # on the dashboard: accept or reject learned edits, mark prevention fixes done or undo
 ]
 PERMISSIONS: tuple[str, ...] = get_args(Permission)
 
@@ -41,6 +43,7 @@ ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = MappingProxyType(
                 "view_team_queue",
                 "export_followups",
                 "view_dashboard",
+                "decide_prevention",
             }
         ),
         "admin": frozenset({"manage_users"}),

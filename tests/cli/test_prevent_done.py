@@ -94,3 +94,15 @@ def test_report_shows_did_it_work_in_the_prevention_part(data: Path, tmp_path: P
     rates = pd.read_csv(out / "data" / "prevention-effects-rates.csv")
     assert rates["decision"].tolist() == [f"fix {KEY} (2024-07-01)"]
     assert (out / "figures" / "prevention-effects-rates.svg").is_file()
+
+
+def test_report_with_edits_writes_them_for_the_workspace(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    assert main(["report", "--data", str(data), "--out", str(out), "--no-model-health", "--edits"]) == 0
+    learned = pd.read_csv(out / "edits" / "learned_edits.csv")
+    assert (out / "edits" / "learned_edits.yaml").is_file()
+    shown = pd.read_csv(out / "data" / "prevention-edits.csv")
+    assert shown["edit_id"].tolist() == learned["edit_id"].head(len(shown)).tolist()
+    assert main(["report", "--data", str(data), "--out", str(out), "--no-model-health"]) == 0
+    assert not (out / "edits" / "learned_edits.yaml").exists()  # a report without edits offers none to accept
+    assert "claimsight report --edits" in (out / "index.html").read_text()

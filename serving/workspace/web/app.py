@@ -102,6 +102,7 @@ PERMISSION_TEXT = {
     "export_followups": "export the recorded work",
     "manage_users": "manage accounts",
     "view_dashboard": "see the leader's dashboard",
+    "decide_prevention": "accept or reject learned edits and mark prevention fixes done",
 }
 # each draft kind: its form field, its heading, what the saved message and the kept page call it
 DRAFT_FORMS: Mapping[DraftKind, tuple[str, str]] = {
@@ -152,6 +153,9 @@ class WorkspaceOptions:
     routine: frozenset[tuple[str, str]] | None = None  # not denials: left out of drafts; None = the shipped set
     sso: HeaderSso | None = None
     report_dir: Path | None = None  # a report `claimsight report` wrote: served at /dashboard (web/dashboard.py)
+    # the team's data directory, where the dashboard's decisions are written (payer_rules.yaml,
+    # edit_decisions.yaml, prevention_decisions.yaml: web/decisions.py); None = the decision forms are off
+    data_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.prefix.startswith("/") or self.prefix.endswith("/"):

@@ -6,6 +6,7 @@ the data or draws; it reads the report's small manifest (cached until the file c
 (shown as images: the Content-Security-Policy allows images from the workspace itself, no inline script or
 style) and CSVs. Only file names the manifest lists are served, so nothing else in the folder is reachable.
 The routes sit on the protected router: the CSVs are aggregates, not PHI, but they are the team's business.
+The prevention part's decision forms (accept or reject a learned edit, mark a fix done) are web/decisions.py.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from serving.dashboard import Manifest, load_manifest
 from serving.workspace.web.backend import Session
+from serving.workspace.web.decisions import HOW_TO_ENABLE, REBUILD, RECORDED, add_decision_routes, decision_state
 
 if TYPE_CHECKING:
     from serving.workspace.web.app import Workspace
@@ -41,21 +43,31 @@ def add_dashboard_routes(
         except (ValueError, KeyError, TypeError, OSError):
             return None, "The report in the configured folder cannot be read; build it again."
 
-    @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
-    async def dashboard(request: Request) -> Response:
-        session: Session = request.state.workspace_session
-        if not session.user.can(PERMISSION):
-            return forbidden(session, PERMISSION)
+    async def page(
+        session: Session, *, status: int = 200, recorded: str | None = None, error: str | None = None
+    ) -> Response:
         found, problem = manifest()
         return ws.render(
             "dashboard.html",
+            status=status,
             session=session,
             nav="dashboard",
             report=found,
             problem=problem,
             configured=ws.options.report_dir is not None,
             how_to_build=HOW_TO_BUILD,
+            how_to_enable=HOW_TO_ENABLE,
+            decide=decision_state(ws, session),
+            recorded=f"{RECORDED[recorded]}: recorded; {REBUILD}" if recorded in RECORDED else None,
+            decision_error=error,
         )
+
+    @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
+    async def dashboard(request: Request) -> Response:
+        session: Session = request.state.workspace_session
+        if not session.user.can(PERMISSION):
+            return forbidden(session, PERMISSION)
+        return await page(session, recorded=request.query_params.get("recorded"))
 
     @router.get("/dashboard/{folder}/{name}", include_in_schema=False)
     async def dashboard_file(folder: str, name: str, request: Request) -> Response:
@@ -68,3 +80,5 @@ def add_dashboard_routes(
             return ws.error(404, "Not found", "The dashboard has no such file; it may have been rebuilt.", session)
         headers = {"Content-Disposition": f'attachment; filename="{name}"'} if folder == "data" else None
         return FileResponse(path, media_type=MEDIA_TYPES[folder], headers=headers)
+
+    add_decision_routes(router, ws, forbidden=forbidden, page=page, manifest=manifest)
