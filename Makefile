@@ -32,11 +32,12 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/claimsight bench
 
-# The scoring API on 127.0.0.1:8000 with the champions `make demo` trained, and the demo data's payer rules;
+# The scoring API on 127.0.0.1:8000 with the champions `make demo` trained, and the demo data's payer rules (the
+# folder the demo trained from, where the dashboard's prevention decisions are written);
 # the team workspace under http://127.0.0.1:8000/app when `make demo` made it (or a workspace is configured),
 # its today pinned to the demo queue's day (the demo's history ends long before the calendar's today) unless
 # CLAIMSIGHT_WORKSPACE_TODAY is set.
-SERVE_DATA ?= .claimsight/demo/synthetic-200000-24-7
+SERVE_DATA ?= .claimsight/demo/from-x12-200000-24-7
 DEMO_TODAY ?= .claimsight/demo/workspace-today
 serve: $(STAMP)
 	CLAIMSIGHT_WORKSPACE_TODAY="$${CLAIMSIGHT_WORKSPACE_TODAY-$$(cat $(DEMO_TODAY) 2>/dev/null)}" \

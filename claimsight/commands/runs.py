@@ -161,9 +161,9 @@ def demo_report(*, data: Path) -> Path:
 
     settings = shell.settings()
     console = shell.console()
-    console.rule("7. the leader's dashboard: KPIs, the team's work and model health as figures")
+    console.rule("7. the leader's dashboard: KPIs, prevention, learned edits, the team's work and model health")
     out = report(data=data, out=settings.home / DEMO_REPORT, as_of=None, model_health=True, monitor=True,
-                 backtest=None, edits=False)  # fmt: skip
+                 backtest=None, edits=True)  # fmt: skip
     address = f"http://{settings.api_host}:{settings.api_port}/app/dashboard"
     console.print(
         f"the dashboard: open [bold]{(out / 'index.html').resolve()}[/] from disk, or after [bold]make serve[/] "
