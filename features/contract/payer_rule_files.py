@@ -14,8 +14,6 @@ and the key path only.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import ValidationError
 
+from features.contract.atomic_files import write_text_atomic
 from features.contract.payer_rule_model import RULE_FIELDS, RuleDefaults, RuleFields, RuleLibrary, RuleOverrides
 
 __all__ = [
@@ -251,12 +250,4 @@ def dump_payer_rules(library_or_dict: RuleLibrary | RuleOverrides | Mapping[str,
     path = Path(path)
     file = str(path)
     text = overrides_text(library_or_dict, file=file)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text)

@@ -25,8 +25,6 @@ one is the team's call), and shows their status in the CSV.
 from __future__ import annotations
 
 import difflib
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +33,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from features.contract.atomic_files import write_text_atomic
 from features.contract.payer_rule_files import (
     SHIPPED_FILE_NAME,
     PayerRulesError,
@@ -57,7 +56,6 @@ __all__ = [
     "load_decisions",
     "proposed_edits",
     "record_decisions",
-    "write_atomic",
 ]
 
 EDITS_YAML = "learned_edits.yaml"
@@ -158,22 +156,10 @@ def export_edits(edits: pd.DataFrame, *, rules: PayerRules, out_dir: Path) -> tu
         RuleOverrides.model_validate(yaml.safe_load(text))  # the export always loads
     except Exception as exc:  # pragma: no cover - a bug in the writer, never the team's data
         raise EditFileError(f"{yaml_path}: the export does not validate ({type(exc).__name__})") from None
-    write_atomic(yaml_path, text)
+    write_text_atomic(yaml_path, text)
     csv_path = out_dir / EDITS_CSV
     edits.reindex(columns=list(EDIT_COLUMNS)).to_csv(csv_path, index=False)
     return yaml_path, csv_path
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` in one step (a temporary file renamed over it): a crash leaves the old file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---- accepting --------------------------------------------------------------------------------------------------
@@ -333,5 +319,5 @@ def record_decisions(
     text = "# ClaimSight: learned edits the team accepted or rejected (claimsight edits accept / reject)\n"
     text += yaml.safe_dump({"version": 1, "decisions": dict(sorted(decisions.items()))}, sort_keys=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, text)
+    write_text_atomic(path, text)
     return path

@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from features.prevention.edit_files import write_atomic
+from features.contract.atomic_files import write_text_atomic
 from features.prevention.patterns import PatternKeyError, parse_pattern_key
 
 __all__ = ["FIXES_FILE", "Fix", "FixFileError", "load_fixes", "mark_done", "undo_done"]
@@ -97,7 +97,7 @@ def _write(data_dir: Path, fixes: dict[str, Fix]) -> Path:
     text = "# ClaimSight: prevention fixes marked done (claimsight prevent done / undo)\n"
     text += yaml.safe_dump({"version": 1, "fixes": body}, sort_keys=False, allow_unicode=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, text)
+    write_text_atomic(path, text)
     return path
 
 

@@ -10,14 +10,13 @@ sees the old report or the new one, never half of each.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import jinja2
 
+from features.contract.atomic_files import write_text_atomic
 from serving.dashboard.figures import render_svg
 from serving.dashboard.manifest import MANIFEST_FILE, data_file, figure_file, manifest_of, parse_manifest
 from serving.dashboard.sections import Report, check_aggregate
@@ -27,18 +26,6 @@ TEMPLATES = HERE / "templates"
 STYLE = HERE / "static" / "report.css"
 
 Progress = Callable[[int, int, str], None]  # (done, total, section key)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def render_index(manifest: dict[str, object]) -> str:
@@ -59,16 +46,16 @@ def write_report(report: Report, out: Path, *, on_progress: Progress | None = No
     for n, section in enumerate(report.sections, start=1):
         if section.available:
             check_aggregate(section.data, key=section.key)
-            _atomic_write(out / data_file(section), section.data.to_csv(index=False, lineterminator="\n"))
+            write_text_atomic(out / data_file(section), section.data.to_csv(index=False, lineterminator="\n"))
         if section.has_figure:
-            _atomic_write(out / figure_file(section), render_svg(section))
+            write_text_atomic(out / figure_file(section), render_svg(section))
         if on_progress is not None:
             on_progress(n, total, section.key)
     manifest = manifest_of(report)
     shutil.copyfile(STYLE, out / STYLE.name)
     index = out / "index.html"
-    _atomic_write(index, render_index(manifest))
-    _atomic_write(out / MANIFEST_FILE, json.dumps(manifest, indent=1) + "\n")
+    write_text_atomic(index, render_index(manifest))
+    write_text_atomic(out / MANIFEST_FILE, json.dumps(manifest, indent=1) + "\n")
     listed = parse_manifest(out, manifest).files
     for folder in ("figures", "data"):  # an earlier report's sections that this one no longer has
         for stale in (out / folder).glob("*"):
