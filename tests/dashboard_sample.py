@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from serving.dashboard import Chart, Report, Section, prevention_sections, write_report
+from features.contract.payer_rules import load_payer_rules
+from features.prevention.edit_files import export_edits
+from features.prevention.edits import EDIT_COLUMNS
+from serving.dashboard import EDITS_FOLDER, Chart, Report, Section, edit_sections, prevention_sections, write_report
 from serving.dashboard.health import ModelHealth, health_sections
 
 MONTHS = [f"2025-{m:02d}" for m in range(1, 13)]
@@ -34,4 +37,40 @@ def sample_report() -> Report:
 
 def write_sample_report(out: Path) -> Path:
     write_report(sample_report(), out)
+    return out
+
+
+# ---- a report with learned edits and prevention patterns to decide on (the dashboard's decision forms)
+KEY = "authorization:payer=P0025:plan=commercial:group=physical_medicine"
+OTHER_KEY = "eligibility:payer=P0001:plan=medicare"
+EDIT, EDIT_2 = "auth:P0025:97110", "auth:P0025:97112"
+
+
+def learned() -> pd.DataFrame:
+    rows = []
+    for code in ("97110", "97112"):
+        rows.append({"edit_id": f"auth:P0025:{code}", "kind": "auth", "payer_id": "P0025", "plan_type": "commercial",
+                     "procedure_code": code, "detail": "", "field": "auth_required", "unit": "line", "seen": 40,
+                     "denied": 30, "denial_rate": 0.75, "reference_seen": 900, "reference_rate": 0.02, "lift": 37.5,
+                     "p_value": 1e-9, "q_value": 1e-8, "carcs": "CO-197 (30)", "first_seen": "2024-05-03",
+                     "last_seen": "2024-12-20", "rule_in_force": "", "status": "new",
+                     "as_of": "2024-12-31"})  # fmt: skip
+    return pd.DataFrame(rows, columns=list(EDIT_COLUMNS))
+
+
+def patterns() -> pd.DataFrame:
+    return pd.DataFrame({"rank": [1, 2], "pattern": ["P0025 PT authorization", "P0001 eligibility"],
+                         "pattern_key": [KEY, OTHER_KEY],
+                         "projected_avoidable_dollars": [52_000.0, 9_000.0]})  # fmt: skip
+
+
+def write_decision_report(out: Path, *, data_dir: Path) -> Path:
+    """The sample report with two patterns and two learned edits (exported beside it, as `claimsight report
+    --edits` does) that a manager can decide on against `data_dir`."""
+    base = sample_report()
+    sections = [s for s in base.sections if s.part != "prevention"]
+    sections += [*prevention_sections(patterns(), value="projected_avoidable_dollars", label="pattern"),
+                 *edit_sections(learned())]  # fmt: skip
+    write_report(Report(title=base.title, sections=tuple(sections), facts=base.facts), out)
+    export_edits(learned(), rules=load_payer_rules(data_dir=data_dir), out_dir=out / EDITS_FOLDER)
     return out
