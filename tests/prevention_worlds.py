@@ -3,7 +3,7 @@ reads claims, claim_lines, followups and compute_labels' columns, so that is all
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,11 +19,12 @@ def world(
     claims: int = 20_000,
     payers: int = 10,
     base: Mapping[str, float] = BASE,
-    plant: Mapping[str, object] | None = None,
+    plant: Mapping[str, object] | Sequence[Mapping[str, object]] | None = None,
     days: int = 460,
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """(tables, labels): claims spread over `days` before AS_OF, rates `base` per category everywhere, except
-    where `plant` (keys: category, factor, and any of payer_id / group / billing_npi) multiplies one rate."""
+    where `plant` (keys: category, factor, and any of payer_id / group / billing_npi) multiplies one rate;
+    a list of plants plants each."""
     rng = np.random.default_rng(seed)
     n = claims
     ids = np.array([f"C{i:06d}" for i in range(n)])
@@ -50,15 +51,15 @@ def world(
     )
     cats = list(base)
     probs = np.tile(np.array([base[c] for c in cats]), (n, 1))
-    if plant is not None:
+    for one in [plant] if isinstance(plant, Mapping) else list(plant or ()):
         hit = np.ones(n, dtype=bool)
-        if "payer_id" in plant:
-            hit &= claim_frame["payer_id"].to_numpy() == plant["payer_id"]
-        if "group" in plant:
-            hit &= group == plant["group"]
-        if "billing_npi" in plant:
-            hit &= claim_frame["billing_npi"].to_numpy() == plant["billing_npi"]
-        probs[hit, cats.index(str(plant["category"]))] *= float(plant["factor"])  # type: ignore[arg-type]
+        if "payer_id" in one:
+            hit &= claim_frame["payer_id"].to_numpy() == one["payer_id"]
+        if "group" in one:
+            hit &= group == one["group"]
+        if "billing_npi" in one:
+            hit &= claim_frame["billing_npi"].to_numpy() == one["billing_npi"]
+        probs[hit, cats.index(str(one["category"]))] *= float(one["factor"])  # type: ignore[arg-type]
     u = rng.random(n)
     edges = np.cumsum(probs, axis=1)
     which = (u[:, None] < edges).argmax(axis=1)

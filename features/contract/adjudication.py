@@ -15,6 +15,7 @@ picked them its own way, a claim could be "denied" for the label and "paid" for 
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from features.contract.codes import CodeTables
@@ -30,9 +31,12 @@ HOLD_CARC = "133"
 
 def holds(remits: pd.DataFrame, adjustments: pd.DataFrame) -> pd.Series:
     """Per remits row: True when the remit only holds the claim for review (every adjustment CARC 133)."""
-    carc = adjustments["carc"].astype("string").str.strip().str.upper()
-    per_remit = carc.eq(HOLD_CARC).groupby(adjustments["remit_id"].to_numpy()).agg(["all", "size"])
-    held = per_remit.index[per_remit["all"].to_numpy(dtype=bool) & (per_remit["size"].to_numpy() > 0)]
+    index, values = pd.factorize(adjustments["carc"])  # normalise the few distinct codes, not every row
+    is_hold = pd.Series(values, dtype="string").str.strip().str.upper().eq(HOLD_CARC).fillna(False)
+    hold_rows = np.append(is_hold.to_numpy(dtype=bool), False)[index]  # a null CARC (-1) is not a hold
+    with_hold = adjustments["remit_id"][hold_rows]
+    on_those = member(adjustments["remit_id"], with_hold)
+    held = pd.Index(with_hold.dropna().unique()).difference(pd.Index(adjustments["remit_id"][on_those & ~hold_rows]))
     return pd.Series(member(remits["remit_id"], held), index=remits.index)
 
 
@@ -44,8 +48,15 @@ def first_remits(remits: pd.DataFrame, adjustments: pd.DataFrame | None = None) 
     if adjustments is not None:
         adjudicates = adjudicates & ~holds(remits, adjustments).to_numpy(dtype=bool)
     adjudications = remits[adjudicates]
-    ordered = adjudications.sort_values(["claim_id", "remit_date", "remit_id"], kind="stable")
-    return ordered[~ordered["claim_id"].duplicated()].set_index("claim_id")
+    # Sorted by (claim_id, remit_date, remit_id) through integer codes: the same order as sort_values, without
+    # comparing strings; a missing date sorts last.
+    claim = pd.factorize(adjudications["claim_id"], sort=True)[0]
+    remit = pd.factorize(adjudications["remit_id"], sort=True)[0]
+    day = adjudications["remit_date"].to_numpy(dtype="datetime64[ns]")
+    day = np.where(np.isnat(day), np.iinfo(np.int64).max, day.view(np.int64))
+    order = np.lexsort((remit, day, claim))
+    first = order[np.r_[True, claim[order][1:] != claim[order][:-1]]] if len(order) else order
+    return adjudications.take(first).set_index("claim_id")
 
 
 def denial_adjustments(
@@ -56,9 +67,10 @@ def denial_adjustments(
     routine: frozenset[tuple[str, str]] | None = None,
 ) -> pd.DataFrame:
     """The denial adjustments (non-routine, amount > 0) among the adjustments of `remit_ids`."""
-    on_remits = adjustments[member(adjustments["remit_id"], remit_ids)]
-    positive = on_remits["amount"].gt(0).to_numpy(dtype=bool, na_value=False)
-    return on_remits[~codes.is_routine(on_remits["group_code"], on_remits["carc"], routine) & positive]
+    inside = member(adjustments["remit_id"], remit_ids)
+    positive = adjustments["amount"].gt(0).to_numpy(dtype=bool, na_value=False)
+    denial = inside & positive & ~codes.is_routine(adjustments["group_code"], adjustments["carc"], routine)
+    return adjustments[denial]
 
 
 def largest_first(denials: pd.DataFrame) -> pd.DataFrame:

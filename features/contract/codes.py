@@ -150,11 +150,11 @@ class CodeTables:
             raise ValueError(f"carcs has {len(carcs)} rows but remark_codes has {len(remark_codes)}")
         # Resolve each distinct CARC and remark list once, then broadcast the category codes to the rows.
         # pd.factorize marks nulls -1, which picks the default appended at the end of each lookup array.
-        carc_index, carc_values = pd.factorize(carcs.to_numpy())
+        carc_index, carc_values = pd.factorize(carcs)
         carc_lookup = _normalise(pd.Series(carc_values)).map(self._carc_categories).fillna("other")
         codes = np.append(carc_lookup.map(_CATEGORY_CODE).to_numpy(np.int8), _OTHER)[carc_index]
 
-        remark_index, remark_values = pd.factorize(remark_codes.to_numpy())
+        remark_index, remark_values = pd.factorize(remark_codes)
         tokens = _normalise(pd.Series(remark_values, dtype="string").str.split("|").explode())
         overrides = tokens.map(self._rarc_categories).dropna()
         first = overrides[~overrides.index.duplicated(keep="first")]  # explode keeps list order
@@ -178,8 +178,8 @@ class CodeTables:
         """
         pairs = self.routine if routine is None else routine
         wanted = {(g.strip().upper(), c.strip().upper()) for g, c in pairs}
-        group_index, group_values = pd.factorize(group_codes.to_numpy())
-        carc_index, carc_values = pd.factorize(carcs.to_numpy())
+        group_index, group_values = pd.factorize(group_codes)
+        carc_index, carc_values = pd.factorize(carcs)
         # A small (distinct group codes x distinct CARCs) table; the extra last row/column is for nulls (-1).
         groups = _normalise(pd.Series(group_values)).tolist()
         codes = _normalise(pd.Series(carc_values)).tolist()

@@ -71,20 +71,24 @@ def chain_roots(claims: pd.DataFrame, *, links: pd.Series | None = None) -> pd.S
     `links` (new claim_id -> denied claim_id, from `new_claim_links`) makes a new claim sent after an
     MA130/N142 denial one more link of its denied claim's chain instead of an original of its own.
     """
-    ids = claims["claim_id"].to_numpy()
-    is_original = pd.Series(claims["frequency_code"].eq("1").to_numpy(), index=ids)
-    step = pd.Series(np.where(is_original, ids, claims["original_claim_id"]), index=ids, dtype="string")
+    ids = pd.Index(claims["claim_id"]).rename(None)  # the claims table's key: unique
+    is_original = claims["frequency_code"].eq("1").to_numpy(dtype=bool, na_value=False)
+    target = pd.Series(np.where(is_original, ids, claims["original_claim_id"]), dtype="string")
     if links is not None and len(links):
-        linked = member(step.index, links.index)
-        step[linked] = links.reindex(step.index[linked]).to_numpy()
+        linked = member(ids, links.index)
+        target[linked] = links.reindex(ids[linked]).to_numpy()
         is_original = is_original & ~linked
+    step = ids.get_indexer(target)  # row of the claim each claim points at; -1 when it is not in the data
     root = step
     for _ in range(_MAX_CHAIN_DEPTH):
-        up = root.map(step).astype("string")
-        if up.equals(root):
+        up = np.where(root >= 0, step[root], -1)
+        if np.array_equal(up, root):
             break
         root = up
-    return root.where(root.map(is_original).fillna(False).astype(bool))
+    reached = (root >= 0) & is_original[np.maximum(root, 0)]
+    out = pd.Series(pd.NA, index=ids, dtype="string")
+    out[reached] = ids[root[reached]].to_numpy()
+    return out
 
 
 def claim_roots(

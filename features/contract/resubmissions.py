@@ -63,14 +63,14 @@ def _unprocessable_denials(
     routine: frozenset[tuple[str, str]] | None,
 ) -> pd.Series:
     """claim_id -> first remit date, for claims whose first remit is a denial that asks for a new claim."""
-    on_first = adjustments[member(adjustments["remit_id"], first["remit_id"])]
-    remarks = on_first["remark_codes"].astype("string").str.upper()
-    asks_new = remarks.str.contains(_REMARK_PATTERN, regex=True).to_numpy(dtype=bool, na_value=False)
-    denial_remits = denial_adjustments(on_first, first["remit_id"], codes=codes, routine=routine)["remit_id"]
-    status4 = first["status_code"].eq("4").to_numpy(dtype=bool, na_value=False)
-    denied = status4 | member(first["remit_id"], denial_remits)
-    wanted = denied & member(first["remit_id"], on_first.loc[asks_new, "remit_id"])
-    return first.loc[wanted, "remit_date"]
+    index, values = pd.factorize(adjustments["remark_codes"])  # match the few distinct remark lists, not every row
+    asks = pd.Series(values, dtype="string").str.upper().str.contains(_REMARK_PATTERN, regex=True).fillna(False)
+    asking = adjustments["remit_id"][np.append(asks.to_numpy(dtype=bool), False)[index]]
+    candidates = first[member(first["remit_id"], asking)]
+    on_candidates = adjustments[member(adjustments["remit_id"], candidates["remit_id"])]
+    denial_remits = denial_adjustments(on_candidates, candidates["remit_id"], codes=codes, routine=routine)["remit_id"]
+    status4 = candidates["status_code"].eq("4").to_numpy(dtype=bool, na_value=False)
+    return candidates.loc[status4 | member(candidates["remit_id"], denial_remits), "remit_date"]
 
 
 def _candidate_pairs(claims: pd.DataFrame, denied_on: pd.Series, *, maturity_days: int) -> pd.DataFrame:

@@ -63,7 +63,6 @@ import pandas as pd
 from scipy.stats import hypergeom
 
 from features.contract.codes import CATEGORIES, CodeTables
-from features.contract.frames import member
 from features.contract.labels import data_as_of
 from features.decisions.queue_plan import DEFAULT_MINUTES
 from features.prevention.groups import group_labels, procedure_group
@@ -277,8 +276,8 @@ def pattern_frame(
     if since is not None:
         earliest |= first >= pd.Timestamp(since)
     lab = labels[(earliest & (first <= as_of)).to_numpy(dtype=bool)]
-    claims = tables["claims"].set_index("claim_id")
-    claims = claims.loc[claims.index.intersection(pd.Index(lab["claim_id"]))]
+    claims = tables["claims"]
+    at = pd.Index(claims["claim_id"]).get_indexer(lab["claim_id"])  # claim_id is the claims table's key
     out = pd.DataFrame({"claim_id": lab["claim_id"].to_numpy(), "first_remit_date": lab["first_remit_date"].to_numpy()})
     frd = out["first_remit_date"]
     out["long"] = ((frd > long_start) & (frd <= as_of)).to_numpy()
@@ -297,21 +296,27 @@ def pattern_frame(
     out["avoidable"] = out["category"].isin(avoidable).to_numpy()
 
     def column(name: str) -> np.ndarray:
-        if name not in claims.columns:
-            return np.full(len(out), NONE, dtype=object)
-        values = claims[name].reindex(out["claim_id"]).astype("string").fillna(NONE)
-        return values.replace("", NONE).to_numpy(dtype=object)
+        values = np.full(len(out), NONE, dtype=object)
+        if name in claims.columns:
+            found = claims[name].astype("string").take(at[at >= 0]).fillna(NONE).replace("", NONE)
+            values[at >= 0] = found.to_numpy(dtype=object)
+        return values
 
     out["payer_id"] = column("payer_id")
     out["plan_type"] = column("plan_type")
     out["payer"] = out["payer_id"] + "|" + out["plan_type"]
     for name in SITES:
         out[name] = column(name)
+    # The highest-charge line of each claim (ties: the lowest line number), by the claim's row in `out`.
     lines = tables["claim_lines"]
-    lines = lines[member(lines["claim_id"], out["claim_id"])]
-    ordered = lines.sort_values(["claim_id", "charge", "line_number"], ascending=[True, False, True], kind="stable")
-    top = ordered.drop_duplicates("claim_id").set_index("claim_id")["procedure_code"]
-    out["top_code"] = top.reindex(out["claim_id"]).astype("string").fillna(NONE).to_numpy(dtype=object)
+    row = pd.Index(out["claim_id"]).get_indexer(lines["claim_id"])
+    mine = np.flatnonzero(row >= 0)
+    charge = lines["charge"].to_numpy(dtype=float)[mine]
+    order = mine[np.lexsort((lines["line_number"].to_numpy(dtype=np.int64)[mine], -charge, row[mine]))]
+    first_line = order[np.r_[True, row[order][1:] != row[order][:-1]]] if len(order) else order
+    top = np.full(len(out), NONE, dtype=object)
+    top[row[first_line]] = lines["procedure_code"].astype("string").take(first_line).fillna(NONE).to_numpy(dtype=object)
+    out["top_code"] = top
     out["procedure_group"] = procedure_group(pd.Series(out["top_code"].to_numpy())).to_numpy(dtype=object)
 
     followups = tables.get("followups")
@@ -470,50 +475,63 @@ class Accepted:
 
 def merge_patterns(frame: pd.DataFrame, cells: pd.DataFrame, *, rule: PatternRule, cutoff: float) -> list[Accepted]:
     """The significant cells re-tested most specific first on claims no accepted pattern of the same
-    category covers (module docstring, "Merging")."""
+    category covers (module docstring, "Merging").
+
+    Every count is taken over the rows of one dimension value (the rarest the cell or parent names), found
+    through a per-dimension index of integer codes, so a candidate costs its rarest value's claims, not the
+    book's; the whole book (a one-dimension cell's parent) is kept as running counts per category."""
     candidates = cells[(cells["q_value"] <= rule.fdr)].copy() if len(cells) else cells
     if candidates.empty:
         return []
     candidates["level"] = candidates["kind"].str.count(r"\+") + 1
     candidates = candidates.sort_values(["level", "p_value", "denied_dollars"], ascending=[False, True, False])
+    coded = _code(frame)
     long = frame["long"].to_numpy(dtype=bool)
-    cats = frame["category"].to_numpy(dtype=object)
     amount = frame["denied_amount"].to_numpy(dtype=float)
-    dims = {d: frame[d].to_numpy(dtype=object) for d in DIMS}
-    index: dict[str, dict[object, np.ndarray]] = {}
+    code_of = {dim: {str(v): i for i, v in enumerate(coded.values[dim])} for dim in DIMS}
+    rows_of: dict[str, list[np.ndarray]] = {}
     for dim in DIMS:
-        order = np.argsort(dims[dim].astype(str), kind="stable")
-        keys, starts = np.unique(dims[dim].astype(str)[order], return_index=True)
-        bounds = np.append(starts, len(order))
-        index[dim] = {key: order[bounds[i] : bounds[i + 1]] for i, key in enumerate(keys)}
+        order = np.argsort(coded.codes[dim], kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(coded.codes[dim], minlength=len(coded.values[dim])))])
+        rows_of[dim] = [order[bounds[i] : bounds[i + 1]] for i in range(len(coded.values[dim]))]
     covered = {c: np.zeros(len(frame), dtype=bool) for c in CATEGORIES}
+    book_n = {c: int(long.sum()) for c in CATEGORIES}
+    book_x = {c: int((long & (coded.category == i)).sum()) for i, c in enumerate(CATEGORIES)}
+
+    def inside(at: dict[str, int]) -> np.ndarray:
+        """Rows whose every dimension in `at` has its code (all windows, covered or not)."""
+        rarest = min(at, key=lambda d: len(rows_of[d][at[d]]))
+        rows = rows_of[rarest][at[rarest]]
+        keep = np.logical_and.reduce([coded.codes[d][rows] == c for d, c in at.items()])
+        return rows[keep]
+
+    def counts(k: str, kc: int, rows: np.ndarray) -> tuple[int, int, float]:
+        """(claims, category-k denials, their dollars) among `rows` in the 12 months and not yet covered."""
+        free = long[rows] & ~covered[k][rows]
+        hit = free & (coded.category[rows] == kc)
+        return int(free.sum()), int(hit.sum()), float(amount[rows][hit].sum())
+
     accepted: list[Accepted] = []
     for row in candidates.to_dict("records"):
         kind = tuple(str(row["kind"]).split("+"))
         values = {d: str(row[d]) for d in kind}
         k = str(row["category"])
-        rows = np.unique(np.concatenate([index[d].get(values[d], np.array([], dtype=np.int64)) for d in kind]))
-        free = ~covered[k][rows] & long[rows]
-        is_k = cats[rows] == k
-        eq = {d: dims[d][rows] == values[d] for d in kind}
-        cell = np.logical_and.reduce([eq[d] for d in kind]) & free
-        n, x = int(cell.sum()), int((cell & is_k).sum())
-        dollars = float(amount[rows][cell & is_k].sum())
+        kc = CATEGORIES.index(k)
+        at = {d: code_of[d][values[d]] for d in kind}
+        whole = inside(at)
+        n, x, dollars = counts(k, kc, whole)
         parents = []
         for dim in kind:
-            others = [eq[d] for d in kind if d != dim]
-            if others:
-                inside = np.logical_and.reduce(others) & free
-                parents.append((np.array([int((inside & is_k).sum())]), np.array([int(inside.sum())])))
-            else:
-                book_free = ~covered[k] & long
-                parents.append((np.array([int((book_free & (cats == k)).sum())]), np.array([int(book_free.sum())])))
+            others = {d: c for d, c in at.items() if d != dim}
+            pn, px = counts(k, kc, inside(others))[:2] if others else (book_n[k], book_x[k])
+            parents.append((np.array([px]), np.array([pn])))
         p, ref, lift = _judge(np.array([x]), np.array([n]), np.array([dollars]), parents, rule)
         if p[0] > cutoff:
             continue
-        whole = np.logical_and.reduce([eq[d] for d in kind])
-        own = rows[whole & ~covered[k][rows]]
-        covered[k][rows[whole]] = True
+        own = whole[~covered[k][whole]]
+        covered[k][own] = True
+        book_n[k] -= int(long[own].sum())
+        book_x[k] -= int((long[own] & (coded.category[own] == kc)).sum())
         accepted.append(
             Accepted(
                 kind=kind,

@@ -20,6 +20,7 @@ from features.prevention.patterns import (
     PatternRule,
     bh_adjust,
     cell_statistics,
+    merge_patterns,
     pattern_frame,
     prevention_report,
 )
@@ -111,6 +112,67 @@ def test_cell_statistics_match_the_literal_version(seed: int) -> None:
     np.testing.assert_allclose(fast["p_value"], slow["p_value"], rtol=1e-6, atol=1e-12)
     np.testing.assert_allclose(fast["q_value"], slow["q_value"], rtol=1e-6, atol=1e-12)
     assert (slow["p_value"] < 1).sum() > 20  # the comparison exercised real tests, not only p = 1
+
+
+def literal_merge(frame: pd.DataFrame, cells: pd.DataFrame, rule: PatternRule, cutoff: float) -> list[tuple]:
+    """The merge as the module docstring says it, one candidate at a time over whole-frame masks."""
+    candidates = cells[cells["q_value"] <= rule.fdr].copy()
+    candidates["level"] = candidates["kind"].str.count(r"\+") + 1
+    candidates = candidates.sort_values(["level", "p_value", "denied_dollars"], ascending=[False, True, False])
+    covered = {c: np.zeros(len(frame), dtype=bool) for c in frame["category"].dropna().unique()}
+    accepted = []
+    for _, row in candidates.iterrows():
+        kind, k = row["kind"].split("+"), row["category"]
+        covered.setdefault(k, np.zeros(len(frame), dtype=bool))
+        free = frame["long"].to_numpy() & ~covered[k]
+        is_k = (frame["category"] == k).to_numpy()
+        match = {d: (frame[d] == row[d]).to_numpy() for d in kind}
+        whole = np.logical_and.reduce([match[d] for d in kind])
+        x, n = int((whole & free & is_k).sum()), int((whole & free).sum())
+        dollars = float(frame["denied_amount"].to_numpy()[whole & free & is_k].sum())
+        if x < rule.min_denials or dollars < rule.min_denied_dollars:
+            continue
+        ps, ok = [], True
+        for dim in kind:
+            parent = np.logical_and.reduce([match[d] for d in kind if d != dim] + [np.ones(len(frame), dtype=bool)])
+            px, pn = int((parent & free & is_k).sum()), int((parent & free).sum())
+            ref = (px - x) / max(pn - n, 1)
+            lift = math.inf if ref == 0 else (x / max(n, 1)) / ref
+            ok &= pn - n >= rule.min_reference_claims and lift >= rule.min_lift
+            ps.append(literal_fisher(x, n, px, pn))
+        if not ok or max(ps) > cutoff:
+            continue
+        own = np.flatnonzero(whole & ~covered[k])
+        covered[k][whole] = True
+        accepted.append((tuple(kind), k, {d: row[d] for d in kind}, own.tolist(), max(ps)))
+    return accepted
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_merge_matches_the_literal_version(seed: int) -> None:
+    """The indexed merge accepts the same cells, with the same own claims and p-values, as whole-frame masks."""
+    plant = [
+        {"category": "coding", "factor": 3.0, "payer_id": "P2"},
+        {
+            "category": "authorization",
+            "factor": 6.0,
+            "payer_id": "P1",
+            "group": "physical_medicine",
+            "billing_npi": "B3",
+        },
+        {"category": "authorization", "factor": 2.5, "billing_npi": "B5"},
+    ]
+    tables, labels = world(seed=seed, claims=6_000, payers=3, base={"authorization": 0.08, "coding": 0.12}, plant=plant)
+    frame = pattern_frame(tables, labels, codes=load_code_tables(), as_of=AS_OF, rule=LOOSE)
+    cells, cutoff = cell_statistics(frame, rule=LOOSE)
+    merged = merge_patterns(frame, cells, rule=LOOSE, cutoff=cutoff)
+    fast = [(a.kind, a.category, a.values, a.rows.tolist(), a.p_value) for a in merged]
+    slow = literal_merge(frame, cells, LOOSE, cutoff)
+    assert [f[:4] for f in fast] == [s[:4] for s in slow]
+    np.testing.assert_allclose([f[4] for f in fast], [s[4] for s in slow], rtol=1e-6, atol=1e-12)
+    levels = {len(f[0]) for f in fast}
+    assert len(fast) >= 3 and len(levels) >= 2  # the comparison exercised merging across levels
+    assert len(fast) < (cells["q_value"] <= LOOSE.fdr).sum()  # and some significant cells were absorbed
 
 
 def test_windows_are_point_in_time() -> None:
