@@ -171,7 +171,10 @@ def _accuracy_line(res: dict[str, Any]) -> str:
         f"denial risk on {', '.join(res['evaluate'])}: AUC {m['roc_auc']:.4f}, PR AUC {m['pr_auc']:.4f}, "
         f"ECE {m['ece']:.4f}, Brier {m['brier']:.4f}; baselines: payer x procedure rate AUC "
         f"{b['payer_procedure_rate']['roc_auc']:.4f}, logistic regression AUC "
-        f"{b['logistic_regression']['roc_auc']:.4f}"
+        f"{b['logistic_regression']['roc_auc']:.4f}; recall at 95% precision "
+        f"{m.get('recall_at_95_precision', float('nan')):.4f}; category head on denied claims top-1 "
+        f"{m.get('category_head_accuracy', float('nan')):.3f}, "
+        f"top-3 {m.get('category_top3_accuracy', float('nan')):.3f}"
     )
     if "oracle_knowable_auc" in o:
         text += (

@@ -224,7 +224,9 @@ def training_report(console: Console, report: TrainReport) -> None:
     m = r.metrics
     console.print(
         f"evaluation claims {m['rows']:,.0f}, denial rate {m['rate']:.2%}, mean predicted "
-        f"{m['mean_p']:.2%}; category head accuracy {m.get('category_head_accuracy', float('nan')):.3f}"
+        f"{m['mean_p']:.2%}; recall at 95% precision {m.get('recall_at_95_precision', float('nan')):.3f}; category "
+        f"head on denied claims: top-1 {m.get('category_head_accuracy', float('nan')):.3f}, "
+        f"top-3 {m.get('category_top3_accuracy', float('nan')):.3f}"
     )
     _time_and_registry(console, DENIAL_RISK.registry_name, seconds=r.seconds, registry=r.registry, run_id=r.run_id)
 

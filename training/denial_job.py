@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from features.claim_fields import day_number
-from features.contract.codes import CATEGORIES, CodeTables, load_code_tables
+from features.contract.codes import CodeTables, load_code_tables
 from features.contract.labels import compute_labels, data_as_of
 from features.contract.payer_rules import load_payer_rules
 from features.contract.run_options import RunOptions
@@ -131,9 +131,11 @@ def _oracle(data_dir: Path, claim_ids: pd.Index, y: np.ndarray) -> dict[str, flo
         return {}
     truth = truth.set_index("claim_id").reindex(claim_ids.astype(str))
     out = {}
-    for col, name in (("p_denial", "oracle_clairvoyant_auc"), ("p_denial_knowable", "oracle_knowable_auc")):
+    for col, name in (("p_denial", "oracle_clairvoyant"), ("p_denial_knowable", "oracle_knowable")):
         if col in truth and truth[col].notna().all():
-            out[name] = float(roc_auc_score(y, truth[col].to_numpy()))
+            out[f"{name}_auc"] = float(roc_auc_score(y, truth[col].to_numpy()))
+            if 0 < y.sum() < len(y):
+                out[f"{name}_recall_at_95_precision"] = ev.recall_at_precision(y, truth[col].to_numpy(), precision=0.95)
     return out
 
 
@@ -164,16 +166,13 @@ def train_denial_risk(
     }
     cat_probs = model.predict_categories(evl.features.X)
     by_category = ev.category_metrics(evl.category, evl.denied, p, cat_probs)
-    denied = evl.denied
-    if denied.any():
-        metrics["category_head_accuracy"] = float(
-            (np.array(CATEGORIES)[cat_probs[denied].argmax(axis=1)] == evl.category[denied]).mean()
-        )
+    metrics.update(ev.category_accuracy(evl.category, evl.denied, cat_probs))
     eval_labels = ds.labels[ds.labels["role"] == "evaluate"]
     by_payer = ev.metrics_by(eval_labels["payer_id"], y, p)
     oracle = _oracle(data_dir, evl.features.claim_ids, y)
     for name, auc in list(oracle.items()):
-        oracle[name.replace("_auc", "_gap")] = auc - metrics["roc_auc"]
+        if name.endswith("_auc"):
+            oracle[name.replace("_auc", "_gap")] = auc - metrics["roc_auc"]
     seconds["evaluate"] = time.perf_counter() - t
 
     model.builder_.freeze(as_of_day=int(day_number(pd.Series([ds.as_of]))[0]))

@@ -21,7 +21,16 @@ from sklearn.preprocessing import StandardScaler
 from features.contract.codes import CATEGORIES
 from features.denial_features import CATEGORICAL, FEATURE_NAMES
 from models.calibration import expected_calibration_error
-from training.metrics import LIFT_TOP_DECILE, POSITIVES, RECALL_AT_80_PRECISION, ROWS, standard_metrics
+from training.metrics import (
+    CATEGORY_HEAD_ACCURACY,
+    CATEGORY_TOP3_ACCURACY,
+    LIFT_TOP_DECILE,
+    POSITIVES,
+    RECALL_AT_80_PRECISION,
+    RECALL_AT_95_PRECISION,
+    ROWS,
+    standard_metrics,
+)
 
 
 def recall_at_precision(y: np.ndarray, p: np.ndarray, *, precision: float) -> float:
@@ -42,6 +51,7 @@ def score_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     both = 0 < m[POSITIVES] < m[ROWS]
     y = np.asarray(y, dtype=float)
     m[RECALL_AT_80_PRECISION] = recall_at_precision(y, p, precision=0.8) if both else float("nan")
+    m[RECALL_AT_95_PRECISION] = recall_at_precision(y, p, precision=0.95) if both else float("nan")
     m[LIFT_TOP_DECILE] = lift_top_decile(y, p) if both else float("nan")
     return m
 
@@ -55,6 +65,21 @@ def metrics_by(groups: pd.Series, y: np.ndarray, p: np.ndarray, *, top: int = 10
         part = frame[frame["group"] == g]
         rows.append({"group": g, **standard_metrics(part["y"].to_numpy(), part["p"].to_numpy())})
     return pd.DataFrame(rows)
+
+
+def category_accuracy(category: np.ndarray, denied: np.ndarray, cat_probs: np.ndarray) -> dict[str, float]:
+    """Top-1 and top-3 accuracy of the category head on the denied claims (`category` the labelled cause, in
+    CATEGORIES; `cat_probs` one column per CATEGORIES entry). Ties go to the earlier category, as argmax does."""
+    if not denied.any():
+        return {}
+    probs, truth = cat_probs[denied], pd.Series(category[denied]).map({c: i for i, c in enumerate(CATEGORIES)})
+    order = np.argsort(-probs, axis=1, kind="stable")
+    known = truth.notna().to_numpy()
+    want = truth.fillna(-1).to_numpy(dtype=np.int64)[:, None]
+    return {
+        CATEGORY_HEAD_ACCURACY: float(((order[:, :1] == want).any(axis=1) & known).mean()),
+        CATEGORY_TOP3_ACCURACY: float(((order[:, :3] == want).any(axis=1) & known).mean()),
+    }
 
 
 def category_metrics(category: np.ndarray, denied: np.ndarray, p: np.ndarray, cat_probs: np.ndarray) -> pd.DataFrame:

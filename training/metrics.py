@@ -27,12 +27,14 @@ BRIER: Final = "brier"
 ECE: Final = "ece"
 # computed where they are needed, named here
 RECALL_AT_80_PRECISION: Final = "recall_at_80_precision"
+RECALL_AT_95_PRECISION: Final = "recall_at_95_precision"
 LIFT_TOP_DECILE: Final = "lift_top_decile"
 ROC_AUC_REWEIGHTED: Final = "roc_auc_reweighted"
 ECE_NOISE_Q95: Final = "ece_noise_q95"
 GAP: Final = "gap"
 HEAD_RECALL: Final = "head_recall"
 CATEGORY_HEAD_ACCURACY: Final = "category_head_accuracy"
+CATEGORY_TOP3_ACCURACY: Final = "category_top3_accuracy"
 WORKED_SHARE: Final = "worked_share"
 
 MEANING: Final[Mapping[str, str]] = {
@@ -45,12 +47,14 @@ MEANING: Final[Mapping[str, str]] = {
     BRIER: "Brier score, the mean squared error of the probability",
     ECE: "expected calibration error over 15 equal-mass bins of p",
     RECALL_AT_80_PRECISION: "share of positives caught at the loosest threshold with precision >= 80%",
+    RECALL_AT_95_PRECISION: "share of positives caught at the loosest threshold with precision >= 95% (Deep Claim)",
     LIFT_TOP_DECILE: "rate among the 10% highest-scored rows over rate overall",
     ROC_AUC_REWEIGHTED: "ROC AUC with worked denials weighted by 1 / P(worked), as if judged on all denials",
     ECE_NOISE_Q95: "95th percentile of the ECE a perfectly calibrated model shows on the same rows",
     GAP: "mean_p - rate (above zero the model over-predicts)",
     HEAD_RECALL: "share of one root cause's denials the category head names as that cause",
-    CATEGORY_HEAD_ACCURACY: "share of denied claims whose cause the category head names right",
+    CATEGORY_HEAD_ACCURACY: "share of denied claims whose cause the category head names right (top-1)",
+    CATEGORY_TOP3_ACCURACY: "share of denied claims whose cause is among the category head's three likeliest",
     WORKED_SHARE: "share of the evaluated denials the team worked (the rest have no outcome)",
 }
 

@@ -45,6 +45,9 @@ def test_oracle_reported_when_truth_exists(trained: tuple[Any, Any, Path]) -> No
     assert report.oracle["oracle_knowable_gap"] == pytest.approx(
         report.oracle["oracle_knowable_auc"] - report.metrics["roc_auc"]
     )
+    # the Deep Claim figure beside AUC, for the model and the oracle; the category head judged top-1 and top-3
+    assert 0 <= report.metrics["recall_at_95_precision"] <= report.oracle["oracle_clairvoyant_recall_at_95_precision"]
+    assert 0 < report.metrics["category_head_accuracy"] <= report.metrics["category_top3_accuracy"] <= 1
 
 
 def test_registered_as_champion_with_verified_artifact(trained: tuple[Any, Any, Path]) -> None:

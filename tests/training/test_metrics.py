@@ -132,3 +132,27 @@ def test_every_column_is_in_the_vocabulary() -> None:
     assert {name: sorted(cols - set(MEANING)) for name, cols in tables.items()} == {name: [] for name in tables}
     assert len(set(STANDARD)) == len(STANDARD) and set(STANDARD) <= set(MEANING)
     assert describe(["rows", "rate"]) == f"rows: {MEANING['rows']}; rate: {MEANING['rate']}"
+
+
+def test_category_accuracy_top1_and_top3() -> None:
+    """Top-k is whether the labelled cause is among the head's k likeliest, over denied claims only; a paid
+    claim's category is never judged, and a cause the head cannot name counts as a miss."""
+    k = len(CATEGORIES)
+    probs = np.tile(np.arange(k, 0, -1, dtype=float), (5, 1))  # every row ranks CATEGORIES in order
+    category = np.array([CATEGORIES[0], CATEGORIES[2], CATEGORIES[3], "unknown", CATEGORIES[0]], dtype=object)
+    denied = np.array([True, True, True, True, False])
+    got = evaluation.category_accuracy(category, denied, probs)
+    assert got == {"category_head_accuracy": 0.25, "category_top3_accuracy": 0.5}
+    assert evaluation.category_accuracy(category, np.zeros(5, dtype=bool), probs) == {}
+
+
+def test_recall_at_95_precision_is_the_loosest_threshold_that_keeps_95_percent() -> None:
+    y, p, _ = scores(n=20_000)
+    got = evaluation.score_metrics(y, p)["recall_at_95_precision"]
+    order = np.argsort(-p, kind="stable")
+    hits = np.cumsum(y[order])
+    precision = hits / np.arange(1, len(y) + 1)
+    ok = precision >= 0.95
+    literal = float(hits[ok].max() / y.sum()) if ok.any() else 0.0  # ties are absent in continuous p
+    assert got == pytest.approx(literal)
+    assert 0 < got < evaluation.score_metrics(y, p)["recall_at_80_precision"]
