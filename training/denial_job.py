@@ -114,7 +114,7 @@ def check_history(
     _labels_and_split(tables, codes=load_code_tables(), options=options, as_of=as_of)
 
 
-def _slice(ds: Dataset, role: str) -> TrainingSlice:
+def training_slice(ds: Dataset, role: str) -> TrainingSlice:
     rows = np.flatnonzero(ds.labels["role"].to_numpy() == role)
     fs = ds.features
     part = fs.subset(rows)
@@ -122,7 +122,7 @@ def _slice(ds: Dataset, role: str) -> TrainingSlice:
     return TrainingSlice(features=part, denied=ds.labels["initial_denial"].to_numpy(dtype=bool)[rows], category=cats)
 
 
-def _oracle(data_dir: Path, claim_ids: pd.Index, y: np.ndarray) -> dict[str, float]:
+def oracle_metrics(data_dir: Path, claim_ids: pd.Index, y: np.ndarray) -> dict[str, float]:
     """AUC of the generator's true probabilities on the evaluation rows, when truth/ exists (synthetic data)."""
     from sklearn.metrics import roc_auc_score
 
@@ -149,7 +149,7 @@ def train_denial_risk(
     seconds["features"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    learn, cal, evl = (_slice(ds, r) for r in ("learn", "calibrate", "evaluate"))
+    learn, cal, evl = (training_slice(ds, r) for r in ("learn", "calibrate", "evaluate"))
     model = DenialRiskModel(seed=seed).fit(builder=ds.builder, learn=learn, calibrate=cal)
     seconds["fit"] = time.perf_counter() - t
 
@@ -169,7 +169,7 @@ def train_denial_risk(
     metrics.update(ev.category_accuracy(evl.category, evl.denied, cat_probs))
     eval_labels = ds.labels[ds.labels["role"] == "evaluate"]
     by_payer = ev.metrics_by(eval_labels["payer_id"], y, p)
-    oracle = _oracle(data_dir, evl.features.claim_ids, y)
+    oracle = oracle_metrics(data_dir, evl.features.claim_ids, y)
     for name, auc in list(oracle.items()):
         if name.endswith("_auc"):
             oracle[name.replace("_auc", "_gap")] = auc - metrics["roc_auc"]

@@ -10,7 +10,7 @@ import pytest
 from features.contract.codes import CATEGORIES
 from features.contract.run_options import RunOptions
 from models.denial_risk import DenialRiskModel
-from training.denial_job import Dataset, _slice, build_dataset
+from training.denial_job import Dataset, build_dataset, training_slice
 
 pytestmark = pytest.mark.slow  # fits on the 30k-claim session world (tiny-data twin: test_tiny_world.py)
 
@@ -23,13 +23,13 @@ def dataset(small_world: Path) -> Dataset:
 @pytest.fixture(scope="module")
 def model(dataset: Dataset) -> DenialRiskModel:
     return DenialRiskModel(seed=11).fit(
-        builder=dataset.builder, learn=_slice(dataset, "learn"), calibrate=_slice(dataset, "calibrate")
+        builder=dataset.builder, learn=training_slice(dataset, "learn"), calibrate=training_slice(dataset, "calibrate")
     )
 
 
 def test_same_data_and_seed_give_the_same_model(dataset: Dataset, model: DenialRiskModel) -> None:
     again = DenialRiskModel(seed=11).fit(
-        builder=dataset.builder, learn=_slice(dataset, "learn"), calibrate=_slice(dataset, "calibrate")
+        builder=dataset.builder, learn=training_slice(dataset, "learn"), calibrate=training_slice(dataset, "calibrate")
     )
     assert again.binary_.model_to_string() == model.binary_.model_to_string()
     assert again.category_.model_to_string() == model.category_.model_to_string()
@@ -37,7 +37,7 @@ def test_same_data_and_seed_give_the_same_model(dataset: Dataset, model: DenialR
 
 
 def test_probabilities_and_categories(dataset: Dataset, model: DenialRiskModel) -> None:
-    X = _slice(dataset, "evaluate").features.X
+    X = training_slice(dataset, "evaluate").features.X
     p = model.predict_proba(X)
     cats = model.predict_categories(X)
     assert p.shape == (len(X),) and ((p >= 0) & (p <= 1)).all()
@@ -48,7 +48,7 @@ def test_probabilities_and_categories(dataset: Dataset, model: DenialRiskModel) 
 
 
 def test_save_load_round_trip_is_identical(dataset: Dataset, model: DenialRiskModel, tmp_path: Path) -> None:
-    evl = _slice(dataset, "evaluate").features
+    evl = training_slice(dataset, "evaluate").features
     model.save(tmp_path / "m")
     loaded = DenialRiskModel.load(tmp_path / "m")
     np.testing.assert_array_equal(loaded.predict_proba(evl.X), model.predict_proba(evl.X))
@@ -57,7 +57,7 @@ def test_save_load_round_trip_is_identical(dataset: Dataset, model: DenialRiskMo
 
 
 def test_explanations_name_payer_code_and_action(dataset: Dataset, model: DenialRiskModel) -> None:
-    evl = _slice(dataset, "evaluate")
+    evl = training_slice(dataset, "evaluate")
     p = model.predict_proba(evl.features.X)
     top = np.argsort(-p)[:50]
     reasons = model.explain(evl.features, rows=top)
@@ -70,7 +70,7 @@ def test_explanations_name_payer_code_and_action(dataset: Dataset, model: Denial
 
 
 def test_contributions_add_up_to_the_raw_score(dataset: Dataset, model: DenialRiskModel) -> None:
-    X = _slice(dataset, "evaluate").features.X[:200]
+    X = training_slice(dataset, "evaluate").features.X[:200]
     contrib = model.contributions(X)
     raw = model.binary_.predict(X, raw_score=True)
     np.testing.assert_allclose(contrib.sum(axis=1), raw, rtol=1e-6, atol=1e-6)

@@ -23,7 +23,7 @@ from features.recovery_features import RecoveryFeatureBuilder, denial_frame, rec
 from models.denial_risk import DenialRiskModel
 from models.recovery import RecoveryModel, worked_mask
 from serving.batch_scoring import pending_claims, score_claims
-from training.denial_job import Dataset, _slice, build_dataset
+from training.denial_job import Dataset, build_dataset, training_slice
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def dataset(tiny_world: Path) -> Dataset:
 
 def _fit_denial(dataset: Dataset) -> DenialRiskModel:
     return DenialRiskModel(seed=11, n_jobs=1).fit(
-        builder=dataset.builder, learn=_slice(dataset, "learn"), calibrate=_slice(dataset, "calibrate")
+        builder=dataset.builder, learn=training_slice(dataset, "learn"), calibrate=training_slice(dataset, "calibrate")
     )
 
 
@@ -58,7 +58,7 @@ def test_denial_model_is_reproducible_bounded_and_round_trips(
     assert again.binary_.model_to_string() == denial_model.binary_.model_to_string()
     assert again.calibrator_.to_state() == denial_model.calibrator_.to_state()
 
-    evl = _slice(dataset, "evaluate").features
+    evl = training_slice(dataset, "evaluate").features
     p = denial_model.predict_proba(evl.X)
     assert p.shape == (len(evl.X),) and ((p >= 0) & (p <= 1)).all()
     cats = denial_model.predict_categories(evl.X)
