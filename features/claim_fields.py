@@ -29,6 +29,7 @@ from features.columns import (
     text_array,
 )
 from features.contract.payer_rules import PayerRules
+from features.diagnosis_blocks import diagnosis_block
 
 _DAY = np.timedelta64(1, "D")
 EPOCH = np.datetime64("1970-01-01", "D")
@@ -183,6 +184,7 @@ def line_rows(claims: Columns, sources: Sequence[Table]) -> Columns:
     out["line_dx"] = pointed_diagnosis(out["diagnosis_codes"], out["diagnosis_pointers"])
     out["dx_chapter"] = per_distinct(out["line_dx"], lambda dx: dx[:1])
     out["dx_category"] = per_distinct(out["line_dx"], lambda dx: dx[:3])
+    out["dx_block"] = per_distinct(out["line_dx"], diagnosis_block)
     return out
 
 

@@ -55,6 +55,13 @@ REASON_GROUPS: dict[str, ReasonGroup] = {
             "Check that the diagnosis on line {dx_proc_line:.0f} supports {dx_proc_code} and the notes show it",
         ),
         ReasonGroup(
+            "diagnosis_code",
+            "diagnosis {dx_code_dx} with {dx_code_code} (line {dx_code_line:.0f}) is denied for medical necessity "
+            "about {dx_code_rate:.0%} of the time",
+            "medical_necessity",
+            "Check {dx_code_dx} is on the payer's list of diagnoses that support {dx_code_code} (its LCD or policy)",
+        ),
+        ReasonGroup(
             "units",
             "{units_units:.0f} units of {units_code} (line {units_line:.0f}) are denied about "
             "{units_rate:.0%} of the time at that count",
@@ -201,6 +208,25 @@ LINE_SPECS = (
         "medical-necessity denial rate of this diagnosis category with this procedure family",
     ),
     AggregateSpec(
+        "dx_code",
+        (
+            (),
+            ("procedure_code",),
+            ("dx_block", "procedure_code"),
+            ("dx_category", "procedure_code"),
+            ("line_dx", "procedure_code"),
+        ),
+        "line_denied_medical_necessity",
+        "medical-necessity denial rate of this diagnosis code with this procedure code, shrunk through its ICD-10-CM "
+        "category and block (features/diagnosis_blocks.py)",
+    ),
+    AggregateSpec(
+        "plan_proc",
+        ((), ("payer_id", "procedure_code"), ("payer_id", "plan_type", "procedure_code")),
+        "line_denied",
+        "line denial rate of this payer's plan (product) for this procedure code",
+    ),
+    AggregateSpec(
         "units",
         ((), ("proc_family",), ("proc_family", "units_key"), ("procedure_code", "units_key")),
         "line_denied_medical_necessity",
@@ -221,6 +247,30 @@ LINE_SPECS = (
 CLAIM_SPECS = (
     AggregateSpec(
         "provider", ((), ("billing_npi",), ("rendering_npi",)), "denied", "claim denial rate of the clinician"
+    ),
+    AggregateSpec(
+        "provider_payer",
+        ((), ("payer_id",), ("payer_id", "rendering_npi")),
+        "denied",
+        "claim denial rate of the clinician with this payer",
+    ),
+    AggregateSpec(
+        "provider_late",
+        ((), ("rendering_npi",)),
+        "denied_timely_filing",
+        "timely-filing denial rate of the clinician's claims (a late-submission habit)",
+    ),
+    AggregateSpec(
+        "provider_missing",
+        ((), ("rendering_npi",)),
+        "denied_missing_information",
+        "missing-information denial rate of the clinician's claims (a data-quality habit)",
+    ),
+    AggregateSpec(
+        "payer_plan",
+        ((), ("payer_id",), ("payer_id", "plan_type")),
+        "denied",
+        "claim denial rate of this payer's plan (product)",
     ),
     AggregateSpec("facility", ((), ("facility_id",)), "denied", "claim denial rate at the facility"),
     AggregateSpec(
@@ -259,11 +309,17 @@ _LINE_GROUP = {
     "code_pair": "bundling",
     "provider_proc": "provider_procedure",
     "dx_proc": "diagnosis_pairing",
+    "dx_code": "diagnosis_code",
+    "plan_proc": "payer_procedure",
     "units": "units",
     "payer_proc_auth": "authorization",
 }
 _CLAIM_GROUP = {
     "provider": "provider_history",
+    "provider_payer": "provider_history",
+    "provider_late": "timely_filing",
+    "provider_missing": "missing_information",
+    "payer_plan": "payer_history",
     "facility": "facility_history",
     "referral": "missing_information",
     "cob": "coordination_of_benefits",

@@ -1,0 +1,104 @@
+"""The structure-finding history features (issue 16) against their definition, computed literally: every
+outcome of the same key known strictly before the claim was sent, shrunk level by level from the global rate.
+
+dx_code (diagnosis code x procedure code through the ICD-10-CM category and block), plan_proc (payer plan x
+code), provider_payer, provider_late, provider_missing (the clinician's habits) and payer_plan."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.claim_fields import LINE_CLAIM_COLUMNS, day_number, line_rows
+from features.columns import claim_columns
+from features.contract.codes import load_code_tables
+from features.contract.labels import compute_labels
+from features.contract.payer_rules import load_payer_rules
+from features.contract.validation import load_validated
+from features.denial_events import claim_keys, outcome_events
+from features.denial_feature_defs import CLAIM_SPECS, FEATURE_NAMES, LINE_SPECS
+from features.denial_features import DenialFeatureBuilder
+from features.history import GLOBAL_PRIOR_RATE, GLOBAL_PRIOR_WEIGHT
+
+pytestmark = pytest.mark.slow  # the 30k-claim session world
+
+NEW_LINE = ("dx_code", "plan_proc")
+NEW_CLAIM = ("provider_payer", "provider_late", "provider_missing", "payer_plan")
+
+
+def literal_rate(
+    events: pd.DataFrame, keys: Mapping[str, object], *, levels: tuple[tuple[str, ...], ...], target: str, day: int,
+    since: int | None, m: float,
+) -> float:  # fmt: skip
+    """The recursion, one level after another, over a plain filter of the events."""
+    known = events[(events["event_day"] < day) & events[target].notna()]
+    if since is not None:
+        known = known[known["event_day"] >= since]
+    rate = 0.0
+    for depth, level in enumerate(levels):
+        same = np.ones(len(known), dtype=bool)
+        for column in level:
+            same &= known[column].astype(object).fillna("<null>").to_numpy() == (
+                "<null>" if keys[column] is None or keys[column] is pd.NA else keys[column]
+            )
+        n, d = float(same.sum()), float(known.loc[same, target].sum())
+        if depth == 0:
+            rate = (d + GLOBAL_PRIOR_WEIGHT * GLOBAL_PRIOR_RATE) / (n + GLOBAL_PRIOR_WEIGHT)
+        else:
+            rate = (d + m * rate) / (n + m)
+    return rate
+
+
+@pytest.fixture(scope="module")
+def built(small_world: Path) -> tuple[dict[str, pd.DataFrame], DenialFeatureBuilder, pd.DataFrame, np.ndarray]:
+    tables = load_validated(small_world, max_reject_rate=0.0).tables
+    codes = load_code_tables()
+    labels = compute_labels(tables, codes=codes)
+    rules = load_payer_rules()
+    builder = DenialFeatureBuilder().fit(tables=tables, labels=labels, rules=rules, codes=codes)
+    claims = tables["claims"]
+    late = claims[claims["frequency_code"].eq("1") & (claims["submitted_at"] >= claims["submitted_at"].quantile(0.8))]
+    sample = late.sample(40, random_state=3).reset_index(drop=True)
+    X = builder.transform(claims=sample, lines=tables["claim_lines"]).X
+    return tables, builder, sample, X
+
+
+def test_claim_level_habits_and_plan_rates_match_the_definition(built: tuple) -> None:
+    tables, builder, sample, X = built
+    codes = load_code_tables()
+    _, events = outcome_events(tables, compute_labels(tables, codes=codes), codes=codes, rules=load_payer_rules())
+    keys = claim_keys(sample, rules=load_payer_rules())
+    days = day_number(sample["submitted_at"])
+    specs = {s.name: s for s in CLAIM_SPECS}
+    for name in NEW_CLAIM:
+        spec = specs[name]
+        for i in range(len(sample)):
+            for suffix, since in (("rate", None), ("rate_recent", days[i] - builder.window_days)):
+                want = literal_rate(events, keys.iloc[i].to_dict(), levels=spec.levels, target=spec.target,
+                                    day=days[i], since=since, m=builder.prior_strength)  # fmt: skip
+                got = X[i, FEATURE_NAMES.index(f"{name}_{suffix}")]
+                assert got == pytest.approx(want, rel=1e-5), (name, suffix, i)
+
+
+def test_line_level_structure_rates_are_the_worst_line_by_the_definition(built: tuple) -> None:
+    tables, builder, sample, X = built
+    codes = load_code_tables()
+    events, _ = outcome_events(tables, compute_labels(tables, codes=codes), codes=codes, rules=load_payer_rules())
+    rows = pd.DataFrame(line_rows(claim_columns(sample, LINE_CLAIM_COLUMNS), [tables["claim_lines"]]))
+    rows["day"] = day_number(rows["submitted_at"])
+    specs = {s.name: s for s in LINE_SPECS}
+    assert rows["dx_block"].nunique() > 3  # the block level is exercised, not all "?"
+    for name in NEW_LINE:
+        spec = specs[name]
+        per_line = [
+            literal_rate(events, row, levels=spec.levels, target=spec.target, day=int(row["day"]), since=None,
+                         m=builder.prior_strength)  # fmt: skip
+            for row in rows.to_dict("records")
+        ]
+        worst = pd.Series(per_line).groupby(rows["claim_pos"].to_numpy()).max()
+        got = X[worst.index.to_numpy(), FEATURE_NAMES.index(f"{name}_rate")]
+        np.testing.assert_allclose(got, worst.to_numpy(), rtol=1e-5)
