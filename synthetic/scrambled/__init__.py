@@ -23,25 +23,28 @@ Each stage draws from its own generator spawned from one SeedSequence: same seed
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from synthetic.knowable import rank_auc
 from synthetic.ledger import Ledger
-from synthetic.scrambled.catalog import build_catalog
+from synthetic.scrambled.catalog import Catalog, build_catalog
 from synthetic.scrambled.claims import Claims, Lines, concat, generate_claims
-from synthetic.scrambled.followups import work_denials
+from synthetic.scrambled.followups import FollowupResult, work_denials
 from synthetic.scrambled.hazards import (
     CAUSES,
+    Outcome,
+    Visible,
     eligibility_knowable,
     expected_keep_without_eligibility,
     realize,
     visible_parts,
 )
-from synthetic.scrambled.market import build_products, make_policy_change, team_payer_rules
-from synthetic.scrambled.people import build_clinicians, build_patients
-from synthetic.scrambled.remits import adjudicate_first, price_lines
+from synthetic.scrambled.market import PolicyChange, Products, build_products, make_policy_change, team_payer_rules
+from synthetic.scrambled.people import Clinicians, Patients, build_clinicians, build_patients
+from synthetic.scrambled.remits import FirstRemits, adjudicate_first, price_lines
 from synthetic.scrambled.tables import (
     claims_frame,
     followups_frame,
@@ -49,20 +52,40 @@ from synthetic.scrambled.tables import (
     remit_frames,
     truth_frames,
 )
-from synthetic.timeline import iso, make_timeline
+from synthetic.timeline import Timeline, iso, make_timeline
 
 if TYPE_CHECKING:
     from synthetic import World
 
-__all__ = ["generate_scrambled_world"]
+__all__ = ["Simulation", "generate_scrambled_world", "simulate", "to_world"]
 
 _STAGES = ("codes", "market", "people", "claims", "hazards", "pricing", "adjudication", "followup")
 
 
-def generate_scrambled_world(*, claims: int, months: int, seed: int, start: dt.date = dt.date(2023, 1, 1)) -> World:
-    """Generate ``claims`` original claims over ``months`` months; returns a ``synthetic.World``."""
-    from synthetic import World  # at call time: synthetic/__init__.py imports this package
+@dataclass
+class Simulation:
+    """Every entity and integer record of one scrambled world, before the strings are built (tests read it)."""
 
+    timeline: Timeline
+    catalog: Catalog
+    products: Products
+    policy: PolicyChange
+    clinicians: Clinicians
+    patients: Patients
+    claims: Claims
+    lines: Lines
+    visible: Visible
+    outcome: Outcome
+    first: FirstRemits
+    followup: FollowupResult
+    h_eligibility_knowable: np.ndarray
+    revealed: np.ndarray  # per claim: the oracle knows the patient's lapse (see hazards.eligibility_knowable)
+    knowable: np.ndarray
+    ledger: Ledger  # remits and adjustments as integer records
+
+
+def simulate(*, claims: int, months: int, seed: int, start: dt.date = dt.date(2023, 1, 1)) -> Simulation:
+    """Run every stage of the scrambled world (see the module docstring); ``generate_scrambled_world`` formats it."""
     if claims < 1:
         raise ValueError("claims must be at least 1")
     seeds = np.random.SeedSequence(seed).spawn(len(_STAGES))
@@ -82,7 +105,6 @@ def generate_scrambled_world(*, claims: int, months: int, seed: int, start: dt.d
         patients=patients,
         timeline=timeline,
     )
-    n = len(book)
     visible = visible_parts(book, lines, catalog=catalog, products=products, policy=policy)
     outcome = realize(rngs["hazards"], claims=book, lines=lines, visible=visible)
     pay = price_lines(rngs["pricing"], claims=book, lines=lines, products=products, timeline=timeline)
@@ -109,7 +131,7 @@ def generate_scrambled_world(*, claims: int, months: int, seed: int, start: dt.d
         products=products,
         timeline=timeline,
     )
-    h_elig, _ = eligibility_knowable(
+    h_elig, revealed = eligibility_knowable(
         book,
         n_products=len(products),
         denied=outcome.denied,
@@ -117,8 +139,42 @@ def generate_scrambled_world(*, claims: int, months: int, seed: int, start: dt.d
         remit_day=np.where(first.remit >= 0, first.day, -1),
     )
     keep = expected_keep_without_eligibility(book, lines, visible=visible, products=products, clinicians=clinicians)
-    knowable = 1.0 - (1.0 - h_elig) * keep
+    sim = Simulation(
+        timeline=timeline,
+        catalog=catalog,
+        products=products,
+        policy=policy,
+        clinicians=clinicians,
+        patients=patients,
+        claims=book,
+        lines=lines,
+        visible=visible,
+        outcome=outcome,
+        first=first,
+        followup=followup,
+        h_eligibility_knowable=h_elig,
+        revealed=revealed,
+        knowable=1.0 - (1.0 - h_elig) * keep,
+        ledger=ledger,
+    )
+    return sim
 
+
+def generate_scrambled_world(*, claims: int, months: int, seed: int, start: dt.date = dt.date(2023, 1, 1)) -> World:
+    """Generate ``claims`` original claims over ``months`` months of history; a ``synthetic.World``."""
+    return to_world(simulate(claims=claims, months=months, seed=seed, start=start), seed=seed, claims=claims)
+
+
+def to_world(sim: Simulation, *, seed: int, claims: int) -> World:
+    """The DATA.md tables, truth tables, team payer rules and world.json meta of a simulation."""
+    from synthetic import World  # at call time: synthetic/__init__.py imports this package
+
+    timeline, catalog, products, policy = sim.timeline, sim.catalog, sim.products, sim.policy
+    clinicians, patients, book, lines = sim.clinicians, sim.patients, sim.claims, sim.lines
+    outcome, followup, knowable = sim.outcome, sim.followup, sim.knowable
+    ledger = sim.ledger
+    months = timeline.months
+    n = len(book)
     all_claims: Claims = concat([book, followup.replacements])
     all_lines: Lines = concat([lines, followup.replacement_lines])
     n_repl = len(followup.replacements)

@@ -163,9 +163,7 @@ def generate_claims(
 
     auth_needed = products.auth_groups[product[lc], catalog.group[code]]
     needs_any = np.bincount(lc, weights=auth_needed, minlength=n) > 0
-    obtained = np.where(
-        needs_any, rng.random(n) < clinicians.auth_diligence[clin], rng.random(n) < UNNEEDED_AUTH_RATE
-    )
+    obtained = np.where(needs_any, rng.random(n) < clinicians.auth_diligence[clin], rng.random(n) < UNNEEDED_AUTH_RATE)
     auth_mismatch = auth_needed & obtained[lc] & (rng.random(n_l) < AUTH_MISMATCH_RATE)
     cob_wrong = (secondary >= 0) & (rng.random(n) < products.cob_error_rate[product])
     claims = Claims(
@@ -244,4 +242,3 @@ def reorder(claims: Claims, lines: Lines, order: np.ndarray) -> tuple[Claims, Li
     ref = new_claims.duplicate_of
     new_claims.duplicate_of = np.where(ref >= 0, inverse[np.maximum(ref, 0)], -1)
     return new_claims, new_lines
-

@@ -26,15 +26,25 @@ import numpy as np
 
 from synthetic.ledger import Ledger
 from synthetic.scrambled.claims import Claims, Lines, expand, subset
-from synthetic.scrambled.hazards import C, CAUSES
+from synthetic.scrambled.hazards import CAUSES, C
 from synthetic.scrambled.market import Products
-from synthetic.scrambled.remits import CARC, CARCS, GROUP, RARCS, STATUS, FirstRemits, LinePay, post_paid_lines, remit_day
+from synthetic.scrambled.remits import (
+    CARC,
+    CARCS,
+    GROUP,
+    RARCS,
+    STATUS,
+    FirstRemits,
+    LinePay,
+    post_paid_lines,
+    remit_day,
+)
 from synthetic.timeline import Timeline
 
 ACTIONS: tuple[str, ...] = ("corrected_claim", "appeal", "reconsideration", "payer_call", "write_off", "bill_patient")
 A = {a: i for i, a in enumerate(ACTIONS)}
 OUTCOMES: tuple[str, ...] = ("overturned", "partial", "upheld", "pending", "no_response")
-O = {o: i for i, o in enumerate(OUTCOMES)}
+OUT = {o: i for i, o in enumerate(OUTCOMES)}
 ACTION_OF_CAUSE: dict[str, str] = {
     "eligibility": "payer_call",
     "coordination_of_benefits": "corrected_claim",
@@ -124,9 +134,9 @@ def work_denials(
     action_day = first.day[d] + delay
     resolve = np.where(action == A["corrected_claim"], 0, rng.integers(20, 61, k))
     outcome_day = action_day + resolve  # corrected claims: set from the replacement's remit below
-    outcome = np.where(recovered, np.where(partial, O["partial"], O["overturned"]), O["upheld"])
+    outcome = np.where(recovered, np.where(partial, OUT["partial"], OUT["overturned"]), OUT["upheld"])
     silent = ~recovered & (action != A["corrected_claim"]) & (rng.random(k) < NO_RESPONSE_SHARE)
-    outcome = np.where(silent, O["no_response"], outcome)
+    outcome = np.where(silent, OUT["no_response"], outcome)
 
     # corrected claims: a replacement (frequency 7) of the whole claim, paid if recovered, denied again if not
     corr = np.flatnonzero(worked & (action == A["corrected_claim"]) & (action_day <= timeline.end))
@@ -155,21 +165,25 @@ def work_denials(
     )
     # appeals, reconsiderations and calls that succeed: a later remit on the same claim
     later = np.flatnonzero(recovered & (action != A["corrected_claim"]) & (outcome_day <= timeline.end))
-    _post_later_payments(ledger, claim=d[later], day=outcome_day[later], fraction=fraction[later], lines=lines, first=first, pay=pay)
+    _post_later_payments(
+        ledger, claim=d[later], day=outcome_day[later], fraction=fraction[later], lines=lines, first=first, pay=pay
+    )
 
     pending = outcome_day > timeline.end
-    outcome = np.where(pending, O["pending"], outcome)
+    outcome = np.where(pending, OUT["pending"], outcome)
     outcome_day = np.where(pending, -1, outcome_day)
     level = np.where(action == A["appeal"], 1, -1)
     # unworked denials: some are written off after months, patient-liable ones are billed to the patient
     idle = np.flatnonzero(~worked)
-    idle_day = first.day[d[idle]] + np.where(patient_bill[idle], rng.integers(5, 21, len(idle)), rng.integers(60, 181, len(idle)))
+    idle_day = first.day[d[idle]] + np.where(
+        patient_bill[idle], rng.integers(5, 21, len(idle)), rng.integers(60, 181, len(idle))
+    )
     idle_action = np.where(patient_bill[idle], A["bill_patient"], A["write_off"])
     act_idle = patient_bill[idle] | (rng.random(len(idle)) < 0.6)
     idle = idle[act_idle]
     idle_day, idle_action = idle_day[act_idle], idle_action[act_idle]
     # lost causes written off after an upheld decision
-    lost = np.flatnonzero(worked & (outcome == O["upheld"]) & (rng.random(k) < 0.5))
+    lost = np.flatnonzero(worked & (outcome == OUT["upheld"]) & (rng.random(k) < 0.5))
     lost_day = outcome_day[lost] + rng.integers(5, 31, len(lost))
     w = worked
     rows = {
@@ -227,17 +241,31 @@ def _post_replacement_remits(
     )
     paid_line = np.flatnonzero(got[owner])
     post_paid_lines(
-        ledger, remit=remit[owner[paid_line]], claim=new_ids[owner[paid_line]], lines=lines, pay=pay, idx=line_idx[paid_line]
+        ledger,
+        remit=remit[owner[paid_line]],
+        claim=new_ids[owner[paid_line]],
+        lines=lines,
+        pay=pay,
+        idx=line_idx[paid_line],
     )
     half = np.flatnonzero(got & (fraction[ok] < 1.0))
     _denial_rows(ledger, remit=remit[half], claim=new_ids[half], src=src[ok][half], amount=paid[half], first=first)
     again = np.flatnonzero(~got)
     charge = np.bincount(owner, weights=lines.charge[line_idx], minlength=len(ok))
-    _denial_rows(ledger, remit=remit[again], claim=new_ids[again], src=src[ok][again], amount=charge[again], first=first)
+    _denial_rows(
+        ledger, remit=remit[again], claim=new_ids[again], src=src[ok][again], amount=charge[again], first=first
+    )
 
 
 def _post_later_payments(
-    ledger: Ledger, *, claim: np.ndarray, day: np.ndarray, fraction: np.ndarray, lines: Lines, first: FirstRemits, pay: LinePay
+    ledger: Ledger,
+    *,
+    claim: np.ndarray,
+    day: np.ndarray,
+    fraction: np.ndarray,
+    lines: Lines,
+    first: FirstRemits,
+    pay: LinePay,
 ) -> None:
     """A later remit on the denied claim itself paying its denied lines (times ``fraction``)."""
     line_idx = expand(lines_start(lines, claim), lines_count(lines, claim))
@@ -249,7 +277,9 @@ def _post_later_payments(
     remit = ledger.add_remits(claim=claim, day=day, status=STATUS["1"], paid=paid, patient_resp=pr)
     post_paid_lines(ledger, remit=remit[owner], claim=claim[owner], lines=lines, pay=pay, idx=line_idx)
     half = np.flatnonzero(fraction < 1.0)
-    _denial_rows(ledger, remit=remit[half], claim=claim[half], src=claim[half], amount=full_paid[half] - paid[half], first=first)
+    _denial_rows(
+        ledger, remit=remit[half], claim=claim[half], src=claim[half], amount=full_paid[half] - paid[half], first=first
+    )
 
 
 def _denial_rows(

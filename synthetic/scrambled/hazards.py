@@ -153,7 +153,7 @@ def realize(rng: np.random.Generator, *, claims: Claims, lines: Lines, visible: 
     line_fire = rng.random(line_h.shape) < line_h
     for c in LINE_CAUSES:
         fired[:, c] |= np.bincount(lc, weights=line_fire[:, c], minlength=n) > 0
-    denied = fired.any(axis=1)
+    denied: np.ndarray = np.asarray(fired.any(axis=1))
     ordered = fired[:, list(PRIORITY)]
     first = np.asarray(PRIORITY)[np.argmax(ordered, axis=1)]
     cause = np.where(denied, first, np.argmax(hazard, axis=1))
@@ -180,7 +180,9 @@ def expected_keep_without_eligibility(
     keep *= 1.0 - clinicians.info_error_rate[claims.clinician] * H_INFO
     keep *= 1.0 - clinicians.code_error_rate[claims.clinician] * H_CODE
     keep *= 1.0 - H_OTHER
-    line_keep = (1.0 - visible.auth_missing * H_AUTH_MISSING - visible.auth_obtained * AUTH_MISMATCH_RATE * H_AUTH_MISMATCH)
+    line_keep = (
+        1.0 - visible.auth_missing * H_AUTH_MISSING - visible.auth_obtained * AUTH_MISMATCH_RATE * H_AUTH_MISMATCH
+    )
     line_keep *= 1.0 - visible.noncovered * H_NONCOVERED
     line_keep *= 1.0 - visible.off_list * visible.strictness
     return keep * np.exp(np.bincount(lc, weights=np.log(line_keep), minlength=n))

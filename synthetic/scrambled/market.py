@@ -130,20 +130,25 @@ def build_products(rng: np.random.Generator, *, catalog: Catalog) -> Products:
         coinsurance=np.where(medicaid_like, 0.0, rng.choice([0.0, 0.1, 0.2], n)),
         remit_lag_days=rng.integers(10, 32, n),
         corrected_window_days=rng.choice([90, 180, 365], n),
-        appeal_window_days=np.stack([rng.choice([60, 90, 180], n), rng.choice([60, 90], n), rng.choice([60, 120], n)], 1),
+        appeal_window_days=np.stack(
+            [rng.choice([60, 90, 180], n), rng.choice([60, 90], n), rng.choice([60, 120], n)], 1
+        ),
         appeal_effect=rng.normal(0.0, 0.5, n),
         line_level_cas=rng.random(n) < 0.5,
     )
 
 
-def make_policy_change(rng: np.random.Generator, *, products: Products, catalog: Catalog, timeline: Timeline) -> PolicyChange:
-    """The largest commercial product stops covering codes drawn by popularity from outside its existing lists."""
+def make_policy_change(
+    rng: np.random.Generator, *, products: Products, catalog: Catalog, timeline: Timeline
+) -> PolicyChange:
+    """The largest commercial product stops covering commonly billed codes (the more popular half of the
+    catalog, drawn uniformly) that are on none of its lists."""
     commercial = [i for i, p in enumerate(products.plan) if p == "commercial"]
     product = max(commercial, key=lambda i: (products.share[i], -i))
     listed = products.auth_groups[product][catalog.group] | products.noncovered[product]
-    eligible = np.flatnonzero(~listed)
-    weight = catalog.popularity[eligible] / catalog.popularity[eligible].sum()
-    codes = np.sort(rng.choice(eligible, size=POLICY_CODES, replace=False, p=weight))
+    common = catalog.popularity >= np.median(catalog.popularity)
+    eligible = np.flatnonzero(~listed & common)
+    codes = np.sort(rng.choice(eligible, size=POLICY_CODES, replace=False))
     month = min(int(round(POLICY_MONTH_SHARE * timeline.months)), timeline.months - 1)
     return PolicyChange(product=product, effective_day=int(timeline.month_starts[month]), codes=codes)
 

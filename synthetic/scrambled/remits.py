@@ -16,7 +16,7 @@ import numpy as np
 
 from synthetic.ledger import Ledger
 from synthetic.scrambled.claims import Claims, Lines
-from synthetic.scrambled.hazards import C, CAUSES, LINE_CAUSES, Outcome
+from synthetic.scrambled.hazards import CAUSES, LINE_CAUSES, C, Outcome
 from synthetic.scrambled.market import Products
 from synthetic.timeline import Timeline
 
@@ -42,7 +42,9 @@ AUTH_MISMATCH_CODES: tuple[tuple[str, str, float], ...] = (("198", "N54", 0.6), 
 _ROUTINE = ("45", "1", "2", "3", "253")
 CARCS: tuple[str, ...] = tuple(
     dict.fromkeys(
-        list(_ROUTINE) + [c for codes, _ in DENIAL_CODES.values() for c, _, _ in codes] + [c for c, _, _ in AUTH_MISMATCH_CODES]
+        list(_ROUTINE)
+        + [c for codes, _ in DENIAL_CODES.values() for c, _, _ in codes]
+        + [c for c, _, _ in AUTH_MISMATCH_CODES]
     )
 )
 RARCS: tuple[str, ...] = tuple(
@@ -78,11 +80,15 @@ class FirstRemits:
     rarc: np.ndarray  # per claim: RARC of the denial's (first) adjustment, -1 none
 
 
-def price_lines(rng: np.random.Generator, *, claims: Claims, lines: Lines, products: Products, timeline: Timeline) -> LinePay:
+def price_lines(
+    rng: np.random.Generator, *, claims: Claims, lines: Lines, products: Products, timeline: Timeline
+) -> LinePay:
     lc = lines.claim
     product = claims.product[lc]
     plan = np.asarray(products.plan)[product]
-    allowed = np.round(np.minimum(lines.charge, lines.charge * products.allowed_ratio[product] * rng.lognormal(0, 0.06, len(lc))), 2)
+    allowed = np.round(
+        np.minimum(lines.charge, lines.charge * products.allowed_ratio[product] * rng.lognormal(0, 0.06, len(lc))), 2
+    )
     cal = timeline.calendar_month_of(claims.service_from)
     p_ded = np.select([cal == 1, cal == 2, cal == 3], [0.35, 0.25, 0.18], 0.07)[lc]
     medicaid_like = np.isin(plan, ["medicaid", "managed_medicaid"])
@@ -90,7 +96,9 @@ def price_lines(rng: np.random.Generator, *, claims: Claims, lines: Lines, produ
     deductible = np.where(first & ~medicaid_like & (rng.random(len(lc)) < p_ded), rng.uniform(25, 1200, len(lc)), 0.0)
     deductible = np.round(np.minimum(deductible, allowed), 2)
     copay_ok = first & np.isin(plan, ["commercial", "medicare_advantage"]) & (rng.random(len(lc)) < 0.5)
-    copay = np.round(np.where(copay_ok, np.minimum(rng.choice([20.0, 30.0, 40.0, 50.0], len(lc)), allowed - deductible), 0.0), 2)
+    copay = np.round(
+        np.where(copay_ok, np.minimum(rng.choice([20.0, 30.0, 40.0, 50.0], len(lc)), allowed - deductible), 0.0), 2
+    )
     coins = np.round(products.coinsurance[product] * (allowed - deductible - copay), 2)
     rest = allowed - deductible - copay - coins
     seq = np.where(np.isin(plan, ["medicare", "medicare_advantage"]), np.round(0.02 * rest, 2), 0.0)
@@ -118,19 +126,21 @@ def pick_codes(
     plans = [((cause == C[name]) & ~is_mismatch, codes, groups) for name, (codes, groups) in DENIAL_CODES.items()]
     plans.append((is_mismatch, AUTH_MISMATCH_CODES, DENIAL_CODES["authorization"][1]))
     for m, table, groups in plans:
-            if not m.any():
-                continue
-            w = np.cumsum([x[2] for x in table])
-            pick = np.minimum(np.searchsorted(w / w[-1], u_code[m], side="right"), len(table) - 1)
-            carc[m] = np.array([CARC[x[0]] for x in table])[pick]
-            rarc[m] = np.array([RARC[x[1]] if x[1] else -1 for x in table])[pick]
-            gw = np.cumsum([g[1] for g in groups])
-            gpick = np.minimum(np.searchsorted(gw / gw[-1], u_group[m], side="right"), len(groups) - 1)
-            group[m] = np.array([GROUP[g[0]] for g in groups])[gpick]
+        if not m.any():
+            continue
+        w = np.cumsum([x[2] for x in table])
+        pick = np.minimum(np.searchsorted(w / w[-1], u_code[m], side="right"), len(table) - 1)
+        carc[m] = np.array([CARC[x[0]] for x in table])[pick]
+        rarc[m] = np.array([RARC[x[1]] if x[1] else -1 for x in table])[pick]
+        gw = np.cumsum([g[1] for g in groups])
+        gpick = np.minimum(np.searchsorted(gw / gw[-1], u_group[m], side="right"), len(groups) - 1)
+        group[m] = np.array([GROUP[g[0]] for g in groups])[gpick]
     return group, carc, rarc
 
 
-def post_paid_lines(ledger: Ledger, *, remit: np.ndarray, claim: np.ndarray, lines: Lines, pay: LinePay, idx: np.ndarray) -> None:
+def post_paid_lines(
+    ledger: Ledger, *, remit: np.ndarray, claim: np.ndarray, lines: Lines, pay: LinePay, idx: np.ndarray
+) -> None:
     """Routine line-level CAS rows of paid lines ``idx``."""
     parts = (
         (GROUP["CO"], CARC["45"], lines.charge[idx] - pay.allowed[idx]),
@@ -237,4 +247,14 @@ def adjudicate_first(
     )
 
 
-__all__ = ["CAUSES", "CARCS", "GROUPS", "RARCS", "STATUS_CODES", "FirstRemits", "LinePay", "adjudicate_first", "price_lines"]
+__all__ = [
+    "CAUSES",
+    "CARCS",
+    "GROUPS",
+    "RARCS",
+    "STATUS_CODES",
+    "FirstRemits",
+    "LinePay",
+    "adjudicate_first",
+    "price_lines",
+]

@@ -78,7 +78,9 @@ def claims_frame(
             "service_to": to_datetime(claims.service_to),
             "submitted_at": to_datetime(claims.submitted),
             "diagnosis_codes": series(dx),
-            "prior_auth_number": series(id_array("PA", np.where(original >= 0, original, np.arange(n)), width=9, mask=~claims.has_auth)),
+            "prior_auth_number": series(
+                id_array("PA", np.where(original >= 0, original, np.arange(n)), width=9, mask=~claims.has_auth)
+            ),
             "referral_number": series(take(("",), np.full(n, -1))),
             "eligibility_verified": claims.verified.astype(bool),
             "total_charge": total,
