@@ -128,8 +128,17 @@ def generate_claims(
         more = _candidates(rng, m=4 * m, clinicians=clinicians, patients=patients, timeline=timeline)
         cand = {k: np.concatenate([cand[k], more[k]]) for k in cand}
         keep = np.flatnonzero(cand["submitted"] <= timeline.end)
-    # the duplicates sent later take the place of some originals, so the total is n_claims
-    base = keep[:n_claims]
+        if len(keep) < n_claims:
+            raise ValueError(f"too few claims are sent within {timeline.months} months; use a longer history")
+    # Some claims are sent again 2-8 weeks later (the clinician's habit); counting those copies, take just
+    # enough candidates that the originals total n_claims.
+    clin_all = cand["clinician"][keep]
+    resend_day = cand["submitted"][keep] + rng.integers(14, 57, len(keep))
+    resent = (rng.random(len(keep)) < clinicians.duplicate_rate[clin_all]) & (resend_day <= timeline.end)
+    total = np.arange(1, len(keep) + 1) + np.cumsum(resent)
+    last = int(np.searchsorted(total, n_claims))  # first candidate at which the total reaches n_claims
+    resent[last] &= total[last] == n_claims  # its own copy would be one too many
+    base = keep[: last + 1]
     c = {k: v[base] for k, v in cand.items()}
     n = len(base)
     clin, pat = c["clinician"], c["patient"]
@@ -197,38 +206,20 @@ def generate_claims(
         auth_needed=auth_needed,
         auth_mismatch=auth_mismatch,
     )
-    claims, lines = _with_duplicates(rng, claims=claims, lines=lines, clinicians=clinicians, timeline=timeline)
+    claims, lines = _with_duplicates(claims=claims, lines=lines, src=np.flatnonzero(resent[:n]), day=resend_day[:n])
     order = np.lexsort((np.arange(len(claims)), claims.service_from, claims.submitted))
     return reorder(claims, lines, order)
 
 
-def _with_duplicates(
-    rng: np.random.Generator, *, claims: Claims, lines: Lines, clinicians: Clinicians, timeline: Timeline
-) -> tuple[Claims, Lines]:
-    """Some claims are sent again 2-8 weeks later, unchanged (the clinician's habit); each copy replaces the
-    last original claim so the count stays as asked."""
-    n = len(claims)
-    day = claims.submitted + rng.integers(14, 57, n)
-    src = np.flatnonzero((rng.random(n) < clinicians.duplicate_rate[claims.clinician]) & (day <= timeline.end))
-    k = min(len(src), n // 2)
-    src = src[:k]
-    dropped = np.zeros(n, dtype=bool)
-    dropped[n - k :] = True
-    src = src[~dropped[src]]
-    keep = np.flatnonzero(~dropped)
-    remap = np.full(n, -1, dtype=np.int64)
-    remap[keep] = np.arange(len(keep))
-    line_keep = expand(claims.line_start[keep], claims.n_lines[keep])
-    base, base_lines = subset(claims, keep), subset(lines, line_keep)
-    base_lines.claim = np.repeat(np.arange(len(keep)), base.n_lines)
-    base.line_start = np.cumsum(base.n_lines) - base.n_lines
+def _with_duplicates(*, claims: Claims, lines: Lines, src: np.ndarray, day: np.ndarray) -> tuple[Claims, Lines]:
+    """Claims ``src`` sent again, unchanged, on ``day[src]``: the copies are appended (duplicate_of set)."""
     copies = subset(claims, src)
     copy_lines = subset(lines, expand(claims.line_start[src], claims.n_lines[src]))
     copies.submitted = day[src]
-    copies.duplicate_of = remap[src]
-    copy_lines.claim = len(keep) + np.repeat(np.arange(len(src)), copies.n_lines)
-    copies.line_start = len(base_lines) + np.cumsum(copies.n_lines) - copies.n_lines
-    return concat([base, copies]), concat([base_lines, copy_lines])
+    copies.duplicate_of = src
+    copy_lines.claim = len(claims) + np.repeat(np.arange(len(src)), copies.n_lines)
+    copies.line_start = len(lines) + np.cumsum(copies.n_lines) - copies.n_lines
+    return concat([claims, copies]), concat([lines, copy_lines])
 
 
 def reorder(claims: Claims, lines: Lines, order: np.ndarray) -> tuple[Claims, Lines]:

@@ -103,6 +103,8 @@ def test_truth_has_the_standard_layout(world: World) -> None:
     ]
     originals = world.tables["claims"].loc[world.tables["claims"]["frequency_code"] == "1", "claim_id"]
     assert set(t["claim_id"]) == set(originals)
+    assert len(originals) == world.meta["claims"] == world.meta["original_claims"]
+    assert world.meta["duplicate_claims"] > 100
     p = 1.0 - np.prod(1.0 - t[[f"h_{c}" for c in CATEGORIES]].to_numpy(), axis=1)
     np.testing.assert_allclose(t["p_denial"], p, atol=1e-12)
     meta = world.meta
