@@ -33,12 +33,12 @@ DENIAL_CODES: dict[str, tuple[tuple[tuple[str, str, float], ...], tuple[tuple[st
         (("CO", 1.0),),
     ),
     "coding": ((("4", "N519", 0.4), ("4", "", 0.3), ("182", "", 0.3)), (("CO", 1.0),)),
-    "authorization": ((("197", "", 0.7), ("15", "", 0.3)), (("CO", 1.0),)),  # no authorization obtained
+    "authorization": ((("197", "", 0.8), ("197", "M62", 0.2)), (("CO", 1.0),)),  # no authorization obtained
     "non_covered": ((("96", "", 0.45), ("204", "", 0.35), ("96", "N216", 0.2)), (("CO", 0.75), ("PR", 0.25))),
-    "medical_necessity": ((("50", "N386", 0.5), ("50", "", 0.3), ("167", "", 0.2)), (("CO", 1.0),)),
+    "medical_necessity": ((("50", "N115", 0.45), ("50", "", 0.35), ("167", "", 0.2)), (("CO", 1.0),)),  # N115: an LCD
     "other": ((("A1", "", 1.0),), (("CO", 1.0),)),
 }
-AUTH_MISMATCH_CODES: tuple[tuple[str, str, float], ...] = (("198", "N54", 0.6), ("15", "N54", 0.4))
+AUTH_MISMATCH_CODES: tuple[tuple[str, str, float], ...] = (("198", "N54", 0.7), ("198", "", 0.3))
 _ROUTINE = ("45", "1", "2", "3", "253")
 CARCS: tuple[str, ...] = tuple(
     dict.fromkeys(

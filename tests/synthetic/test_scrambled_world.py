@@ -90,6 +90,20 @@ def test_group_codes_are_used_as_payers_do(world: World) -> None:
     assert (category == "other").mean() < 0.05
 
 
+def test_every_code_on_a_remit_is_active(world: World) -> None:
+    """No CARC or RARC the published lists had deactivated before the history starts."""
+    data = Path(__file__).resolve().parents[2] / "features" / "contract" / "data"
+    adj = world.tables["adjustments"]
+    start = world.meta["start"]
+    carcs = pd.read_csv(data / "carc.csv", dtype=str).set_index("carc")["stop_date"]
+    rarcs = pd.read_csv(data / "rarc.csv", dtype=str).set_index("rarc")["stop_date"]
+    used_carcs = set(adj["carc"])
+    used_rarcs = {r for codes in adj["remark_codes"].dropna() for r in codes.split("|")}
+    assert used_carcs <= set(carcs.index) and used_rarcs <= set(rarcs.index)
+    assert not [c for c in used_carcs if isinstance(carcs[c], str) and carcs[c] <= start]
+    assert not [r for r in used_rarcs if isinstance(rarcs[r], str) and rarcs[r] <= start]
+
+
 def test_truth_has_the_standard_layout(world: World) -> None:
     t = world.truth["claims"]
     expected = ["claim_id", "p_denial", "denied", "cause"] + [f"h_{c}" for c in CATEGORIES] + ["p_denial_knowable"]
