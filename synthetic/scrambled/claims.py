@@ -35,7 +35,6 @@ class Claims:
     submitted: np.ndarray
     verified: np.ndarray  # eligibility verified before submission (visible)
     has_auth: np.ndarray  # an authorization number is on the claim (visible)
-    n_dx: np.ndarray
     dx: np.ndarray  # [n, 4] diagnosis indices, -1 empty
     duplicate_of: np.ndarray  # the claim this one re-sends, -1 none (visible through history)
     lapsed: np.ndarray  # the patient's coverage with this product had lapsed on the service date (latent)
@@ -185,7 +184,6 @@ def generate_claims(
         submitted=c["submitted"],
         verified=verified,
         has_auth=obtained,
-        n_dx=(dx >= 0).sum(axis=1),
         dx=dx,
         duplicate_of=np.full(n, -1, dtype=np.int64),
         lapsed=lapsed,
