@@ -42,11 +42,19 @@ def test_lcd_lists_are_per_code_and_mix_chapters(sim: Simulation) -> None:
         for i in np.flatnonzero(sizes >= 30)
     ]
     assert np.median(chapters) >= 8
-    # two codes sharing a prefix do not share their lists more than any two codes do
-    a, b = catalog.support_start[:-1], catalog.support_start[1:]
-    first = set(catalog.support_dx[a[0] : b[0]].tolist())
-    second = set(catalog.support_dx[a[1] : b[1]].tolist())
-    assert len(first & second) < 0.5 * min(len(first), len(second))
+    # codes that share a prefix share no more of their lists than any two codes do
+    lists = [set(catalog.support_dx[a:b].tolist()) for a, b in zip(sizes.cumsum() - sizes, sizes.cumsum(), strict=True)]
+    prefixes = [code[:3] for code in catalog.codes]
+
+    def overlap(i: int, j: int) -> float:
+        return len(lists[i] & lists[j]) / min(len(lists[i]), len(lists[j]))
+
+    same = [overlap(i, i + 1) for i in range(len(lists) - 1) if prefixes[i] == prefixes[i + 1]]
+    rng = np.random.default_rng(0)
+    pairs = rng.integers(0, len(lists), (2000, 2))
+    anyhow = [overlap(int(i), int(j)) for i, j in pairs if i != j]
+    assert len(same) > 50
+    assert np.mean(same) < 2 * np.mean(anyhow) + 0.02
 
 
 def test_off_list_diagnoses_raise_the_medical_necessity_hazard(sim: Simulation) -> None:

@@ -113,3 +113,12 @@ def test_oracle_given_the_lapse_equals_the_frequency_of_literal_denials(tiny: Si
     err = hits / draws - p
     assert np.abs(err).max() < 0.04  # 3,000 draws: standard error at most 0.009 per claim
     assert abs(err.mean()) < 0.002
+
+
+def test_the_oracle_knows_the_payer_rules_and_the_policy_change(sim: Simulation) -> None:
+    lc = sim.lines.claim
+    after = np.bincount(lc, weights=sim.visible.policy, minlength=len(sim.claims)) > 0
+    assert after.sum() > 50
+    assert (sim.knowable[after] >= 0.92).all()
+    auth_missing = np.bincount(lc, weights=sim.visible.auth_missing, minlength=len(sim.claims)) > 0
+    assert (sim.knowable[auth_missing] >= 0.9).all()
