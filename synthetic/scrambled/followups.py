@@ -29,7 +29,6 @@ from synthetic.scrambled.claims import Claims, Lines, expand, subset
 from synthetic.scrambled.hazards import CAUSES, C
 from synthetic.scrambled.market import Products
 from synthetic.scrambled.remits import (
-    CARC,
     CARCS,
     GROUP,
     RARCS,
@@ -303,6 +302,3 @@ def lines_start(lines: Lines, claim: np.ndarray) -> np.ndarray:
 
 def lines_count(lines: Lines, claim: np.ndarray) -> np.ndarray:
     return np.searchsorted(lines.claim, claim, side="right") - lines_start(lines, claim)
-
-
-__all__ = ["ACTIONS", "OUTCOMES", "CARC", "FollowupResult", "work_denials"]

@@ -16,7 +16,7 @@ import numpy as np
 
 from synthetic.ledger import Ledger
 from synthetic.scrambled.claims import Claims, Lines
-from synthetic.scrambled.hazards import CAUSES, LINE_CAUSES, C, Outcome
+from synthetic.scrambled.hazards import LINE_CAUSES, C, Outcome
 from synthetic.scrambled.market import Products
 from synthetic.timeline import Timeline
 
@@ -245,16 +245,3 @@ def adjudicate_first(
         carc=np.where(outcome.denied, np.where(itemised, l_carc[fl], c_carc), -1),
         rarc=np.where(outcome.denied, np.where(itemised, l_rarc[fl], c_rarc), -1),
     )
-
-
-__all__ = [
-    "CAUSES",
-    "CARCS",
-    "GROUPS",
-    "RARCS",
-    "STATUS_CODES",
-    "FirstRemits",
-    "LinePay",
-    "adjudicate_first",
-    "price_lines",
-]
