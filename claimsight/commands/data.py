@@ -21,17 +21,33 @@ def synth(
     fmt: Annotated[
         str, typer.Option("--format", help="parquet, csv, or x12 (parquet tables plus x12/ with 837 and 835 files)")
     ] = "parquet",
+    structure: Annotated[
+        str,
+        typer.Option(
+            help="standard: the world the models were developed on; scrambled: a second, independent world that "
+            "breaks its assumptions (random policy groups, per-code diagnosis lists, clinician habits, lapses that "
+            "persist, rules per plan within a payer, a mid-history coverage change)"
+        ),
+    ] = "standard",
 ) -> None:
     """Write a synthetic claims history (tables, payer_rules.yaml, and truth/ which training never reads).
 
     ``--format x12`` also writes the claims as 837s and the remittances as 835s under ``OUT/x12/``, what a
-    billing team would hand over; the parquet tables (and truth/) stay so results can be checked."""
+    billing team would hand over; the parquet tables (and truth/) stay so results can be checked.
+    ``--structure scrambled`` writes the second world (``synthetic/scrambled/``) in the same layout."""
     from synthetic import generate_world, write_world
 
     if fmt not in ("parquet", "csv", "x12"):
         raise typer.BadParameter("must be parquet, csv or x12", param_hint="--format")
+    if structure not in ("standard", "scrambled"):
+        raise typer.BadParameter("must be standard or scrambled", param_hint="--structure")
     t0 = time.perf_counter()
-    world = generate_world(claims=claims, months=months, seed=seed)
+    if structure == "scrambled":
+        from synthetic.scrambled import generate_scrambled_world
+
+        world = generate_scrambled_world(claims=claims, months=months, seed=seed)
+    else:
+        world = generate_world(claims=claims, months=months, seed=seed)
     write_world(world, out_dir=out, fmt=cast(Format, "parquet" if fmt == "x12" else fmt))
     sizes = ", ".join(f"{name} {len(df):,}" for name, df in world.tables.items())
     shell.console().print(f"wrote {out}: {sizes} in {time.perf_counter() - t0:.1f} s")
