@@ -249,12 +249,6 @@ CLAIM_SPECS = (
         "provider", ((), ("billing_npi",), ("rendering_npi",)), "denied", "claim denial rate of the clinician"
     ),
     AggregateSpec(
-        "provider_payer",
-        ((), ("payer_id",), ("payer_id", "rendering_npi")),
-        "denied",
-        "claim denial rate of the clinician with this payer",
-    ),
-    AggregateSpec(
         "provider_late",
         ((), ("rendering_npi",)),
         "denied_timely_filing",
@@ -316,7 +310,6 @@ _LINE_GROUP = {
 }
 _CLAIM_GROUP = {
     "provider": "provider_history",
-    "provider_payer": "provider_history",
     "provider_late": "timely_filing",
     "provider_missing": "missing_information",
     "payer_plan": "payer_history",

@@ -111,7 +111,20 @@ def lines_frame(*, lines: LineBook, procedures: ProcedureCatalog) -> pd.DataFram
     )
 
 
-def remit_frames(ledger: Ledger, *, end: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def remit_frames(
+    ledger: Ledger,
+    *,
+    end: int,
+    codes: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]] = (
+        STATUS_CODES,
+        GROUPS,
+        CARCS,
+        RARCS,
+    ),
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """remits and adjustments from a ledger whose integer codes index `codes`: (status codes, group codes,
+    CARCs, RARCs); the scrambled world passes its own vocabularies."""
+    statuses, groups, carcs, rarcs = codes
     r = ledger.remits()
     a = ledger.adjustments()
     keep = np.flatnonzero(r["day"] <= end)
@@ -125,7 +138,7 @@ def remit_frames(ledger: Ledger, *, end: int) -> tuple[pd.DataFrame, pd.DataFram
             "claim_id": claim_ids(r["claim"][order]),
             "remit_id": series(remit_ids),
             "remit_date": to_datetime(r["day"][order]),
-            "status_code": series(take(STATUS_CODES, r["status"][order])),
+            "status_code": series(take(statuses, r["status"][order])),
             "paid_amount": r["paid"][order],
             "patient_responsibility": r["patient_resp"][order],
         },
@@ -140,10 +153,10 @@ def remit_frames(ledger: Ledger, *, end: int) -> tuple[pd.DataFrame, pd.DataFram
             "claim_id": claim_ids(a["claim"][rows]),
             "remit_id": series(remit_ids.take(pos[rows])),
             "line_number": pd.arrays.IntegerArray(line.astype(np.int64), line <= 0),
-            "group_code": series(take(GROUPS, a["group"][rows])),
-            "carc": series(take(CARCS, a["carc"][rows])),
+            "group_code": series(take(groups, a["group"][rows])),
+            "carc": series(take(carcs, a["carc"][rows])),
             "amount": a["amount"][rows],
-            "remark_codes": series(take(RARCS, a["rarc"][rows])),
+            "remark_codes": series(take(rarcs, a["rarc"][rows])),
         },
     )
     return remits, adjustments

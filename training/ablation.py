@@ -59,6 +59,12 @@ def feature_families() -> tuple[Family, ...]:
     return tuple(families)
 
 
+def _union(name: str, known: dict[str, Family]) -> Family:
+    """`a+b`: families a and b left out together (e.g. every new family at once: the model before them)."""
+    features = [f for part in name.split("+") for f in known[part].features]
+    return Family(name, tuple(dict.fromkeys(features)))
+
+
 def _without(part: TrainingSlice, columns: np.ndarray) -> TrainingSlice:
     X = part.features.X.copy()
     X[:, columns] = np.nan
@@ -72,14 +78,15 @@ def run_ablation(
     families: Sequence[str] | None = None,
     say: Callable[[str], None] = lambda _: None,
 ) -> pd.DataFrame:
-    """One row for the full model, then one per family left out (`families`: their names, default all), each
+    """One row for the full model, then one per family left out (`families`: their names, `a+b` for several at
+    once; default every family), each
     with the evaluation months' AUC, its change from the full model, ECE, recall at 95% precision, the category
     head's top-1 and top-3 accuracy on denied claims and, on synthetic data, the gap to the knowable oracle."""
     known = {f.name: f for f in feature_families()}
-    unknown = [name for name in families or () if name not in known]
+    unknown = [part for name in families or () for part in name.split("+") if part not in known]
     if unknown:
         raise ValueError(f"unknown feature family {unknown[0]!r}; the families are: {', '.join(known)}")
-    chosen = [known[name] for name in families] if families else list(known.values())
+    chosen = [_union(name, known) for name in families] if families else list(known.values())
     t0 = time.perf_counter()
     say("building the features once")
     ds = build_dataset(data_dir, options=options)

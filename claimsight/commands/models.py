@@ -50,7 +50,8 @@ def train(
 def ablate(
     data: DataDir,
     family: Annotated[
-        list[str] | None, typer.Option(help="a feature family to leave out (repeat; default every family)")
+        list[str] | None,
+        typer.Option(help="a feature family to leave out (repeat; a+b leaves both out at once; default: every family)"),
     ] = None,
     csv: Annotated[Path | None, typer.Option(help="also write the table to this CSV file")] = None,
     seed: Annotated[int | None, typer.Option(help="default: CLAIMSIGHT_SEED (7)")] = None,

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract.schema import TABLES
+from synthetic import assemble
 from synthetic.ledger import Ledger
 from synthetic.scrambled.catalog import Catalog
 from synthetic.scrambled.claims import MODIFIERS, Claims, Lines
@@ -105,41 +106,8 @@ def lines_frame(*, lines: Lines, catalog: Catalog) -> pd.DataFrame:
 
 
 def remit_frames(ledger: Ledger, *, end: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    r = ledger.remits()
-    a = ledger.adjustments()
-    keep = np.flatnonzero(r["day"] <= end)
-    order = keep[np.lexsort((keep, r["claim"][keep], r["day"][keep]))]
-    new_pos = np.full(len(r["day"]), -1, dtype=np.int64)
-    new_pos[order] = np.arange(len(order))
-    remit_ids = id_array("R", np.arange(len(order)) + 1, width=10)
-    remits = _frame(
-        "remits",
-        {
-            "claim_id": claim_ids(r["claim"][order]),
-            "remit_id": series(remit_ids),
-            "remit_date": to_datetime(r["day"][order]),
-            "status_code": series(take(STATUS_CODES, r["status"][order])),
-            "paid_amount": r["paid"][order],
-            "patient_responsibility": r["patient_resp"][order],
-        },
-    )
-    pos = new_pos[a["remit"]]
-    rows = np.flatnonzero(pos >= 0)
-    rows = rows[np.lexsort((rows, a["line_number"][rows], pos[rows]))]
-    line = a["line_number"][rows]
-    adjustments = _frame(
-        "adjustments",
-        {
-            "claim_id": claim_ids(a["claim"][rows]),
-            "remit_id": series(remit_ids.take(pos[rows])),
-            "line_number": pd.arrays.IntegerArray(line.astype(np.int64), line <= 0),
-            "group_code": series(take(GROUPS, a["group"][rows])),
-            "carc": series(take(CARCS, a["carc"][rows])),
-            "amount": a["amount"][rows],
-            "remark_codes": series(take(RARCS, a["rarc"][rows])),
-        },
-    )
-    return remits, adjustments
+    """The standard generator's assembly (the same ledger layout) with this world's code vocabularies."""
+    return assemble.remit_frames(ledger, end=end, codes=(STATUS_CODES, GROUPS, CARCS, RARCS))
 
 
 def followups_frame(result: FollowupResult, *, end: int) -> pd.DataFrame:

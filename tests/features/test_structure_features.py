@@ -2,7 +2,7 @@
 outcome of the same key known strictly before the claim was sent, shrunk level by level from the global rate.
 
 dx_code (diagnosis code x procedure code through the ICD-10-CM category and block), plan_proc (payer plan x
-code), provider_payer, provider_late, provider_missing (the clinician's habits) and payer_plan."""
+code), provider_late, provider_missing (the clinician's habits) and payer_plan."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from features.history import GLOBAL_PRIOR_RATE, GLOBAL_PRIOR_WEIGHT
 pytestmark = pytest.mark.slow  # the 30k-claim session world
 
 NEW_LINE = ("dx_code", "plan_proc")
-NEW_CLAIM = ("provider_payer", "provider_late", "provider_missing", "payer_plan")
+NEW_CLAIM = ("provider_late", "provider_missing", "payer_plan")
 
 
 def literal_rate(

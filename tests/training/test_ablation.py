@@ -31,10 +31,12 @@ def test_the_full_row_is_the_trained_model_and_a_family_left_out_changes_it(
     _, report, _ = trained
     said: list[str] = []
     table = run_ablation(
-        small_world, options=RunOptions(home=tmp_path, seed=3), families=["payer_proc_auth", "fields:timely_filing"],
-        say=said.append,
+        small_world, options=RunOptions(home=tmp_path, seed=3),
+        families=["payer_proc_auth", "fields:timely_filing", "payer_proc_auth+fields:timely_filing"], say=said.append,
     )  # fmt: skip
-    assert list(table["without"]) == [FULL, "payer_proc_auth", "fields:timely_filing"]
+    assert list(table["without"]) == [FULL, "payer_proc_auth", "fields:timely_filing",
+                                      "payer_proc_auth+fields:timely_filing"]  # fmt: skip
+    assert table.loc[3, "features"] == table.loc[1, "features"] + table.loc[2, "features"]
     full = table.iloc[0]
     assert full["roc_auc"] == pytest.approx(report.metrics["roc_auc"], abs=1e-12)  # same split, seed and model
     assert full["auc_change"] == 0 and full["features"] == 0
@@ -44,9 +46,9 @@ def test_the_full_row_is_the_trained_model_and_a_family_left_out_changes_it(
     # category head loses those denials
     assert table.loc[2, "category_top1"] < full["category_top1"]
     assert np.isfinite(table[["ece", "recall_at_95_precision", "category_top3"]].to_numpy(dtype=float)).all()
-    assert len(said) == 4 and said[-1].startswith("3/3: without fields:timely_filing")
+    assert len(said) == 5 and said[-1].startswith("4/4: without payer_proc_auth+fields:timely_filing")
 
 
 def test_an_unknown_family_is_refused_naming_it(small_world: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown feature family 'nope'"):
-        run_ablation(small_world, options=RunOptions(home=tmp_path, seed=3), families=["nope"])
+        run_ablation(small_world, options=RunOptions(home=tmp_path, seed=3), families=["dx_code+nope"])
