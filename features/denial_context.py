@@ -18,6 +18,7 @@ from features.auth_evidence import WINDOW_DAYS as AUTH_WINDOW_DAYS
 from features.claim_fields import referral_missing, rendering_clinician
 from features.columns import Columns, per_distinct
 from features.contract.codes import CATEGORIES
+from features.coverage_evidence import WINDOW_DAYS as COVERAGE_WINDOW_DAYS
 from features.denial_events import pick
 from features.denial_feature_defs import FEATURE_NAMES
 
@@ -157,6 +158,18 @@ def reason_context(
             f"in the last {AUTH_WINDOW_DAYS} days"
         )
     context["auth_rule_source"] = source
+    flagged = np.flatnonzero(rows["noncovered_learned"])  # the first line per claim the plan no longer covers
+    flagged_pos = rows["claim_pos"][flagged]
+    lead = flagged[np.r_[True, flagged_pos[1:] != flagged_pos[:-1]]] if len(flagged) else flagged
+    context["coverage_code"] = np.full(n, "none", dtype=object)
+    context["coverage_code"][rows["claim_pos"][lead]] = rows["procedure_code"][lead]
+    context["coverage_text"] = np.full(n, "no recent evidence", dtype=object)
+    for i in lead:  # rare: format only these
+        context["coverage_text"][rows["claim_pos"][i]] = (
+            f"{rows['procedure_code'][i]}: {rows['coverage_evidence_rate'][i]:.0%} of "
+            f"{rows['coverage_evidence_lines'][i]:.0f} lines denied as not covered in the last "
+            f"{COVERAGE_WINDOW_DAYS} days"
+        )
     has_auth = ~pd.isna(claims["prior_auth_number"])
     context["auth_text"] = pick(("without an authorization number", "with an authorization number"), has_auth)
     # no number on a claim that needs one: get it; otherwise the one on file must fit the service

@@ -103,6 +103,14 @@ REASON_GROUPS: dict[str, ReasonGroup] = {
             "Check the diagnosis pointed at supports the procedure for {payer_id} (payer_rules.yaml dx_not_supporting)",
         ),
         ReasonGroup(
+            "coverage",
+            "{noncovered_learned_lines:.0f} line(s) bill a code {payer_id} ({plan_type}) now denies as not covered "
+            "({coverage_text})",
+            "non_covered",
+            "Check {payer_id}'s current coverage policy for {coverage_code} before release: bill it only with the "
+            "patient's signed waiver (ABN), or not at all",
+        ),
+        ReasonGroup(
             "eligibility",
             "coverage was not verified before submission (verified: {eligibility_text}); "
             "{payer_id} eligibility denial rate {payer_cat_eligibility_rate:.1%}",
@@ -159,7 +167,7 @@ CATEGORICAL = (
     "principal_family",
 )
 
-LINE_TARGET_CATEGORIES = ("coding", "medical_necessity", "authorization")
+LINE_TARGET_CATEGORIES = ("coding", "medical_necessity", "authorization", "non_covered")
 LINE_SPECS = (
     AggregateSpec(
         "payer_proc",
@@ -366,6 +374,10 @@ def _declare() -> tuple[FeatureDef, ...]:
             "lines pointing at a diagnosis the payer rules' dx_not_supporting lists for their code",
             "rule_diagnosis",
         ),
+        "noncovered_learned_lines": (
+            "lines whose code the plan's recent remits deny as not covered (features/coverage_evidence.py)",
+            "coverage",
+        ),
         "duplicate_prior": ("earlier claims with the same patient, procedure and service date", "duplicate"),
         "duplicate_days_since": ("days since that earlier claim", "duplicate"),
         "lines_without_pointer": ("lines with no diagnosis pointer", "missing_information"),
@@ -390,7 +402,10 @@ def _declare() -> tuple[FeatureDef, ...]:
         )
         if name.startswith("duplicate"):
             source = "claims submitted earlier"
-        add(FeatureDef(name, meaning, source, _AS_OF_CLAIM, group))
+        as_of = _AS_OF_CLAIM
+        if name == "noncovered_learned_lines":
+            source, as_of = "claims, claim_lines, history of first remits (the last 30 days)", _AS_OF_HISTORY
+        add(FeatureDef(name, meaning, source, as_of, group))
     for spec in LINE_SPECS:
         for suffix, what in (
             ("any", "chance any line is denied at these rates"),

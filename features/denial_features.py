@@ -29,6 +29,7 @@ from features.columns import Columns, Table, check_unique_ids, claim_columns, in
 from features.contract.codes import CATEGORIES, CodeTables
 from features.contract.payer_rule_model import RuleLibrary
 from features.contract.payer_rules import PayerRules
+from features.coverage_evidence import fit_coverage_evidence, learned_not_covered
 from features.denial_context import FeatureSet, modifier_text, reason_context
 from features.denial_events import claim_key_columns, outcome_events
 from features.denial_feature_defs import CATEGORICAL, CLAIM_SPECS, FEATURE_NAMES, FEATURES, LINE_SPECS, REASON_GROUPS
@@ -103,6 +104,7 @@ class DenialFeatureBuilder:
             specs=CLAIM_SPECS, window_days=self.window_days, prior_strength=self.prior_strength
         ).fit(claim_events)
         self.auth_evidence_: HistoryAggregates | None = fit_auth_evidence(line_events)
+        self.coverage_evidence_: HistoryAggregates | None = fit_coverage_evidence(line_events)
         self.rules_ = rules
         self.category_labels_ = {c: codes.label(c) for c in CATEGORIES}
         self.category_actions_ = {c: codes.preventive_action(c) for c in CATEGORIES}
@@ -113,8 +115,9 @@ class DenialFeatureBuilder:
         """Compact the history for saving; every answer is then given as of that day."""
         self.line_aggregates_.freeze(as_of_day=as_of_day)
         self.claim_aggregates_.freeze(as_of_day=as_of_day)
-        if self.auth_evidence_ is not None:
-            self.auth_evidence_.freeze(as_of_day=as_of_day)
+        for evidence in (self.auth_evidence_, self.coverage_evidence_):
+            if evidence is not None:
+                evidence.freeze(as_of_day=as_of_day)
         self.as_of_day_ = as_of_day
         return self
 
@@ -134,6 +137,7 @@ class DenialFeatureBuilder:
         twin.line_aggregates_ = other.line_aggregates_
         twin.claim_aggregates_ = other.claim_aggregates_
         twin.auth_evidence_ = None if self.auth_evidence_ is None else other.auth_evidence_
+        twin.coverage_evidence_ = None if self.coverage_evidence_ is None else other.coverage_evidence_
         twin.as_of_day_ = None
         return twin
 
@@ -174,6 +178,7 @@ class DenialFeatureBuilder:
             context_rows = _context_line_keys(context_claims, c, ~in_context, sources)
         apply_payer_rules(c, rows, self.rules_)
         self._add_learned_auth(rows)
+        self._add_learned_coverage(rows)
         own = claim_fields(c, rows, context_lines=context_rows)
         claim_ids = pd.Index(ids, dtype="str", name="claim_id")
 
@@ -263,8 +268,9 @@ class DenialFeatureBuilder:
             self._level_index(name)
         self.line_aggregates_.prepare()
         self.claim_aggregates_.prepare()
-        if self.auth_evidence_ is not None:
-            self.auth_evidence_.prepare()
+        for evidence in (self.auth_evidence_, self.coverage_evidence_):
+            if evidence is not None:
+                evidence.prepare()
         return self
 
     def _add_learned_auth(self, rows: dict[str, np.ndarray]) -> None:
@@ -282,6 +288,20 @@ class DenialFeatureBuilder:
         rows["auth_evidence_lines"], rows["auth_evidence_rate"] = lines, rate
         rows["auth_needed"] = rows["auth_needed"] | learned
 
+    def _add_learned_coverage(self, rows: dict[str, np.ndarray]) -> None:
+        """Mark each line whose code the plan's recent remits deny as not covered (no rule file field says so)."""
+        n = len(rows["claim_pos"])
+        rows["noncovered_learned"] = np.zeros(n, dtype=bool)
+        rows["coverage_evidence_lines"] = np.zeros(n)
+        rows["coverage_evidence_rate"] = np.zeros(n)
+        if self.coverage_evidence_ is None or not n:  # a model saved before learned coverage existed
+            return
+        learned, lines, rate = learned_not_covered(
+            self.coverage_evidence_, rows, query_day=day_number(rows["submitted_at"])
+        )
+        rows["noncovered_learned"] = learned
+        rows["coverage_evidence_lines"], rows["coverage_evidence_rate"] = lines, rate
+
     # ---- persistence: plain arrays and JSON, no pickled objects --------------------------------------
     def to_state(self) -> dict[str, Any]:
         return {
@@ -298,6 +318,7 @@ class DenialFeatureBuilder:
             "line_aggregates": self.line_aggregates_.to_state(),
             "claim_aggregates": self.claim_aggregates_.to_state(),
             **({} if self.auth_evidence_ is None else {"auth_evidence": self.auth_evidence_.to_state()}),
+            **({} if self.coverage_evidence_ is None else {"coverage_evidence": self.coverage_evidence_.to_state()}),
         }
 
     @classmethod
@@ -313,4 +334,6 @@ class DenialFeatureBuilder:
         self.claim_aggregates_ = HistoryAggregates.from_state(state["claim_aggregates"])
         evidence = state.get("auth_evidence")
         self.auth_evidence_ = None if evidence is None else HistoryAggregates.from_state(evidence)
+        coverage = state.get("coverage_evidence")
+        self.coverage_evidence_ = None if coverage is None else HistoryAggregates.from_state(coverage)
         return self.prepare()  # a loaded builder serves requests: build its lookups now, not on the first one

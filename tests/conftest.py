@@ -8,7 +8,7 @@ from pg_server import PostgresServer, missing_reason, start_server, unavailable
 
 # Session fixtures that generate or train on the 30k-claim world: a test that uses one (directly or through
 # another fixture) is slow whether or not its file says so, so `make test-fast` (-m "not slow") stays quick.
-SLOW_FIXTURES = frozenset({"small_world", "trained"})
+SLOW_FIXTURES = frozenset({"small_world", "trained", "scrambled_world"})
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects
@@ -45,6 +45,17 @@ def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     out = tmp_path_factory.mktemp("small_world")
     write_world(generate_world(claims=30_000, months=15, seed=5), out_dir=out, fmt="parquet")
+    return out
+
+
+@pytest.fixture(scope="session")
+def scrambled_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The second world (`claimsight synth --structure scrambled`), big enough for per-code evidence to show."""
+    from synthetic import write_world
+    from synthetic.scrambled import generate_scrambled_world
+
+    out = tmp_path_factory.mktemp("scrambled_world")
+    write_world(generate_scrambled_world(claims=100_000, months=24, seed=5), out_dir=out, fmt="parquet")
     return out
 
 

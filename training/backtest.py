@@ -111,7 +111,8 @@ def backtest(
         payer, ranges = change
         lines = tables["claim_lines"]
         changed = lines.loc[codes_in(lines["procedure_code"], ranges), "claim_id"]
-        scope = f"payer {payer} x {', '.join(ranges)} (the generator's change, truth/world.json)"
+        named = ", ".join(ranges) if len(ranges) <= 4 else f"{len(ranges)} codes"
+        scope = f"payer {payer} x {named} (the generator's change, truth/world.json)"
         for month, frame in scored.items():
             rows += metrics_rows(frame[frame["payer_id"].eq(payer) & frame["claim_id"].isin(changed)],
                                  month=month, scope=scope)  # fmt: skip
@@ -120,12 +121,14 @@ def backtest(
 
 
 def generator_change(data_dir: Path) -> tuple[str, tuple[str, ...]] | None:
-    """The synthetic world's payer policy change (payer, code ranges), or None for a real team's data."""
+    """The synthetic world's payer policy change (payer, code ranges or codes), or None for a real team's data:
+    the standard world's authorization change (`drift`), or the scrambled world's (`policy_change`)."""
     path = data_dir / "truth" / "world.json"
     if not path.exists():
         return None
-    drift = json.loads(path.read_text()).get("drift")
-    return None if not drift else (str(drift["payer_id"]), tuple(str(r) for r in drift["codes"]))
+    meta = json.loads(path.read_text())
+    change = meta.get("drift") or meta.get("policy_change")
+    return None if not change else (str(change["payer_id"]), tuple(str(r) for r in change["codes"]))
 
 
 def metrics_rows(frame: pd.DataFrame, *, month: str, scope: str) -> list[dict[str, object]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -44,3 +45,16 @@ def test_backtest_scores_each_month_with_both_models(small_world: Path) -> None:
     assert (part["rows"] > 0).all() and set(part["model"]) == {"frozen", "retrained"}
     assert set(result.learned.columns) >= {"month", "payer_id", "family", "auth_denied_share"}
     assert set(result.learned["payer_id"]) <= {change[0]}
+
+
+def test_the_generators_change_is_read_from_either_world(tmp_path: Path) -> None:
+    """The standard world's authorization change (`drift`, code ranges) or the scrambled world's coverage change
+    (`policy_change`, single codes); a team's own data has no truth/ and no change."""
+    assert generator_change(tmp_path) is None
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    (truth / "world.json").write_text(json.dumps({"drift": {"payer_id": "P1", "codes": ["97110-97546"]}}))
+    assert generator_change(tmp_path) == ("P1", ("97110-97546",))
+    change = {"payer_id": "SP101", "plan_type": "commercial", "codes": ["12215", "E0381"], "kind": "stops_covering"}
+    (truth / "world.json").write_text(json.dumps({"drift": None, "policy_change": change}))
+    assert generator_change(tmp_path) == ("SP101", ("12215", "E0381"))

@@ -1,0 +1,115 @@
+"""Coverage withdrawn, learned from recent denials: exact, point-in-time, and on the scrambled world found for
+the payer plan's withdrawn codes only after the change, and otherwise only for codes the plans deny as not
+covered."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import coverage_evidence as ce
+from features.contract.codes import load_code_tables
+from features.contract.labels import compute_labels
+from features.contract.payer_rules import load_payer_rules
+from features.contract.validation import load_validated
+from features.denial_feature_defs import FEATURE_NAMES
+from features.denial_features import DenialFeatureBuilder
+from features.history import GLOBAL_PRIOR_RATE, GLOBAL_PRIOR_WEIGHT
+
+KEYS = ("payer_id", "plan_type", "procedure_code")
+
+
+def random_events(seed: int, n: int = 3_000) -> pd.DataFrame:
+    """Line outcomes over 300 days; one plan stops covering two codes on day 150."""
+    rng = np.random.default_rng(seed)
+    payer = rng.choice(["P1", "P2"], n)
+    plan = rng.choice(["commercial", "medicare"], n)
+    code = rng.choice(["11111", "22222", "33333", "44444"], n)
+    day = 19_000 + rng.integers(0, 300, n)
+    withdrawn = (payer == "P1") & (plan == "commercial") & np.isin(code, ["11111", "22222"]) & (day >= 19_150)
+    p = np.where(withdrawn, 0.9, 0.01)
+    return pd.DataFrame(
+        {"payer_id": payer, "plan_type": plan, "procedure_code": code,
+         "line_denied_non_covered": (rng.random(n) < p).astype(float), "event_day": day}
+    )  # fmt: skip
+
+
+def slow_rule(events: pd.DataFrame, key: tuple[str, str, str], day: int) -> tuple[bool, int]:
+    """The rule read literally: the plan's lines of the code answered in [day - window, day), smoothed once."""
+    window = events[(events["event_day"] >= day - ce.WINDOW_DAYS) & (events["event_day"] < day)]
+    root = (window["line_denied_non_covered"].sum() + GLOBAL_PRIOR_WEIGHT * GLOBAL_PRIOR_RATE) / (
+        len(window) + GLOBAL_PRIOR_WEIGHT
+    )
+    mine = window[np.logical_and.reduce([window[k] == v for k, v in zip(KEYS, key, strict=True)])]
+    rate = (mine["line_denied_non_covered"].sum() + ce.PRIOR_STRENGTH * root) / (len(mine) + ce.PRIOR_STRENGTH)
+    return bool(len(mine) >= ce.MIN_LINES and rate >= ce.MIN_RATE), len(mine)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_learned_withdrawal_equals_the_slow_rule(seed: int) -> None:
+    events = random_events(seed)
+    evidence = ce.fit_coverage_evidence(events)
+    rng = np.random.default_rng(seed + 100)
+    q = 300
+    rows = {
+        "payer_id": rng.choice(["P1", "P2", "P9"], q).astype(object),
+        "plan_type": rng.choice(["commercial", "medicare"], q).astype(object),
+        "procedure_code": rng.choice(["11111", "22222", "33333"], q).astype(object),
+    }
+    days = 19_000 + rng.integers(-10, 330, q)
+    learned, lines, _ = ce.learned_not_covered(evidence, rows, query_day=days)
+    keys = zip(rows["payer_id"], rows["plan_type"], rows["procedure_code"], strict=True)
+    expected = [slow_rule(events, key, int(d)) for key, d in zip(keys, days, strict=True)]
+    np.testing.assert_array_equal(learned, [e[0] for e in expected])
+    np.testing.assert_array_equal(lines, [e[1] for e in expected])
+    assert learned.any() and not learned.all()  # the data reaches both sides of the rule
+
+
+def test_events_on_or_after_the_query_day_change_nothing() -> None:
+    events = random_events(7)
+    day = 19_260  # the whole window after the withdrawal on day 19,150
+    rows = {
+        "payer_id": np.array(["P1"] * 3, dtype=object),
+        "plan_type": np.array(["commercial"] * 3, dtype=object),
+        "procedure_code": np.array(["11111", "22222", "33333"], dtype=object),
+    }
+    days = np.full(3, day)
+    before = ce.learned_not_covered(ce.fit_coverage_evidence(events), rows, query_day=days)
+    late = events["event_day"] >= day
+    denied = events["line_denied_non_covered"]
+    flipped = events.assign(line_denied_non_covered=np.where(late, 1.0 - denied, denied))
+    after = ce.learned_not_covered(ce.fit_coverage_evidence(flipped), rows, query_day=days)
+    for a, b in zip(before, after, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert before[0][:2].all()  # the withdrawn codes are learned by then
+
+
+@pytest.mark.slow  # a 100k-claim scrambled world
+def test_on_the_scrambled_world_the_withdrawn_codes_are_learned_after_the_change_and_only_real_ones(
+    scrambled_world: Path,
+) -> None:
+    tables = load_validated(scrambled_world, max_reject_rate=0.0).tables
+    codes = load_code_tables()
+    labels = compute_labels(tables, codes=codes)
+    builder = DenialFeatureBuilder().fit(
+        tables=tables, labels=labels, rules=load_payer_rules(data_dir=scrambled_world), codes=codes
+    )
+    claims = tables["claims"][tables["claims"]["frequency_code"].eq("1")]
+    fs = builder.transform(claims=claims, lines=tables["claim_lines"])
+    flagged = fs.X[:, FEATURE_NAMES.index("noncovered_learned_lines")] > 0
+    hit = claims[flagged].assign(code=fs.context["coverage_code"][flagged])
+    change = json.loads((scrambled_world / "truth" / "world.json").read_text())["policy_change"]
+    mine = (hit["payer_id"] == change["payer_id"]) & (hit["plan_type"] == change["plan_type"])
+    withdrawn = hit[mine & hit["code"].isin(change["codes"])]
+    assert withdrawn["code"].nunique() >= 3  # found for several of the withdrawn codes
+    assert (withdrawn["submitted_at"] > pd.Timestamp(change["effective_date"])).all()  # and only after the change
+    # every flag is a code the plan denies as not covered: the flagged claims are denied for it most of the time
+    category = labels.set_index("claim_id")["denial_category"].reindex(hit["claim_id"])
+    assert (category == "non_covered").mean() > 0.8
+    everyone = labels.set_index("claim_id")["denial_category"].reindex(claims["claim_id"])
+    assert (everyone == "non_covered").mean() < 0.1
+    assert all("denied as not covered in the last 90 days" in t for t in fs.context["coverage_text"][flagged])
