@@ -45,14 +45,21 @@ def _last_json(out: str) -> dict[str, Any]:
 
 
 def run_bench(
-    console: Console, *, claims: int, months: int, seed: int, workdir: Path | None, stages: tuple[str, ...] = STAGES
+    console: Console,
+    *,
+    claims: int,
+    months: int,
+    seed: int,
+    workdir: Path | None,
+    stages: tuple[str, ...] = STAGES,
+    structure: str = "standard",
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="claimsight-bench-") as tmp:
         root = workdir or Path(tmp)
         data, home = root / "data", root / "home"
         rows: list[tuple[str, str, str, str]] = []
         notes: list[str] = []
-        console.print(f"synthetic world: {claims:,} claims, {months} months, seed {seed} -> {data}")
+        console.print(f"synthetic world ({structure}): {claims:,} claims, {months} months, seed {seed} -> {data}")
         if "synth" in stages or not (data / "claims.parquet").exists():
             synth = [
                 sys.executable,
@@ -67,6 +74,8 @@ def run_bench(
                 str(months),
                 "--seed",
                 str(seed),
+                "--structure",
+                structure,
             ]
             wall, rss, _ = _run(synth)
             rows.append(("synth (generate + write parquet)", f"{wall:.1f}", f"{rss:.2f}", "< 120 s, < 4 GiB"))

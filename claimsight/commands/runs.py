@@ -236,6 +236,9 @@ def bench(
     claims: Annotated[int, typer.Option(min=1000)] = 1_000_000,
     months: Annotated[int, typer.Option(min=6)] = 36,
     seed: Annotated[int, typer.Option()] = 7,
+    structure: Annotated[
+        str, typer.Option(help="the synthetic world: standard, or scrambled (the second world, `claimsight synth`)")
+    ] = "standard",
     workdir: Annotated[Path | None, typer.Option(help="default: a temporary directory")] = None,
     stage: Annotated[
         list[str] | None,
@@ -249,9 +252,12 @@ def bench(
     from claimsight.bench import EXTRA_STAGES, STAGES, run_bench
 
     stages = tuple(stage) if stage else STAGES
+    if structure not in ("standard", "scrambled"):
+        raise typer.BadParameter("must be standard or scrambled", param_hint="--structure")
     if any(s not in STAGES + EXTRA_STAGES for s in stages):
         raise typer.BadParameter(f"choose from {', '.join(STAGES + EXTRA_STAGES)}", param_hint="--stage")
-    run_bench(shell.console(), claims=claims, months=months, seed=seed, workdir=workdir, stages=stages)
+    run_bench(shell.console(), claims=claims, months=months, seed=seed, workdir=workdir, stages=stages,
+              structure=structure)  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:
