@@ -29,7 +29,8 @@ def claim_ids(idx: np.ndarray) -> pd.Series:
     return series(id_array("C", idx, width=9))
 
 
-def _frame(table: str, columns: dict[str, Any]) -> pd.DataFrame:
+def contract_frame(table: str, columns: dict[str, Any]) -> pd.DataFrame:
+    """The columns as a contract table: its columns in the contract's order (both generators' tables)."""
     df = pd.DataFrame({k: (v.reset_index(drop=True) if isinstance(v, pd.Series) else v) for k, v in columns.items()})
     return df[TABLES[table].names]
 
@@ -52,7 +53,7 @@ def claims_frame(
     solo = providers.solo[claims.provider]
     billing_vocab = list(group_npis) + list(providers.npi)
     solo_code = len(group_npis) + claims.provider
-    return _frame(
+    return contract_frame(
         "claims",
         {
             "claim_id": claim_ids(idx),
@@ -96,7 +97,7 @@ def lines_frame(*, lines: LineBook, procedures: ProcedureCatalog) -> pd.DataFram
             take(MODIFIERS, np.where(lines.abn, MOD["GA"], -1)),
         ]
     )
-    return _frame(
+    return contract_frame(
         "claim_lines",
         {
             "claim_id": claim_ids(lines.claim),
@@ -132,7 +133,7 @@ def remit_frames(
     new_pos = np.full(len(r["day"]), -1, dtype=np.int64)
     new_pos[order] = np.arange(len(order))
     remit_ids = id_array("R", np.arange(len(order)) + 1, width=10)
-    remits = _frame(
+    remits = contract_frame(
         "remits",
         {
             "claim_id": claim_ids(r["claim"][order]),
@@ -147,7 +148,7 @@ def remit_frames(
     rows = np.flatnonzero(pos >= 0)
     rows = rows[np.lexsort((rows, a["line_number"][rows], pos[rows]))]
     line = a["line_number"][rows]
-    adjustments = _frame(
+    adjustments = contract_frame(
         "adjustments",
         {
             "claim_id": claim_ids(a["claim"][rows]),
@@ -168,7 +169,7 @@ def followups_frame(result: FollowupResult, *, end: int) -> pd.DataFrame:
     order = keep[np.lexsort((keep, f["level"][keep], f["claim"][keep], f["action_day"][keep]))]
     level = f["level"][order]
     out_day = f["outcome_day"][order]
-    return _frame(
+    return contract_frame(
         "followups",
         {
             "claim_id": claim_ids(f["claim"][order]),

@@ -6,13 +6,11 @@ layout as the standard generator (``synthetic/assemble.py``) so every consumer o
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
-from features.contract.schema import TABLES
 from synthetic import assemble
+from synthetic.assemble import SEXES, claim_ids, contract_frame
 from synthetic.ledger import Ledger
 from synthetic.scrambled.catalog import Catalog
 from synthetic.scrambled.claims import MODIFIERS, Claims, Lines
@@ -23,17 +21,6 @@ from synthetic.scrambled.people import POS_CODES, SPECIALTIES, Clinicians, Patie
 from synthetic.scrambled.remits import CARCS, GROUPS, RARCS, STATUS_CODES
 from synthetic.strings import id_array, join, series, take
 from synthetic.timeline import to_datetime
-
-SEXES = ("M", "F", "U")
-
-
-def claim_ids(idx: np.ndarray) -> pd.Series:
-    return series(id_array("C", idx, width=9))
-
-
-def _frame(table: str, columns: dict[str, Any]) -> pd.DataFrame:
-    df = pd.DataFrame({k: (v.reset_index(drop=True) if isinstance(v, pd.Series) else v) for k, v in columns.items()})
-    return df[TABLES[table].names]
 
 
 def claims_frame(
@@ -55,7 +42,7 @@ def claims_frame(
     billing_vocab = list(clinicians.group_npis) + list(clinicians.npi)
     billing = np.where(solo, len(clinicians.group_npis) + clin, clinicians.group[clin])
     payer_of = products.payer
-    return _frame(
+    return contract_frame(
         "claims",
         {
             "claim_id": claim_ids(np.arange(n)),
@@ -90,7 +77,7 @@ def claims_frame(
 
 
 def lines_frame(*, lines: Lines, catalog: Catalog) -> pd.DataFrame:
-    return _frame(
+    return contract_frame(
         "claim_lines",
         {
             "claim_id": claim_ids(lines.claim),
@@ -116,7 +103,7 @@ def followups_frame(result: FollowupResult, *, end: int) -> pd.DataFrame:
     order = keep[np.lexsort((keep, f["action"][keep], f["claim"][keep], f["action_day"][keep]))]
     level = f["level"][order]
     out_day = f["outcome_day"][order]
-    return _frame(
+    return contract_frame(
         "followups",
         {
             "claim_id": claim_ids(f["claim"][order]),
