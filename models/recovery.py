@@ -2,7 +2,8 @@
 
 Three LightGBM heads share the recovery feature matrix (features/recovery_features.py):
 - a propensity head P(worked | X) on every mature denial of the learn part: which denials the team
-  chose to work (a follow-up row, or a replacement/void claim chaining back to the original);
+  chose to work with the payer (a follow-up row with a payer action, or a replacement/void claim chaining
+  back to the original; a write-off or a bill to the patient is not work with the payer);
 - the recovery head P(recovered | worked, X) on worked denials only, optionally inverse-propensity
   weighted (1 / clip(P(worked), 0.05, 1)) so the worked rows stand in for the whole population of
   denials the model will score, then calibrated on the worked rows of a later time slice;
@@ -26,6 +27,7 @@ import pandas as pd
 from features import recovery_features
 from features.contract.codes import FOLLOWUP_ACTIONS
 from features.contract.frames import member
+from features.contract.schema import PAYER_TEAM_ACTIONS
 from features.contract.labels import chain_roots
 from features.decisions.actions import PAYER_WORK
 from features.recovery_features import CATEGORICAL, FEATURE_NAMES, RecoveryFeatureBuilder
@@ -62,8 +64,10 @@ SCORE_COLUMNS = (
 def worked_mask(
     tables: Mapping[str, pd.DataFrame], denials: pd.DataFrame, *, links: pd.Series | None = None
 ) -> np.ndarray:
-    """Per denial (a denial_frame row): was it worked? Yes when a follow-up row names its claim or any
-    claim chaining back to it, or when a replacement/void claim (frequency 7/8) chains back to it.
+    """Per denial (a denial_frame row): was the payer asked again? Yes when a follow-up row with a payer
+    action (PAYER_TEAM_ACTIONS) names its claim or any claim chaining back to it, or when a replacement/void
+    claim (frequency 7/8) chains back to it. A denial only written off or billed to the patient was not
+    worked: nobody asked the payer, so it says nothing about whether asking would have paid.
 
     `links` (features.contract.resubmissions.new_claim_links) adds the new claims sent after MA130/N142
     denials: sending one is working the denial the way its remark asks, even with no follow-up row."""
@@ -75,7 +79,8 @@ def worked_mask(
         resubmitted = resubmitted | member(claims["claim_id"], links.index)
     touched = [root[resubmitted]]
     if followups is not None and len(followups):
-        ids = followups["claim_id"].astype("string")
+        ids = followups.loc[followups["action"].isin(PAYER_TEAM_ACTIONS).to_numpy(dtype=bool), "claim_id"]
+        ids = ids.astype("string")
         # a follow-up on a claim outside this history still names its own claim
         touched.append(ids.map(root).fillna(ids))
     worked_roots = pd.concat([s.astype("string") for s in touched]).dropna().unique()

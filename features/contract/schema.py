@@ -30,6 +30,8 @@ SEXES = ("M", "F", "U")
 REMIT_STATUS_CODES = ("1", "2", "3", "4", "19", "20", "21", "22", "23", "25")
 # What a team records having done (followups.action), as opposed to the actions ClaimSight recommends.
 TEAM_ACTIONS = ("corrected_claim", "appeal", "reconsideration", "payer_call", "write_off", "bill_patient")
+# The team actions that ask the payer again; a write-off or a bill to the patient asks nobody.
+PAYER_TEAM_ACTIONS = ("corrected_claim", "appeal", "reconsideration", "payer_call")
 FOLLOWUP_OUTCOMES = ("overturned", "partial", "upheld", "pending", "no_response")
 
 

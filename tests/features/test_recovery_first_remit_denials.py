@@ -79,3 +79,20 @@ def test_a_new_claim_sent_after_an_ma130_denial_means_the_denial_was_worked() ->
     assert not worked_mask(res.tables, denials).any()
     links = new_claim_links(res.tables, codes=codes)
     assert worked_mask(res.tables, denials, links=links).tolist() == [True]
+
+
+def test_only_work_that_asks_the_payer_again_makes_a_denial_worked() -> None:
+    h = History()
+    for claim_id in ("WRITTEN_OFF", "BILLED_PATIENT", "APPEALED_TOO", "CALLED"):
+        h.claim(claim_id, charge=100.0)
+        r = h.remit(claim_id, date="2024-02-01", status="4")
+        h.adj(claim_id, r, "CO", "50", 100.0)
+    h.followup("WRITTEN_OFF", action="write_off", date="2024-02-10")
+    h.followup("BILLED_PATIENT", action="bill_patient", date="2024-02-10")
+    h.followup("APPEALED_TOO", action="write_off", date="2024-02-10")
+    h.followup("APPEALED_TOO", action="appeal", date="2024-02-20", level=1)
+    h.followup("CALLED", action="payer_call", date="2024-02-10")
+    res = h.validated()
+    denials = denial_rows(h).reset_index()
+    worked = dict(zip(denials["claim_id"], worked_mask(res.tables, denials), strict=True))
+    assert worked == {"WRITTEN_OFF": False, "BILLED_PATIENT": False, "APPEALED_TOO": True, "CALLED": True}
