@@ -44,6 +44,7 @@ def service_app(settings: Settings, *, data: Path | None = None) -> FastAPI:
     from serving.api.runtime import build_app, build_registry
     from training.tracking import default_tracking_uri
 
+    settings.install_patient_key()
     for noisy in ("alembic", "mlflow.store.db.utils", "mlflow.pyfunc", "mlflow.models.model"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     from claimsight.team_workspace import workspace_backend

@@ -26,6 +26,7 @@ from features.contract.run_options import (
     RunOptions,
 )
 from features.contract.schema import GROUP_CODES
+from features.patient_keys import DEVELOPMENT_PATIENT_KEY, use_patient_key
 from serving import api_defaults
 
 if TYPE_CHECKING:
@@ -78,6 +79,12 @@ class Settings(BaseSettings):
         SecretStr(DEVELOPMENT_AUDIT_SECRET),
         validate_default=True,
         description="HMAC key for claim references in the audit log; the default is refused in production",
+    )
+    patient_key: SecretStr = Field(
+        SecretStr(DEVELOPMENT_PATIENT_KEY),
+        validate_default=True,
+        description="HMAC key for the patient history the models count (features/patient_keys.py); never in a "
+        "model; the default is refused in production",
     )
     api_max_body_bytes: int = Field(
         api_defaults.MAX_BODY_BYTES, ge=1_024, le=100_000_000, description="request body cap (413 above)"
@@ -210,22 +217,23 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("audit_secret")
+    @field_validator("audit_secret", "patient_key")
     @classmethod
-    def _audit_secret(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+    def _secret(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
         # Messages name the setting only: the value is a secret even when it is a bad one.
         if info.data.get("environment", "development") == "development":
             return value
+        name = str(info.field_name)
+        env = f"CLAIMSIGHT_{name.upper()}"
         secret = value.get_secret_value()
-        if secret == DEVELOPMENT_AUDIT_SECRET:
+        if secret in (DEVELOPMENT_AUDIT_SECRET, DEVELOPMENT_PATIENT_KEY):
             raise ValueError(
-                "audit_secret: the development default is refused outside development; "
-                f"set CLAIMSIGHT_AUDIT_SECRET to a random value of at least {MIN_AUDIT_SECRET_CHARS} characters"
+                f"{name}: the development default is refused outside development; "
+                f"set {env} to a random value of at least {MIN_AUDIT_SECRET_CHARS} characters"
             )
         if len(secret) < MIN_AUDIT_SECRET_CHARS:
             raise ValueError(
-                f"audit_secret: must be at least {MIN_AUDIT_SECRET_CHARS} characters outside development "
-                "(set CLAIMSIGHT_AUDIT_SECRET)"
+                f"{name}: must be at least {MIN_AUDIT_SECRET_CHARS} characters outside development (set {env})"
             )
         return value
 
@@ -396,6 +404,10 @@ class Settings(BaseSettings):
         if self.routine_adjustments is None:
             return None
         return frozenset(tuple(p.split("-", 1)) for p in self.routine_adjustments)  # type: ignore[misc]
+
+    def install_patient_key(self) -> None:
+        """Every model this process trains or loads keys patient history with this key (start-up only)."""
+        use_patient_key(self.patient_key.get_secret_value())
 
     def run_options(self) -> RunOptions:
         """The run's choices as one frozen value, built once per command and handed to every layer."""

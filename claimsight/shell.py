@@ -37,8 +37,12 @@ def console(*, stderr: bool = False) -> Console:
 
 
 def settings(**overrides: object) -> Settings:
-    """The environment's settings with the options the user gave; an option left out (None) keeps the default."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    """The environment's settings with the options the user gave; an option left out (None) keeps the default.
+
+    Installs the patient key the features hash patient ids with (features/patient_keys.py) for this process."""
+    chosen = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    chosen.install_patient_key()
+    return chosen
 
 
 def validated(data: Path, *, options: RunOptions) -> ValidationResult:

@@ -24,6 +24,7 @@ from features.contract.codes import CATEGORIES, CodeTables
 from features.contract.frames import member
 from features.contract.payer_rules import PayerRules
 from features.denial_feature_defs import LINE_TARGET_CATEGORIES
+from features.patient_keys import patient_keys
 
 __all__ = ["claim_key_columns", "claim_keys", "outcome_events", "pick"]
 
@@ -39,6 +40,7 @@ _CLAIM_KEY_SOURCES = (
     "secondary_payer_id",
     "eligibility_verified",
     "service_from",
+    "patient_id",
 )
 
 
@@ -62,6 +64,7 @@ def claim_key_columns(claims: Columns) -> Columns:
     verified = claims["eligibility_verified"]
     out["verified"] = pick(("unverified", "verified", "unknown"), np.nan_to_num(verified, nan=2.0).astype(int))
     out["service_month"] = service_month_text(claims["service_from"])
+    out["patient_key"] = patient_keys(claims["patient_id"])  # never the id itself: features/patient_keys.py
     return out
 
 

@@ -276,6 +276,18 @@ CLAIM_SPECS = (
     ),
     AggregateSpec("facility", ((), ("facility_id",)), "denied", "claim denial rate at the facility"),
     AggregateSpec(
+        "patient_eligibility",
+        ((), ("patient_key",), ("patient_key", "payer_id")),
+        "denied_eligibility",
+        "eligibility denial rate of the patient's earlier claims (with this payer)",
+    ),
+    AggregateSpec(
+        "patient_cob",
+        ((), ("patient_key",), ("patient_key", "payer_id")),
+        "denied_coordination_of_benefits",
+        "payer-order denial rate of the patient's earlier claims (with this payer)",
+    ),
+    AggregateSpec(
         "referral",
         ((), ("referral_status",), ("payer_id", "referral_status"), ("payer_id", "specialty", "referral_status")),
         "denied_missing_information",
@@ -322,6 +334,8 @@ _CLAIM_GROUP = {
     "provider_missing": "missing_information",
     "payer_plan": "payer_history",
     "facility": "facility_history",
+    "patient_eligibility": "eligibility",
+    "patient_cob": "coordination_of_benefits",
     "referral": "missing_information",
     "cob": "coordination_of_benefits",
     "eligibility": "eligibility",

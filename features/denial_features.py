@@ -34,6 +34,7 @@ from features.denial_context import FeatureSet, modifier_text, reason_context
 from features.denial_events import claim_key_columns, outcome_events
 from features.denial_feature_defs import CATEGORICAL, CLAIM_SPECS, FEATURE_NAMES, FEATURES, LINE_SPECS, REASON_GROUPS
 from features.history import HistoryAggregates
+from features.patient_keys import PatientKeyMismatch, key_fingerprint
 
 __all__ = [
     "CATEGORICAL",
@@ -106,6 +107,7 @@ class DenialFeatureBuilder:
         self.auth_evidence_: HistoryAggregates | None = fit_auth_evidence(line_events)
         self.coverage_evidence_: HistoryAggregates | None = fit_coverage_evidence(line_events)
         self.rules_ = rules
+        self.patient_key_fingerprint_ = key_fingerprint()
         self.category_labels_ = {c: codes.label(c) for c in CATEGORIES}
         self.category_actions_ = {c: codes.preventive_action(c) for c in CATEGORIES}
         self.as_of_day_: int | None = None
@@ -155,6 +157,11 @@ class DenialFeatureBuilder:
         A claim's lines are taken from `context_lines` when given (from `lines` only for claims missing
         from the context). Scoring one claim with itself as context is the serving call: it reads each
         input column once and never builds a DataFrame (whose fixed costs would dominate a single claim)."""
+        if key_fingerprint() != self.patient_key_fingerprint_:
+            raise PatientKeyMismatch(
+                "this model's patient history was keyed with another patient key: set CLAIMSIGHT_PATIENT_KEY "
+                "to the key it was trained with"
+            )
         c = claim_columns(claims)
         ids = c["claim_id"]
         check_unique_ids(ids, what="claims")
@@ -315,6 +322,7 @@ class DenialFeatureBuilder:
             "rules_yaml": yaml.safe_dump(self.rules_.library.model_dump(mode="python"), sort_keys=True),
             "category_labels": self.category_labels_,
             "category_actions": self.category_actions_,
+            "patient_key_fingerprint": self.patient_key_fingerprint_,
             "line_aggregates": self.line_aggregates_.to_state(),
             "claim_aggregates": self.claim_aggregates_.to_state(),
             **({} if self.auth_evidence_ is None else {"auth_evidence": self.auth_evidence_.to_state()}),
@@ -330,6 +338,7 @@ class DenialFeatureBuilder:
         self.rules_ = PayerRules(RuleLibrary.model_validate(yaml.safe_load(state["rules_yaml"])))
         self.category_labels_ = dict(state["category_labels"])
         self.category_actions_ = dict(state["category_actions"])
+        self.patient_key_fingerprint_ = str(state["patient_key_fingerprint"])
         self.line_aggregates_ = HistoryAggregates.from_state(state["line_aggregates"])
         self.claim_aggregates_ = HistoryAggregates.from_state(state["claim_aggregates"])
         evidence = state.get("auth_evidence")

@@ -27,8 +27,8 @@ import pandas as pd
 from features import recovery_features
 from features.contract.codes import FOLLOWUP_ACTIONS
 from features.contract.frames import member
-from features.contract.schema import PAYER_TEAM_ACTIONS
 from features.contract.labels import chain_roots
+from features.contract.schema import PAYER_TEAM_ACTIONS
 from features.decisions.actions import PAYER_WORK
 from features.recovery_features import CATEGORICAL, FEATURE_NAMES, RecoveryFeatureBuilder
 from models.base import BoostedModel

@@ -8,14 +8,16 @@ import pytest
 from pydantic import ValidationError
 
 from claimsight.settings import DEVELOPMENT_AUDIT_SECRET, Settings
+from features.patient_keys import DEVELOPMENT_PATIENT_KEY
 from serving.api.security import new_key, parse_key_entry
 
 REAL_SECRET = "prod-secret-CANARY-9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+REAL_PATIENT_KEY = "patient-key-CANARY-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("ENVIRONMENT", "API_KEYS", "AUDIT_SECRET", "AUDIT_DATABASE_URL"):
+    for name in ("ENVIRONMENT", "API_KEYS", "AUDIT_SECRET", "PATIENT_KEY", "AUDIT_DATABASE_URL"):
         monkeypatch.delenv(f"CLAIMSIGHT_{name}", raising=False)
 
 
@@ -33,16 +35,19 @@ def test_production_refuses_default_secret_and_empty_keys() -> None:
     with pytest.raises(ValidationError) as info:
         Settings(environment="production")
     fields = {e["loc"][0] for e in info.value.errors()}
-    assert fields == {"api_keys", "audit_secret"}
+    assert fields == {"api_keys", "audit_secret", "patient_key"}
     message = str(info.value)
     assert "CLAIMSIGHT_AUDIT_SECRET" in message and "CLAIMSIGHT_API_KEYS" in message
-    assert DEVELOPMENT_AUDIT_SECRET not in message
+    assert "CLAIMSIGHT_PATIENT_KEY" in message
+    assert DEVELOPMENT_AUDIT_SECRET not in message and DEVELOPMENT_PATIENT_KEY not in message
 
 
 def test_secret_never_in_the_error(monkeypatch: pytest.MonkeyPatch) -> None:
     """A good secret next to a bad setting: pydantic would print every input; these settings print none."""
     monkeypatch.setenv("CLAIMSIGHT_ENVIRONMENT", "production")
     monkeypatch.setenv("CLAIMSIGHT_AUDIT_SECRET", REAL_SECRET)
+    monkeypatch.setenv("CLAIMSIGHT_PATIENT_KEY", REAL_PATIENT_KEY)
+    monkeypatch.setenv("CLAIMSIGHT_PATIENT_KEY", REAL_PATIENT_KEY)
     with pytest.raises(ValidationError) as info:
         Settings()
     assert "api_keys" in str(info.value)
@@ -52,12 +57,17 @@ def test_secret_never_in_the_error(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValidationError) as short:
         Settings(audit_secret="CANARY-too-short", api_keys=(new_key()[1],))
     assert "at least 32 characters" in str(short.value) and "CANARY" not in str(short.value)
+    with pytest.raises(ValidationError) as short_key:
+        Settings(patient_key="CANARY-too-short", api_keys=(new_key()[1],))
+    assert [e["loc"][0] for e in short_key.value.errors()] == ["patient_key"]
+    assert "CLAIMSIGHT_PATIENT_KEY" in str(short_key.value) and "CANARY" not in str(short_key.value)
 
 
 def test_production_accepts_real_secret_and_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     secret, entry = new_key(key_id="billing-app")
     monkeypatch.setenv("CLAIMSIGHT_ENVIRONMENT", "production")
     monkeypatch.setenv("CLAIMSIGHT_AUDIT_SECRET", REAL_SECRET)
+    monkeypatch.setenv("CLAIMSIGHT_PATIENT_KEY", REAL_PATIENT_KEY)
     monkeypatch.setenv("CLAIMSIGHT_API_KEYS", f'["{entry}"]')
     settings = Settings(home=tmp_path, api_max_batch=50, model_poll_seconds=0)
     config = settings.api_config()
@@ -147,7 +157,8 @@ def test_workspace_url_defaults_to_a_file_in_home(tmp_path: Path) -> None:
     ],
 )
 def test_production_refuses_plaintext_transport(field: str, url: str, refused: bool) -> None:
-    production = {"environment": "production", "audit_secret": REAL_SECRET, "api_keys": (new_key()[1],)}
+    production = {"environment": "production", "audit_secret": REAL_SECRET, "patient_key": REAL_PATIENT_KEY,
+                  "api_keys": (new_key()[1],)}  # fmt: skip
     assert getattr(Settings(**{field: url}), field) == url  # development takes anything
     if not refused:
         assert getattr(Settings(**production, **{field: url}), field) == url

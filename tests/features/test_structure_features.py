@@ -2,7 +2,9 @@
 outcome of the same key known strictly before the claim was sent, shrunk level by level from the global rate.
 
 dx_code (diagnosis code x procedure code through the ICD-10-CM category and block), plan_proc (payer plan x
-code), provider_late, provider_missing (the clinician's habits) and payer_plan."""
+code), provider_late, provider_missing (the clinician's habits), payer_plan, and the patient's earlier
+eligibility and payer-order denials (patient_eligibility, patient_cob: counted here by the raw patient id, in
+the features by its keyed hash)."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from features.history import GLOBAL_PRIOR_RATE, GLOBAL_PRIOR_WEIGHT
 pytestmark = pytest.mark.slow  # the 30k-claim session world
 
 NEW_LINE = ("dx_code", "plan_proc")
-NEW_CLAIM = ("provider_late", "provider_missing", "payer_plan")
+NEW_CLAIM = ("provider_late", "provider_missing", "payer_plan", "patient_eligibility", "patient_cob")
 
 
 def literal_rate(
@@ -72,8 +74,13 @@ def test_claim_level_habits_and_plan_rates_match_the_definition(built: tuple) ->
     codes = load_code_tables()
     _, events = outcome_events(tables, compute_labels(tables, codes=codes), codes=codes, rules=load_payer_rules())
     keys = claim_keys(sample, rules=load_payer_rules())
+    # the literal groups by the patient id itself: the keyed hash must group exactly the same claims
+    patient_of = tables["claims"].set_index("claim_id")["patient_id"].astype(object)
+    events = events.assign(patient_key=events["claim_id"].map(patient_of).to_numpy())
+    keys["patient_key"] = sample["patient_id"].astype(object).to_numpy()
     days = day_number(sample["submitted_at"])
     specs = {s.name: s for s in CLAIM_SPECS}
+    with_history = 0
     for name in NEW_CLAIM:
         spec = specs[name]
         for i in range(len(sample)):
@@ -82,6 +89,9 @@ def test_claim_level_habits_and_plan_rates_match_the_definition(built: tuple) ->
                                     day=days[i], since=since, m=builder.prior_strength)  # fmt: skip
                 got = X[i, FEATURE_NAMES.index(f"{name}_{suffix}")]
                 assert got == pytest.approx(want, rel=1e-5), (name, suffix, i)
+        if name == "patient_eligibility":
+            with_history = int((X[:, FEATURE_NAMES.index(f"{name}_n")] > 0).sum())
+    assert with_history >= 5  # claims whose patient has earlier outcomes: the patient level is exercised
 
 
 def test_line_level_structure_rates_are_the_worst_line_by_the_definition(built: tuple) -> None:
@@ -95,8 +105,15 @@ def test_line_level_structure_rates_are_the_worst_line_by_the_definition(built: 
     for name in NEW_LINE:
         spec = specs[name]
         per_line = [
-            literal_rate(events, row, levels=spec.levels, target=spec.target, day=int(row["day"]), since=None,
-                         m=builder.prior_strength)  # fmt: skip
+            literal_rate(
+                events,
+                row,
+                levels=spec.levels,
+                target=spec.target,
+                day=int(row["day"]),
+                since=None,
+                m=builder.prior_strength,
+            )  # fmt: skip
             for row in rows.to_dict("records")
         ]
         worst = pd.Series(per_line).groupby(rows["claim_pos"].to_numpy()).max()
