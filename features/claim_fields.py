@@ -315,6 +315,7 @@ def claim_fields(claims: Columns, rows: Columns, *, context_lines: Mapping[str, 
     out["auth_required_lines"] = per_claim(auth_needed.astype(np.float64), np.add)
     out["auth_missing_lines"] = per_claim((auth_needed & ~has_auth).astype(np.float64), np.add)
     out["noncovered_learned_lines"] = per_claim(rows["noncovered_learned"].astype(np.float64), np.add)
+    out["modifier_learned_lines"] = per_claim(rows["modifier_learned"].astype(np.float64), np.add)
     # written pre-submission edits (payer_rules.yaml; 0 on every claim while no rule file sets one)
     out["rule_modifier_missing"] = per_claim(rows["edit_modifier_missing"].astype(np.float64), np.add)
     out["rule_pair_bundled"] = per_claim(rows["edit_pair_bundled"].astype(np.float64), np.add)

@@ -18,9 +18,9 @@ from features.auth_evidence import WINDOW_DAYS as AUTH_WINDOW_DAYS
 from features.claim_fields import referral_missing, rendering_clinician
 from features.columns import Columns, per_distinct
 from features.contract.codes import CATEGORIES
-from features.coverage_evidence import WINDOW_DAYS as COVERAGE_WINDOW_DAYS
 from features.denial_events import pick
 from features.denial_feature_defs import FEATURE_NAMES
+from features.learned_policies import WINDOW_DAYS as POLICY_WINDOW_DAYS
 
 __all__ = ["FeatureSet", "modifier_text", "reason_context"]
 
@@ -158,17 +158,13 @@ def reason_context(
             f"in the last {AUTH_WINDOW_DAYS} days"
         )
     context["auth_rule_source"] = source
-    flagged = np.flatnonzero(rows["noncovered_learned"])  # the first line per claim the plan no longer covers
-    flagged_pos = rows["claim_pos"][flagged]
-    lead = flagged[np.r_[True, flagged_pos[1:] != flagged_pos[:-1]]] if len(flagged) else flagged
-    context["coverage_code"] = np.full(n, "none", dtype=object)
-    context["coverage_code"][rows["claim_pos"][lead]] = rows["procedure_code"][lead]
-    context["coverage_text"] = np.full(n, "no recent evidence", dtype=object)
-    for i in lead:  # rare: format only these
-        context["coverage_text"][rows["claim_pos"][i]] = (
-            f"{rows['procedure_code'][i]}: {rows['coverage_evidence_rate'][i]:.0%} of "
-            f"{rows['coverage_evidence_lines'][i]:.0f} lines denied as not covered in the last "
-            f"{COVERAGE_WINDOW_DAYS} days"
+    for flag, prefix, what in (
+        ("noncovered_learned", "coverage", "denied as not covered"),
+        ("modifier_learned", "modifier", "sent without a modifier denied for coding"),
+    ):
+        name = "coverage" if prefix == "coverage" else "modifier_policy"
+        context[f"{name}_code"], context[f"{name}_text"] = _learned_policy_context(
+            rows, n, flag=flag, evidence=prefix, what=what
         )
     has_auth = ~pd.isna(claims["prior_auth_number"])
     context["auth_text"] = pick(("without an authorization number", "with an authorization number"), has_auth)
@@ -201,3 +197,21 @@ def _category_texts(labels: Mapping[str, str], actions: Mapping[str, str]) -> tu
     """Label (lower case) and preventive action per category, in CATEGORIES order."""
     texts = np.array([labels[c].lower() for c in CATEGORIES], dtype=object)
     return texts, np.array([actions[c] for c in CATEGORIES], dtype=object)
+
+
+def _learned_policy_context(
+    rows: Mapping[str, np.ndarray], n: int, *, flag: str, evidence: str, what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(code, evidence text) of each claim's first line a learned policy flags (features/learned_policies.py)."""
+    flagged = np.flatnonzero(rows[flag])
+    flagged_pos = rows["claim_pos"][flagged]
+    lead = flagged[np.r_[True, flagged_pos[1:] != flagged_pos[:-1]]] if len(flagged) else flagged
+    code = np.full(n, "none", dtype=object)
+    code[rows["claim_pos"][lead]] = rows["procedure_code"][lead]
+    text = np.full(n, "no recent evidence", dtype=object)
+    for i in lead:  # rare: format only these
+        text[rows["claim_pos"][i]] = (
+            f"{rows['procedure_code'][i]}: {rows[f'{evidence}_evidence_rate'][i]:.0%} of "
+            f"{rows[f'{evidence}_evidence_lines'][i]:.0f} lines {what} in the last {POLICY_WINDOW_DAYS} days"
+        )
+    return code, text

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from features.contract.codes import CATEGORIES
 from features.declarations import AggregateSpec, FeatureDef, ReasonGroup
+from features.learned_policies import WINDOW_DAYS as POLICY_WINDOW_DAYS
 
 __all__ = [
     "CATEGORICAL",
@@ -109,6 +110,14 @@ REASON_GROUPS: dict[str, ReasonGroup] = {
             "non_covered",
             "Check {payer_id}'s current coverage policy for {coverage_code} before release: bill it only with the "
             "patient's signed waiver (ABN), or not at all",
+        ),
+        ReasonGroup(
+            "modifier_policy",
+            "{modifier_learned_lines:.0f} line(s) bill a code without a modifier that {payer_id} ({plan_type}) now "
+            "denies for coding without one ({modifier_policy_text})",
+            "coding",
+            "Check {payer_id}'s current policy for {modifier_policy_code}: add the modifier it now requires when the "
+            "service meets it (a required modifier is missing: CARC 4)",
         ),
         ReasonGroup(
             "eligibility",
@@ -389,8 +398,13 @@ def _declare() -> tuple[FeatureDef, ...]:
             "rule_diagnosis",
         ),
         "noncovered_learned_lines": (
-            "lines whose code the plan's recent remits deny as not covered (features/coverage_evidence.py)",
+            "lines whose code the plan's recent remits deny as not covered (features/learned_policies.py)",
             "coverage",
+        ),
+        "modifier_learned_lines": (
+            "lines sent without a modifier where the plan's recent remits deny the code without one for coding "
+            "(features/learned_policies.py)",
+            "modifier_policy",
         ),
         "duplicate_prior": ("earlier claims with the same patient, procedure and service date", "duplicate"),
         "duplicate_days_since": ("days since that earlier claim", "duplicate"),
@@ -417,8 +431,9 @@ def _declare() -> tuple[FeatureDef, ...]:
         if name.startswith("duplicate"):
             source = "claims submitted earlier"
         as_of = _AS_OF_CLAIM
-        if name == "noncovered_learned_lines":
-            source, as_of = "claims, claim_lines, history of first remits (the last 30 days)", _AS_OF_HISTORY
+        if name in ("noncovered_learned_lines", "modifier_learned_lines"):
+            source = f"claims, claim_lines, history of first remits (the last {POLICY_WINDOW_DAYS} days)"
+            as_of = _AS_OF_HISTORY
         add(FeatureDef(name, meaning, source, as_of, group))
     for spec in LINE_SPECS:
         for suffix, what in (

@@ -29,11 +29,16 @@ from features.columns import Columns, Table, check_unique_ids, claim_columns, in
 from features.contract.codes import CATEGORIES, CodeTables
 from features.contract.payer_rule_model import RuleLibrary
 from features.contract.payer_rules import PayerRules
-from features.coverage_evidence import fit_coverage_evidence, learned_not_covered
 from features.denial_context import FeatureSet, modifier_text, reason_context
 from features.denial_events import claim_key_columns, outcome_events
 from features.denial_feature_defs import CATEGORICAL, CLAIM_SPECS, FEATURE_NAMES, FEATURES, LINE_SPECS, REASON_GROUPS
 from features.history import HistoryAggregates
+from features.learned_policies import (
+    fit_coverage_evidence,
+    fit_modifier_evidence,
+    learned_modifier_missing,
+    learned_not_covered,
+)
 from features.patient_keys import PatientKeyMismatch, key_fingerprint
 
 __all__ = [
@@ -106,6 +111,7 @@ class DenialFeatureBuilder:
         ).fit(claim_events)
         self.auth_evidence_: HistoryAggregates | None = fit_auth_evidence(line_events)
         self.coverage_evidence_: HistoryAggregates | None = fit_coverage_evidence(line_events)
+        self.modifier_evidence_: HistoryAggregates | None = fit_modifier_evidence(line_events)
         self.rules_ = rules
         self.patient_key_fingerprint_ = key_fingerprint()
         self.category_labels_ = {c: codes.label(c) for c in CATEGORIES}
@@ -117,9 +123,8 @@ class DenialFeatureBuilder:
         """Compact the history for saving; every answer is then given as of that day."""
         self.line_aggregates_.freeze(as_of_day=as_of_day)
         self.claim_aggregates_.freeze(as_of_day=as_of_day)
-        for evidence in (self.auth_evidence_, self.coverage_evidence_):
-            if evidence is not None:
-                evidence.freeze(as_of_day=as_of_day)
+        for evidence in self._evidence():
+            evidence.freeze(as_of_day=as_of_day)
         self.as_of_day_ = as_of_day
         return self
 
@@ -140,6 +145,7 @@ class DenialFeatureBuilder:
         twin.claim_aggregates_ = other.claim_aggregates_
         twin.auth_evidence_ = None if self.auth_evidence_ is None else other.auth_evidence_
         twin.coverage_evidence_ = None if self.coverage_evidence_ is None else other.coverage_evidence_
+        twin.modifier_evidence_ = None if self.modifier_evidence_ is None else other.modifier_evidence_
         twin.as_of_day_ = None
         return twin
 
@@ -186,6 +192,7 @@ class DenialFeatureBuilder:
         apply_payer_rules(c, rows, self.rules_)
         self._add_learned_auth(rows)
         self._add_learned_coverage(rows)
+        self._add_learned_modifier(rows)
         own = claim_fields(c, rows, context_lines=context_rows)
         claim_ids = pd.Index(ids, dtype="str", name="claim_id")
 
@@ -275,10 +282,14 @@ class DenialFeatureBuilder:
             self._level_index(name)
         self.line_aggregates_.prepare()
         self.claim_aggregates_.prepare()
-        for evidence in (self.auth_evidence_, self.coverage_evidence_):
-            if evidence is not None:
-                evidence.prepare()
+        for evidence in self._evidence():
+            evidence.prepare()
         return self
+
+    def _evidence(self) -> list[HistoryAggregates]:
+        """The learned-policy histories this builder has (a model saved before one existed lacks it)."""
+        found = (self.auth_evidence_, self.coverage_evidence_, self.modifier_evidence_)
+        return [e for e in found if e is not None]
 
     def _add_learned_auth(self, rows: dict[str, np.ndarray]) -> None:
         """Widen each line's `auth_needed` (payer rules) with the requirements the payer's recent denials show."""
@@ -309,6 +320,20 @@ class DenialFeatureBuilder:
         rows["noncovered_learned"] = learned
         rows["coverage_evidence_lines"], rows["coverage_evidence_rate"] = lines, rate
 
+    def _add_learned_modifier(self, rows: dict[str, np.ndarray]) -> None:
+        """Mark each line sent without a modifier where the plan's recent remits deny the code without one."""
+        n = len(rows["claim_pos"])
+        rows["modifier_learned"] = np.zeros(n, dtype=bool)
+        rows["modifier_evidence_lines"] = np.zeros(n)
+        rows["modifier_evidence_rate"] = np.zeros(n)
+        if self.modifier_evidence_ is None or not n:  # a model saved before learned modifiers existed
+            return
+        learned, lines, rate = learned_modifier_missing(
+            self.modifier_evidence_, rows, query_day=day_number(rows["submitted_at"])
+        )
+        rows["modifier_learned"] = learned
+        rows["modifier_evidence_lines"], rows["modifier_evidence_rate"] = lines, rate
+
     # ---- persistence: plain arrays and JSON, no pickled objects --------------------------------------
     def to_state(self) -> dict[str, Any]:
         return {
@@ -327,6 +352,7 @@ class DenialFeatureBuilder:
             "claim_aggregates": self.claim_aggregates_.to_state(),
             **({} if self.auth_evidence_ is None else {"auth_evidence": self.auth_evidence_.to_state()}),
             **({} if self.coverage_evidence_ is None else {"coverage_evidence": self.coverage_evidence_.to_state()}),
+            **({} if self.modifier_evidence_ is None else {"modifier_evidence": self.modifier_evidence_.to_state()}),
         }
 
     @classmethod
@@ -345,4 +371,6 @@ class DenialFeatureBuilder:
         self.auth_evidence_ = None if evidence is None else HistoryAggregates.from_state(evidence)
         coverage = state.get("coverage_evidence")
         self.coverage_evidence_ = None if coverage is None else HistoryAggregates.from_state(coverage)
+        modifier = state.get("modifier_evidence")
+        self.modifier_evidence_ = None if modifier is None else HistoryAggregates.from_state(modifier)
         return self.prepare()  # a loaded builder serves requests: build its lookups now, not on the first one

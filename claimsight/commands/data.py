@@ -29,6 +29,13 @@ def synth(
             "persist, rules per plan within a payer, a mid-history coverage change)"
         ),
     ] = "standard",
+    policy_change: Annotated[
+        str,
+        typer.Option(
+            help="scrambled only: the mid-history policy change, stops_covering (a plan stops covering 30 codes) or "
+            "requires_modifier (it starts denying them without modifier KX)"
+        ),
+    ] = "stops_covering",
 ) -> None:
     """Write a synthetic claims history (tables, payer_rules.yaml, and truth/ which training never reads).
 
@@ -41,11 +48,17 @@ def synth(
         raise typer.BadParameter("must be parquet, csv or x12", param_hint="--format")
     if structure not in ("standard", "scrambled"):
         raise typer.BadParameter("must be standard or scrambled", param_hint="--structure")
+    from synthetic.scrambled.market import POLICY_KINDS
+
+    if policy_change not in POLICY_KINDS:
+        raise typer.BadParameter(f"must be one of {', '.join(POLICY_KINDS)}", param_hint="--policy-change")
+    if policy_change != "stops_covering" and structure != "scrambled":
+        raise typer.BadParameter("only the scrambled world has a policy change to choose", param_hint="--policy-change")
     t0 = time.perf_counter()
     if structure == "scrambled":
         from synthetic.scrambled import generate_scrambled_world
 
-        world = generate_scrambled_world(claims=claims, months=months, seed=seed)
+        world = generate_scrambled_world(claims=claims, months=months, seed=seed, policy_change=policy_change)
     else:
         world = generate_world(claims=claims, months=months, seed=seed)
     write_world(world, out_dir=out, fmt=cast(Format, "parquet" if fmt == "x12" else fmt))

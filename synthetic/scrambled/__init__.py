@@ -31,7 +31,7 @@ import numpy as np
 from synthetic.knowable import rank_auc
 from synthetic.ledger import Ledger
 from synthetic.scrambled.catalog import Catalog, build_catalog
-from synthetic.scrambled.claims import Claims, Lines, concat, generate_claims
+from synthetic.scrambled.claims import Claims, Lines, comply_with_policy, concat, generate_claims
 from synthetic.scrambled.followups import FollowupResult, work_denials
 from synthetic.scrambled.hazards import (
     CAUSES,
@@ -84,8 +84,17 @@ class Simulation:
     ledger: Ledger  # remits and adjustments as integer records
 
 
-def simulate(*, claims: int, months: int, seed: int, start: dt.date = dt.date(2023, 1, 1)) -> Simulation:
-    """Run every stage of the scrambled world (see the module docstring); ``generate_scrambled_world`` formats it."""
+def simulate(
+    *,
+    claims: int,
+    months: int,
+    seed: int,
+    start: dt.date = dt.date(2023, 1, 1),
+    policy_change: str = "stops_covering",
+) -> Simulation:
+    """Run every stage of the scrambled world (see the module docstring); ``generate_scrambled_world`` formats it.
+
+    ``policy_change``: the mid-history change, "stops_covering" (the default world) or "requires_modifier"."""
     if claims < 1:
         raise ValueError("claims must be at least 1")
     seeds = np.random.SeedSequence(seed).spawn(len(_STAGES))
@@ -93,7 +102,9 @@ def simulate(*, claims: int, months: int, seed: int, start: dt.date = dt.date(20
     timeline = make_timeline(start=start, months=months)
     catalog = build_catalog(rngs["codes"])
     products = build_products(rngs["market"], catalog=catalog)
-    policy = make_policy_change(rngs["market"], products=products, catalog=catalog, timeline=timeline)
+    policy = make_policy_change(
+        rngs["market"], products=products, catalog=catalog, timeline=timeline, kind=policy_change
+    )
     clinicians = build_clinicians(rngs["people"], catalog=catalog)
     patients = build_patients(rngs["people"], n=max(claims // 4, 50), products=products, timeline=timeline)
     book, lines = generate_claims(
@@ -105,6 +116,7 @@ def simulate(*, claims: int, months: int, seed: int, start: dt.date = dt.date(20
         patients=patients,
         timeline=timeline,
     )
+    lines = comply_with_policy(rngs["claims"], claims=book, lines=lines, policy=policy)  # after every other draw
     visible = visible_parts(book, lines, catalog=catalog, products=products, policy=policy)
     outcome = realize(rngs["hazards"], claims=book, lines=lines, visible=visible)
     pay = price_lines(rngs["pricing"], claims=book, lines=lines, products=products, timeline=timeline)
@@ -160,9 +172,17 @@ def simulate(*, claims: int, months: int, seed: int, start: dt.date = dt.date(20
     return sim
 
 
-def generate_scrambled_world(*, claims: int, months: int, seed: int, start: dt.date = dt.date(2023, 1, 1)) -> World:
+def generate_scrambled_world(
+    *,
+    claims: int,
+    months: int,
+    seed: int,
+    start: dt.date = dt.date(2023, 1, 1),
+    policy_change: str = "stops_covering",
+) -> World:
     """Generate ``claims`` original claims over ``months`` months of history; a ``synthetic.World``."""
-    return to_world(simulate(claims=claims, months=months, seed=seed, start=start), seed=seed, claims=claims)
+    sim = simulate(claims=claims, months=months, seed=seed, start=start, policy_change=policy_change)
+    return to_world(sim, seed=seed, claims=claims)
 
 
 def to_world(sim: Simulation, *, seed: int, claims: int) -> World:

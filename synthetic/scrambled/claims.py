@@ -15,13 +15,18 @@ from typing import TypeVar
 import numpy as np
 
 from synthetic.scrambled.catalog import Catalog
-from synthetic.scrambled.market import Products
+from synthetic.scrambled.market import REQUIRED_MODIFIER, PolicyChange, Products
 from synthetic.scrambled.people import Clinicians, Patients
 from synthetic.timeline import Timeline
 
 AUTH_MISMATCH_RATE = 0.06  # of obtained authorizations, the share that does not match the service
 UNNEEDED_AUTH_RATE = 0.03  # claims that carry an authorization number no rule asked for
 MODIFIERS: tuple[str, ...] = ("25", "59", "RT", "LT", "26", "TC", "GP", "95")
+# what a line can carry: the harmless modifiers drawn at random, then the one a policy change requires
+LINE_MODIFIERS: tuple[str, ...] = (*MODIFIERS, REQUIRED_MODIFIER)
+POLICY_MODIFIER = len(MODIFIERS)  # index of REQUIRED_MODIFIER in LINE_MODIFIERS
+COMPLY_PER_MONTH = 0.1  # after a modifier becomes required, the share of lines that carry it grows by this a month
+COMPLY_MAX = 0.75  # ... up to this: some clinicians never hear of the bulletin
 
 
 @dataclass
@@ -231,3 +236,16 @@ def reorder(claims: Claims, lines: Lines, order: np.ndarray) -> tuple[Claims, Li
     ref = new_claims.duplicate_of
     new_claims.duplicate_of = np.where(ref >= 0, inverse[np.maximum(ref, 0)], -1)
     return new_claims, new_lines
+
+
+def comply_with_policy(rng: np.random.Generator, *, claims: Claims, lines: Lines, policy: PolicyChange) -> Lines:
+    """After a payer starts requiring a modifier, the practice learns of it from its denials: the share of the
+    policy's lines sent with the modifier grows month by month after the change (by submission date)."""
+    if policy.kind != "requires_modifier":
+        return lines
+    lc = lines.claim
+    product = claims.product[lc]
+    applies = policy.applies(product=product, code=lines.code, service_day=claims.service_from[lc])
+    months = np.maximum(claims.submitted[lc] - policy.effective_day, 0) / 30.4
+    comply = applies & (rng.random(len(lc)) < np.minimum(COMPLY_PER_MONTH * months, COMPLY_MAX))
+    return replace(lines, modifier=np.where(comply, POLICY_MODIFIER, lines.modifier))

@@ -38,13 +38,16 @@ import pandas as pd
 
 from features.contract.codes import CATEGORIES
 from synthetic.scrambled.catalog import Catalog
-from synthetic.scrambled.claims import AUTH_MISMATCH_RATE, Claims, Lines
+from synthetic.scrambled.claims import AUTH_MISMATCH_RATE, POLICY_MODIFIER, Claims, Lines
 from synthetic.scrambled.market import PolicyChange, Products
 from synthetic.scrambled.people import Clinicians
 
 CAUSES: tuple[str, ...] = CATEGORIES
 C = {name: i for i, name in enumerate(CAUSES)}
 LINE_CAUSES: tuple[int, ...] = (C["authorization"], C["non_covered"], C["medical_necessity"])
+# causes with a per-line part: the line causes, and coding when a policy requires a modifier (a line lacking it
+# is denied on its own; every other coding denial is the claim's)
+LINE_PARTS: tuple[int, ...] = (*LINE_CAUSES, C["coding"])
 PRIORITY: tuple[int, ...] = tuple(
     C[c]
     for c in (
@@ -70,6 +73,7 @@ H_OTHER = 0.004
 H_AUTH_MISSING = 0.90
 H_AUTH_MISMATCH = 0.75
 H_NONCOVERED = 0.92
+H_MODIFIER = 0.90  # a line of a policy code without the modifier the policy now requires
 
 
 @dataclass(frozen=True)
@@ -79,8 +83,9 @@ class Visible:
     late: np.ndarray
     auth_missing: np.ndarray  # per line
     auth_obtained: np.ndarray  # per line: needed and obtained (exposed to a mismatch)
-    noncovered: np.ndarray  # per line (policy change included)
-    policy: np.ndarray  # per line: non-covered because of the policy change
+    noncovered: np.ndarray  # per line (a withdrawal policy change included)
+    policy: np.ndarray  # per line: the policy change applies (its product, one of its codes, from its day)
+    modifier_missing: np.ndarray  # per line: the policy requires a modifier the line does not carry
     off_list: np.ndarray  # per line: pointed diagnosis not on the code's LCD list
     strictness: np.ndarray  # per line: the product's medical-necessity strictness
 
@@ -92,12 +97,15 @@ def visible_parts(
     product = claims.product[lc]
     pointed = claims.dx[lc, lines.dx_slot]
     policy_line = policy.applies(product=product, code=lines.code, service_day=claims.service_from[lc])
+    withdrawn = policy_line if policy.kind == "stops_covering" else np.zeros(len(lc), dtype=bool)
+    needs_modifier = policy_line if policy.kind == "requires_modifier" else np.zeros(len(lc), dtype=bool)
     return Visible(
         late=(claims.submitted - claims.service_to) > products.filing_days[claims.product],
         auth_missing=lines.auth_needed & ~claims.has_auth[lc],
         auth_obtained=lines.auth_needed & claims.has_auth[lc],
-        noncovered=products.noncovered[product, lines.code] | policy_line,
+        noncovered=products.noncovered[product, lines.code] | withdrawn,
         policy=policy_line,
+        modifier_missing=needs_modifier & (lines.modifier != POLICY_MODIFIER),
         off_list=~catalog.supports(lines.code, pointed),
         strictness=products.necessity_strictness[product],
     )
@@ -122,6 +130,7 @@ def line_hazards(lines: Lines, visible: Visible) -> np.ndarray:
     h[:, C["authorization"]] = visible.auth_missing * H_AUTH_MISSING + lines.auth_mismatch * H_AUTH_MISMATCH
     h[:, C["non_covered"]] = visible.noncovered * H_NONCOVERED
     h[:, C["medical_necessity"]] = visible.off_list * visible.strictness
+    h[:, C["coding"]] = visible.modifier_missing * H_MODIFIER
     return h
 
 
@@ -129,7 +138,7 @@ def combine(claim_h: np.ndarray, line_h: np.ndarray, line_claim: np.ndarray) -> 
     """H_c = 1 - (1 - claim_h_c) * prod over the claim's lines (1 - line_h_c)."""
     n = len(claim_h)
     keep = 1.0 - claim_h
-    for c in LINE_CAUSES:
+    for c in LINE_PARTS:
         keep[:, c] *= np.exp(np.bincount(line_claim, weights=np.log1p(-line_h[:, c]), minlength=n))
     return 1.0 - keep
 
@@ -151,7 +160,7 @@ def realize(rng: np.random.Generator, *, claims: Claims, lines: Lines, visible: 
     hazard = combine(claim_h, line_h, lc)
     fired = rng.random(claim_h.shape) < claim_h
     line_fire = rng.random(line_h.shape) < line_h
-    for c in LINE_CAUSES:
+    for c in LINE_PARTS:
         fired[:, c] |= np.bincount(lc, weights=line_fire[:, c], minlength=n) > 0
     denied: np.ndarray = np.asarray(fired.any(axis=1))
     ordered = fired[:, list(PRIORITY)]
@@ -185,6 +194,7 @@ def expected_keep_without_eligibility(
     )
     line_keep *= 1.0 - visible.noncovered * H_NONCOVERED
     line_keep *= 1.0 - visible.off_list * visible.strictness
+    line_keep *= 1.0 - visible.modifier_missing * H_MODIFIER
     return keep * np.exp(np.bincount(lc, weights=np.log(line_keep), minlength=n))
 
 

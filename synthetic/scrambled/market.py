@@ -43,7 +43,9 @@ _FILING_CHOICES: dict[str, tuple[int, ...]] = {
     "workers_comp": (180, 365),
 }
 NONCOVERED_SHARE = 0.3  # of the codes of a product's excluded group, the share it does not cover
-POLICY_CODES = 30  # codes the changing product stops covering
+POLICY_CODES = 30  # codes the changing product stops covering (or starts requiring a modifier on)
+POLICY_KINDS = ("stops_covering", "requires_modifier")
+REQUIRED_MODIFIER = "KX"  # "requirements of the medical policy are met": what payers add to a policy mid-year
 POLICY_MONTH_SHARE = 0.55  # the change takes effect this far into history
 
 
@@ -72,21 +74,34 @@ class Products:
 
 @dataclass(frozen=True)
 class PolicyChange:
-    """From ``effective_day`` (service date), ``product`` stops covering ``codes`` (procedure indices)."""
+    """From ``effective_day`` (service date), ``product`` stops covering ``codes`` (procedure indices), or with
+    ``kind`` "requires_modifier" denies their lines for coding unless they carry ``REQUIRED_MODIFIER``."""
 
     product: int
     effective_day: int
     codes: np.ndarray
+    kind: str = "stops_covering"
 
     def applies(self, *, product: np.ndarray, code: np.ndarray, service_day: np.ndarray) -> np.ndarray:
         return (product == self.product) & np.isin(code, self.codes) & (service_day >= self.effective_day)
 
     def describe(self, products: Products, catalog: Catalog) -> dict[str, Any]:
-        return {
+        common = {
             "payer_id": products.payer_ids[int(products.payer[self.product])],
             "plan_type": products.plan[self.product],
             "effective_date": iso(self.effective_day),
-            "kind": "stops_covering",
+            "kind": self.kind,
+        }
+        if self.kind == "requires_modifier":
+            return common | {
+                "carcs": ["4", "182"],
+                "modifier": REQUIRED_MODIFIER,
+                "codes": sorted(catalog.codes[int(c)] for c in self.codes),
+                "change": f"the product denies these codes for coding unless the line carries modifier "
+                f"{REQUIRED_MODIFIER} (service dates from effective_date); payer_rules.yaml does not say so, and "
+                "the practice adds the modifier to more of them month by month",
+            }
+        return common | {
             "carcs": ["96", "204"],
             "codes": sorted(catalog.codes[int(c)] for c in self.codes),
             "change": "the product stops covering these codes (service dates from effective_date); "
@@ -139,10 +154,18 @@ def build_products(rng: np.random.Generator, *, catalog: Catalog) -> Products:
 
 
 def make_policy_change(
-    rng: np.random.Generator, *, products: Products, catalog: Catalog, timeline: Timeline
+    rng: np.random.Generator,
+    *,
+    products: Products,
+    catalog: Catalog,
+    timeline: Timeline,
+    kind: str = "stops_covering",
 ) -> PolicyChange:
-    """The largest commercial product stops covering commonly billed codes (the more popular half of the
-    catalog, drawn uniformly) that are on none of its lists."""
+    """The largest commercial product stops covering (or starts requiring a modifier on) commonly billed codes
+    (the more popular half of the catalog, drawn uniformly) that are on none of its lists. Both kinds draw the
+    same codes and day, so they differ in the change alone."""
+    if kind not in POLICY_KINDS:
+        raise ValueError(f"policy change kind must be one of {', '.join(POLICY_KINDS)}, not {kind!r}")
     commercial = [i for i, p in enumerate(products.plan) if p == "commercial"]
     product = max(commercial, key=lambda i: (products.share[i], -i))
     listed = products.auth_groups[product][catalog.group] | products.noncovered[product]
@@ -150,7 +173,7 @@ def make_policy_change(
     eligible = np.flatnonzero(~listed & common)
     codes = np.sort(rng.choice(eligible, size=POLICY_CODES, replace=False))
     month = min(int(round(POLICY_MONTH_SHARE * timeline.months)), timeline.months - 1)
-    return PolicyChange(product=product, effective_day=int(timeline.month_starts[month]), codes=codes)
+    return PolicyChange(product=product, effective_day=int(timeline.month_starts[month]), codes=codes, kind=kind)
 
 
 def team_payer_rules(products: Products, catalog: Catalog) -> dict[str, Any]:

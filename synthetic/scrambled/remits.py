@@ -182,8 +182,10 @@ def adjudicate_first(
     n, lc = len(claims), lines.claim
     day = remit_day(rng, products=products, product=claims.product, sent=claims.submitted)
     emitted = day <= timeline.end
-    line_cause = np.isin(outcome.cause, LINE_CAUSES) & outcome.denied
     n_fired = np.bincount(lc, weights=outcome.line_fired, minlength=n)
+    # a line cause, or a coding denial whose lines lacked a required modifier: the payer denies those lines
+    own_lines = np.isin(outcome.cause, LINE_CAUSES) | ((outcome.cause == C["coding"]) & (n_fired > 0))
+    line_cause = own_lines & outcome.denied
     full = outcome.denied & (~line_cause | (n_fired == claims.n_lines))
     denied_line = np.where(full[lc], True, outcome.line_fired & line_cause[lc])
     denied_line &= outcome.denied[lc]

@@ -13,7 +13,7 @@ from synthetic import assemble
 from synthetic.assemble import SEXES, claim_ids, contract_frame
 from synthetic.ledger import Ledger
 from synthetic.scrambled.catalog import Catalog
-from synthetic.scrambled.claims import MODIFIERS, Claims, Lines
+from synthetic.scrambled.claims import LINE_MODIFIERS, Claims, Lines
 from synthetic.scrambled.followups import ACTIONS, OUTCOMES, FollowupResult
 from synthetic.scrambled.hazards import CAUSES, Outcome
 from synthetic.scrambled.market import Products
@@ -83,7 +83,7 @@ def lines_frame(*, lines: Lines, catalog: Catalog) -> pd.DataFrame:
             "claim_id": claim_ids(lines.claim),
             "line_number": lines.line_number.astype(np.int64),
             "procedure_code": series(take(catalog.codes, lines.code)),
-            "modifiers": series(take(MODIFIERS, lines.modifier)),
+            "modifiers": series(take(LINE_MODIFIERS, lines.modifier)),
             "units": lines.units.astype(np.int64),
             "charge": lines.charge,
             "diagnosis_pointers": series(take(("1", "2", "3", "4"), lines.dx_slot)),

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from synthetic.scrambled import Simulation, simulate
+from synthetic.scrambled.claims import POLICY_MODIFIER
 from synthetic.scrambled.hazards import H_LAPSE, C
 
 
@@ -151,3 +152,37 @@ def test_recovery_depends_on_payer_codes_amount_and_timing(sim: Simulation) -> N
     amount = sim.first.denied_amount[d]
     assert np.corrcoef(np.log(np.maximum(amount[m], 1.0)), p[m])[0, 1] > 0.0
     np.testing.assert_array_less(t["expected_recovered_amount"] - 0.01, amount * 1.0 + 0.01)
+
+
+@pytest.fixture(scope="module")
+def modifier_sim() -> Simulation:
+    return simulate(claims=40_000, months=24, seed=9, policy_change="requires_modifier")
+
+
+def test_a_required_modifier_denies_bare_policy_lines_for_coding_after_it_and_only_there(
+    modifier_sim: Simulation,
+) -> None:
+    sim, policy = modifier_sim, modifier_sim.policy
+    assert policy.kind == "requires_modifier"
+    lc = sim.lines.claim
+    day = sim.claims.service_from[lc]
+    mine = np.isin(sim.lines.code, policy.codes) & (sim.claims.product[lc] == policy.product)
+    after, before = mine & (day >= policy.effective_day), mine & (day < policy.effective_day)
+    with_it = sim.lines.modifier == POLICY_MODIFIER
+    missing = sim.visible.modifier_missing
+    assert missing[after & ~with_it].all() and not missing[~after | with_it].any()
+    assert not with_it[before].any() and with_it[after].any()  # nobody adds it before the change
+    # the practice learns: later lines of the policy carry the modifier more often than the first month's
+    months = (sim.claims.submitted[lc] - policy.effective_day) // 30
+    assert with_it[after & (months <= 0)].mean() < 0.1 < 0.5 < with_it[after & (months >= 8)].mean()
+    # a bare policy line's claim is denied for coding far more often than the policy's other claims
+    n = len(sim.claims)
+    bare = np.bincount(lc, weights=after & ~with_it, minlength=n) > 0
+    others = (np.bincount(lc, weights=mine, minlength=n) > 0) & ~bare
+    coding = sim.outcome.denied & (sim.outcome.cause == C["coding"])
+    assert bare.sum() > 100 and coding[bare].mean() > 0.8 and coding[others].mean() < 0.1
+    # nothing is withdrawn: the policy's lines are non-covered exactly where the product never covered them
+    assert (sim.visible.noncovered[after] == sim.products.noncovered[policy.product, sim.lines.code[after]]).all()
+    # the payer denies the bare lines themselves (line-level CAS), not the whole claim's other lines
+    denied_lines = sim.outcome.line_fired & (sim.outcome.cause[lc] == C["coding"])
+    assert denied_lines[after & ~with_it].mean() > 0.8 and not denied_lines[with_it].any()

@@ -19,9 +19,10 @@ from synthetic.scrambled.hazards import (
 )
 
 
-@pytest.fixture(scope="module")
-def tiny() -> Simulation:
-    return simulate(claims=1_500, months=12, seed=21)
+@pytest.fixture(scope="module", params=["stops_covering", "requires_modifier"])
+def tiny(request: pytest.FixtureRequest) -> Simulation:
+    """Both kinds of policy change: a required modifier adds a per-line coding hazard the oracle must carry."""
+    return simulate(claims=1_500, months=12, seed=21, policy_change=request.param)
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from factories import History
 
-from features import coverage_evidence as ce
+from features import learned_policies as ce
 from features.contract.codes import load_code_tables
 from features.contract.labels import compute_labels
 from features.contract.payer_rules import load_payer_rules
@@ -113,3 +114,88 @@ def test_on_the_scrambled_world_the_withdrawn_codes_are_learned_after_the_change
     everyone = labels.set_index("claim_id")["denial_category"].reindex(claims["claim_id"])
     assert (everyone == "non_covered").mean() < 0.1
     assert all("denied as not covered in the last 90 days" in t for t in fs.context["coverage_text"][flagged])
+
+
+def modifier_events(seed: int, n: int = 4_000) -> pd.DataFrame:
+    """Line outcomes over 300 days; from day 150 one plan denies code 11111 for coding when sent bare."""
+    rng = np.random.default_rng(seed)
+    plan = rng.choice(["commercial", "medicare"], n)
+    code = rng.choice(["11111", "22222"], n)
+    modifier = rng.choice([ce.NO_MODIFIER, "KX", "25"], n, p=[0.7, 0.2, 0.1])
+    day = 19_000 + rng.integers(0, 300, n)
+    required = (plan == "commercial") & (code == "11111") & (modifier == ce.NO_MODIFIER) & (day >= 19_150)
+    p = np.where(required, 0.85, 0.04)
+    return pd.DataFrame(
+        {"payer_id": "P1", "plan_type": plan, "procedure_code": code, "modifier_key": modifier,
+         "line_denied_coding": (rng.random(n) < p).astype(float), "event_day": day}
+    )  # fmt: skip
+
+
+def slow_modifier_rule(events: pd.DataFrame, key: tuple[str, str, str, str], day: int) -> tuple[bool, int]:
+    """The modifier rule read literally: only a bare line can miss a modifier; its plan's bare lines of the
+    code answered in [day - window, day), smoothed once toward the window's global coding rate."""
+    if key[3] != ce.NO_MODIFIER:
+        return False, 0
+    window = events[(events["event_day"] >= day - ce.WINDOW_DAYS) & (events["event_day"] < day)]
+    root = (window["line_denied_coding"].sum() + GLOBAL_PRIOR_WEIGHT * GLOBAL_PRIOR_RATE) / (
+        len(window) + GLOBAL_PRIOR_WEIGHT
+    )
+    columns = ("payer_id", "plan_type", "procedure_code", "modifier_key")
+    mine = window[np.logical_and.reduce([window[k] == v for k, v in zip(columns, key, strict=True)])]
+    rate = (mine["line_denied_coding"].sum() + ce.PRIOR_STRENGTH * root) / (len(mine) + ce.PRIOR_STRENGTH)
+    return bool(len(mine) >= ce.MODIFIER_MIN_LINES and rate >= ce.MIN_RATE), len(mine)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_learned_modifier_requirement_equals_the_slow_rule(seed: int) -> None:
+    events = modifier_events(seed)
+    evidence = ce.fit_modifier_evidence(events)
+    rng = np.random.default_rng(seed + 200)
+    q = 300
+    rows = {
+        "payer_id": np.array(["P1"] * q, dtype=object),
+        "plan_type": rng.choice(["commercial", "medicare"], q).astype(object),
+        "procedure_code": rng.choice(["11111", "22222"], q).astype(object),
+        "modifier_key": rng.choice([ce.NO_MODIFIER, "KX"], q).astype(object),
+    }
+    days = 19_000 + rng.integers(-10, 330, q)
+    learned, lines, _ = ce.learned_modifier_missing(evidence, rows, query_day=days)
+    keys = zip(rows["payer_id"], rows["plan_type"], rows["procedure_code"], rows["modifier_key"], strict=True)
+    expected = [slow_modifier_rule(events, key, int(d)) for key, d in zip(keys, days, strict=True)]
+    np.testing.assert_array_equal(learned, [e[0] for e in expected])
+    np.testing.assert_array_equal(lines, [e[1] for e in expected])
+    assert learned.any() and not learned.all()
+    # learned only where the plan changed its policy, only after the change, never for a line with a modifier
+    hit = np.flatnonzero(learned)
+    assert set(rows["plan_type"][hit]) == {"commercial"} and set(rows["procedure_code"][hit]) == {"11111"}
+    assert (days[hit] > 19_150).all() and set(rows["modifier_key"][hit]) == {ce.NO_MODIFIER}
+
+
+def test_a_bare_line_of_a_code_the_plan_now_denies_without_a_modifier_is_flagged_with_its_evidence() -> None:
+    h = History()
+    for i in range(10):  # March: ten bare 97110 lines, each denied CO-4 (a required modifier is missing)
+        cid = h.claim(f"D{i}", submitted="2024-03-04", service="2024-03-01", procedures=("97110",))
+        r = h.remit(cid, date="2024-03-20", status="1")
+        h.adj(cid, r, "CO", "4", 100.0, line=1)
+    for i in range(10):  # the same code with its modifier is paid
+        cid = h.claim(f"K{i}", submitted="2024-03-04", service="2024-03-01", procedures=("97110",))
+        h.rows["claim_lines"][-1]["modifiers"] = "KX"
+        h.remit(cid, date="2024-03-20", status="1", paid=80.0)
+    h.claim("BARE", submitted="2024-04-15", service="2024-04-10", procedures=("97110",))
+    h.claim("WITH_KX", submitted="2024-04-15", service="2024-04-10", procedures=("97110",))
+    h.rows["claim_lines"][-1]["modifiers"] = "KX"
+    h.claim("TOO_EARLY", submitted="2024-03-15", service="2024-03-10", procedures=("97110",))
+    tables = h.validated().tables
+    codes = load_code_tables()
+    labels = compute_labels(tables, codes=codes, as_of=pd.Timestamp("2024-06-30"))
+    builder = DenialFeatureBuilder().fit(tables=tables, labels=labels, rules=load_payer_rules(), codes=codes)
+    query = tables["claims"][tables["claims"]["claim_id"].isin(["BARE", "WITH_KX", "TOO_EARLY"])]
+    fs = builder.transform(claims=query, lines=tables["claim_lines"])
+    flagged = dict(zip(fs.claim_ids, fs.X[:, FEATURE_NAMES.index("modifier_learned_lines")], strict=True))
+    assert flagged == {"BARE": 1.0, "WITH_KX": 0.0, "TOO_EARLY": 0.0}
+    at = list(fs.claim_ids).index("BARE")
+    assert fs.context["modifier_policy_code"][at] == "97110"
+    assert (
+        "10 lines sent without a modifier denied for coding in the last 90 days"
+        in fs.context["modifier_policy_text"][at]
+    )
