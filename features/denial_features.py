@@ -16,7 +16,7 @@ adjustments or follow-ups.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -191,8 +191,20 @@ class DenialFeatureBuilder:
             context_rows = _context_line_keys(context_claims, c, ~in_context, sources)
         apply_payer_rules(c, rows, self.rules_)
         self._add_learned_auth(rows)
-        self._add_learned_coverage(rows)
-        self._add_learned_modifier(rows)
+        self._add_learned_policy(
+            rows,
+            evidence=self.coverage_evidence_,
+            learn=learned_not_covered,
+            flag="noncovered_learned",
+            prefix="coverage",
+        )
+        self._add_learned_policy(
+            rows,
+            evidence=self.modifier_evidence_,
+            learn=learned_modifier_missing,
+            flag="modifier_learned",
+            prefix="modifier",
+        )
         own = claim_fields(c, rows, context_lines=context_rows)
         claim_ids = pd.Index(ids, dtype="str", name="claim_id")
 
@@ -306,33 +318,25 @@ class DenialFeatureBuilder:
         rows["auth_evidence_lines"], rows["auth_evidence_rate"] = lines, rate
         rows["auth_needed"] = rows["auth_needed"] | learned
 
-    def _add_learned_coverage(self, rows: dict[str, np.ndarray]) -> None:
-        """Mark each line whose code the plan's recent remits deny as not covered (no rule file field says so)."""
+    @staticmethod
+    def _add_learned_policy(
+        rows: dict[str, np.ndarray],
+        *,
+        evidence: HistoryAggregates | None,
+        learn: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]],
+        flag: str,
+        prefix: str,
+    ) -> None:
+        """Mark each line a learned policy flags (features/learned_policies.py: coverage withdrawn, a modifier now
+        required) as `flag`, with its evidence as `{prefix}_evidence_lines` and `_rate`: no rule file field says so."""
         n = len(rows["claim_pos"])
-        rows["noncovered_learned"] = np.zeros(n, dtype=bool)
-        rows["coverage_evidence_lines"] = np.zeros(n)
-        rows["coverage_evidence_rate"] = np.zeros(n)
-        if self.coverage_evidence_ is None or not n:  # a model saved before learned coverage existed
+        rows[flag] = np.zeros(n, dtype=bool)
+        rows[f"{prefix}_evidence_lines"] = np.zeros(n)
+        rows[f"{prefix}_evidence_rate"] = np.zeros(n)
+        if evidence is None or not n:  # a model saved before this learned policy existed
             return
-        learned, lines, rate = learned_not_covered(
-            self.coverage_evidence_, rows, query_day=day_number(rows["submitted_at"])
-        )
-        rows["noncovered_learned"] = learned
-        rows["coverage_evidence_lines"], rows["coverage_evidence_rate"] = lines, rate
-
-    def _add_learned_modifier(self, rows: dict[str, np.ndarray]) -> None:
-        """Mark each line sent without a modifier where the plan's recent remits deny the code without one."""
-        n = len(rows["claim_pos"])
-        rows["modifier_learned"] = np.zeros(n, dtype=bool)
-        rows["modifier_evidence_lines"] = np.zeros(n)
-        rows["modifier_evidence_rate"] = np.zeros(n)
-        if self.modifier_evidence_ is None or not n:  # a model saved before learned modifiers existed
-            return
-        learned, lines, rate = learned_modifier_missing(
-            self.modifier_evidence_, rows, query_day=day_number(rows["submitted_at"])
-        )
-        rows["modifier_learned"] = learned
-        rows["modifier_evidence_lines"], rows["modifier_evidence_rate"] = lines, rate
+        learned, lines, rate = learn(evidence, rows, query_day=day_number(rows["submitted_at"]))
+        rows[flag], rows[f"{prefix}_evidence_lines"], rows[f"{prefix}_evidence_rate"] = learned, lines, rate
 
     # ---- persistence: plain arrays and JSON, no pickled objects --------------------------------------
     def to_state(self) -> dict[str, Any]:
