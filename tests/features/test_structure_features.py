@@ -2,7 +2,7 @@
 outcome of the same key known strictly before the claim was sent, shrunk level by level from the global rate.
 
 dx_code (diagnosis code x procedure code through the ICD-10-CM category and block), plan_proc (payer plan x
-code), provider_late, provider_missing (the clinician's habits), payer_plan, and the patient's earlier
+code), provider_late, provider_missing (the clinician's habits), and the patient's earlier
 eligibility and payer-order denials (patient_eligibility, patient_cob: counted here by the raw patient id, in
 the features by its keyed hash)."""
 
@@ -29,7 +29,7 @@ from features.history import GLOBAL_PRIOR_RATE, GLOBAL_PRIOR_WEIGHT
 pytestmark = pytest.mark.slow  # the 30k-claim session world
 
 NEW_LINE = ("dx_code", "plan_proc")
-NEW_CLAIM = ("provider_late", "provider_missing", "payer_plan", "patient_eligibility", "patient_cob")
+NEW_CLAIM = ("provider_late", "provider_missing", "patient_eligibility", "patient_cob")
 
 
 def literal_rate(
