@@ -24,7 +24,6 @@ import pandas as pd
 __all__ = ["DEVELOPMENT_PATIENT_KEY", "PatientKeyMismatch", "key_fingerprint", "patient_keys", "use_patient_key"]
 
 DEVELOPMENT_PATIENT_KEY = "claimsight-development-patient-key-not-for-production"
-MIN_PATIENT_KEY_CHARS = 32
 _DIGEST_HEX = 24  # 96 bits: no collision among a health system's patients (birthday bound ~2^48)
 _FINGERPRINT_MESSAGE = b"claimsight patient key fingerprint v1"
 
