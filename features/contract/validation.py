@@ -291,12 +291,15 @@ def write_quarantine(result: ValidationResult, *, quarantine_dir: Path) -> list[
     return written
 
 
-def load_validated(data_dir: Path, *, max_reject_rate: float, quarantine_dir: Path | None = None) -> ValidationResult:
+def load_validated(
+    data_dir: Path | str, *, max_reject_rate: float, quarantine_dir: Path | str | None = None
+) -> ValidationResult:
     """Read, validate and write the quarantine files: what every command that reads history starts with.
 
     The quarantine files are written even when the reject rate fails the run, so the team can see why.
     """
-    qdir = quarantine_dir if quarantine_dir is not None else data_dir / "quarantine"
+    data_dir = Path(data_dir)  # a notebook or script passes a str as often as a Path
+    qdir = Path(quarantine_dir) if quarantine_dir is not None else data_dir / "quarantine"
     try:
         result = validate_tables(read_tables(data_dir), max_reject_rate=max_reject_rate)
     except RejectRateExceeded as exc:

@@ -9,7 +9,7 @@ import pytest
 from factories import History, three_paid_claims
 
 from features.contract.tables_io import ContractError, read_tables
-from features.contract.validation import RejectRateExceeded, validate_tables, write_quarantine
+from features.contract.validation import RejectRateExceeded, load_validated, validate_tables, write_quarantine
 
 
 def reasons(h: History, table: str) -> list[str]:
@@ -213,3 +213,13 @@ def test_unknown_columns_are_ignored_and_reported(tmp_path: Path) -> None:
     raw = read_tables(d)
     assert raw.ignored_columns == {"claims": ["patient_name"]}
     assert "patient_name" not in raw.frames["claims"].columns
+
+
+def test_load_validated_takes_a_str_path_as_well_as_a_path(tmp_path: Path) -> None:
+    d = three_paid_claims().write_csv(tmp_path)
+    from_str = load_validated(str(d), max_reject_rate=0.0, quarantine_dir=str(tmp_path / "q"))
+    from_path = load_validated(Path(d), max_reject_rate=0.0)
+    assert from_str.tables.keys() == from_path.tables.keys()
+    for name, table in from_str.tables.items():
+        pd.testing.assert_frame_equal(table, from_path.tables[name])
+    assert (tmp_path / "q").is_dir() and (Path(d) / "quarantine").is_dir()
