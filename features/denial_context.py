@@ -158,11 +158,10 @@ def reason_context(
             f"in the last {AUTH_WINDOW_DAYS} days"
         )
     context["auth_rule_source"] = source
-    for flag, prefix, what in (
-        ("noncovered_learned", "coverage", "denied as not covered"),
-        ("modifier_learned", "modifier", "sent without a modifier denied for coding"),
+    for flag, prefix, name, what in (
+        ("noncovered_learned", "coverage", "coverage", "denied as not covered"),
+        ("modifier_learned", "modifier", "modifier_policy", "sent without a modifier denied for coding"),
     ):
-        name = "coverage" if prefix == "coverage" else "modifier_policy"
         context[f"{name}_code"], context[f"{name}_text"] = _learned_policy_context(
             rows, n, flag=flag, evidence=prefix, what=what
         )
