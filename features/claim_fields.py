@@ -30,6 +30,7 @@ from features.columns import (
 )
 from features.contract.payer_rules import PayerRules
 from features.diagnosis_blocks import diagnosis_block
+from features.prevention.groups import procedure_group_of, procedure_section_of
 
 _DAY = np.timedelta64(1, "D")
 EPOCH = np.datetime64("1970-01-01", "D")
@@ -181,10 +182,39 @@ def line_rows(claims: Columns, sources: Sequence[Table]) -> Columns:
     out["prev_code"] = prev
     out["claim_families"] = families_per_claim(out["proc_family"], claim_pos, len(ids))[claim_pos]
     out["multi_family"] = np.array(["single", "multi"], dtype=object)[(out["claim_families"] > 1).astype(int)]
+    out["proc_section"] = per_distinct(code, procedure_section_of)
+    out["companion_group"] = companion_of(per_distinct(code, procedure_group_of), out["charge"], claim_pos)
     out["line_dx"] = pointed_diagnosis(out["diagnosis_codes"], out["diagnosis_pointers"])
     out["dx_chapter"] = per_distinct(out["line_dx"], lambda dx: dx[:1])
     out["dx_category"] = per_distinct(out["line_dx"], lambda dx: dx[:3])
     out["dx_block"] = per_distinct(out["line_dx"], diagnosis_block)
+    return out
+
+
+def companion_of(groups: np.ndarray, charges: np.ndarray, claim_pos: np.ndarray) -> np.ndarray:
+    """Per line: the procedure group (CPT/HCPCS section, `features.prevention.groups`) of the claim's costliest
+    OTHER line ('-' when alone; ties go to the earlier line). The main service a line is billed beside decides
+    whether it needs a modifier (25 on an E/M beside a surgery, not beside a lab test)."""
+    n = len(groups)
+    out = np.full(n, "-", dtype=object)
+    if n < 2:
+        return out
+    rows = np.arange(n)
+    cost = np.nan_to_num(np.asarray(charges, dtype=np.float64), nan=-1.0)
+    order = np.lexsort((rows, -cost, claim_pos))  # by claim, costliest first
+    sorted_pos = claim_pos[order]
+    first = np.r_[True, sorted_pos[1:] != sorted_pos[:-1]]
+    starts = np.flatnonzero(first)
+    top = np.full(int(claim_pos.max()) + 1, -1, dtype=np.int64)
+    runner_up = top.copy()
+    top[sorted_pos[starts]] = order[starts]
+    second = starts + 1
+    has_second = second < n
+    has_second[has_second] &= sorted_pos[second[has_second]] == sorted_pos[starts[has_second]]
+    runner_up[sorted_pos[starts[has_second]]] = order[second[has_second]]
+    other = np.where(top[claim_pos] == rows, runner_up[claim_pos], top[claim_pos])
+    found = other >= 0
+    out[found] = groups[other[found]]
     return out
 
 

@@ -24,6 +24,7 @@ from features.contract.codes import CATEGORIES, CodeTables
 from features.contract.frames import member
 from features.contract.payer_rules import PayerRules
 from features.denial_feature_defs import LINE_TARGET_CATEGORIES
+from features.learned_policies import NO_MODIFIER
 from features.patient_keys import patient_keys
 
 __all__ = ["claim_key_columns", "claim_keys", "outcome_events", "pick"]
@@ -113,6 +114,8 @@ def outcome_events(
     rows["line_denied"] = (category != "").astype("float64")
     for c in LINE_TARGET_CATEGORIES:
         rows[f"line_denied_{c}"] = (category == c).astype("float64")
+    # not an outcome: the team's own billing habit (features.denial_feature_defs.MODIFIER_HABIT_SPEC)
+    rows["line_has_modifier"] = (rows["modifier_key"].to_numpy(dtype=object) != NO_MODIFIER).astype("float64")
     rows["event_day"] = day_number(rows["first_remit_date"])
 
     cl = claim_keys(claims.set_index("claim_id").loc[lab.index].reset_index(), rules=rules)

@@ -19,6 +19,7 @@ __all__ = [
     "FEATURE_NAMES",
     "LINE_SPECS",
     "LINE_TARGET_CATEGORIES",
+    "MODIFIER_HABIT_SPEC",
     "REASON_GROUPS",
 ]
 
@@ -41,6 +42,23 @@ REASON_GROUPS: dict[str, ReasonGroup] = {
             "payer {payer_id} denied about {payer_proc_mod_rate:.0%} of {payer_proc_mod_code} lines "
             "billed with {payer_proc_mod_mods} (line {payer_proc_mod_line:.0f})",
             "coding",
+        ),
+        ReasonGroup(
+            "modifier_habit",
+            "line {modifier_habit_line:.0f} ({modifier_habit_code}) is sent without a modifier, while about "
+            "{modifier_habit_missing:.0%} of {modifier_habit_code} lines billed like it carry one",
+            "coding",
+            "Check whether {modifier_habit_code} on line {modifier_habit_line:.0f} needs a modifier (50/RT/LT for a "
+            "bilateral service, 25 on an E/M beside a procedure, GP on therapy, a payer's KX) before release",
+        ),
+        ReasonGroup(
+            "clinician_coverage",
+            "clinician {rendering_npi}'s recent lines in the same code section as {clinician_section_code} (line "
+            "{clinician_section_line:.0f}) were denied as not covered for this provider about "
+            "{clinician_section_rate_recent:.0%} of the time",
+            "non_covered",
+            "Check clinician {rendering_npi}'s certification and enrollment for this service (CLIA, credentialing "
+            "with {payer_id}) before release",
         ),
         ReasonGroup(
             "provider_procedure",
@@ -219,6 +237,13 @@ LINE_SPECS = (
         "line denial rate of this clinician for this code",
     ),
     AggregateSpec(
+        "clinician_section",
+        ((), ("proc_section",), ("rendering_npi", "proc_section")),
+        "line_denied_non_covered",
+        "not-covered denial rate of this clinician's lines of this CPT/HCPCS section (a lapsed lab certificate, "
+        "imaging accreditation or enrollment denies every such service until renewed: CARC B7)",
+    ),
+    AggregateSpec(
         "dx_proc",
         ((), ("proc_family",), ("dx_chapter", "proc_family"), ("dx_category", "proc_family")),
         "line_denied_medical_necessity",
@@ -260,6 +285,22 @@ LINE_SPECS = (
         "line_denied_authorization",
         "authorization denial rate of this payer for this code, with or without an authorization number",
     ),
+)
+# Not a denial rate: the share of a code's earlier lines sent with any modifier. A code nearly always billed
+# with one (a bilateral service, an E/M beside a procedure, therapy for a payer that wants GP) sent bare is
+# the usual missing-modifier denial (CARC 4), learned from the team's own billing without waiting for denials.
+# Counted from the same line events (dated by first remit, so what was known before the claim was sent), but
+# read only for lines without a modifier: features `modifier_habit_missing`, `_recent`.
+MODIFIER_HABIT_SPEC = AggregateSpec(
+    "modifier_habit",
+    (
+        (),
+        ("procedure_code",),
+        ("procedure_code", "companion_group"),
+        ("payer_id", "procedure_code", "companion_group"),
+    ),
+    "line_has_modifier",
+    "share of this code's lines sent with a modifier (beside the same main service, to this payer)",
 )
 CLAIM_SPECS = (
     AggregateSpec(
@@ -327,6 +368,7 @@ _LINE_GROUP = {
     "code_context": "modifiers",
     "code_pair": "bundling",
     "provider_proc": "provider_procedure",
+    "clinician_section": "clinician_coverage",
     "dx_proc": "diagnosis_pairing",
     "dx_code": "diagnosis_code",
     "plan_proc": "payer_procedure",
@@ -401,6 +443,13 @@ def _declare() -> tuple[FeatureDef, ...]:
             "(features/learned_policies.py)",
             "modifier_policy",
         ),
+        "modifier_habit_missing": (
+            "over the lines sent without any modifier: the highest share of their code's earlier lines (beside the "
+            "same main service: the CPT/HCPCS section of the claim's costliest other line; to this payer) that "
+            "carried one; 0 when every line has a modifier",
+            "modifier_habit",
+        ),
+        "modifier_habit_missing_recent": ("the same share over the last 90 days", "modifier_habit"),
         "duplicate_prior": ("earlier claims with the same patient, procedure and service date", "duplicate"),
         "duplicate_days_since": ("days since that earlier claim", "duplicate"),
         "lines_without_pointer": ("lines with no diagnosis pointer", "missing_information"),
@@ -428,6 +477,9 @@ def _declare() -> tuple[FeatureDef, ...]:
         as_of = _AS_OF_CLAIM
         if name in ("noncovered_learned_lines", "modifier_learned_lines"):
             source = f"claims, claim_lines, history of first remits (the last {POLICY_WINDOW_DAYS} days)"
+            as_of = _AS_OF_HISTORY
+        if name.startswith("modifier_habit"):
+            source = "claims, claim_lines, earlier claims' lines (dated by their first remit)"
             as_of = _AS_OF_HISTORY
         add(FeatureDef(name, meaning, source, as_of, group))
     for spec in LINE_SPECS:

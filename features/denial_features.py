@@ -31,9 +31,18 @@ from features.contract.payer_rule_model import RuleLibrary
 from features.contract.payer_rules import PayerRules
 from features.denial_context import FeatureSet, modifier_text, reason_context
 from features.denial_events import claim_key_columns, outcome_events
-from features.denial_feature_defs import CATEGORICAL, CLAIM_SPECS, FEATURE_NAMES, FEATURES, LINE_SPECS, REASON_GROUPS
+from features.denial_feature_defs import (
+    CATEGORICAL,
+    CLAIM_SPECS,
+    FEATURE_NAMES,
+    FEATURES,
+    LINE_SPECS,
+    MODIFIER_HABIT_SPEC,
+    REASON_GROUPS,
+)
 from features.history import HistoryAggregates
 from features.learned_policies import (
+    NO_MODIFIER,
     fit_coverage_evidence,
     fit_modifier_evidence,
     learned_modifier_missing,
@@ -78,6 +87,28 @@ def _context_line_keys(
     return out
 
 
+def _add_modifier_habit(
+    cols: dict[str, np.ndarray], rows: Mapping[str, np.ndarray], line_hist: Mapping[str, np.ndarray], *, n: int
+) -> np.ndarray:
+    """`modifier_habit_missing` (and `_recent`): over each claim's lines sent without a modifier, the highest
+    share of their code's earlier lines that carried one (0 when none is bare). Returns the line it names per
+    claim (-1: none), for the reason text."""
+    name = MODIFIER_HABIT_SPEC.name
+    bare = np.asarray(rows["modifier_key"] == NO_MODIFIER, dtype=bool)
+    row_pos = rows["claim_pos"]
+    share = np.where(bare, line_hist[f"{name}_rate"], 0.0)
+    pointer = np.full(n, -1, dtype=np.int64)
+    for suffix, values in (("", share), ("_recent", np.where(bare, line_hist[f"{name}_rate_recent"], 0.0))):
+        top = np.zeros(n)
+        np.maximum.at(top, row_pos, values)
+        cols[f"{name}_missing{suffix}"] = top
+    # rows are sorted by claim, then line: the first bare line holding its claim's top share
+    hit = np.flatnonzero(bare & (share > 0) & (share == cols[f"{name}_missing"][row_pos]))
+    claims_hit, first = np.unique(row_pos[hit], return_index=True)
+    pointer[claims_hit] = hit[first]
+    return pointer
+
+
 class DenialFeatureBuilder:
     """Fitted feature state for the denial-risk model: category levels, history aggregates, payer rules."""
 
@@ -104,7 +135,7 @@ class DenialFeatureBuilder:
         families = procedure_family(pd.Series(tables["claim_lines"]["procedure_code"].unique()))
         self.levels_["principal_family"] = sorted(families.dropna().astype(str).unique())
         self.line_aggregates_ = HistoryAggregates(
-            specs=LINE_SPECS, window_days=self.window_days, prior_strength=self.prior_strength
+            specs=(*LINE_SPECS, MODIFIER_HABIT_SPEC), window_days=self.window_days, prior_strength=self.prior_strength
         ).fit(line_events)
         self.claim_aggregates_ = HistoryAggregates(
             specs=CLAIM_SPECS, window_days=self.window_days, prior_strength=self.prior_strength
@@ -257,6 +288,7 @@ class DenialFeatureBuilder:
             pointers[name] = pointer[k]
             cols[f"{name}_any"] = np.where(has_lines, any_denied[k], np.nan)
             cols[f"{name}_rate_recent"] = recent[k]
+        pointers[MODIFIER_HABIT_SPEC.name] = _add_modifier_habit(cols, rows, line_hist, n=n)
 
         # claim-level history
         cols.update(

@@ -57,6 +57,28 @@ def group_labels() -> dict[str, str]:
     return {**labels, OTHER_GROUP: OTHER_LABEL}
 
 
+@functools.cache
+def procedure_group_of(code: str) -> str:
+    """`procedure_group` of one code, for per-value use (`features.columns.per_distinct`) where a Series
+    around a few codes would cost more than the lookup."""
+    text = str(code).strip().upper()[:5]
+    if not _SHAPE.match(text):
+        return OTHER_GROUP
+    table = procedure_groups()
+    for group, lo, hi in zip(*(table[c].astype(str).tolist() for c in ("group", "first", "last")), strict=True):
+        if text[0].isdigit() == lo[0].isdigit() and lo <= text <= hi:
+            return group
+    return OTHER_GROUP
+
+
+@functools.cache
+def procedure_section_of(code: str) -> str:
+    """The CPT section (Surgery, Radiology, Lab, Medicine, ...) or HCPCS Level II letter section of one code:
+    the part of its group's label before the colon ("Other codes" outside the ranges)."""
+    group = procedure_group_of(code)
+    return group_labels()[group].split(":")[0].split(" (")[0]
+
+
 def procedure_group(codes: pd.Series) -> pd.Series:
     """The group of each CPT/HCPCS code (first matching row; `other_codes` when none matches).
 

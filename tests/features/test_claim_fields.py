@@ -1,11 +1,12 @@
-"""Duplicate suspicion when nothing was sent before (a replacement claim scored on its own)."""
+"""Duplicate suspicion when nothing was sent before (a replacement claim scored on its own), and the main
+service a line is billed beside."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from features.claim_fields import duplicate_counts
+from features.claim_fields import companion_of, duplicate_counts
 
 
 def _lines(frequency: str, submitted: str) -> pd.DataFrame:
@@ -32,3 +33,13 @@ def test_an_earlier_original_with_the_same_service_is_counted() -> None:
     count, since = duplicate_counts(later, pd.concat([earlier, later], ignore_index=True))
     np.testing.assert_array_equal(count, [1, 1])
     np.testing.assert_array_equal(since, [5.0, 5.0])
+
+
+def test_the_companion_is_the_costliest_other_lines_group() -> None:
+    groups = np.array(["em", "surg", "lab", "em", "pt", "pt2", "lab"], dtype=object)
+    charges = np.array([120.0, 2400.0, 30.0, 90.0, 60.0, 60.0, np.nan])
+    claim_pos = np.array([0, 0, 0, 1, 2, 2, 2])
+    got = companion_of(groups, charges, claim_pos)
+    # claim 0: the surgery is beside the E/M and the lab; the surgery's own companion is the E/M (next costliest)
+    # claim 1: alone; claim 2: a tie goes to the earlier line, and a missing charge counts as the cheapest
+    assert got.tolist() == ["surg", "em", "surg", "-", "pt2", "pt", "pt"]

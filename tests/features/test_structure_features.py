@@ -2,7 +2,8 @@
 outcome of the same key known strictly before the claim was sent, shrunk level by level from the global rate.
 
 dx_code (diagnosis code x procedure code through the ICD-10-CM category and block), plan_proc (payer plan x
-code), provider_late, provider_missing (the clinician's habits), and the patient's earlier
+code), clinician_section (the clinician's not-covered denials by CPT section), the modifier habit (the share
+of a code's earlier lines sent with a modifier, read for lines sent without one), provider_late, provider_missing (the clinician's habits), and the patient's earlier
 eligibility and payer-order denials (patient_eligibility, patient_cob: counted here by the raw patient id, in
 the features by its keyed hash)."""
 
@@ -22,13 +23,13 @@ from features.contract.labels import compute_labels
 from features.contract.payer_rules import load_payer_rules
 from features.contract.validation import load_validated
 from features.denial_events import claim_keys, outcome_events
-from features.denial_feature_defs import CLAIM_SPECS, FEATURE_NAMES, LINE_SPECS
+from features.denial_feature_defs import CLAIM_SPECS, FEATURE_NAMES, LINE_SPECS, MODIFIER_HABIT_SPEC
 from features.denial_features import DenialFeatureBuilder
 from features.history import GLOBAL_PRIOR_RATE, GLOBAL_PRIOR_WEIGHT
 
 pytestmark = pytest.mark.slow  # the 30k-claim session world
 
-NEW_LINE = ("dx_code", "plan_proc")
+NEW_LINE = ("dx_code", "plan_proc", "clinician_section")
 NEW_CLAIM = ("provider_late", "provider_missing", "patient_eligibility", "patient_cob")
 
 
@@ -119,3 +120,34 @@ def test_line_level_structure_rates_are_the_worst_line_by_the_definition(built: 
         worst = pd.Series(per_line).groupby(rows["claim_pos"].to_numpy()).max()
         got = X[worst.index.to_numpy(), FEATURE_NAMES.index(f"{name}_rate")]
         np.testing.assert_allclose(got, worst.to_numpy(), rtol=1e-5)
+
+
+def test_modifier_habit_is_the_highest_share_over_the_bare_lines_by_the_definition(built: tuple) -> None:
+    tables, builder, sample, X = built
+    codes = load_code_tables()
+    events, _ = outcome_events(tables, compute_labels(tables, codes=codes), codes=codes, rules=load_payer_rules())
+    rows = pd.DataFrame(line_rows(claim_columns(sample, LINE_CLAIM_COLUMNS), [tables["claim_lines"]]))
+    rows["day"] = day_number(rows["submitted_at"])
+    bare = (rows["modifier_key"] == "-").to_numpy()
+    assert 0 < bare.sum() < len(rows)  # both kinds of line are exercised
+    for suffix, window in (("", None), ("_recent", builder.window_days)):
+        per_line = [
+            literal_rate(
+                events,
+                row,
+                levels=MODIFIER_HABIT_SPEC.levels,
+                target="line_has_modifier",
+                day=int(row["day"]),
+                since=None if window is None else int(row["day"]) - window,
+                m=builder.prior_strength,
+            )
+            if is_bare
+            else 0.0
+            for row, is_bare in zip(rows.to_dict("records"), bare, strict=True)
+        ]
+        want = pd.Series(per_line).groupby(rows["claim_pos"].to_numpy()).max().reindex(range(len(sample)), fill_value=0)
+        got = X[:, FEATURE_NAMES.index(f"modifier_habit_missing{suffix}")]
+        np.testing.assert_allclose(got, want.to_numpy(), rtol=1e-5)
+    # a claim whose every line carries a modifier has nothing missing
+    all_modified = ~pd.Series(bare).groupby(rows["claim_pos"].to_numpy()).any()
+    assert (X[all_modified[all_modified].index.to_numpy(), FEATURE_NAMES.index("modifier_habit_missing")] == 0).all()
