@@ -58,14 +58,26 @@ def group_labels() -> dict[str, str]:
 
 
 @functools.cache
+def _ranges() -> tuple[tuple[str, str, str], ...]:
+    """(group, first, last) of the shipped table as plain strings, for the one-code lookups."""
+    table = procedure_groups()
+    return tuple(zip(*(table[c].astype(str).tolist() for c in ("group", "first", "last")), strict=True))
+
+
+@functools.cache
+def _sections() -> dict[str, str]:
+    """Group id -> its section: the label before the colon (Surgery, Lab, HCPCS J, Other codes, ...)."""
+    return {g: label.split(":")[0].split(" (")[0] for g, label in group_labels().items()}
+
+
+@functools.cache
 def procedure_group_of(code: str) -> str:
     """`procedure_group` of one code, for per-value use (`features.columns.per_distinct`) where a Series
     around a few codes would cost more than the lookup."""
     text = str(code).strip().upper()[:5]
     if not _SHAPE.match(text):
         return OTHER_GROUP
-    table = procedure_groups()
-    for group, lo, hi in zip(*(table[c].astype(str).tolist() for c in ("group", "first", "last")), strict=True):
+    for group, lo, hi in _ranges():
         if text[0].isdigit() == lo[0].isdigit() and lo <= text <= hi:
             return group
     return OTHER_GROUP
@@ -73,10 +85,8 @@ def procedure_group_of(code: str) -> str:
 
 @functools.cache
 def procedure_section_of(code: str) -> str:
-    """The CPT section (Surgery, Radiology, Lab, Medicine, ...) or HCPCS Level II letter section of one code:
-    the part of its group's label before the colon ("Other codes" outside the ranges)."""
-    group = procedure_group_of(code)
-    return group_labels()[group].split(":")[0].split(" (")[0]
+    """The CPT section (Surgery, Radiology, Lab, Medicine, ...) or HCPCS Level II letter section of one code."""
+    return _sections()[procedure_group_of(code)]
 
 
 def procedure_group(codes: pd.Series) -> pd.Series:
