@@ -190,6 +190,11 @@ def _accuracy_line(res: dict[str, Any]) -> str:
             f"; oracle AUC {o['oracle_knowable_auc']:.4f} knowable at submission (gap "
             f"{o['oracle_knowable_gap']:.4f}), {o['oracle_clairvoyant_auc']:.4f} clairvoyant"
         )
+    causes = res.get("oracle_by_cause") or []
+    if causes:
+        text += "; by true cause, model / oracle AUC (share of the gap): " + ", ".join(
+            f"{r['cause']} {r['model_auc']:.3f} / {r['oracle_auc']:.3f} ({r['weighted_gap']:.4f})" for r in causes
+        )
     return text
 
 
@@ -254,6 +259,7 @@ def _train_stage(data: Path, home: Path) -> dict[str, Any]:
         "metrics": report.metrics,
         "baselines": report.baselines,
         "oracle": report.oracle,
+        "oracle_by_cause": [] if report.oracle_by_cause is None else report.oracle_by_cause.to_dict("records"),
         "evaluate": list(report.split.evaluate),
     }
 

@@ -45,6 +45,7 @@ class TrainReport(JobReport):
     by_payer: pd.DataFrame
     by_category: pd.DataFrame
     oracle: dict[str, float] = field(default_factory=dict)
+    oracle_by_cause: pd.DataFrame | None = None  # synthetic data only: where the gap to the oracle is
     held_out_ece: dict[str, float] = field(default_factory=dict)  # each calibration method on held-out halves
 
     def logged_metrics(self) -> dict[str, Mapping[str, float]]:
@@ -139,6 +140,34 @@ def oracle_metrics(data_dir: Path, claim_ids: pd.Index, y: np.ndarray) -> dict[s
     return out
 
 
+def oracle_by_cause(data_dir: Path, claim_ids: pd.Index, y: np.ndarray, p: np.ndarray) -> pd.DataFrame | None:
+    """Per true cause of denial (truth/, synthetic data): how well the model and the knowable oracle rank that
+    cause's denials above the paid claims, and each cause's share of the overall gap (its AUC gap weighted by
+    its share of the denials). Says which mechanism the model still misses; None without truth."""
+    from sklearn.metrics import roc_auc_score
+
+    truth = read_truth(data_dir, "claims")
+    if truth is None or "cause" not in truth or "p_denial_knowable" not in truth:
+        return None
+    truth = truth.set_index("claim_id").reindex(claim_ids.astype(str))
+    denied = y.astype(bool)
+    if truth["p_denial_knowable"].isna().any() or denied.all() or not denied.any():
+        return None
+    cause = truth["cause"].astype("string").fillna("").to_numpy(dtype=object)
+    oracle = truth["p_denial_knowable"].to_numpy()
+    rows = []
+    for c in sorted(set(cause[denied]) - {""}):
+        mine = denied & (cause == c)
+        judged = ~denied | mine
+        model_auc = float(roc_auc_score(mine[judged], p[judged]))
+        oracle_auc = float(roc_auc_score(mine[judged], oracle[judged]))
+        rows.append({"cause": c, "denials": int(mine.sum()), "model_auc": model_auc, "oracle_auc": oracle_auc})
+    table = pd.DataFrame(rows, columns=["cause", "denials", "model_auc", "oracle_auc"])
+    table["gap"] = table["oracle_auc"] - table["model_auc"]
+    table["weighted_gap"] = table["gap"] * table["denials"] / max(int(table["denials"].sum()), 1)
+    return table.sort_values("weighted_gap", ascending=False, kind="stable").reset_index(drop=True)
+
+
 def train_denial_risk(
     data_dir: Path, *, options: RunOptions, run: TrainRun = DEFAULT_RUN
 ) -> tuple[DenialRiskModel, TrainReport]:
@@ -170,6 +199,7 @@ def train_denial_risk(
     eval_labels = ds.labels[ds.labels["role"] == "evaluate"]
     by_payer = ev.metrics_by(eval_labels["payer_id"], y, p)
     oracle = oracle_metrics(data_dir, evl.features.claim_ids, y)
+    by_cause = oracle_by_cause(data_dir, evl.features.claim_ids, y, p)
     for name, auc in list(oracle.items()):
         if name.endswith("_auc"):
             oracle[name.replace("_auc", "_gap")] = auc - metrics["roc_auc"]
@@ -197,6 +227,7 @@ def train_denial_risk(
         split=ds.split,
         seconds=seconds,
         oracle=oracle,
+        oracle_by_cause=by_cause,
         evaluation=pd.DataFrame(
             {
                 "claim_id": np.asarray(evl.features.claim_ids, dtype=str),
@@ -249,6 +280,8 @@ def _log_and_register(
     def artifacts(tmpdir: Path) -> None:
         report.by_payer.to_csv(tmpdir / "metrics_by_payer.csv", index=False)
         report.by_category.to_csv(tmpdir / "metrics_by_category.csv", index=False)
+        if report.oracle_by_cause is not None:
+            report.oracle_by_cause.to_csv(tmpdir / "oracle_by_cause.csv", index=False)
         curves = {"ClaimSight": (y, p)} | {
             k: (y, np.nan_to_num(v, nan=float(np.nanmean(v)))) for k, v in baseline_scores.items()
         }

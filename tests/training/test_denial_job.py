@@ -8,12 +8,14 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 import mlflow
+import numpy as np
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 from features.contract.codes import CATEGORIES
 from models.mlflow_model import directory_sha256, download_model
-from training.denial_job import MODEL_NAME
+from training.denial_job import MODEL_NAME, oracle_by_cause
 from training.tracking import configure, register
 
 pytestmark = pytest.mark.slow  # the session's training run
@@ -48,6 +50,36 @@ def test_oracle_reported_when_truth_exists(trained: tuple[Any, Any, Path]) -> No
     # the Deep Claim figure beside AUC, for the model and the oracle; the category head judged top-1 and top-3
     assert 0 <= report.metrics["recall_at_95_precision"] <= report.oracle["oracle_clairvoyant_recall_at_95_precision"]
     assert 0 < report.metrics["category_head_accuracy"] <= report.metrics["category_top3_accuracy"] <= 1
+    # where the gap is: one row per true cause, each cause's denials ranked against the paid claims
+    by_cause = report.oracle_by_cause
+    evaluation = report.evaluation
+    assert set(by_cause["cause"]) <= set(CATEGORIES) and by_cause["denials"].sum() == evaluation["denied"].sum()
+    assert by_cause["weighted_gap"].to_numpy() == pytest.approx(
+        (by_cause["gap"] * by_cause["denials"] / by_cause["denials"].sum()).to_numpy()
+    )
+    assert by_cause[["model_auc", "oracle_auc"]].stack().between(0, 1).all()
+    assert by_cause["weighted_gap"].is_monotonic_decreasing
+
+
+def test_oracle_by_cause_ranks_each_causes_denials_against_the_paid_claims(tmp_path: Path) -> None:
+    (tmp_path / "truth").mkdir()
+    ids = [f"C{i}" for i in range(8)]
+    causes = ["coding", "coding", "eligibility", "eligibility", None, None, None, None]
+    oracle = [0.9, 0.8, 0.7, 0.2, 0.1, 0.3, 0.4, 0.05]
+    pd.DataFrame({"claim_id": ids, "cause": causes, "p_denial_knowable": oracle}).to_csv(
+        tmp_path / "truth" / "claims.csv", index=False
+    )
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    p = np.array([0.9, 0.2, 0.6, 0.5, 0.1, 0.3, 0.4, 0.05])
+    table = oracle_by_cause(tmp_path, pd.Index(ids), y, p).set_index("cause")
+    # coding: the model puts C1 (0.2) below two paid claims (0.3, 0.4): 6 of 8 pairs; the oracle gets all 8
+    assert table.loc["coding", "model_auc"] == pytest.approx(6 / 8)
+    assert table.loc["coding", "oracle_auc"] == pytest.approx(1.0)
+    # eligibility: the model ranks both above every paid claim; the oracle's 0.2 is below two of them
+    assert table.loc["eligibility", "model_auc"] == pytest.approx(1.0)
+    assert table.loc["eligibility", "oracle_auc"] == pytest.approx(6 / 8)
+    assert table.index[0] == "coding" and table.loc["coding", "weighted_gap"] == pytest.approx(0.25 * 2 / 4)
+    assert oracle_by_cause(tmp_path / "no_truth_here", pd.Index(ids), y, p) is None
 
 
 def test_registered_as_champion_with_verified_artifact(trained: tuple[Any, Any, Path]) -> None:
