@@ -140,7 +140,9 @@ def oracle_metrics(data_dir: Path, claim_ids: pd.Index, y: np.ndarray) -> dict[s
     return out
 
 
-def oracle_by_cause(data_dir: Path, claim_ids: pd.Index, y: np.ndarray, p: np.ndarray) -> pd.DataFrame | None:
+def oracle_by_cause(
+    data_dir: Path, *, claim_ids: pd.Index, y: np.ndarray, p: np.ndarray
+) -> pd.DataFrame | None:
     """Per true cause of denial (truth/, synthetic data): how well the model and the knowable oracle rank that
     cause's denials above the paid claims, and each cause's share of the overall gap (its AUC gap weighted by
     its share of the denials). Says which mechanism the model still misses; None without truth."""
@@ -199,7 +201,7 @@ def train_denial_risk(
     eval_labels = ds.labels[ds.labels["role"] == "evaluate"]
     by_payer = ev.metrics_by(eval_labels["payer_id"], y, p)
     oracle = oracle_metrics(data_dir, evl.features.claim_ids, y)
-    by_cause = oracle_by_cause(data_dir, evl.features.claim_ids, y, p)
+    by_cause = oracle_by_cause(data_dir, claim_ids=evl.features.claim_ids, y=y, p=p)
     for name, auc in list(oracle.items()):
         if name.endswith("_auc"):
             oracle[name.replace("_auc", "_gap")] = auc - metrics["roc_auc"]

@@ -71,7 +71,7 @@ def test_oracle_by_cause_ranks_each_causes_denials_against_the_paid_claims(tmp_p
     )
     y = np.array([1, 1, 1, 1, 0, 0, 0, 0])
     p = np.array([0.9, 0.2, 0.6, 0.5, 0.1, 0.3, 0.4, 0.05])
-    table = oracle_by_cause(tmp_path, pd.Index(ids), y, p).set_index("cause")
+    table = oracle_by_cause(tmp_path, claim_ids=pd.Index(ids), y=y, p=p).set_index("cause")
     # coding: the model puts C1 (0.2) below two paid claims (0.3, 0.4): 6 of 8 pairs; the oracle gets all 8
     assert table.loc["coding", "model_auc"] == pytest.approx(6 / 8)
     assert table.loc["coding", "oracle_auc"] == pytest.approx(1.0)
@@ -79,7 +79,7 @@ def test_oracle_by_cause_ranks_each_causes_denials_against_the_paid_claims(tmp_p
     assert table.loc["eligibility", "model_auc"] == pytest.approx(1.0)
     assert table.loc["eligibility", "oracle_auc"] == pytest.approx(6 / 8)
     assert table.index[0] == "coding" and table.loc["coding", "weighted_gap"] == pytest.approx(0.25 * 2 / 4)
-    assert oracle_by_cause(tmp_path / "no_truth_here", pd.Index(ids), y, p) is None
+    assert oracle_by_cause(tmp_path / "no_truth_here", claim_ids=pd.Index(ids), y=y, p=p) is None
 
 
 def test_registered_as_champion_with_verified_artifact(trained: tuple[Any, Any, Path]) -> None:
