@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from features.contract.schema import TABLES
 from features.contract.tables_io import RawTables
 from features.contract.validation import ValidationResult, validate_tables
+
+if TYPE_CHECKING:
+    from features.denial_context import FeatureSet
 
 
 def _text(value: object) -> object:
@@ -138,6 +142,21 @@ class History:
 
     def validated(self, **kwargs: object) -> ValidationResult:
         return validate_tables(self.raw(), **kwargs)  # type: ignore[arg-type]
+
+    def denial_features(self, claim_ids: list[str], *, as_of: str) -> FeatureSet:
+        """Denial features of `claim_ids`, from a builder fitted on this whole history with outcomes known
+        on `as_of` (each feature still counts only what was known before each claim was sent)."""
+        from features.contract.codes import load_code_tables
+        from features.contract.labels import compute_labels
+        from features.contract.payer_rules import load_payer_rules
+        from features.denial_features import DenialFeatureBuilder
+
+        tables = self.validated().tables
+        codes = load_code_tables()
+        labels = compute_labels(tables, codes=codes, as_of=pd.Timestamp(as_of))
+        builder = DenialFeatureBuilder().fit(tables=tables, labels=labels, rules=load_payer_rules(), codes=codes)
+        query = tables["claims"][tables["claims"]["claim_id"].isin(claim_ids)]
+        return builder.transform(claims=query, lines=tables["claim_lines"])
 
     def write_csv(self, data_dir: Path) -> Path:
         data_dir.mkdir(parents=True, exist_ok=True)

@@ -140,9 +140,7 @@ def oracle_metrics(data_dir: Path, claim_ids: pd.Index, y: np.ndarray) -> dict[s
     return out
 
 
-def oracle_by_cause(
-    data_dir: Path, *, claim_ids: pd.Index, y: np.ndarray, p: np.ndarray
-) -> pd.DataFrame | None:
+def oracle_by_cause(data_dir: Path, *, claim_ids: pd.Index, y: np.ndarray, p: np.ndarray) -> pd.DataFrame | None:
     """Per true cause of denial (truth/, synthetic data): how well the model and the knowable oracle rank that
     cause's denials above the paid claims, and each cause's share of the overall gap (its AUC gap weighted by
     its share of the denials). Says which mechanism the model still misses; None without truth."""

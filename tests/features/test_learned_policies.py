@@ -185,12 +185,7 @@ def test_a_bare_line_of_a_code_the_plan_now_denies_without_a_modifier_is_flagged
     h.claim("WITH_KX", submitted="2024-04-15", service="2024-04-10", procedures=("97110",))
     h.rows["claim_lines"][-1]["modifiers"] = "KX"
     h.claim("TOO_EARLY", submitted="2024-03-15", service="2024-03-10", procedures=("97110",))
-    tables = h.validated().tables
-    codes = load_code_tables()
-    labels = compute_labels(tables, codes=codes, as_of=pd.Timestamp("2024-06-30"))
-    builder = DenialFeatureBuilder().fit(tables=tables, labels=labels, rules=load_payer_rules(), codes=codes)
-    query = tables["claims"][tables["claims"]["claim_id"].isin(["BARE", "WITH_KX", "TOO_EARLY"])]
-    fs = builder.transform(claims=query, lines=tables["claim_lines"])
+    fs = h.denial_features(["BARE", "WITH_KX", "TOO_EARLY"], as_of="2024-06-30")
     flagged = dict(zip(fs.claim_ids, fs.X[:, FEATURE_NAMES.index("modifier_learned_lines")], strict=True))
     assert flagged == {"BARE": 1.0, "WITH_KX": 0.0, "TOO_EARLY": 0.0}
     at = list(fs.claim_ids).index("BARE")

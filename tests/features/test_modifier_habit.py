@@ -4,15 +4,10 @@ bills bare, and a claim sent before any of that history was known are not."""
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 from factories import History
 
-from features.contract.codes import load_code_tables
-from features.contract.labels import compute_labels
-from features.contract.payer_rules import load_payer_rules
 from features.denial_feature_defs import FEATURE_NAMES, REASON_GROUPS
-from features.denial_features import DenialFeatureBuilder
 from features.history import GLOBAL_PRIOR_RATE
 
 
@@ -26,12 +21,7 @@ def test_a_bare_line_of_a_code_usually_billed_with_a_modifier_is_named() -> None
     h.claim("SIDED", submitted="2024-03-04", service="2024-03-01", procedures=("99213", "27447"))
     h.rows["claim_lines"][-1]["modifiers"] = "RT"
     h.claim("TOO_EARLY", submitted="2024-01-20", service="2024-01-15", procedures=("99213", "27447"))
-    tables = h.validated().tables
-    codes = load_code_tables()
-    labels = compute_labels(tables, codes=codes, as_of=pd.Timestamp("2024-06-30"))
-    builder = DenialFeatureBuilder().fit(tables=tables, labels=labels, rules=load_payer_rules(), codes=codes)
-    query = tables["claims"][tables["claims"]["claim_id"].isin(["BARE", "SIDED", "TOO_EARLY"])]
-    fs = builder.transform(claims=query, lines=tables["claim_lines"])
+    fs = h.denial_features(["BARE", "SIDED", "TOO_EARLY"], as_of="2024-06-30")
     share = dict(zip(fs.claim_ids, fs.X[:, FEATURE_NAMES.index("modifier_habit_missing")].tolist(), strict=True))
     recent = dict(
         zip(fs.claim_ids, fs.X[:, FEATURE_NAMES.index("modifier_habit_missing_recent")].tolist(), strict=True)

@@ -3,9 +3,9 @@ outcome of the same key known strictly before the claim was sent, shrunk level b
 
 dx_code (diagnosis code x procedure code through the ICD-10-CM category and block), plan_proc (payer plan x
 code), clinician_section (the clinician's not-covered denials by CPT section), the modifier habit (the share
-of a code's earlier lines sent with a modifier, read for lines sent without one), provider_late, provider_missing (the clinician's habits), and the patient's earlier
-eligibility and payer-order denials (patient_eligibility, patient_cob: counted here by the raw patient id, in
-the features by its keyed hash)."""
+of a code's earlier lines sent with a modifier, read for lines sent without one), provider_late,
+provider_missing (the clinician's habits), and the patient's earlier eligibility and payer-order denials
+(patient_eligibility, patient_cob: counted here by the raw patient id, in the features by its keyed hash)."""
 
 from __future__ import annotations
 
@@ -95,12 +95,22 @@ def test_claim_level_habits_and_plan_rates_match_the_definition(built: tuple) ->
     assert with_history >= 5  # claims whose patient has earlier outcomes: the patient level is exercised
 
 
-def test_line_level_structure_rates_are_the_worst_line_by_the_definition(built: tuple) -> None:
-    tables, builder, sample, X = built
+@pytest.fixture(scope="module")
+def line_events_and_rows(built: tuple) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The world's line outcome events, and the sample's lines with their keys and submission day."""
+    tables, _, sample, _ = built
     codes = load_code_tables()
     events, _ = outcome_events(tables, compute_labels(tables, codes=codes), codes=codes, rules=load_payer_rules())
     rows = pd.DataFrame(line_rows(claim_columns(sample, LINE_CLAIM_COLUMNS), [tables["claim_lines"]]))
     rows["day"] = day_number(rows["submitted_at"])
+    return events, rows
+
+
+def test_line_level_structure_rates_are_the_worst_line_by_the_definition(
+    built: tuple, line_events_and_rows: tuple
+) -> None:
+    _, builder, _, X = built
+    events, rows = line_events_and_rows
     specs = {s.name: s for s in LINE_SPECS}
     assert rows["dx_block"].nunique() > 3  # the block level is exercised, not all "?"
     for name in NEW_LINE:
@@ -122,12 +132,11 @@ def test_line_level_structure_rates_are_the_worst_line_by_the_definition(built: 
         np.testing.assert_allclose(got, worst.to_numpy(), rtol=1e-5)
 
 
-def test_modifier_habit_is_the_highest_share_over_the_bare_lines_by_the_definition(built: tuple) -> None:
-    tables, builder, sample, X = built
-    codes = load_code_tables()
-    events, _ = outcome_events(tables, compute_labels(tables, codes=codes), codes=codes, rules=load_payer_rules())
-    rows = pd.DataFrame(line_rows(claim_columns(sample, LINE_CLAIM_COLUMNS), [tables["claim_lines"]]))
-    rows["day"] = day_number(rows["submitted_at"])
+def test_modifier_habit_is_the_highest_share_over_the_bare_lines_by_the_definition(
+    built: tuple, line_events_and_rows: tuple
+) -> None:
+    _, builder, sample, X = built
+    events, rows = line_events_and_rows
     bare = (rows["modifier_key"] == "-").to_numpy()
     assert 0 < bare.sum() < len(rows)  # both kinds of line are exercised
     for suffix, window in (("", None), ("_recent", builder.window_days)):
