@@ -181,9 +181,9 @@ def line_rows(claims: Columns, sources: Sequence[Table]) -> Columns:
     prev[~same_claim] = "-"
     out["prev_code"] = prev
     out["claim_families"] = families_per_claim(out["proc_family"], claim_pos, len(ids))[claim_pos]
-    out["multi_family"] = np.array(["single", "multi"], dtype=object)[(out["claim_families"] > 1).astype(int)]
     out["proc_section"] = per_distinct(code, procedure_section_of)
     out["companion_group"] = companion_of(per_distinct(code, procedure_group_of), out["charge"], claim_pos)
+    out["other_sections"] = other_sections(out["proc_section"], claim_pos)
     out["line_dx"] = pointed_diagnosis(out["diagnosis_codes"], out["diagnosis_pointers"])
     out["dx_chapter"] = per_distinct(out["line_dx"], lambda dx: dx[:1])
     out["dx_category"] = per_distinct(out["line_dx"], lambda dx: dx[:3])
@@ -216,6 +216,31 @@ def companion_of(groups: np.ndarray, charges: np.ndarray, claim_pos: np.ndarray)
     found = other >= 0
     out[found] = groups[other[found]]
     return out
+
+
+def other_sections(sections: np.ndarray, claim_pos: np.ndarray) -> np.ndarray:
+    """Per line: the CPT/HCPCS sections of the OTHER lines of its claim, sorted and joined by '|' ('-' when
+    alone). Payers' edits read the whole claim: an E/M wants modifier 25 when a procedure is billed beside it
+    the same day, whichever line costs more."""
+    n = len(sections)
+    out = np.full(n, "-", dtype=object)
+    if not n:
+        return out
+    codes, uniques = pd.factorize(sections, sort=True)  # missing -> -1: counted as no section
+    width = len(uniques)
+    ok = codes >= 0
+    n_claims = int(claim_pos.max()) + 1
+    per_claim = np.bincount(claim_pos[ok] * width + codes[ok], minlength=n_claims * width).reshape(n_claims, width)
+    bits = np.left_shift(1, np.arange(width, dtype=np.int64))
+    present, twice = (per_claim > 0) @ bits, (per_claim > 1) @ bits  # sections on the claim, on 2+ of its lines
+    own = np.where(ok, np.left_shift(1, np.maximum(codes, 0).astype(np.int64)), 0)
+    mask = twice[claim_pos] | (present[claim_pos] & ~own)
+    names = np.asarray(uniques, dtype=object)
+    masks, inverse = np.unique(mask, return_inverse=True)
+    text = np.array(
+        ["|".join(names[[bit for bit in range(width) if m >> bit & 1]]) or "-" for m in masks.tolist()], dtype=object
+    )
+    return text[inverse.reshape(-1)]
 
 
 def families_per_claim(families: np.ndarray, claim_pos: np.ndarray, n_claims: int) -> np.ndarray:
@@ -268,6 +293,7 @@ def apply_payer_rules(claims: Columns, rows: Columns, rules: PayerRules) -> None
         line_dx=rows["line_dx"],
         claim_pos=rows["claim_pos"],
         n_claims=len(claims["claim_id"]),
+        service_days=day_number(rows["service_from"]),
     )
     for name, flagged in flags.items():
         rows[f"edit_{name}"] = flagged
@@ -349,6 +375,7 @@ def claim_fields(claims: Columns, rows: Columns, *, context_lines: Mapping[str, 
     # written pre-submission edits (payer_rules.yaml; 0 on every claim while no rule file sets one)
     out["rule_modifier_missing"] = per_claim(rows["edit_modifier_missing"].astype(np.float64), np.add)
     out["rule_pair_bundled"] = per_claim(rows["edit_pair_bundled"].astype(np.float64), np.add)
+    out["rule_code_terminated"] = per_claim(rows["edit_code_terminated"].astype(np.float64), np.add)
     out["rule_dx_unsupported"] = per_claim(rows["edit_dx_unsupported"].astype(np.float64), np.add)
     out["duplicate_prior"] = per_claim(dup_n.astype(np.float64), np.fmax)
     out["duplicate_days_since"] = per_claim(dup_since, np.fmin)

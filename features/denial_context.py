@@ -22,7 +22,7 @@ from features.denial_events import pick
 from features.denial_feature_defs import FEATURE_NAMES
 from features.learned_policies import WINDOW_DAYS as POLICY_WINDOW_DAYS
 
-__all__ = ["FeatureSet", "modifier_text", "reason_context"]
+__all__ = ["FeatureSet", "beside_text", "modifier_text", "reason_context"]
 
 
 # per chosen line: context name suffix -> line column
@@ -33,6 +33,7 @@ _LINE_CONTEXT = {
     "dx": "line_dx",
     "units": "units",
     "prev": "prev_code",
+    "beside": "beside_text",
 }
 
 
@@ -106,6 +107,13 @@ def _modifier_words(key: str) -> str:
     return "no modifier" if key == "-" else ("modifiers " if "|" in key else "modifier ") + key.replace("|", ", ")
 
 
+def beside_text(other_sections: np.ndarray) -> np.ndarray:
+    """`features.claim_fields.other_sections` as words: 'Lab|Surgery' -> 'Lab, Surgery'."""
+    words = per_distinct(other_sections, lambda key: "no other service" if key == "-" else key.replace("|", ", "))
+    words[pd.isna(words)] = "no other service"
+    return words
+
+
 def modifier_text(keys: np.ndarray) -> np.ndarray:
     words = per_distinct(keys, _modifier_words)
     words[pd.isna(words)] = "no modifier"
@@ -158,6 +166,7 @@ def reason_context(
             f"in the last {AUTH_WINDOW_DAYS} days"
         )
     context["auth_rule_source"] = source
+    context["terminated_code"] = _first_flagged_code(rows, n, "edit_code_terminated")
     for flag, prefix, name, what in (
         ("noncovered_learned", "coverage", "coverage", "denied as not covered"),
         ("modifier_learned", "modifier", "modifier_policy", "sent without a modifier denied for coding"),
@@ -190,6 +199,16 @@ def reason_context(
     context["payer_top_cat_label"] = labels[top]
     context["payer_top_cat_action"] = actions[top]
     return context
+
+
+def _first_flagged_code(rows: Columns, n: int, flag: str) -> np.ndarray:
+    """Per claim: the code of its first line with `flag` set ('-' when none)."""
+    hit = np.flatnonzero(rows[flag])
+    pos = rows["claim_pos"][hit]
+    first = np.r_[True, pos[1:] != pos[:-1]] if len(hit) else np.zeros(0, dtype=bool)
+    out = np.full(n, "-", dtype=object)
+    out[pos[first]] = rows["procedure_code"][hit[first]]
+    return out
 
 
 def _category_texts(labels: Mapping[str, str], actions: Mapping[str, str]) -> tuple[np.ndarray, np.ndarray]:

@@ -44,6 +44,14 @@ REASON_GROUPS: dict[str, ReasonGroup] = {
             "coding",
         ),
         ReasonGroup(
+            "claim_context",
+            "{code_context_code} with {code_context_mods} beside {code_context_beside} (line {code_context_line:.0f}) "
+            "is denied for coding about {code_context_rate:.0%} of the time",
+            "coding",
+            "Check whether {code_context_code} on line {code_context_line:.0f} needs a modifier beside "
+            "{code_context_beside} (25 on an E/M beside a procedure, 59/XS for a distinct service) before release",
+        ),
+        ReasonGroup(
             "modifier_habit",
             "line {modifier_habit_line:.0f} ({modifier_habit_code}) is sent without a modifier, while about "
             "{modifier_habit_missing:.0%} of {modifier_habit_code} lines billed like it carry one",
@@ -120,6 +128,14 @@ REASON_GROUPS: dict[str, ReasonGroup] = {
             "{rule_dx_unsupported:.0f} line(s) point at a diagnosis {payer_id}'s rules say does not support the code",
             "medical_necessity",
             "Check the diagnosis pointed at supports the procedure for {payer_id} (payer_rules.yaml dx_not_supporting)",
+        ),
+        ReasonGroup(
+            "rule_code_set",
+            "{rule_code_terminated:.0f} line(s) bill a procedure code ({terminated_code}) deleted from the code set "
+            "before the date of service",
+            "coding",
+            "Replace {terminated_code} with the code that succeeds it for the date of service (payer_rules.yaml "
+            "code_terminated: the CMS HCPCS file's termination dates, the AMA's CPT deletions) before release",
         ),
         ReasonGroup(
             "coverage",
@@ -217,12 +233,12 @@ LINE_SPECS = (
         "code_context",
         (
             (),
-            ("proc_family", "multi_family"),
-            ("proc_family", "multi_family", "modifier_key"),
-            ("procedure_code", "multi_family", "modifier_key"),
+            ("proc_section", "other_sections", "modifier_key"),
+            ("procedure_code", "other_sections", "modifier_key"),
         ),
         "line_denied_coding",
-        "coding denial rate of this code with these modifiers beside other services",
+        "coding denial rate of this code with these modifiers beside the services of the claim's other lines (their "
+        "CPT/HCPCS sections: an E/M beside a procedure wants modifier 25, beside a lab test it does not)",
     ),
     AggregateSpec(
         "code_pair",
@@ -245,9 +261,10 @@ LINE_SPECS = (
     ),
     AggregateSpec(
         "dx_proc",
-        ((), ("proc_family",), ("dx_chapter", "proc_family"), ("dx_category", "proc_family")),
+        ((), ("dx_chapter", "proc_section"), ("dx_chapter", "proc_family"), ("dx_category", "proc_family")),
         "line_denied_medical_necessity",
-        "medical-necessity denial rate of this diagnosis category with this procedure family",
+        "medical-necessity denial rate of this diagnosis category with this procedure family, shrunk through the "
+        "ICD-10-CM chapter x CPT/HCPCS section (a payer's policy reads the diagnosis's kind against the service's)",
     ),
     AggregateSpec(
         "dx_code",
@@ -365,7 +382,7 @@ CLAIM_SPECS = (
 _LINE_GROUP = {
     "payer_proc": "payer_procedure",
     "payer_proc_mod": "modifiers",
-    "code_context": "modifiers",
+    "code_context": "claim_context",
     "code_pair": "bundling",
     "provider_proc": "provider_procedure",
     "clinician_section": "clinician_coverage",
@@ -433,6 +450,11 @@ def _declare() -> tuple[FeatureDef, ...]:
         "rule_dx_unsupported": (
             "lines pointing at a diagnosis the payer rules' dx_not_supporting lists for their code",
             "rule_diagnosis",
+        ),
+        "rule_code_terminated": (
+            "lines whose code the payer rules' code_terminated lists as deleted on or before the claim's date of "
+            "service",
+            "rule_code_set",
         ),
         "noncovered_learned_lines": (
             "lines whose code the plan's recent remits deny as not covered (features/learned_policies.py)",

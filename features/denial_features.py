@@ -29,7 +29,7 @@ from features.columns import Columns, Table, check_unique_ids, claim_columns, in
 from features.contract.codes import CATEGORIES, CodeTables
 from features.contract.payer_rule_model import RuleLibrary
 from features.contract.payer_rules import PayerRules
-from features.denial_context import FeatureSet, modifier_text, reason_context
+from features.denial_context import FeatureSet, beside_text, modifier_text, reason_context
 from features.denial_events import claim_key_columns, outcome_events
 from features.denial_feature_defs import (
     CATEGORICAL,
@@ -305,6 +305,7 @@ class DenialFeatureBuilder:
             "line_dx": rows["line_dx"],
             "units": rows["units"],
             "prev_code": rows["prev_code"],
+            "beside_text": beside_text(rows["other_sections"]),
         }
         context = reason_context(
             c, rows, cols, category_labels=self.category_labels_, category_actions=self.category_actions_

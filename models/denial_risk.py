@@ -48,12 +48,20 @@ class DenialRiskModel(BoostedModel):
     cat_l2: float = 10.0
     max_cat_threshold: int = 64
     min_data_per_group: int = 200
+    # A leaf holds at least this share of the learning rows, between 20 (LightGBM's default) and
+    # min_child_samples: on a small history a written rule that fires on a few dozen claims (a deleted code)
+    # must still be able to get a leaf of its own, while a large one keeps the steadier 100.
+    min_child_share: float = 0.001
 
     # ---- training ----------------------------------------------------------------------------------
-    def _lgb_params(self, **extra: Any) -> dict[str, Any]:
+    def leaf_minimum(self, n_rows: int) -> int:
+        """min_data_in_leaf for `n_rows` learning rows."""
+        return int(min(self.min_child_samples, max(20, round(self.min_child_share * n_rows))))
+
+    def _lgb_params(self, *, n_rows: int, **extra: Any) -> dict[str, Any]:
         return deterministic_params(
             seed=self.seed, n_jobs=self.n_jobs, num_leaves=self.num_leaves, learning_rate=self.learning_rate,
-            min_data_in_leaf=self.min_child_samples, feature_fraction=self.feature_fraction,
+            min_data_in_leaf=self.leaf_minimum(n_rows), feature_fraction=self.feature_fraction,
             lambda_l2=self.lambda_l2, cat_smooth=self.cat_smooth, cat_l2=self.cat_l2,
             max_cat_threshold=self.max_cat_threshold, min_data_per_group=self.min_data_per_group, **extra,
         )  # fmt: skip
@@ -61,8 +69,11 @@ class DenialRiskModel(BoostedModel):
     def fit(self, *, builder: DenialFeatureBuilder, learn: TrainingSlice, calibrate: TrainingSlice) -> DenialRiskModel:
         """Learn both heads on `learn`, calibrate the binary head on the later `calibrate` slice."""
         self.builder_ = builder
+        n_rows = len(learn.denied)  # both heads: the category head's leaves are sized like the binary head's
         self.binary_ = self._train(
-            learn.features.X, learn.denied.astype(float), self._lgb_params(objective="binary", metric="binary_logloss")
+            learn.features.X,
+            learn.denied.astype(float),
+            self._lgb_params(n_rows=n_rows, objective="binary", metric="binary_logloss"),
         )
         denied = learn.denied.astype(bool)
         cat_index = {c: i for i, c in enumerate(CATEGORIES)}
@@ -70,7 +81,7 @@ class DenialRiskModel(BoostedModel):
         self.category_ = self._train(
             learn.features.X[denied],
             y_cat,
-            self._lgb_params(objective="multiclass", num_class=len(CATEGORIES), metric="multi_logloss"),
+            self._lgb_params(n_rows=n_rows, objective="multiclass", num_class=len(CATEGORIES), metric="multi_logloss"),
         )
         raw = np.asarray(self.binary_.predict(calibrate.features.X))
         self.calibrator_ = fit_calibrator(raw, calibrate.denied.astype(float), method=self.calibration)

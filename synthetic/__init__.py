@@ -249,7 +249,7 @@ def generate_world(*, claims: int, months: int, seed: int, start: dt.date = dt.d
         "true_cause_mix": {name: round(float(cause_mix[i]), 6) for i, name in enumerate(CAUSES)},
         "oracle_auc": oracle_auc,
     }
-    return World(tables=tables, truth=truth, payer_rules=team_payer_rules(payers), meta=meta)
+    return World(tables=tables, truth=truth, payer_rules=team_payer_rules(payers, procedures), meta=meta)
 
 
 def write_world(world: World, *, out_dir: Path, fmt: Literal["parquet", "csv"] = "parquet") -> None:

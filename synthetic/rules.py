@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from synthetic.code_catalog import SUB, SUBFAMILIES, range_text
+from synthetic.code_catalog import NEVER, SUB, SUBFAMILIES, ProcedureCatalog, range_text
 from synthetic.entities import PLAN, PLAN_TYPES, Payers
 from synthetic.timeline import Timeline, iso
 
@@ -59,8 +59,11 @@ def true_auth_required(
     return required | changed
 
 
-def team_payer_rules(payers: Payers) -> dict[str, Any]:
-    """The team's payer rule file content (features/contract/payer_rules.py override schema), pre-drift knowledge."""
+def team_payer_rules(payers: Payers, procedures: ProcedureCatalog) -> dict[str, Any]:
+    """The team's payer rule file content (features/contract/payer_rules.py override schema), pre-drift knowledge.
+
+    With the code set's deletions (`code_terminated`): a retired code is announced by its publisher before
+    it lapses, and a team loads the list (the CMS HCPCS file's termination dates), so it is written whole."""
     entries: dict[str, Any] = {}
     for i, payer_id in enumerate(payers.ids):
         auth: list[str] = []
@@ -73,4 +76,6 @@ def team_payer_rules(payers: Payers) -> dict[str, Any]:
             "appeal_window_days": {level + 1: int(payers.appeal_window_days[i, level]) for level in range(3)},
             "auth_required": sorted(auth),
         }
-    return {"version": 1, "payers": entries}
+    retired = np.flatnonzero(procedures.retired_day < NEVER)
+    terminated = {str(procedures.codes[i]): iso(int(procedures.retired_day[i])) for i in retired}
+    return {"version": 1, "defaults": {"code_terminated": dict(sorted(terminated.items()))}, "payers": entries}

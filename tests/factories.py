@@ -16,6 +16,7 @@ from features.contract.tables_io import RawTables
 from features.contract.validation import ValidationResult, validate_tables
 
 if TYPE_CHECKING:
+    from features.contract.payer_rules import PayerRules
     from features.denial_context import FeatureSet
 
 
@@ -143,9 +144,10 @@ class History:
     def validated(self, **kwargs: object) -> ValidationResult:
         return validate_tables(self.raw(), **kwargs)  # type: ignore[arg-type]
 
-    def denial_features(self, claim_ids: list[str], *, as_of: str) -> FeatureSet:
+    def denial_features(self, claim_ids: list[str], *, as_of: str, rules: PayerRules | None = None) -> FeatureSet:
         """Denial features of `claim_ids`, from a builder fitted on this whole history with outcomes known
-        on `as_of` (each feature still counts only what was known before each claim was sent)."""
+        on `as_of` (each feature still counts only what was known before each claim was sent), under `rules`
+        (default: the shipped payer rules)."""
         from features.contract.codes import load_code_tables
         from features.contract.labels import compute_labels
         from features.contract.payer_rules import load_payer_rules
@@ -154,7 +156,8 @@ class History:
         tables = self.validated().tables
         codes = load_code_tables()
         labels = compute_labels(tables, codes=codes, as_of=pd.Timestamp(as_of))
-        builder = DenialFeatureBuilder().fit(tables=tables, labels=labels, rules=load_payer_rules(), codes=codes)
+        rules = load_payer_rules() if rules is None else rules
+        builder = DenialFeatureBuilder().fit(tables=tables, labels=labels, rules=rules, codes=codes)
         query = tables["claims"][tables["claims"]["claim_id"].isin(claim_ids)]
         return builder.transform(claims=query, lines=tables["claim_lines"])
 

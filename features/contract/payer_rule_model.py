@@ -23,10 +23,17 @@ payer -> plan type -> defaults, and a more specific layer's value replaces the w
   necessary for that payer (CARC 11/50, the payer's coverage policy).
 
 Codes in these fields are single codes, not ranges (an edit is learned per code).
+
+The code set. ``code_terminated: {code: date}``: the first date of service on which a code is no longer valid,
+as the code set's publisher announces it (the CMS HCPCS Level II quarterly file's termination date, AMA CPT
+deletions from January 1). Every payer denies a line of a deleted code billed for a later date of service
+(CARC 181, "procedure code was invalid on the date of service"), so it belongs in ``defaults``; a payer's own
+map replaces it, like every field.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from typing import Annotated, Literal, get_args
@@ -72,6 +79,7 @@ RULE_FIELDS: tuple[str, ...] = (
     "modifier_required",
     "denied_together",
     "dx_not_supporting",
+    "code_terminated",
 )
 EDIT_FIELDS: tuple[str, ...] = ("modifier_required", "denied_together", "dx_not_supporting")
 APPEAL_LEVELS: tuple[int, ...] = (1, 2, 3)
@@ -181,6 +189,7 @@ DxPrefix = Annotated[
 ModifierRequired = Annotated[dict[SingleCode, tuple[Modifier, ...]], AfterValidator(_non_empty_lists)]
 DeniedTogether = tuple[Annotated[tuple[SingleCode, SingleCode], AfterValidator(_distinct_pair)], ...]
 DxNotSupporting = Annotated[dict[SingleCode, tuple[DxPrefix, ...]], AfterValidator(_non_empty_lists)]
+CodeTerminated = dict[SingleCode, Annotated[dt.date, Field(strict=False)]]
 
 # appeal levels 2 and 3: counted from the denial, or from the decision of the level before (Medicare)
 AppealClock = Literal["denial", "previous_decision"]
@@ -270,6 +279,7 @@ class RuleFields(BaseModel):
     modifier_required: ModifierRequired | None = None
     denied_together: DeniedTogether | None = None
     dx_not_supporting: DxNotSupporting | None = None
+    code_terminated: CodeTerminated | None = None
 
     @field_validator("appeal_window_days")
     @classmethod
@@ -299,6 +309,7 @@ class RuleDefaults(BaseModel):
     modifier_required: ModifierRequired = Field(default_factory=dict)
     denied_together: DeniedTogether = ()
     dx_not_supporting: DxNotSupporting = Field(default_factory=dict)
+    code_terminated: CodeTerminated = Field(default_factory=dict)  # the code set's deletions: none unless written
 
     @field_validator("appeal_window_days")
     @classmethod

@@ -18,6 +18,7 @@ Unknown payers and unknown or missing plan types are not errors; they fall throu
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -158,6 +159,7 @@ class ResolvedRule:
     modifier_required: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     denied_together: tuple[tuple[str, str], ...] = ()
     dx_not_supporting: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    code_terminated: Mapping[str, dt.date] = field(default_factory=dict)  # the code set's deletions
     _ranges: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -266,6 +268,7 @@ class PayerRules:
             modifier_required=values["modifier_required"],
             denied_together=tuple(tuple(p) for p in values["denied_together"]),
             dx_not_supporting=values["dx_not_supporting"],
+            code_terminated=values["code_terminated"],
         )
 
     # -- vectorised helpers: loop over unique (payer, plan type) pairs, never over rows ---------------
@@ -340,6 +343,7 @@ class PayerRules:
         line_dx: npt.NDArray[Any],
         claim_pos: npt.NDArray[np.intp],
         n_claims: int,
+        service_days: npt.NDArray[np.int64] | None = None,
     ) -> dict[str, npt.NDArray[np.bool_]]:
         """Per line, which written pre-submission edit it breaks (positional; all False without edits):
 
@@ -347,14 +351,23 @@ class PayerRules:
           modifiers (`modifier_keys` as `features.claim_fields.modifier_keys` writes them: '26|RT', '-');
         - ``pair_bundled``: it is B of a ``denied_together`` pair [A, B] and its claim (`claim_pos`) has an A line;
         - ``dx_unsupported``: its code is in ``dx_not_supporting`` and its diagnosis (`line_dx`, no dots)
-          starts with a listed prefix.
+          starts with a listed prefix;
+        - ``code_terminated``: its code is in ``code_terminated`` and its claim's first date of service
+          (`service_days`, days since 1970-01-01) is on or after the termination date (never without dates).
 
         Only the (payer, plan type) groups whose rule sets an edit are looked at, so a library without
         edits costs one resolution per group."""
         n = len(payer_ids)
-        out = {k: np.zeros(n, dtype=bool) for k in ("modifier_missing", "pair_bundled", "dx_unsupported")}
+        out = {
+            k: np.zeros(n, dtype=bool)
+            for k in ("modifier_missing", "pair_bundled", "dx_unsupported", "code_terminated")
+        }
         groups, rules = self.resolve_groups(payer_ids, plan_types)
-        active = [i for i, r in enumerate(rules) if r.modifier_required or r.denied_together or r.dx_not_supporting]
+        active = [
+            i
+            for i, r in enumerate(rules)
+            if r.modifier_required or r.denied_together or r.dx_not_supporting or r.code_terminated
+        ]
         if not active:
             return out
         codes = np.array([_normalise_code(c) for c in procedure_codes], dtype=object)
@@ -375,7 +388,29 @@ class PayerRules:
                 dx = [_normalise_code(d).replace(".", "") for d in line_dx[at]]
                 hit = np.array([any(d.startswith(p) for p in prefixes) if d else False for d in dx], dtype=bool)
                 out["dx_unsupported"][at[hit]] = True
+            if rule.code_terminated and service_days is not None:
+                _flag_terminated(out["code_terminated"], rule.code_terminated, in_group, codes, service_days)
         return out
+
+
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def _flag_terminated(
+    out: npt.NDArray[np.bool_],
+    terminated: Mapping[str, dt.date],
+    in_group: npt.NDArray[np.bool_],
+    codes: npt.NDArray[Any],
+    service_days: npt.NDArray[np.int64],
+) -> None:
+    """Mark the group's lines of a deleted code whose date of service is on or after its termination."""
+    listed = pd.Index(list(terminated), dtype=object)
+    cut = np.array([(d - _EPOCH).days for d in terminated.values()], dtype=np.int64)
+    at = np.flatnonzero(in_group)
+    which = listed.get_indexer(pd.Index(codes[at], dtype=object))
+    found = which >= 0
+    at, which = at[found], which[found]
+    out[at[np.asarray(service_days)[at] >= cut[which]]] = True
 
 
 def load_payer_rules(*, data_dir: Path | None = None, extra_file: Path | None = None) -> PayerRules:

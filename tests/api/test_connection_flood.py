@@ -162,6 +162,10 @@ def _p99(values: list[float]) -> float:
     return float(np.percentile(values, 99)) if values else float("nan")
 
 
+def _p90(values: list[float]) -> float:
+    return float(np.percentile(values, 90)) if values else float("nan")
+
+
 def test_a_slow_connection_flood_leaves_keyed_requests_served_and_the_log_small(
     server: tuple[Server, str],
 ) -> None:
@@ -184,7 +188,8 @@ def test_a_slow_connection_flood_leaves_keyed_requests_served_and_the_log_small(
 
     figures = (
         f"idle p99 {_p99(idle_kept):.1f} ms (new connection {_p99(idle_fresh):.1f}); under the flood p99 "
-        f"{_p99(kept):.1f} ms over {len(kept)} (new connection {_p99(fresh):.1f} over {len(fresh)}); errors "
+        f"{_p99(kept):.1f} ms over {len(kept)} (new connection p99 {_p99(fresh):.1f}, p90 {_p90(fresh):.1f} over "
+        f"{len(fresh)}); errors "
         f"{dict(errors)}; slow connections: {tally.summary()}; server {stats}, at most {running.most_fds} descriptors"
     )
     print(figures)
@@ -192,7 +197,9 @@ def test_a_slow_connection_flood_leaves_keyed_requests_served_and_the_log_small(
     assert errors == Counter(), figures
     assert len(kept) >= 50 and len(fresh) >= 10, figures
     assert _p99(kept) < max(300.0, 10 * _p99(idle_kept)), figures
-    assert _p99(fresh) < max(500.0, 10 * _p99(idle_fresh)), figures
+    # new connections: 30-60 of them, so their p99 is their slowest, which one SYN retransmission (1 s on Linux)
+    # decides on a busy machine; the 90th percentile still fails by seconds if the flood starves accepts
+    assert _p90(fresh) < max(500.0, 10 * _p90(idle_fresh)), figures
     # the slow connections: every one closed by the server, none later than its header deadline (plus slack)
     assert tally.attempted == SLOW_CONNECTIONS and tally.connect_failures == 0, figures
     assert tally.closed_by_server == SLOW_CONNECTIONS and tally.open_at_end == 0, figures

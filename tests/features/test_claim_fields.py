@@ -1,12 +1,12 @@
 """Duplicate suspicion when nothing was sent before (a replacement claim scored on its own), and the main
-service a line is billed beside."""
+service a line is billed beside (its costliest other line, and every other line's section)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from features.claim_fields import companion_of, duplicate_counts
+from features.claim_fields import companion_of, duplicate_counts, other_sections
 
 
 def _lines(frequency: str, submitted: str) -> pd.DataFrame:
@@ -43,3 +43,15 @@ def test_the_companion_is_the_costliest_other_lines_group() -> None:
     # claim 0: the surgery is beside the E/M and the lab; the surgery's own companion is the E/M (next costliest)
     # claim 1: alone; claim 2: a tie goes to the earlier line, and a missing charge counts as the cheapest
     assert got.tolist() == ["surg", "em", "surg", "-", "pt2", "pt", "pt"]
+
+
+def test_other_sections_are_the_other_lines_sections() -> None:
+    rng = np.random.default_rng(5)
+    n = 300
+    claim_pos = np.sort(rng.integers(0, 90, n))
+    sections = rng.choice(np.array(["Surgery", "Lab", "Evaluation and management", None], dtype=object), n)
+    got = other_sections(sections, claim_pos)
+    for i in range(n):
+        others = {sections[j] for j in np.flatnonzero(claim_pos == claim_pos[i]) if j != i} - {None}
+        assert got[i] == ("|".join(sorted(others)) or "-"), i
+    assert {"-", "Lab|Surgery"} <= set(got.tolist())

@@ -74,3 +74,9 @@ def test_contributions_add_up_to_the_raw_score(dataset: Dataset, model: DenialRi
     contrib = model.contributions(X)
     raw = model.binary_.predict(X, raw_score=True)
     np.testing.assert_allclose(contrib.sum(axis=1), raw, rtol=1e-6, atol=1e-6)
+
+
+def test_leaves_shrink_with_a_small_history_but_not_below_lightgbms_default() -> None:
+    model = DenialRiskModel()
+    assert [model.leaf_minimum(n) for n in (5_000, 20_000, 60_000, 100_000, 2_000_000)] == [20, 20, 60, 100, 100]
+    assert DenialRiskModel(min_child_samples=50).leaf_minimum(2_000_000) == 50

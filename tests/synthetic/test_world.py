@@ -205,6 +205,26 @@ def test_written_payer_rules_load_and_miss_the_drift(tmp_path: Path) -> None:
     assert meta["drift"]["family"] == drift["family"] and meta["seed"] == 3
 
 
+def test_the_written_code_set_lists_the_codes_payers_deny_as_deleted(world: World) -> None:
+    """The rule file's code_terminated is the generator's retired codes: every original claim denied CARC 181
+    bills one on or after its date, and most claims that do are denied so."""
+    deleted = world.payer_rules["defaults"]["code_terminated"]
+    assert deleted
+    claims = world.tables["claims"]
+    originals = claims.loc[claims["frequency_code"] == "1", ["claim_id", "service_from"]]
+    lines = world.tables["claim_lines"].merge(originals, on="claim_id")
+    cut = pd.to_datetime(lines["procedure_code"].map(deleted))
+    lines["terminated"] = pd.to_datetime(lines["service_from"]) >= cut  # an unlisted code: NaT, never
+    terminated = lines.groupby("claim_id")["terminated"].any()
+    adj = world.tables["adjustments"]
+    invalid = terminated.index.isin(adj.loc[adj["carc"] == "181", "claim_id"])
+    assert invalid.sum() >= 20
+    assert terminated[invalid].all()
+    assert invalid[terminated.to_numpy()].mean() > 0.5
+    listed = lines["procedure_code"].isin(list(deleted))
+    assert not lines.loc[listed, "terminated"].all()  # listed codes were billed before their date too
+
+
 def _rank_auc(score: pd.Series, label: pd.Series) -> float:
     """Mann-Whitney AUC with average ranks for ties (independent of knowable.rank_auc)."""
     ranks = score.rank(method="average")

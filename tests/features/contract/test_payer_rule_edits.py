@@ -3,6 +3,7 @@ resolved payer -> plan type -> defaults, and the per-line flags the written-rule
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.claim_fields import day_number
 from features.contract.payer_rule_files import PayerRulesError, dump_payer_rules, load_overrides
 from features.contract.payer_rule_model import EDIT_FIELDS, RULE_FIELDS, RuleOverrides
 from features.contract.payer_rules import PayerRules, load_payer_rules, load_rule_library, merge_rule_libraries
@@ -53,6 +55,8 @@ def test_edits_resolve_payer_then_plan_type_then_defaults() -> None:
         ({"denied_together": [["97140"]]}, "denied_together"),
         ({"dx_not_supporting": {"20610": ["M54.5"]}}, "dx_not_supporting"),
         ({"dx_not_supporting": {"20610": ["5M"]}}, "dx_not_supporting"),
+        ({"code_terminated": {"20610": "not a date"}}, "code_terminated"),
+        ({"code_terminated": {"20610-20611": "2024-01-01"}}, "code_terminated"),
     ],
 )
 def test_bad_edit_fields_name_the_path_not_the_value(tmp_path: Path, fields: dict[str, Any], path: str) -> None:
@@ -72,6 +76,7 @@ def test_edit_fields_round_trip_through_a_file(tmp_path: Path) -> None:
                 "modifier_required": {"97110": ["GP", "KX"]},
                 "denied_together": [["97530", "97140"]],
                 "dx_not_supporting": {"20610": ["M54"]},
+                "code_terminated": {"0001U": dt.date(2024, 4, 1)},
             }
         }
     }
@@ -80,10 +85,16 @@ def test_edit_fields_round_trip_through_a_file(tmp_path: Path) -> None:
     assert again == RuleOverrides.model_validate({**written, "version": 1})
     rule = load_payer_rules(data_dir=tmp_path).lookup(payer_id="P1", plan_type=None)
     assert rule.modifier_required == {"97110": ("GP", "KX")} and rule.denied_together == (("97530", "97140"),)
+    assert rule.code_terminated == {"0001U": dt.date(2024, 4, 1)}
 
 
 def literal_flags(rules: PayerRules, lines: pd.DataFrame) -> dict[str, list[bool]]:
-    out: dict[str, list[bool]] = {"modifier_missing": [], "pair_bundled": [], "dx_unsupported": []}
+    out: dict[str, list[bool]] = {
+        "modifier_missing": [],
+        "pair_bundled": [],
+        "dx_unsupported": [],
+        "code_terminated": [],
+    }
     for line in lines.itertuples(index=False):
         rule = rules.lookup(payer_id=line.payer_id, plan_type=line.plan_type)
         mods = set(line.modifier_key.split("|"))
@@ -93,6 +104,8 @@ def literal_flags(rules: PayerRules, lines: pd.DataFrame) -> dict[str, list[bool
         out["pair_bundled"].append(any(b == line.code and a in on_claim for a, b in rule.denied_together))
         prefixes = rule.dx_not_supporting.get(line.code, ())
         out["dx_unsupported"].append(any(str(line.dx).startswith(p) for p in prefixes))
+        deleted = rule.code_terminated.get(line.code)
+        out["code_terminated"].append(deleted is not None and line.service >= deleted)
     return out
 
 
@@ -101,8 +114,9 @@ def test_edit_flags_equal_a_literal_check() -> None:
         {
             "payers": {
                 "P1": {"modifier_required": {"97110": ["GP"]}, "denied_together": [["97530", "97140"]]},
-                "P2": {"dx_not_supporting": {"20610": ["M54"]}},
-            }
+                "P2": {"dx_not_supporting": {"20610": ["M54"]}, "code_terminated": {"97530": "2024-03-01"}},
+            },
+            "defaults": {"code_terminated": {"99213": "2024-02-10", "20610": "2024-06-30"}},
         }
     )
     rng = np.random.default_rng(0)
@@ -115,6 +129,7 @@ def test_edit_flags_equal_a_literal_check() -> None:
             "code": rng.choice(["97110", "97140", "97530", "20610", "99213"], n),
             "modifier_key": rng.choice(["-", "GP", "59|GP", "KX"], n),
             "dx": rng.choice(["M545", "M170", None], n),
+            "service": [dt.date(2024, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 366, n)],
         }
     )
     # a claim has one payer
@@ -127,11 +142,14 @@ def test_edit_flags_equal_a_literal_check() -> None:
         line_dx=lines["dx"].to_numpy(dtype=object),
         claim_pos=lines["claim"].to_numpy(),
         n_claims=150,
+        service_days=day_number(pd.Series(lines["service"])),
     )
     expected = literal_flags(rules, lines)
     for name, values in expected.items():
         assert flags[name].tolist() == values, name
         assert flags[name].any(), name
+    listed = lines["code"].isin(["99213", "20610", "97530"]).to_numpy()
+    assert (listed & ~flags["code_terminated"]).any()  # a listed code billed before its date is not flagged
     none = load_payer_rules().edit_flags(
         payer_ids=lines["payer_id"],
         plan_types=lines["plan_type"],
