@@ -150,9 +150,9 @@ def _keyed(server: Server, secret: str, *, seconds: float, count: int) -> tuple[
                 else:
                     response = client.post("/v1/test/score", content=BODY)
                 if response.status_code != 200:
-                    errors[f"HTTP {response.status_code}"] += 1
+                    errors[f"{'new' if new else 'kept'} HTTP {response.status_code}"] += 1
             except httpx.HTTPError as exc:
-                errors[type(exc).__name__] += 1
+                errors[f"{'new' if new else 'kept'} {type(exc).__name__}"] += 1
             (fresh if new else kept).append((time.perf_counter() - started) * 1000.0)
             i += 1
     return kept, fresh, errors
@@ -194,7 +194,11 @@ def test_a_slow_connection_flood_leaves_keyed_requests_served_and_the_log_small(
     )
     print(figures)
     # keyed requests: all answered, and quickly (generous bounds: a busy 2-core machine runs this)
-    assert errors == Counter(), figures
+    # a request on a kept-alive connection never fails; a new connection that arrives while the server is at its
+    # cap can be closed before its request is read (the guard makes room among connections that sent no request
+    # yet: a client retries), which CI saw once in 66 (a ReadError), so new connections may fail rarely
+    assert not any(kind.startswith("kept") for kind in errors), figures
+    assert sum(errors.values()) <= max(1, 0.05 * len(fresh)), figures
     assert len(kept) >= 50 and len(fresh) >= 10, figures
     assert _p99(kept) < max(300.0, 10 * _p99(idle_kept)), figures
     # new connections: 30-60 of them, so their p99 is their slowest, which one SYN retransmission (1 s on Linux)
