@@ -251,6 +251,7 @@ class DenialFeatureBuilder:
 
         # line-level history: the worst line per claim (highest smoothed rate), and which line it was
         line_hist = self.line_aggregates_.transform_arrays(rows, query_day=day_number(rows["submitted_at"]))
+        _carry_learned_modifier(line_hist, rows)
         by_claim = np.argsort(row_pos, kind="stable")
         sorted_pos = row_pos[by_claim]
         starts = np.flatnonzero(np.r_[True, sorted_pos[1:] != sorted_pos[:-1]]) if len(sorted_pos) else sorted_pos
@@ -306,6 +307,7 @@ class DenialFeatureBuilder:
             "units": rows["units"],
             "prev_code": rows["prev_code"],
             "beside_text": beside_text(rows["other_sections"]),
+            "modifier_learned": rows["modifier_learned"],  # which lines the learned rule raised (reasons read it)
         }
         context = reason_context(
             c, rows, cols, category_labels=self.category_labels_, category_actions=self.category_actions_
@@ -411,3 +413,21 @@ class DenialFeatureBuilder:
         modifier = state.get("modifier_evidence")
         self.modifier_evidence_ = None if modifier is None else HistoryAggregates.from_state(modifier)
         return self.prepare()  # a loaded builder serves requests: build its lookups now, not on the first one
+
+
+def _carry_learned_modifier(line_hist: dict[str, np.ndarray], rows: Mapping[str, np.ndarray]) -> None:
+    """A modifier requirement learned from the plan's recent remits speaks through `plan_proc`, the plan's denial
+    rate for the code, as a learned authorization requirement speaks through `auth_needed`.
+
+    The evidence is a finer level of that rate (this plan, this code sent without a modifier, the last 90 days,
+    coding denials only: a lower bound of all denials), so where it holds (features/learned_policies.py) it is the
+    rate in force for this line. A feature of its own fires on too few mature training rows after a change for
+    the trees to learn its cost; the plan's rate for a code is one of the model's strongest features in both
+    worlds."""
+    flagged = rows["modifier_learned"]
+    if not flagged.any():
+        return
+    for suffix in ("rate", "rate_recent"):
+        name = f"plan_proc_{suffix}"
+        raised = np.maximum(line_hist[name], rows["modifier_evidence_rate"])
+        line_hist[name] = np.where(flagged, raised, line_hist[name])

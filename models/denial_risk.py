@@ -21,7 +21,14 @@ from features.denial_features import CATEGORICAL, FEATURE_NAMES, DenialFeatureBu
 from models.base import BoostedModel
 from models.boosting import deterministic_params
 from models.calibration import fit_calibrator
-from models.reasons import Reason, group_contributions, reason_columns, reasons_frame, reasons_from_values
+from models.reasons import (
+    DENIAL_REASONS,
+    Reason,
+    group_contributions,
+    reason_columns,
+    reasons_frame,
+    reasons_from_values,
+)
 
 _ONE_THREAD_ROWS = 16
 
@@ -121,7 +128,9 @@ class DenialRiskModel(BoostedModel):
     def _reasons(self, fs: FeatureSet, idx: np.ndarray, *, top: int) -> list[list[Reason]]:
         if len(idx) == 0:
             return []
-        grouped = group_contributions(self.contributions(fs.X[idx]))
+        contrib = self.contributions(fs.X[idx])
+        grouped = group_contributions(contrib)
+        credit_learned_modifier(grouped, contrib, fs=fs, rows=idx)
         return reasons_from_values(grouped, fs.records(idx), preventive_action=self.builder_.category_actions_, top=top)
 
     def score(
@@ -167,6 +176,29 @@ class DenialRiskModel(BoostedModel):
         if review_share is not None and curve:
             return float(np.quantile(np.asarray(curve["score_sample"]), 1 - review_share))
         return float(self.metadata_.get("default_threshold", 0.5))
+
+
+_PLAN_PROC_COLUMNS = [
+    FEATURE_NAMES.index(f"plan_proc_{suffix}") for suffix in ("any", "rate", "n", "rate_recent", "n_recent")
+]
+
+
+def credit_learned_modifier(grouped: np.ndarray, contrib: np.ndarray, *, fs: FeatureSet, rows: np.ndarray) -> None:
+    """Move `plan_proc`'s push to the `modifier_policy` reason on the claims whose `plan_proc` line is one the
+    learned modifier rule raised (features/denial_features.py::_carry_learned_modifier): there the rate is the
+    rule's evidence, and the biller should read "sent without the modifier PAYER now requires" with that evidence,
+    not the payer's overall rate for the code. `grouped` and `contrib` are the rows `rows` of `fs`."""
+    flagged = fs.lines.get("modifier_learned")
+    if flagged is None or not len(flagged):
+        return
+    line = fs.pointers["plan_proc"][rows]
+    hit = (line >= 0) & flagged[np.maximum(line, 0)]
+    if not hit.any():
+        return
+    names = DENIAL_REASONS.group_names
+    moved = contrib[np.ix_(hit, _PLAN_PROC_COLUMNS)].sum(axis=1)
+    grouped[hit, names.index("payer_procedure")] -= moved
+    grouped[hit, names.index("modifier_policy")] += moved
 
 
 def _threads(X: np.ndarray) -> dict[str, Any]:

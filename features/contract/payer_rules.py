@@ -370,7 +370,8 @@ class PayerRules:
         ]
         if not active:
             return out
-        codes = np.array([_normalise_code(c) for c in procedure_codes], dtype=object)
+        found, distinct = pd.factorize(np.asarray(procedure_codes, dtype=object))  # each distinct code once
+        codes = np.array([*(_normalise_code(c) for c in distinct), ""], dtype=object)[found]  # -1: missing -> ""
         for i in active:
             rule = rules[i]
             in_group = groups == i

@@ -5,6 +5,7 @@ covered."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -116,14 +117,23 @@ def test_on_the_scrambled_world_the_withdrawn_codes_are_learned_after_the_change
     assert all("denied as not covered in the last 90 days" in t for t in fs.context["coverage_text"][flagged])
 
 
+CHANGED_CODES = ["11111", "33333"]  # the plan's bulletin: one code billed often, one a few times a month
+STEADY_CODE = "44444"  # the plan has always denied it bare: a requirement in force all along is no news
+MODIFIER_CODES = [*CHANGED_CODES, STEADY_CODE, *(f"2{i:04d}" for i in range(19))]
+
+
 def modifier_events(seed: int, n: int = 4_000) -> pd.DataFrame:
-    """Line outcomes over 300 days; from day 150 one plan denies code 11111 for coding when sent bare."""
+    """Line outcomes of 22 codes over 300 days; from day 150 one plan denies codes 11111 and 33333 (billed a few
+    times a month) for coding when sent bare, as it has always denied 44444."""
     rng = np.random.default_rng(seed)
     plan = rng.choice(["commercial", "medicare"], n)
-    code = rng.choice(["11111", "22222"], n)
+    code = rng.choice(MODIFIER_CODES, n, p=[0.1, 0.02, 0.05, *[0.83 / 19] * 19])
     modifier = rng.choice([ce.NO_MODIFIER, "KX", "25"], n, p=[0.7, 0.2, 0.1])
     day = 19_000 + rng.integers(0, 300, n)
-    required = (plan == "commercial") & (code == "11111") & (modifier == ce.NO_MODIFIER) & (day >= 19_150)
+    changed = np.isin(code, CHANGED_CODES)
+    required = (
+        (plan == "commercial") & (modifier == ce.NO_MODIFIER) & ((changed & (day >= 19_150)) | (code == STEADY_CODE))
+    )
     p = np.where(required, 0.85, 0.04)
     return pd.DataFrame(
         {"payer_id": "P1", "plan_type": plan, "procedure_code": code, "modifier_key": modifier,
@@ -133,17 +143,45 @@ def modifier_events(seed: int, n: int = 4_000) -> pd.DataFrame:
 
 def slow_modifier_rule(events: pd.DataFrame, key: tuple[str, str, str, str], day: int) -> tuple[bool, int]:
     """The modifier rule read literally: only a bare line can miss a modifier; its plan's bare lines of the
-    code answered in [day - window, day), smoothed once toward the window's global coding rate."""
+    code answered in [day - window, day), their rate smoothed once toward the plan's bare lines' rate (itself
+    smoothed toward the window's global coding rate), a binomial test of the code's denials against the
+    plan's other codes' bare lines, and the code's bare lines mostly paid over the whole history (news)."""
     if key[3] != ce.NO_MODIFIER:
         return False, 0
     window = events[(events["event_day"] >= day - ce.WINDOW_DAYS) & (events["event_day"] < day)]
     root = (window["line_denied_coding"].sum() + GLOBAL_PRIOR_WEIGHT * GLOBAL_PRIOR_RATE) / (
         len(window) + GLOBAL_PRIOR_WEIGHT
     )
-    columns = ("payer_id", "plan_type", "procedure_code", "modifier_key")
-    mine = window[np.logical_and.reduce([window[k] == v for k, v in zip(columns, key, strict=True)])]
-    rate = (mine["line_denied_coding"].sum() + ce.PRIOR_STRENGTH * root) / (len(mine) + ce.PRIOR_STRENGTH)
-    return bool(len(mine) >= ce.MODIFIER_MIN_LINES and rate >= ce.MIN_RATE), len(mine)
+    m = ce.PRIOR_STRENGTH
+    plan = window[(window["payer_id"] == key[0]) & (window["plan_type"] == key[1]) & (window["modifier_key"] == key[3])]
+    plan_rate = (plan["line_denied_coding"].sum() + m * root) / (len(plan) + m)
+    mine = plan[plan["procedure_code"] == key[2]]
+    others = plan[plan["procedure_code"] != key[2]]
+    denied = int(mine["line_denied_coding"].sum())
+    rate = (denied + m * plan_rate) / (len(mine) + m)
+    others_rate = (others["line_denied_coding"].sum() + m * root) / (len(others) + m)
+    chance = sum(  # P(X >= denied) for X ~ Binomial(len(mine), others_rate), summed term by term
+        math.comb(len(mine), k) * others_rate**k * (1 - others_rate) ** (len(mine) - k)
+        for k in range(denied, len(mine) + 1)
+    )
+    # news: over the whole history before the day, the code's bare lines to the plan were mostly paid
+    before = events[events["event_day"] < day]
+    root_all = (before["line_denied_coding"].sum() + GLOBAL_PRIOR_WEIGHT * GLOBAL_PRIOR_RATE) / (
+        len(before) + GLOBAL_PRIOR_WEIGHT
+    )
+    plan_all = before[
+        (before["payer_id"] == key[0]) & (before["plan_type"] == key[1]) & (before["modifier_key"] == key[3])
+    ]
+    plan_all_rate = (plan_all["line_denied_coding"].sum() + m * root_all) / (len(plan_all) + m)
+    mine_all = plan_all[plan_all["procedure_code"] == key[2]]
+    all_rate = (mine_all["line_denied_coding"].sum() + m * plan_all_rate) / (len(mine_all) + m)
+    learned = (
+        len(mine) >= ce.MODIFIER_MIN_LINES
+        and rate >= ce.MIN_RATE
+        and chance <= ce.MODIFIER_ALPHA
+        and all_rate < ce.MIN_RATE
+    )
+    return bool(learned), len(mine)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -151,11 +189,11 @@ def test_learned_modifier_requirement_equals_the_slow_rule(seed: int) -> None:
     events = modifier_events(seed)
     evidence = ce.fit_modifier_evidence(events)
     rng = np.random.default_rng(seed + 200)
-    q = 300
+    q = 600
     rows = {
         "payer_id": np.array(["P1"] * q, dtype=object),
         "plan_type": rng.choice(["commercial", "medicare"], q).astype(object),
-        "procedure_code": rng.choice(["11111", "22222"], q).astype(object),
+        "procedure_code": rng.choice(MODIFIER_CODES[:4], q).astype(object),
         "modifier_key": rng.choice([ce.NO_MODIFIER, "KX"], q).astype(object),
     }
     days = 19_000 + rng.integers(-10, 330, q)
@@ -167,13 +205,19 @@ def test_learned_modifier_requirement_equals_the_slow_rule(seed: int) -> None:
     assert learned.any() and not learned.all()
     # learned only where the plan changed its policy, only after the change, never for a line with a modifier
     hit = np.flatnonzero(learned)
-    assert set(rows["plan_type"][hit]) == {"commercial"} and set(rows["procedure_code"][hit]) == {"11111"}
+    assert set(rows["plan_type"][hit]) == {"commercial"} and set(rows["procedure_code"][hit]) == set(CHANGED_CODES)
     assert (days[hit] > 19_150).all() and set(rows["modifier_key"][hit]) == {ce.NO_MODIFIER}
 
 
 def test_a_bare_line_of_a_code_the_plan_now_denies_without_a_modifier_is_flagged_with_its_evidence() -> None:
     h = History()
-    for i in range(10):  # March: ten bare 97110 lines, each denied CO-4 (a required modifier is missing)
+    for i in range(30):  # a year before: 97110 sent bare was paid
+        cid = h.claim(f"OLD{i}", submitted="2023-03-04", service="2023-03-01", procedures=("97110",))
+        h.remit(cid, date="2023-03-20", status="1", paid=80.0)
+    for i in range(30):  # the plan's other codes sent bare are paid
+        cid = h.claim(f"P{i}", submitted="2024-03-04", service="2024-03-01", procedures=("99213",))
+        h.remit(cid, date="2024-03-20", status="1", paid=80.0)
+    for i in range(4):  # March: four bare 97110 lines, each denied CO-4 (a required modifier is missing)
         cid = h.claim(f"D{i}", submitted="2024-03-04", service="2024-03-01", procedures=("97110",))
         r = h.remit(cid, date="2024-03-20", status="1")
         h.adj(cid, r, "CO", "4", 100.0, line=1)
@@ -190,7 +234,10 @@ def test_a_bare_line_of_a_code_the_plan_now_denies_without_a_modifier_is_flagged
     assert flagged == {"BARE": 1.0, "WITH_KX": 0.0, "TOO_EARLY": 0.0}
     at = list(fs.claim_ids).index("BARE")
     assert fs.context["modifier_policy_code"][at] == "97110"
+    # the evidence is the plan's denial rate for the code as this line is sent: all history it was 4 of 34 lines
+    rate = dict(zip(fs.claim_ids, fs.X[:, FEATURE_NAMES.index("plan_proc_rate")], strict=True))
+    assert rate["BARE"] >= 0.8 > 0.2 > rate["TOO_EARLY"]
     assert (
-        "10 lines sent without a modifier denied for coding in the last 90 days"
+        "4 lines sent without a modifier denied for coding in the last 90 days"
         in fs.context["modifier_policy_text"][at]
     )
