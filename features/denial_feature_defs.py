@@ -15,9 +15,11 @@ from features.learned_policies import WINDOW_DAYS as POLICY_WINDOW_DAYS
 __all__ = [
     "CATEGORICAL",
     "CLAIM_SPECS",
+    "CLAIM_SUFFIXES",
     "FEATURES",
     "FEATURE_NAMES",
     "LINE_SPECS",
+    "LINE_SUFFIXES",
     "LINE_TARGET_CATEGORIES",
     "MODIFIER_HABIT_SPEC",
     "REASON_GROUPS",
@@ -379,6 +381,21 @@ CLAIM_SPECS = (
         for c in CATEGORIES
     ),
 )
+# The columns each history family gives the model. A line family keeps its volumes: how many of the code's lines
+# stand behind a per-code rate is how far to trust it (dx_code_n ranks among the strongest features on the
+# scrambled world). A claim family gives its rates only. Its key is coarse (a clinician, a facility, a payer), so
+# its volume says little the shrunk rate does not, and the ten payer_cat families all count the same claims of
+# the payer. Their 38 volume columns were measured at 1M claims x 36 months on both worlds: left out, evaluation
+# AUC moved by +0.0006 on each, category top-3 by +0.0006 and +0.0013 (top-1 +0.0018 and -0.0024), and the
+# binary head stopped earlier (337 trees against 371, 313 against 330) on fewer columns (README, "Two worlds").
+LINE_SUFFIXES = {
+    "any": "chance any line is denied at these rates",
+    "rate": "smoothed, all history",
+    "n": "volume, all history",
+    "rate_recent": "smoothed, last 90 days",
+    "n_recent": "volume, last 90 days",
+}
+CLAIM_SUFFIXES = {"rate": "smoothed, all history", "rate_recent": "last 90 days"}
 _LINE_GROUP = {
     "payer_proc": "payer_procedure",
     "payer_proc_mod": "modifiers",
@@ -505,13 +522,7 @@ def _declare() -> tuple[FeatureDef, ...]:
             as_of = _AS_OF_HISTORY
         add(FeatureDef(name, meaning, source, as_of, group))
     for spec in LINE_SPECS:
-        for suffix, what in (
-            ("any", "chance any line is denied at these rates"),
-            ("rate", "smoothed, all history"),
-            ("n", "volume, all history"),
-            ("rate_recent", "smoothed, last 90 days"),
-            ("n_recent", "volume, last 90 days"),
-        ):
+        for suffix, what in LINE_SUFFIXES.items():
             add(
                 FeatureDef(
                     f"{spec.name}_{suffix}",
@@ -523,12 +534,7 @@ def _declare() -> tuple[FeatureDef, ...]:
             )
     for spec in CLAIM_SPECS:
         group = _CLAIM_GROUP.get(spec.name) or _payer_cat_group(spec.name)
-        for suffix, what in (
-            ("rate", "smoothed, all history"),
-            ("n", "volume"),
-            ("rate_recent", "last 90 days"),
-            ("n_recent", "volume, last 90 days"),
-        ):
+        for suffix, what in CLAIM_SUFFIXES.items():
             add(
                 FeatureDef(
                     f"{spec.name}_{suffix}",

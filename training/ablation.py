@@ -21,13 +21,11 @@ import numpy as np
 import pandas as pd
 
 from features.contract.run_options import RunOptions
-from features.denial_feature_defs import CLAIM_SPECS, FEATURE_NAMES, FEATURES, LINE_SPECS
+from features.denial_feature_defs import CLAIM_SPECS, CLAIM_SUFFIXES, FEATURE_NAMES, FEATURES, LINE_SPECS, LINE_SUFFIXES
 from models.denial_risk import DenialRiskModel, TrainingSlice
 from training import evaluation as ev
 from training.denial_job import build_dataset, oracle_metrics, training_slice
 
-LINE_SUFFIXES = ("any", "rate", "n", "rate_recent", "n_recent")
-CLAIM_SUFFIXES = ("rate", "n", "rate_recent", "n_recent")
 FULL = "(none: the full model)"
 
 

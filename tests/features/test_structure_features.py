@@ -90,9 +90,13 @@ def test_claim_level_habits_and_plan_rates_match_the_definition(built: tuple) ->
                                     day=days[i], since=since, m=builder.prior_strength)  # fmt: skip
                 got = X[i, FEATURE_NAMES.index(f"{name}_{suffix}")]
                 assert got == pytest.approx(want, rel=1e-5), (name, suffix, i)
-        if name == "patient_eligibility":
-            with_history = int((X[:, FEATURE_NAMES.index(f"{name}_n")] > 0).sum())
-    assert with_history >= 5  # claims whose patient has earlier outcomes: the patient level is exercised
+        if name == "patient_eligibility":  # claims whose patient has outcomes known before the claim
+            patient = events["patient_key"].to_numpy()
+            with_history = sum(
+                bool(((patient == keys["patient_key"].iloc[i]) & (events["event_day"].to_numpy() < days[i])).any())
+                for i in range(len(sample))
+            )
+    assert with_history >= 5  # the patient level is exercised
 
 
 @pytest.fixture(scope="module")
