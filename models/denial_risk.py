@@ -178,9 +178,7 @@ class DenialRiskModel(BoostedModel):
         return float(self.metadata_.get("default_threshold", 0.5))
 
 
-_PLAN_PROC_COLUMNS = [
-    FEATURE_NAMES.index(f"plan_proc_{suffix}") for suffix in ("any", "rate", "n", "rate_recent", "n_recent")
-]
+_PLAN_PROC_COLUMNS = [i for i, name in enumerate(FEATURE_NAMES) if name.startswith("plan_proc_")]
 
 
 def credit_learned_modifier(grouped: np.ndarray, contrib: np.ndarray, *, fs: FeatureSet, rows: np.ndarray) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
+
+from features.contract.frames import member
 
 
 class NotEnoughHistory(ValueError):
@@ -44,10 +44,7 @@ def choose_split(
     """Latest mature months to evaluate, the months before them to calibrate, everything earlier to learn."""
     originals = claims[claims["frequency_code"].eq("1")]
     month = originals["submitted_at"].dt.strftime("%Y-%m")
-    # Arrow's hash set: Series.isin on Arrow strings turns the other column into Python strings first
-    ids = pa.array(originals["claim_id"], from_pandas=True, type=pa.large_string())
-    known = pa.array(labels["claim_id"], from_pandas=True, type=pa.large_string())
-    adjudicated = pd.Series(pc.is_in(ids, value_set=known).to_numpy(zero_copy_only=False), index=originals.index)
+    adjudicated = pd.Series(member(originals["claim_id"], labels["claim_id"]), index=originals.index)
     share = adjudicated.groupby(month).mean().sort_index()
     months = list(share.index)
     last_mature = max((i for i, m in enumerate(months) if share[m] >= mature_share), default=-1)

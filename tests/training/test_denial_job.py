@@ -35,6 +35,14 @@ def auc_standard_error(auc: float, *, positives: int, negatives: int) -> float:
     return float(np.sqrt(var / (positives * negatives)))
 
 
+@pytest.mark.parametrize(("positives", "negatives"), [(100, 100), (30, 70), (836, 5660)])
+def test_auc_standard_error_at_chance_is_the_mann_whitney_null_variance(positives: int, negatives: int) -> None:
+    # at AUC 0.5 Hanley and McNeil's variance reduces to the Mann-Whitney statistic's under no difference
+    want = np.sqrt((positives + negatives + 1) / (12 * positives * negatives))
+    assert auc_standard_error(0.5, positives=positives, negatives=negatives) == pytest.approx(want, rel=1e-12)
+    assert auc_standard_error(0.9, positives=positives, negatives=negatives) < want  # tighter away from chance
+
+
 def test_model_against_both_baselines_and_calibrated(trained: tuple[Any, Any, Path]) -> None:
     _, report, _ = trained
     auc = report.metrics["roc_auc"]
