@@ -268,19 +268,25 @@ def _score_stage(data: Path, home: Path) -> dict[str, Any]:
     """Score every claim in the history in one batch: the throughput a nightly batch would see."""
     import numpy as np
 
+    from claimsight.settings import Settings
     from features.contract.validation import load_validated
     from models.catalog import DENIAL_RISK
     from models.denial_risk import DenialRiskModel
     from models.mlflow_model import CHAMPION, download_model
     from training.tracking import configure
 
+    options = Settings(home=home).run_options()
     configure(home=home, tracking_uri=None, experiment=DENIAL_RISK.registry_name)
     model = DenialRiskModel.load(download_model(name=DENIAL_RISK.registry_name, ref=CHAMPION))
     tables = load_validated(data, max_reject_rate=1.0).tables
     claims = tables["claims"]
     t = time.perf_counter()
     fs = model.features(
-        claims=claims, lines=tables["claim_lines"], context_claims=claims, context_lines=tables["claim_lines"]
+        claims=claims,
+        lines=tables["claim_lines"],
+        context_claims=claims,
+        context_lines=tables["claim_lines"],
+        chunk_claims=options.chunk_claims,
     )
     features_s = time.perf_counter() - t
     t = time.perf_counter()

@@ -19,6 +19,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from features.contract.run_options import (
+    DEFAULT_CHUNK_CLAIMS,
     DEFAULT_HOME,
     DEFAULT_MATURITY_DAYS,
     DEFAULT_MAX_REJECT_RATE,
@@ -56,6 +57,11 @@ class Settings(BaseSettings):
     )
     mlflow_tracking_uri: str | None = Field(None, description="MLflow tracking URI; unset = SQLite store in `home`")
     seed: int = Field(DEFAULT_SEED, description="random seed for training: same data + seed = same model")
+    chunk_claims: int = Field(
+        DEFAULT_CHUNK_CLAIMS,
+        ge=1000,
+        description="claims whose features are built at once in training and batch scoring: fewer use less memory",
+    )
     routine_adjustments: tuple[str, ...] | None = Field(
         None, description="GROUP-CARC pairs that are not denials, e.g. CO-45; unset = the shipped set"
     )
@@ -418,4 +424,5 @@ class Settings(BaseSettings):
             max_reject_rate=self.max_reject_rate,
             maturity_days=self.maturity_days,
             routine=self.routine_set(),
+            chunk_claims=self.chunk_claims,
         )

@@ -11,7 +11,7 @@ same code serves a training set of a million claims and a single claim scored ov
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,9 @@ from features.columns import (
 from features.contract.payer_rules import PayerRules
 from features.diagnosis_blocks import diagnosis_block
 from features.prevention.groups import procedure_group_of, procedure_section_of
+
+if TYPE_CHECKING:  # the index reads `day_number` from here
+    from features.duplicate_index import DuplicateIndex
 
 _DAY = np.timedelta64(1, "D")
 EPOCH = np.datetime64("1970-01-01", "D")
@@ -299,44 +302,10 @@ def apply_payer_rules(claims: Columns, rows: Columns, rules: PayerRules) -> None
         rows[f"edit_{name}"] = flagged
 
 
-def duplicate_counts(
-    lines: Mapping[str, np.ndarray], context: Mapping[str, np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per line: how many OTHER original claims with the same patient, procedure and service date were
-    submitted strictly before this line's claim, and days since the latest of them (NaN if none).
-
-    `lines` and `context` hold patient_id, procedure_code, service_from, submitted_at (and for context
-    frequency_code) per line; context holds every claim the team has sent."""
-    original = context["frequency_code"] == "1"
-    if not original.any():  # nothing sent before (e.g. a replacement claim scored alone): no duplicate suspicion
-        return np.zeros(len(lines["procedure_code"]), dtype=np.int64), np.full(len(lines["procedure_code"]), np.nan)
-    key_cols = ("patient_id", "procedure_code", "service_from")
-    n_ctx = int(original.sum())
-    codes = np.zeros(n_ctx + len(lines["procedure_code"]), dtype=np.int64)
-    for col in key_cols:  # mixed-radix combination of per-column codes: one int64 key per row
-        col_codes, uniques = pd.factorize(np.concatenate([context[col][original], lines[col]]))
-        codes = codes * (len(uniques) + 1) + (col_codes + 1)
-    codes, _ = pd.factorize(codes)
-    ctx_code, q_code = codes[:n_ctx], codes[n_ctx:]
-    ctx_day = day_number(context["submitted_at"][original])
-    q_day = day_number(lines["submitted_at"])
-    shift = np.int64(1) << np.int64(22)  # room for day numbers; strict '<' excludes the claim itself
-    ctx_day = np.maximum(ctx_day, 0)
-    comp = ctx_code.astype(np.int64) * shift + ctx_day
-    order = np.argsort(comp, kind="stable")
-    composite, sorted_day = comp[order], ctx_day[order]
-    lo = np.searchsorted(composite, q_code.astype(np.int64) * shift, side="left")
-    hi = np.searchsorted(composite, q_code.astype(np.int64) * shift + np.maximum(q_day, 0), side="left")
-    count = (hi - lo).astype(np.int64)
-    last_day = np.where(count > 0, sorted_day[np.maximum(hi - 1, 0)], -1)
-    since = np.where(count > 0, (q_day - last_day).astype("float64"), np.nan)
-    return count, since
-
-
-def claim_fields(claims: Columns, rows: Columns, *, context_lines: Mapping[str, np.ndarray]) -> Columns:
+def claim_fields(claims: Columns, rows: Columns, *, duplicates: DuplicateIndex) -> Columns:
     """Claim-level numeric fields known at submission (float64, in `claims` order).
 
-    `rows` come from `line_rows` with `apply_payer_rules` applied; `context_lines` are the lines of every
+    `rows` come from `line_rows` with `apply_payer_rules` applied; `duplicates` indexes the lines of every
     claim sent (for duplicate suspicion)."""
     n = len(claims["claim_id"])
     claim_pos = rows["claim_pos"]
@@ -352,7 +321,7 @@ def claim_fields(claims: Columns, rows: Columns, *, context_lines: Mapping[str, 
     auth_needed = rows["auth_needed"]
     modifier_key = rows["modifier_key"]
     n_mod = per_distinct(modifier_key, lambda k: 0 if k == "-" else k.count("|") + 1).astype(np.float64)
-    dup_n, dup_since = duplicate_counts(rows, context_lines)
+    dup_n, dup_since = duplicates.counts(rows)
     units = rows["units"]
 
     out: Columns = {}

@@ -7,7 +7,7 @@ features were computed from. Never patient fields.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +91,24 @@ class FeatureSet:
             if "payer_proc_code" in record:
                 record["dup_code"] = record["payer_proc_code"]
         return out
+
+    @classmethod
+    def concat(cls, parts: Sequence[FeatureSet]) -> FeatureSet:
+        """The parts' claims one after another, as one transform of all of them would give: each part's
+        line pointers move past the lines of the parts before it."""
+        offsets = np.cumsum([0] + [len(next(iter(p.lines.values()), ())) for p in parts[:-1]])
+        return cls(
+            X=np.concatenate([p.X for p in parts]),
+            context={k: np.concatenate([p.context[k] for p in parts]) for k in parts[0].context},
+            claim_ids=parts[0].claim_ids.append([p.claim_ids for p in parts[1:]]),
+            lines={k: np.concatenate([p.lines[k] for p in parts]) for k in parts[0].lines},
+            pointers={
+                k: np.concatenate(
+                    [np.where(p.pointers[k] >= 0, p.pointers[k] + at, -1) for p, at in zip(parts, offsets, strict=True)]
+                )
+                for k in parts[0].pointers
+            },
+        )
 
     def subset(self, rows: np.ndarray) -> FeatureSet:
         return FeatureSet(

@@ -16,7 +16,7 @@ adjustments or follow-ups.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,16 @@ import yaml
 
 from features.auth_evidence import fit_auth_evidence, learned_auth_needed
 from features.claim_fields import apply_payer_rules, claim_fields, day_number, line_rows, procedure_family
-from features.columns import Columns, Table, check_unique_ids, claim_columns, index_in, lookup_codes, text_array
+from features.columns import (
+    Columns,
+    ColumnTable,
+    Table,
+    check_unique_ids,
+    claim_columns,
+    index_in,
+    lookup_codes,
+    text_array,
+)
 from features.contract.codes import CATEGORIES, CodeTables
 from features.contract.payer_rule_model import RuleLibrary
 from features.contract.payer_rules import PayerRules
@@ -40,6 +49,7 @@ from features.denial_feature_defs import (
     MODIFIER_HABIT_SPEC,
     REASON_GROUPS,
 )
+from features.duplicate_index import DuplicateIndex
 from features.history import HistoryAggregates
 from features.learned_policies import (
     NO_MODIFIER,
@@ -64,9 +74,7 @@ __all__ = [
 WINDOW_DAYS = 90
 
 
-def _context_line_keys(
-    context_claims: pd.DataFrame, claims: Columns, extra: np.ndarray, sources: Sequence[Table]
-) -> Columns:
+def _context_line_keys(context_claims: Table, claims: Columns, extra: np.ndarray, sources: Sequence[Table]) -> Columns:
     """Duplicate-suspicion keys of every line of every claim sent: the context claims plus the scored
     claims missing from them, their lines from the same line sources as the scored claims."""
     names = ("claim_id", "patient_id", "service_from", "submitted_at", "frequency_code")
@@ -85,6 +93,18 @@ def _context_line_keys(
     out = {k: sent[k][pos] for k in names[1:]}
     out["procedure_code"] = np.concatenate(code_parts)
     return out
+
+
+def _chunks(ids: np.ndarray, sources: Sequence[Table], *, size: int) -> Iterator[tuple[int, list[Table]]]:
+    """(first claim position, the sources' rows of those claims) per run of `size` claims, each source's
+    claim ids looked up once."""
+    where = [index_in(frame["claim_id"], ids) for frame in sources]
+    for start in range(0, len(ids), size):
+        picked = []
+        for frame, pos in zip(sources, where, strict=True):
+            rows = np.flatnonzero((pos >= start) & (pos < start + size))
+            picked.append(frame.take(rows) if isinstance(frame, ColumnTable) else frame.iloc[rows])
+        yield start, picked
 
 
 def _add_modifier_habit(
@@ -187,9 +207,13 @@ class DenialFeatureBuilder:
         lines: Table,
         context_claims: pd.DataFrame | None = None,
         context_lines: pd.DataFrame | None = None,
+        chunk_claims: int | None = None,
     ) -> FeatureSet:
         """Features for `claims` (one row each, in order). Context = every claim the team has sent,
         for duplicate suspicion (default: the claims themselves).
+
+        `chunk_claims`: build the features that many claims at a time (the same values as all at once). Each
+        line-level history answer is an array over every line; in chunks only one chunk's are alive at once.
 
         A claim's lines are taken from `context_lines` when given (from `lines` only for claims missing
         from the context). Scoring one claim with itself as context is the serving call: it reads each
@@ -203,23 +227,38 @@ class DenialFeatureBuilder:
         ids = c["claim_id"]
         check_unique_ids(ids, what="claims")
         n = len(ids)
-        in_context: np.ndarray | None = None
+        extra: np.ndarray | None = None  # scored claims missing from the context (None: the claims are the context)
         if context_claims is None or context_claims is claims:
             sources = [lines if context_lines is None or context_claims is None else context_lines]
         else:
             at = index_in(context_claims["claim_id"], ids)
-            in_context = np.zeros(n, dtype=bool)
-            in_context[at[at >= 0]] = True
+            extra = np.ones(n, dtype=bool)
+            extra[at[at >= 0]] = False
             if context_lines is None:
                 sources = [lines]
+            elif extra.any():  # their lines are in `lines`
+                sources = [context_lines, lines]
             else:
-                sources = [context_lines, lines] if not in_context.all() else [context_lines]
-        rows = line_rows(c, sources)
-        if in_context is None:  # the context is the claims themselves: its lines are these lines
-            context_rows: Mapping[str, np.ndarray] = rows
-        else:
-            assert context_claims is not None
-            context_rows = _context_line_keys(context_claims, c, ~in_context, sources)
+                sources = [context_lines]
+        sent: Table = claims if context_claims is None or extra is None else context_claims
+        if chunk_claims is None or n <= chunk_claims:
+            rows = line_rows(c, sources)
+            if extra is None:  # the context is the claims themselves: its lines are these lines
+                return self._features(c, rows, duplicates=DuplicateIndex(rows))
+            return self._features(c, rows, duplicates=DuplicateIndex(_context_line_keys(sent, c, extra, sources)))
+        if extra is None:
+            extra = np.zeros(n, dtype=bool)
+        # every chunk asks the same history of sent lines: keyed once
+        duplicates = DuplicateIndex(_context_line_keys(sent, c, extra, sources))
+        parts = []
+        for start, part_sources in _chunks(ids, sources, size=chunk_claims):
+            part = {k: v[start : start + chunk_claims] for k, v in c.items()}
+            parts.append(self._features(part, line_rows(part, part_sources), duplicates=duplicates))
+        return FeatureSet.concat(parts)
+
+    def _features(self, c: Columns, rows: Columns, *, duplicates: DuplicateIndex) -> FeatureSet:
+        """Features of claims `c` from their lines `rows` (`line_rows`)."""
+        n = len(c["claim_id"])
         apply_payer_rules(c, rows, self.rules_)
         self._add_learned_auth(rows)
         self._add_learned_policy(
@@ -236,8 +275,8 @@ class DenialFeatureBuilder:
             flag="modifier_learned",
             prefix="modifier",
         )
-        own = claim_fields(c, rows, context_lines=context_rows)
-        claim_ids = pd.Index(ids, dtype="str", name="claim_id")
+        own = claim_fields(c, rows, duplicates=duplicates)
+        claim_ids = pd.Index(c["claim_id"], dtype="str", name="claim_id")
 
         cols: dict[str, np.ndarray] = {}
         pointers: dict[str, np.ndarray] = {}

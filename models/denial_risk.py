@@ -103,9 +103,14 @@ class DenialRiskModel(BoostedModel):
         lines: Table,
         context_claims: pd.DataFrame | None = None,
         context_lines: pd.DataFrame | None = None,
+        chunk_claims: int | None = None,
     ) -> FeatureSet:
         return self.builder_.transform(
-            claims=claims, lines=lines, context_claims=context_claims, context_lines=context_lines
+            claims=claims,
+            lines=lines,
+            context_claims=context_claims,
+            context_lines=context_lines,
+            chunk_claims=chunk_claims,
         )
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

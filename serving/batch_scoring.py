@@ -53,13 +53,19 @@ def score_claims(
     tables: Mapping[str, pd.DataFrame],
     threshold: float,
     review_capacity: int | None = None,
+    chunk_claims: int | None = None,
 ) -> pd.DataFrame:
     """Scores for `claims`, highest risk first, with reasons for those flagged for review.
 
-    `tables` supplies the lines and the claims sent before (for duplicate suspicion).
+    `tables` supplies the lines and the claims sent before (for duplicate suspicion). `chunk_claims`: build
+    the features that many claims at a time (`DenialFeatureBuilder.transform`).
     """
     fs = model.features(
-        claims=claims, lines=tables["claim_lines"], context_claims=tables["claims"], context_lines=tables["claim_lines"]
+        claims=claims,
+        lines=tables["claim_lines"],
+        context_claims=tables["claims"],
+        context_lines=tables["claim_lines"],
+        chunk_claims=chunk_claims,
     )
     review = review_mask(model.predict_proba(fs.X), threshold=threshold, review_capacity=review_capacity)
     out = model.score(fs, review=review, explain="flagged")

@@ -90,7 +90,11 @@ def build_dataset(
     order = np.lexsort((claims["claim_id"].to_numpy(), day_number(claims["submitted_at"])))
     claims = claims.iloc[order].reset_index(drop=True)
     fs = builder.transform(
-        claims=claims, lines=tables["claim_lines"], context_claims=tables["claims"], context_lines=tables["claim_lines"]
+        claims=claims,
+        lines=tables["claim_lines"],
+        context_claims=tables["claims"],
+        context_lines=tables["claim_lines"],
+        chunk_claims=options.chunk_claims,
     )
     lab = labels.set_index("claim_id").loc[claims["claim_id"]].reset_index()
     lab["payer_id"] = claims["payer_id"].to_numpy()

@@ -131,7 +131,14 @@ def score_claims_command(
     else:
         claims = pending_claims(tables)
     threshold = loaded.threshold_for(precision=target_precision)
-    scored = score_claims(loaded, claims=claims, tables=tables, threshold=threshold, review_capacity=review_capacity)
+    scored = score_claims(
+        loaded,
+        claims=claims,
+        tables=tables,
+        threshold=threshold,
+        review_capacity=review_capacity,
+        chunk_claims=options.chunk_claims,
+    )
     scored.to_csv(out, index=False)
     riskiest_claims(shell.console(), scored, limit=show, threshold=threshold)
     n_review = int((scored["decision"] == "review").sum())

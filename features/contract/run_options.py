@@ -1,9 +1,10 @@
 """What one run of ClaimSight was asked to do, decided once from the settings and passed as one value.
 
-The same six choices reach every entry point (train, retrain, monitor, backtest, replay, the service):
+The same seven choices reach every entry point (train, retrain, monitor, backtest, replay, the service):
 where the local store lives, which MLflow store to use, the seed, how much of a table may be quarantined,
-when a denial's outcome counts as final, and which adjustments are routine. Typed once here, they cannot
-drift apart between entry points, and a function that needs them takes `options` instead of six keywords.
+when a denial's outcome counts as final, which adjustments are routine, and how many claims' features are
+built at once (memory against speed). Typed once here, they cannot drift apart between entry points, and a
+function that needs them takes `options` instead of seven keywords.
 """
 
 from __future__ import annotations
@@ -13,11 +14,19 @@ from pathlib import Path
 
 from features.contract.labels import DEFAULT_MATURITY_DAYS
 
-__all__ = ["DEFAULT_HOME", "DEFAULT_MATURITY_DAYS", "DEFAULT_MAX_REJECT_RATE", "DEFAULT_SEED", "RunOptions"]
+__all__ = [
+    "DEFAULT_CHUNK_CLAIMS",
+    "DEFAULT_HOME",
+    "DEFAULT_MATURITY_DAYS",
+    "DEFAULT_MAX_REJECT_RATE",
+    "DEFAULT_SEED",
+    "RunOptions",
+]
 
 DEFAULT_SEED = 7
 DEFAULT_MAX_REJECT_RATE = 0.05
 DEFAULT_HOME = Path(".claimsight")
+DEFAULT_CHUNK_CLAIMS = 200_000  # README, "Measured on this machine": memory against time per chunk size
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,7 @@ class RunOptions:
     max_reject_rate: float = DEFAULT_MAX_REJECT_RATE  # share of a table's rows that may be quarantined
     maturity_days: int = DEFAULT_MATURITY_DAYS  # days after a denial before its outcome counts as final
     routine: frozenset[tuple[str, str]] | None = None  # (group, CARC) adjustments that are not denials
+    chunk_claims: int | None = DEFAULT_CHUNK_CLAIMS  # claims whose features are built at once (None: all)
 
     def but(self, **changes: object) -> RunOptions:
         """A copy with some choices changed (a test's temporary home, a command's --seed)."""

@@ -1,0 +1,84 @@
+"""Features built a chunk of claims at a time are the features built all at once.
+
+Training and batch scoring build features in chunks (`chunk_claims`) so that only one chunk's line-level
+arrays are alive at once. Each chunk asks the same history and the same duplicate index; its line pointers
+move past the lines of the chunks before it. Nothing a model or a reason reads may differ by one bit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.contract.run_options import RunOptions
+from features.contract.validation import load_validated
+from features.denial_context import FeatureSet
+from models.denial_risk import DenialRiskModel
+from training.denial_job import Dataset, build_dataset
+
+pytestmark = pytest.mark.slow  # the 30k-claim session world
+
+
+def assert_same_features(chunked: FeatureSet, whole: FeatureSet) -> None:
+    """Same matrix, same claims, and the same value behind every name a reason reads. The line arrays may be
+    in another order (each chunk sorts its own lines by claim id); the line each pointer names may not."""
+    np.testing.assert_array_equal(chunked.X, whole.X)  # NaN == NaN here
+    assert chunked.X.dtype == whole.X.dtype
+    assert chunked.claim_ids.equals(whole.claim_ids)
+    assert chunked.context.keys() == whole.context.keys() and chunked.pointers.keys() == whole.pointers.keys()
+    assert chunked.lines.keys() == whole.lines.keys()
+    assert all(len(chunked.lines[k]) == len(whole.lines[k]) for k in whole.lines)
+    pd.testing.assert_frame_equal(chunked.context_frame(), whole.context_frame())
+    assert any((p >= 0).any() for p in whole.pointers.values())  # lines are named at all
+
+
+def texts(frame: pd.DataFrame) -> list[list[Any]]:
+    return frame.astype(object).where(frame.notna(), None).to_numpy().tolist()
+
+
+@pytest.fixture(scope="module")
+def whole(small_world: Path) -> Dataset:
+    return build_dataset(small_world, options=RunOptions(max_reject_rate=0.0, chunk_claims=None))
+
+
+def test_the_training_set_built_in_chunks_is_the_one_built_at_once(
+    small_world: Path, whole: Dataset, trained: tuple[Any, Any, Path]
+) -> None:
+    chunked = build_dataset(small_world, options=RunOptions(max_reject_rate=0.0, chunk_claims=1_733))
+    assert len(whole.labels) > 5 * 1_733  # several chunks, the last one short
+    assert_same_features(chunked.features, whole.features)
+    pd.testing.assert_frame_equal(chunked.labels, whole.labels)
+    model = trained[0]
+    assert isinstance(model, DenialRiskModel)
+    np.testing.assert_array_equal(model.predict_proba(chunked.features.X), model.predict_proba(whole.features.X))
+    rows = np.flatnonzero(model.predict_proba(whole.features.X) >= model.threshold_for())[::7]
+    assert len(rows) > 50
+    assert texts(model.explain(chunked.features, rows=rows)) == texts(model.explain(whole.features, rows=rows))
+
+
+@pytest.mark.parametrize("context", ["itself", "sent_claims"])
+def test_scoring_in_chunks_equals_scoring_at_once(
+    small_world: Path, trained: tuple[Any, Any, Path], context: str
+) -> None:
+    tables = load_validated(small_world, max_reject_rate=0.0).tables
+    model = trained[0]
+    assert isinstance(model, DenialRiskModel)
+    claims = tables["claims"].sample(frac=0.5, random_state=3).reset_index(drop=True)  # not in time order
+    if context == "itself":  # the bench's batch: the claims are their own context
+        kwargs: dict[str, Any] = {"claims": claims, "lines": tables["claim_lines"]}
+    else:  # a context missing some scored claims: their lines come from `lines`
+        sent = tables["claims"].iloc[: len(tables["claims"]) // 2]
+        kwargs = {
+            "claims": claims,
+            "lines": tables["claim_lines"],
+            "context_claims": sent,
+            "context_lines": tables["claim_lines"][tables["claim_lines"]["claim_id"].isin(sent["claim_id"])],
+        }
+    at_once = model.features(**kwargs)
+    in_chunks = model.features(**kwargs, chunk_claims=2_000)
+    assert_same_features(in_chunks, at_once)
+    assert (at_once.X[:, list(at_once.frame().columns).index("duplicate_prior")] > 0).any()  # duplicates are asked

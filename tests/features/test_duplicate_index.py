@@ -1,0 +1,101 @@
+"""Duplicate suspicion's index against the slow, obviously correct count: for each line, look at every
+context line one by one. Built once and asked in chunks, it must give what one question gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.duplicate_index import DuplicateIndex, duplicate_counts
+
+
+def _lines(frequency: str, submitted: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "patient_id": ["P1", "P1"],
+            "procedure_code": ["97110", "97140"],
+            "service_from": pd.to_datetime(["2024-03-01", "2024-03-01"]),
+            "submitted_at": pd.to_datetime([submitted, submitted]),
+            "frequency_code": [frequency, frequency],
+        }
+    )
+
+
+def test_no_original_in_the_context_means_no_duplicate_and_no_error() -> None:
+    replacement = _lines("7", "2024-03-10")
+    count, since = duplicate_counts(replacement, replacement)
+    np.testing.assert_array_equal(count, [0, 0])
+    assert np.isnan(since).all()
+
+
+def test_an_earlier_original_with_the_same_service_is_counted() -> None:
+    earlier, later = _lines("1", "2024-03-05"), _lines("1", "2024-03-10")
+    count, since = duplicate_counts(later, pd.concat([earlier, later], ignore_index=True))
+    np.testing.assert_array_equal(count, [1, 1])
+    np.testing.assert_array_equal(since, [5.0, 5.0])
+
+
+def _random_lines(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Few patients, codes and days, so keys collide often; some missing values and NaT days."""
+    patient = rng.choice(np.array(["P1", "P2", "P3", "P4", None], dtype=object), n)
+    code = rng.choice(np.array(["97110", "97140", "99213", None], dtype=object), n)
+    service = np.datetime64("2024-03-01") + rng.integers(0, 4, n).astype("timedelta64[D]")
+    service[rng.random(n) < 0.05] = np.datetime64("NaT")
+    submitted = service + rng.integers(0, 20, n).astype("timedelta64[D]")
+    frequency = rng.choice(np.array(["1", "1", "1", "7", "8"], dtype=object), n)
+    return {
+        "patient_id": patient,
+        "procedure_code": code,
+        "service_from": service,
+        "submitted_at": submitted,
+        "frequency_code": frequency,
+    }
+
+
+def _slow_counts(lines: dict[str, np.ndarray], context: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def same(a: object, b: object) -> bool:
+        return (pd.isna(a) and pd.isna(b)) or (not pd.isna(a) and not pd.isna(b) and a == b)
+
+    def day(value: np.datetime64) -> int:
+        return 0 if np.isnat(value) else max(int(value.astype("datetime64[D]").astype(np.int64)), 0)
+
+    n = len(lines["procedure_code"])
+    count, since = np.zeros(n, dtype=np.int64), np.full(n, np.nan)
+    for i in range(n):
+        q_day = day(lines["submitted_at"][i])
+        earlier = [
+            day(context["submitted_at"][j])
+            for j in range(len(context["procedure_code"]))
+            if context["frequency_code"][j] == "1"
+            and all(same(lines[k][i], context[k][j]) for k in ("patient_id", "procedure_code", "service_from"))
+            and day(context["submitted_at"][j]) < q_day
+        ]
+        count[i] = len(earlier)
+        if earlier:
+            since[i] = (-(10**6) if np.isnat(lines["submitted_at"][i]) else q_day) - max(earlier)
+    return count, since
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_index_counts_what_a_line_by_line_scan_counts(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    context = _random_lines(rng, 300)
+    lines = _random_lines(rng, 120)
+    lines["patient_id"][:5] = "P9"  # a patient the context never had
+    count, since = DuplicateIndex(context).counts(lines)
+    slow_count, slow_since = _slow_counts(lines, context)
+    np.testing.assert_array_equal(count, slow_count)
+    np.testing.assert_array_equal(since, slow_since)
+    assert (count > 0).sum() > 20 and (count == 0).sum() > 5  # both answers are exercised
+
+
+def test_one_index_asked_in_chunks_answers_as_one_question() -> None:
+    rng = np.random.default_rng(3)
+    context = _random_lines(rng, 500)
+    lines = _random_lines(rng, 200)
+    index = DuplicateIndex(context)
+    whole = index.counts(lines)
+    parts = [index.counts({k: v[a : a + 37] for k, v in lines.items()}) for a in range(0, 200, 37)]
+    np.testing.assert_array_equal(whole[0], np.concatenate([p[0] for p in parts]))
+    np.testing.assert_array_equal(whole[1], np.concatenate([p[1] for p in parts]))
