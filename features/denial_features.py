@@ -208,9 +208,13 @@ class DenialFeatureBuilder:
         context_claims: pd.DataFrame | None = None,
         context_lines: pd.DataFrame | None = None,
         chunk_claims: int | None = None,
+        reasons: bool = True,
     ) -> FeatureSet:
         """Features for `claims` (one row each, in order). Context = every claim the team has sent,
         for duplicate suspicion (default: the claims themselves).
+
+        `reasons=False`: the matrix alone, without the values reason phrases read (a training set needs no
+        explanations; at a million claims those values hold more memory than the matrix).
 
         `chunk_claims`: build the features that many claims at a time (the same values as all at once). Each
         line-level history answer is an array over every line; in chunks only one chunk's are alive at once.
@@ -244,8 +248,9 @@ class DenialFeatureBuilder:
         if chunk_claims is None or n <= chunk_claims:
             rows = line_rows(c, sources)
             if extra is None:  # the context is the claims themselves: its lines are these lines
-                return self._features(c, rows, duplicates=DuplicateIndex(rows))
-            return self._features(c, rows, duplicates=DuplicateIndex(_context_line_keys(sent, c, extra, sources)))
+                return self._features(c, rows, duplicates=DuplicateIndex(rows), reasons=reasons)
+            duplicates = DuplicateIndex(_context_line_keys(sent, c, extra, sources))
+            return self._features(c, rows, duplicates=duplicates, reasons=reasons)
         if extra is None:
             extra = np.zeros(n, dtype=bool)
         # every chunk asks the same history of sent lines: keyed once
@@ -253,10 +258,10 @@ class DenialFeatureBuilder:
         parts = []
         for start, part_sources in _chunks(ids, sources, size=chunk_claims):
             part = {k: v[start : start + chunk_claims] for k, v in c.items()}
-            parts.append(self._features(part, line_rows(part, part_sources), duplicates=duplicates))
+            parts.append(self._features(part, line_rows(part, part_sources), duplicates=duplicates, reasons=reasons))
         return FeatureSet.concat(parts)
 
-    def _features(self, c: Columns, rows: Columns, *, duplicates: DuplicateIndex) -> FeatureSet:
+    def _features(self, c: Columns, rows: Columns, *, duplicates: DuplicateIndex, reasons: bool) -> FeatureSet:
         """Features of claims `c` from their lines `rows` (`line_rows`)."""
         n = len(c["claim_id"])
         apply_payer_rules(c, rows, self.rules_)
@@ -338,6 +343,8 @@ class DenialFeatureBuilder:
         X = np.empty((n, len(FEATURE_NAMES)), dtype=np.float32)
         for j, name in enumerate(FEATURE_NAMES):
             X[:, j] = cols[name]
+        if not reasons:
+            return FeatureSet(X=X, context={}, claim_ids=claim_ids)
         line_values = {
             "line_number": rows["line_number"],
             "procedure_code": rows["procedure_code"],

@@ -62,7 +62,7 @@ class TrainReport(JobReport):
 
 @dataclass
 class Dataset:
-    features: Any  # FeatureSet over all adjudicated originals, time-ordered
+    features: Any  # FeatureSet over all adjudicated originals, time-ordered (reason values when asked for)
     labels: pd.DataFrame  # aligned rows: claim_id, initial_denial, denial_category, role, payer_id
     builder: DenialFeatureBuilder
     split: TimeSplit
@@ -75,8 +75,10 @@ def build_dataset(
     options: RunOptions,
     builder: DenialFeatureBuilder | None = None,
     as_of: pd.Timestamp | None = None,
+    reasons: bool = False,
 ) -> Dataset:
-    """`as_of`: train on the history as known that morning (features/contract/time_cut.py); default everything."""
+    """`as_of`: train on the history as known that morning (features/contract/time_cut.py); default everything.
+    `reasons`: keep the values reason phrases read (training needs only the matrix; explaining rows needs them)."""
     result = load_validated(data_dir, max_reject_rate=options.max_reject_rate)
     tables = result.tables if as_of is None else known_at(result.tables, as_of)
     codes = load_code_tables()
@@ -95,6 +97,7 @@ def build_dataset(
         context_claims=tables["claims"],
         context_lines=tables["claim_lines"],
         chunk_claims=options.chunk_claims,
+        reasons=reasons,
     )
     lab = labels.set_index("claim_id").loc[claims["claim_id"]].reset_index()
     lab["payer_id"] = claims["payer_id"].to_numpy()

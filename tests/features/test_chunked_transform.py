@@ -33,31 +33,23 @@ def assert_same_features(chunked: FeatureSet, whole: FeatureSet) -> None:
     assert chunked.lines.keys() == whole.lines.keys()
     assert all(len(chunked.lines[k]) == len(whole.lines[k]) for k in whole.lines)
     pd.testing.assert_frame_equal(chunked.context_frame(), whole.context_frame())
-    assert any((p >= 0).any() for p in whole.pointers.values())  # lines are named at all
 
 
 def texts(frame: pd.DataFrame) -> list[list[Any]]:
     return frame.astype(object).where(frame.notna(), None).to_numpy().tolist()
 
 
-@pytest.fixture(scope="module")
-def whole(small_world: Path) -> Dataset:
-    return build_dataset(small_world, options=RunOptions(max_reject_rate=0.0, chunk_claims=None))
-
-
 def test_the_training_set_built_in_chunks_is_the_one_built_at_once(
-    small_world: Path, whole: Dataset, trained: tuple[Any, Any, Path]
+    small_world: Path, trained: tuple[Any, Any, Path]
 ) -> None:
-    chunked = build_dataset(small_world, options=RunOptions(max_reject_rate=0.0, chunk_claims=1_733))
+    whole = build_dataset(small_world, options=RunOptions(max_reject_rate=0.0, chunk_claims=None), reasons=True)
+    chunked = build_dataset(small_world, options=RunOptions(max_reject_rate=0.0, chunk_claims=1_733), reasons=True)
     assert len(whole.labels) > 5 * 1_733  # several chunks, the last one short
     assert_same_features(chunked.features, whole.features)
     pd.testing.assert_frame_equal(chunked.labels, whole.labels)
     model = trained[0]
     assert isinstance(model, DenialRiskModel)
     np.testing.assert_array_equal(model.predict_proba(chunked.features.X), model.predict_proba(whole.features.X))
-    rows = np.flatnonzero(model.predict_proba(whole.features.X) >= model.threshold_for())[::7]
-    assert len(rows) > 50
-    assert texts(model.explain(chunked.features, rows=rows)) == texts(model.explain(whole.features, rows=rows))
 
 
 @pytest.mark.parametrize("context", ["itself", "sent_claims"])
@@ -81,4 +73,12 @@ def test_scoring_in_chunks_equals_scoring_at_once(
     at_once = model.features(**kwargs)
     in_chunks = model.features(**kwargs, chunk_claims=2_000)
     assert_same_features(in_chunks, at_once)
+    assert any((p >= 0).any() for p in at_once.pointers.values())  # lines are named at all
+    rows = np.flatnonzero(model.predict_proba(at_once.X) >= model.threshold_for())[::5]
+    assert len(rows) > 50
+    assert texts(model.explain(in_chunks, rows=rows)) == texts(model.explain(at_once, rows=rows))
+    # the training set's lean build (no reason values) gives the same matrix
+    lean = model.builder_.transform(**kwargs, chunk_claims=2_000, reasons=False)
+    np.testing.assert_array_equal(lean.X, at_once.X)
+    assert not lean.context and not lean.lines and not lean.pointers
     assert (at_once.X[:, list(at_once.frame().columns).index("duplicate_prior")] > 0).any()  # duplicates are asked

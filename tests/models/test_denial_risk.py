@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow  # fits on the 30k-claim session world (tiny-data 
 
 @pytest.fixture(scope="module")
 def dataset(small_world: Path) -> Dataset:
-    return build_dataset(small_world, options=RunOptions(max_reject_rate=0.0))
+    return build_dataset(small_world, options=RunOptions(max_reject_rate=0.0), reasons=True)
 
 
 @pytest.fixture(scope="module")

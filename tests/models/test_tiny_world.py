@@ -37,7 +37,7 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def dataset(tiny_world: Path) -> Dataset:
-    return build_dataset(tiny_world, options=RunOptions(max_reject_rate=0.0))
+    return build_dataset(tiny_world, options=RunOptions(max_reject_rate=0.0), reasons=True)
 
 
 def _fit_denial(dataset: Dataset) -> DenialRiskModel:
