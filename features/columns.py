@@ -79,11 +79,17 @@ class ColumnTable:
     def __len__(self) -> int:
         return self._rows
 
-    def take(self, rows: np.ndarray) -> ColumnTable:
+    def take(self, rows: np.ndarray | slice) -> ColumnTable:
         return ColumnTable({name: values[rows] for name, values in self.columns.items()})
 
 
 Table = pd.DataFrame | ColumnTable
+
+
+def take_rows(table: Table, rows: np.ndarray | slice) -> Table:
+    """The rows at these positions, of either kind of table."""
+    return table.take(rows) if isinstance(table, ColumnTable) else table.iloc[rows]
+
 
 CLAIM_TEXT = (
     "claim_id",
@@ -203,7 +209,7 @@ def claim_columns(claims: Table, names: Sequence[str] | None = None) -> Columns:
 
 def line_columns(lines: Table, rows: np.ndarray | None = None) -> Columns:
     """The line columns features read, for the given row positions (default: every row)."""
-    part = lines if rows is None else lines.take(rows) if isinstance(lines, ColumnTable) else lines.iloc[rows]
+    part = lines if rows is None else take_rows(lines, rows)
     out: Columns = {name: text_array(part[name]) for name in LINE_TEXT}
     out.update({name: number_array(part[name]) for name in LINE_NUMBERS})
     return out

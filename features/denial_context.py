@@ -110,7 +110,8 @@ class FeatureSet:
             },
         )
 
-    def subset(self, rows: np.ndarray) -> FeatureSet:
+    def subset(self, rows: np.ndarray | slice) -> FeatureSet:
+        """The selected rows (a slice gives views of the arrays, no copy)."""
         return FeatureSet(
             X=self.X[rows],
             context={k: v[rows] for k, v in self.context.items()},

@@ -27,12 +27,12 @@ from features.auth_evidence import fit_auth_evidence, learned_auth_needed
 from features.claim_fields import apply_payer_rules, claim_fields, day_number, line_rows, procedure_family
 from features.columns import (
     Columns,
-    ColumnTable,
     Table,
     check_unique_ids,
     claim_columns,
     index_in,
     lookup_codes,
+    take_rows,
     text_array,
 )
 from features.contract.codes import CATEGORIES, CodeTables
@@ -58,6 +58,7 @@ from features.learned_policies import (
     learned_modifier_missing,
     learned_not_covered,
 )
+from features.memory import release_unused_memory
 from features.patient_keys import PatientKeyMismatch, key_fingerprint
 
 __all__ = [
@@ -74,13 +75,16 @@ __all__ = [
 WINDOW_DAYS = 90
 
 
-def _context_line_keys(context_claims: Table, claims: Columns, extra: np.ndarray, sources: Sequence[Table]) -> Columns:
-    """Duplicate-suspicion keys of every line of every claim sent: the context claims plus the scored
-    claims missing from them, their lines from the same line sources as the scored claims."""
-    names = ("claim_id", "patient_id", "service_from", "submitted_at", "frequency_code")
-    sent = claim_columns(context_claims, names)
-    if extra.any():
-        sent = {k: np.concatenate([v, claims[k][extra]]) for k, v in sent.items()}
+_CONTEXT_KEYS = ("claim_id", "patient_id", "service_from", "submitted_at", "frequency_code")
+
+
+def _context_line_keys(context_claims: Table, extra: Columns | None, sources: Sequence[Table]) -> Columns:
+    """Duplicate-suspicion keys of every line of every claim sent: the context claims plus `extra` (the scored
+    claims missing from them, `_CONTEXT_KEYS` columns), their lines from the same line sources as the scored
+    claims."""
+    sent = claim_columns(context_claims, _CONTEXT_KEYS)
+    if extra is not None:
+        sent = {k: np.concatenate([v, extra[k]]) for k, v in sent.items()}
     check_unique_ids(sent["claim_id"], what="context_claims")
     pos_parts, code_parts = [], []
     for frame in sources:
@@ -90,7 +94,7 @@ def _context_line_keys(context_claims: Table, claims: Columns, extra: np.ndarray
         codes = frame["procedure_code"]
         code_parts.append(text_array(codes[keep] if isinstance(codes, np.ndarray) else codes.iloc[keep]))
     pos = np.concatenate(pos_parts)
-    out = {k: sent[k][pos] for k in names[1:]}
+    out = {k: sent[k][pos] for k in _CONTEXT_KEYS[1:]}
     out["procedure_code"] = np.concatenate(code_parts)
     return out
 
@@ -103,7 +107,7 @@ def _chunks(ids: np.ndarray, sources: Sequence[Table], *, size: int) -> Iterator
         picked = []
         for frame, pos in zip(sources, where, strict=True):
             rows = np.flatnonzero((pos >= start) & (pos < start + size))
-            picked.append(frame.take(rows) if isinstance(frame, ColumnTable) else frame.iloc[rows])
+            picked.append(take_rows(frame, rows))
         yield start, picked
 
 
@@ -227,8 +231,7 @@ class DenialFeatureBuilder:
                 "this model's patient history was keyed with another patient key: set CLAIMSIGHT_PATIENT_KEY "
                 "to the key it was trained with"
             )
-        c = claim_columns(claims)
-        ids = c["claim_id"]
+        ids = text_array(claims["claim_id"])
         check_unique_ids(ids, what="claims")
         n = len(ids)
         extra: np.ndarray | None = None  # scored claims missing from the context (None: the claims are the context)
@@ -244,21 +247,24 @@ class DenialFeatureBuilder:
                 sources = [context_lines, lines]
             else:
                 sources = [context_lines]
-        sent: Table = claims if context_claims is None or extra is None else context_claims
+        sent: Table = claims if context_claims is None or extra is None else context_claims  # every claim sent
         if chunk_claims is None or n <= chunk_claims:
+            c = claim_columns(claims)
             rows = line_rows(c, sources)
             if extra is None:  # the context is the claims themselves: its lines are these lines
                 return self._features(c, rows, duplicates=DuplicateIndex(rows), reasons=reasons)
-            duplicates = DuplicateIndex(_context_line_keys(sent, c, extra, sources))
+            missing = {k: c[k][extra] for k in _CONTEXT_KEYS}
+            duplicates = DuplicateIndex(_context_line_keys(sent, missing, sources))
             return self._features(c, rows, duplicates=duplicates, reasons=reasons)
-        if extra is None:
-            extra = np.zeros(n, dtype=bool)
-        # every chunk asks the same history of sent lines: keyed once
-        duplicates = DuplicateIndex(_context_line_keys(sent, c, extra, sources))
+        # every chunk asks the same history of sent lines: keyed once; each chunk's claim columns are read
+        # when its turn comes (all of them at once would hold every claim's text as Python strings)
+        unsent = None if extra is None else claim_columns(take_rows(claims, np.flatnonzero(extra)), _CONTEXT_KEYS)
+        duplicates = DuplicateIndex(_context_line_keys(sent, unsent, sources))
         parts = []
         for start, part_sources in _chunks(ids, sources, size=chunk_claims):
-            part = {k: v[start : start + chunk_claims] for k, v in c.items()}
+            part = claim_columns(take_rows(claims, slice(start, start + chunk_claims)))
             parts.append(self._features(part, line_rows(part, part_sources), duplicates=duplicates, reasons=reasons))
+            release_unused_memory()  # the chunk's line arrays are gone: the next chunk reuses their pages
         return FeatureSet.concat(parts)
 
     def _features(self, c: Columns, rows: Columns, *, duplicates: DuplicateIndex, reasons: bool) -> FeatureSet:

@@ -26,6 +26,7 @@ from features.contract.run_options import RunOptions
 from features.contract.time_cut import known_at
 from features.contract.validation import load_validated
 from features.denial_features import FEATURE_NAMES, FEATURES, DenialFeatureBuilder
+from features.memory import release_unused_memory
 from models.catalog import DENIAL_RISK
 from models.denial_risk import DenialRiskModel, TrainingSlice
 from training import evaluation as ev
@@ -81,13 +82,17 @@ def build_dataset(
     `reasons`: keep the values reason phrases read (training needs only the matrix; explaining rows needs them)."""
     result = load_validated(data_dir, max_reject_rate=options.max_reject_rate)
     tables = result.tables if as_of is None else known_at(result.tables, as_of)
+    del result
+    release_unused_memory()  # each stage starts from what is alive, not from the last one's high-water mark
     codes = load_code_tables()
     routine = options.routine
     labels, split = _labels_and_split(tables, codes=codes, options=options, as_of=as_of)
+    release_unused_memory()
     rules = load_payer_rules(data_dir=data_dir)
     builder = (builder or DenialFeatureBuilder()).fit(
         tables=tables, labels=labels, rules=rules, codes=codes, routine=routine
     )
+    release_unused_memory()
     claims = tables["claims"].set_index("claim_id", drop=False).loc[labels["claim_id"]]
     order = np.lexsort((claims["claim_id"].to_numpy(), day_number(claims["submitted_at"])))
     claims = claims.iloc[order].reset_index(drop=True)
@@ -125,7 +130,9 @@ def check_history(
 def training_slice(ds: Dataset, role: str) -> TrainingSlice:
     rows = np.flatnonzero(ds.labels["role"].to_numpy() == role)
     fs = ds.features
-    part = fs.subset(rows)
+    # the rows are time-ordered and the roles are runs of months: a run is a view of the matrix, not a copy
+    contiguous = len(rows) > 0 and rows[-1] - rows[0] + 1 == len(rows)
+    part = fs.subset(slice(int(rows[0]), int(rows[-1]) + 1) if contiguous else rows)
     cats = ds.labels["denial_category"].astype("string").fillna("").to_numpy()[rows]
     return TrainingSlice(features=part, denied=ds.labels["initial_denial"].to_numpy(dtype=bool)[rows], category=cats)
 

@@ -18,7 +18,7 @@ from features.contract.run_options import RunOptions
 from features.contract.validation import load_validated
 from features.denial_context import FeatureSet
 from models.denial_risk import DenialRiskModel
-from training.denial_job import Dataset, build_dataset
+from training.denial_job import build_dataset
 
 pytestmark = pytest.mark.slow  # the 30k-claim session world
 
