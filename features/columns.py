@@ -15,7 +15,7 @@ inputs and requires identical output.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -89,6 +89,20 @@ Table = pd.DataFrame | ColumnTable
 def take_rows(table: Table, rows: np.ndarray | slice) -> Table:
     """The rows at these positions, of either kind of table."""
     return table.take(rows) if isinstance(table, ColumnTable) else table.iloc[rows]
+
+
+def claim_chunks(ids: np.ndarray, sources: Sequence[Table], *, size: int) -> Iterator[tuple[int, list[Table]]]:
+    """(first claim position, the sources' rows of those claims) per run of `size` claims of `ids`, each
+    source's claim ids looked up once."""
+    where = [index_in(frame["claim_id"], ids) for frame in sources]
+    for start in range(0, len(ids), size):
+        yield (
+            start,
+            [
+                take_rows(frame, np.flatnonzero((pos >= start) & (pos < start + size)))
+                for frame, pos in zip(sources, where, strict=True)
+            ],
+        )
 
 
 CLAIM_TEXT = (

@@ -8,9 +8,11 @@ same claim keys `claim_keys` gives training (a DataFrame), so both count by the 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from features.claim_fields import (
     day_number,
@@ -18,7 +20,7 @@ from features.claim_fields import (
     rendering_clinician,
     service_month_text,
 )
-from features.columns import Columns, claim_columns
+from features.columns import Columns, claim_chunks, claim_columns, text_array
 from features.contract.adjudication import denial_adjustments
 from features.contract.codes import CATEGORIES, CodeTables
 from features.contract.frames import member
@@ -76,30 +78,13 @@ def claim_keys(claims: pd.DataFrame, *, rules: PayerRules) -> pd.DataFrame:
     return pd.DataFrame(claim_key_columns(columns), dtype=object)
 
 
-def outcome_events(
-    tables: Mapping[str, pd.DataFrame],
-    labels: pd.DataFrame,
-    *,
-    codes: CodeTables,
-    rules: PayerRules,
-    routine: frozenset[tuple[str, str]] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Line-level and claim-level outcome events from first remits, dated by the first remit.
-
-    A line is denied when the whole claim was refused (status 4 with no line-level denial, or a
-    claim-level denial adjustment) or when a denial adjustment sits on that line.
-    """
-    claims, lines, adj = tables["claims"], tables["claim_lines"], tables["adjustments"]
-    lab = labels.set_index("claim_id")
-    denial = denial_adjustments(adj, lab["first_remit_id"], codes=codes, routine=routine)  # as the label reads them
-    denial = denial.assign(category=codes.categorize(denial["carc"], denial["remark_codes"]).astype(str).to_numpy())
-    claim_level = denial.loc[denial["line_number"].isna(), "claim_id"].unique()
-    on_lines = denial[denial["line_number"].notna()].sort_values(
-        ["claim_id", "line_number", "amount"], ascending=[True, True, False], kind="stable"
-    )
-    line_cat = on_lines.drop_duplicates(["claim_id", "line_number"])[["claim_id", "line_number", "category"]]
-
-    rows = line_frame(claims[member(claims["claim_id"], lab.index)], lines)
+def _line_events(
+    claims: pd.DataFrame, lines: pd.DataFrame, context: tuple[pd.DataFrame, pd.DataFrame, np.ndarray]
+) -> pd.DataFrame:
+    """The line events of `claims` (all of them answered): `context` is the labels by claim id, each denied
+    line's category, and the claims denied as a whole."""
+    lab, line_cat, claim_level = context
+    rows = line_frame(claims, lines)
     rows = rows.join(lab[["first_remit_date", "initial_denial", "denial_category"]], on="claim_id")
     denied = rows["initial_denial"].to_numpy(dtype=bool)
     has_line_denial = member(rows["claim_id"], line_cat["claim_id"])
@@ -117,7 +102,70 @@ def outcome_events(
     # not an outcome: the team's own billing habit (features.denial_feature_defs.MODIFIER_HABIT_SPEC)
     rows["line_has_modifier"] = (rows["modifier_key"].to_numpy(dtype=object) != NO_MODIFIER).astype("float64")
     rows["event_day"] = day_number(rows["first_remit_date"])
+    return rows
 
+
+def compact_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Object columns that hold only strings and nulls as categoricals: one small integer per row instead of
+    a pointer to a string object (`features.history_index.fit_column` reads both the same)."""
+    out = frame.copy(deep=False)
+    for name in frame.columns:
+        values = frame[name]
+        if values.dtype == object and pd.api.types.infer_dtype(values.to_numpy(), skipna=True) in ("string", "empty"):
+            out[name] = values.astype("category")
+    return out
+
+
+def concat_compact(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """`compact_text` frames one after another; a categorical column's categories are the union of the parts'."""
+    columns = {}
+    for name in parts[0].columns:
+        if isinstance(parts[0][name].dtype, pd.CategoricalDtype):
+            columns[name] = pd.Series(union_categoricals([p[name] for p in parts], ignore_order=True))
+        else:
+            columns[name] = pd.concat([p[name] for p in parts], ignore_index=True)
+    return pd.DataFrame(columns)
+
+
+def outcome_events(
+    tables: Mapping[str, pd.DataFrame],
+    labels: pd.DataFrame,
+    *,
+    codes: CodeTables,
+    rules: PayerRules,
+    routine: frozenset[tuple[str, str]] | None = None,
+    chunk_claims: int | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Line-level and claim-level outcome events from first remits, dated by the first remit.
+
+    A line is denied when the whole claim was refused (status 4 with no line-level denial, or a
+    claim-level denial adjustment) or when a denial adjustment sits on that line.
+
+    `chunk_claims`: the line events are built that many claims at a time, and their text columns kept as
+    categoricals (`compact_text`): the same events in a fraction of the memory, for the history aggregates.
+    """
+    claims, lines, adj = tables["claims"], tables["claim_lines"], tables["adjustments"]
+    lab = labels.set_index("claim_id")
+    denial = denial_adjustments(adj, lab["first_remit_id"], codes=codes, routine=routine)  # as the label reads them
+    denial = denial.assign(category=codes.categorize(denial["carc"], denial["remark_codes"]).astype(str).to_numpy())
+    claim_level = denial.loc[denial["line_number"].isna(), "claim_id"].unique()
+    on_lines = denial[denial["line_number"].notna()].sort_values(
+        ["claim_id", "line_number", "amount"], ascending=[True, True, False], kind="stable"
+    )
+    line_cat = on_lines.drop_duplicates(["claim_id", "line_number"])[["claim_id", "line_number", "category"]]
+
+    answered = claims[member(claims["claim_id"], lab.index)]
+    context = (lab, line_cat, claim_level)
+    if chunk_claims is None or len(answered) <= chunk_claims:
+        rows = _line_events(answered, lines, context)
+    else:
+        ids = text_array(answered["claim_id"])
+        parts = [
+            compact_text(_line_events(answered.iloc[start : start + chunk_claims], cast(pd.DataFrame, part), context))
+            for start, (part,) in claim_chunks(ids, [lines], size=chunk_claims)
+        ]
+        rows = concat_compact(parts)
+        del parts
     cl = claim_keys(claims.set_index("claim_id").loc[lab.index].reset_index(), rules=rules)
     cl["denied"] = lab["initial_denial"].to_numpy(dtype=bool).astype("float64")
     cats = lab["denial_category"].astype("string").fillna("").to_numpy()

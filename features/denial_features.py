@@ -16,7 +16,7 @@ adjustments or follow-ups.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ from features.columns import (
     Columns,
     Table,
     check_unique_ids,
+    claim_chunks,
     claim_columns,
     index_in,
     lookup_codes,
@@ -99,18 +100,6 @@ def _context_line_keys(context_claims: Table, extra: Columns | None, sources: Se
     return out
 
 
-def _chunks(ids: np.ndarray, sources: Sequence[Table], *, size: int) -> Iterator[tuple[int, list[Table]]]:
-    """(first claim position, the sources' rows of those claims) per run of `size` claims, each source's
-    claim ids looked up once."""
-    where = [index_in(frame["claim_id"], ids) for frame in sources]
-    for start in range(0, len(ids), size):
-        picked = []
-        for frame, pos in zip(sources, where, strict=True):
-            rows = np.flatnonzero((pos >= start) & (pos < start + size))
-            picked.append(take_rows(frame, rows))
-        yield start, picked
-
-
 def _add_modifier_habit(
     cols: dict[str, np.ndarray], rows: Mapping[str, np.ndarray], line_hist: Mapping[str, np.ndarray], *, n: int
 ) -> np.ndarray:
@@ -149,8 +138,13 @@ class DenialFeatureBuilder:
         rules: PayerRules,
         codes: CodeTables,
         routine: frozenset[tuple[str, str]] | None = None,
+        chunk_claims: int | None = None,
     ) -> DenialFeatureBuilder:
-        line_events, claim_events = outcome_events(tables, labels, codes=codes, rules=rules, routine=routine)
+        """`chunk_claims`: build the line outcome events that many claims at a time (the same history, in less
+        memory)."""
+        line_events, claim_events = outcome_events(
+            tables, labels, codes=codes, rules=rules, routine=routine, chunk_claims=chunk_claims
+        )
         # category levels come from every claim sent, never from which claims happen to have outcomes
         claims = tables["claims"]
         self.levels_ = {
@@ -261,7 +255,7 @@ class DenialFeatureBuilder:
         unsent = None if extra is None else claim_columns(take_rows(claims, np.flatnonzero(extra)), _CONTEXT_KEYS)
         duplicates = DuplicateIndex(_context_line_keys(sent, unsent, sources))
         parts = []
-        for start, part_sources in _chunks(ids, sources, size=chunk_claims):
+        for start, part_sources in claim_chunks(ids, sources, size=chunk_claims):
             part = claim_columns(take_rows(claims, slice(start, start + chunk_claims)))
             parts.append(self._features(part, line_rows(part, part_sources), duplicates=duplicates, reasons=reasons))
             release_unused_memory()  # the chunk's line arrays are gone: the next chunk reuses their pages

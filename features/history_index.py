@@ -113,6 +113,10 @@ def fit_column(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
     An object column that already holds only strings and nulls is factorized as it is (Python's string
     order is Arrow's code-point order): converting it to a string dtype first would cost as much again."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        found = _fit_categories(series)
+        if found is not None:
+            return found
     if series.dtype == object:
         values = series.to_numpy()
         if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
@@ -122,6 +126,23 @@ def fit_column(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     codes, uniques = pd.factorize(_as_str(series), sort=True, use_na_sentinel=True)
     vocab = np.asarray(uniques.to_numpy(dtype=object).astype(str), dtype=str) if len(uniques) else np.array([], "U1")
     return codes.astype(np.int64) + 1, vocab
+
+
+def _fit_categories(series: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """`fit_column` of a categorical of strings from its codes (what an object column of the same strings
+    gives), or None when its categories are not all strings."""
+    names = series.cat.categories.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(names, skipna=True) not in ("string", "empty"):
+        return None
+    cat_codes = series.cat.codes.to_numpy()
+    used = np.zeros(len(names), dtype=bool)
+    used[cat_codes[cat_codes >= 0]] = True
+    order = np.argsort(names, kind="stable")  # Python's string order, as factorize(sort=True) gives
+    kept = order[used[order]]
+    rank = np.zeros(len(names), dtype=np.int64)
+    rank[kept] = np.arange(1, len(kept) + 1)
+    codes = np.where(cat_codes >= 0, rank[np.maximum(cat_codes, 0)], 0).astype(np.int64)
+    return codes, (np.asarray(names[kept], dtype=str) if len(kept) else np.array([], "U1"))
 
 
 def _is_null(value: object) -> bool:

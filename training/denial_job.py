@@ -90,7 +90,7 @@ def build_dataset(
     release_unused_memory()
     rules = load_payer_rules(data_dir=data_dir)
     builder = (builder or DenialFeatureBuilder()).fit(
-        tables=tables, labels=labels, rules=rules, codes=codes, routine=routine
+        tables=tables, labels=labels, rules=rules, codes=codes, routine=routine, chunk_claims=options.chunk_claims
     )
     release_unused_memory()
     claims = tables["claims"].set_index("claim_id", drop=False).loc[labels["claim_id"]]

@@ -1,0 +1,99 @@
+"""The outcome history built a chunk of claims at a time is the history built at once.
+
+Training builds the line outcome events in chunks and keeps their text columns as categoricals, to hold
+millions of lines in little memory. The history aggregates must not be able to tell: the same events, the
+same fitted state, the same features.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.contract.codes import load_code_tables
+from features.contract.labels import compute_labels
+from features.contract.payer_rules import load_payer_rules
+from features.contract.validation import load_validated
+from features.denial_events import outcome_events
+from features.denial_features import DenialFeatureBuilder
+from features.history_index import fit_column
+
+pytestmark = pytest.mark.slow  # the 30k-claim session world
+
+CHUNK = 2_999
+
+
+@pytest.fixture(scope="module")
+def history(small_world: Path) -> dict[str, Any]:
+    tables = load_validated(small_world, max_reject_rate=0.0).tables
+    codes = load_code_tables()
+    labels = compute_labels(tables, codes=codes)
+    return {"tables": tables, "labels": labels, "codes": codes, "rules": load_payer_rules(data_dir=small_world)}
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categoricals back to object columns (a missing value as None), rows in (claim, line) order."""
+    out = frame.astype({c: object for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)})
+    for name in out.columns:
+        if out[name].dtype == object:
+            out[name] = out[name].where(out[name].notna(), None)
+    return out.sort_values(["claim_id", "line_number"], kind="stable").reset_index(drop=True)
+
+
+def test_chunked_line_events_are_the_events_built_at_once(history: dict[str, Any]) -> None:
+    args = (history["tables"], history["labels"])
+    kwargs = {"codes": history["codes"], "rules": history["rules"]}
+    whole_lines, whole_claims = outcome_events(*args, **kwargs)
+    lines, claims = outcome_events(*args, **kwargs, chunk_claims=CHUNK)
+    assert len(history["labels"]) > 5 * CHUNK
+    assert sum(isinstance(lines[c].dtype, pd.CategoricalDtype) for c in lines.columns) >= 10  # text is compact
+    assert lines.memory_usage(deep=True).sum() < whole_lines.memory_usage(deep=True).sum() / 2
+    assert list(lines.columns) == list(whole_lines.columns)
+    pd.testing.assert_frame_equal(_plain(lines), _plain(whole_lines))
+    pd.testing.assert_frame_equal(claims, whole_claims)
+
+
+def test_a_builder_fitted_on_chunked_events_has_the_same_state_and_features(history: dict[str, Any]) -> None:
+    def fit(chunk: int | None) -> DenialFeatureBuilder:
+        return DenialFeatureBuilder().fit(
+            tables=history["tables"],
+            labels=history["labels"],
+            rules=history["rules"],
+            codes=history["codes"],
+            chunk_claims=chunk,
+        )
+
+    whole, chunked = fit(None), fit(CHUNK)
+    a, b = whole.to_state(), chunked.to_state()
+    assert a.keys() == b.keys()
+    for name in ("line_aggregates", "claim_aggregates", "auth_evidence", "coverage_evidence", "modifier_evidence"):
+        assert a[name].keys() == b[name].keys()
+        for key, value in a[name].items():
+            np.testing.assert_array_equal(np.asarray(b[name][key]), np.asarray(value), err_msg=f"{name} {key}")
+    claims = history["tables"]["claims"].sample(3_000, random_state=1).reset_index(drop=True)
+    lines = history["tables"]["claim_lines"]
+    x_whole = whole.transform(
+        claims=claims, lines=lines, context_claims=history["tables"]["claims"], context_lines=lines
+    )
+    x_chunked = chunked.transform(
+        claims=claims, lines=lines, context_claims=history["tables"]["claims"], context_lines=lines
+    )
+    np.testing.assert_array_equal(x_chunked.X, x_whole.X)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_categorical_of_strings_is_fitted_as_its_strings(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    values = rng.choice(np.array(["b", "a", "Z", "é", "a b", "10", "9", None], dtype=object), 500)
+    plain = pd.Series(values, dtype=object)
+    # unused and out-of-order categories, as a union of chunks can leave them
+    categorical = plain.astype(pd.CategoricalDtype(["zz-unused", "b", "a", "Z", "é", "a b", "10", "9"]))
+    codes, vocab = fit_column(plain)
+    cat_codes, cat_vocab = fit_column(categorical)
+    np.testing.assert_array_equal(cat_codes, codes)
+    np.testing.assert_array_equal(cat_vocab, vocab)
+    assert "zz-unused" not in set(cat_vocab)
