@@ -270,6 +270,7 @@ def _score_stage(data: Path, home: Path) -> dict[str, Any]:
 
     from claimsight.settings import Settings
     from features.contract.validation import load_validated
+    from features.memory import release_unused_memory
     from models.catalog import DENIAL_RISK
     from models.denial_risk import DenialRiskModel
     from models.mlflow_model import CHAMPION, download_model
@@ -279,15 +280,21 @@ def _score_stage(data: Path, home: Path) -> dict[str, Any]:
     configure(home=home, tracking_uri=None, experiment=DENIAL_RISK.registry_name)
     model = DenialRiskModel.load(download_model(name=DENIAL_RISK.registry_name, ref=CHAMPION))
     tables = load_validated(data, max_reject_rate=1.0).tables
+    release_unused_memory()
     claims = tables["claims"]
+
+    def features(of: Any, *, reasons: bool) -> Any:
+        return model.features(
+            claims=of,
+            lines=tables["claim_lines"],
+            context_claims=claims,
+            context_lines=tables["claim_lines"],
+            chunk_claims=options.chunk_claims,
+            reasons=reasons,
+        )
+
     t = time.perf_counter()
-    fs = model.features(
-        claims=claims,
-        lines=tables["claim_lines"],
-        context_claims=claims,
-        context_lines=tables["claim_lines"],
-        chunk_claims=options.chunk_claims,
-    )
+    fs = features(claims, reasons=False)  # as serving.batch_scoring does: the matrix for every claim
     features_s = time.perf_counter() - t
     t = time.perf_counter()
     p = model.predict_proba(fs.X)
@@ -295,7 +302,7 @@ def _score_stage(data: Path, home: Path) -> dict[str, Any]:
     predict_s = time.perf_counter() - t
     flagged = np.flatnonzero(p >= model.threshold_for())
     t = time.perf_counter()
-    model.explain(fs, rows=flagged)
+    model.explain(features(claims.iloc[flagged], reasons=True))  # reason values for the flagged claims only
     explain_s = time.perf_counter() - t
     n = len(claims)
     return {

@@ -104,6 +104,7 @@ class DenialRiskModel(BoostedModel):
         context_claims: pd.DataFrame | None = None,
         context_lines: pd.DataFrame | None = None,
         chunk_claims: int | None = None,
+        reasons: bool = True,
     ) -> FeatureSet:
         return self.builder_.transform(
             claims=claims,
@@ -111,6 +112,7 @@ class DenialRiskModel(BoostedModel):
             context_claims=context_claims,
             context_lines=context_lines,
             chunk_claims=chunk_claims,
+            reasons=reasons,
         )
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -145,14 +147,21 @@ class DenialRiskModel(BoostedModel):
         review: np.ndarray | None = None,
         threshold: float | None = None,
         explain: str = "flagged",
+        p: np.ndarray | None = None,
+        explained: FeatureSet | None = None,
     ) -> pd.DataFrame:
         """p_denial, top category, release/review decision, and reasons for the rows a person will read.
 
         The decision is `review` where the caller's mask says so, else where p_denial >= threshold. The
         frame is built once from arrays (no join of a reasons frame): for one claim, each pandas operation's
         fixed cost is a visible share of the request.
+
+        `p`: the probabilities when the caller has them already. `explained`: the features, with reason values,
+        of exactly the rows to explain, in order, when `fs` was built without them (a batch keeps those values
+        for the claims a person will read only).
         """
-        p = self.predict_proba(fs.X)
+        if p is None:
+            p = self.predict_proba(fs.X)
         if review is None:
             review = p >= (0.5 if threshold is None else threshold)
         cats = self.predict_categories(fs.X)
@@ -165,7 +174,13 @@ class DenialRiskModel(BoostedModel):
         }
         if explain != "none":
             idx = np.flatnonzero(review) if explain == "flagged" else np.arange(len(p))
-            columns.update(reason_columns(self._reasons(fs, idx, top=3), rows=idx, n=len(p), top=3))
+            if explained is None:
+                reasons = self._reasons(fs, idx, top=3)
+            elif not explained.claim_ids.equals(fs.claim_ids[idx]):
+                raise ValueError("`explained` must hold exactly the rows to explain, in order")
+            else:
+                reasons = self._reasons(explained, np.arange(len(idx)), top=3)
+            columns.update(reason_columns(reasons, rows=idx, n=len(p), top=3))
         return pd.DataFrame(columns, index=fs.claim_ids)
 
     def _meta_extra(self) -> dict[str, Any]:

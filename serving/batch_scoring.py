@@ -11,6 +11,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from features.contract.frames import member
+from features.denial_context import FeatureSet
 from models.denial_risk import DenialRiskModel
 
 SCORE_COLUMNS = (
@@ -59,16 +61,29 @@ def score_claims(
 
     `tables` supplies the lines and the claims sent before (for duplicate suspicion). `chunk_claims`: build
     the features that many claims at a time (`DenialFeatureBuilder.transform`).
+
+    When every claim scored is in `tables` (a nightly batch of pending claims), a claim's features do not
+    depend on which others are scored beside it: the batch is scored on the matrix alone, and the values
+    reason phrases read are built for the flagged claims only. For a million claims those values would hold
+    more memory than everything else scoring needs.
     """
-    fs = model.features(
-        claims=claims,
-        lines=tables["claim_lines"],
-        context_claims=tables["claims"],
-        context_lines=tables["claim_lines"],
-        chunk_claims=chunk_claims,
-    )
-    review = review_mask(model.predict_proba(fs.X), threshold=threshold, review_capacity=review_capacity)
-    out = model.score(fs, review=review, explain="flagged")
+
+    def features(of: pd.DataFrame, *, reasons: bool) -> FeatureSet:
+        return model.features(
+            claims=of,
+            lines=tables["claim_lines"],
+            context_claims=tables["claims"],
+            context_lines=tables["claim_lines"],
+            chunk_claims=chunk_claims,
+            reasons=reasons,
+        )
+
+    all_sent = bool(member(claims["claim_id"], tables["claims"]["claim_id"]).all())
+    fs = features(claims, reasons=not all_sent)
+    p = model.predict_proba(fs.X)
+    review = review_mask(p, threshold=threshold, review_capacity=review_capacity)
+    explained = features(claims.iloc[np.flatnonzero(review)], reasons=True) if all_sent else None
+    out = model.score(fs, review=review, explain="flagged", p=p, explained=explained)
     out = out.reset_index().reindex(columns=list(SCORE_COLUMNS))
     order = np.argsort(-out["p_denial"].to_numpy(), kind="stable")
     return out.iloc[order].reset_index(drop=True)

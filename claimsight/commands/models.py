@@ -116,6 +116,7 @@ def score_claims_command(
     """p_denial, likely cause, release/review decision and the top reasons for claims not yet answered, or for
     the claims of an 837 batch held before release (`--x12`)."""
     from claimsight.render import riskiest_claims
+    from features.memory import release_unused_memory
     from serving.batch_scoring import pending_claims, score_claims
 
     if x12 is not None and claims_file is not None:
@@ -124,6 +125,7 @@ def score_claims_command(
     options = shell.settings().run_options()
     loaded = shell.load_denial_risk(model, options=options)
     tables = shell.validated(data, options=options).tables
+    release_unused_memory()  # what reading and validating freed: scoring starts from what is alive
     if held is not None:
         claims, tables = held["claims"], shell.with_claims(tables, held)
     elif claims_file is not None:

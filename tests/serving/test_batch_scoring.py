@@ -61,3 +61,28 @@ def test_review_capacity_caps_the_review_list(trained: tuple[Any, Any, Path], ta
     p = np.array([0.9, 0.5, 0.5, 0.1])
     assert review_mask(p, threshold=0.3, review_capacity=5).tolist() == [True, True, True, False]
     assert review_mask(p, threshold=0.0, review_capacity=2).tolist() == [True, True, False, False]
+
+
+@pytest.mark.parametrize("capacity", [None, 40])
+def test_reason_values_for_the_flagged_only_give_what_one_full_pass_gives(
+    trained: tuple[Any, Any, Path], tables: dict[str, pd.DataFrame], capacity: int | None
+) -> None:
+    """Every pending claim is in the tables, so the batch keeps reason values for the flagged claims only
+    (built again for them, in chunks): the frame must be the one a single full pass gives."""
+    model = trained[0]
+    pending = pending_claims(tables)
+    full = model.features(
+        claims=pending,
+        lines=tables["claim_lines"],
+        context_claims=tables["claims"],
+        context_lines=tables["claim_lines"],
+    )
+    threshold = float(np.quantile(model.predict_proba(full.X), 0.7))
+    review = review_mask(model.predict_proba(full.X), threshold=threshold, review_capacity=capacity)
+    expected = model.score(full, review=review, explain="flagged").reset_index()
+    expected = expected.iloc[np.argsort(-expected["p_denial"].to_numpy(), kind="stable")].reset_index(drop=True)
+    scored = score_claims(
+        model, claims=pending, tables=tables, threshold=threshold, review_capacity=capacity, chunk_claims=97
+    )
+    assert (scored["decision"] == "review").sum() == review.sum() > 20
+    pd.testing.assert_frame_equal(scored, expected[list(scored.columns)])
