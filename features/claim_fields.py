@@ -33,7 +33,7 @@ from features.diagnosis_blocks import diagnosis_block
 from features.prevention.groups import procedure_group_of, procedure_section_of
 
 if TYPE_CHECKING:  # the index reads `day_number` from here
-    from features.duplicate_index import DuplicateIndex
+    from features.duplicate_index import DuplicateCounts
 
 _DAY = np.timedelta64(1, "D")
 EPOCH = np.datetime64("1970-01-01", "D")
@@ -302,11 +302,11 @@ def apply_payer_rules(claims: Columns, rows: Columns, rules: PayerRules) -> None
         rows[f"edit_{name}"] = flagged
 
 
-def claim_fields(claims: Columns, rows: Columns, *, duplicates: DuplicateIndex) -> Columns:
+def claim_fields(claims: Columns, rows: Columns, *, duplicates: DuplicateCounts) -> Columns:
     """Claim-level numeric fields known at submission (float64, in `claims` order).
 
-    `rows` come from `line_rows` with `apply_payer_rules` applied; `duplicates` indexes the lines of every
-    claim sent (for duplicate suspicion)."""
+    `rows` come from `line_rows` with `apply_payer_rules` applied; `duplicates` counts each line's earlier
+    duplicates among the lines of every claim sent (`features.duplicate_index`)."""
     n = len(claims["claim_id"])
     claim_pos = rows["claim_pos"]
     starts, claim_at = _segments(claim_pos)
@@ -321,7 +321,7 @@ def claim_fields(claims: Columns, rows: Columns, *, duplicates: DuplicateIndex) 
     auth_needed = rows["auth_needed"]
     modifier_key = rows["modifier_key"]
     n_mod = per_distinct(modifier_key, lambda k: 0 if k == "-" else k.count("|") + 1).astype(np.float64)
-    dup_n, dup_since = duplicates.counts(rows)
+    dup_n, dup_since = duplicates(rows)
     units = rows["units"]
 
     out: Columns = {}

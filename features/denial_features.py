@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -50,7 +51,7 @@ from features.denial_feature_defs import (
     MODIFIER_HABIT_SPEC,
     REASON_GROUPS,
 )
-from features.duplicate_index import DuplicateIndex
+from features.duplicate_index import DuplicateCounts, DuplicateIndex, duplicate_counts
 from features.history import HistoryAggregates
 from features.learned_policies import (
     NO_MODIFIER,
@@ -245,15 +246,17 @@ class DenialFeatureBuilder:
         if chunk_claims is None or n <= chunk_claims:
             c = claim_columns(claims)
             rows = line_rows(c, sources)
-            if extra is None:  # the context is the claims themselves: its lines are these lines
-                return self._features(c, rows, duplicates=DuplicateIndex(rows), reasons=reasons)
-            missing = {k: c[k][extra] for k in _CONTEXT_KEYS}
-            duplicates = DuplicateIndex(_context_line_keys(sent, missing, sources))
-            return self._features(c, rows, duplicates=duplicates, reasons=reasons)
+            # one question of the context: keyed together with it (the context is the claims themselves when
+            # extra is None: its lines are these lines)
+            context = (
+                rows if extra is None else _context_line_keys(sent, {k: c[k][extra] for k in _CONTEXT_KEYS}, sources)
+            )
+            return self._features(c, rows, duplicates=partial(duplicate_counts, context=context), reasons=reasons)
         # every chunk asks the same history of sent lines: keyed once; each chunk's claim columns are read
         # when its turn comes (all of them at once would hold every claim's text as Python strings)
-        unsent = None if extra is None else claim_columns(take_rows(claims, np.flatnonzero(extra)), _CONTEXT_KEYS)
-        duplicates = DuplicateIndex(_context_line_keys(sent, unsent, sources))
+        unsent_claims = None if extra is None else take_rows(claims, np.flatnonzero(extra))
+        unsent_keys = None if unsent_claims is None else claim_columns(unsent_claims, _CONTEXT_KEYS)
+        duplicates = DuplicateIndex(_context_line_keys(sent, unsent_keys, sources)).counts
         parts = []
         for start, part_sources in claim_chunks(ids, sources, size=chunk_claims):
             part = claim_columns(take_rows(claims, slice(start, start + chunk_claims)))
@@ -261,7 +264,7 @@ class DenialFeatureBuilder:
             release_unused_memory()  # the chunk's line arrays are gone: the next chunk reuses their pages
         return FeatureSet.concat(parts)
 
-    def _features(self, c: Columns, rows: Columns, *, duplicates: DuplicateIndex, reasons: bool) -> FeatureSet:
+    def _features(self, c: Columns, rows: Columns, *, duplicates: DuplicateCounts, reasons: bool) -> FeatureSet:
         """Features of claims `c` from their lines `rows` (`line_rows`)."""
         n = len(c["claim_id"])
         apply_payer_rules(c, rows, self.rules_)

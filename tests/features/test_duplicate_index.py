@@ -1,5 +1,5 @@
-"""Duplicate suspicion's index against the slow, obviously correct count: for each line, look at every
-context line one by one. Built once and asked in chunks, it must give what one question gives."""
+"""Duplicate suspicion's two routes against the slow, obviously correct count: for each line, look at every
+context line one by one. The index, built once and asked in chunks, must give what one question gives."""
 
 from __future__ import annotations
 
@@ -22,16 +22,21 @@ def _lines(frequency: str, submitted: str) -> pd.DataFrame:
     )
 
 
-def test_no_original_in_the_context_means_no_duplicate_and_no_error() -> None:
+ROUTES = {"one_question": duplicate_counts, "index": lambda lines, context: DuplicateIndex(context).counts(lines)}
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_no_original_in_the_context_means_no_duplicate_and_no_error(route: str) -> None:
     replacement = _lines("7", "2024-03-10")
-    count, since = duplicate_counts(replacement, replacement)
+    count, since = ROUTES[route](replacement, replacement)
     np.testing.assert_array_equal(count, [0, 0])
     assert np.isnan(since).all()
 
 
-def test_an_earlier_original_with_the_same_service_is_counted() -> None:
+@pytest.mark.parametrize("route", ROUTES)
+def test_an_earlier_original_with_the_same_service_is_counted(route: str) -> None:
     earlier, later = _lines("1", "2024-03-05"), _lines("1", "2024-03-10")
-    count, since = duplicate_counts(later, pd.concat([earlier, later], ignore_index=True))
+    count, since = ROUTES[route](later, pd.concat([earlier, later], ignore_index=True))
     np.testing.assert_array_equal(count, [1, 1])
     np.testing.assert_array_equal(since, [5.0, 5.0])
 
@@ -77,13 +82,14 @@ def _slow_counts(lines: dict[str, np.ndarray], context: dict[str, np.ndarray]) -
     return count, since
 
 
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_the_index_counts_what_a_line_by_line_scan_counts(seed: int) -> None:
+def test_each_route_counts_what_a_line_by_line_scan_counts(seed: int, route: str) -> None:
     rng = np.random.default_rng(seed)
     context = _random_lines(rng, 300)
     lines = _random_lines(rng, 120)
     lines["patient_id"][:5] = "P9"  # a patient the context never had
-    count, since = DuplicateIndex(context).counts(lines)
+    count, since = ROUTES[route](lines, context)
     slow_count, slow_since = _slow_counts(lines, context)
     np.testing.assert_array_equal(count, slow_count)
     np.testing.assert_array_equal(since, slow_since)
