@@ -274,6 +274,7 @@ def _score_stage(data: Path, home: Path) -> dict[str, Any]:
     from models.catalog import DENIAL_RISK
     from models.denial_risk import DenialRiskModel
     from models.mlflow_model import CHAMPION, download_model
+    from serving.batch_scoring import batch_features
     from training.tracking import configure
 
     options = Settings(home=home).run_options()
@@ -282,19 +283,9 @@ def _score_stage(data: Path, home: Path) -> dict[str, Any]:
     tables = load_validated(data, max_reject_rate=1.0).tables
     release_unused_memory()
     claims = tables["claims"]
-
-    def features(of: Any, *, reasons: bool) -> Any:
-        return model.features(
-            claims=of,
-            lines=tables["claim_lines"],
-            context_claims=claims,
-            context_lines=tables["claim_lines"],
-            chunk_claims=options.chunk_claims,
-            reasons=reasons,
-        )
-
     t = time.perf_counter()
-    fs = features(claims, reasons=False)  # as serving.batch_scoring does: the matrix for every claim
+    # as serving.batch_scoring does: the matrix for every claim, reason values for the flagged ones only
+    fs = batch_features(model, claims=claims, tables=tables, chunk_claims=options.chunk_claims, reasons=False)
     features_s = time.perf_counter() - t
     t = time.perf_counter()
     p = model.predict_proba(fs.X)
@@ -302,7 +293,11 @@ def _score_stage(data: Path, home: Path) -> dict[str, Any]:
     predict_s = time.perf_counter() - t
     flagged = np.flatnonzero(p >= model.threshold_for())
     t = time.perf_counter()
-    model.explain(features(claims.iloc[flagged], reasons=True))  # reason values for the flagged claims only
+    model.explain(
+        batch_features(
+            model, claims=claims.iloc[flagged], tables=tables, chunk_claims=options.chunk_claims, reasons=True
+        )
+    )
     explain_s = time.perf_counter() - t
     n = len(claims)
     return {

@@ -47,9 +47,6 @@ class DuplicateIndex:
         day = np.maximum(day_number(context["submitted_at"][original]), 0)
         self.composite = np.sort(key.astype(np.int64) << _DAY_BITS | day)
 
-    def __len__(self) -> int:
-        return len(self.composite)
-
     def _keys(self, lines: Mapping[str, np.ndarray]) -> np.ndarray:
         """Each line's dense context key, -1 when no original context line shares it (the index is not empty)."""
         n = len(lines[KEY_COLUMNS[0]])

@@ -48,6 +48,25 @@ def review_mask(p: np.ndarray, *, threshold: float, review_capacity: int | None)
     return review
 
 
+def batch_features(
+    model: DenialRiskModel,
+    *,
+    claims: pd.DataFrame,
+    tables: Mapping[str, pd.DataFrame],
+    chunk_claims: int | None,
+    reasons: bool,
+) -> FeatureSet:
+    """Features of `claims` with every claim in `tables` as the context (lines and duplicate suspicion)."""
+    return model.features(
+        claims=claims,
+        lines=tables["claim_lines"],
+        context_claims=tables["claims"],
+        context_lines=tables["claim_lines"],
+        chunk_claims=chunk_claims,
+        reasons=reasons,
+    )
+
+
 def score_claims(
     model: DenialRiskModel,
     *,
@@ -67,22 +86,14 @@ def score_claims(
     reason phrases read are built for the flagged claims only. For a million claims those values would hold
     more memory than everything else scoring needs.
     """
-
-    def features(of: pd.DataFrame, *, reasons: bool) -> FeatureSet:
-        return model.features(
-            claims=of,
-            lines=tables["claim_lines"],
-            context_claims=tables["claims"],
-            context_lines=tables["claim_lines"],
-            chunk_claims=chunk_claims,
-            reasons=reasons,
-        )
-
     all_sent = bool(member(claims["claim_id"], tables["claims"]["claim_id"]).all())
-    fs = features(claims, reasons=not all_sent)
+    fs = batch_features(model, claims=claims, tables=tables, chunk_claims=chunk_claims, reasons=not all_sent)
     p = model.predict_proba(fs.X)
     review = review_mask(p, threshold=threshold, review_capacity=review_capacity)
-    explained = features(claims.iloc[np.flatnonzero(review)], reasons=True) if all_sent else None
+    explained = None
+    if all_sent:
+        flagged = claims.iloc[np.flatnonzero(review)]
+        explained = batch_features(model, claims=flagged, tables=tables, chunk_claims=chunk_claims, reasons=True)
     out = model.score(fs, review=review, explain="flagged", p=p, explained=explained)
     out = out.reset_index().reindex(columns=list(SCORE_COLUMNS))
     order = np.argsort(-out["p_denial"].to_numpy(), kind="stable")
