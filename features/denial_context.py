@@ -7,7 +7,7 @@ features were computed from. Never patient fields.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ from features.denial_events import pick
 from features.denial_feature_defs import FEATURE_NAMES
 from features.learned_policies import WINDOW_DAYS as POLICY_WINDOW_DAYS
 
-__all__ = ["FeatureSet", "beside_text", "modifier_text", "reason_context"]
+__all__ = ["FeatureSet", "RowValues", "beside_text", "modifier_text", "reason_context"]
 
 
 # per chosen line: context name suffix -> line column
@@ -75,21 +75,27 @@ class FeatureSet:
         """One dict per selected row with every feature and context value: what a reason phrase reads.
 
         The same keys and values as a row of `frame()` and `context_frame()` read by `to_dict("records")`
-        (Python floats, None for no line), without building either frame: for one claim, building the two
-        DataFrames would cost most of an explanation request."""
+        (Python floats, None for no line). A phrase reads a handful of them: `row_values` reads them on demand."""
+        return [dict(values) for values in self.row_values(rows)]
+
+    def row_values(self, rows: np.ndarray | None = None) -> list[RowValues]:
+        """The selected rows' values as `records` gives them, each read only when a phrase asks for it: a
+        flagged claim's phrases read about ten of its ~300 values, and a million flagged claims' dicts would
+        hold more memory than the rest of scoring."""
         idx = np.arange(len(self.claim_ids)) if rows is None else np.asarray(rows)
-        out = [dict(zip(FEATURE_NAMES, x, strict=True)) for x in self.X[idx].tolist()]
-        for name, values in self.context.items():
-            for record, value in zip(out, values[idx].tolist(), strict=True):
-                record[name] = value
-        line_columns = [(suffix, self.lines[col]) for suffix, col in _LINE_CONTEXT.items()]
+        sources = self._value_sources()
+        return [RowValues(self, int(i), sources) for i in idx]
+
+    def _value_sources(self) -> dict[str, tuple[str, Any, Any]]:
+        """Key -> where its value is: a feature column, a context array, or a line column behind a pointer.
+        Later sources win, in the order `records` has always used: features, context, chosen lines, dup_code."""
+        out: dict[str, tuple[str, Any, Any]] = {name: ("X", j, None) for j, name in enumerate(FEATURE_NAMES)}
+        out.update({name: ("context", values, None) for name, values in self.context.items()})
         for spec, pointer in self.pointers.items():
-            for record, p in zip(out, pointer[idx].tolist(), strict=True):
-                for suffix, values in line_columns:
-                    record[f"{spec}_{suffix}"] = _python(values[p]) if p >= 0 else None
-        for record in out:
-            if "payer_proc_code" in record:
-                record["dup_code"] = record["payer_proc_code"]
+            for suffix, col in _LINE_CONTEXT.items():
+                out[f"{spec}_{suffix}"] = ("line", pointer, self.lines[col])
+        if "payer_proc_code" in out:
+            out["dup_code"] = out["payer_proc_code"]
         return out
 
     @classmethod
@@ -119,6 +125,30 @@ class FeatureSet:
             lines=self.lines,
             pointers={k: v[rows] for k, v in self.pointers.items()},
         )
+
+
+class RowValues(Mapping[str, Any]):
+    """One row of a `FeatureSet` as a read-only mapping of the values `FeatureSet.records` holds."""
+
+    __slots__ = ("_fs", "_row", "_sources")
+
+    def __init__(self, fs: FeatureSet, row: int, sources: dict[str, tuple[str, Any, Any]]) -> None:
+        self._fs, self._row, self._sources = fs, row, sources
+
+    def __getitem__(self, key: str) -> Any:
+        kind, where, column = self._sources[key]
+        if kind == "X":
+            return self._fs.X[self._row, where].item()
+        if kind == "context":
+            return _python(where[self._row])
+        line = int(where[self._row])
+        return _python(column[line]) if line >= 0 else None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sources)
+
+    def __len__(self) -> int:
+        return len(self._sources)
 
 
 def _modifier_words(key: str) -> str:

@@ -31,6 +31,7 @@ from models.reasons import (
 )
 
 _ONE_THREAD_ROWS = 16
+_EXPLAIN_ROWS = 20_000
 
 
 @dataclass
@@ -133,12 +134,17 @@ class DenialRiskModel(BoostedModel):
         return reasons_frame(self._reasons(fs, idx, top=top), index=fs.claim_ids[idx], top=top)
 
     def _reasons(self, fs: FeatureSet, idx: np.ndarray, *, top: int) -> list[list[Reason]]:
-        if len(idx) == 0:
-            return []
-        contrib = self.contributions(fs.X[idx])
-        grouped = group_contributions(contrib)
-        credit_learned_modifier(grouped, contrib, fs=fs, rows=idx)
-        return reasons_from_values(grouped, fs.records(idx), preventive_action=self.builder_.category_actions_, top=top)
+        """Reasons for rows `idx`, `_EXPLAIN_ROWS` at a time: the TreeSHAP matrix of a whole batch's flagged claims
+        would be the largest thing scoring holds."""
+        out: list[list[Reason]] = []
+        for start in range(0, len(idx), _EXPLAIN_ROWS):
+            rows = idx[start : start + _EXPLAIN_ROWS]
+            contrib = self.contributions(fs.X[rows])
+            grouped = group_contributions(contrib)
+            credit_learned_modifier(grouped, contrib, fs=fs, rows=rows)
+            values = fs.row_values(rows)
+            out += reasons_from_values(grouped, values, preventive_action=self.builder_.category_actions_, top=top)
+        return out
 
     def score(
         self,

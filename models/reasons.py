@@ -8,6 +8,7 @@ line. Formatting never fails on a missing value: it says "unknown" instead.
 
 from __future__ import annotations
 
+import functools
 import math
 import string
 from collections.abc import Mapping, Sequence
@@ -60,10 +61,36 @@ class _Lenient(string.Formatter):
 _FMT = _Lenient()
 
 
+@functools.cache
+def _template(text: str) -> tuple[tuple[str, str | None, str], ...] | None:
+    """`text` parsed once: (literal, field, format spec) parts, or None when it needs the full formatter
+    (conversions, nested specs, positional or dotted fields). Parsing is most of `str.format`'s cost, and a
+    batch phrases the same few dozen templates hundreds of thousands of times."""
+    parts = []
+    for literal, name, spec, conversion in _FMT.parse(text):
+        if name is not None and (conversion or "{" in (spec or "") or not name.isidentifier()):
+            return None
+        parts.append((literal, name, spec or ""))
+    return tuple(parts)
+
+
+def render(text: str, values: Mapping[str, Any]) -> str:
+    """`text` formatted with `values`, leniently (`_Lenient`): the same string `str.format` would give."""
+    parts = _template(text)
+    if parts is None:
+        return _FMT.vformat(text, (), values)
+    return "".join(
+        literal if name is None else literal + _FMT.format_field(values[name], spec) for literal, name, spec in parts
+    )
+
+
 def group_contributions(contrib: np.ndarray, *, book: ReasonBook = DENIAL_REASONS) -> np.ndarray:
     """[n, features + 1] pred_contrib -> [n, groups] (the bias column is dropped)."""
+    # one column at a time, in feature order: the sums `np.add.at` gave, at a fraction of its cost (a
+    # row-wise reduceat would sum pairwise, and a reason's rank can turn on the last bit)
     out = np.zeros((contrib.shape[0], len(book.group_names)))
-    np.add.at(out.T, book.feature_group, contrib[:, : len(book.features)].T)
+    for j, g in enumerate(book.feature_group.tolist()):
+        out[:, g] += contrib[:, j]
     return out
 
 
@@ -71,8 +98,8 @@ def phrase(
     group: str, values: Mapping[str, Any], *, preventive_action: Mapping[str, str], book: ReasonBook = DENIAL_REASONS
 ) -> tuple[str, str]:
     g = book.groups[group]
-    text = _FMT.format(g.phrase, **values)
-    action = _FMT.format(g.action, **values) if g.action else preventive_action[g.category]
+    text = render(g.phrase, values)
+    action = render(g.action, values) if g.action else preventive_action[g.category]
     return text, action
 
 
