@@ -274,13 +274,13 @@ def _score_stage(data: Path, home: Path) -> dict[str, Any]:
     from models.catalog import DENIAL_RISK
     from models.denial_risk import DenialRiskModel
     from models.mlflow_model import CHAMPION, download_model
-    from serving.batch_scoring import batch_features
+    from serving.batch_scoring import SCORING_TABLES, batch_features
     from training.tracking import configure
 
     options = Settings(home=home).run_options()
     configure(home=home, tracking_uri=None, experiment=DENIAL_RISK.registry_name)
     model = DenialRiskModel.load(download_model(name=DENIAL_RISK.registry_name, ref=CHAMPION))
-    tables = load_validated(data, max_reject_rate=1.0).tables
+    tables = load_validated(data, max_reject_rate=1.0, tables=SCORING_TABLES).tables
     release_unused_memory()
     claims = tables["claims"]
     t = time.perf_counter()

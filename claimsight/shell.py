@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -45,17 +46,17 @@ def settings(**overrides: object) -> Settings:
     return chosen
 
 
-def validated(data: Path, *, options: RunOptions) -> ValidationResult:
+def validated(data: Path, *, options: RunOptions, tables: Collection[str] | None = None) -> ValidationResult:
     """The data directory read and validated (quarantine files written), with the validation report printed
     when rows were quarantined or columns ignored: every command that validates says what it left out.
 
     A command whose layer function validates again (train, retrain, backtest, simulate) pays one more read for
-    the report; the layers stay silent.
+    the report; the layers stay silent. `tables`: just these (`load_validated`).
     """
     from claimsight.render import validation_report
     from features.contract.validation import load_validated
 
-    result = load_validated(data, max_reject_rate=options.max_reject_rate)
+    result = load_validated(data, max_reject_rate=options.max_reject_rate, tables=tables)
     if result.total_quarantined or result.ignored_columns:
         validation_report(console(), result)
     return result

@@ -46,6 +46,7 @@ from features.history_index import (
     Positions,
     as_days,
     compact_table,
+    cumulative,
     encode_column,
     fit_column,
     fit_combine,
@@ -178,8 +179,7 @@ class HistoryAggregates:
                 ok = ~np.isnan(y)
                 n = np.bincount(inverse, weights=ok.astype(np.float64), minlength=len(comp))
                 d = np.bincount(inverse, weights=np.where(ok, y, 0.0), minlength=len(comp))
-                cum_n[t] = np.concatenate([[0.0], np.cumsum(n)])
-                cum_d[t] = np.concatenate([[0.0], np.cumsum(d)])
+                cum_n[t], cum_d[t] = cumulative(n), cumulative(d)
             tables[level] = LevelTable(level, dense, comp.astype(np.int64), cum_n, cum_d)
 
         self.vocab_ = vocab
@@ -291,7 +291,9 @@ class HistoryAggregates:
             table = self.tables_[level]
             # np.take: a flat gather (indexing with the [3, n] array directly is slower on many rows)
             at_n, at_d = np.take(table.cum_n[target], pos.idx), np.take(table.cum_d[target], pos.idx)
-            n2, d2 = at_n[2] - at_n[:2], at_d[2] - at_d[:2]
+            # whole counts subtract exactly in int32; the rates are computed in float64 either way
+            n2 = (at_n[2] - at_n[:2]).astype(np.float64, copy=False)
+            d2 = (at_d[2] - at_d[:2]).astype(np.float64, copy=False)
             if pos.order is not None:  # back to query order, row by row (numpy's fast 1-d scatter)
                 n2_u, d2_u = np.empty_like(n2), np.empty_like(d2)
                 for r in range(2):

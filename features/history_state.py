@@ -92,15 +92,17 @@ def history_from_state(cls: type[_History], state: Mapping[str, Any]) -> _Histor
             columns=level,
             dense={int(j): np.asarray(state[f"level_{i}_dense_{j}"], dtype=np.int64) for j in lv["dense"]},
             comp=np.asarray(state[f"level_{i}_comp"], dtype=np.int64),
-            cum_n={
-                t: np.asarray(state[f"level_{i}_cum_n_{targets.index(t)}"], dtype=np.float64) for t in lv["targets"]
-            },
-            cum_d={
-                t: np.asarray(state[f"level_{i}_cum_d_{targets.index(t)}"], dtype=np.float64) for t in lv["targets"]
-            },
+            cum_n={t: _sums(state[f"level_{i}_cum_n_{targets.index(t)}"]) for t in lv["targets"]},
+            cum_d={t: _sums(state[f"level_{i}_cum_d_{targets.index(t)}"]) for t in lv["targets"]},
         )
     obj.tables_ = tables
     as_of = int(np.asarray(state["as_of_day"])[()])
     obj.as_of_day_ = None if as_of < 0 else as_of
     obj.n_events_ = int(np.asarray(state["n_events"])[()])
     return obj
+
+
+def _sums(saved: Any) -> np.ndarray:
+    """Saved cumulative sums as `cumulative` made them: int32 whole sums, else float64 (older models)."""
+    arr = np.asarray(saved)
+    return arr if arr.dtype == np.int32 else arr.astype(np.float64, copy=False)

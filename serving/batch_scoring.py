@@ -15,6 +15,9 @@ from features.contract.frames import member
 from features.denial_context import FeatureSet
 from models.denial_risk import DenialRiskModel
 
+# what scoring claims reads: the claims, their lines, and the remits that say which are still pending
+SCORING_TABLES = ("claims", "claim_lines", "remits")
+
 SCORE_COLUMNS = (
     "claim_id",
     "p_denial",

@@ -92,6 +92,10 @@ def build_dataset(
     builder = (builder or DenialFeatureBuilder()).fit(
         tables=tables, labels=labels, rules=rules, codes=codes, routine=routine, chunk_claims=options.chunk_claims
     )
+    known = data_as_of(tables) if as_of is None else pd.Timestamp(as_of)
+    # the fitted builder holds what the features read from the outcomes: the matrix needs the claims and their
+    # lines only, and a million claims' adjustments and remits are half a GiB not to keep beside it
+    tables = {name: tables[name] for name in ("claims", "claim_lines")}
     release_unused_memory()
     claims = tables["claims"].set_index("claim_id", drop=False).loc[labels["claim_id"]]
     order = np.lexsort((claims["claim_id"].to_numpy(), day_number(claims["submitted_at"])))
@@ -107,7 +111,6 @@ def build_dataset(
     lab = labels.set_index("claim_id").loc[claims["claim_id"]].reset_index()
     lab["payer_id"] = claims["payer_id"].to_numpy()
     lab["role"] = split.role(claims["submitted_at"].dt.strftime("%Y-%m")).to_numpy()
-    known = data_as_of(tables) if as_of is None else pd.Timestamp(as_of)
     return Dataset(features=fs, labels=lab, builder=builder, split=split, as_of=known)
 
 

@@ -117,14 +117,14 @@ def score_claims_command(
     the claims of an 837 batch held before release (`--x12`)."""
     from claimsight.render import riskiest_claims
     from features.memory import release_unused_memory
-    from serving.batch_scoring import pending_claims, score_claims
+    from serving.batch_scoring import SCORING_TABLES, pending_claims, score_claims
 
     if x12 is not None and claims_file is not None:
         raise typer.BadParameter("give --x12 or --claims-file, not both", param_hint="--x12")
     held = None if x12 is None else shell.read_x12_claims(x12)
     options = shell.settings().run_options()
     loaded = shell.load_denial_risk(model, options=options)
-    tables = shell.validated(data, options=options).tables
+    tables = shell.validated(data, options=options, tables=SCORING_TABLES).tables
     release_unused_memory()  # what reading and validating freed: scoring starts from what is alive
     if held is not None:
         claims, tables = held["claims"], shell.with_claims(tables, held)

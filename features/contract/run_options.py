@@ -26,7 +26,7 @@ __all__ = [
 DEFAULT_SEED = 7
 DEFAULT_MAX_REJECT_RATE = 0.05
 DEFAULT_HOME = Path(".claimsight")
-DEFAULT_CHUNK_CLAIMS = 200_000  # README, "Measured on this machine": memory against time per chunk size
+DEFAULT_CHUNK_CLAIMS = 100_000  # README, "Measured on this machine": memory against time per chunk size
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ pandas. Messages name the column and the rule, never a value: values may be PHI.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -311,16 +312,21 @@ def write_quarantine(result: ValidationResult, *, quarantine_dir: Path) -> list[
 
 
 def load_validated(
-    data_dir: Path | str, *, max_reject_rate: float, quarantine_dir: Path | str | None = None
+    data_dir: Path | str,
+    *,
+    max_reject_rate: float,
+    quarantine_dir: Path | str | None = None,
+    tables: Collection[str] | None = None,
 ) -> ValidationResult:
     """Read, validate and write the quarantine files: what every command that reads history starts with.
 
     The quarantine files are written even when the reject rate fails the run, so the team can see why.
+    `tables`: just these tables (`read_tables(only=...)`); the other tables' quarantine files are left as they are.
     """
     data_dir = Path(data_dir)  # a notebook or script passes a str as often as a Path
     qdir = Path(quarantine_dir) if quarantine_dir is not None else data_dir / "quarantine"
     try:
-        result = validate_tables(read_tables(data_dir), max_reject_rate=max_reject_rate)
+        result = validate_tables(read_tables(data_dir, only=tables), max_reject_rate=max_reject_rate)
     except RejectRateExceeded as exc:
         write_quarantine(exc.result, quarantine_dir=qdir)
         raise

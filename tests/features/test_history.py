@@ -286,3 +286,36 @@ def test_sorted_search_path_matches_the_direct_one() -> None:
         sorted_path = fitted(rows, window=7).transform(q, query_day=days)
     pd.testing.assert_frame_equal(sorted_path, direct, check_exact=True)
     assert direct["pc_n"].max() > 0 and direct["pc_n_recent"].max() > 0
+
+
+def test_cumulative_sums_are_int32_when_whole_and_float64_otherwise() -> None:
+    whole = history_index.cumulative(np.array([1.0, 0.0, 3.0]))
+    assert whole.dtype == np.int32 and whole.tolist() == [0, 1, 1, 4]
+    assert history_index.cumulative(np.array([1.0, 0.25])).dtype == np.float64
+    assert history_index.cumulative(np.array([2.0**30, 2.0**30])).dtype == np.float64  # 2**31 would wrap
+    assert history_index.cumulative(np.array([], dtype=np.float64)).tolist() == [0]
+
+
+@HYP
+@given(events=event_rows, queries=query_rows, p=params)
+def test_int32_sums_answer_exactly_as_float64_sums(
+    events: list[tuple[Any, ...]], queries: list[tuple[Any, ...]], p: tuple[int, float]
+) -> None:
+    """The whole-number sums are kept as int32; every answer is the one float64 sums give, bit for bit."""
+    window, m = p
+    q, days = queries_frame(queries)
+    compact = fitted(events, window, m)
+    wide = fitted(events, window, m)
+    for table in wide.tables_.values():
+        table.cum_n = {t: v.astype(np.float64) for t, v in table.cum_n.items()}
+        table.cum_d = {t: v.astype(np.float64) for t, v in table.cum_d.items()}
+    assert {v.dtype for t in compact.tables_.values() for v in t.cum_n.values()} == {np.dtype(np.int32)}
+    expected = wide.transform(q, query_day=days)
+    pd.testing.assert_frame_equal(compact.transform(q, query_day=days), expected, check_exact=True)
+    pd.testing.assert_frame_equal(state_round_trip(compact).transform(q, query_day=days), expected, check_exact=True)
+    pd.testing.assert_frame_equal(state_round_trip(wide).transform(q, query_day=days), expected, check_exact=True)
+    many = np.repeat(np.arange(len(days)), 40)  # enough rows for the array route
+    q_many, days_many = q.iloc[many].reset_index(drop=True), days[many]
+    pd.testing.assert_frame_equal(
+        compact.transform(q_many, query_day=days_many), wide.transform(q_many, query_day=days_many), check_exact=True
+    )

@@ -258,3 +258,35 @@ def test_fast_number_parse_of_a_clean_column_is_exact() -> None:
     fast = parse_number(text, integer=False)
     assert fast.isna().sum() == len(text[::7])
     np.testing.assert_array_equal(fast.astype("float64").to_numpy(), pd.to_numeric(text).astype("float64").to_numpy())
+
+
+def test_a_subset_of_tables_keeps_and_quarantines_what_all_tables_do(tmp_path: Path) -> None:
+    """Scoring reads claims, lines and remits only: leaving the child tables on disk changes nothing in these."""
+    h = three_paid_claims()
+    for i in range(12):
+        h.claim(f"X{i}")
+    h.claim("C1", lines=0)  # duplicate claim: its lines, remits and adjustments are orphaned
+    h.rows["claims"][5]["total_charge"] = "-1"
+    h.remit("GHOST", date="2024-02-01")
+    h.adj("C2", "R9999", "CO", "16", 5.0)  # a bad adjustment never touches its claim or remit
+    h.followup("C3", action="appeal", date="2024-03-01")
+    data = h.write_csv(tmp_path / "data")
+    every = load_validated(data, max_reject_rate=1.0, quarantine_dir=tmp_path / "q_all")
+    some = load_validated(
+        data, max_reject_rate=1.0, quarantine_dir=tmp_path / "q_some", tables=("claims", "claim_lines", "remits")
+    )
+    assert sorted(some.tables) == ["claim_lines", "claims", "remits"]
+    for name in some.tables:
+        pd.testing.assert_frame_equal(some.tables[name], every.tables[name])
+        pd.testing.assert_frame_equal(some.quarantine[name], every.quarantine[name])
+    assert len(every.quarantine["adjustments"]) and not (tmp_path / "q_some" / "adjustments.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("tables", "message"),
+    [(("claim_lines",), "claim_lines without claims"), (("claims", "adjustments"), "adjustments without remits")],
+)
+def test_a_subset_without_a_tables_parent_is_refused(tmp_path: Path, tables: tuple[str, ...], message: str) -> None:
+    data = three_paid_claims().write_csv(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        load_validated(data, max_reject_rate=1.0, tables=tables)
