@@ -16,10 +16,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 STAGES = ("synth", "load", "prevent", "train", "score", "ingest", "report")  # the default run
 EXTRA_STAGES = ("workspace",)  # asked for by name: --stage workspace
@@ -53,6 +56,7 @@ def run_bench(
     workdir: Path | None,
     stages: tuple[str, ...] = STAGES,
     structure: str = "standard",
+    cluster: str | None = None,
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="claimsight-bench-") as tmp:
         root = workdir or Path(tmp)
@@ -95,6 +99,9 @@ def run_bench(
             rows.append((f"  patterns: {res['patterns']:,} reported of {res['cells']:,} cells tested",
                          f"{res['seconds']['patterns']:.1f}", "", "<= 30 s"))  # fmt: skip
         env = {**os.environ, "CLAIMSIGHT_HOME": str(home)}
+        if cluster is not None:
+            env["CLAIMSIGHT_DASK_SCHEDULER"] = cluster
+            notes.append(f"train and score on the Dask cluster {cluster}: the stage's peak is the driver process's")
         if "train" in stages:
             wall, rss, out = _run([sys.executable, "-m", "claimsight.bench", "train", str(data), str(home)], env=env)
             res = _last_json(out)
@@ -102,8 +109,17 @@ def run_bench(
                 ("train denial risk (features + fit + evaluate + MLflow)", f"{wall:.1f}", f"{rss:.2f}", "< 180 s")
             )
             rows += [(f"  {k}", f"{v:.1f}", "", "") for k, v in res["seconds"].items()]
+            if res["workers_peak_gib"]:
+                rows.append(_workers_row(res["workers_peak_gib"]))
             notes.append(_accuracy_line(res))
-        if "score" in stages:
+        if "score" in stages and cluster is not None:
+            wall, rss, out = _run([sys.executable, "-m", "claimsight.bench", "score", str(data), str(home)], env=env)
+            res = _last_json(out)
+            rows.append((f"score {res['claims']:,} claims on the cluster (features, both heads, reasons for "
+                         f"{res['flagged']:,})", f"{wall:.1f}", f"{rss:.2f}", ""))  # fmt: skip
+            rows.append((f"  {res['end_to_end_per_s']:,.0f} claims/s end to end", f"{res['seconds']:.1f}", "", ""))
+            rows.append(_workers_row(res["workers_peak_gib"]))
+        elif "score" in stages:
             wall, rss, out = _run([sys.executable, "-m", "claimsight.bench", "score", str(data), str(home)], env=env)
             res = _last_json(out)
             rows.append(
@@ -172,6 +188,10 @@ def run_bench(
     console.print(table)
     for note in notes:
         console.print(note)
+
+
+def _workers_row(peaks: list[float]) -> tuple[str, str, str, str]:
+    return (f"  {len(peaks)} workers, peak RSS each", "", " / ".join(f"{p:.2f}" for p in peaks), "")
 
 
 def _accuracy_line(res: dict[str, Any]) -> str:
@@ -250,11 +270,17 @@ def _prevent_stage(data: Path) -> dict[str, Any]:
 
 
 def _train_stage(data: Path, home: Path) -> dict[str, Any]:
+    from claimsight.cluster import cluster_client, worker_peaks
     from claimsight.settings import Settings
     from training.denial_job import train_denial_risk
+    from training.jobs import TrainRun
 
-    _, report = train_denial_risk(data, options=Settings(home=home).run_options())
+    settings = Settings(home=home)
+    with cluster_client(settings.dask_scheduler) as client:
+        _, report = train_denial_risk(data, options=settings.run_options(), run=TrainRun(client=client))
+        peaks = [] if client is None else worker_peaks(client)
     return {
+        "workers_peak_gib": peaks,
         "seconds": report.seconds,
         "metrics": report.metrics,
         "baselines": report.baselines,
@@ -277,12 +303,15 @@ def _score_stage(data: Path, home: Path) -> dict[str, Any]:
     from serving.batch_scoring import SCORING_TABLES, batch_features
     from training.tracking import configure
 
-    options = Settings(home=home).run_options()
+    settings = Settings(home=home)
+    options = settings.run_options()
     configure(home=home, tracking_uri=None, experiment=DENIAL_RISK.registry_name)
     model = DenialRiskModel.load(download_model(name=DENIAL_RISK.registry_name, ref=CHAMPION))
     tables = load_validated(data, max_reject_rate=1.0, tables=SCORING_TABLES).tables
     release_unused_memory()
     claims = tables["claims"]
+    if settings.dask_scheduler is not None:
+        return _score_on_cluster(model, claims=claims, tables=tables, address=settings.dask_scheduler, options=options)
     t = time.perf_counter()
     # as serving.batch_scoring does: the matrix for every claim, reason values for the flagged ones only
     fs = batch_features(model, claims=claims, tables=tables, chunk_claims=options.chunk_claims, reasons=False)
@@ -309,6 +338,32 @@ def _score_stage(data: Path, home: Path) -> dict[str, Any]:
         "scores_per_s": n / predict_s,
         "end_to_end_per_s": n / (features_s + predict_s),
         "reasons_per_s": len(flagged) / explain_s,
+    }
+
+
+def _score_on_cluster(
+    model: Any, *, claims: pd.DataFrame, tables: dict[str, pd.DataFrame], address: str, options: Any
+) -> dict[str, Any]:
+    """The score stage on a cluster: `score_claims_on_cluster` end to end (features, both heads, reasons)."""
+    from claimsight.cluster import cluster_client, worker_peaks
+    from serving.cluster_scoring import score_claims_on_cluster
+
+    with cluster_client(address) as client:
+        assert client is not None
+        t = time.perf_counter()
+        scored = score_claims_on_cluster(
+            model, claims=claims, tables=tables, threshold=model.threshold_for(), client=client,
+            chunk_claims=options.chunk_claims,
+        )  # fmt: skip
+        seconds = time.perf_counter() - t
+        peaks = worker_peaks(client)
+    return {
+        "cluster": True,
+        "claims": len(scored),
+        "seconds": seconds,
+        "flagged": int((scored["decision"] == "review").sum()),
+        "end_to_end_per_s": len(scored) / seconds,
+        "workers_peak_gib": peaks,
     }
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from claimsight.cluster import check_address
 from features.contract.run_options import (
     DEFAULT_CHUNK_CLAIMS,
     DEFAULT_HOME,
@@ -64,6 +65,11 @@ class Settings(BaseSettings):
     )
     routine_adjustments: tuple[str, ...] | None = Field(
         None, description="GROUP-CARC pairs that are not denials, e.g. CO-45; unset = the shipped set"
+    )
+    dask_scheduler: str | None = Field(
+        None,
+        description="build training features and score batches on a Dask cluster: a scheduler address "
+        "(tcp://host:8786) or local / local:N (N worker processes here); unset = in this process",
     )
     # --- scoring API. Empty api_keys in development: `claimsight serve` prints a freshly generated key
     # (serving.api.security.new_key) instead of any fixed default key existing. The limits' defaults are
@@ -183,6 +189,11 @@ class Settings(BaseSettings):
     )
     api_host: str = Field("127.0.0.1", description="address `claimsight serve` binds to")
     api_port: int = Field(8000, ge=1, le=65_535, description="port `claimsight serve` binds to")
+
+    @field_validator("dask_scheduler")
+    @classmethod
+    def _cluster(cls, value: str | None) -> str | None:
+        return None if value is None else check_address(value)
 
     @field_validator("routine_adjustments")
     @classmethod

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,6 +20,8 @@ from rich.console import Console
 from claimsight.settings import Settings
 
 if TYPE_CHECKING:
+    from distributed import Client
+
     from features.contract.run_options import RunOptions
     from features.contract.validation import ValidationResult
     from models.catalog import ModelKind
@@ -169,3 +172,19 @@ def with_claims(tables: dict[str, pd.DataFrame], new: dict[str, pd.DataFrame]) -
         old = tables[name]
         merged[name] = pd.concat([old[~old["claim_id"].isin(ids)], new[name]], ignore_index=True)
     return merged
+
+
+@contextmanager
+def cluster(settings: Settings) -> Iterator[Client | None]:
+    """The Dask client of `settings.dask_scheduler` for the command's lifetime (None: no cluster); a cluster that
+    cannot be used is a usage error naming the setting."""
+    from claimsight.cluster import ClusterError, cluster_client
+
+    try:
+        with cluster_client(settings.dask_scheduler) as client:
+            if client is not None:
+                workers = len(client.scheduler_info().get("workers", {}))
+                console().print(f"cluster: {settings.dask_scheduler}, {workers} workers", highlight=False)
+            yield client
+    except ClusterError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--cluster / CLAIMSIGHT_DASK_SCHEDULER") from None

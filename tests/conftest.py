@@ -87,3 +87,12 @@ def postgresql_url(postgresql_server: PostgresServer) -> Iterator[str]:
     url = postgresql_server.create_database()
     yield url
     postgresql_server.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def dask_client() -> Iterator[object]:
+    """A Dask LocalCluster of two worker processes for the session, opened as `--cluster local:2` opens it."""
+    from claimsight.cluster import cluster_client
+
+    with cluster_client("local:2") as client:
+        yield client

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from features.claim_fields import day_number
+from features.cluster import transform_on_cluster
 from features.contract.codes import CodeTables, load_code_tables
 from features.contract.labels import compute_labels, data_as_of
 from features.contract.payer_rules import load_payer_rules
@@ -77,9 +78,12 @@ def build_dataset(
     builder: DenialFeatureBuilder | None = None,
     as_of: pd.Timestamp | None = None,
     reasons: bool = False,
+    client: Any = None,
 ) -> Dataset:
     """`as_of`: train on the history as known that morning (features/contract/time_cut.py); default everything.
-    `reasons`: keep the values reason phrases read (training needs only the matrix; explaining rows needs them)."""
+    `reasons`: keep the values reason phrases read (training needs only the matrix; explaining rows needs them).
+    `client`: a Dask client; the matrix is built on its cluster, a partition of claims per task
+    (`features.cluster.transform_on_cluster`: the same matrix), the rest in this process."""
     result = load_validated(data_dir, max_reject_rate=options.max_reject_rate)
     tables = result.tables if as_of is None else known_at(result.tables, as_of)
     del result
@@ -100,14 +104,26 @@ def build_dataset(
     claims = tables["claims"].set_index("claim_id", drop=False).loc[labels["claim_id"]]
     order = np.lexsort((claims["claim_id"].to_numpy(), day_number(claims["submitted_at"])))
     claims = claims.iloc[order].reset_index(drop=True)
-    fs = builder.transform(
-        claims=claims,
-        lines=tables["claim_lines"],
-        context_claims=tables["claims"],
-        context_lines=tables["claim_lines"],
-        chunk_claims=options.chunk_claims,
-        reasons=reasons,
-    )
+    if client is not None and reasons:
+        raise ValueError("the cluster builds the matrix only: build reason values (reasons=True) in one process")
+    if client is not None:
+        fs = transform_on_cluster(
+            builder,
+            claims=claims,
+            context_claims=tables["claims"],
+            context_lines=tables["claim_lines"],
+            client=client,
+            chunk_claims=options.chunk_claims,
+        )
+    else:
+        fs = builder.transform(
+            claims=claims,
+            lines=tables["claim_lines"],
+            context_claims=tables["claims"],
+            context_lines=tables["claim_lines"],
+            chunk_claims=options.chunk_claims,
+            reasons=reasons,
+        )
     lab = labels.set_index("claim_id").loc[claims["claim_id"]].reset_index()
     lab["payer_id"] = claims["payer_id"].to_numpy()
     lab["role"] = split.role(claims["submitted_at"].dt.strftime("%Y-%m")).to_numpy()
@@ -191,7 +207,7 @@ def train_denial_risk(
     seconds: dict[str, float] = {}
     seed = options.seed
     t0 = time.perf_counter()
-    ds = build_dataset(data_dir, options=options, as_of=run.as_of)
+    ds = build_dataset(data_dir, options=options, as_of=run.as_of, client=run.client)
     seconds["features"] = time.perf_counter() - t0
 
     t = time.perf_counter()

@@ -66,12 +66,13 @@ class JobReport:
 @dataclass(frozen=True)
 class TrainRun:
     """What one training call is for, beside the run's options: the morning the history is cut at (None:
-    everything known), whether to log and register the model, and whether a first version of a name becomes
-    champion (the retrain gate registers challengers without it)."""
+    everything known), whether to log and register the model, whether a first version of a name becomes
+    champion (the retrain gate registers challengers without it), and the cluster to build features on."""
 
     as_of: pd.Timestamp | None = None
     register: bool = True
     promote_first: bool = True
+    client: Any = None  # a Dask client (claimsight.cluster): the denial-risk features are built on its cluster
 
 
 DEFAULT_RUN = TrainRun()  # everything known, registered, champion if the name has none

@@ -16,6 +16,11 @@ from claimsight.shell import DataDir
 if TYPE_CHECKING:
     from serving.appeal_queue import OpenDenials
 
+CLUSTER_HELP = (
+    "build the features (and score) on a Dask cluster: tcp://scheduler:8786, or local / local:N for N worker "
+    "processes here; default CLAIMSIGHT_DASK_SCHEDULER, unset = this process"
+)
+
 
 def train(
     data: DataDir,
@@ -24,6 +29,7 @@ def train(
     model: Annotated[
         list[str] | None, typer.Option(help="a model kind of the catalog: denial-risk, recovery (repeat; default all)")
     ] = None,
+    cluster: Annotated[str | None, typer.Option(help=CLUSTER_HELP)] = None,
 ) -> dict[str, str | None]:
     """Train every model kind (denial risk, recovery), evaluate each on its latest mature months, register it.
 
@@ -33,15 +39,19 @@ def train(
     from training.jobs import TrainRun, job_for
 
     chosen = shell.model_kinds(model)
-    settings = shell.settings(seed=seed)
+    settings = shell.settings(seed=seed, dask_scheduler=cluster)
     options = settings.run_options()
     versions: dict[str, str | None] = {}
-    with training_data(data, settings) as source:  # the team workspace's recorded work, when there is one
+    with (
+        training_data(data, settings) as source,  # the team workspace's recorded work, when there is one
+        shell.cluster(settings) as client,
+    ):
         if source != data:
             shell.console().print("learning from the work recorded in the team workspace too (its followups)")
         shell.validated(source, options=options)
         for kind in chosen:
-            _, report = job_for(kind).train(source, options=options, run=TrainRun(register=register))
+            run = TrainRun(register=register, client=client)
+            _, report = job_for(kind).train(source, options=options, run=run)
             job_report(shell.console(), kind, report)
             versions[kind.name] = str(report.registry["version"]) if report.registry else None
     return versions
@@ -112,6 +122,7 @@ def score_claims_command(
     ] = None,
     review_capacity: Annotated[int | None, typer.Option(min=0, help="review at most this many claims")] = None,
     show: Annotated[int, typer.Option(help="riskiest claims to print")] = 5,
+    cluster: Annotated[str | None, typer.Option(help=CLUSTER_HELP)] = None,
 ) -> None:
     """p_denial, likely cause, release/review decision and the top reasons for claims not yet answered, or for
     the claims of an 837 batch held before release (`--x12`)."""
@@ -122,7 +133,8 @@ def score_claims_command(
     if x12 is not None and claims_file is not None:
         raise typer.BadParameter("give --x12 or --claims-file, not both", param_hint="--x12")
     held = None if x12 is None else shell.read_x12_claims(x12)
-    options = shell.settings().run_options()
+    settings = shell.settings(dask_scheduler=cluster)
+    options = settings.run_options()
     loaded = shell.load_denial_risk(model, options=options)
     tables = shell.validated(data, options=options, tables=SCORING_TABLES).tables
     release_unused_memory()  # what reading and validating freed: scoring starts from what is alive
@@ -133,14 +145,19 @@ def score_claims_command(
     else:
         claims = pending_claims(tables)
     threshold = loaded.threshold_for(precision=target_precision)
-    scored = score_claims(
-        loaded,
-        claims=claims,
-        tables=tables,
-        threshold=threshold,
-        review_capacity=review_capacity,
-        chunk_claims=options.chunk_claims,
-    )
+    with shell.cluster(settings) as client:
+        if client is None:
+            scored = score_claims(
+                loaded, claims=claims, tables=tables, threshold=threshold, review_capacity=review_capacity,
+                chunk_claims=options.chunk_claims,
+            )  # fmt: skip
+        else:
+            from serving.cluster_scoring import score_claims_on_cluster
+
+            scored = score_claims_on_cluster(
+                loaded, claims=claims, tables=tables, threshold=threshold, review_capacity=review_capacity,
+                chunk_claims=options.chunk_claims, client=client,
+            )  # fmt: skip
     scored.to_csv(out, index=False)
     riskiest_claims(shell.console(), scored, limit=show, threshold=threshold)
     n_review = int((scored["decision"] == "review").sum())

@@ -244,6 +244,9 @@ def bench(
         list[str] | None,
         typer.Option(help="synth, load, train, score, ingest, report (repeat; default all of these), or workspace"),
     ] = None,
+    cluster: Annotated[
+        str | None, typer.Option(help="train and score on this Dask cluster (local:N, or a scheduler address)")
+    ] = None,
 ) -> None:
     """Measure each stage in its own process: wall time, peak RSS, and the denial model's accuracy and speed.
 
@@ -256,8 +259,15 @@ def bench(
         raise typer.BadParameter("must be standard or scrambled", param_hint="--structure")
     if any(s not in STAGES + EXTRA_STAGES for s in stages):
         raise typer.BadParameter(f"choose from {', '.join(STAGES + EXTRA_STAGES)}", param_hint="--stage")
+    if cluster is not None:
+        from claimsight.cluster import check_address
+
+        try:
+            check_address(cluster)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--cluster") from None
     run_bench(shell.console(), claims=claims, months=months, seed=seed, workdir=workdir, stages=stages,
-              structure=structure)  # fmt: skip
+              structure=structure, cluster=cluster)  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:
