@@ -11,7 +11,7 @@ Dask is an optional dependency (`pip install 'claimsight[cluster]'`): nothing he
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from features.denial_features import DenialFeatureBuilder
 
-__all__ = ["map_claim_partitions", "partitions_for", "scatter_shared", "transform_on_cluster"]
+__all__ = ["gather_frame", "map_claim_partitions", "partitions_for", "scatter_shared", "transform_on_cluster"]
 
 
 def partitions_for(client: Client, n_claims: int, *, per_worker: int = 2) -> int:
@@ -48,18 +48,33 @@ def map_claim_partitions(
     meta: pd.DataFrame,
     partitions: int | None = None,
     **kwargs: Any,
-) -> pd.DataFrame:
-    """`fn(part, **shared, **kwargs)` on consecutive partitions of `claims`, concatenated in the claims' order.
+) -> Iterator[pd.DataFrame]:
+    """`fn(part, **shared, **kwargs)` on consecutive partitions of `claims`: each part's result in the claims'
+    order, as it is needed (the caller holds one part at a time beside what it builds from them).
 
-    `shared`: futures from `scatter_shared` (or plain values). `meta`: an empty frame of what `fn` returns."""
+    `shared`: futures from `scatter_shared` (or plain values). `meta`: an empty frame of what `fn` returns. The
+    partitions are scattered to the workers, not written into the task graph."""
     import dask.dataframe as dd
 
     if not len(claims):
-        return meta.copy()
+        return
     n = partitions or partitions_for(client, len(claims))
-    frame = dd.from_pandas(claims.reset_index(drop=True), npartitions=n, sort=True)
-    out = frame.map_partitions(fn, **shared, **kwargs, meta=meta, align_dataframes=False)
-    return out.compute().reset_index(drop=True)
+    bounds = np.linspace(0, len(claims), n + 1).astype(int)
+    parts = client.scatter([claims.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a])
+    frame = dd.from_delayed(parts, meta=claims.iloc[:0], verify_meta=False)
+    futures = client.compute(
+        frame.map_partitions(fn, **shared, **kwargs, meta=meta, align_dataframes=False).to_delayed()
+    )
+    del parts, frame
+    for future in futures:
+        yield future.result()
+        future.release()
+
+
+def gather_frame(parts: Iterator[pd.DataFrame], *, meta: pd.DataFrame) -> pd.DataFrame:
+    """The parts one after another (`meta` when there are none), with a fresh row index."""
+    frames = list(parts)
+    return pd.concat(frames, ignore_index=True) if frames else meta.copy()
 
 
 def _matrix_part(
@@ -106,8 +121,14 @@ def transform_on_cluster(
     meta = pd.DataFrame(
         {"claim_id": pd.Series(dtype=object), **{n: pd.Series(dtype=np.float32) for n in FEATURE_NAMES}}
     )
-    frame = map_claim_partitions(
+    # the matrix filled a part at a time: never every part's frame beside the matrix
+    X = np.empty((len(claims), len(FEATURE_NAMES)), dtype=np.float32)
+    ids = np.empty(len(claims), dtype=object)
+    at = 0
+    for part in map_claim_partitions(
         client, claims, _matrix_part, shared=shared, meta=meta, partitions=partitions, chunk_claims=chunk_claims
-    )
-    X = np.ascontiguousarray(frame[list(FEATURE_NAMES)].to_numpy(dtype=np.float32))
-    return FeatureSet(X=X, context={}, claim_ids=pd.Index(frame["claim_id"], dtype="str", name="claim_id"))
+    ):
+        X[at : at + len(part)] = part[list(FEATURE_NAMES)].to_numpy(dtype=np.float32)
+        ids[at : at + len(part)] = part["claim_id"].to_numpy(dtype=object)
+        at += len(part)
+    return FeatureSet(X=X, context={}, claim_ids=pd.Index(ids, dtype="str", name="claim_id"))

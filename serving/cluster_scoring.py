@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from features.cluster import map_claim_partitions, scatter_shared
+from features.cluster import gather_frame, map_claim_partitions, scatter_shared
 from features.contract.frames import member
 from models.denial_risk import DenialRiskModel
 from serving.batch_scoring import SCORE_COLUMNS, batch_features, review_mask
@@ -88,15 +88,21 @@ def score_claims_on_cluster(
     shared = scatter_shared(
         client, {"model": model, "context_claims": tables["claims"], "context_lines": tables["claim_lines"]}
     )
-    scores = map_claim_partitions(
-        client, claims, _score_part, shared=shared, meta=_SCORES, partitions=partitions, chunk_claims=chunk_claims
+    scores = gather_frame(
+        map_claim_partitions(
+            client, claims, _score_part, shared=shared, meta=_SCORES, partitions=partitions, chunk_claims=chunk_claims
+        ),
+        meta=_SCORES,
     )
     p = scores["p_denial"].to_numpy(dtype=np.float64)
     review = review_mask(p, threshold=threshold, review_capacity=review_capacity)
     idx = np.flatnonzero(review)
-    reasons = map_claim_partitions(
-        client, claims.iloc[idx], _reasons_part, shared=shared, meta=_REASONS, partitions=partitions,
-        chunk_claims=chunk_claims,
+    reasons = gather_frame(
+        map_claim_partitions(
+            client, claims.iloc[idx], _reasons_part, shared=shared, meta=_REASONS, partitions=partitions,
+            chunk_claims=chunk_claims,
+        ),
+        meta=_REASONS,
     )  # fmt: skip
     out = scores.assign(claim_id=scores["claim_id"].astype("str"), decision=np.where(review, "review", "release"))
     for name in _REASON_COLUMNS:
