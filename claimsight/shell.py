@@ -22,6 +22,7 @@ from claimsight.settings import Settings
 if TYPE_CHECKING:
     from distributed import Client
 
+    from claimsight.progress_view import ProgressView
     from features.contract.run_options import RunOptions
     from features.contract.validation import ValidationResult
     from models.catalog import ModelKind
@@ -188,3 +189,10 @@ def cluster(settings: Settings) -> Iterator[Client | None]:
             yield client
     except ClusterError as exc:
         raise typer.BadParameter(str(exc), param_hint="--cluster / CLAIMSIGHT_DASK_SCHEDULER") from None
+
+
+def progress(command: str) -> ProgressView:
+    """What a long command shows while it works: each stage, and for a stage with steps an estimate of the time left."""
+    from claimsight.progress_view import ProgressView
+
+    return ProgressView(console(), command=command)

@@ -19,13 +19,21 @@ import pandas as pd
 
 from features.denial_context import FeatureSet
 from features.denial_feature_defs import FEATURE_NAMES
+from features.progress import Progress, silent
 
 if TYPE_CHECKING:
     from distributed import Client
 
     from features.denial_features import DenialFeatureBuilder
 
-__all__ = ["gather_frame", "map_claim_partitions", "partitions_for", "scatter_shared", "transform_on_cluster"]
+__all__ = [
+    "counted",
+    "gather_frame",
+    "map_claim_partitions",
+    "partitions_for",
+    "scatter_shared",
+    "transform_on_cluster",
+]
 
 
 def partitions_for(client: Client, n_claims: int, *, per_worker: int = 2) -> int:
@@ -71,6 +79,15 @@ def map_claim_partitions(
         future.release()
 
 
+def counted(parts: Iterator[pd.DataFrame], *, stage: str, total: int, progress: Progress) -> Iterator[pd.DataFrame]:
+    """The parts as they come, with `progress(stage, rows so far, total)` after each."""
+    done = 0
+    for part in parts:
+        done += len(part)
+        progress(stage, done, total)
+        yield part
+
+
 def gather_frame(parts: Iterator[pd.DataFrame], *, meta: pd.DataFrame) -> pd.DataFrame:
     """The parts one after another (`meta` when there are none), with a fresh row index."""
     frames = list(parts)
@@ -107,6 +124,7 @@ def transform_on_cluster(
     client: Client,
     chunk_claims: int | None = None,
     partitions: int | None = None,
+    progress: Progress = silent,
 ) -> FeatureSet:
     """`builder.transform(..., reasons=False)` of `claims`, a partition per task on the cluster: the same matrix.
 
@@ -125,10 +143,12 @@ def transform_on_cluster(
     X = np.empty((len(claims), len(FEATURE_NAMES)), dtype=np.float32)
     ids = np.empty(len(claims), dtype=object)
     at = 0
+    progress("features on the cluster", 0, len(claims))
     for part in map_claim_partitions(
         client, claims, _matrix_part, shared=shared, meta=meta, partitions=partitions, chunk_claims=chunk_claims
     ):
         X[at : at + len(part)] = part[list(FEATURE_NAMES)].to_numpy(dtype=np.float32)
         ids[at : at + len(part)] = part["claim_id"].to_numpy(dtype=object)
         at += len(part)
+        progress("features on the cluster", at, len(claims))
     return FeatureSet(X=X, context={}, claim_ids=pd.Index(ids, dtype="str", name="claim_id"))

@@ -62,6 +62,7 @@ from features.learned_policies import (
 )
 from features.memory import release_unused_memory
 from features.patient_keys import PatientKeyMismatch, key_fingerprint
+from features.progress import Progress, silent
 
 __all__ = [
     "CATEGORICAL",
@@ -208,6 +209,7 @@ class DenialFeatureBuilder:
         context_lines: pd.DataFrame | None = None,
         chunk_claims: int | None = None,
         reasons: bool = True,
+        progress: Progress = silent,
     ) -> FeatureSet:
         """Features for `claims` (one row each, in order). Context = every claim the team has sent,
         for duplicate suspicion (default: the claims themselves).
@@ -258,10 +260,12 @@ class DenialFeatureBuilder:
         unsent_keys = None if unsent_claims is None else claim_columns(unsent_claims, _CONTEXT_KEYS)
         duplicates = DuplicateIndex(_context_line_keys(sent, unsent_keys, sources)).counts
         parts = []
+        progress("features", 0, n)
         for start, part_sources in claim_chunks(ids, sources, size=chunk_claims):
             part = claim_columns(take_rows(claims, slice(start, start + chunk_claims)))
             parts.append(self._features(part, line_rows(part, part_sources), duplicates=duplicates, reasons=reasons))
             release_unused_memory()  # the chunk's line arrays are gone: the next chunk reuses their pages
+            progress("features", min(start + chunk_claims, n), n)
         return FeatureSet.concat(parts)
 
     def _features(self, c: Columns, rows: Columns, *, duplicates: DuplicateCounts, reasons: bool) -> FeatureSet:

@@ -18,6 +18,7 @@ import pandas as pd
 from features.columns import Table
 from features.contract.codes import CATEGORIES
 from features.denial_features import CATEGORICAL, FEATURE_NAMES, DenialFeatureBuilder, FeatureSet
+from features.progress import Progress, silent
 from models.base import BoostedModel
 from models.boosting import deterministic_params
 from models.calibration import fit_calibrator
@@ -106,6 +107,7 @@ class DenialRiskModel(BoostedModel):
         context_lines: pd.DataFrame | None = None,
         chunk_claims: int | None = None,
         reasons: bool = True,
+        progress: Progress = silent,
     ) -> FeatureSet:
         return self.builder_.transform(
             claims=claims,
@@ -114,6 +116,7 @@ class DenialRiskModel(BoostedModel):
             context_lines=context_lines,
             chunk_claims=chunk_claims,
             reasons=reasons,
+            progress=progress,
         )
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -128,15 +131,19 @@ class DenialRiskModel(BoostedModel):
         """TreeSHAP per feature (log-odds of the uncalibrated binary head) + bias column."""
         return np.asarray(self.binary_.predict(X, pred_contrib=True, **_threads(X)))
 
-    def explain(self, fs: FeatureSet, *, rows: np.ndarray | None = None, top: int = 3) -> pd.DataFrame:
+    def explain(
+        self, fs: FeatureSet, *, rows: np.ndarray | None = None, top: int = 3, progress: Progress = silent
+    ) -> pd.DataFrame:
         """Top reasons and actions for the selected rows (default all): what a person will read."""
         idx = np.arange(len(fs.claim_ids)) if rows is None else np.asarray(rows)
-        return reasons_frame(self._reasons(fs, idx, top=top), index=fs.claim_ids[idx], top=top)
+        return reasons_frame(self._reasons(fs, idx, top=top, progress=progress), index=fs.claim_ids[idx], top=top)
 
-    def _reasons(self, fs: FeatureSet, idx: np.ndarray, *, top: int) -> list[list[Reason]]:
+    def _reasons(self, fs: FeatureSet, idx: np.ndarray, *, top: int, progress: Progress = silent) -> list[list[Reason]]:
         """Reasons for rows `idx`, `_EXPLAIN_ROWS` at a time: the TreeSHAP matrix of a whole batch's flagged claims
         would be the largest thing scoring holds."""
         out: list[list[Reason]] = []
+        if len(idx) > _EXPLAIN_ROWS:
+            progress("reasons", 0, len(idx))
         for start in range(0, len(idx), _EXPLAIN_ROWS):
             rows = idx[start : start + _EXPLAIN_ROWS]
             contrib = self.contributions(fs.X[rows])
@@ -144,6 +151,8 @@ class DenialRiskModel(BoostedModel):
             credit_learned_modifier(grouped, contrib, fs=fs, rows=rows)
             values = fs.row_values(rows)
             out += reasons_from_values(grouped, values, preventive_action=self.builder_.category_actions_, top=top)
+            if len(idx) > _EXPLAIN_ROWS:
+                progress("reasons", len(out), len(idx))
         return out
 
     def score(
@@ -155,6 +164,7 @@ class DenialRiskModel(BoostedModel):
         explain: str = "flagged",
         p: np.ndarray | None = None,
         explained: FeatureSet | None = None,
+        progress: Progress = silent,
     ) -> pd.DataFrame:
         """p_denial, top category, release/review decision, and reasons for the rows a person will read.
 
@@ -181,11 +191,11 @@ class DenialRiskModel(BoostedModel):
         if explain != "none":
             idx = np.flatnonzero(review) if explain == "flagged" else np.arange(len(p))
             if explained is None:
-                reasons = self._reasons(fs, idx, top=3)
+                reasons = self._reasons(fs, idx, top=3, progress=progress)
             elif not explained.claim_ids.equals(fs.claim_ids[idx]):
                 raise ValueError("`explained` must hold exactly the rows to explain, in order")
             else:
-                reasons = self._reasons(explained, np.arange(len(idx)), top=3)
+                reasons = self._reasons(explained, np.arange(len(idx)), top=3, progress=progress)
             columns.update(reason_columns(reasons, rows=idx, n=len(p), top=3))
         return pd.DataFrame(columns, index=fs.claim_ids)
 

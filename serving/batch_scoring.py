@@ -13,6 +13,7 @@ import pandas as pd
 
 from features.contract.frames import member
 from features.denial_context import FeatureSet
+from features.progress import Progress, silent
 from models.denial_risk import DenialRiskModel
 
 # what scoring claims reads: the claims, their lines, and the remits that say which are still pending
@@ -58,6 +59,7 @@ def batch_features(
     tables: Mapping[str, pd.DataFrame],
     chunk_claims: int | None,
     reasons: bool,
+    progress: Progress = silent,
 ) -> FeatureSet:
     """Features of `claims` with every claim in `tables` as the context (lines and duplicate suspicion)."""
     return model.features(
@@ -67,6 +69,7 @@ def batch_features(
         context_lines=tables["claim_lines"],
         chunk_claims=chunk_claims,
         reasons=reasons,
+        progress=progress,
     )
 
 
@@ -78,6 +81,7 @@ def score_claims(
     threshold: float,
     review_capacity: int | None = None,
     chunk_claims: int | None = None,
+    progress: Progress = silent,
 ) -> pd.DataFrame:
     """Scores for `claims`, highest risk first, with reasons for those flagged for review.
 
@@ -90,14 +94,20 @@ def score_claims(
     more memory than everything else scoring needs.
     """
     all_sent = bool(member(claims["claim_id"], tables["claims"]["claim_id"]).all())
-    fs = batch_features(model, claims=claims, tables=tables, chunk_claims=chunk_claims, reasons=not all_sent)
+    progress("features")
+    fs = batch_features(
+        model, claims=claims, tables=tables, chunk_claims=chunk_claims, reasons=not all_sent, progress=progress
+    )
+    progress("p_denial")
     p = model.predict_proba(fs.X)
     review = review_mask(p, threshold=threshold, review_capacity=review_capacity)
     explained = None
     if all_sent:
         flagged = claims.iloc[np.flatnonzero(review)]
+        progress("reason values of the flagged claims")
         explained = batch_features(model, claims=flagged, tables=tables, chunk_claims=chunk_claims, reasons=True)
-    out = model.score(fs, review=review, explain="flagged", p=p, explained=explained)
+    progress("likely causes and reasons")
+    out = model.score(fs, review=review, explain="flagged", p=p, explained=explained, progress=progress)
     out = out.reset_index().reindex(columns=list(SCORE_COLUMNS))
     order = np.argsort(-out["p_denial"].to_numpy(), kind="stable")
     return out.iloc[order].reset_index(drop=True)

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from features.cluster import gather_frame, map_claim_partitions, scatter_shared
+from features.cluster import counted, gather_frame, map_claim_partitions, scatter_shared
 from features.contract.frames import member
+from features.progress import Progress, silent
 from models.denial_risk import DenialRiskModel
 from serving.batch_scoring import SCORE_COLUMNS, batch_features, review_mask
 
@@ -78,6 +79,7 @@ def score_claims_on_cluster(
     review_capacity: int | None = None,
     chunk_claims: int | None = None,
     partitions: int | None = None,
+    progress: Progress = silent,
 ) -> pd.DataFrame:
     """`score_claims` computed on the cluster `client` talks to: the same frame, highest risk first.
 
@@ -88,19 +90,28 @@ def score_claims_on_cluster(
     shared = scatter_shared(
         client, {"model": model, "context_claims": tables["claims"], "context_lines": tables["claim_lines"]}
     )
+    progress("scores on the cluster", 0, len(claims))
     scores = gather_frame(
-        map_claim_partitions(
-            client, claims, _score_part, shared=shared, meta=_SCORES, partitions=partitions, chunk_claims=chunk_claims
+        counted(
+            map_claim_partitions(
+                client, claims, _score_part, shared=shared, meta=_SCORES, partitions=partitions,
+                chunk_claims=chunk_claims,
+            ),
+            stage="scores on the cluster", total=len(claims), progress=progress,
         ),
         meta=_SCORES,
-    )
+    )  # fmt: skip
     p = scores["p_denial"].to_numpy(dtype=np.float64)
     review = review_mask(p, threshold=threshold, review_capacity=review_capacity)
     idx = np.flatnonzero(review)
+    progress("reasons on the cluster", 0, len(idx))
     reasons = gather_frame(
-        map_claim_partitions(
-            client, claims.iloc[idx], _reasons_part, shared=shared, meta=_REASONS, partitions=partitions,
-            chunk_claims=chunk_claims,
+        counted(
+            map_claim_partitions(
+                client, claims.iloc[idx], _reasons_part, shared=shared, meta=_REASONS, partitions=partitions,
+                chunk_claims=chunk_claims,
+            ),
+            stage="reasons on the cluster", total=len(idx), progress=progress,
         ),
         meta=_REASONS,
     )  # fmt: skip

@@ -28,6 +28,7 @@ from features.contract.time_cut import known_at
 from features.contract.validation import load_validated
 from features.denial_features import FEATURE_NAMES, FEATURES, DenialFeatureBuilder
 from features.memory import release_unused_memory
+from features.progress import Progress, silent
 from models.catalog import DENIAL_RISK
 from models.denial_risk import DenialRiskModel, TrainingSlice
 from training import evaluation as ev
@@ -79,20 +80,24 @@ def build_dataset(
     as_of: pd.Timestamp | None = None,
     reasons: bool = False,
     client: Any = None,
+    progress: Progress = silent,
 ) -> Dataset:
     """`as_of`: train on the history as known that morning (features/contract/time_cut.py); default everything.
     `reasons`: keep the values reason phrases read (training needs only the matrix; explaining rows needs them).
     `client`: a Dask client; the matrix is built on its cluster, a partition of claims per task
     (`features.cluster.transform_on_cluster`: the same matrix), the rest in this process."""
+    progress("reading and validating the tables")
     result = load_validated(data_dir, max_reject_rate=options.max_reject_rate)
     tables = result.tables if as_of is None else known_at(result.tables, as_of)
     del result
     release_unused_memory()  # each stage starts from what is alive, not from the last one's high-water mark
     codes = load_code_tables()
     routine = options.routine
+    progress("labels")
     labels, split = _labels_and_split(tables, codes=codes, options=options, as_of=as_of)
     release_unused_memory()
     rules = load_payer_rules(data_dir=data_dir)
+    progress("point-in-time history")
     builder = (builder or DenialFeatureBuilder()).fit(
         tables=tables, labels=labels, rules=rules, codes=codes, routine=routine, chunk_claims=options.chunk_claims
     )
@@ -104,6 +109,7 @@ def build_dataset(
     claims = tables["claims"].set_index("claim_id", drop=False).loc[labels["claim_id"]]
     order = np.lexsort((claims["claim_id"].to_numpy(), day_number(claims["submitted_at"])))
     claims = claims.iloc[order].reset_index(drop=True)
+    progress("features")
     if client is not None and reasons:
         raise ValueError("the cluster builds the matrix only: build reason values (reasons=True) in one process")
     if client is not None:
@@ -114,6 +120,7 @@ def build_dataset(
             context_lines=tables["claim_lines"],
             client=client,
             chunk_claims=options.chunk_claims,
+            progress=progress,
         )
     else:
         fs = builder.transform(
@@ -123,6 +130,7 @@ def build_dataset(
             context_lines=tables["claim_lines"],
             chunk_claims=options.chunk_claims,
             reasons=reasons,
+            progress=progress,
         )
     lab = labels.set_index("claim_id").loc[claims["claim_id"]].reset_index()
     lab["payer_id"] = claims["payer_id"].to_numpy()
@@ -207,15 +215,17 @@ def train_denial_risk(
     seconds: dict[str, float] = {}
     seed = options.seed
     t0 = time.perf_counter()
-    ds = build_dataset(data_dir, options=options, as_of=run.as_of, client=run.client)
+    ds = build_dataset(data_dir, options=options, as_of=run.as_of, client=run.client, progress=run.progress)
     seconds["features"] = time.perf_counter() - t0
 
     t = time.perf_counter()
     learn, cal, evl = (training_slice(ds, r) for r in ("learn", "calibrate", "evaluate"))
+    run.progress("fitting both heads")
     model = DenialRiskModel(seed=seed).fit(builder=ds.builder, learn=learn, calibrate=cal)
     seconds["fit"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    run.progress("evaluating on the latest months and the baselines")
     y = evl.denied.astype(float)
     p = model.predict_proba(evl.features.X)
     metrics = ev.score_metrics(y, p)

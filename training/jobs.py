@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract.run_options import RunOptions
+from features.progress import Progress, silent
 from models.base import BoostedModel
 from models.catalog import ModelKind
 from training.splits import TimeSplit
@@ -67,12 +68,14 @@ class JobReport:
 class TrainRun:
     """What one training call is for, beside the run's options: the morning the history is cut at (None:
     everything known), whether to log and register the model, whether a first version of a name becomes
-    champion (the retrain gate registers challengers without it), and the cluster to build features on."""
+    champion (the retrain gate registers challengers without it), the cluster to build features on, and who
+    is told how far along it is."""
 
     as_of: pd.Timestamp | None = None
     register: bool = True
     promote_first: bool = True
     client: Any = None  # a Dask client (claimsight.cluster): the denial-risk features are built on its cluster
+    progress: Progress = silent  # told each stage (features.progress): the command line shows it
 
 
 DEFAULT_RUN = TrainRun()  # everything known, registered, champion if the name has none

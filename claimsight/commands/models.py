@@ -50,7 +50,7 @@ def train(
             shell.console().print("learning from the work recorded in the team workspace too (its followups)")
         shell.validated(source, options=options)
         for kind in chosen:
-            run = TrainRun(register=register, client=client)
+            run = TrainRun(register=register, client=client, progress=shell.progress(f"train {kind.name}"))
             _, report = job_for(kind).train(source, options=options, run=run)
             job_report(shell.console(), kind, report)
             versions[kind.name] = str(report.registry["version"]) if report.registry else None
@@ -149,14 +149,14 @@ def score_claims_command(
         if client is None:
             scored = score_claims(
                 loaded, claims=claims, tables=tables, threshold=threshold, review_capacity=review_capacity,
-                chunk_claims=options.chunk_claims,
+                chunk_claims=options.chunk_claims, progress=shell.progress("score"),
             )  # fmt: skip
         else:
             from serving.cluster_scoring import score_claims_on_cluster
 
             scored = score_claims_on_cluster(
                 loaded, claims=claims, tables=tables, threshold=threshold, review_capacity=review_capacity,
-                chunk_claims=options.chunk_claims, client=client,
+                chunk_claims=options.chunk_claims, client=client, progress=shell.progress("score"),
             )  # fmt: skip
     scored.to_csv(out, index=False)
     riskiest_claims(shell.console(), scored, limit=show, threshold=threshold)

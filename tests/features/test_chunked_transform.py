@@ -82,3 +82,18 @@ def test_scoring_in_chunks_equals_scoring_at_once(
     np.testing.assert_array_equal(lean.X, at_once.X)
     assert not lean.context and not lean.lines and not lean.pointers
     assert (at_once.X[:, list(at_once.frame().columns).index("duplicate_prior")] > 0).any()  # duplicates are asked
+
+
+def test_a_chunked_build_says_how_far_along_it_is(small_world: Path) -> None:
+    """Each stage of the training set, then the claims done after every chunk, up to all of them."""
+    said: list[tuple[str, int, int]] = []
+    ds = build_dataset(
+        small_world,
+        options=RunOptions(max_reject_rate=0.0, chunk_claims=5_000),
+        progress=lambda stage, done=0, total=0: said.append((stage, done, total)),
+    )
+    n = len(ds.labels)
+    stages = list(dict.fromkeys(stage for stage, _, _ in said))
+    assert stages == ["reading and validating the tables", "labels", "point-in-time history", "features"]
+    steps = [done for stage, done, total in said if stage == "features" and total == n]
+    assert steps == [0, *range(5_000, n, 5_000), n]
