@@ -11,32 +11,21 @@ fingerprint against its own before any work is sent.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from claimsight.settings import LOCAL_CLUSTER, Settings, check_address
 from features.patient_keys import key_fingerprint
 
 if TYPE_CHECKING:
     from distributed import Client
 
-LOCAL = re.compile(r"local(?::([1-9][0-9]{0,2}))?")
-ADDRESS = re.compile(r"(tcp|tls|ucx|inproc)://\S+")
 LOCAL_WORKERS = 2
 
 
 class ClusterError(RuntimeError):
     """The cluster cannot be used: Dask missing, the scheduler unreachable, or workers keyed differently."""
-
-
-def check_address(address: str) -> str:
-    """`address` when it is `local`, `local:N` or a scheduler URL; ValueError naming the rule otherwise."""
-    if LOCAL.fullmatch(address) or ADDRESS.fullmatch(address):
-        return address
-    raise ValueError(
-        "must be local, local:N (N workers on this machine) or a scheduler address such as tcp://host:8786"
-    )
 
 
 def _peak_rss_gib() -> float:
@@ -52,8 +41,6 @@ def worker_peaks(client: Client) -> list[float]:
 
 def _install_worker_key() -> str:
     """On a worker: its own settings' patient key installed; returns the key's fingerprint (not the key)."""
-    from claimsight.settings import Settings
-
     Settings().install_patient_key()
     return key_fingerprint()
 
@@ -79,7 +66,7 @@ def cluster_client(address: str | None) -> Iterator[Client | None]:
         def setup(self, worker: Any) -> None:
             _install_worker_key()
 
-    local = LOCAL.fullmatch(address)
+    local = LOCAL_CLUSTER.fullmatch(address)
     if local:
         workers = int(local.group(1) or LOCAL_WORKERS)
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None, processes=True)

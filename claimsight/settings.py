@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -18,7 +19,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from claimsight.cluster import check_address
 from features.contract.run_options import (
     DEFAULT_CHUNK_CLAIMS,
     DEFAULT_HOME,
@@ -43,6 +43,19 @@ _NETWORK_DATABASES = frozenset({"postgresql", "postgres"})
 _LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "[::1]"})  # "" = a Unix socket
 _ENCRYPTED_SSLMODES = frozenset({"require", "verify-ca", "verify-full"})
 DEMO_REPORT = Path("demo") / "report"  # in HOME: where `make demo` builds the dashboard report the workspace serves
+
+
+LOCAL_CLUSTER = re.compile(r"local(?::([1-9][0-9]{0,2}))?")  # N worker processes on this machine
+SCHEDULER = re.compile(r"(tcp|tls|ucx|inproc)://\S+")
+
+
+def check_address(address: str) -> str:
+    """A Dask cluster: `local`, `local:N` or a scheduler URL; ValueError naming the rule otherwise."""
+    if LOCAL_CLUSTER.fullmatch(address) or SCHEDULER.fullmatch(address):
+        return address
+    raise ValueError(
+        "must be local, local:N (N workers on this machine) or a scheduler address such as tcp://host:8786"
+    )
 
 
 class Settings(BaseSettings):

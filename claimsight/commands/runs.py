@@ -260,7 +260,7 @@ def bench(
     if any(s not in STAGES + EXTRA_STAGES for s in stages):
         raise typer.BadParameter(f"choose from {', '.join(STAGES + EXTRA_STAGES)}", param_hint="--stage")
     if cluster is not None:
-        from claimsight.cluster import check_address
+        from claimsight.settings import check_address
 
         try:
             check_address(cluster)
