@@ -57,6 +57,7 @@ def run_bench(
     stages: tuple[str, ...] = STAGES,
     structure: str = "standard",
     cluster: str | None = None,
+    cluster_fit: bool = False,
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="claimsight-bench-") as tmp:
         root = workdir or Path(tmp)
@@ -101,7 +102,9 @@ def run_bench(
         env = {**os.environ, "CLAIMSIGHT_HOME": str(home)}
         if cluster is not None:
             env["CLAIMSIGHT_DASK_SCHEDULER"] = cluster
-            notes.append(f"train and score on the Dask cluster {cluster}: the stage's peak is the driver process's")
+            env["CLAIMSIGHT_DASK_FIT"] = "true" if cluster_fit else "false"
+            fit = "LightGBM fitted there too (lightgbm.dask)" if cluster_fit else "LightGBM fitted on the driver"
+            notes.append(f"train and score on the Dask cluster {cluster} ({fit}): the stage's peak is the driver's")
         if "train" in stages:
             wall, rss, out = _run([sys.executable, "-m", "claimsight.bench", "train", str(data), str(home)], env=env)
             res = _last_json(out)
@@ -277,7 +280,8 @@ def _train_stage(data: Path, home: Path) -> dict[str, Any]:
 
     settings = Settings(home=home)
     with cluster_client(settings.dask_scheduler) as client:
-        _, report = train_denial_risk(data, options=settings.run_options(), run=TrainRun(client=client))
+        run = TrainRun(client=client, fit_on_cluster=settings.dask_fit)
+        _, report = train_denial_risk(data, options=settings.run_options(), run=run)
         peaks = [] if client is None else worker_peaks(client)
     return {
         "workers_peak_gib": peaks,

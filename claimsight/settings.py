@@ -84,6 +84,11 @@ class Settings(BaseSettings):
         description="build training features and score batches on a Dask cluster: a scheduler address "
         "(tcp://host:8786) or local / local:N (N worker processes here); unset = in this process",
     )
+    dask_fit: bool = Field(
+        False,
+        description="also fit the denial-risk model's LightGBM heads on the Dask cluster (lightgbm.dask, "
+        "data-parallel; the trees differ from one process's); needs dask_scheduler",
+    )
     # --- scoring API. Empty api_keys in development: `claimsight serve` prints a freshly generated key
     # (serving.api.security.new_key) instead of any fixed default key existing. The limits' defaults are
     # serving.api_defaults, the same ones a directly built serving.api.ApiConfig has.

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 import lightgbm as lgb
 import numpy as np
 
-from models.boosting import train_time_ordered
+from models.boosting import train_time_ordered, train_time_ordered_on_cluster
 from models.calibration import Calibrator
 from models.state_files import load_state, save_state
 
@@ -65,9 +65,24 @@ class BoostedModel:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def _train(
-        self, X: np.ndarray, y: np.ndarray, params: dict[str, Any], weight: np.ndarray | None = None
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        params: dict[str, Any],
+        weight: np.ndarray | None = None,
+        *,
+        client: Any = None,
     ) -> lgb.Booster:
+        """One head on the rows in time order; with a Dask `client`, LightGBM's data-parallel fit on its cluster."""
         names = list(self.feature_names)
+        if client is not None:
+            if weight is not None:
+                raise ValueError("a head with row weights is trained in one process")
+            return train_time_ordered_on_cluster(
+                X, y, params, client=client, feature_names=names,
+                categorical=[names.index(c) for c in self.categorical], n_estimators=self.n_estimators,
+                early_stopping_rounds=self.early_stopping_rounds, valid_fraction=self.valid_fraction,
+            )  # fmt: skip
         return train_time_ordered(
             X, y, params, feature_names=names, categorical=[names.index(c) for c in self.categorical],
             n_estimators=self.n_estimators, early_stopping_rounds=self.early_stopping_rounds,

@@ -75,14 +75,18 @@ class DenialRiskModel(BoostedModel):
             max_cat_threshold=self.max_cat_threshold, min_data_per_group=self.min_data_per_group, **extra,
         )  # fmt: skip
 
-    def fit(self, *, builder: DenialFeatureBuilder, learn: TrainingSlice, calibrate: TrainingSlice) -> DenialRiskModel:
-        """Learn both heads on `learn`, calibrate the binary head on the later `calibrate` slice."""
+    def fit(
+        self, *, builder: DenialFeatureBuilder, learn: TrainingSlice, calibrate: TrainingSlice, client: Any = None
+    ) -> DenialRiskModel:
+        """Learn both heads on `learn`, calibrate the binary head on the later `calibrate` slice. `client`: fit both
+        heads on its Dask cluster (`models.boosting.train_time_ordered_on_cluster`)."""
         self.builder_ = builder
         n_rows = len(learn.denied)  # both heads: the category head's leaves are sized like the binary head's
         self.binary_ = self._train(
             learn.features.X,
             learn.denied.astype(float),
             self._lgb_params(n_rows=n_rows, objective="binary", metric="binary_logloss"),
+            client=client,
         )
         denied = learn.denied.astype(bool)
         cat_index = {c: i for i, c in enumerate(CATEGORIES)}
@@ -91,6 +95,7 @@ class DenialRiskModel(BoostedModel):
             learn.features.X[denied],
             y_cat,
             self._lgb_params(n_rows=n_rows, objective="multiclass", num_class=len(CATEGORIES), metric="multi_logloss"),
+            client=client,
         )
         raw = np.asarray(self.binary_.predict(calibrate.features.X))
         self.calibrator_ = fit_calibrator(raw, calibrate.denied.astype(float), method=self.calibration)

@@ -221,7 +221,10 @@ def train_denial_risk(
     t = time.perf_counter()
     learn, cal, evl = (training_slice(ds, r) for r in ("learn", "calibrate", "evaluate"))
     run.progress("fitting both heads")
-    model = DenialRiskModel(seed=seed).fit(builder=ds.builder, learn=learn, calibrate=cal)
+    fit_client = run.client if run.fit_on_cluster else None
+    if run.fit_on_cluster and fit_client is None:
+        raise ValueError("fitting on a cluster needs a cluster: give --cluster or CLAIMSIGHT_DASK_SCHEDULER")
+    model = DenialRiskModel(seed=seed).fit(builder=ds.builder, learn=learn, calibrate=cal, client=fit_client)
     seconds["fit"] = time.perf_counter() - t
 
     t = time.perf_counter()

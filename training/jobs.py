@@ -75,6 +75,7 @@ class TrainRun:
     register: bool = True
     promote_first: bool = True
     client: Any = None  # a Dask client (claimsight.cluster): the denial-risk features are built on its cluster
+    fit_on_cluster: bool = False  # also fit LightGBM there (lightgbm.dask): trees differ from one process's
     progress: Progress = silent  # told each stage (features.progress): the command line shows it
 
 

@@ -30,6 +30,12 @@ def train(
         list[str] | None, typer.Option(help="a model kind of the catalog: denial-risk, recovery (repeat; default all)")
     ] = None,
     cluster: Annotated[str | None, typer.Option(help=CLUSTER_HELP)] = None,
+    cluster_fit: Annotated[
+        bool | None,
+        typer.Option(
+            "--cluster-fit", help="also fit LightGBM on the cluster (lightgbm.dask); default CLAIMSIGHT_DASK_FIT"
+        ),
+    ] = None,
 ) -> dict[str, str | None]:
     """Train every model kind (denial risk, recovery), evaluate each on its latest mature months, register it.
 
@@ -39,7 +45,9 @@ def train(
     from training.jobs import TrainRun, job_for
 
     chosen = shell.model_kinds(model)
-    settings = shell.settings(seed=seed, dask_scheduler=cluster)
+    settings = shell.settings(seed=seed, dask_scheduler=cluster, dask_fit=cluster_fit)
+    if settings.dask_fit and settings.dask_scheduler is None:
+        raise typer.BadParameter("fitting on a cluster needs one: give --cluster too", param_hint="--cluster-fit")
     options = settings.run_options()
     versions: dict[str, str | None] = {}
     with (
@@ -50,7 +58,10 @@ def train(
             shell.console().print("learning from the work recorded in the team workspace too (its followups)")
         shell.validated(source, options=options)
         for kind in chosen:
-            run = TrainRun(register=register, client=client, progress=shell.progress(f"train {kind.name}"))
+            run = TrainRun(
+                register=register, client=client, fit_on_cluster=settings.dask_fit,
+                progress=shell.progress(f"train {kind.name}"),
+            )  # fmt: skip
             _, report = job_for(kind).train(source, options=options, run=run)
             job_report(shell.console(), kind, report)
             versions[kind.name] = str(report.registry["version"]) if report.registry else None

@@ -247,6 +247,7 @@ def bench(
     cluster: Annotated[
         str | None, typer.Option(help="train and score on this Dask cluster (local:N, or a scheduler address)")
     ] = None,
+    cluster_fit: Annotated[bool, typer.Option("--cluster-fit", help="with --cluster: fit LightGBM there too")] = False,
 ) -> None:
     """Measure each stage in its own process: wall time, peak RSS, and the denial model's accuracy and speed.
 
@@ -267,7 +268,7 @@ def bench(
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--cluster") from None
     run_bench(shell.console(), claims=claims, months=months, seed=seed, workdir=workdir, stages=stages,
-              structure=structure, cluster=cluster)  # fmt: skip
+              structure=structure, cluster=cluster, cluster_fit=cluster_fit)  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:
