@@ -6,6 +6,7 @@ recent ones, never a random sample.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,12 +84,15 @@ def train_time_ordered_on_cluster(
     cut = int(len(y) * (1 - valid_fraction))
     if cut < 1 or cut >= len(y):
         raise ValueError(f"too few rows to train a head with early stopping: {len(y)}")
-    threads = min(client.nthreads().values())  # each worker's LightGBM on its own worker's threads
-    local = {**params, "num_threads": threads}
+    # lightgbm.dask gives each worker's LightGBM that worker's threads (and warns about any other count)
+    local = {k: v for k, v in params.items() if k != "num_threads"}
     X_parts, y_parts = _scattered_rows(client, X[:cut]), _scattered_rows(client, y[:cut])
     # a regressor wrapper: the objective in `params` decides (a classifier would re-number the classes it sees)
     model = DaskLGBMRegressor(client=client, n_estimators=n_estimators, **local)
-    model.fit(X_parts, y_parts, feature_name=list(feature_names), categorical_feature=list(categorical))
+    with warnings.catch_warnings():
+        # the estimator always carries n_jobs, and lightgbm.dask always says it sets the threads itself
+        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+        model.fit(X_parts, y_parts, feature_name=list(feature_names), categorical_feature=list(categorical))
     booster: lgb.Booster = model.booster_
     best = early_stopped_rounds(booster, X[cut:], y[cut:], params=params, rounds=early_stopping_rounds)
     return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
