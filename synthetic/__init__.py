@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 import pandas as pd
@@ -50,8 +52,9 @@ from synthetic.knowable import p_denial_knowable, rank_auc
 from synthetic.ledger import Ledger
 from synthetic.rules import make_drift, team_payer_rules
 from synthetic.timeline import iso, make_timeline
+from synthetic.world_meta import OracleInputs, combined_meta
 
-__all__ = ["ClaimState", "World", "claim_state", "generate_world", "write_world"]
+__all__ = ["ClaimState", "World", "claim_state", "generate_world", "stage_rngs", "write_parts", "write_world"]
 
 # New stages go at the end: SeedSequence.spawn gives the first children the same seeds whatever the count,
 # so adding one leaves every earlier stage's stream as it was.
@@ -88,16 +91,30 @@ class ClaimState:
     lines: LineBook
 
 
-def claim_state(*, claims: int, months: int, seed: int, start: dt.date = dt.date(2023, 1, 1)) -> ClaimState:
+# The practice itself (code catalogs, payers, clinicians, facilities): one per seed, whatever the shard.
+_PRACTICE_STAGES = ("codes", "entities")
+
+
+def stage_rngs(seed: int, shard: int = 0) -> dict[str, np.random.Generator]:
+    """One generator per stage. Shard 0 is the world as it always was; shard k > 0 (``synthetic.shards``) draws the
+    practice from ``seed`` like shard 0, and its patients, claims and outcomes from streams of its own."""
+    base = np.random.SeedSequence(seed).spawn(len(_STAGES))
+    own = base if shard == 0 else np.random.SeedSequence([seed, shard]).spawn(len(_STAGES))
+    return {
+        name: np.random.default_rng(base[i] if name in _PRACTICE_STAGES else own[i]) for i, name in enumerate(_STAGES)
+    }
+
+
+def claim_state(
+    *, claims: int, months: int, seed: int, start: dt.date = dt.date(2023, 1, 1), shard: int = 0
+) -> ClaimState:
     """Entities, original claims and lines exactly as ``generate_world`` makes them (it starts from this).
 
     Exposed so tests can re-draw the hidden flags on the same observable state (see ``knowable.py``).
     """
     if claims < 1:
         raise ValueError("claims must be at least 1")
-    rngs = dict(
-        zip(_STAGES, (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(len(_STAGES))), strict=True)
-    )
+    rngs = stage_rngs(seed, shard)
     timeline = make_timeline(start=start, months=months)
     procedures = build_procedures(rngs["codes"], history_start=timeline.start, history_end=timeline.end)
     diagnoses = build_diagnoses(rngs["codes"])
@@ -123,9 +140,13 @@ def claim_state(*, claims: int, months: int, seed: int, start: dt.date = dt.date
     return ClaimState(rngs=rngs, world=world0, group_npis=group_npis, claims=book, lines=lines)
 
 
-def generate_world(*, claims: int, months: int, seed: int, start: dt.date = dt.date(2023, 1, 1)) -> World:
-    """Generate ``claims`` original claims over ``months`` months of history starting at ``start``."""
-    state = claim_state(claims=claims, months=months, seed=seed, start=start)
+def generate_world(
+    *, claims: int, months: int, seed: int, start: dt.date = dt.date(2023, 1, 1), shard: int = 0
+) -> World:
+    """Generate ``claims`` original claims over ``months`` months of history starting at ``start``.
+
+    ``shard``: see ``stage_rngs``; the ids start at 0 in every shard (``synthetic.shards`` renumbers them)."""
+    state = claim_state(claims=claims, months=months, seed=seed, start=start, shard=shard)
     rngs, world0, group_npis, book, lines = state.rngs, state.world, state.group_npis, state.claims, state.lines
     payers, providers, facilities, procedures = world0.payers, world0.providers, world0.facilities, world0.procedures
     timeline, patients, diagnoses, drift = world0.timeline, world0.patients, world0.diagnoses, world0.drift
@@ -254,18 +275,70 @@ def generate_world(*, claims: int, months: int, seed: int, start: dt.date = dt.d
 
 def write_world(world: World, *, out_dir: Path, fmt: Literal["parquet", "csv"] = "parquet") -> None:
     """Tables via the contract writer, the team's payer_rules.yaml, and truth/ (never read by training)."""
+    write_parts([world], out_dir=out_dir, fmt=fmt)
+
+
+def write_parts(parts: Iterable[World], *, out_dir: Path, fmt: Literal["parquet", "csv"] = "parquet") -> dict[str, Any]:
+    """``write_world`` for a world that comes in parts (``synthetic.shards``): each part's rows are appended to the
+    files and let go before the next part is made. Returns the world.json written: one part's own meta, or the
+    parts' combined (``world_meta.combined_meta``). The payer rules are the first part's (the parts share them)."""
     from features.contract.payer_rules import dump_payer_rules
-    from features.contract.tables_io import write_tables
+    from features.contract.tables_io import TableWriter
 
     out_dir = Path(out_dir)
-    write_tables(world.tables, data_dir=out_dir, fmt=fmt)
-    dump_payer_rules(world.payer_rules, out_dir / "payer_rules.yaml")
     truth_dir = out_dir / "truth"
     truth_dir.mkdir(parents=True, exist_ok=True)
-    for name, df in world.truth.items():
+    metas: list[dict[str, Any]] = []
+    oracle: list[OracleInputs] = []
+    with ExitStack() as files:
+        tables: dict[str, TableWriter] = {}
+        truths: dict[str, _TruthWriter] = {}
+        for world in parts:
+            if not metas:
+                dump_payer_rules(world.payer_rules, out_dir / "payer_rules.yaml")
+            for name, df in world.tables.items():
+                if name not in tables:
+                    tables[name] = files.enter_context(TableWriter(table=name, data_dir=out_dir, fmt=fmt))
+                tables[name].write(df)
+            for name, df in world.truth.items():
+                if name not in truths:
+                    truths[name] = files.enter_context(_TruthWriter(truth_dir / f"{name}.{fmt}", fmt=fmt))
+                truths[name].write(df)
+            metas.append(world.meta)
+            t_claims = world.truth["claims"]
+            if "p_denial_knowable" in t_claims:
+                oracle.append(tuple(t_claims[c].to_numpy() for c in ("p_denial", "p_denial_knowable", "denied")))  # type: ignore[arg-type]
+            del world
+    meta = metas[0] if len(metas) == 1 else combined_meta(metas, oracle)
+    (truth_dir / "world.json").write_text(json.dumps(meta, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+    return meta
+
+
+class _TruthWriter:
+    """A truth table's file, appended a part at a time (one part: the bytes ``pq.write_table`` / ``write_csv`` give)."""
+
+    def __init__(self, path: Path, *, fmt: str) -> None:
+        self.path, self.fmt = path, fmt
+        self._parquet: pq.ParquetWriter | None = None
+        self._csv: BinaryIO | None = None
+
+    def write(self, df: pd.DataFrame) -> None:
         table = pa.Table.from_pandas(df, preserve_index=False)
-        if fmt == "parquet":
-            pq.write_table(table, truth_dir / f"{name}.parquet", compression="zstd")
-        else:
-            pacsv.write_csv(table, truth_dir / f"{name}.csv", pacsv.WriteOptions(quoting_style="needed"))
-    (truth_dir / "world.json").write_text(json.dumps(world.meta, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+        if self.fmt == "parquet":
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+            self._parquet.write_table(table)
+            return
+        first = self._csv is None
+        if self._csv is None:
+            self._csv = self.path.open("wb")
+        pacsv.write_csv(table, self._csv, pacsv.WriteOptions(include_header=first, quoting_style="needed"))
+
+    def __enter__(self) -> _TruthWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        if self._csv is not None:
+            self._csv.close()

@@ -42,7 +42,7 @@ def synth(
     ``--format x12`` also writes the claims as 837s and the remittances as 835s under ``OUT/x12/``, what a
     billing team would hand over; the parquet tables (and truth/) stay so results can be checked.
     ``--structure scrambled`` writes the second world (``synthetic/scrambled/``) in the same layout."""
-    from synthetic import generate_world, write_world
+    from synthetic import generate_world, write_parts, write_world
 
     if fmt not in ("parquet", "csv", "x12"):
         raise typer.BadParameter("must be parquet, csv or x12", param_hint="--format")
@@ -54,17 +54,30 @@ def synth(
         raise typer.BadParameter(f"must be one of {', '.join(POLICY_KINDS)}", param_hint="--policy-change")
     if policy_change != "stops_covering" and structure != "scrambled":
         raise typer.BadParameter("only the scrambled world has a policy change to choose", param_hint="--policy-change")
+    from synthetic.shards import SHARD_CLAIMS, generate_shards
+
+    if fmt == "x12" and claims > SHARD_CLAIMS:
+        raise typer.BadParameter(
+            f"X12 files are written from a world held in memory: at most {SHARD_CLAIMS:,} claims", param_hint="--format"
+        )
     t0 = time.perf_counter()
+    out_fmt = cast(Format, "parquet" if fmt == "x12" else fmt)
+    world = None
     if structure == "scrambled":
         from synthetic.scrambled import generate_scrambled_world
 
         world = generate_scrambled_world(claims=claims, months=months, seed=seed, policy_change=policy_change)
-    else:
+    elif fmt == "x12":
         world = generate_world(claims=claims, months=months, seed=seed)
-    write_world(world, out_dir=out, fmt=cast(Format, "parquet" if fmt == "x12" else fmt))
-    sizes = ", ".join(f"{name} {len(df):,}" for name, df in world.tables.items())
-    shell.console().print(f"wrote {out}: {sizes} in {time.perf_counter() - t0:.1f} s")
-    if fmt == "x12":
+    if world is not None:
+        write_world(world, out_dir=out, fmt=out_fmt)
+        sizes = {name: len(df) for name, df in world.tables.items()}
+    else:  # the standard world a shard at a time: memory is one shard's whatever the size
+        parts = generate_shards(claims=claims, months=months, seed=seed, progress=shell.progress("synth"))
+        sizes = write_parts(parts, out_dir=out, fmt=out_fmt)["sizes"]
+    listed = ", ".join(f"{name} {n:,}" for name, n in sizes.items())
+    shell.console().print(f"wrote {out}: {listed} in {time.perf_counter() - t0:.1f} s")
+    if fmt == "x12" and world is not None:
         from features.contract.x12.writer import write_x12
 
         files = write_x12(world.tables, out_dir=out / "x12")

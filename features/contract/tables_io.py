@@ -8,10 +8,10 @@ money is validation's job, because that is where a bad value must become a quara
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import pandas as pd
 import pyarrow as pa
@@ -45,7 +45,7 @@ class ContractError(Exception):
 class RawTables:
     """Tables as read: every column text, plus the columns that were present but not in DATA.md."""
 
-    frames: dict[str, pd.DataFrame]
+    frames: Mapping[str, pd.DataFrame]  # a dict, or `LazyFrames` that read a table when asked for it
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
     formats: dict[str, str] = field(default_factory=dict)
 
@@ -68,21 +68,58 @@ def _to_arrow(df: pd.DataFrame, table: Table) -> pa.Table:
     return pa.table(out, schema=_arrow_schema(table, present))
 
 
+class TableWriter:
+    """One table's file, written a frame at a time: parquet row groups or CSV rows after one header.
+
+    A table too big to hold at once (a ten-million-claim synthetic history) is written in parts; one frame written
+    and closed is `write_table`, byte for byte. Use as a context manager, or call `close`."""
+
+    def __init__(self, *, table: str, data_dir: Path, fmt: Format = "parquet") -> None:
+        self.spec = TABLES[table]
+        self.fmt = fmt
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / f"{table}.{fmt}"
+        self._parquet: pq.ParquetWriter | None = None
+        self._csv: BinaryIO | None = None
+        self._schema: pa.Schema | None = None
+
+    def write(self, df: pd.DataFrame) -> None:
+        arrow = _to_arrow(df, self.spec)
+        if self._schema is None:
+            self._schema = arrow.schema
+        elif not arrow.schema.equals(self._schema):
+            raise ValueError(f"{self.spec.name}: a part's columns differ from the first part's")
+        if self.fmt == "parquet":
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.path, arrow.schema, compression="zstd")
+            self._parquet.write_table(arrow, row_group_size=1 << 20)
+            return
+        if self._csv is None:
+            self._csv = self.path.open("wb")
+            # Arrow always quotes the header; contract column names never need it, and a plain header
+            # is what spreadsheet exports look like.
+            self._csv.write((",".join(arrow.column_names) + "\n").encode())
+        pacsv.write_csv(arrow, self._csv, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+
+    def close(self) -> Path:
+        if self._parquet is not None:
+            self._parquet.close()
+        if self._csv is not None:
+            self._csv.close()
+        return self.path
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def write_table(df: pd.DataFrame, *, table: str, data_dir: Path, fmt: Format = "parquet") -> Path:
     """Write one table in contract column order. Same frame in, same bytes out."""
-    spec = TABLES[table]
-    data_dir.mkdir(parents=True, exist_ok=True)
-    arrow = _to_arrow(df, spec)
-    path = data_dir / f"{table}.{fmt}"
-    if fmt == "parquet":
-        pq.write_table(arrow, path, compression="zstd", row_group_size=1 << 20)
-    else:
-        # Arrow always quotes the header; contract column names never need it, and a plain header
-        # is what spreadsheet exports look like.
-        with path.open("wb") as fh:
-            fh.write((",".join(arrow.column_names) + "\n").encode())
-            pacsv.write_csv(arrow, fh, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-    return path
+    with TableWriter(table=table, data_dir=data_dir, fmt=fmt) as writer:
+        writer.write(df)
+    return writer.path
 
 
 def write_tables(frames: Mapping[str, pd.DataFrame], *, data_dir: Path, fmt: Format = "parquet") -> list[Path]:
@@ -141,13 +178,21 @@ _PARENTS = (
 
 
 def read_tables(
-    data_dir: Path, *, required: tuple[str, ...] = REQUIRED_TABLES, only: Collection[str] | None = None
+    data_dir: Path,
+    *,
+    required: tuple[str, ...] = REQUIRED_TABLES,
+    only: Collection[str] | None = None,
+    lazy: bool = False,
 ) -> RawTables:
     """Read every DATA.md table in `data_dir` as text. Fails with ContractError on shape problems.
 
     `only`: read just these tables. A command that needs fewer leaves the rest on disk (scoring pending claims
     never reads the five million adjustment rows of a million claims); validation's reference rules run from
-    parent to child, so a child table left out never changes which rows of its parents are valid."""
+    parent to child, so a child table left out never changes which rows of its parents are valid.
+
+    `lazy`: check every table's columns now, but read a table's rows only when `frames[name]` is asked for, and
+    again each time (`LazyFrames`). Validation takes one table at a time, so the text of ten million claims' five
+    tables (10 GiB) is never held at once."""
     files = _find_table_files(data_dir)
     if only is not None:
         unknown = sorted(set(only) - set(TABLES))
@@ -164,23 +209,71 @@ def read_tables(
         if name not in files:
             raise ContractError(f"table {name}: no {name}.csv or {name}.parquet in {data_dir}")
     raw = RawTables(frames={})
+    if lazy:
+        for name, path in files.items():
+            extra = _extra_columns(path, TABLES[name], _file_columns(path, TABLES[name]))
+            if extra:
+                raw.ignored_columns[name] = extra
+            raw.formats[name] = path.suffix.lstrip(".")
+        raw.frames = LazyFrames(files)
+        return raw
+    frames: dict[str, pd.DataFrame] = {}
     for name, path in files.items():
-        spec = TABLES[name]
-        df = _read_one(path, spec)
-        missing = [c for c in spec.required if c not in df.columns]
-        if missing:
-            # A binary file can parse as one odd "column": name the real problem (error path only).
-            binary = explain_binary_csv(path) if path.suffix == ".csv" else None
-            if binary:
-                raise ContractError(binary)
-            raise ContractError(f"table {name}: missing required column {', '.join(missing)}")
-        extra = [c for c in df.columns if c not in spec.by_name]
+        df = _read_one(path, TABLES[name])
+        extra = _extra_columns(path, TABLES[name], list(df.columns))
         if extra:
             raw.ignored_columns[name] = extra
-            df = df.drop(columns=extra)
-        for col in spec.columns:
-            if col.name not in df.columns:
-                df[col.name] = pd.Series(pd.NA, index=df.index, dtype="string")
-        raw.frames[name] = df[spec.names]
+        frames[name] = _conform(df, TABLES[name])
         raw.formats[name] = path.suffix.lstrip(".")
+    raw.frames = frames
     return raw
+
+
+class LazyFrames(Mapping[str, pd.DataFrame]):
+    """Tables read from their files when asked for, every time, and never kept: what the caller drops is freed."""
+
+    def __init__(self, files: Mapping[str, Path]) -> None:
+        self.files = dict(files)
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return _conform(_read_one(self.files[name], TABLES[name]), TABLES[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+
+def _file_columns(path: Path, spec: Table) -> list[str]:
+    """A file's column names, from the parquet footer or the CSV header, without reading its rows."""
+    try:
+        if path.suffix == ".parquet":
+            return list(pq.read_schema(path).names)
+        convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in spec.names}, strings_can_be_null=True)
+        with pacsv.open_csv(path, convert_options=convert) as reader:
+            return list(reader.schema.names)
+    except (pa.ArrowException, ValueError, OSError) as exc:
+        raise ContractError(
+            explain_parquet(path, exc) if path.suffix == ".parquet" else explain_csv(path, exc)
+        ) from None
+
+
+def _extra_columns(path: Path, spec: Table, columns: list[str]) -> list[str]:
+    """The columns not in DATA.md; a ContractError when a required one is missing."""
+    missing = [c for c in spec.required if c not in columns]
+    if missing:
+        # A binary file can parse as one odd "column": name the real problem (error path only).
+        binary = explain_binary_csv(path) if path.suffix == ".csv" else None
+        if binary:
+            raise ContractError(binary)
+        raise ContractError(f"table {spec.name}: missing required column {', '.join(missing)}")
+    return [c for c in columns if c not in spec.by_name]
+
+
+def _conform(df: pd.DataFrame, spec: Table) -> pd.DataFrame:
+    """The table's DATA.md columns in order: extra columns dropped, absent optional ones all null."""
+    for col in spec.columns:
+        if col.name not in df.columns:
+            df[col.name] = pd.Series(pd.NA, index=df.index, dtype="string")
+    return df[spec.names]

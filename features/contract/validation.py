@@ -234,13 +234,16 @@ def validate_tables(raw: RawTables, *, max_reject_rate: float = 0.05) -> Validat
     """
     typed: dict[str, pd.DataFrame] = {}
     reasons: dict[str, _Reasons] = {}
-    for name, df in raw.frames.items():
+    for name in raw.frames:
         table = TABLES[name]
         r = _Reasons()
-        df = df.reset_index(drop=True)
+        df = raw.frames[name].reset_index(drop=True)  # with `LazyFrames`, read now and let go below
+        n_rows = len(df)
         cols = {c.name: _parse_column(df[c.name], c, r) for c in table.columns}
-        out = pd.DataFrame(cols, index=df.index)
-        unparsed = r.bad_mask(len(df))
+        del df
+        out = pd.DataFrame(cols, copy=False)
+        del cols
+        unparsed = r.bad_mask(n_rows)
         _value_rules(out, table, r, unparsed)
         _duplicate_key(out, table, r)
         if name == "claims":
@@ -272,7 +275,7 @@ def validate_tables(raw: RawTables, *, max_reject_rate: float = 0.05) -> Validat
         keep[bad_pos] = False
         tables[name] = df[keep].reset_index(drop=True)
         joined = why.sort_values(["pos", "reason"]).groupby("pos")["reason"].agg("; ".join)
-        q = raw.frames[name].reset_index(drop=True).iloc[bad_pos].copy()
+        q = raw.frames[name].reset_index(drop=True).iloc[bad_pos].copy() if len(bad_pos) else _no_rows(name)
         q["reason"] = joined.reindex(bad_pos).to_numpy()
         quarantine[name] = q.reset_index(drop=True)
         counts = why["reason"].value_counts()
@@ -295,6 +298,11 @@ def validate_tables(raw: RawTables, *, max_reject_rate: float = 0.05) -> Validat
             f"reject rate above {max_reject_rate:.1%}: {detail}; see the quarantine files", result=result
         )
     return result
+
+
+def _no_rows(name: str) -> pd.DataFrame:
+    """An empty quarantine frame: a table without bad rows is not read again to take none of them."""
+    return pd.DataFrame({c: pd.Series(dtype="string") for c in TABLES[name].names})
 
 
 def write_quarantine(result: ValidationResult, *, quarantine_dir: Path) -> list[Path]:
@@ -326,7 +334,7 @@ def load_validated(
     data_dir = Path(data_dir)  # a notebook or script passes a str as often as a Path
     qdir = Path(quarantine_dir) if quarantine_dir is not None else data_dir / "quarantine"
     try:
-        result = validate_tables(read_tables(data_dir, only=tables), max_reject_rate=max_reject_rate)
+        result = validate_tables(read_tables(data_dir, only=tables, lazy=True), max_reject_rate=max_reject_rate)
     except RejectRateExceeded as exc:
         write_quarantine(exc.result, quarantine_dir=qdir)
         raise

@@ -176,12 +176,13 @@ def test_reads_csv_directory_end_to_end(tmp_path: Path) -> None:
     assert res.total_quarantined == 0 and len(res.tables["remits"]) == 3
 
 
-def test_missing_required_column_names_table_and_column(tmp_path: Path) -> None:
+@pytest.mark.parametrize("lazy", [False, True])
+def test_missing_required_column_names_table_and_column(tmp_path: Path, lazy: bool) -> None:
     d = three_paid_claims().write_csv(tmp_path)
     df = pd.read_csv(d / "remits.csv", dtype=str).drop(columns=["remit_date"])
     df.to_csv(d / "remits.csv", index=False)
     with pytest.raises(ContractError, match="table remits: missing required column remit_date") as info:
-        read_tables(d)
+        read_tables(d, lazy=lazy)  # lazy: from the header, before any row is read
     assert info.value.exit_code == 2
 
 
@@ -203,21 +204,23 @@ def test_missing_table_and_both_formats(tmp_path: Path) -> None:
         read_tables(d)
 
 
-def test_unreadable_file_does_not_echo_content(tmp_path: Path) -> None:
+@pytest.mark.parametrize("lazy", [False, True])
+def test_unreadable_file_does_not_echo_content(tmp_path: Path, lazy: bool) -> None:
     d = three_paid_claims().write_csv(tmp_path)
     (d / "claims.csv").unlink()
     (d / "claims.parquet").write_bytes(b"SECRET-PATIENT-NAME not a parquet file")
     with pytest.raises(ContractError, match="claims.parquet is not a Parquet file") as info:
-        read_tables(d)
+        read_tables(d, lazy=lazy)
     assert "SECRET" not in str(info.value)
 
 
-def test_unknown_columns_are_ignored_and_reported(tmp_path: Path) -> None:
+@pytest.mark.parametrize("lazy", [False, True])
+def test_unknown_columns_are_ignored_and_reported(tmp_path: Path, lazy: bool) -> None:
     d = three_paid_claims().write_csv(tmp_path)
     df = pd.read_csv(d / "claims.csv", dtype=str)
     df["patient_name"] = "x"
     df.to_csv(d / "claims.csv", index=False)
-    raw = read_tables(d)
+    raw = read_tables(d, lazy=lazy)
     assert raw.ignored_columns == {"claims": ["patient_name"]}
     assert "patient_name" not in raw.frames["claims"].columns
 
@@ -280,6 +283,38 @@ def test_a_subset_of_tables_keeps_and_quarantines_what_all_tables_do(tmp_path: P
         pd.testing.assert_frame_equal(some.tables[name], every.tables[name])
         pd.testing.assert_frame_equal(some.quarantine[name], every.quarantine[name])
     assert len(every.quarantine["adjustments"]) and not (tmp_path / "q_some" / "adjustments.csv").exists()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_tables_read_when_asked_for_validate_as_tables_read_at_once(tmp_path: Path, fmt: str) -> None:
+    """`load_validated` reads lazily (one table's text at a time, the quarantined rows read again at the end):
+    the same valid rows, quarantined rows with their text and reasons, and report as reading every table first."""
+    h = three_paid_claims()
+    for i in range(12):
+        h.claim(f"X{i}")
+    h.claim("C1", lines=0)  # duplicate claim: its lines, remits and adjustments are orphaned
+    h.rows["claims"][5]["total_charge"] = "-1"
+    h.rows["claims"][6]["submitted_at"] = " 2024-02-30 "
+    h.remit("GHOST", date="2024-02-01")
+    h.adj("C2", "R9999", "CO", "16", 5.0)
+    h.followup("C3", action="appeal", date="2024-03-01")
+    data = h.write_csv(tmp_path / "data")
+    if fmt == "parquet":
+        for path in list(data.glob("*.csv")):
+            pd.read_csv(path, dtype=str, keep_default_na=False).to_parquet(path.with_suffix(".parquet"))
+            path.unlink()
+    lazy = read_tables(data, lazy=True)
+    assert lazy.frames["claims"] is not lazy.frames["claims"]  # read again each time, never kept
+    eager, by_parts = (
+        validate_tables(read_tables(data), max_reject_rate=1.0),
+        validate_tables(lazy, max_reject_rate=1.0),
+    )
+    assert by_parts.total_quarantined == eager.total_quarantined > 0
+    for name in eager.tables:
+        pd.testing.assert_frame_equal(by_parts.tables[name], eager.tables[name])
+        pd.testing.assert_frame_equal(by_parts.quarantine[name], eager.quarantine[name])
+    pd.testing.assert_frame_equal(by_parts.report, eager.report)
+    assert lazy.formats == {name: fmt for name in eager.tables}
 
 
 @pytest.mark.parametrize(
