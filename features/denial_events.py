@@ -7,7 +7,7 @@ same claim keys `claim_keys` gives training (a DataFrame), so both count by the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import cast
 
 import numpy as np
@@ -135,14 +135,17 @@ def outcome_events(
     rules: PayerRules,
     routine: frozenset[tuple[str, str]] | None = None,
     chunk_claims: int | None = None,
+    columns: Collection[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Line-level and claim-level outcome events from first remits, dated by the first remit.
 
     A line is denied when the whole claim was refused (status 4 with no line-level denial, or a
     claim-level denial adjustment) or when a denial adjustment sits on that line.
 
-    `chunk_claims`: the line events are built that many claims at a time, and their text columns kept as
+    `chunk_claims`: the events are built that many claims at a time, and their text columns kept as
     categoricals (`compact_text`): the same events in a fraction of the memory, for the history aggregates.
+    `columns`: keep only these columns of both frames (what the histories read, `features.history.event_columns`);
+    each chunk is cut before the next is built, so ten million claims' events never exist with every column.
     """
     claims, lines, adj = tables["claims"], tables["claim_lines"], tables["adjustments"]
     lab = labels.set_index("claim_id")
@@ -153,23 +156,46 @@ def outcome_events(
         ["claim_id", "line_number", "amount"], ascending=[True, True, False], kind="stable"
     )
     line_cat = on_lines.drop_duplicates(["claim_id", "line_number"])[["claim_id", "line_number", "category"]]
+    del denial, on_lines
 
-    answered = claims[member(claims["claim_id"], lab.index)]
+    def cut(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame if columns is None else frame[[c for c in frame.columns if c in columns]]
+
+    answered = np.flatnonzero(member(claims["claim_id"], lab.index))  # positions: no copy of the claims
     context = (lab, line_cat, claim_level)
     if chunk_claims is None or len(answered) <= chunk_claims:
-        rows = _line_events(answered, lines, context)
+        rows = cut(_line_events(claims.iloc[answered], lines, context))
     else:
-        ids = text_array(answered["claim_id"])
+        ids = text_array(claims["claim_id"].iloc[answered])
         parts = [
-            compact_text(_line_events(answered.iloc[start : start + chunk_claims], cast(pd.DataFrame, part), context))
+            compact_text(
+                cut(
+                    _line_events(claims.iloc[answered[start : start + chunk_claims]], cast(pd.DataFrame, part), context)
+                )
+            )
             for start, (part,) in claim_chunks(ids, [lines], size=chunk_claims)
         ]
+        del ids
         rows = concat_compact(parts)
         del parts
-    cl = claim_keys(claims.set_index("claim_id").loc[lab.index].reset_index(), rules=rules)
+    at = pd.Index(claims["claim_id"]).get_indexer(lab.index)  # the labelled claims, in the labels' order
+    if chunk_claims is None or len(at) <= chunk_claims:
+        return rows, cut(_claim_events(claims.iloc[at], lab, rules=rules))
+    claim_parts = [
+        compact_text(
+            cut(_claim_events(claims.iloc[at[i : i + chunk_claims]], lab.iloc[i : i + chunk_claims], rules=rules))
+        )
+        for i in range(0, len(at), chunk_claims)
+    ]
+    return rows, concat_compact(claim_parts)
+
+
+def _claim_events(claims: pd.DataFrame, lab: pd.DataFrame, *, rules: PayerRules) -> pd.DataFrame:
+    """The claim events of `claims` (aligned with their labels `lab`)."""
+    cl = claim_keys(claims.reset_index(drop=True), rules=rules)
     cl["denied"] = lab["initial_denial"].to_numpy(dtype=bool).astype("float64")
     cats = lab["denial_category"].astype("string").fillna("").to_numpy()
     for c in CATEGORIES:
         cl[f"denied_{c}"] = (cats == c).astype("float64")
     cl["event_day"] = day_number(lab["first_remit_date"])
-    return rows, cl
+    return cl

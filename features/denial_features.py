@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from features.auth_evidence import SPEC as AUTH_EVIDENCE_SPEC
 from features.auth_evidence import fit_auth_evidence, learned_auth_needed
 from features.claim_fields import apply_payer_rules, claim_fields, day_number, line_rows, procedure_family
 from features.columns import (
@@ -52,14 +53,16 @@ from features.denial_feature_defs import (
     REASON_GROUPS,
 )
 from features.duplicate_index import DuplicateCounts, DuplicateIndex, duplicate_counts
-from features.history import HistoryAggregates
+from features.history import HistoryAggregates, event_columns
 from features.learned_policies import (
+    MODIFIER_EVIDENCE_SPECS,
     NO_MODIFIER,
     fit_coverage_evidence,
     fit_modifier_evidence,
     learned_modifier_missing,
     learned_not_covered,
 )
+from features.learned_policies import SPEC as COVERAGE_SPEC
 from features.memory import release_unused_memory
 from features.patient_keys import PatientKeyMismatch, key_fingerprint
 from features.progress import Progress, silent
@@ -144,8 +147,15 @@ class DenialFeatureBuilder:
     ) -> DenialFeatureBuilder:
         """`chunk_claims`: build the line outcome events that many claims at a time (the same history, in less
         memory)."""
+        line_specs = (*LINE_SPECS, MODIFIER_HABIT_SPEC, AUTH_EVIDENCE_SPEC, COVERAGE_SPEC, *MODIFIER_EVIDENCE_SPECS)
         line_events, claim_events = outcome_events(
-            tables, labels, codes=codes, rules=rules, routine=routine, chunk_claims=chunk_claims
+            tables,
+            labels,
+            codes=codes,
+            rules=rules,
+            routine=routine,
+            chunk_claims=chunk_claims,
+            columns={*event_columns(line_specs), *event_columns(CLAIM_SPECS)},
         )
         # category levels come from every claim sent, never from which claims happen to have outcomes
         claims = tables["claims"]

@@ -54,7 +54,7 @@ from features.history_index import (
 )
 from features.history_state import history_from_state, history_to_state
 
-__all__ = ["GLOBAL_PRIOR_RATE", "GLOBAL_PRIOR_WEIGHT", "AggregateSpec", "HistoryAggregates"]
+__all__ = ["GLOBAL_PRIOR_RATE", "GLOBAL_PRIOR_WEIGHT", "AggregateSpec", "HistoryAggregates", "event_columns"]
 
 GLOBAL_PRIOR_RATE = 0.1  # pseudo-prior of the global (root) rate, so it is defined with no history
 GLOBAL_PRIOR_WEIGHT = 1.0  # ... worth one outcome
@@ -85,6 +85,13 @@ class _Plan(NamedTuple):
     spec_levels: list[tuple[Level, ...]]  # each spec's levels, global root first
     key_columns: list[str]
     uses: dict[Level, int]  # how many specs read each level
+
+
+def event_columns(specs: Sequence[AggregateSpec], *, day_column: str = "event_day") -> list[str]:
+    """The event columns a history of `specs` reads: its key columns, its targets and the day. An events frame cut
+    to these (`features.denial_events.outcome_events(columns=...)`) fits the same history in less memory."""
+    keys = sorted({c for spec in specs for level in spec.levels for c in level})
+    return [*keys, *sorted({s.target for s in specs} - set(keys)), day_column]
 
 
 def _with_root(levels: tuple[Level, ...]) -> tuple[Level, ...]:
@@ -151,7 +158,7 @@ class HistoryAggregates:
         specs = self._check_params()
         plan = self._levels_and_targets(specs)
         columns = sorted({c for level in plan for c in level})
-        needed = [*columns, *sorted({s.target for s in specs}), day_column]
+        needed = event_columns(specs, day_column=day_column)
         missing = [c for c in needed if c not in events.columns]
         if missing:
             raise KeyError(f"events lack columns {missing}")

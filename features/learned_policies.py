@@ -74,6 +74,7 @@ MODIFIER_PLAN_SPEC = AggregateSpec(
     "coding denial rate of this payer's plan over all its lines billed with these modifiers (the code's parent)",
 )
 MODIFIER_ROOT_SPEC = AggregateSpec("modifier_root", ((),), "line_denied_coding", "coding denial rate of all lines")
+MODIFIER_EVIDENCE_SPECS = (MODIFIER_SPEC, MODIFIER_PLAN_SPEC, MODIFIER_ROOT_SPEC)
 
 
 def fit_coverage_evidence(line_events: pd.DataFrame) -> HistoryAggregates:
@@ -94,8 +95,9 @@ def learned_not_covered(
 
 def fit_modifier_evidence(line_events: pd.DataFrame) -> HistoryAggregates:
     """The per-(payer, plan, code, modifiers) coding history behind the learned modifier requirements."""
-    specs = (MODIFIER_SPEC, MODIFIER_PLAN_SPEC, MODIFIER_ROOT_SPEC)
-    return HistoryAggregates(specs=specs, window_days=WINDOW_DAYS, prior_strength=PRIOR_STRENGTH).fit(line_events)
+    return HistoryAggregates(specs=MODIFIER_EVIDENCE_SPECS, window_days=WINDOW_DAYS, prior_strength=PRIOR_STRENGTH).fit(
+        line_events
+    )
 
 
 def learned_modifier_missing(

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.progress import Progress, silent
 from synthetic import World, generate_world
 from synthetic.strings import id_array, series
 
@@ -62,13 +61,16 @@ def generate_shards(
     seed: int,
     start: dt.date = dt.date(2023, 1, 1),
     shard_claims: int = SHARD_CLAIMS,
-    progress: Progress = silent,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Iterator[World]:
-    """The world of ``claims`` original claims, one shard at a time, each renumbered to follow the ones before."""
+    """The world of ``claims`` original claims, one shard at a time, each renumbered to follow the ones before.
+
+    ``progress(stage, done, total)`` hears of each shard (the command line's `features.progress` view)."""
     sizes = shard_sizes(claims, shard_claims=shard_claims)
     counters = {"claims": 0, "patients": 0, "remits": 0}
     for k, size in enumerate(sizes):
-        progress("generating shards", k, len(sizes))
+        if progress is not None:
+            progress("generating shards", k, len(sizes))
         world = generate_world(claims=size, months=months, seed=seed, start=start, shard=k)
         here = {
             "claims": len(world.tables["claims"]),
@@ -86,7 +88,8 @@ def generate_shards(
             }
         counters = {c: counters[c] + here[c] for c in counters}
         yield world
-    progress("generating shards", len(sizes), len(sizes))
+    if progress is not None:
+        progress("generating shards", len(sizes), len(sizes))
 
 
 def renumber(world: World, *, offsets: dict[str, int]) -> World:

@@ -132,6 +132,7 @@ def compute_labels(
     originals = originals.set_index("claim_id")
     out = originals[["total_charge"]].join(first[["remit_id", "remit_date", "status_code", "paid_amount"]], how="inner")
     out = out.rename(columns={"remit_id": "first_remit_id", "remit_date": "first_remit_date"})
+    del first, originals  # ten million claims' frames: each let go once used
 
     # Denial adjustments (non-routine, amount > 0) on the first remit.
     denial = denial_adjustments(adj, out["first_remit_id"], codes=codes, routine=routine)
@@ -152,6 +153,7 @@ def compute_labels(
     category = out["first_remit_id"].map(largest_cat).astype("string")
     category = category.where(denial_n > 0, "other").where(out["initial_denial"])
     out["denial_category"] = category
+    del denial, by_remit, largest, largest_cat, category, denial_sum, denial_n
 
     # Everything paid after the first remit, on this claim, on any replacement chaining back to it, or on a
     # new claim resubmitting it; a predetermination is never a payment.

@@ -19,7 +19,9 @@ from features.contract.labels import compute_labels
 from features.contract.payer_rules import load_payer_rules
 from features.contract.validation import load_validated
 from features.denial_events import outcome_events
+from features.denial_feature_defs import CLAIM_SPECS, LINE_SPECS, MODIFIER_HABIT_SPEC
 from features.denial_features import DenialFeatureBuilder
+from features.history import HistoryAggregates, event_columns
 from features.history_index import fit_column
 
 pytestmark = pytest.mark.slow  # the 30k-claim session world
@@ -35,13 +37,13 @@ def history(small_world: Path) -> dict[str, Any]:
     return {"tables": tables, "labels": labels, "codes": codes, "rules": load_payer_rules(data_dir=small_world)}
 
 
-def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+def _plain(frame: pd.DataFrame, *, by: list[str] | None = None) -> pd.DataFrame:
     """Categoricals back to object columns (a missing value as None), rows in (claim, line) order."""
     out = frame.astype({c: object for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)})
     for name in out.columns:
         if out[name].dtype == object:
             out[name] = out[name].where(out[name].notna(), None)
-    return out.sort_values(["claim_id", "line_number"], kind="stable").reset_index(drop=True)
+    return out.sort_values(by or ["claim_id", "line_number"], kind="stable").reset_index(drop=True)
 
 
 def test_chunked_line_events_are_the_events_built_at_once(history: dict[str, Any]) -> None:
@@ -54,7 +56,26 @@ def test_chunked_line_events_are_the_events_built_at_once(history: dict[str, Any
     assert lines.memory_usage(deep=True).sum() < whole_lines.memory_usage(deep=True).sum() / 2
     assert list(lines.columns) == list(whole_lines.columns)
     pd.testing.assert_frame_equal(_plain(lines), _plain(whole_lines))
-    pd.testing.assert_frame_equal(claims, whole_claims)
+    assert isinstance(claims["payer_id"].dtype, pd.CategoricalDtype)
+    pd.testing.assert_frame_equal(_plain(claims, by=["claim_id"]), _plain(whole_claims, by=["claim_id"]))
+
+
+def test_events_cut_to_the_columns_a_history_reads_fit_the_same_history(history: dict[str, Any]) -> None:
+    """The builder keeps only the event columns its histories read (`event_columns`), chunk by chunk."""
+    specs = (*LINE_SPECS, MODIFIER_HABIT_SPEC)
+    keep = set(event_columns(specs)) | set(event_columns(CLAIM_SPECS))
+    args = (history["tables"], history["labels"])
+    kwargs: dict[str, Any] = {"codes": history["codes"], "rules": history["rules"], "chunk_claims": CHUNK}
+    all_lines, all_claims = outcome_events(*args, **kwargs)
+    lines, claims = outcome_events(*args, **kwargs, columns=keep)
+    assert set(lines.columns) < set(all_lines.columns) and set(lines.columns) <= keep
+    assert "claim_id" not in claims.columns and set(claims.columns) <= keep
+    for spec_set, cut, full in ((specs, lines, all_lines), (CLAIM_SPECS, claims, all_claims)):
+        a = HistoryAggregates(specs=spec_set).fit(full).to_state()
+        b = HistoryAggregates(specs=spec_set).fit(cut).to_state()
+        assert a.keys() == b.keys()
+        for key, value in a.items():
+            np.testing.assert_array_equal(np.asarray(b[key]), np.asarray(value), err_msg=key)
 
 
 def test_a_builder_fitted_on_chunked_events_has_the_same_state_and_features(history: dict[str, Any]) -> None:
