@@ -26,6 +26,7 @@ from features.contract.payer_rules import load_payer_rules
 from features.contract.run_options import RunOptions
 from features.contract.time_cut import known_at
 from features.contract.validation import load_validated
+from features.denial_events import builder_tables
 from features.denial_features import FEATURE_NAMES, FEATURES, DenialFeatureBuilder
 from features.memory import release_unused_memory
 from features.progress import Progress, silent
@@ -97,13 +98,15 @@ def build_dataset(
     labels, split = _labels_and_split(tables, codes=codes, options=options, as_of=as_of)
     release_unused_memory()
     rules = load_payer_rules(data_dir=data_dir)
+    known = data_as_of(tables) if as_of is None else pd.Timestamp(as_of)
+    # the labels have read the remits, follow-ups and adjustments; the builder reads the claims, their lines and
+    # the first remits' denial adjustments only, and the matrix the claims and lines: the rest is let go here
+    tables = builder_tables(tables, labels, codes=codes, routine=routine)
+    release_unused_memory()
     progress("point-in-time history")
     builder = (builder or DenialFeatureBuilder()).fit(
         tables=tables, labels=labels, rules=rules, codes=codes, routine=routine, chunk_claims=options.chunk_claims
     )
-    known = data_as_of(tables) if as_of is None else pd.Timestamp(as_of)
-    # the fitted builder holds what the features read from the outcomes: the matrix needs the claims and their
-    # lines only, and a million claims' adjustments and remits are half a GiB not to keep beside it
     tables = {name: tables[name] for name in ("claims", "claim_lines")}
     release_unused_memory()
     claims = tables["claims"].set_index("claim_id", drop=False).loc[labels["claim_id"]]

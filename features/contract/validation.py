@@ -23,7 +23,7 @@ import pyarrow
 import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
-from features.contract.frames import member
+from features.contract.frames import differs_from_owner, member
 from features.contract.schema import TABLES, Column, Table
 from features.contract.tables_io import RawTables, read_tables
 
@@ -221,10 +221,11 @@ def _reference_rules(typed: dict[str, pd.DataFrame], bad: dict[str, np.ndarray],
         known_remits = pd.Index(remits["remit_id"].dropna().unique())
         valid_remits = pd.Index(remits.loc[~bad["remits"], "remit_id"].dropna())
         _orphans(adj["remit_id"], valid_remits, known_remits, "remit_id", out["adjustments"])
-        owner_of = remits.dropna(subset=["remit_id"]).drop_duplicates("remit_id").set_index("remit_id")["claim_id"]
-        owner = adj["remit_id"].map(owner_of)
-        mismatch = (owner.notna() & adj["claim_id"].notna() & (owner != adj["claim_id"])).fillna(False)
-        out["adjustments"].add(mismatch.to_numpy(), "remit_id: belongs to another claim")
+        first = remits.dropna(subset=["remit_id"]).drop_duplicates("remit_id")
+        mismatch = differs_from_owner(
+            adj["claim_id"], adj["remit_id"], owner_keys=first["remit_id"], owners=first["claim_id"]
+        )
+        out["adjustments"].add(mismatch, "remit_id: belongs to another claim")
 
 
 def validate_tables(raw: RawTables, *, max_reject_rate: float = 0.05) -> ValidationResult:
@@ -273,7 +274,7 @@ def validate_tables(raw: RawTables, *, max_reject_rate: float = 0.05) -> Validat
         bad_pos = np.sort(why["pos"].unique())
         keep = np.ones(len(df), dtype=bool)
         keep[bad_pos] = False
-        tables[name] = df[keep].reset_index(drop=True)
+        tables[name] = df[keep].reset_index(drop=True) if len(bad_pos) else df  # no copy of a clean table
         joined = why.sort_values(["pos", "reason"]).groupby("pos")["reason"].agg("; ".join)
         q = raw.frames[name].reset_index(drop=True).iloc[bad_pos].copy() if len(bad_pos) else _no_rows(name)
         q["reason"] = joined.reindex(bad_pos).to_numpy()

@@ -18,7 +18,7 @@ from features.contract.codes import load_code_tables
 from features.contract.labels import compute_labels
 from features.contract.payer_rules import load_payer_rules
 from features.contract.validation import load_validated
-from features.denial_events import outcome_events
+from features.denial_events import builder_tables, outcome_events
 from features.denial_feature_defs import CLAIM_SPECS, LINE_SPECS, MODIFIER_HABIT_SPEC
 from features.denial_features import DenialFeatureBuilder
 from features.history import HistoryAggregates, event_columns
@@ -78,10 +78,18 @@ def test_events_cut_to_the_columns_a_history_reads_fit_the_same_history(history:
             np.testing.assert_array_equal(np.asarray(b[key]), np.asarray(value), err_msg=key)
 
 
+def _same_state(a: dict[str, Any], b: dict[str, Any]) -> None:
+    assert a.keys() == b.keys()
+    for name in ("line_aggregates", "claim_aggregates", "auth_evidence", "coverage_evidence", "modifier_evidence"):
+        assert a[name].keys() == b[name].keys()
+        for key, value in a[name].items():
+            np.testing.assert_array_equal(np.asarray(b[name][key]), np.asarray(value), err_msg=f"{name} {key}")
+
+
 def test_a_builder_fitted_on_chunked_events_has_the_same_state_and_features(history: dict[str, Any]) -> None:
-    def fit(chunk: int | None) -> DenialFeatureBuilder:
+    def fit(chunk: int | None, tables: dict[str, pd.DataFrame] | None = None) -> DenialFeatureBuilder:
         return DenialFeatureBuilder().fit(
-            tables=history["tables"],
+            tables=tables or history["tables"],
             labels=history["labels"],
             rules=history["rules"],
             codes=history["codes"],
@@ -89,12 +97,12 @@ def test_a_builder_fitted_on_chunked_events_has_the_same_state_and_features(hist
         )
 
     whole, chunked = fit(None), fit(CHUNK)
-    a, b = whole.to_state(), chunked.to_state()
-    assert a.keys() == b.keys()
-    for name in ("line_aggregates", "claim_aggregates", "auth_evidence", "coverage_evidence", "modifier_evidence"):
-        assert a[name].keys() == b[name].keys()
-        for key, value in a[name].items():
-            np.testing.assert_array_equal(np.asarray(b[name][key]), np.asarray(value), err_msg=f"{name} {key}")
+    _same_state(whole.to_state(), chunked.to_state())
+    # what training hands the builder: the claims, lines and the first remits' denial adjustments only
+    slim = builder_tables(history["tables"], history["labels"], codes=history["codes"])
+    assert set(slim) == {"claims", "claim_lines", "adjustments"}
+    assert len(slim["adjustments"]) < len(history["tables"]["adjustments"]) / 5
+    _same_state(whole.to_state(), fit(CHUNK, slim).to_state())
     claims = history["tables"]["claims"].sample(3_000, random_state=1).reset_index(drop=True)
     lines = history["tables"]["claim_lines"]
     x_whole = whole.transform(
