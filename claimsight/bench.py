@@ -323,12 +323,11 @@ def _score_stage(data: Path, home: Path) -> dict[str, Any]:
     predict_s = time.perf_counter() - t
     flagged = np.flatnonzero(p >= model.threshold_for())
     t = time.perf_counter()
-    block = options.chunk_claims or max(len(flagged), 1)
-    for start in range(0, len(flagged), block):  # as score_claims does: the reason values a block at a time
-        rows = claims.iloc[flagged[start : start + block]]
-        model.explain(
-            batch_features(model, claims=rows, tables=tables, chunk_claims=options.chunk_claims, reasons=True)
+    model.explain(
+        batch_features(
+            model, claims=claims.iloc[flagged], tables=tables, chunk_claims=options.chunk_claims, reasons=True
         )
+    )
     explain_s = time.perf_counter() - t
     n = len(claims)
     return {

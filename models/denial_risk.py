@@ -9,7 +9,6 @@ faster to explain, which matters because reasons are computed for every claim fl
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,7 +168,7 @@ class DenialRiskModel(BoostedModel):
         threshold: float | None = None,
         explain: str = "flagged",
         p: np.ndarray | None = None,
-        explained: FeatureSet | Iterable[FeatureSet] | None = None,
+        explained: FeatureSet | None = None,
         progress: Progress = silent,
     ) -> pd.DataFrame:
         """p_denial, top category, release/review decision, and reasons for the rows a person will read.
@@ -180,8 +179,7 @@ class DenialRiskModel(BoostedModel):
 
         `p`: the probabilities when the caller has them already. `explained`: the features, with reason values,
         of exactly the rows to explain, in order, when `fs` was built without them (a batch keeps those values
-        for the claims a person will read only); or those rows in consecutive blocks, each built when it is asked
-        for and let go once explained (ten million claims flag 1.3 million: their values at once are gigabytes).
+        for the claims a person will read only).
         """
         if p is None:
             p = self.predict_proba(fs.X)
@@ -199,16 +197,10 @@ class DenialRiskModel(BoostedModel):
             idx = np.flatnonzero(review) if explain == "flagged" else np.arange(len(p))
             if explained is None:
                 reasons = self._reasons(fs, idx, top=3, progress=progress)
+            elif not explained.claim_ids.equals(fs.claim_ids[idx]):
+                raise ValueError("`explained` must hold exactly the rows to explain, in order")
             else:
-                reasons = []
-                for block in [explained] if isinstance(explained, FeatureSet) else explained:
-                    n = len(block.claim_ids)
-                    if not block.claim_ids.equals(fs.claim_ids[idx[len(reasons) : len(reasons) + n]]):
-                        raise ValueError("`explained` must hold exactly the rows to explain, in order")
-                    reasons += self._reasons(block, np.arange(n), top=3)
-                    progress("reasons", len(reasons), len(idx))
-                if len(reasons) != len(idx):
-                    raise ValueError("`explained` must hold exactly the rows to explain, in order")
+                reasons = self._reasons(explained, np.arange(len(idx)), top=3, progress=progress)
             columns.update(reason_columns(reasons, rows=idx, n=len(p), top=3))
         return pd.DataFrame(columns, index=fs.claim_ids)
 

@@ -104,18 +104,8 @@ def score_claims(
     explained = None
     if all_sent:
         flagged = claims.iloc[np.flatnonzero(review)]
-        block = chunk_claims or max(len(flagged), 1)
-        # the flagged claims' reason values a block at a time, each explained and let go before the next is built
-        explained = (
-            batch_features(
-                model,
-                claims=flagged.iloc[start : start + block],
-                tables=tables,
-                chunk_claims=chunk_claims,
-                reasons=True,
-            )
-            for start in range(0, len(flagged), block)
-        )
+        progress("reason values of the flagged claims")
+        explained = batch_features(model, claims=flagged, tables=tables, chunk_claims=chunk_claims, reasons=True)
     progress("likely causes and reasons")
     out = model.score(fs, review=review, explain="flagged", p=p, explained=explained, progress=progress)
     out = out.reset_index().reindex(columns=list(SCORE_COLUMNS))

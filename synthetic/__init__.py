@@ -309,6 +309,8 @@ def write_parts(parts: Iterable[World], *, out_dir: Path, fmt: Literal["parquet"
             if "p_denial_knowable" in t_claims:
                 oracle.append(tuple(t_claims[c].to_numpy() for c in ("p_denial", "p_denial_knowable", "denied")))  # type: ignore[arg-type]
             del world
+    if not metas:
+        raise ValueError("write_parts needs at least one part")
     meta = metas[0] if len(metas) == 1 else combined_meta(metas, oracle)
     (truth_dir / "world.json").write_text(json.dumps(meta, sort_keys=True, indent=2) + "\n", encoding="utf-8")
     return meta

@@ -70,24 +70,3 @@ def test_a_batch_explained_in_blocks_is_the_batch_explained_at_once(
     blocks = model.explain(fs, rows=rows)
     pd.testing.assert_frame_equal(blocks, whole)
     assert whole["reason_1"].notna().mean() > 0.9  # flagged claims are explained
-
-
-@pytest.mark.slow
-def test_a_batch_scored_with_its_reason_values_in_blocks_is_the_batch_scored_at_once(
-    trained: tuple[Any, Any, Path], small_world: Path
-) -> None:
-    """Batch scoring builds the flagged claims' reason values a block at a time (`score(explained=<blocks>)`)."""
-    model: DenialRiskModel = trained[0]
-    tables = load_validated(small_world, max_reject_rate=1.0).tables
-    claims = tables["claims"].iloc[-3000:]
-    fs = model.features(claims=claims, lines=tables["claim_lines"], context_claims=tables["claims"])
-    review = model.predict_proba(fs.X) >= model.threshold_for()
-    idx = np.flatnonzero(review)
-    assert len(idx) > 3 * 23
-    whole = model.score(fs, review=review)
-    blocks = [fs.subset(idx[start : start + 23]) for start in range(0, len(idx), 23)]
-    pd.testing.assert_frame_equal(model.score(fs, review=review, explained=iter(blocks)), whole)
-    pd.testing.assert_frame_equal(model.score(fs, review=review, explained=fs.subset(idx)), whole)
-    for wrong in ([blocks[1], blocks[0], *blocks[2:]], blocks[:-1]):  # out of order; one block short
-        with pytest.raises(ValueError, match="exactly the rows to explain"):
-            model.score(fs, review=review, explained=wrong)
