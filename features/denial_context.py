@@ -99,12 +99,15 @@ class FeatureSet:
         return out
 
     @classmethod
-    def concat(cls, parts: Sequence[FeatureSet]) -> FeatureSet:
+    def concat(cls, parts: Sequence[FeatureSet], *, X: np.ndarray | None = None) -> FeatureSet:
         """The parts' claims one after another, as one transform of all of them would give: each part's
-        line pointers move past the lines of the parts before it."""
+        line pointers move past the lines of the parts before it. `X`: the parts' matrices already stacked
+        (a caller that filled one matrix a part at a time)."""
         offsets = np.cumsum([0] + [len(next(iter(p.lines.values()), ())) for p in parts[:-1]])
+        if X is not None and len(X) != sum(len(p.X) for p in parts):
+            raise ValueError(f"X has {len(X)} rows, the parts {sum(len(p.X) for p in parts)}")
         return cls(
-            X=np.concatenate([p.X for p in parts]),
+            X=np.concatenate([p.X for p in parts]) if X is None else X,
             context={k: np.concatenate([p.context[k] for p in parts]) for k in parts[0].context},
             claim_ids=parts[0].claim_ids.append([p.claim_ids for p in parts[1:]]),
             lines={k: np.concatenate([p.lines[k] for p in parts]) for k in parts[0].lines},

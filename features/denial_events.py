@@ -20,7 +20,7 @@ from features.claim_fields import (
     rendering_clinician,
     service_month_text,
 )
-from features.columns import Columns, claim_chunks, claim_columns, text_array
+from features.columns import Columns, claim_chunks, claim_columns, index_in, text_array
 from features.contract.adjudication import denial_adjustments
 from features.contract.codes import CATEGORIES, CodeTables
 from features.contract.frames import member
@@ -187,14 +187,22 @@ def outcome_events(
         rows = cut(_line_events(claims.iloc[answered], lines, context))
     else:
         ids = text_array(claims["claim_id"].iloc[answered])
-        parts = [
-            compact_text(
-                cut(
-                    _line_events(claims.iloc[answered[start : start + chunk_claims]], cast(pd.DataFrame, part), context)
-                )
+        # each chunk joins its own claims' labels, line denials and whole-claim denials: against every claim's,
+        # each join would hash all of them again, a hundred times over at ten million claims
+        lab_at = lab.index.get_indexer(pd.Index(ids))
+        line_cat_at = index_in(line_cat["claim_id"], ids)
+        claim_level_at = index_in(pd.Series(claim_level), ids)
+        parts = []
+        for start, (part,) in claim_chunks(ids, [lines], size=chunk_claims):
+            stop = start + chunk_claims
+            own = (
+                lab.iloc[lab_at[start:stop]],
+                line_cat.iloc[np.flatnonzero((line_cat_at >= start) & (line_cat_at < stop))],
+                claim_level[(claim_level_at >= start) & (claim_level_at < stop)],
             )
-            for start, (part,) in claim_chunks(ids, [lines], size=chunk_claims)
-        ]
+            parts.append(
+                compact_text(cut(_line_events(claims.iloc[answered[start:stop]], cast(pd.DataFrame, part), own)))
+            )
         del ids
         rows = concat_compact(parts)
         del parts

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -217,12 +218,17 @@ class DenialFeatureBuilder:
         lines: Table,
         context_claims: pd.DataFrame | None = None,
         context_lines: pd.DataFrame | None = None,
+        rows: np.ndarray | None = None,
         chunk_claims: int | None = None,
         reasons: bool = True,
         progress: Progress = silent,
     ) -> FeatureSet:
         """Features for `claims` (one row each, in order). Context = every claim the team has sent,
         for duplicate suspicion (default: the claims themselves).
+
+        `rows`: features for these positions of `claims` only, in this order, with every claim of `claims` as the
+        context (no `context_claims`). A training set is a time-ordered subset of the claims sent: taking it by
+        position spares a sorted copy of the claims table (2.6 GiB at ten million claims).
 
         `reasons=False`: the matrix alone, without the values reason phrases read (a training set needs no
         explanations; at a million claims those values hold more memory than the matrix).
@@ -238,7 +244,18 @@ class DenialFeatureBuilder:
                 "this model's patient history was keyed with another patient key: set CLAIMSIGHT_PATIENT_KEY "
                 "to the key it was trained with"
             )
-        ids = text_array(claims["claim_id"])
+        if rows is not None and context_claims is not None and context_claims is not claims:
+            raise ValueError("rows are positions in claims, which are then the context: give no context_claims")
+        positions = None if rows is None else np.asarray(rows, dtype=np.int64)
+
+        def scored(part: slice) -> Table:
+            """The scored claims of this run of `ids`."""
+            return take_rows(claims, part if positions is None else positions[part])
+
+        every_id = claims["claim_id"]
+        if positions is not None:
+            every_id = every_id[positions] if isinstance(every_id, np.ndarray) else every_id.iloc[positions]
+        ids = text_array(every_id)
         check_unique_ids(ids, what="claims")
         n = len(ids)
         extra: np.ndarray | None = None  # scored claims missing from the context (None: the claims are the context)
@@ -256,27 +273,33 @@ class DenialFeatureBuilder:
                 sources = [context_lines]
         sent: Table = claims if context_claims is None or extra is None else context_claims  # every claim sent
         if chunk_claims is None or n <= chunk_claims:
-            c = claim_columns(claims)
-            rows = line_rows(c, sources)
+            c = claim_columns(claims if positions is None else scored(slice(None)))
+            line_cols = line_rows(c, sources)
             # one question of the context: keyed together with it (the context is the claims themselves when
-            # extra is None: its lines are these lines)
-            context = (
-                rows if extra is None else _context_line_keys(sent, {k: c[k][extra] for k in _CONTEXT_KEYS}, sources)
-            )
-            return self._features(c, rows, duplicates=partial(duplicate_counts, context=context), reasons=reasons)
+            # extra is None and every claim is scored: its lines are these lines)
+            if extra is not None:
+                context = _context_line_keys(sent, {k: c[k][extra] for k in _CONTEXT_KEYS}, sources)
+            else:
+                context = line_cols if positions is None else _context_line_keys(sent, None, sources)
+            return self._features(c, line_cols, duplicates=partial(duplicate_counts, context=context), reasons=reasons)
         # every chunk asks the same history of sent lines: keyed once; each chunk's claim columns are read
         # when its turn comes (all of them at once would hold every claim's text as Python strings)
         unsent_claims = None if extra is None else take_rows(claims, np.flatnonzero(extra))
         unsent_keys = None if unsent_claims is None else claim_columns(unsent_claims, _CONTEXT_KEYS)
         duplicates = DuplicateIndex(_context_line_keys(sent, unsent_keys, sources)).counts
+        # the matrix is filled a chunk at a time: never every chunk's matrix beside the whole one
+        X = np.empty((n, len(FEATURE_NAMES)), dtype=np.float32)
         parts = []
         progress("features", 0, n)
         for start, part_sources in claim_chunks(ids, sources, size=chunk_claims):
-            part = claim_columns(take_rows(claims, slice(start, start + chunk_claims)))
-            parts.append(self._features(part, line_rows(part, part_sources), duplicates=duplicates, reasons=reasons))
+            part = claim_columns(scored(slice(start, start + chunk_claims)))
+            fs = self._features(part, line_rows(part, part_sources), duplicates=duplicates, reasons=reasons)
+            X[start : start + len(fs.X)] = fs.X
+            parts.append(replace(fs, X=X[start : start + len(fs.X)]))
+            del fs, part
             release_unused_memory()  # the chunk's line arrays are gone: the next chunk reuses their pages
             progress("features", min(start + chunk_claims, n), n)
-        return FeatureSet.concat(parts)
+        return FeatureSet.concat(parts, X=X)
 
     def _features(self, c: Columns, rows: Columns, *, duplicates: DuplicateCounts, reasons: bool) -> FeatureSet:
         """Features of claims `c` from their lines `rows` (`line_rows`)."""

@@ -7,6 +7,8 @@ Membership against large id sets goes through here.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -53,3 +55,26 @@ def differs_from_owner(ids: pd.Series, keys: pd.Series, *, owner_keys: pd.Series
     if mine.type != owner.type:
         mine = mine.cast(owner.type)
     return pc.fill_null(pc.not_equal(owner, mine), False).to_numpy(zero_copy_only=False)
+
+
+def one_chunk(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with each Arrow-backed column held as one contiguous array, in place (the frame is returned).
+
+    A Parquet file's row groups arrive as chunks, and taking rows from a chunked column costs time in proportion
+    to the whole column: a training build that takes 100,000 claims at a time from ten million paid for the ten
+    million a hundred times over (0.12 s for 240,000 lines of three million in chunks, 0.04 s in one). A column
+    whose text would overflow one array's offsets stays in chunks."""
+    for name in frame.columns:
+        values = frame[name]
+        if not isinstance(values.dtype, pd.StringDtype | pd.ArrowDtype) or not hasattr(values.array, "__arrow_array__"):
+            continue
+        arrow = pa.array(values.array)
+        if not isinstance(arrow, pa.ChunkedArray) or arrow.num_chunks <= 1:
+            continue
+        try:
+            joined = arrow.combine_chunks()
+        except (pa.ArrowInvalid, pa.ArrowCapacityError):
+            continue
+        dtype: Any = values.dtype  # both dtypes build their array from Arrow (pandas' `__from_arrow__` protocol)
+        frame[name] = pd.Series(dtype.__from_arrow__(joined), index=frame.index, name=name, copy=False)
+    return frame

@@ -23,7 +23,7 @@ import pyarrow
 import pyarrow.compute as pc
 from pandera.errors import SchemaErrors
 
-from features.contract.frames import differs_from_owner, member
+from features.contract.frames import differs_from_owner, member, one_chunk
 from features.contract.schema import TABLES, Column, Table
 from features.contract.tables_io import RawTables, read_tables
 
@@ -274,7 +274,8 @@ def validate_tables(raw: RawTables, *, max_reject_rate: float = 0.05) -> Validat
         bad_pos = np.sort(why["pos"].unique())
         keep = np.ones(len(df), dtype=bool)
         keep[bad_pos] = False
-        tables[name] = df[keep].reset_index(drop=True) if len(bad_pos) else df  # no copy of a clean table
+        # no copy of a clean table; text in one piece per column (`one_chunk`), which every later take of rows needs
+        tables[name] = one_chunk(df[keep].reset_index(drop=True) if len(bad_pos) else df)
         joined = why.sort_values(["pos", "reason"]).groupby("pos")["reason"].agg("; ".join)
         q = raw.frames[name].reset_index(drop=True).iloc[bad_pos].copy() if len(bad_pos) else _no_rows(name)
         q["reason"] = joined.reindex(bad_pos).to_numpy()

@@ -17,6 +17,7 @@ import pytest
 from features.contract.run_options import RunOptions
 from features.contract.validation import load_validated
 from features.denial_context import FeatureSet
+from features.denial_feature_defs import FEATURE_NAMES
 from models.denial_risk import DenialRiskModel
 from training.denial_job import build_dataset
 
@@ -97,3 +98,57 @@ def test_a_chunked_build_says_how_far_along_it_is(small_world: Path) -> None:
     assert stages == ["reading and validating the tables", "labels", "point-in-time history", "features"]
     steps = [done for stage, done, total in said if stage == "features" and total == n]
     assert steps == [0, *range(5_000, n, 5_000), n]
+
+
+@pytest.mark.parametrize("chunk_claims", [None, 2_000])
+def test_claims_taken_by_position_are_the_claims_copied_out(
+    small_world: Path, trained: tuple[Any, Any, Path], chunk_claims: int | None
+) -> None:
+    """Training takes its claims by position in the table of claims sent (`rows`) instead of a sorted copy: the
+    same features, reason values and duplicate context as the copy scored with every claim sent as context."""
+    tables = load_validated(small_world, max_reject_rate=0.0).tables
+    model = trained[0]
+    assert isinstance(model, DenialRiskModel)
+    sent, lines = tables["claims"], tables["claim_lines"]
+    rows = np.random.default_rng(4).permutation(len(sent))[: len(sent) * 2 // 3]  # not in table order
+    copied = model.builder_.transform(
+        claims=sent.iloc[rows].reset_index(drop=True),
+        lines=lines,
+        context_claims=sent,
+        context_lines=lines,
+        chunk_claims=chunk_claims,
+    )
+    by_position = model.builder_.transform(claims=sent, rows=rows, lines=lines, chunk_claims=chunk_claims)
+    assert_same_features(by_position, copied)
+    assert list(by_position.claim_ids) == sent["claim_id"].iloc[rows].tolist()
+    # duplicates are asked of every claim sent, the third left out of the rows among them
+    dup = list(FEATURE_NAMES).index("duplicate_prior")
+    assert (by_position.X[:, dup] > 0).any()
+    scored_alone = model.builder_.transform(claims=sent.iloc[rows].reset_index(drop=True), lines=lines)
+    assert not np.array_equal(scored_alone.X[:, dup], by_position.X[:, dup])
+
+
+def test_positions_come_with_their_own_context(small_world: Path, trained: tuple[Any, Any, Path]) -> None:
+    tables = load_validated(small_world, max_reject_rate=0.0).tables
+    model = trained[0]
+    sent = tables["claims"]
+    with pytest.raises(ValueError, match="give no context_claims"):
+        model.builder_.transform(
+            claims=sent, rows=np.arange(10), lines=tables["claim_lines"], context_claims=sent.iloc[:100]
+        )
+
+
+def test_parts_joined_over_a_stacked_matrix_keep_it() -> None:
+    parts = [
+        FeatureSet(
+            X=np.full((n, 2), float(n), dtype=np.float32),
+            context={},
+            claim_ids=pd.Index([f"C{n}{i}" for i in range(n)]),
+        )
+        for n in (2, 3)
+    ]
+    stacked = np.concatenate([p.X for p in parts])
+    joined = FeatureSet.concat(parts, X=stacked)
+    assert joined.X is stacked and list(joined.claim_ids) == ["C20", "C21", "C30", "C31", "C32"]
+    with pytest.raises(ValueError, match="X has 4 rows, the parts 5"):
+        FeatureSet.concat(parts, X=stacked[:4])

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from features.contract.codes import CATEGORIES
 from features.contract.run_options import RunOptions
@@ -80,3 +81,25 @@ def test_leaves_shrink_with_a_small_history_but_not_below_lightgbms_default() ->
     model = DenialRiskModel()
     assert [model.leaf_minimum(n) for n in (5_000, 20_000, 60_000, 100_000, 2_000_000)] == [20, 20, 60, 100, 100]
     assert DenialRiskModel(min_child_samples=50).leaf_minimum(2_000_000) == 50
+
+
+def test_a_head_bags_its_rows_only_above_bag_rows() -> None:
+    model = DenialRiskModel(bag_rows=1_000, valid_fraction=0.2)
+    assert model.bagging(1_250) == {}  # 1,000 rows grow the trees: all of them, every tree
+    assert model.bagging(2_500) == {"bagging_fraction": 0.5, "bagging_freq": 1}
+    assert DenialRiskModel().bagging(2_000_000) == {}
+
+
+def test_a_bagged_fit_is_reproducible_and_differs_from_the_full_one(dataset: Dataset, model: DenialRiskModel) -> None:
+    learn, cal = training_slice(dataset, "learn"), training_slice(dataset, "calibrate")
+    bag = len(learn.denied) // 2
+    bagged = DenialRiskModel(seed=11, bag_rows=bag).fit(builder=dataset.builder, learn=learn, calibrate=cal)
+    again = DenialRiskModel(seed=11, bag_rows=bag).fit(builder=dataset.builder, learn=learn, calibrate=cal)
+    assert again.binary_.model_to_string() == bagged.binary_.model_to_string()
+    assert "[bagging_fraction: 0.58" in bagged.binary_.model_to_string()  # 1/2 of the rows over 0.85 grown on
+    assert bagged.binary_.model_to_string() != model.binary_.model_to_string()
+    # the category head learns from the denied rows, fewer than the bag: fitted as before
+    assert bagged.category_.model_to_string() == model.category_.model_to_string()
+    evl = training_slice(dataset, "evaluate")
+    full_auc = roc_auc_score(evl.denied, model.predict_proba(evl.features.X))
+    assert abs(roc_auc_score(evl.denied, bagged.predict_proba(evl.features.X)) - full_auc) < 0.02  # a model still

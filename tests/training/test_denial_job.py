@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 
 from features.contract.codes import CATEGORIES
 from models.mlflow_model import directory_sha256, download_model
-from training.denial_job import MODEL_NAME, oracle_by_cause
+from training.denial_job import MODEL_NAME, _training_rows, oracle_by_cause
 from training.tracking import configure, register
 
 pytestmark = pytest.mark.slow  # the session's training run
@@ -165,3 +165,27 @@ def test_tampered_artifact_is_refused(trained: tuple[Any, Any, Path], tmp_path: 
     stored.write_text(stored.read_text() + " ")
     with pytest.raises(RuntimeError, match="artifact hash does not match"):
         download_model(name=MODEL_NAME, ref=version)
+
+
+def test_the_training_rows_are_the_labelled_claims_by_day_then_claim_id() -> None:
+    claims = pd.DataFrame(
+        {
+            "claim_id": pd.array(["C5", "C1", "C3", "C2", "C4", "C10"], dtype="string"),
+            "submitted_at": pd.to_datetime(
+                [
+                    "2024-01-02 09:00",
+                    "2024-01-02 17:00",
+                    "2024-01-01 00:00",
+                    "2024-01-03 00:00",
+                    "2024-01-01 00:00",
+                    "2024-01-02 08:00",
+                ]
+            ),
+        }
+    )
+    labels = pd.DataFrame({"claim_id": ["C5", "C1", "C3", "C4", "C10"]})  # C2 is not labelled (not mature, say)
+    rows = _training_rows(claims, labels)
+    # the day, not the time of day, then the id as text
+    assert claims["claim_id"].iloc[rows].tolist() == ["C3", "C4", "C1", "C10", "C5"]
+    with pytest.raises(ValueError, match="1 labelled claims are not among the claims"):
+        _training_rows(claims.iloc[1:], labels)

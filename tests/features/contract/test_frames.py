@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from hypothesis import given
 from hypothesis import strategies as st
 
-from features.contract.frames import differs_from_owner, member
+from features.contract.frames import differs_from_owner, member, one_chunk
+from features.contract.validation import load_validated
 
 ids = st.lists(st.one_of(st.none(), st.sampled_from(["A", "B", "C1", "c1", "", "Z-9"])), max_size=30)
 
@@ -42,3 +47,41 @@ def test_differs_from_owner_is_the_pandas_map_and_compare(data: st.DataObject, n
     )
     got = differs_from_owner(rows["claim_id"], rows["remit_id"], owner_keys=first["remit_id"], owners=first["claim_id"])
     assert got.dtype == bool and (got == expected).all()
+
+
+def _chunks(series: pd.Series) -> int:
+    arrow = pa.array(series.array)
+    return arrow.num_chunks if isinstance(arrow, pa.ChunkedArray) else 1
+
+
+@given(parts=st.lists(ids, min_size=1, max_size=5))
+def test_one_chunk_keeps_every_value_and_dtype(parts: list[list[str | None]]) -> None:
+    """Text read from row groups, made one array per column: the same frame, now taken from in one piece."""
+    chunked = pa.chunked_array([pa.array(p, type=pa.string()) for p in parts], type=pa.string())
+    n = len(chunked)
+    frame = pd.DataFrame(
+        {
+            "text": pd.Series(pd.StringDtype().__from_arrow__(chunked)),
+            "arrow": pd.Series(pd.ArrowDtype(pa.string()).__from_arrow__(chunked)),
+            "number": pd.Series(range(n), dtype="Int64"),
+        }
+    )
+    before = frame.copy(deep=True)
+    assert one_chunk(frame) is frame
+    pd.testing.assert_frame_equal(frame, before)
+    assert _chunks(frame["text"]) <= 1 and _chunks(frame["arrow"]) <= 1  # no rows: no chunk at all
+    rows = list(range(n))[::-2]
+    pd.testing.assert_frame_equal(frame.iloc[rows], before.iloc[rows])
+
+
+def test_validated_tables_hold_their_text_in_one_piece(tmp_path: Path) -> None:
+    """Parquet row groups (here two) do not reach the typed tables as chunks."""
+    from synthetic import generate_world, write_world
+
+    write_world(generate_world(claims=300, months=3, seed=2), out_dir=tmp_path, fmt="parquet")
+    lines = pq.read_table(tmp_path / "claim_lines.parquet")
+    pq.write_table(lines, tmp_path / "claim_lines.parquet", row_group_size=len(lines) // 2 + 1)
+    assert pq.ParquetFile(tmp_path / "claim_lines.parquet").num_row_groups == 2
+    tables = load_validated(tmp_path, max_reject_rate=0.0).tables
+    assert _chunks(tables["claim_lines"]["procedure_code"]) == 1
+    assert _chunks(tables["claims"]["claim_id"]) == 1
