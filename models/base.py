@@ -20,6 +20,7 @@ import numpy as np
 
 from models.boosting import train_time_ordered, train_time_ordered_on_cluster
 from models.calibration import Calibrator
+from models.forest_predictor import ForestPredictor
 from models.state_files import load_state, save_state
 
 FORMAT_VERSION = 1
@@ -125,6 +126,16 @@ class BoostedModel:
             self.calibrator_ = Calibrator.from_state(meta["calibrator"])
         self.metadata_ = meta["metadata"]
         return self
+
+    def predict_head(self, head: str, X: np.ndarray) -> np.ndarray:
+        """What the head's `Booster.predict(X)` returns, walked by `ForestPredictor` (about twice as fast). The
+        flat trees are read from the booster on first use and read again if the booster is replaced."""
+        booster = getattr(self, f"{head}_")
+        forests: dict[str, tuple[lgb.Booster, ForestPredictor]] = self.__dict__.setdefault("_forests", {})
+        hit = forests.get(head)
+        if hit is None or hit[0] is not booster:
+            hit = forests[head] = (booster, ForestPredictor.from_booster(booster))
+        return hit[1].predict(X)
 
     def check_loaded(self) -> None:
         """Every head answers a finite number for one all-missing row: the least a loaded model must do

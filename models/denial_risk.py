@@ -116,7 +116,7 @@ class DenialRiskModel(BoostedModel):
             ),
             client=client,
         )
-        raw = np.asarray(self.binary_.predict(calibrate.features.X))
+        raw = self.predict_head("binary", calibrate.features.X)  # the calibrator reads what serving will give it
         self.calibrator_ = fit_calibrator(raw, calibrate.denied.astype(float), method=self.calibration)
         self.metadata_: dict[str, Any] = {}
         return self
@@ -145,11 +145,11 @@ class DenialRiskModel(BoostedModel):
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Calibrated P(denial) per row."""
-        return np.clip(self.calibrator_(np.asarray(self.binary_.predict(X, **_threads(X)))), 0.0, 1.0)
+        return np.clip(self.calibrator_(self.predict_head("binary", X)), 0.0, 1.0)
 
     def predict_categories(self, X: np.ndarray) -> np.ndarray:
         """[n, len(CATEGORIES)] P(category | denial)."""
-        return np.asarray(self.category_.predict(X, **_threads(X)))
+        return self.predict_head("category", X)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """TreeSHAP per feature (log-odds of the uncalibrated binary head) + bias column."""
