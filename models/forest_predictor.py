@@ -196,7 +196,17 @@ def _floats(s: str) -> np.ndarray:
     return np.array(s.split(), dtype=np.float64)
 
 
-@numba.njit(nogil=True, cache=True)
+def _compiled(fn: Any) -> Any:
+    """numba with its on-disk cache (next to this file, else the user's cache folder), or without one where
+    neither is writable (a read-only install): numba refuses such a cache when the function is decorated, which
+    would fail the import; without it each process compiles on its first call (about a second)."""
+    try:
+        return numba.njit(nogil=True, cache=True)(fn)
+    except RuntimeError:
+        return numba.njit(nogil=True)(fn)
+
+
+@_compiled
 def _walk(X, roots, tree_class, feature, threshold, categorical, zero_missing, special_left, left, right, cat_len,
           cat_bits, leaf_value, out):  # fmt: skip  # pragma: no cover - compiled
     """Tree by tree over blocks of rows: one tree's few nodes stay in cache and the branch predictor learns

@@ -48,6 +48,26 @@ def test_probabilities_and_categories(dataset: Dataset, model: DenialRiskModel) 
     assert set(model.calibrator_.scores) == {"isotonic", "platt"}
 
 
+def test_the_heads_are_lightgbms_and_follow_a_replaced_booster(dataset: Dataset, model: DenialRiskModel) -> None:
+    """Scores come from the compiled tree walk (`predict_head`): LightGBM's own answers, and a head whose booster
+    is replaced answers with the new one, not a walk cached from the old."""
+    X = training_slice(dataset, "evaluate").features.X
+    np.testing.assert_allclose(model.predict_head("binary", X), model.binary_.predict(X), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(model.predict_categories(X), model.category_.predict(X), rtol=0, atol=1e-12)
+    other = DenialRiskModel(seed=11, n_estimators=5, early_stopping_rounds=5).fit(
+        builder=dataset.builder, learn=training_slice(dataset, "learn"), calibrate=training_slice(dataset, "calibrate")
+    )
+    before = model.predict_head("binary", X)
+    original = model.binary_
+    try:
+        model.binary_ = other.binary_
+        np.testing.assert_allclose(model.predict_head("binary", X), other.binary_.predict(X), rtol=0, atol=1e-12)
+        assert not np.allclose(model.predict_head("binary", X), before)
+    finally:
+        model.binary_ = original
+    np.testing.assert_array_equal(model.predict_head("binary", X), before)
+
+
 def test_save_load_round_trip_is_identical(dataset: Dataset, model: DenialRiskModel, tmp_path: Path) -> None:
     evl = training_slice(dataset, "evaluate").features
     model.save(tmp_path / "m")

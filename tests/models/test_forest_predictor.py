@@ -106,3 +106,30 @@ def test_linear_trees_are_refused() -> None:
                         lgb.Dataset(X, X[:, 0] * 2 + rng.normal(size=500)), num_boost_round=3)  # fmt: skip
     with pytest.raises(ValueError, match="linear trees"):
         ForestPredictor.from_booster(booster)
+
+
+def test_a_read_only_install_compiles_without_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """numba refuses `cache=True` when no cache folder is writable; the module must still import and score."""
+    import importlib
+
+    import numba
+
+    import models.forest_predictor as module
+
+    real = numba.njit
+
+    def no_cache_folder(*args: object, **kwargs: object) -> object:
+        if kwargs.get("cache"):
+            raise RuntimeError("cannot cache function '_walk': no locator available")
+        return real(*args, **kwargs)
+
+    booster = _booster(classes=2)
+    X = _matrix(np.random.default_rng(5), 300)
+    monkeypatch.setattr(numba, "njit", no_cache_folder)
+    try:
+        reloaded = importlib.reload(module)
+        forest = reloaded.ForestPredictor.from_booster(booster)
+        np.testing.assert_array_equal(forest.raw_scores(X)[:, 0], booster.predict(X, raw_score=True))
+    finally:
+        monkeypatch.undo()
+        importlib.reload(module)
