@@ -142,15 +142,13 @@ class ForestPredictor:
         return out
 
     def predict(self, X: np.ndarray, *, threads: int | None = None) -> np.ndarray:
-        """What `Booster.predict` returns for binary, multiclass and plain regression boosters."""
+        """What `Booster.predict` returns for binary and multiclass boosters (other objectives: `raw_scores`)."""
         raw = self.raw_scores(X, threads=threads)
         if self.objective == "binary":
             return 1.0 / (1.0 + np.exp(-self.sigmoid * raw[:, 0]))
         if self.objective in ("multiclass", "softmax"):
             e = np.exp(raw - raw.max(axis=1, keepdims=True))
             return e / e.sum(axis=1, keepdims=True)
-        if self.objective == "regression":
-            return raw[:, 0]
         raise ValueError(f"objective {self.objective!r}: its output transform is not implemented, use raw_scores")
 
 

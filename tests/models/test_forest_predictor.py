@@ -99,6 +99,16 @@ def test_a_matrix_of_other_width_is_refused() -> None:
         forest.raw_scores(np.zeros(N_FEATURES))
 
 
+def test_an_objective_without_its_transform_is_refused() -> None:
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(300, 2))
+    booster = lgb.train({"objective": "regression", "verbose": -1}, lgb.Dataset(X, X[:, 0]), num_boost_round=3)
+    forest = ForestPredictor.from_booster(booster)
+    np.testing.assert_array_equal(forest.raw_scores(X)[:, 0], booster.predict(X))
+    with pytest.raises(ValueError, match="'regression'"):
+        forest.predict(X)
+
+
 def test_linear_trees_are_refused() -> None:
     rng = np.random.default_rng(4)
     X = rng.normal(size=(500, 3))
