@@ -315,7 +315,14 @@ def _score_stage(data: Path, home: Path) -> dict[str, Any]:
         return _score_on_cluster(model, claims=claims, tables=tables, address=settings.dask_scheduler, options=options)
     t = time.perf_counter()
     # as serving.batch_scoring does: the matrix for every claim, reason values for the flagged ones only
-    fs = batch_features(model, claims=claims, tables=tables, chunk_claims=options.chunk_claims, reasons=False)
+    fs = batch_features(
+        model,
+        claims=claims,
+        tables=tables,
+        chunk_claims=options.chunk_claims,
+        threads=options.feature_threads,
+        reasons=False,
+    )
     features_s = time.perf_counter() - t
     t = time.perf_counter()
     p = model.predict_proba(fs.X)
@@ -325,7 +332,12 @@ def _score_stage(data: Path, home: Path) -> dict[str, Any]:
     t = time.perf_counter()
     model.explain(
         batch_features(
-            model, claims=claims.iloc[flagged], tables=tables, chunk_claims=options.chunk_claims, reasons=True
+            model,
+            claims=claims.iloc[flagged],
+            tables=tables,
+            chunk_claims=options.chunk_claims,
+            threads=options.feature_threads,
+            reasons=True,
         )
     )
     explain_s = time.perf_counter() - t

@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from features.contract.run_options import (
     DEFAULT_CHUNK_CLAIMS,
+    DEFAULT_FEATURE_THREADS,
     DEFAULT_HOME,
     DEFAULT_MATURITY_DAYS,
     DEFAULT_MAX_REJECT_RATE,
@@ -75,6 +76,13 @@ class Settings(BaseSettings):
         DEFAULT_CHUNK_CLAIMS,
         ge=1000,
         description="claims whose features are built at once in training and batch scoring: fewer use less memory",
+    )
+    feature_threads: int = Field(
+        DEFAULT_FEATURE_THREADS,
+        ge=1,
+        le=64,
+        description="chunks of claims whose features are built side by side in training and batch scoring "
+        "(threads; each holds one chunk's arrays): about one per core",
     )
     routine_adjustments: tuple[str, ...] | None = Field(
         None, description="GROUP-CARC pairs that are not denials, e.g. CO-45; unset = the shipped set"
@@ -454,4 +462,5 @@ class Settings(BaseSettings):
             maturity_days=self.maturity_days,
             routine=self.routine_set(),
             chunk_claims=self.chunk_claims,
+            feature_threads=self.feature_threads,
         )

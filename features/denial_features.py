@@ -27,6 +27,7 @@ import yaml
 
 from features.auth_evidence import SPEC as AUTH_EVIDENCE_SPEC
 from features.auth_evidence import fit_auth_evidence, learned_auth_needed
+from features.chunk_threads import map_in_order
 from features.claim_fields import apply_payer_rules, claim_fields, day_number, line_rows, procedure_family
 from features.columns import (
     Columns,
@@ -220,6 +221,7 @@ class DenialFeatureBuilder:
         context_lines: pd.DataFrame | None = None,
         rows: np.ndarray | None = None,
         chunk_claims: int | None = None,
+        threads: int = 1,
         reasons: bool = True,
         progress: Progress = silent,
     ) -> FeatureSet:
@@ -235,6 +237,8 @@ class DenialFeatureBuilder:
 
         `chunk_claims`: build the features that many claims at a time (the same values as all at once). Each
         line-level history answer is an array over every line; in chunks only one chunk's are alive at once.
+        `threads`: chunks built side by side (`map_in_order`; the same values), each thread adding one chunk's
+        working arrays to the memory.
 
         A claim's lines are taken from `context_lines` when given (from `lines` only for claims missing
         from the context). Scoring one claim with itself as context is the serving call: it reads each
@@ -289,16 +293,20 @@ class DenialFeatureBuilder:
         duplicates = DuplicateIndex(_context_line_keys(sent, unsent_keys, sources)).counts
         # the matrix is filled a chunk at a time: never every chunk's matrix beside the whole one
         X = np.empty((n, len(FEATURE_NAMES)), dtype=np.float32)
-        parts = []
-        progress("features", 0, n)
-        for start, part_sources in claim_chunks(ids, sources, size=chunk_claims):
+
+        def build(start: int, part_sources: list[Table]) -> FeatureSet:
             part = claim_columns(scored(slice(start, start + chunk_claims)))
             fs = self._features(part, line_rows(part, part_sources), duplicates=duplicates, reasons=reasons)
             X[start : start + len(fs.X)] = fs.X
-            parts.append(replace(fs, X=X[start : start + len(fs.X)]))
-            del fs, part
+            return replace(fs, X=X[start : start + len(fs.X)])
+
+        parts = []
+        progress("features", 0, n)
+        for fs in map_in_order(build, claim_chunks(ids, sources, size=chunk_claims), threads=threads):
+            parts.append(fs)
+            del fs
             release_unused_memory()  # the chunk's line arrays are gone: the next chunk reuses their pages
-            progress("features", min(start + chunk_claims, n), n)
+            progress("features", min(len(parts) * chunk_claims, n), n)
         return FeatureSet.concat(parts, X=X)
 
     def _features(self, c: Columns, rows: Columns, *, duplicates: DuplicateCounts, reasons: bool) -> FeatureSet:

@@ -130,6 +130,7 @@ class DenialRiskModel(BoostedModel):
         context_claims: pd.DataFrame | None = None,
         context_lines: pd.DataFrame | None = None,
         chunk_claims: int | None = None,
+        threads: int = 1,
         reasons: bool = True,
         progress: Progress = silent,
     ) -> FeatureSet:
@@ -139,6 +140,7 @@ class DenialRiskModel(BoostedModel):
             context_claims=context_claims,
             context_lines=context_lines,
             chunk_claims=chunk_claims,
+            threads=threads,
             reasons=reasons,
             progress=progress,
         )

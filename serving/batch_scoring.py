@@ -58,6 +58,7 @@ def batch_features(
     claims: pd.DataFrame,
     tables: Mapping[str, pd.DataFrame],
     chunk_claims: int | None,
+    threads: int = 1,
     reasons: bool,
     progress: Progress = silent,
 ) -> FeatureSet:
@@ -68,6 +69,7 @@ def batch_features(
         context_claims=tables["claims"],
         context_lines=tables["claim_lines"],
         chunk_claims=chunk_claims,
+        threads=threads,
         reasons=reasons,
         progress=progress,
     )
@@ -81,12 +83,13 @@ def score_claims(
     threshold: float,
     review_capacity: int | None = None,
     chunk_claims: int | None = None,
+    threads: int = 1,
     progress: Progress = silent,
 ) -> pd.DataFrame:
     """Scores for `claims`, highest risk first, with reasons for those flagged for review.
 
     `tables` supplies the lines and the claims sent before (for duplicate suspicion). `chunk_claims`: build
-    the features that many claims at a time (`DenialFeatureBuilder.transform`).
+    the features that many claims at a time, `threads` chunks side by side (`DenialFeatureBuilder.transform`).
 
     When every claim scored is in `tables` (a nightly batch of pending claims), a claim's features do not
     depend on which others are scored beside it: the batch is scored on the matrix alone, and the values
@@ -96,7 +99,13 @@ def score_claims(
     all_sent = bool(member(claims["claim_id"], tables["claims"]["claim_id"]).all())
     progress("features")
     fs = batch_features(
-        model, claims=claims, tables=tables, chunk_claims=chunk_claims, reasons=not all_sent, progress=progress
+        model,
+        claims=claims,
+        tables=tables,
+        chunk_claims=chunk_claims,
+        threads=threads,
+        reasons=not all_sent,
+        progress=progress,
     )
     progress("p_denial")
     p = model.predict_proba(fs.X)
@@ -105,7 +114,9 @@ def score_claims(
     if all_sent:
         flagged = claims.iloc[np.flatnonzero(review)]
         progress("reason values of the flagged claims")
-        explained = batch_features(model, claims=flagged, tables=tables, chunk_claims=chunk_claims, reasons=True)
+        explained = batch_features(
+            model, claims=flagged, tables=tables, chunk_claims=chunk_claims, threads=threads, reasons=True
+        )
     progress("likely causes and reasons")
     out = model.score(fs, review=review, explain="flagged", p=p, explained=explained, progress=progress)
     out = out.reset_index().reindex(columns=list(SCORE_COLUMNS))

@@ -131,6 +131,7 @@ def build_dataset(
             rows=rows,
             lines=tables["claim_lines"],
             chunk_claims=options.chunk_claims,
+            threads=options.feature_threads,
             reasons=reasons,
             progress=progress,
         )

@@ -160,7 +160,7 @@ def score_claims_command(
         if client is None:
             scored = score_claims(
                 loaded, claims=claims, tables=tables, threshold=threshold, review_capacity=review_capacity,
-                chunk_claims=options.chunk_claims, progress=shell.progress("score"),
+                chunk_claims=options.chunk_claims, threads=options.feature_threads, progress=shell.progress("score"),
             )  # fmt: skip
         else:
             from serving.cluster_scoring import score_claims_on_cluster

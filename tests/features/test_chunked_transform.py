@@ -44,7 +44,8 @@ def test_the_training_set_built_in_chunks_is_the_one_built_at_once(
     small_world: Path, trained: tuple[Any, Any, Path]
 ) -> None:
     whole = build_dataset(small_world, options=RunOptions(max_reject_rate=0.0, chunk_claims=None), reasons=True)
-    chunked = build_dataset(small_world, options=RunOptions(max_reject_rate=0.0, chunk_claims=1_733), reasons=True)
+    options = RunOptions(max_reject_rate=0.0, chunk_claims=1_733, feature_threads=2)  # two chunks side by side
+    chunked = build_dataset(small_world, options=options, reasons=True)
     assert len(whole.labels) > 5 * 1_733  # several chunks, the last one short
     assert_same_features(chunked.features, whole.features)
     pd.testing.assert_frame_equal(chunked.labels, whole.labels)
@@ -74,12 +75,15 @@ def test_scoring_in_chunks_equals_scoring_at_once(
     at_once = model.features(**kwargs)
     in_chunks = model.features(**kwargs, chunk_claims=2_000)
     assert_same_features(in_chunks, at_once)
+    side_by_side = model.features(**kwargs, chunk_claims=1_000, threads=3)  # chunks on threads, joined in order
+    assert_same_features(side_by_side, at_once)
     assert any((p >= 0).any() for p in at_once.pointers.values())  # lines are named at all
     rows = np.flatnonzero(model.predict_proba(at_once.X) >= model.threshold_for())[::5]
     assert len(rows) > 50
     assert texts(model.explain(in_chunks, rows=rows)) == texts(model.explain(at_once, rows=rows))
+    assert texts(model.explain(side_by_side, rows=rows)) == texts(model.explain(at_once, rows=rows))
     # the training set's lean build (no reason values) gives the same matrix
-    lean = model.builder_.transform(**kwargs, chunk_claims=2_000, reasons=False)
+    lean = model.builder_.transform(**kwargs, chunk_claims=2_000, threads=2, reasons=False)
     np.testing.assert_array_equal(lean.X, at_once.X)
     assert not lean.context and not lean.lines and not lean.pointers
     assert (at_once.X[:, list(at_once.frame().columns).index("duplicate_prior")] > 0).any()  # duplicates are asked
@@ -90,7 +94,7 @@ def test_a_chunked_build_says_how_far_along_it_is(small_world: Path) -> None:
     said: list[tuple[str, int, int]] = []
     ds = build_dataset(
         small_world,
-        options=RunOptions(max_reject_rate=0.0, chunk_claims=5_000),
+        options=RunOptions(max_reject_rate=0.0, chunk_claims=5_000, feature_threads=2),
         progress=lambda stage, done=0, total=0: said.append((stage, done, total)),
     )
     n = len(ds.labels)

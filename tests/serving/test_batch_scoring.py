@@ -82,7 +82,13 @@ def test_reason_values_for_the_flagged_only_give_what_one_full_pass_gives(
     expected = model.score(full, review=review, explain="flagged").reset_index()
     expected = expected.iloc[np.argsort(-expected["p_denial"].to_numpy(), kind="stable")].reset_index(drop=True)
     scored = score_claims(
-        model, claims=pending, tables=tables, threshold=threshold, review_capacity=capacity, chunk_claims=97
+        model,
+        claims=pending,
+        tables=tables,
+        threshold=threshold,
+        review_capacity=capacity,
+        chunk_claims=97,
+        threads=2,  # chunks built side by side, joined in order
     )
     assert (scored["decision"] == "review").sum() == review.sum() > 20
     pd.testing.assert_frame_equal(scored, expected[list(scored.columns)])
