@@ -45,6 +45,11 @@ def diagnosis_block(code: object) -> str:
     category = code.replace(".", "").strip().upper()[:3]
     if not _CATEGORY.match(category):
         return UNKNOWN_BLOCK
+    return _category_block(category)
+
+
+@functools.cache  # at most 26 x 10 x 36 categories; a scan of the table each costs more than the rest of a line
+def _category_block(category: str) -> str:
     first, last, block = _blocks()
     hit = np.flatnonzero((first <= category) & (category <= last))
     return str(block[hit[0]]) if len(hit) else UNKNOWN_BLOCK
