@@ -128,14 +128,16 @@ def run_bench(
             rows.append(
                 (f"score {res['claims']:,} claims (features + p_denial + category)", f"{wall:.1f}", f"{rss:.2f}", "")
             )
-            rows.append(("  features", f"{res['features_s']:.1f}", "", ""))
+            rows.append(("  features alone", f"{res['features_s']:.1f}", "", ""))
+            rows.append(
+                (f"  both heads: {res['scores_per_s']:,.0f} claims/s", f"{res['predict_s']:.2f}", "", ">= 70,000/s")
+            )
             rows.append(
                 (
-                    f"  scores: {res['scores_per_s']:,.0f} claims/s (model), {res['end_to_end_per_s']:,.0f} "
-                    "claims/s with features",
-                    f"{res['predict_s']:.2f}",
+                    f"  features and heads, chunk by chunk: {res['end_to_end_per_s']:,.0f} claims/s",
+                    f"{res['end_to_end_s']:.1f}",
                     "",
-                    ">= 70,000/s; >= 40,000/s",
+                    ">= 40,000/s",
                 )
             )
             rows.append(
@@ -314,7 +316,7 @@ def _score_stage(data: Path, home: Path) -> dict[str, Any]:
     if settings.dask_scheduler is not None:
         return _score_on_cluster(model, claims=claims, tables=tables, address=settings.dask_scheduler, options=options)
     t = time.perf_counter()
-    # as serving.batch_scoring does: the matrix for every claim, reason values for the flagged ones only
+    # the matrix alone, then both heads on it: where the time goes (the batch itself is timed below)
     fs = batch_features(
         model,
         claims=claims,
@@ -325,9 +327,23 @@ def _score_stage(data: Path, home: Path) -> dict[str, Any]:
     )
     features_s = time.perf_counter() - t
     t = time.perf_counter()
-    p = model.predict_proba(fs.X)
+    model.predict_proba(fs.X)
     model.predict_categories(fs.X)
     predict_s = time.perf_counter() - t
+    del fs
+    release_unused_memory()
+    # what `claimsight score` does with a nightly batch: each chunk's heads as soon as its matrix is filled
+    t = time.perf_counter()
+    fs, p, _ = model.features_and_heads(
+        claims=claims,
+        lines=tables["claim_lines"],
+        context_claims=claims,
+        context_lines=tables["claim_lines"],
+        chunk_claims=options.chunk_claims,
+        threads=options.feature_threads,
+    )
+    end_to_end_s = time.perf_counter() - t
+    del fs
     flagged = np.flatnonzero(p >= model.threshold_for())
     t = time.perf_counter()
     model.explain(
@@ -346,10 +362,11 @@ def _score_stage(data: Path, home: Path) -> dict[str, Any]:
         "claims": n,
         "features_s": features_s,
         "predict_s": predict_s,
+        "end_to_end_s": end_to_end_s,
         "explain_s": explain_s,
         "flagged": len(flagged),
         "scores_per_s": n / predict_s,
-        "end_to_end_per_s": n / (features_s + predict_s),
+        "end_to_end_per_s": n / end_to_end_s,
         "reasons_per_s": len(flagged) / explain_s,
     }
 

@@ -222,6 +222,7 @@ class DenialFeatureBuilder:
         rows: np.ndarray | None = None,
         chunk_claims: int | None = None,
         threads: int = 1,
+        each_part: Callable[[int, np.ndarray], None] | None = None,
         reasons: bool = True,
         progress: Progress = silent,
     ) -> FeatureSet:
@@ -238,7 +239,9 @@ class DenialFeatureBuilder:
         `chunk_claims`: build the features that many claims at a time (the same values as all at once). Each
         line-level history answer is an array over every line; in chunks only one chunk's are alive at once.
         `threads`: chunks built side by side (`map_in_order`; the same values), each thread adding one chunk's
-        working arrays to the memory.
+        working arrays to the memory. `each_part(start, X_part)`: called on the caller's thread with each chunk's
+        first position and rows of the matrix, in order, as soon as they are filled (the next chunks are being
+        built meanwhile: a batch scores them there); once with the whole matrix when it is built at once.
 
         A claim's lines are taken from `context_lines` when given (from `lines` only for claims missing
         from the context). Scoring one claim with itself as context is the serving call: it reads each
@@ -285,7 +288,10 @@ class DenialFeatureBuilder:
                 context = _context_line_keys(sent, {k: c[k][extra] for k in _CONTEXT_KEYS}, sources)
             else:
                 context = line_cols if positions is None else _context_line_keys(sent, None, sources)
-            return self._features(c, line_cols, duplicates=partial(duplicate_counts, context=context), reasons=reasons)
+            whole = self._features(c, line_cols, duplicates=partial(duplicate_counts, context=context), reasons=reasons)
+            if each_part is not None:
+                each_part(0, whole.X)
+            return whole
         # every chunk asks the same history of sent lines: keyed once; each chunk's claim columns are read
         # when its turn comes (all of them at once would hold every claim's text as Python strings)
         unsent_claims = None if extra is None else take_rows(claims, np.flatnonzero(extra))
@@ -300,9 +306,11 @@ class DenialFeatureBuilder:
             X[start : start + len(fs.X)] = fs.X
             return replace(fs, X=X[start : start + len(fs.X)])
 
-        parts = []
+        parts: list[FeatureSet] = []
         progress("features", 0, n)
         for fs in map_in_order(build, claim_chunks(ids, sources, size=chunk_claims), threads=threads):
+            if each_part is not None:
+                each_part(len(parts) * chunk_claims, fs.X)
             parts.append(fs)
             del fs
             release_unused_memory()  # the chunk's line arrays are gone: the next chunk reuses their pages

@@ -9,6 +9,7 @@ faster to explain, which matters because reasons are computed for every claim fl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,6 +132,7 @@ class DenialRiskModel(BoostedModel):
         context_lines: pd.DataFrame | None = None,
         chunk_claims: int | None = None,
         threads: int = 1,
+        each_part: Callable[[int, np.ndarray], None] | None = None,
         reasons: bool = True,
         progress: Progress = silent,
     ) -> FeatureSet:
@@ -141,9 +143,48 @@ class DenialRiskModel(BoostedModel):
             context_lines=context_lines,
             chunk_claims=chunk_claims,
             threads=threads,
+            each_part=each_part,
             reasons=reasons,
             progress=progress,
         )
+
+    def features_and_heads(
+        self,
+        *,
+        claims: Table,
+        lines: Table,
+        context_claims: pd.DataFrame | None = None,
+        context_lines: pd.DataFrame | None = None,
+        chunk_claims: int | None = None,
+        threads: int = 1,
+        progress: Progress = silent,
+    ) -> tuple[FeatureSet, np.ndarray, np.ndarray]:
+        """The matrix (without reason values), P(denial) and P(category | denial) of every claim: what `features`,
+        `predict_proba` and `predict_categories` give, to the bit.
+
+        Each chunk's heads run as soon as its matrix is filled, while the feature threads build the next chunks:
+        the heads' compiled walk holds no GIL, so it takes the CPU time the feature threads leave while they wait
+        for it. At a million claims the batch took 28 s instead of 30 s (README, "Scoring speed")."""
+        n = len(claims)
+        p = np.empty(n)
+        categories = np.empty((n, len(CATEGORIES)))
+
+        def heads(start: int, X: np.ndarray) -> None:
+            p[start : start + len(X)] = self.predict_proba(X)
+            categories[start : start + len(X)] = self.predict_categories(X)
+
+        fs = self.features(
+            claims=claims,
+            lines=lines,
+            context_claims=context_claims,
+            context_lines=context_lines,
+            chunk_claims=chunk_claims,
+            threads=threads,
+            each_part=heads,
+            reasons=False,
+            progress=progress,
+        )
+        return fs, p, categories
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Calibrated P(denial) per row."""
@@ -189,6 +230,7 @@ class DenialRiskModel(BoostedModel):
         threshold: float | None = None,
         explain: str = "flagged",
         p: np.ndarray | None = None,
+        categories: np.ndarray | None = None,
         explained: FeatureSet | None = None,
         progress: Progress = silent,
     ) -> pd.DataFrame:
@@ -198,15 +240,15 @@ class DenialRiskModel(BoostedModel):
         frame is built once from arrays (no join of a reasons frame): for one claim, each pandas operation's
         fixed cost is a visible share of the request.
 
-        `p`: the probabilities when the caller has them already. `explained`: the features, with reason values,
-        of exactly the rows to explain, in order, when `fs` was built without them (a batch keeps those values
-        for the claims a person will read only).
+        `p`, `categories`: the heads' answers when the caller has them already. `explained`: the features, with
+        reason values, of exactly the rows to explain, in order, when `fs` was built without them (a batch keeps
+        those values for the claims a person will read only).
         """
         if p is None:
             p = self.predict_proba(fs.X)
         if review is None:
             review = p >= (0.5 if threshold is None else threshold)
-        cats = self.predict_categories(fs.X)
+        cats = self.predict_categories(fs.X) if categories is None else categories
         top = cats.argmax(axis=1)
         columns: dict[str, Any] = {
             "p_denial": p,

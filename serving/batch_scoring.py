@@ -94,21 +94,34 @@ def score_claims(
     When every claim scored is in `tables` (a nightly batch of pending claims), a claim's features do not
     depend on which others are scored beside it: the batch is scored on the matrix alone, and the values
     reason phrases read are built for the flagged claims only. For a million claims those values would hold
-    more memory than everything else scoring needs.
+    more memory than everything else scoring needs. Each chunk's scores are then computed as soon as its matrix
+    is (`DenialRiskModel.features_and_heads`).
     """
     all_sent = bool(member(claims["claim_id"], tables["claims"]["claim_id"]).all())
     progress("features")
-    fs = batch_features(
-        model,
-        claims=claims,
-        tables=tables,
-        chunk_claims=chunk_claims,
-        threads=threads,
-        reasons=not all_sent,
-        progress=progress,
-    )
-    progress("p_denial")
-    p = model.predict_proba(fs.X)
+    categories = None
+    if all_sent:
+        fs, p, categories = model.features_and_heads(
+            claims=claims,
+            lines=tables["claim_lines"],
+            context_claims=tables["claims"],
+            context_lines=tables["claim_lines"],
+            chunk_claims=chunk_claims,
+            threads=threads,
+            progress=progress,
+        )
+    else:
+        fs = batch_features(
+            model,
+            claims=claims,
+            tables=tables,
+            chunk_claims=chunk_claims,
+            threads=threads,
+            reasons=True,
+            progress=progress,
+        )
+        progress("p_denial")
+        p = model.predict_proba(fs.X)
     review = review_mask(p, threshold=threshold, review_capacity=review_capacity)
     explained = None
     if all_sent:
@@ -118,7 +131,9 @@ def score_claims(
             model, claims=flagged, tables=tables, chunk_claims=chunk_claims, threads=threads, reasons=True
         )
     progress("likely causes and reasons")
-    out = model.score(fs, review=review, explain="flagged", p=p, explained=explained, progress=progress)
+    out = model.score(
+        fs, review=review, explain="flagged", p=p, categories=categories, explained=explained, progress=progress
+    )
     out = out.reset_index().reindex(columns=list(SCORE_COLUMNS))
     order = np.argsort(-out["p_denial"].to_numpy(), kind="stable")
     return out.iloc[order].reset_index(drop=True)

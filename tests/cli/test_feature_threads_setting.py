@@ -12,7 +12,8 @@ from features.contract.run_options import DEFAULT_FEATURE_THREADS, RunOptions
 
 
 def test_the_setting_reaches_the_run_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Settings(home=tmp_path).run_options().feature_threads == DEFAULT_FEATURE_THREADS == RunOptions().feature_threads
+    default = Settings(home=tmp_path).run_options().feature_threads
+    assert default == DEFAULT_FEATURE_THREADS == RunOptions().feature_threads
     monkeypatch.setenv("CLAIMSIGHT_FEATURE_THREADS", "3")
     assert Settings(home=tmp_path).run_options().feature_threads == 3
 

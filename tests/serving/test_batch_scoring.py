@@ -92,3 +92,27 @@ def test_reason_values_for_the_flagged_only_give_what_one_full_pass_gives(
     )
     assert (scored["decision"] == "review").sum() == review.sum() > 20
     pd.testing.assert_frame_equal(scored, expected[list(scored.columns)])
+
+
+@pytest.mark.parametrize(("chunk_claims", "threads"), [(None, 1), (97, 1), (97, 3)])
+def test_heads_scored_chunk_by_chunk_are_the_heads_of_the_whole_matrix(
+    trained: tuple[Any, Any, Path], tables: dict[str, pd.DataFrame], chunk_claims: int | None, threads: int
+) -> None:
+    """A batch scores each chunk as soon as its matrix is filled, the next chunks still being built: the same
+    matrix and the same scores, to the bit, as both heads on the whole matrix."""
+    model = trained[0]
+    pending = pending_claims(tables)
+    assert len(pending) > 3 * 97  # several chunks, the last one short
+    kwargs: dict[str, Any] = {
+        "claims": pending,
+        "lines": tables["claim_lines"],
+        "context_claims": tables["claims"],
+        "context_lines": tables["claim_lines"],
+    }
+    whole = model.features(**kwargs, reasons=False)
+    fs, p, categories = model.features_and_heads(**kwargs, chunk_claims=chunk_claims, threads=threads)
+    np.testing.assert_array_equal(fs.X, whole.X)
+    assert fs.claim_ids.equals(whole.claim_ids)
+    np.testing.assert_array_equal(p, model.predict_proba(whole.X))
+    np.testing.assert_array_equal(categories, model.predict_categories(whole.X))
+    assert len(np.unique(p)) > len(p) // 2  # real scores, not a constant filled in
