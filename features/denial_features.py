@@ -16,6 +16,7 @@ adjustments or follow-ups.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
@@ -238,10 +239,13 @@ class DenialFeatureBuilder:
 
         `chunk_claims`: build the features that many claims at a time (the same values as all at once). Each
         line-level history answer is an array over every line; in chunks only one chunk's are alive at once.
-        `threads`: chunks built side by side (`map_in_order`; the same values), each thread adding one chunk's
-        working arrays to the memory. `each_part(start, X_part)`: called on the caller's thread with each chunk's
-        first position and rows of the matrix, in order, as soon as they are filled (the next chunks are being
-        built meanwhile: a batch scores them there); once with the whole matrix when it is built at once.
+        `threads`: chunks built side by side (`map_in_order`; the same values). They share the `chunk_claims`
+        budget (each takes chunk_claims / threads claims), so the memory stays that of one chunk of chunk_claims
+        (a chunk's working arrays are about 0.75 GiB per 100,000 claims).
+
+        `each_part(start, X_part)`: called on the caller's thread with each chunk's first position and rows of the
+        matrix, in order, as soon as they are filled (the next chunks are being built meanwhile: a batch scores
+        them there); once with the whole matrix when it is built at once.
 
         A claim's lines are taken from `context_lines` when given (from `lines` only for claims missing
         from the context). Scoring one claim with itself as context is the serving call: it reads each
@@ -279,6 +283,10 @@ class DenialFeatureBuilder:
             else:
                 sources = [context_lines]
         sent: Table = claims if context_claims is None or extra is None else context_claims  # every claim sent
+        if threads < 1:
+            raise ValueError(f"threads: must be at least 1, got {threads}")
+        if chunk_claims is not None:
+            chunk_claims = max(1, math.ceil(chunk_claims / threads))  # `threads` chunks in flight share the budget
         if chunk_claims is None or n <= chunk_claims:
             c = claim_columns(claims if positions is None else scored(slice(None)))
             line_cols = line_rows(c, sources)

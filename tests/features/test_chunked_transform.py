@@ -94,7 +94,7 @@ def test_a_chunked_build_says_how_far_along_it_is(small_world: Path) -> None:
     said: list[tuple[str, int, int]] = []
     ds = build_dataset(
         small_world,
-        options=RunOptions(max_reject_rate=0.0, chunk_claims=5_000, feature_threads=2),
+        options=RunOptions(max_reject_rate=0.0, chunk_claims=10_000, feature_threads=2),  # chunks of 5,000
         progress=lambda stage, done=0, total=0: said.append((stage, done, total)),
     )
     n = len(ds.labels)
