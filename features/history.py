@@ -35,22 +35,28 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 import pandas as pd
 
+import features.history_index as history_index
 from features.declarations import AggregateSpec
 from features.history_index import (
     DAY_SPAN,
     SMALL_QUERIES,
     SORT_QUERIES_ABOVE,
+    KeyAnswers,
     Keys,
     Level,
     LevelTable,
     Positions,
+    answer_columns,
     as_days,
     compact_table,
     cumulative,
     encode_column,
     fit_column,
     fit_combine,
+    key_answers,
+    key_count,
     search_level,
+    transform_combine,
 )
 from features.history_state import history_from_state, history_to_state
 
@@ -123,6 +129,8 @@ class HistoryAggregates:
         self.prior_strength = prior_strength
         self._lookups: dict[str, tuple[np.ndarray, dict[str, int]]] = {}
         self._plan_cache: tuple[tuple[Any, ...], _Plan] | None = None
+        # level -> (its comp array, the snapshot day, its per-key answers or None when it has too many keys)
+        self._key_answers: dict[Level, tuple[np.ndarray, int, KeyAnswers | None]] = {}
 
     # ----------------------------------------------------------------------------------------- params
     def _check_params(self) -> tuple[AggregateSpec, ...]:
@@ -265,7 +273,26 @@ class HistoryAggregates:
         self._check_fitted()
         for column in self._key_columns():
             self._lookup(column)
+        for level in self.tables_:
+            self._frozen_answers(level)
         return self
+
+    def _frozen_answers(self, level: Level) -> KeyAnswers | None:
+        """A frozen snapshot's per-key answers of a keyed level with few keys (`key_answers`), built once; None for
+        a live history, the global level, or a level with more than FROZEN_KEYS keys."""
+        table = self.tables_[level]
+        if self.as_of_day_ is None or not table.columns:
+            return None
+        as_of = int(self.as_of_day_)
+        hit = self._key_answers.get(level)
+        if hit is None or hit[0] is not table.comp or hit[1] != as_of:
+            answers = None
+            if key_count(table) <= history_index.FROZEN_KEYS:
+                # the window of `_answer`, computed the same way
+                lo = int(np.clip(as_of - int(self.window_days), 0, DAY_SPAN))
+                answers = key_answers(table, lo=lo, t=int(np.clip(as_of, 0, DAY_SPAN)))
+            hit = self._key_answers[level] = (table.comp, as_of, answers)
+        return hit[2]
 
     def _answer(self, keys: Mapping[str, np.ndarray | pd.Series], t: np.ndarray) -> dict[str, np.ndarray]:
         specs, spec_levels, key_columns, level_uses = self._plan()
@@ -282,12 +309,17 @@ class HistoryAggregates:
         sizes = {c: len(v) for c, v in self.vocab_.items()}
 
         uses = dict(level_uses)
-        positions: dict[Level, Positions] = {}
+        # a level's sorted-search positions, or for a frozen level with few keys each query's column of its answers
+        positions: dict[Level, Positions | np.ndarray] = {}
         # few queries: the global level's counts per target serve every spec with that target
         root_counts: dict[str, tuple[np.ndarray, np.ndarray]] | None = {} if n_rows <= SMALL_QUERIES else None
 
-        def search(level: Level) -> Positions:
-            return search_level(self.tables_[level], split, sizes, offsets, n_rows)
+        def search(level: Level) -> Positions | np.ndarray:
+            table = self.tables_[level]
+            answers = self._frozen_answers(level)
+            if answers is not None:
+                return answer_columns(answers, *transform_combine(table.columns, split, sizes, n_rows, table.dense))
+            return search_level(table, split, sizes, offsets, n_rows)
 
         def counts(level: Level, target: str) -> tuple[np.ndarray, np.ndarray]:
             """(n, n_recent) and (d, d_recent) of each query's key at this level, each stacked [2, n], in
@@ -295,6 +327,10 @@ class HistoryAggregates:
             if root_counts is not None and not level and target in root_counts:
                 return root_counts[target]
             pos = positions[level]
+            if isinstance(pos, np.ndarray):  # a frozen level's answers per key
+                answers = self._frozen_answers(level)
+                assert answers is not None
+                return np.take(answers.n[target], pos, axis=1), np.take(answers.d[target], pos, axis=1)
             table = self.tables_[level]
             # np.take: a flat gather (indexing with the [3, n] array directly is slower on many rows)
             at_n, at_d = np.take(table.cum_n[target], pos.idx), np.take(table.cum_d[target], pos.idx)
@@ -358,7 +394,7 @@ class HistoryAggregates:
         if n_rows <= _ROW_BY_ROW_QUERIES:
             row_idx: dict[Level, list[list[int]]] = {}
             for level in level_uses:
-                row_idx[level] = search(level).idx.T.tolist()
+                row_idx[level] = search_level(self.tables_[level], split, sizes, offsets, n_rows).idx.T.tolist()
             for i in range(len(specs)):
                 finish_rows(i)
             return out

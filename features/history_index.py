@@ -30,6 +30,8 @@ __all__ = [
     "DAY_SPAN",
     "SMALL_QUERIES",
     "SORT_QUERIES_ABOVE",
+    "FROZEN_KEYS",
+    "KeyAnswers",
     "Keys",
     "Level",
     "LevelTable",
@@ -39,6 +41,9 @@ __all__ = [
     "encode_column",
     "fit_column",
     "fit_combine",
+    "key_answers",
+    "answer_columns",
+    "key_count",
     "search_level",
 ]
 
@@ -51,6 +56,11 @@ SORT_QUERIES_ABOVE = 65_536  # this many queries: sort them by (key, day) before
 # level is searched directly rather than through a per-day table. Both routes give identical codes and
 # positions (tests force each on the same inputs).
 SMALL_QUERIES = 64
+# A frozen snapshot asks every query as of one day, so each key's counts are fixed: a level with at most this many
+# keys answers from a table of them (`key_answers`), one search of a few cached keys per query instead of sorting
+# the queries and searching the history three times. Most claim-level keys (payer, provider, facility) and the
+# coarse line levels (procedure, family, section) are this small; a patient's or a payer x procedure's are not.
+FROZEN_KEYS = 1 << 16
 _NULL_CODE = 0  # column code of a null key value; seen values are 1..V; unseen at fit time = -1
 _UNSEEN = -1
 
@@ -308,6 +318,52 @@ def search_level(
         idx[2] = np.searchsorted(comp, at_t[order])
         return Positions(order, idx)
     return Positions(None, np.searchsorted(comp, base + offsets))
+
+
+class KeyAnswers(NamedTuple):
+    """A frozen level's counts per key, as of its snapshot day (`key_answers`)."""
+
+    keys: np.ndarray  # int64: the level's sorted distinct keys
+    # target -> [2, K + 1] float64: (all history, last window_days) per key; column K (no key, no history) is zero
+    n: dict[str, np.ndarray]
+    d: dict[str, np.ndarray]
+
+
+def key_answers(table: LevelTable, *, lo: int, t: int) -> KeyAnswers:
+    """What `search_level` and the counts give any query of each key with window start lo and day t: the same
+    three indices of each key and the same subtraction, done once per key instead of once per query."""
+    keys = np.unique(table.comp >> _DAY_BITS)
+    base = keys * DAY_SPAN
+    idx = np.stack([np.searchsorted(table.comp, base + offset) for offset in (0, lo, t)])
+
+    def per_key(cum: np.ndarray) -> np.ndarray:
+        at = np.take(cum, idx)
+        out = np.zeros((2, len(keys) + 1), dtype=np.float64)
+        out[:, :-1] = at[2] - at[:2]  # whole counts subtract exactly in int32, as the per-query route does
+        return out
+
+    return KeyAnswers(
+        keys,
+        {target: per_key(cum) for target, cum in table.cum_n.items()},
+        {target: per_key(cum) for target, cum in table.cum_d.items()},
+    )
+
+
+def key_count(table: LevelTable) -> int:
+    """How many distinct keys the level's history holds."""
+    keys = table.comp >> _DAY_BITS
+    return int(np.count_nonzero(keys[1:] != keys[:-1])) + 1 if len(keys) else 0
+
+
+def answer_columns(answers: KeyAnswers, key: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Each query's column of `answers`: its key's, or the last (zero) one for a key without history."""
+    n_keys = len(answers.keys)
+    if not n_keys:
+        return np.zeros(len(key), dtype=np.int64)
+    at = np.searchsorted(answers.keys, key)
+    hit = valid & (at < n_keys)
+    hit[hit] = answers.keys[at[hit]] == key[hit]
+    return np.where(hit, at, n_keys)
 
 
 def compact_table(table: LevelTable, cut: int) -> None:

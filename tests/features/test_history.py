@@ -319,3 +319,39 @@ def test_int32_sums_answer_exactly_as_float64_sums(
     pd.testing.assert_frame_equal(
         compact.transform(q_many, query_day=days_many), wide.transform(q_many, query_day=days_many), check_exact=True
     )
+
+
+@pytest.mark.parametrize("n_queries", [40, 3000])  # one thread, sorted search; levels searched on threads
+def test_a_frozen_levels_answers_per_key_are_the_searched_answers(n_queries: int) -> None:
+    """A frozen snapshot answers a level with few keys from a table of per-key counts: the same answers, bit for
+    bit, as sorting and searching every query, for seen, unseen and null keys, and at any query day."""
+    rng = np.random.default_rng(5)
+    rows = [
+        (PAYERS[rng.integers(3)], CODES[rng.integers(4)], int(rng.integers(0, 60)), float(rng.integers(2)), 0.25)
+        for _ in range(2000)
+    ]
+    q, days = queries_frame(
+        [(Q_PAYERS[rng.integers(4)], Q_CODES[rng.integers(5)], int(rng.integers(-5, 70))) for _ in range(n_queries)]
+    )
+    live = fitted(rows, window=7)
+    expected = live.transform(q, query_day=np.full(len(days), 45))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(history_index, "FROZEN_KEYS", 0)  # every level searched
+        searched = fitted(rows, window=7).freeze(as_of_day=45)
+        pd.testing.assert_frame_equal(searched.transform(q, query_day=days), expected, check_exact=True)
+        assert all(searched._frozen_answers(level) is None for level in searched.tables_)
+    frozen = fitted(rows, window=7).freeze(as_of_day=45)
+    pd.testing.assert_frame_equal(frozen.transform(q, query_day=days), expected, check_exact=True)
+    assert {level for level in frozen.tables_ if frozen._frozen_answers(level) is not None} == {
+        ("payer",),
+        ("payer", "code"),
+        ("code",),
+    }
+    assert live._frozen_answers(("payer",)) is None  # a live history's answers depend on each query's day
+    # freezing again later: the per-key answers follow the new snapshot day
+    pd.testing.assert_frame_equal(
+        frozen.freeze(as_of_day=52).transform(q, query_day=days),
+        live.transform(q, query_day=np.full(len(days), 52)),
+        check_exact=True,
+    )
+    assert expected["pc_n"].max() > 0 and expected["pc_n_recent"].max() > 0
