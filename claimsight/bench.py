@@ -303,7 +303,7 @@ def _score_stage(data: Path, home: Path) -> dict[str, Any]:
     from models.catalog import DENIAL_RISK
     from models.denial_risk import DenialRiskModel
     from models.mlflow_model import CHAMPION, download_model
-    from serving.batch_scoring import SCORING_TABLES, batch_features
+    from serving.batch_scoring import SCORING_TABLES, batch_features, batch_features_and_heads
     from training.tracking import configure
 
     settings = Settings(home=home)
@@ -334,13 +334,8 @@ def _score_stage(data: Path, home: Path) -> dict[str, Any]:
     release_unused_memory()
     # what `claimsight score` does with a nightly batch: each chunk's heads as soon as its matrix is filled
     t = time.perf_counter()
-    fs, p, _ = model.features_and_heads(
-        claims=claims,
-        lines=tables["claim_lines"],
-        context_claims=claims,
-        context_lines=tables["claim_lines"],
-        chunk_claims=options.chunk_claims,
-        threads=options.feature_threads,
+    fs, p, _ = batch_features_and_heads(
+        model, claims=claims, tables=tables, chunk_claims=options.chunk_claims, threads=options.feature_threads
     )
     end_to_end_s = time.perf_counter() - t
     del fs

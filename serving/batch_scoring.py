@@ -75,6 +75,28 @@ def batch_features(
     )
 
 
+def batch_features_and_heads(
+    model: DenialRiskModel,
+    *,
+    claims: pd.DataFrame,
+    tables: Mapping[str, pd.DataFrame],
+    chunk_claims: int | None,
+    threads: int = 1,
+    progress: Progress = silent,
+) -> tuple[FeatureSet, np.ndarray, np.ndarray]:
+    """`batch_features` without reason values, with both heads' answers scored chunk by chunk
+    (`DenialRiskModel.features_and_heads`)."""
+    return model.features_and_heads(
+        claims=claims,
+        lines=tables["claim_lines"],
+        context_claims=tables["claims"],
+        context_lines=tables["claim_lines"],
+        chunk_claims=chunk_claims,
+        threads=threads,
+        progress=progress,
+    )
+
+
 def score_claims(
     model: DenialRiskModel,
     *,
@@ -101,14 +123,8 @@ def score_claims(
     progress("features")
     categories = None
     if all_sent:
-        fs, p, categories = model.features_and_heads(
-            claims=claims,
-            lines=tables["claim_lines"],
-            context_claims=tables["claims"],
-            context_lines=tables["claim_lines"],
-            chunk_claims=chunk_claims,
-            threads=threads,
-            progress=progress,
+        fs, p, categories = batch_features_and_heads(
+            model, claims=claims, tables=tables, chunk_claims=chunk_claims, threads=threads, progress=progress
         )
     else:
         fs = batch_features(
