@@ -41,6 +41,7 @@ from features.history_index import (
     DAY_SPAN,
     SMALL_QUERIES,
     SORT_QUERIES_ABOVE,
+    AnswerColumns,
     KeyAnswers,
     Keys,
     Level,
@@ -50,6 +51,7 @@ from features.history_index import (
     as_days,
     compact_table,
     cumulative,
+    distinct_key_answers,
     encode_column,
     fit_column,
     fit_combine,
@@ -288,11 +290,16 @@ class HistoryAggregates:
         if hit is None or hit[0] is not table.comp or hit[1] != as_of:
             answers = None
             if key_count(table) <= history_index.FROZEN_KEYS:
-                # the window of `_answer`, computed the same way
-                lo = int(np.clip(as_of - int(self.window_days), 0, DAY_SPAN))
-                answers = key_answers(table, lo=lo, t=int(np.clip(as_of, 0, DAY_SPAN)))
+                lo, t = self._frozen_window()
+                answers = key_answers(table, lo=lo, t=t)
             hit = self._key_answers[level] = (table.comp, as_of, answers)
         return hit[2]
+
+    def _frozen_window(self) -> tuple[int, int]:
+        """(window start, day) of every query of a frozen snapshot: `_answer`'s, computed the same way."""
+        assert self.as_of_day_ is not None
+        as_of = int(self.as_of_day_)
+        return int(np.clip(as_of - int(self.window_days), 0, DAY_SPAN)), int(np.clip(as_of, 0, DAY_SPAN))
 
     def _answer(self, keys: Mapping[str, np.ndarray | pd.Series], t: np.ndarray) -> dict[str, np.ndarray]:
         specs, spec_levels, key_columns, level_uses = self._plan()
@@ -309,17 +316,23 @@ class HistoryAggregates:
         sizes = {c: len(v) for c, v in self.vocab_.items()}
 
         uses = dict(level_uses)
-        # a level's sorted-search positions, or for a frozen level with few keys each query's column of its answers
-        positions: dict[Level, Positions | np.ndarray] = {}
+        # a level's sorted-search positions, or for a frozen level each query's column of its keys' answers
+        positions: dict[Level, Positions | AnswerColumns] = {}
         # few queries: the global level's counts per target serve every spec with that target
         root_counts: dict[str, tuple[np.ndarray, np.ndarray]] | None = {} if n_rows <= SMALL_QUERIES else None
 
-        def search(level: Level) -> Positions | np.ndarray:
+        def search(level: Level) -> Positions | AnswerColumns:
             table = self.tables_[level]
+            if self.as_of_day_ is None or not table.columns:
+                return search_level(table, split, sizes, offsets, n_rows)
             answers = self._frozen_answers(level)
-            if answers is not None:
-                return answer_columns(answers, *transform_combine(table.columns, split, sizes, n_rows, table.dense))
-            return search_level(table, split, sizes, offsets, n_rows)
+            if answers is None and n_rows <= SMALL_QUERIES:  # a claim's lines: three searches cost less than a hash
+                return search_level(table, split, sizes, offsets, n_rows)
+            key, valid = transform_combine(table.columns, split, sizes, n_rows, table.dense)
+            if answers is not None:  # every key's answers are kept
+                return AnswerColumns(answers, answer_columns(answers, key, valid))
+            lo, day = self._frozen_window()
+            return distinct_key_answers(table, key, valid, lo=lo, t=day)
 
         def counts(level: Level, target: str) -> tuple[np.ndarray, np.ndarray]:
             """(n, n_recent) and (d, d_recent) of each query's key at this level, each stacked [2, n], in
@@ -327,10 +340,9 @@ class HistoryAggregates:
             if root_counts is not None and not level and target in root_counts:
                 return root_counts[target]
             pos = positions[level]
-            if isinstance(pos, np.ndarray):  # a frozen level's answers per key
-                answers = self._frozen_answers(level)
-                assert answers is not None
-                return np.take(answers.n[target], pos, axis=1), np.take(answers.d[target], pos, axis=1)
+            if isinstance(pos, AnswerColumns):  # a frozen level's answers per key
+                answers, column = pos
+                return np.take(answers.n[target], column, axis=1), np.take(answers.d[target], column, axis=1)
             table = self.tables_[level]
             # np.take: a flat gather (indexing with the [3, n] array directly is slower on many rows)
             at_n, at_d = np.take(table.cum_n[target], pos.idx), np.take(table.cum_d[target], pos.idx)

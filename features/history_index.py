@@ -31,6 +31,7 @@ __all__ = [
     "SMALL_QUERIES",
     "SORT_QUERIES_ABOVE",
     "FROZEN_KEYS",
+    "AnswerColumns",
     "KeyAnswers",
     "Keys",
     "Level",
@@ -38,6 +39,7 @@ __all__ = [
     "Positions",
     "as_days",
     "compact_table",
+    "distinct_key_answers",
     "encode_column",
     "fit_column",
     "fit_combine",
@@ -329,10 +331,21 @@ class KeyAnswers(NamedTuple):
     d: dict[str, np.ndarray]
 
 
-def key_answers(table: LevelTable, *, lo: int, t: int) -> KeyAnswers:
+class AnswerColumns(NamedTuple):
+    """Queries of a frozen level answered per key: query i's counts are column `column[i]` of `answers`."""
+
+    answers: KeyAnswers
+    column: np.ndarray  # int64, one per query
+
+
+def key_answers(table: LevelTable, *, lo: int, t: int, keys: np.ndarray | None = None) -> KeyAnswers:
     """What `search_level` and the counts give any query of each key with window start lo and day t: the same
-    three indices of each key and the same subtraction, done once per key instead of once per query."""
-    keys = np.unique(table.comp >> _DAY_BITS)
+    three indices of each key and the same subtraction, done once per key instead of once per query.
+
+    `keys`: these sorted keys (-1: a key the history cannot hold, answered zero as `search_level` answers it)
+    instead of every key of the level."""
+    if keys is None:
+        keys = np.unique(table.comp >> _DAY_BITS)
     base = keys * DAY_SPAN
     idx = np.stack([np.searchsorted(table.comp, base + offset) for offset in (0, lo, t)])
 
@@ -353,6 +366,20 @@ def key_count(table: LevelTable) -> int:
     """How many distinct keys the level's history holds."""
     keys = table.comp >> _DAY_BITS
     return int(np.count_nonzero(keys[1:] != keys[:-1])) + 1 if len(keys) else 0
+
+
+def distinct_key_answers(table: LevelTable, key: np.ndarray, valid: np.ndarray, *, lo: int, t: int) -> AnswerColumns:
+    """A frozen level's answers to many queries, computed once per distinct key among them.
+
+    A frozen snapshot answers every query as of one day, so queries with the same key get the same counts: the
+    keys are hashed (pandas' int64 table, no sort of the queries), only the distinct ones are sorted and searched,
+    and each query takes its key's column. For a level with too many keys to keep every key's answers
+    (`FROZEN_KEYS`), this costs a hash of the queries where sorting them cost three times as much."""
+    codes, distinct = pd.factorize(np.where(valid, key, -1))
+    order = np.argsort(distinct)
+    rank = np.empty(len(distinct), dtype=np.int64)
+    rank[order] = np.arange(len(distinct))
+    return AnswerColumns(key_answers(table, lo=lo, t=t, keys=distinct[order]), rank[codes])
 
 
 def answer_columns(answers: KeyAnswers, key: np.ndarray, valid: np.ndarray) -> np.ndarray:

@@ -323,8 +323,9 @@ def test_int32_sums_answer_exactly_as_float64_sums(
 
 @pytest.mark.parametrize("n_queries", [40, 3000])  # one thread, sorted search; levels searched on threads
 def test_a_frozen_levels_answers_per_key_are_the_searched_answers(n_queries: int) -> None:
-    """A frozen snapshot answers a level with few keys from a table of per-key counts: the same answers, bit for
-    bit, as sorting and searching every query, for seen, unseen and null keys, and at any query day."""
+    """A frozen snapshot answers a level with few keys from a table of per-key counts, and a level with many keys
+    once per distinct key among the queries: the same answers, bit for bit, as the live history at the snapshot
+    day, for seen, unseen and null keys, and at any query day."""
     rng = np.random.default_rng(5)
     rows = [
         (PAYERS[rng.integers(3)], CODES[rng.integers(4)], int(rng.integers(0, 60)), float(rng.integers(2)), 0.25)
@@ -336,7 +337,7 @@ def test_a_frozen_levels_answers_per_key_are_the_searched_answers(n_queries: int
     live = fitted(rows, window=7)
     expected = live.transform(q, query_day=np.full(len(days), 45))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(history_index, "FROZEN_KEYS", 0)  # every level searched
+        mp.setattr(history_index, "FROZEN_KEYS", 0)  # every level answered per distinct key (40: searched)
         searched = fitted(rows, window=7).freeze(as_of_day=45)
         pd.testing.assert_frame_equal(searched.transform(q, query_day=days), expected, check_exact=True)
         assert all(searched._frozen_answers(level) is None for level in searched.tables_)
