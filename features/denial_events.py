@@ -67,7 +67,8 @@ def claim_key_columns(claims: Columns) -> Columns:
     verified = claims["eligibility_verified"]
     out["verified"] = pick(("unverified", "verified", "unknown"), np.nan_to_num(verified, nan=2.0).astype(int))
     out["service_month"] = service_month_text(claims["service_from"])
-    out["patient_key"] = patient_keys(claims["patient_id"])  # never the id itself: features/patient_keys.py
+    # never the id itself (features/patient_keys.py); a chunk of a batch brings its claims' keys, hashed for the batch
+    out["patient_key"] = claims["patient_key"] if "patient_key" in claims else patient_keys(claims["patient_id"])
     return out
 
 

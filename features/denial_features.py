@@ -67,7 +67,7 @@ from features.learned_policies import (
 )
 from features.learned_policies import SPEC as COVERAGE_SPEC
 from features.memory import release_unused_memory
-from features.patient_keys import PatientKeyMismatch, key_fingerprint
+from features.patient_keys import PatientKeyMismatch, key_fingerprint, patient_keys
 from features.progress import Progress, silent
 
 __all__ = [
@@ -263,10 +263,14 @@ class DenialFeatureBuilder:
             """The scored claims of this run of `ids`."""
             return take_rows(claims, part if positions is None else positions[part])
 
-        every_id = claims["claim_id"]
-        if positions is not None:
-            every_id = every_id[positions] if isinstance(every_id, np.ndarray) else every_id.iloc[positions]
-        ids = text_array(every_id)
+        def every(name: str) -> pd.Series | np.ndarray:
+            """A column of the scored claims, in order."""
+            values = claims[name]
+            if positions is None:
+                return values
+            return values[positions] if isinstance(values, np.ndarray) else values.iloc[positions]
+
+        ids = text_array(every("claim_id"))
         check_unique_ids(ids, what="claims")
         n = len(ids)
         extra: np.ndarray | None = None  # scored claims missing from the context (None: the claims are the context)
@@ -305,11 +309,14 @@ class DenialFeatureBuilder:
         unsent_claims = None if extra is None else take_rows(claims, np.flatnonzero(extra))
         unsent_keys = None if unsent_claims is None else claim_columns(unsent_claims, _CONTEXT_KEYS)
         duplicates = DuplicateIndex(_context_line_keys(sent, unsent_keys, sources)).counts
+        # a patient's claims fall in many chunks: each patient is hashed once for the batch, not once per chunk
+        patient_key = patient_keys(every("patient_id"))
         # the matrix is filled a chunk at a time: never every chunk's matrix beside the whole one
         X = np.empty((n, len(FEATURE_NAMES)), dtype=np.float32)
 
         def build(start: int, part_sources: list[Table]) -> FeatureSet:
             part = claim_columns(scored(slice(start, start + chunk_claims)))
+            part["patient_key"] = patient_key[start : start + chunk_claims]
             fs = self._features(part, line_rows(part, part_sources), duplicates=duplicates, reasons=reasons)
             X[start : start + len(fs.X)] = fs.X
             return replace(fs, X=X[start : start + len(fs.X)])
