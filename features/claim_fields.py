@@ -279,18 +279,21 @@ def apply_payer_rules(claims: Columns, rows: Columns, rules: PayerRules) -> None
 
     The rule helpers are positional and only factorize what they are given, so plain arrays go in: a
     Series around each would triple their cost for one claim."""
+    line_payers, line_plans = cast(pd.Series, rows["payer_id"]), cast(pd.Series, rows["plan_type"])
+    claim_payers, claim_plans = cast(pd.Series, claims["payer_id"]), cast(pd.Series, claims["plan_type"])
+    line_groups = rules.resolve_groups(line_payers, line_plans)  # once for the lines' two rules, once for the claims'
+    claim_groups = rules.resolve_groups(claim_payers, claim_plans)
     rows["auth_needed"] = rules.auth_required(
-        cast(pd.Series, rows["payer_id"]), cast(pd.Series, rows["plan_type"]), cast(pd.Series, rows["procedure_code"])
+        line_payers, line_plans, cast(pd.Series, rows["procedure_code"]), resolved=line_groups
     )
-    claims["filing_limit"] = rules.timely_filing_days(
-        cast(pd.Series, claims["payer_id"]), cast(pd.Series, claims["plan_type"])
-    ).astype(np.float64)
-    claims["referral_required"] = rules.referral_required(
-        cast(pd.Series, claims["payer_id"]), cast(pd.Series, claims["plan_type"])
+    claims["filing_limit"] = rules.timely_filing_days(claim_payers, claim_plans, resolved=claim_groups).astype(
+        np.float64
     )
+    claims["referral_required"] = rules.referral_required(claim_payers, claim_plans, resolved=claim_groups)
     flags = rules.edit_flags(
-        payer_ids=cast(pd.Series, rows["payer_id"]),
-        plan_types=cast(pd.Series, rows["plan_type"]),
+        payer_ids=line_payers,
+        plan_types=line_plans,
+        resolved=line_groups,
         procedure_codes=rows["procedure_code"],
         modifier_keys=rows["modifier_key"],
         line_dx=rows["line_dx"],

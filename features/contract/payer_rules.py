@@ -56,6 +56,7 @@ __all__ = [
     "PayerEntry",
     "PayerRules",
     "PayerRulesError",
+    "ResolvedGroups",
     "ResolvedRule",
     "RuleDefaults",
     "RuleFields",
@@ -74,15 +75,26 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------
 
 
-def _range_mask(codes: npt.NDArray[np.str_], ranges: Iterable[tuple[str, str]]) -> npt.NDArray[np.bool_]:
+def _range_mask(
+    codes: npt.NDArray[np.str_], ranges: Iterable[tuple[str, str]], *, order: npt.NDArray[np.intp] | None = None
+) -> npt.NDArray[np.bool_]:
     """Codes (normalised) inside any inclusive range: same length and between the bounds as text, so HCPCS
-    letters compare the way CPT digits do."""
+    letters compare the way CPT digits do.
+
+    The codes are sorted (`order`: their argsort, when the caller matches them against many lists) and each
+    range is two binary searches: a payer's authorization list holds dozens of ranges, and comparing every code
+    with every bound cost most of the rule work per claim batch."""
     mask = np.zeros(codes.shape, dtype=bool)
     if codes.size == 0:
         return mask
-    lengths = np.char.str_len(codes)
+    if order is None:
+        order = np.argsort(codes, kind="stable")
+    ordered = codes[order]
+    lengths = np.char.str_len(ordered)
     for lo, hi in ranges:
-        mask |= (lengths == len(lo)) & (codes >= lo) & (codes <= hi)
+        start, stop = np.searchsorted(ordered, lo, side="left"), np.searchsorted(ordered, hi, side="right")
+        if start < stop:  # lo <= code <= hi as text; of those, the codes as long as the bound
+            mask[order[start:stop][lengths[start:stop] == len(lo)]] = True
     return mask
 
 
@@ -169,9 +181,11 @@ class ResolvedRule:
         code = _normalise_code(procedure_code)
         return any(len(code) == len(lo) and lo <= code <= hi for lo, hi in self._ranges)
 
-    def auth_mask(self, codes: npt.NDArray[np.str_]) -> npt.NDArray[np.bool_]:
-        """``requires_auth`` for an array of already-normalised codes, by vectorised string comparison."""
-        return _range_mask(codes, self._ranges)
+    def auth_mask(
+        self, codes: npt.NDArray[np.str_], *, order: npt.NDArray[np.intp] | None = None
+    ) -> npt.NDArray[np.bool_]:
+        """``requires_auth`` for an array of already-normalised codes (`order`: their argsort, if known)."""
+        return _range_mask(codes, self._ranges, order=order)
 
     def guardrail_for(self, *, group_code: str, carc: str, remark_codes: str | None) -> Guardrail | None:
         """The first guardrail (payer's own first) matching this adjustment, or None."""
@@ -182,6 +196,10 @@ class ResolvedRule:
             if guardrail.matches(group_code=group, carc=reason, remark_codes=remarks):
                 return guardrail
         return None
+
+
+# (group index per row, the resolved rule of each group): `PayerRules.resolve_groups`
+ResolvedGroups = tuple[npt.NDArray[np.intp], list[ResolvedRule]]
 
 
 class PayerRules:
@@ -273,9 +291,7 @@ class PayerRules:
 
     # -- vectorised helpers: loop over unique (payer, plan type) pairs, never over rows ---------------
 
-    def resolve_groups(
-        self, payer_ids: pd.Series, plan_types: pd.Series
-    ) -> tuple[npt.NDArray[np.intp], list[ResolvedRule]]:
+    def resolve_groups(self, payer_ids: pd.Series, plan_types: pd.Series) -> ResolvedGroups:
         """(group index per row, the resolved rule of each group): one lookup per distinct (payer, plan)."""
         if len(payer_ids) != len(plan_types):
             raise ValueError("payer_ids and plan_types must have the same length")
@@ -292,19 +308,29 @@ class PayerRules:
             rules.append(self._lookup(payer, plan))
         return np.asarray(group_codes, dtype=np.intp), rules
 
-    def timely_filing_days(self, payer_ids: pd.Series, plan_types: pd.Series) -> npt.NDArray[np.int64]:
-        """Per row timely filing limit (days), positional; equal to ``lookup`` row by row."""
-        groups, rules = self.resolve_groups(payer_ids, plan_types)
+    def timely_filing_days(
+        self, payer_ids: pd.Series, plan_types: pd.Series, *, resolved: ResolvedGroups | None = None
+    ) -> npt.NDArray[np.int64]:
+        """Per row timely filing limit (days), positional; equal to ``lookup`` row by row. `resolved`: these rows'
+        `resolve_groups`, when the caller has them."""
+        groups, rules = resolved or self.resolve_groups(payer_ids, plan_types)
         per_group = np.array([r.timely_filing_days for r in rules], dtype=np.int64)
         return per_group[groups]
 
-    def referral_required(self, payer_ids: pd.Series, plan_types: pd.Series) -> npt.NDArray[np.bool_]:
+    def referral_required(
+        self, payer_ids: pd.Series, plan_types: pd.Series, *, resolved: ResolvedGroups | None = None
+    ) -> npt.NDArray[np.bool_]:
         """Per row: does the claim's payer ask for a referral number (REF*9F)? Positional."""
-        groups, rules = self.resolve_groups(payer_ids, plan_types)
+        groups, rules = resolved or self.resolve_groups(payer_ids, plan_types)
         return np.array([r.referral_required for r in rules], dtype=bool)[groups]
 
     def auth_required(
-        self, payer_ids: pd.Series, plan_types: pd.Series, procedure_codes: pd.Series
+        self,
+        payer_ids: pd.Series,
+        plan_types: pd.Series,
+        procedure_codes: pd.Series,
+        *,
+        resolved: ResolvedGroups | None = None,
     ) -> npt.NDArray[np.bool_]:
         """Per row: does this procedure need prior authorization under its payer's rules? Positional.
 
@@ -313,11 +339,12 @@ class PayerRules:
         """
         if len(procedure_codes) != len(payer_ids):
             raise ValueError("procedure_codes must have the same length as payer_ids")
-        groups, rules = self.resolve_groups(payer_ids, plan_types)
+        groups, rules = resolved or self.resolve_groups(payer_ids, plan_types)
         c_codes, c_uniques = pd.factorize(procedure_codes)
         codes = np.array([_normalise_code(c) for c in c_uniques], dtype=np.str_)
         if codes.size == 0:
             codes = np.array([], dtype="<U1")
+        order = np.argsort(codes, kind="stable")  # sorted once for every authorization list
         masks: list[npt.NDArray[np.bool_]] = []
         mask_of: dict[tuple[str, ...], int] = {}
         group_mask = np.empty(len(rules), dtype=np.intp)
@@ -326,7 +353,7 @@ class PayerRules:
             if idx is None:
                 idx = mask_of[rule.auth_required] = len(masks)
                 # the extra trailing False column is where missing codes (factorize code -1) land
-                masks.append(np.append(rule.auth_mask(codes), False))
+                masks.append(np.append(rule.auth_mask(codes, order=order), False))
             group_mask[i] = idx
         if not masks:
             return np.zeros(len(payer_ids), dtype=bool)
@@ -344,6 +371,7 @@ class PayerRules:
         claim_pos: npt.NDArray[np.intp],
         n_claims: int,
         service_days: npt.NDArray[np.int64] | None = None,
+        resolved: ResolvedGroups | None = None,
     ) -> dict[str, npt.NDArray[np.bool_]]:
         """Per line, which written pre-submission edit it breaks (positional; all False without edits):
 
@@ -356,13 +384,14 @@ class PayerRules:
           (`service_days`, days since 1970-01-01) is on or after the termination date (never without dates).
 
         Only the (payer, plan type) groups whose rule sets an edit are looked at, so a library without
-        edits costs one resolution per group."""
+        edits costs one resolution per group. The code set's deletions usually come from one layer (the
+        defaults) for every group: the groups sharing a deletion list are checked together."""
         n = len(payer_ids)
         out = {
             k: np.zeros(n, dtype=bool)
             for k in ("modifier_missing", "pair_bundled", "dx_unsupported", "code_terminated")
         }
-        groups, rules = self.resolve_groups(payer_ids, plan_types)
+        groups, rules = resolved or self.resolve_groups(payer_ids, plan_types)
         active = [
             i
             for i, r in enumerate(rules)
@@ -372,8 +401,13 @@ class PayerRules:
             return out
         found, distinct = pd.factorize(np.asarray(procedure_codes, dtype=object))  # each distinct code once
         codes = np.array([*(_normalise_code(c) for c in distinct), ""], dtype=object)[found]  # -1: missing -> ""
+        sharing: dict[int, tuple[Mapping[str, dt.date], list[int]]] = {}  # id of a deletion list -> its groups
         for i in active:
             rule = rules[i]
+            if rule.code_terminated and service_days is not None:
+                sharing.setdefault(id(rule.code_terminated), (rule.code_terminated, []))[1].append(i)
+            if not (rule.modifier_required or rule.denied_together or rule.dx_not_supporting):
+                continue
             in_group = groups == i
             for code, mods in rule.modifier_required.items():
                 at = np.flatnonzero(in_group & (codes == code))
@@ -389,8 +423,11 @@ class PayerRules:
                 dx = [_normalise_code(d).replace(".", "") for d in line_dx[at]]
                 hit = np.array([any(d.startswith(p) for p in prefixes) if d else False for d in dx], dtype=bool)
                 out["dx_unsupported"][at[hit]] = True
-            if rule.code_terminated and service_days is not None:
-                _flag_terminated(out["code_terminated"], rule.code_terminated, in_group, codes, service_days)
+        for terminated, members in sharing.values():
+            assert service_days is not None
+            in_groups = np.zeros(len(rules), dtype=bool)
+            in_groups[members] = True
+            _flag_terminated(out["code_terminated"], terminated, in_groups[groups], codes, service_days)
         return out
 
 

@@ -441,6 +441,25 @@ def test_auth_mask_agrees_with_requires_auth(codes: list[str]) -> None:
     assert got.tolist() == [rule.requires_auth(c) for c in codes]
 
 
+_CODE_TEXT = st.text(alphabet="0129AJZ", min_size=1, max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    codes=st.lists(_CODE_TEXT, max_size=40),
+    ranges=st.lists(st.tuples(_CODE_TEXT, _CODE_TEXT), max_size=6),
+)
+def test_range_mask_is_the_comparison_of_every_code_with_every_range(
+    codes: list[str], ranges: list[tuple[str, str]]
+) -> None:
+    """The sorted search gives, code by code, what comparing the code with each range's bounds gives: as long as
+    the lower bound and between the bounds as text (bounds of other lengths, reversed and empty ranges too)."""
+    from features.contract.payer_rules import _range_mask
+
+    got = _range_mask(np.array(codes, dtype=np.str_), ranges)
+    assert got.tolist() == [any(len(c) == len(lo) and lo <= c <= hi for lo, hi in ranges) for c in codes]
+
+
 # -- override files and round trip ------------------------------------------------------------------------
 
 
