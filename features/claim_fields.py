@@ -31,6 +31,7 @@ from features.columns import (
 from features.contract.payer_rules import PayerRules
 from features.diagnosis_blocks import diagnosis_block
 from features.prevention.groups import procedure_group_of, procedure_section_of
+from features.text_codes import remember, spread, text_codes
 
 if TYPE_CHECKING:  # the index reads `day_number` from here
     from features.duplicate_index import DuplicateCounts
@@ -162,19 +163,20 @@ def line_rows(claims: Columns, sources: Sequence[Table]) -> Columns:
         cols = {k: np.concatenate([part[k] for part in col_parts]) for k in col_parts[0]}
     order = np.lexsort((cols["line_number"], claim_ranks(ids)[claim_pos]))  # stable; NaN line numbers last
     claim_pos, source_row = claim_pos[order], source_row[order]
-    out: Columns = {k: v[order] for k, v in cols.items()}
+    # gathers of text keep what their source's hashing found (features.text_codes): each key is read many times
+    out: Columns = {k: spread(v, order) for k, v in cols.items()}
     out["claim_pos"], out["source_row"] = claim_pos, source_row
     for name in LINE_CLAIM_COLUMNS:
-        out[name] = claims[name][claim_pos]
-    out["rendering_npi"] = rendering_clinician(out)  # history keys by the clinician who rendered
+        out[name] = spread(claims[name], claim_pos)
+    out["rendering_npi"] = remember(rendering_clinician(out))  # history keys by the clinician who rendered
 
     code = out["procedure_code"]
-    out["proc_family"] = per_distinct(code, _family)
-    out["modifier_key"] = modifier_keys(out["modifiers"])
+    out["proc_family"] = remember(per_distinct(code, _family))
+    out["modifier_key"] = remember(modifier_keys(out["modifiers"]))
     out["units_key"] = units_keys(out["units"])
     plan = out["plan_type"].copy()
     plan[pd.isna(plan)] = "unknown"
-    out["plan_type"] = plan
+    out["plan_type"] = remember(plan)
     out["has_auth"] = np.array(["no_auth", "auth"], dtype=object)[(~pd.isna(out["prior_auth_number"])).astype(int)]
     # Context from the rest of the claim: payers bundle pairs of codes and want modifier 25 on an E/M
     # billed beside a procedure, so a line's outcome depends on its neighbours.
@@ -182,15 +184,15 @@ def line_rows(claims: Columns, sources: Sequence[Table]) -> Columns:
     prev = np.empty(len(code), dtype=object)
     prev[1:] = code[:-1]
     prev[~same_claim] = "-"
-    out["prev_code"] = prev
+    out["prev_code"] = remember(prev)
     out["claim_families"] = families_per_claim(out["proc_family"], claim_pos, len(ids))[claim_pos]
-    out["proc_section"] = per_distinct(code, procedure_section_of)
-    out["companion_group"] = companion_of(per_distinct(code, procedure_group_of), out["charge"], claim_pos)
-    out["other_sections"] = other_sections(out["proc_section"], claim_pos)
-    out["line_dx"] = pointed_diagnosis(out["diagnosis_codes"], out["diagnosis_pointers"])
-    out["dx_chapter"] = per_distinct(out["line_dx"], lambda dx: dx[:1])
-    out["dx_category"] = per_distinct(out["line_dx"], lambda dx: dx[:3])
-    out["dx_block"] = per_distinct(out["line_dx"], diagnosis_block)
+    out["proc_section"] = remember(per_distinct(code, procedure_section_of))
+    out["companion_group"] = remember(companion_of(per_distinct(code, procedure_group_of), out["charge"], claim_pos))
+    out["other_sections"] = remember(other_sections(out["proc_section"], claim_pos))
+    out["line_dx"] = remember(pointed_diagnosis(out["diagnosis_codes"], out["diagnosis_pointers"]))
+    out["dx_chapter"] = remember(per_distinct(out["line_dx"], lambda dx: dx[:1]))
+    out["dx_category"] = remember(per_distinct(out["line_dx"], lambda dx: dx[:3]))
+    out["dx_block"] = remember(per_distinct(out["line_dx"], diagnosis_block))
     return out
 
 
@@ -248,7 +250,7 @@ def other_sections(sections: np.ndarray, claim_pos: np.ndarray) -> np.ndarray:
 
 def families_per_claim(families: np.ndarray, claim_pos: np.ndarray, n_claims: int) -> np.ndarray:
     """Distinct non-missing procedure families per claim (0 for a claim without lines)."""
-    codes, uniques = pd.factorize(families)
+    codes, uniques = text_codes(families)
     ok = codes >= 0
     pairs = np.sort(claim_pos[ok] * (len(uniques) + 1) + codes[ok])
     distinct = pairs[np.r_[True, pairs[1:] != pairs[:-1]]] if len(pairs) else pairs

@@ -22,6 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from features.text_codes import remember, text_codes
+
 __all__ = [
     "ColumnTable",
     "Table",
@@ -157,8 +159,24 @@ def text_array(values: pd.Series | np.ndarray) -> np.ndarray:
         else:
             return out
     elif isinstance(values.dtype, pd.StringDtype):
+        if values.dtype.storage == "pyarrow":
+            return _arrow_text(values)
         return values.array.to_numpy(dtype=object, na_value=None)
     return _none_for_missing(values.astype("string").to_numpy(dtype=object))
+
+
+def _arrow_text(values: pd.Series) -> np.ndarray:
+    """An Arrow-backed text column as an object array through Arrow's dictionary encoding: one Python string per
+    distinct value (gathered to every row) instead of one per row, and the encoding is `pd.factorize`'s answer
+    (codes in order of first appearance, -1 for null), remembered beside the array for every later reader."""
+    arr = pa.array(values.array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    encoded = pc.dictionary_encode(arr)
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.intp)
+    distinct = np.empty(len(encoded.dictionary) + 1, dtype=object)
+    distinct[:-1] = encoded.dictionary.to_numpy(zero_copy_only=False)  # the trailing None: where -1 lands
+    return remember(distinct[codes], codes=(codes, distinct[:-1]))
 
 
 def _none_for_missing(arr: np.ndarray) -> np.ndarray:
@@ -272,7 +290,7 @@ def per_distinct(values: np.ndarray, rule: Callable[[str], object]) -> np.ndarra
     if len(values) <= SMALL_INPUT:
         out[:] = [None if v is None else rule(v) for v in values]
         return out
-    codes, uniques = pd.factorize(values)  # missing -> -1 -> the trailing None
+    codes, uniques = text_codes(values)  # missing -> -1 -> the trailing None
     mapped = np.empty(len(uniques) + 1, dtype=object)
     mapped[:-1] = [rule(u) for u in uniques]
     out[:] = mapped[codes]
@@ -316,6 +334,6 @@ def lookup_codes(values: np.ndarray, index: Mapping[str, int]) -> np.ndarray:
     """index[value] as float64 for every value of an object array; NaN when missing or not in the index."""
     if len(values) <= SMALL_INPUT:
         return np.array([np.nan if v is None else index.get(v, np.nan) for v in values], dtype=np.float64)
-    codes, uniques = pd.factorize(values)  # missing -> -1 -> the trailing NaN
+    codes, uniques = text_codes(values)  # missing -> -1 -> the trailing NaN
     mapped = np.array([*(index.get(u, np.nan) for u in uniques), np.nan], dtype=np.float64)
     return mapped[codes]

@@ -310,7 +310,7 @@ class DenialFeatureBuilder:
         unsent_keys = None if unsent_claims is None else claim_columns(unsent_claims, _CONTEXT_KEYS)
         duplicates = DuplicateIndex(_context_line_keys(sent, unsent_keys, sources)).counts
         # a patient's claims fall in many chunks: each patient is hashed once for the batch, not once per chunk
-        patient_key = patient_keys(every("patient_id"))
+        patient_key = patient_keys(text_array(every("patient_id")))
         # the matrix is filled a chunk at a time: never every chunk's matrix beside the whole one
         X = np.empty((n, len(FEATURE_NAMES)), dtype=np.float32)
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from features.claim_fields import day_number
+from features.text_codes import text_codes
 
 __all__ = ["KEY_COLUMNS", "DuplicateCounts", "DuplicateIndex", "duplicate_counts"]
 
@@ -54,8 +55,13 @@ class DuplicateIndex:
         found = np.ones(n, dtype=bool)
         for col, levels, step in zip(KEY_COLUMNS, self.levels, self.steps, strict=True):
             values = lines[col]
-            missing = np.asarray(pd.isna(values), dtype=bool)
-            codes = levels.get_indexer(pd.Index(values, dtype=levels.dtype, copy=False))
+            if values.dtype == object and levels.dtype == object:  # text: each distinct value looked up once
+                value_codes, distinct = text_codes(values)
+                missing = value_codes < 0
+                codes = np.append(levels.get_indexer(pd.Index(distinct, dtype=object)), -1)[value_codes]
+            else:
+                missing = np.asarray(pd.isna(values), dtype=bool)
+                codes = levels.get_indexer(pd.Index(values, dtype=levels.dtype, copy=False))
             found &= (codes >= 0) | missing  # a value the context never had: nothing to match
             key = key * np.int64(len(levels) + 1) + np.where(missing, 0, codes + 1)
             at = np.minimum(np.searchsorted(step, key), len(step) - 1)

@@ -26,6 +26,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from features.text_codes import text_codes
+
 __all__ = [
     "DAY_SPAN",
     "SMALL_QUERIES",
@@ -189,7 +191,7 @@ def _encode_objects(values: np.ndarray, lookup: Mapping[str, int]) -> np.ndarray
             else:
                 return None
         return out
-    inverse, uniques = pd.factorize(values, use_na_sentinel=True)  # every null -> -1
+    inverse, uniques = text_codes(values)  # every null -> -1
     if not all(isinstance(u, str) for u in uniques):
         return None
     per_unique = np.array([lookup.get(u, _UNSEEN) for u in uniques] + [_NULL_CODE], dtype=np.int64)

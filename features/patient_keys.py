@@ -21,6 +21,8 @@ import hmac
 import numpy as np
 import pandas as pd
 
+from features.text_codes import text_codes
+
 __all__ = ["DEVELOPMENT_PATIENT_KEY", "PatientKeyMismatch", "key_fingerprint", "patient_keys", "use_patient_key"]
 
 DEVELOPMENT_PATIENT_KEY = "claimsight-development-patient-key-not-for-production"
@@ -51,8 +53,7 @@ def patient_keys(patient_ids: np.ndarray | pd.Series) -> np.ndarray:
     """The keyed hash of each patient id (object array of hex text; a missing id stays None)."""
     if len(patient_ids) <= 16:  # one claim at serving: no pandas machinery for a handful of ids
         return np.array([None if pd.isna(i) else _hash(str(i)) for i in patient_ids] + [None], dtype=object)[:-1]
-    ids = pd.Series(np.asarray(patient_ids, dtype=object), dtype=object)
-    codes, uniques = pd.factorize(ids, use_na_sentinel=True)
+    codes, uniques = text_codes(np.asarray(patient_ids, dtype=object))  # an array read for the features: hashed once
     hashed = np.array([_hash(str(u)) for u in uniques] + [None], dtype=object)
     return hashed[codes]  # the sentinel -1 picks the trailing None
 

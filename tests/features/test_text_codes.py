@@ -1,0 +1,82 @@
+"""`text_codes` is `pd.factorize` whatever route an array took: read through Arrow, spread from a claim column, or
+remembered and asked again; a remembered array cannot change under its answer."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from features import text_codes as memo
+from features.columns import text_array
+from features.text_codes import remember, spread, text_codes
+
+VALUES = st.one_of(st.none(), st.sampled_from(["P1", "P2", "99213", "", "é", "J1234 "]))
+
+
+def factorized(values: np.ndarray) -> tuple[list[int], list[object]]:
+    codes, uniques = pd.factorize(values)
+    return codes.tolist(), list(uniques)
+
+
+def answer(values: np.ndarray) -> tuple[list[int], list[object]]:
+    codes, uniques = text_codes(values)
+    return codes.tolist(), list(uniques)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    values=st.lists(VALUES, min_size=65, max_size=200),
+    rows=st.lists(st.integers(0, 64), min_size=65, max_size=300),
+    again=st.lists(st.integers(0, 64), min_size=65, max_size=120),
+)
+def test_every_route_gives_pandas_factorization(values: list[str | None], rows: list[int], again: list[int]) -> None:
+    """Arrow's dictionary encoding, a spread (rows repeated, skipped and reordered, nulls among them) and a spread
+    of a spread give the codes and distinct values, in order of first appearance, that hashing the strings gives."""
+    column = pd.Series(values, dtype=pd.StringDtype("pyarrow"))
+    read = text_array(column)
+    plain = np.array(values, dtype=object)
+    assert read.tolist() == plain.tolist()
+    assert answer(read) == factorized(plain)
+    assert answer(read) == factorized(plain)  # asked twice: the remembered answer
+    at = np.array(rows, dtype=np.intp)
+    lines = spread(read, at)
+    assert lines.tolist() == plain[at].tolist()
+    assert answer(lines) == factorized(plain[at])
+    twice = spread(lines, np.array(again, dtype=np.intp))
+    assert answer(twice) == factorized(plain[at][again])
+
+
+def test_a_remembered_array_is_read_only_and_forgotten_with_it() -> None:
+    values = remember(np.array(["a", "b", None] * 30, dtype=object))
+    with pytest.raises(ValueError, match="read-only"):
+        values[0] = "changed"
+    assert answer(values) == factorized(np.array(["a", "b", None] * 30, dtype=object))
+    before = len(memo._known)
+    del values
+    gc.collect()
+    assert len(memo._known) == before - 1
+
+
+def test_short_and_unremembered_arrays_are_hashed_each_time() -> None:
+    """One claim's columns stay writable and unremembered; an array nobody remembered gets pandas' answer."""
+    short = remember(np.array(["a", None], dtype=object))
+    short[0] = "b"  # still writable
+    assert answer(short) == ([0, -1], ["b"])
+    other = np.array(["x", "y", "x"] * 30, dtype=object)
+    assert answer(other) == factorized(other)
+    other[0] = "z"  # not remembered: the next answer follows the new contents
+    assert answer(other) == factorized(other)
+
+
+def test_a_copy_with_the_same_contents_is_a_different_array() -> None:
+    values = remember(np.array(["a", "b"] * 40, dtype=object))
+    copy = values.copy()
+    assert copy.flags.writeable
+    copy[:] = "c"
+    assert answer(copy) == ([0] * 80, ["c"])
+    assert answer(values) == factorized(np.array(["a", "b"] * 40, dtype=object))
