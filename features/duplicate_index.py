@@ -11,6 +11,7 @@ Two routes to the same counts, each checked against a line-by-line scan (tests/f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -48,26 +49,42 @@ class DuplicateIndex:
         day = np.maximum(day_number(context["submitted_at"][original]), 0)
         self.composite = np.sort(key.astype(np.int64) << _DAY_BITS | day)
 
-    def _keys(self, lines: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Each line's dense context key, -1 when no original context line shares it (the index is not empty)."""
+    def _keys(self, lines: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(the lines in key order, each line's dense context key in that order: -1 when no original context line
+        shares it).
+
+        The lines are sorted by their column codes first: every step's keys then come in sorted order, and numpy
+        searches sorted needles in the context's millions of keys several times faster than random ones."""
         n = len(lines[KEY_COLUMNS[0]])
-        key = np.zeros(n, dtype=np.int64)
         found = np.ones(n, dtype=bool)
-        for col, levels, step in zip(KEY_COLUMNS, self.levels, self.steps, strict=True):
+        digits: list[np.ndarray] = []  # per column: 0 = missing or unseen, else context code + 1
+        for col, levels in zip(KEY_COLUMNS, self.levels, strict=True):
             values = lines[col]
-            if values.dtype == object and levels.dtype == object:  # text: each distinct value looked up once
+            if values.dtype == object and (levels.dtype == object or isinstance(levels.dtype, pd.StringDtype)):
+                # text: each distinct value looked up once
                 value_codes, distinct = text_codes(values)
                 missing = value_codes < 0
-                codes = np.append(levels.get_indexer(pd.Index(distinct, dtype=object)), -1)[value_codes]
+                codes = np.append(levels.get_indexer(pd.Index(distinct, dtype=levels.dtype)), -1)[value_codes]
             else:
                 missing = np.asarray(pd.isna(values), dtype=bool)
                 codes = levels.get_indexer(pd.Index(values, dtype=levels.dtype, copy=False))
             found &= (codes >= 0) | missing  # a value the context never had: nothing to match
-            key = key * np.int64(len(levels) + 1) + np.where(missing, 0, codes + 1)
+            digits.append(np.where(missing, 0, codes + 1))
+        radix = [len(levels) + 1 for levels in self.levels]
+        if math.prod(radix) < 2**62:
+            whole = np.zeros(n, dtype=np.int64)
+            for digit, r in zip(digits, radix, strict=True):
+                whole = whole * np.int64(r) + digit
+            order = np.argsort(whole, kind="stable")
+        else:
+            order = np.lexsort(digits[::-1])
+        key = np.zeros(n, dtype=np.int64)
+        for digit, r, step in zip(digits, radix, self.steps, strict=True):
+            key = key * np.int64(r) + digit[order]
             at = np.minimum(np.searchsorted(step, key), len(step) - 1)
-            found &= step[at] == key
+            found[order] &= step[at] == key
             key = at.astype(np.int64)
-        return np.where(found, key, -1)
+        return order, np.where(found[order], key, -1)
 
     def counts(self, lines: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Per line: how many original context lines with its key were submitted strictly before its
@@ -75,14 +92,18 @@ class DuplicateIndex:
         n = len(lines["procedure_code"])
         if not len(self.composite):
             return np.zeros(n, dtype=np.int64), np.full(n, np.nan)
-        key = self._keys(lines)
-        q_day = day_number(lines["submitted_at"])
+        order, key = self._keys(lines)
+        q_day = day_number(lines["submitted_at"])[order]
         base = np.maximum(key, 0) << _DAY_BITS
         lo = np.searchsorted(self.composite, base, side="left")
         hi = np.searchsorted(self.composite, base | np.maximum(q_day, 0), side="left")
-        count = np.where(key >= 0, hi - lo, 0).astype(np.int64)
-        last_day = np.where(count > 0, self.composite[np.maximum(hi - 1, 0)] & ((np.int64(1) << _DAY_BITS) - 1), -1)
-        since = np.where(count > 0, (q_day - last_day).astype("float64"), np.nan)
+        count = np.zeros(n, dtype=np.int64)
+        count[order] = np.where(key >= 0, hi - lo, 0)
+        last_day = np.where(
+            count[order] > 0, self.composite[np.maximum(hi - 1, 0)] & ((np.int64(1) << _DAY_BITS) - 1), -1
+        )
+        since = np.empty(n, dtype=np.float64)
+        since[order] = np.where(count[order] > 0, (q_day - last_day).astype("float64"), np.nan)
         return count, since
 
 
