@@ -411,9 +411,12 @@ class DenialFeatureBuilder:
             self.claim_aggregates_.transform_arrays(claim_key_columns(c), query_day=day_number(c["submitted_at"]))
         )
         cols.update(own)
-        X = np.empty((n, len(FEATURE_NAMES)), dtype=np.float32)
+        # filled feature by feature in a feature-major buffer, then transposed once: each column written straight
+        # into the row-major matrix touched every cache line of it once per feature (three times slower)
+        by_feature = np.empty((len(FEATURE_NAMES), n), dtype=np.float32)
         for j, name in enumerate(FEATURE_NAMES):
-            X[:, j] = cols[name]
+            by_feature[j] = cols[name]
+        X = np.ascontiguousarray(by_feature.T)
         if not reasons:
             return FeatureSet(X=X, context={}, claim_ids=claim_ids)
         line_values = {

@@ -291,9 +291,14 @@ class HistoryAggregates:
             answers = None
             if key_count(table) <= history_index.FROZEN_KEYS:
                 lo, t = self._frozen_window()
-                answers = key_answers(table, lo=lo, t=t)
+                answers = key_answers(table, lo=lo, t=t, compacted_at_lo=self._compacted_at_window())
             hit = self._key_answers[level] = (table.comp, as_of, answers)
         return hit[2]
+
+    def _compacted_at_window(self) -> bool:
+        """Whether `freeze` cut every table at the window's start (it cuts at as_of_day - window_days, which is the
+        window's start unless that day is before 1970 and the start is clipped to 0)."""
+        return self.as_of_day_ is not None and self.as_of_day_ - int(self.window_days) == self._frozen_window()[0]
 
     def _frozen_window(self) -> tuple[int, int]:
         """(window start, day) of every query of a frozen snapshot: `_answer`'s, computed the same way."""
@@ -332,7 +337,7 @@ class HistoryAggregates:
             if answers is not None:  # every key's answers are kept
                 return AnswerColumns(answers, answer_columns(answers, key, valid))
             lo, day = self._frozen_window()
-            return distinct_key_answers(table, key, valid, lo=lo, t=day)
+            return distinct_key_answers(table, key, valid, lo=lo, t=day, compacted_at_lo=self._compacted_at_window())
 
         def counts(level: Level, target: str) -> tuple[np.ndarray, np.ndarray]:
             """(n, n_recent) and (d, d_recent) of each query's key at this level, each stacked [2, n], in

@@ -343,17 +343,29 @@ class AnswerColumns(NamedTuple):
     column: np.ndarray  # int64, one per query
 
 
-def key_answers(table: LevelTable, *, lo: int, t: int, keys: np.ndarray | None = None) -> KeyAnswers:
+def key_answers(
+    table: LevelTable, *, lo: int, t: int, keys: np.ndarray | None = None, compacted_at_lo: bool = False
+) -> KeyAnswers:
     """What `search_level` and the counts give any query of each key with window start lo and day t: the same
     three indices of each key and the same subtraction, done once per key instead of once per query.
 
     `keys`: these sorted keys (-1: a key the history cannot hold, answered zero as `search_level` answers it)
-    instead of every key of the level."""
+    instead of every key of the level. `compacted_at_lo`: the table was frozen with its cut at lo
+    (`compact_table`), so each key holds at most one entry before the window, its first: whether that entry is
+    there gives the window's start without a search."""
     every_key = keys is None
     if keys is None:
         keys = np.unique(table.comp >> _DAY_BITS)
+    comp = table.comp
     base = keys * DAY_SPAN
-    idx = np.stack([np.searchsorted(table.comp, base + offset) for offset in (0, lo, t)])
+    first = np.searchsorted(comp, base)
+    if compacted_at_lo and len(comp):
+        entry = comp[np.minimum(first, len(comp) - 1)]
+        before = (first < len(comp)) & ((entry >> _DAY_BITS) == keys) & ((entry & (DAY_SPAN - 1)) < lo)
+        window = first + before
+    else:
+        window = np.searchsorted(comp, base + lo)
+    idx = np.stack([first, window, np.searchsorted(comp, base + t)])
 
     def per_key(cum: np.ndarray) -> np.ndarray:
         at = np.take(cum, idx)
@@ -379,7 +391,9 @@ def key_count(table: LevelTable) -> int:
     return int(np.count_nonzero(keys[1:] != keys[:-1])) + 1 if len(keys) else 0
 
 
-def distinct_key_answers(table: LevelTable, key: np.ndarray, valid: np.ndarray, *, lo: int, t: int) -> AnswerColumns:
+def distinct_key_answers(
+    table: LevelTable, key: np.ndarray, valid: np.ndarray, *, lo: int, t: int, compacted_at_lo: bool = False
+) -> AnswerColumns:
     """A frozen level's answers to many queries, computed once per distinct key among them.
 
     A frozen snapshot answers every query as of one day, so queries with the same key get the same counts: the
@@ -390,7 +404,8 @@ def distinct_key_answers(table: LevelTable, key: np.ndarray, valid: np.ndarray, 
     order = np.argsort(distinct)
     rank = np.empty(len(distinct), dtype=np.int64)
     rank[order] = np.arange(len(distinct))
-    return AnswerColumns(key_answers(table, lo=lo, t=t, keys=distinct[order]), rank[codes])
+    answers = key_answers(table, lo=lo, t=t, keys=distinct[order], compacted_at_lo=compacted_at_lo)
+    return AnswerColumns(answers, rank[codes])
 
 
 def answer_columns(answers: KeyAnswers, key: np.ndarray, valid: np.ndarray) -> np.ndarray:

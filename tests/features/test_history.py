@@ -356,3 +356,27 @@ def test_a_frozen_levels_answers_per_key_are_the_searched_answers(n_queries: int
         check_exact=True,
     )
     assert expected["pc_n"].max() > 0 and expected["pc_n_recent"].max() > 0
+
+
+@pytest.mark.parametrize("frozen_keys", [0, 1 << 16])  # every level per distinct key; small levels kept per key
+def test_a_frozen_window_starts_at_each_keys_own_first_entry(frozen_keys: int) -> None:
+    """A frozen table holds per key at most one entry before the window (the collapsed past): keys whose first
+    outcome is the window's first day, the day before it, or only inside it count their window exactly as the
+    live history does at the snapshot day."""
+    lo = 45 - 7
+    rows = [
+        ("A", "x", lo, 1.0, 0.5),  # first outcome on the window's first day
+        ("A", "x", lo + 2, 0.0, 0.5),
+        ("A", "y", lo - 1, 1.0, 0.5),  # only the day before the window
+        ("A", "z", lo - 9, 0.0, 0.5),  # older, then on the first day
+        ("A", "z", lo, 1.0, 0.5),
+        ("B", "x", lo + 5, 1.0, 0.5),  # only inside the window
+        ("B", "y", 3, 1.0, 0.5),
+    ]
+    q, days = queries_frame([(p, c, 50) for p in Q_PAYERS for c in Q_CODES] * 8)  # 160 queries: the array route
+    expected = fitted(rows, window=7).transform(q, query_day=np.full(len(days), 45))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(history_index, "FROZEN_KEYS", frozen_keys)
+        frozen = fitted(rows, window=7).freeze(as_of_day=45)
+        pd.testing.assert_frame_equal(frozen.transform(q, query_day=days), expected, check_exact=True)
+    assert expected.loc["q0", "pc_n_recent"] == 2 and expected.loc["q0", "pc_n"] == 2  # A, x
