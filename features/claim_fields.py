@@ -25,6 +25,7 @@ from features.columns import (
     index_in,
     line_columns,
     per_distinct,
+    per_distinct_text,
     pointed_diagnosis,
     text_array,
 )
@@ -171,7 +172,7 @@ def line_rows(claims: Columns, sources: Sequence[Table]) -> Columns:
     out["rendering_npi"] = remember(rendering_clinician(out))  # history keys by the clinician who rendered
 
     code = out["procedure_code"]
-    out["proc_family"] = remember(per_distinct(code, _family))
+    out["proc_family"] = per_distinct_text(code, _family)
     out["modifier_key"] = remember(modifier_keys(out["modifiers"]))
     out["units_key"] = units_keys(out["units"])
     plan = out["plan_type"].copy()
@@ -186,13 +187,13 @@ def line_rows(claims: Columns, sources: Sequence[Table]) -> Columns:
     prev[~same_claim] = "-"
     out["prev_code"] = remember(prev)
     out["claim_families"] = families_per_claim(out["proc_family"], claim_pos, len(ids))[claim_pos]
-    out["proc_section"] = remember(per_distinct(code, procedure_section_of))
+    out["proc_section"] = per_distinct_text(code, procedure_section_of)
     out["companion_group"] = remember(companion_of(per_distinct(code, procedure_group_of), out["charge"], claim_pos))
     out["other_sections"] = remember(other_sections(out["proc_section"], claim_pos))
     out["line_dx"] = remember(pointed_diagnosis(out["diagnosis_codes"], out["diagnosis_pointers"]))
-    out["dx_chapter"] = remember(per_distinct(out["line_dx"], lambda dx: dx[:1]))
-    out["dx_category"] = remember(per_distinct(out["line_dx"], lambda dx: dx[:3]))
-    out["dx_block"] = remember(per_distinct(out["line_dx"], diagnosis_block))
+    out["dx_chapter"] = per_distinct_text(out["line_dx"], lambda dx: dx[:1])
+    out["dx_category"] = per_distinct_text(out["line_dx"], lambda dx: dx[:3])
+    out["dx_block"] = per_distinct_text(out["line_dx"], diagnosis_block)
     return out
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "lookup_codes",
     "number_array",
     "per_distinct",
+    "per_distinct_text",
     "pointed_diagnosis",
     "text_array",
 ]
@@ -286,15 +287,34 @@ def claim_ranks(ids: np.ndarray) -> np.ndarray:
 
 def per_distinct(values: np.ndarray, rule: Callable[[str], object]) -> np.ndarray:
     """rule(value) for every value of an object array (missing stays None), computed once per distinct value."""
+    return _per_distinct(values, rule)[0]
+
+
+def per_distinct_text(values: np.ndarray, rule: Callable[[str], str | None]) -> np.ndarray:
+    """`per_distinct` of a rule that gives text (or None), read-only and remembered with its factorization
+    (`features.text_codes`), which follows from the input's: the rule's distinct outputs, in the order the input's
+    distinct values first appear, are the output's in order of first appearance."""
+    out, found = _per_distinct(values, rule)
+    if found is None:
+        return out
+    codes, mapped = found
+    out_codes, distinct = pd.factorize(mapped[:-1])  # a None output -> -1, as hashing the output gives
+    return remember(out, codes=(np.append(out_codes, -1)[codes], np.asarray(distinct, dtype=object)))
+
+
+def _per_distinct(
+    values: np.ndarray, rule: Callable[[str], object]
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """(rule per value, (the values' codes, the rule per distinct value + a trailing None) or None for few values)."""
     out = np.empty(len(values), dtype=object)
     if len(values) <= SMALL_INPUT:
         out[:] = [None if v is None else rule(v) for v in values]
-        return out
+        return out, None
     codes, uniques = text_codes(values)  # missing -> -1 -> the trailing None
     mapped = np.empty(len(uniques) + 1, dtype=object)
     mapped[:-1] = [rule(u) for u in uniques]
     out[:] = mapped[codes]
-    return out
+    return out, (codes, mapped)
 
 
 def _pointer_index(pointers: str) -> int:

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features import text_codes as memo
-from features.columns import text_array
+from features.columns import per_distinct, per_distinct_text, text_array
 from features.text_codes import remember, spread, text_codes
 
 VALUES = st.one_of(st.none(), st.sampled_from(["P1", "P2", "99213", "", "é", "J1234 "]))
@@ -80,3 +80,21 @@ def test_a_copy_with_the_same_contents_is_a_different_array() -> None:
     copy[:] = "c"
     assert answer(copy) == ([0] * 80, ["c"])
     assert answer(values) == factorized(np.array(["a", "b"] * 40, dtype=object))
+
+
+def _merging_rule(value: str) -> str | None:
+    """Merges distinct values ('P1', 'P2' -> 'P'), keeps others, and gives None for one."""
+    return None if value == "" else value[:1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(VALUES, min_size=65, max_size=200))
+def test_a_rules_text_output_knows_its_factorization(values: list[str | None]) -> None:
+    """`per_distinct_text` gives `per_distinct`'s values, and their codes are those hashing the output gives, when
+    the rule merges distinct values and answers None for some."""
+    read = text_array(pd.Series(values, dtype=pd.StringDtype("pyarrow")))
+    out = per_distinct_text(read, _merging_rule)
+    expected = per_distinct(np.array(values, dtype=object), _merging_rule)
+    assert out.tolist() == expected.tolist()
+    assert not out.flags.writeable
+    assert answer(out) == factorized(expected)
