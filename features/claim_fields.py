@@ -32,7 +32,7 @@ from features.columns import (
 from features.contract.payer_rules import PayerRules
 from features.diagnosis_blocks import diagnosis_block
 from features.prevention.groups import procedure_group_of, procedure_section_of
-from features.text_codes import remember, spread, text_codes
+from features.text_codes import chosen, remember, spread, text_codes
 
 if TYPE_CHECKING:  # the index reads `day_number` from here
     from features.duplicate_index import DuplicateCounts
@@ -95,7 +95,7 @@ def modifier_keys(modifiers: np.ndarray) -> np.ndarray:
 def units_keys(units: np.ndarray) -> np.ndarray:
     """Units as a level ('1'..'9', '10+'): payers cap units per code, so the exact count matters."""
     u = np.clip(np.where(np.isnan(units), 1.0, units), 0, 10).astype(np.int64)
-    return np.array([str(i) for i in range(10)] + ["10+"], dtype=object)[u]
+    return chosen(np.array([str(i) for i in range(10)] + ["10+"], dtype=object), u)
 
 
 # ---- dates -------------------------------------------------------------------------------------------
@@ -124,7 +124,7 @@ def _month(dates: np.ndarray) -> np.ndarray:
 def service_month_text(service_from: np.ndarray) -> np.ndarray:
     """'1'..'12' (None for a missing date): the month as a history key."""
     names = np.array([None, *(str(m) for m in range(1, 13))], dtype=object)
-    return names[np.nan_to_num(_month(service_from), nan=0.0).astype(np.int64)]
+    return chosen(names, np.nan_to_num(_month(service_from), nan=0.0).astype(np.int64))
 
 
 # ---- lines -----------------------------------------------------------------------------------------
@@ -178,7 +178,9 @@ def line_rows(claims: Columns, sources: Sequence[Table]) -> Columns:
     plan = out["plan_type"].copy()
     plan[pd.isna(plan)] = "unknown"
     out["plan_type"] = remember(plan)
-    out["has_auth"] = np.array(["no_auth", "auth"], dtype=object)[(~pd.isna(out["prior_auth_number"])).astype(int)]
+    out["has_auth"] = chosen(
+        np.array(["no_auth", "auth"], dtype=object), (~pd.isna(out["prior_auth_number"])).astype(int)
+    )
     # Context from the rest of the claim: payers bundle pairs of codes and want modifier 25 on an E/M
     # billed beside a procedure, so a line's outcome depends on its neighbours.
     same_claim = np.r_[False, claim_pos[1:] == claim_pos[:-1]] if len(claim_pos) else np.zeros(0, dtype=bool)

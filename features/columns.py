@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.text_codes import remember, text_codes
+from features.text_codes import remember, remember_mapped, text_codes
 
 __all__ = [
     "ColumnTable",
@@ -298,8 +298,7 @@ def per_distinct_text(values: np.ndarray, rule: Callable[[str], str | None]) -> 
     if found is None:
         return out
     codes, mapped = found
-    out_codes, distinct = pd.factorize(mapped[:-1])  # a None output -> -1, as hashing the output gives
-    return remember(out, codes=(np.append(out_codes, -1)[codes], np.asarray(distinct, dtype=object)))
+    return remember_mapped(out, codes=codes, mapped=mapped)
 
 
 def _per_distinct(

@@ -28,6 +28,7 @@ from features.contract.payer_rules import PayerRules
 from features.denial_feature_defs import LINE_TARGET_CATEGORIES
 from features.learned_policies import NO_MODIFIER
 from features.patient_keys import patient_keys
+from features.text_codes import chosen
 
 __all__ = ["claim_key_columns", "claim_keys", "builder_tables", "outcome_events", "pick"]
 
@@ -48,7 +49,7 @@ _CLAIM_KEY_SOURCES = (
 
 
 def pick(choices: tuple[str, ...], index: np.ndarray) -> np.ndarray:
-    return np.array(choices, dtype=object)[index.astype(np.intp)]
+    return chosen(np.array(choices, dtype=object), index.astype(np.intp))
 
 
 def claim_key_columns(claims: Columns) -> Columns:

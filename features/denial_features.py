@@ -69,6 +69,7 @@ from features.learned_policies import SPEC as COVERAGE_SPEC
 from features.memory import release_unused_memory
 from features.patient_keys import PatientKeyMismatch, key_fingerprint, patient_keys
 from features.progress import Progress, silent
+from features.text_codes import spread
 
 __all__ = [
     "CATEGORICAL",
@@ -316,7 +317,7 @@ class DenialFeatureBuilder:
 
         def build(start: int, part_sources: list[Table]) -> FeatureSet:
             part = claim_columns(scored(slice(start, start + chunk_claims)))
-            part["patient_key"] = patient_key[start : start + chunk_claims]
+            part["patient_key"] = spread(patient_key, np.arange(start, min(start + chunk_claims, n)))
             fs = self._features(part, line_rows(part, part_sources), duplicates=duplicates, reasons=reasons)
             X[start : start + len(fs.X)] = fs.X
             return replace(fs, X=X[start : start + len(fs.X)])

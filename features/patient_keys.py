@@ -21,7 +21,7 @@ import hmac
 import numpy as np
 import pandas as pd
 
-from features.text_codes import text_codes
+from features.text_codes import remember_mapped, text_codes
 
 __all__ = ["DEVELOPMENT_PATIENT_KEY", "PatientKeyMismatch", "key_fingerprint", "patient_keys", "use_patient_key"]
 
@@ -55,7 +55,7 @@ def patient_keys(patient_ids: np.ndarray | pd.Series) -> np.ndarray:
         return np.array([None if pd.isna(i) else _hash(str(i)) for i in patient_ids] + [None], dtype=object)[:-1]
     codes, uniques = text_codes(np.asarray(patient_ids, dtype=object))  # an array read for the features: hashed once
     hashed = np.array([_hash(str(u)) for u in uniques] + [None], dtype=object)
-    return hashed[codes]  # the sentinel -1 picks the trailing None
+    return remember_mapped(hashed[codes], codes=codes, mapped=hashed)  # the sentinel -1 picks the trailing None
 
 
 def _hash(patient_id: str) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["REMEMBER_ABOVE", "remember", "spread", "text_codes"]
+__all__ = ["REMEMBER_ABOVE", "chosen", "remember", "remember_mapped", "spread", "text_codes"]
 
 REMEMBER_ABOVE = 64  # a claim scored alone (features.columns.SMALL_INPUT): hashing its few values costs less
 
@@ -47,6 +47,11 @@ def remember(
     is: one claim's columns cost more to remember than to hash."""
     if values.dtype != object or len(values) <= REMEMBER_ABOVE:
         return values
+    known = _entry(values)
+    if known is not None:  # remembered already (a rule that returned its input)
+        if codes is not None and known.codes is None:
+            known.codes = codes
+        return values
     values.flags.writeable = False
     key = id(values)
     with _lock:
@@ -61,6 +66,39 @@ def spread(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
     if _entry(values) is not None:
         remember(out, parent=(values, rows))
     return out
+
+
+def chosen(choices: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """choices[index] for an object array of distinct texts (None allowed), remembered with its factorization read
+    off the integer index: a level made from a few fixed names (a status, a month) is never hashed as text."""
+    out = choices[index]
+    if len(out) > REMEMBER_ABOVE:
+        remember(out, codes=_renumbered(np.asarray(index), choices))
+    return out
+
+
+def remember_mapped(out: np.ndarray, *, codes: np.ndarray, mapped: np.ndarray) -> np.ndarray:
+    """Remember `out` = mapped[codes] (a rule applied once per distinct value: `codes` the input's factorization,
+    `mapped` the rule's output per distinct input value and a trailing None for a null input) with the
+    factorization that follows: the rule's distinct outputs, in the order the input's distinct values first appear,
+    are the output's in order of first appearance (a None output -> -1, as hashing the output gives)."""
+    out_codes, distinct = pd.factorize(mapped[:-1])
+    return remember(out, codes=(np.append(out_codes, -1)[codes], np.asarray(distinct, dtype=object)))
+
+
+def _renumbered(index: np.ndarray, dictionary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`pd.factorize(dictionary[index])` from the integer index (-1: null), for a dictionary of distinct values (or
+    None): the index hashed as integers and renumbered in order of first appearance, nulls left out."""
+    codes, seen = pd.factorize(index, use_na_sentinel=False)
+    nulls = seen < 0
+    if dictionary.dtype == object and len(dictionary):
+        nulls |= pd.isna(dictionary[np.maximum(seen, 0)])
+    if nulls.any():
+        renumber = np.cumsum(~nulls) - 1
+        renumber[nulls] = -1
+        codes = renumber[codes]
+        seen = seen[~nulls]
+    return codes.astype(np.intp, copy=False), np.asarray(dictionary[seen], dtype=object)
 
 
 def _entry(values: np.ndarray) -> _Entry | None:
@@ -80,15 +118,7 @@ def text_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             parent_codes, parent_uniques = text_codes(source)
             # the parent's codes of these rows, renumbered in order of first appearance: what hashing the strings
             # gives, since equal strings have equal parent codes (a null keeps -1 and is not counted)
-            gathered = parent_codes[rows]
-            codes, seen = pd.factorize(gathered, use_na_sentinel=False)
-            nulls = seen < 0
-            if nulls.any():
-                renumber = np.cumsum(~nulls) - 1
-                renumber[nulls] = -1
-                codes = renumber[codes]
-                seen = seen[~nulls]
-            entry.codes = (codes.astype(np.intp, copy=False), parent_uniques[seen])
+            entry.codes = _renumbered(parent_codes[rows], parent_uniques)
         else:
             codes, uniques = pd.factorize(values)
             entry.codes = (codes, np.asarray(uniques, dtype=object))

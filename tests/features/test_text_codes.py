@@ -4,6 +4,7 @@ remembered and asked again; a remembered array cannot change under its answer.""
 from __future__ import annotations
 
 import gc
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,8 @@ from hypothesis import strategies as st
 
 from features import text_codes as memo
 from features.columns import per_distinct, per_distinct_text, text_array
-from features.text_codes import remember, spread, text_codes
+from features.patient_keys import patient_keys
+from features.text_codes import chosen, remember, spread, text_codes
 
 VALUES = st.one_of(st.none(), st.sampled_from(["P1", "P2", "99213", "", "é", "J1234 "]))
 
@@ -56,10 +58,11 @@ def test_a_remembered_array_is_read_only_and_forgotten_with_it() -> None:
     with pytest.raises(ValueError, match="read-only"):
         values[0] = "changed"
     assert answer(values) == factorized(np.array(["a", "b", None] * 30, dtype=object))
-    before = len(memo._known)
+    key, alive = id(values), weakref.ref(values)
+    assert key in memo._known
     del values
     gc.collect()
-    assert len(memo._known) == before - 1
+    assert alive() is None and key not in memo._known
 
 
 def test_short_and_unremembered_arrays_are_hashed_each_time() -> None:
@@ -98,3 +101,22 @@ def test_a_rules_text_output_knows_its_factorization(values: list[str | None]) -
     assert out.tolist() == expected.tolist()
     assert not out.flags.writeable
     assert answer(out) == factorized(expected)
+
+
+@settings(max_examples=150, deadline=None)
+@given(index=st.lists(st.integers(0, 4), min_size=65, max_size=200))
+def test_a_level_chosen_from_fixed_names_knows_its_factorization(index: list[int]) -> None:
+    """`chosen` (a status or a month as text, None among the names) answers as hashing its output would."""
+    names = np.array([None, "1", "12", "verified", "unknown"], dtype=object)
+    out = chosen(names, np.array(index, dtype=np.intp))
+    assert out.tolist() == names[index].tolist()
+    assert answer(out) == factorized(names[index])
+
+
+def test_patient_keys_of_a_batch_know_their_factorization() -> None:
+    """A batch's hashed patient keys, and a chunk's slice of them, answer as hashing the keys would."""
+    ids = text_array(pd.Series([f"P{i % 7}" if i % 11 else None for i in range(300)], dtype=pd.StringDtype("pyarrow")))
+    keys = patient_keys(ids)
+    assert answer(keys) == factorized(keys.copy())
+    part = spread(keys, np.arange(100, 220))
+    assert answer(part) == factorized(keys[100:220].copy())
