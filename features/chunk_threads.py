@@ -8,14 +8,31 @@ chunk's working arrays per thread, never by the batch.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-__all__ = ["map_in_order"]
+__all__ = ["in_chunk_thread", "map_in_order"]
 
 T = TypeVar("T")
+
+_here = threading.local()
+
+
+def in_chunk_thread() -> bool:
+    """Whether this thread builds one of several chunks side by side: the cores are then taken, and work inside a
+    chunk that would spread over threads of its own (the history's levels) runs on this one instead."""
+    return getattr(_here, "side_by_side", False)
+
+
+def _side_by_side(fn: Callable[..., T], *item: Any) -> T:
+    _here.side_by_side = True
+    try:
+        return fn(*item)
+    finally:
+        _here.side_by_side = False
 
 
 def map_in_order(fn: Callable[..., T], items: Iterable[tuple[Any, ...]], *, threads: int) -> Iterator[T]:
@@ -35,7 +52,7 @@ def map_in_order(fn: Callable[..., T], items: Iterable[tuple[Any, ...]], *, thre
             for item in items:
                 if len(pending) == threads:
                     yield pending.popleft().result()
-                pending.append(pool.submit(fn, *item))
+                pending.append(pool.submit(_side_by_side, fn, *item))
             while pending:
                 yield pending.popleft().result()
         finally:  # an error or an abandoned iteration: do not start chunks nobody will read

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from features.chunk_threads import map_in_order
+from features.chunk_threads import in_chunk_thread, map_in_order
 
 
 def test_results_come_in_the_items_order_though_they_finish_out_of_it() -> None:
@@ -81,3 +81,12 @@ def test_an_error_is_raised_at_its_items_turn_and_later_items_are_not_started() 
 def test_zero_threads_is_refused() -> None:
     with pytest.raises(ValueError, match="threads: must be at least 1"):
         list(map_in_order(lambda i: i, [(1,)], threads=0))
+
+
+def test_a_chunk_built_beside_others_knows_it() -> None:
+    """Work inside a chunk keeps to its thread when chunks run side by side (the cores are taken), and spreads
+    over threads of its own when chunks run one at a time on the caller's thread."""
+    assert not in_chunk_thread()
+    assert list(map_in_order(lambda i: in_chunk_thread(), [(i,) for i in range(4)], threads=2)) == [True] * 4
+    assert list(map_in_order(lambda i: in_chunk_thread(), [(i,) for i in range(3)], threads=1)) == [False] * 3
+    assert not in_chunk_thread()
