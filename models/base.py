@@ -128,7 +128,7 @@ class BoostedModel:
         return self
 
     def predict_head(self, head: str, X: np.ndarray) -> np.ndarray:
-        """What the head's `Booster.predict(X)` returns, walked by `ForestPredictor` (about twice as fast). The
+        """What the head's `Booster.predict(X)` returns, scored by `ForestPredictor` (several times faster). The
         flat trees are read from the booster on first use and read again if the booster is replaced."""
         booster = getattr(self, f"{head}_")
         forests: dict[str, tuple[lgb.Booster, ForestPredictor]] = self.__dict__.setdefault("_forests", {})

@@ -1,14 +1,15 @@
-"""A LightGBM booster's trees as flat arrays, walked by one compiled loop: the same scores, twice as fast.
+"""A LightGBM booster's trees as flat arrays, scored by compiled loops: the same scores, several times faster.
 
 Scoring must keep up with a nightly batch of every open claim (the scale issue asks 70,000 claims/s for the
 model on two cores). LightGBM's own predictor scored both denial heads at 43k claims/s on this machine: about
 1,100 trees of 15 leaves, a third of the nodes visited categorical splits. The same trees walked tree by tree
 over blocks of rows, from flat arrays compiled by numba (already here for shap), scored 87k claims/s in the
-1M bench. Each row's tree outputs are added in LightGBM's order in double precision, so the raw scores equal
-LightGBM's to the bit (tests/models/test_forest_predictor.py); nothing is fitted here, the arrays are read
-from the booster's own text model.
+1M bench; read from leaf tables instead of walked (models/forest_tables.py, where the trees fit them) they score
+about three times faster again. Each row's tree outputs are added in LightGBM's order in double precision, so
+the raw scores equal LightGBM's to the bit (tests/models/test_forest_predictor.py); nothing is fitted here, the
+arrays are read from the booster's own text model.
 
-Threads are plain Python threads over row ranges (the kernel releases the GIL), not numba's threading layer,
+Threads are plain Python threads over row ranges (the kernels release the GIL), not numba's threading layer,
 whose default layer is not safe to enter from two threads at once: API requests may score concurrently.
 """
 
@@ -17,17 +18,18 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-import numba
 import numpy as np
+
+from models.compiled import compiled
+from models.forest_tables import ZERO, ForestTables
 
 # LightGBM's decision_type bits (include/LightGBM/tree.h): categorical, default left, missing type in bits 2-3
 _CATEGORICAL = 1
 _DEFAULT_LEFT = 2
 _MISSING_ZERO = 1
-_ZERO = float(np.float32(1e-35))  # kZeroThreshold: a float32 widened to double, as LightGBM compares it
 _BLOCK = 2048
 
 
@@ -51,6 +53,7 @@ class ForestPredictor:
     cat_len: np.ndarray  # int32 per node: words in its bitset (0 for numerical)
     cat_bits: np.ndarray  # int64: each 32-bit word of the bitsets (wider words shifted faster here)
     leaf_value: np.ndarray  # float64 per leaf
+    tables: ForestTables | None = None  # the same trees as leaf tables, where they fit (models/forest_tables.py)
 
     @classmethod
     def from_booster(cls, booster: Any) -> ForestPredictor:
@@ -105,10 +108,10 @@ class ForestPredictor:
             roots.append(nodes)
             nodes += len(dt)
             leaves += n_leaves
-        arrays: dict[str, np.ndarray] = {
+        arrays: dict[str, Any] = {
             k: np.concatenate(v).astype(_NODE_DTYPES[k]) if v else np.zeros(0, _NODE_DTYPES[k]) for k, v in cols.items()
         }
-        return cls(
+        forest = cls(
             num_class=num_class,
             n_features=int(header["max_feature_idx"]) + 1,
             objective=objective[0] if objective else "regression",
@@ -119,6 +122,7 @@ class ForestPredictor:
             leaf_value=np.concatenate(leaf_values) if leaf_values else np.zeros(0),
             **arrays,
         )
+        return replace(forest, tables=ForestTables.from_forest(forest))
 
     def raw_scores(self, X: np.ndarray, *, threads: int | None = None) -> np.ndarray:
         """[n, num_class] sums of tree outputs, as LightGBM's raw_score=True gives them."""
@@ -131,14 +135,21 @@ class ForestPredictor:
         out = np.zeros((len(X), self.num_class), dtype=np.float64)
         args = (self.roots, self.tree_class, self.feature, self.threshold, self.categorical, self.zero_missing,
                 self.special_left, self.left, self.right, self.cat_len, self.cat_bits, self.leaf_value)  # fmt: skip
+        tables = self.tables
+
+        def add(lo: int, hi: int) -> None:
+            if tables is not None:
+                tables.add_scores(X[lo:hi], out[lo:hi])
+            else:
+                _walk(X[lo:hi], *args, out[lo:hi])
+
         n_threads = _thread_count(len(X), threads)
         if n_threads <= 1:
-            _walk(X, *args, out)
+            add(0, len(X))
             return out
         edges = np.linspace(0, len(X), n_threads + 1).astype(np.int64)
         with ThreadPoolExecutor(max_workers=n_threads) as pool:
-            list(pool.map(lambda i: _walk(X[edges[i] : edges[i + 1]], *args, out[edges[i] : edges[i + 1]]),
-                          range(n_threads)))  # fmt: skip
+            list(pool.map(lambda i: add(int(edges[i]), int(edges[i + 1])), range(n_threads)))
         return out
 
     def predict(self, X: np.ndarray, *, threads: int | None = None) -> np.ndarray:
@@ -194,17 +205,7 @@ def _floats(s: str) -> np.ndarray:
     return np.array(s.split(), dtype=np.float64)
 
 
-def _compiled(fn: Any) -> Any:
-    """numba with its on-disk cache (next to this file, else the user's cache folder), or without one where
-    neither is writable (a read-only install): numba refuses such a cache when the function is decorated, which
-    would fail the import; without it each process compiles on its first call (about a second)."""
-    try:
-        return numba.njit(nogil=True, cache=True)(fn)
-    except RuntimeError:
-        return numba.njit(nogil=True)(fn)
-
-
-@_compiled
+@compiled
 def _walk(X, roots, tree_class, feature, threshold, categorical, zero_missing, special_left, left, right, cat_len,
           cat_bits, leaf_value, out):  # fmt: skip  # pragma: no cover - compiled
     """Tree by tree over blocks of rows: one tree's few nodes stay in cache and the branch predictor learns
@@ -227,7 +228,7 @@ def _walk(X, roots, tree_class, feature, threshold, categorical, zero_missing, s
                             word = c >> 5
                             if word < cat_len[n]:
                                 go_left = ((cat_bits[np.int64(threshold[n]) + word] >> (c & 31)) & 1) == 1
-                    elif np.isnan(v) or (zero_missing[n] and -_ZERO <= v <= _ZERO):
+                    elif np.isnan(v) or (zero_missing[n] and -ZERO <= v <= ZERO):
                         go_left = special_left[n]
                     else:
                         go_left = v <= threshold[n]
