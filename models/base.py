@@ -128,14 +128,27 @@ class BoostedModel:
         return self
 
     def predict_head(self, head: str, X: np.ndarray) -> np.ndarray:
-        """What the head's `Booster.predict(X)` returns, scored by `ForestPredictor` (several times faster). The
-        flat trees are read from the booster on first use and read again if the booster is replaced."""
+        """What the head's `Booster.predict(X)` returns, scored by `ForestPredictor` (several times faster)."""
+        return self.forest(head).predict(X)
+
+    def head_contributions(self, head: str, X: np.ndarray, *, threads: int | None = None) -> np.ndarray:
+        """What the head's `Booster.predict(X, pred_contrib=True)` returns (TreeSHAP per feature, then the bias),
+        from `ForestPredictor.contributions`: the same values up to rounding, several times faster."""
+        return self.forest(head).contributions(X, threads=threads)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Everything but the heads' flat trees: a copy sent to another process (a Dask worker) reads its own from
+        the boosters rather than carry megabytes of tables over the wire."""
+        return {k: v for k, v in self.__dict__.items() if k != "_forests"}
+
+    def forest(self, head: str) -> ForestPredictor:
+        """The head's trees as flat arrays: read from the booster on first use, read again if it is replaced."""
         booster = getattr(self, f"{head}_")
         forests: dict[str, tuple[lgb.Booster, ForestPredictor]] = self.__dict__.setdefault("_forests", {})
         hit = forests.get(head)
         if hit is None or hit[0] is not booster:
             hit = forests[head] = (booster, ForestPredictor.from_booster(booster))
-        return hit[1].predict(X)
+        return hit[1]
 
     def check_loaded(self) -> None:
         """Every head answers a finite number for one all-missing row: the least a loaded model must do

@@ -32,7 +32,6 @@ from models.reasons import (
     reasons_from_values,
 )
 
-_ONE_THREAD_ROWS = 16
 _EXPLAIN_ROWS = 20_000
 
 
@@ -196,8 +195,8 @@ class DenialRiskModel(BoostedModel):
         return self.predict_head("category", X)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
-        """TreeSHAP per feature (log-odds of the uncalibrated binary head) + bias column."""
-        return np.asarray(self.binary_.predict(X, pred_contrib=True, **_threads(X)))
+        """TreeSHAP per feature (log-odds of the uncalibrated binary head) + bias column: LightGBM's pred_contrib."""
+        return self.head_contributions("binary", X)
 
     def explain(
         self, fs: FeatureSet, *, rows: np.ndarray | None = None, top: int = 3, progress: Progress = silent
@@ -302,10 +301,3 @@ def credit_learned_modifier(grouped: np.ndarray, contrib: np.ndarray, *, fs: Fea
     moved = contrib[np.ix_(hit, _PLAN_PROC_COLUMNS)].sum(axis=1)
     grouped[hit, names.index("payer_procedure")] -= moved
     grouped[hit, names.index("modifier_policy")] += moved
-
-
-def _threads(X: np.ndarray) -> dict[str, Any]:
-    """One thread for a handful of rows: waking LightGBM's OpenMP team costs more than the trees, most
-    of all on a busy machine. Rows are scored independently, so the values are the same with any thread
-    count."""
-    return {"num_threads": 1} if len(X) <= _ONE_THREAD_ROWS else {}

@@ -19,12 +19,15 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from models.compiled import compiled
 from models.forest_tables import ZERO, ForestTables
+
+if TYPE_CHECKING:
+    from models.forest_shap import ForestShap
 
 # LightGBM's decision_type bits (include/LightGBM/tree.h): categorical, default left, missing type in bits 2-3
 _CATEGORICAL = 1
@@ -53,6 +56,8 @@ class ForestPredictor:
     cat_len: np.ndarray  # int32 per node: words in its bitset (0 for numerical)
     cat_bits: np.ndarray  # int64: each 32-bit word of the bitsets (wider words shifted faster here)
     leaf_value: np.ndarray  # float64 per leaf
+    node_count: np.ndarray  # float64 per node: training rows that reached it (LightGBM's internal_count)
+    leaf_count: np.ndarray  # float64 per leaf: training rows that ended there (leaf_count)
     tables: ForestTables | None = None  # the same trees as leaf tables, where they fit (models/forest_tables.py)
 
     @classmethod
@@ -71,13 +76,14 @@ class ForestPredictor:
             if part.startswith("sigmoid:"):
                 sigmoid = float(part.split(":", 1)[1])
         cols: dict[str, list[np.ndarray]] = {k: [] for k in _NODE_DTYPES}
-        roots, leaf_values, bits = [], [], []
+        roots, leaf_values, bits, node_counts, leaf_counts = [], [], [], [], []
         nodes = leaves = words = 0
         for tree in trees:
             n_leaves = int(tree["num_leaves"])
             if n_leaves <= 1:
                 roots.append(~leaves)
                 leaf_values.append(np.array([float(tree["leaf_value"])], dtype=np.float64))
+                leaf_counts.append(np.array([float(tree.get("leaf_count", "0"))]))
                 leaves += 1
                 continue
             dt = _ints(tree["decision_type"]).astype(np.int16)
@@ -105,6 +111,8 @@ class ForestPredictor:
             cols["right"].append(np.where(right >= 0, right + nodes, right - leaves))
             cols["cat_len"].append(cat_len)
             leaf_values.append(_floats(tree["leaf_value"]))
+            node_counts.append(_floats(tree["internal_count"]))
+            leaf_counts.append(_floats(tree["leaf_count"]))
             roots.append(nodes)
             nodes += len(dt)
             leaves += n_leaves
@@ -120,18 +128,15 @@ class ForestPredictor:
             tree_class=(np.arange(len(trees)) % num_class).astype(np.int32),
             cat_bits=np.concatenate(bits).astype(np.int64) if bits else np.zeros(1, np.int64),
             leaf_value=np.concatenate(leaf_values) if leaf_values else np.zeros(0),
+            node_count=np.concatenate(node_counts) if node_counts else np.zeros(0),
+            leaf_count=np.concatenate(leaf_counts) if leaf_counts else np.zeros(0),
             **arrays,
         )
         return replace(forest, tables=ForestTables.from_forest(forest))
 
     def raw_scores(self, X: np.ndarray, *, threads: int | None = None) -> np.ndarray:
         """[n, num_class] sums of tree outputs, as LightGBM's raw_score=True gives them."""
-        X = np.ascontiguousarray(X)
-        if X.ndim != 2 or X.shape[1] != self.n_features:
-            # the compiled walk reads X[i, feature] unchecked: a narrower matrix must never reach it
-            raise ValueError(f"expected a matrix of {self.n_features} feature columns, got shape {X.shape}")
-        if X.dtype not in (np.float32, np.float64):
-            X = X.astype(np.float64)
+        X = self._matrix(X)
         out = np.zeros((len(X), self.num_class), dtype=np.float64)
         args = (self.roots, self.tree_class, self.feature, self.threshold, self.categorical, self.zero_missing,
                 self.special_left, self.left, self.right, self.cat_len, self.cat_bits, self.leaf_value)  # fmt: skip
@@ -151,6 +156,32 @@ class ForestPredictor:
         with ThreadPoolExecutor(max_workers=n_threads) as pool:
             list(pool.map(lambda i: add(int(edges[i]), int(edges[i + 1])), range(n_threads)))
         return out
+
+    def contributions(self, X: np.ndarray, *, threads: int | None = None) -> np.ndarray:
+        """What `Booster.predict(X, pred_contrib=True)` returns: TreeSHAP per feature and the bias, per class
+        (models/forest_shap.py: the same values up to rounding, several times faster)."""
+        X = self._matrix(X)
+        return self.shap_paths.contributions(X, self, threads=os.cpu_count() or 1 if threads is None else threads)
+
+    @property
+    def shap_paths(self) -> ForestShap:
+        """The leaves' root paths TreeSHAP reads: built on first use (scoring alone never needs them)."""
+        paths: ForestShap | None = self.__dict__.get("_shap_paths")
+        if paths is None:
+            from models.forest_shap import ForestShap  # it reads this module's node rule: imported when first asked
+
+            paths = ForestShap.from_forest(self)
+            object.__setattr__(self, "_shap_paths", paths)  # a cache of the frozen trees, not a change to them
+        return paths
+
+    def _matrix(self, X: np.ndarray) -> np.ndarray:
+        X = np.ascontiguousarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            # the compiled loops read X[i, feature] unchecked: a narrower matrix must never reach them
+            raise ValueError(f"expected a matrix of {self.n_features} feature columns, got shape {X.shape}")
+        if X.dtype not in (np.float32, np.float64):
+            X = X.astype(np.float64)
+        return X
 
     def predict(self, X: np.ndarray, *, threads: int | None = None) -> np.ndarray:
         """What `Booster.predict` returns for binary and multiclass boosters (other objectives: `raw_scores`)."""
@@ -206,6 +237,26 @@ def _floats(s: str) -> np.ndarray:
 
 
 @compiled
+def goes_left(v, n, threshold, categorical, zero_missing, special_left, cat_len,
+              cat_bits):  # fmt: skip  # pragma: no cover - compiled
+    """Does node `n` send the value `v` (a float32 widened to double, as LightGBM reads it) left? LightGBM's
+    Decision: categorical splits test the value's integer code in the node's bitset; numerical ones send NaN (and,
+    for missing type zero, values within 1e-35 of 0) their learned way and compare the rest with the threshold,
+    values within 1e-35 of 0 as 0.0 (LightGBM's dense-row reader drops them)."""
+    if categorical[n]:
+        if -1.0 < v < 2147483648.0:  # C++'s int cast truncates toward zero; NaN fails both
+            c = np.int64(v)
+            word = c >> 5
+            if word < cat_len[n]:
+                return ((cat_bits[np.int64(threshold[n]) + word] >> (c & 31)) & 1) == 1
+        return False
+    if np.isnan(v) or (zero_missing[n] and -ZERO <= v <= ZERO):
+        return special_left[n]
+    # LightGBM's predictor reads a value within 1e-35 of 0 as 0.0 (a threshold may lie between the two)
+    return (0.0 if -ZERO <= v <= ZERO else v) <= threshold[n]
+
+
+@compiled
 def _walk(X, roots, tree_class, feature, threshold, categorical, zero_missing, special_left, left, right, cat_len,
           cat_bits, leaf_value, out):  # fmt: skip  # pragma: no cover - compiled
     """Tree by tree over blocks of rows: one tree's few nodes stay in cache and the branch predictor learns
@@ -220,17 +271,7 @@ def _walk(X, roots, tree_class, feature, threshold, categorical, zero_missing, s
             for i in range(b0, b1):
                 n = root
                 while n >= 0:
-                    v = np.float64(X[i, feature[n]])
-                    if categorical[n]:
-                        go_left = False
-                        if -1.0 < v < 2147483648.0:  # C++'s int cast truncates toward zero; NaN fails both
-                            c = np.int64(v)
-                            word = c >> 5
-                            if word < cat_len[n]:
-                                go_left = ((cat_bits[np.int64(threshold[n]) + word] >> (c & 31)) & 1) == 1
-                    elif np.isnan(v) or (zero_missing[n] and -ZERO <= v <= ZERO):
-                        go_left = special_left[n]
-                    else:
-                        go_left = v <= threshold[n]
+                    go_left = goes_left(np.float64(X[i, feature[n]]), n, threshold, categorical, zero_missing,
+                                        special_left, cat_len, cat_bits)  # fmt: skip
                     n = left[n] if go_left else right[n]
                 out[i, k] += leaf_value[~n]

@@ -198,7 +198,8 @@ def _eliminate(X, features, categorical, edges, edge_start, slot_count, count_ed
         for f in range(features.shape[0]):
             j = features[f]
             for i in range(nb):
-                column[i] = X[b0 + i, j]
+                v = np.float64(X[b0 + i, j])
+                column[i] = 0.0 if (v >= -ZERO) & (v <= ZERO) else v  # as LightGBM's dense-row reader does
             n_slots = slot_count[f]
             slot = slots[f]
             if categorical[f]:

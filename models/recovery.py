@@ -182,8 +182,8 @@ class RecoveryModel(BoostedModel):
         return expected_dollars(self.predict(X), denied_amount)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
-        """TreeSHAP of the recovery head (log-odds of recovery), [n, features + 1]."""
-        return np.asarray(self.recovery_.predict(np.asarray(X, dtype=np.float32), pred_contrib=True))
+        """TreeSHAP of the recovery head (log-odds of recovery), [n, features + 1]: LightGBM's pred_contrib."""
+        return self.head_contributions("recovery", np.asarray(X, dtype=np.float32))
 
     def score(self, denials: pd.DataFrame, *, explain: bool = True, top: int = 3) -> pd.DataFrame:
         """One row per denial (a denial_frame row): recovery odds, dollars, the recommended action and its

@@ -12,7 +12,7 @@ CATEGORICAL = [0, 1]
 
 def matrix(rng: np.random.Generator, n: int) -> np.ndarray:
     """Two categorical columns (codes 0-39, with NaN, negatives, fractions and codes no split saw) and four
-    numerical ones (NaN, exact zeros, tiny values near LightGBM's zero threshold)."""
+    numerical ones (NaN, exact zeros, tiny values near and on LightGBM's zero threshold)."""
     X = rng.normal(size=(n, N_FEATURES))
     X[:, 0] = rng.integers(0, 40, size=n)
     X[:, 1] = rng.integers(0, 12, size=n)
@@ -21,6 +21,9 @@ def matrix(rng: np.random.Generator, n: int) -> np.ndarray:
     odd = rng.random(n) < 0.05
     X[odd, 0] = rng.choice([-1.0, -0.5, 0.5, 63.0, 1e12, 3e9], size=odd.sum())
     X[rng.random(n) < 0.02, 3] = 1e-36
+    edge = float(np.float32(1e-35))  # LightGBM's zero threshold itself, either sign: still "zero"
+    X[rng.random(n) < 0.02, 3] = edge
+    X[rng.random(n) < 0.02, 2] = -edge
     return X
 
 

@@ -20,7 +20,6 @@ import pytest
 import features.columns as columns
 import features.history as history
 import features.history_index as history_index
-import models.denial_risk as denial_risk
 from features.contract.validation import load_validated
 from features.denial_context import FeatureSet
 from models.denial_risk import DenialRiskModel
@@ -98,7 +97,6 @@ def _force_routes(mp: pytest.MonkeyPatch, *, small: bool) -> None:
         mp.setattr(module, "SMALL_QUERIES", huge if small else 0)
         mp.setattr(module, "SORT_QUERIES_ABOVE", huge if small else 1)
     mp.setattr(history, "_ROW_BY_ROW_QUERIES", huge if small else 0)
-    mp.setattr(denial_risk, "_ONE_THREAD_ROWS", huge if small else 0)
 
 
 @pytest.mark.parametrize("context", ["itself", "sent_claims"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -90,11 +91,24 @@ def test_explanations_name_payer_code_and_action(dataset: Dataset, model: Denial
     assert "PT" not in text and "patient_id" not in text  # never a patient key
 
 
-def test_contributions_add_up_to_the_raw_score(dataset: Dataset, model: DenialRiskModel) -> None:
+def test_contributions_are_lightgbms_and_add_up_to_the_raw_score(dataset: Dataset, model: DenialRiskModel) -> None:
     X = training_slice(dataset, "evaluate").features.X[:200]
     contrib = model.contributions(X)
+    np.testing.assert_allclose(contrib, model.binary_.predict(X, pred_contrib=True), rtol=0, atol=1e-12)
     raw = model.binary_.predict(X, raw_score=True)
     np.testing.assert_allclose(contrib.sum(axis=1), raw, rtol=1e-6, atol=1e-6)
+
+
+def test_a_copy_sent_elsewhere_leaves_the_flat_trees_behind(dataset: Dataset, model: DenialRiskModel) -> None:
+    """A pickled model (what a Dask worker receives) carries its boosters, not the flat trees and tables read from
+    them: the copy reads its own and answers the same."""
+    X = training_slice(dataset, "evaluate").features.X[:300]
+    p, contrib = model.predict_proba(X), model.contributions(X)
+    assert model.__dict__.get("_forests")
+    copy = pickle.loads(pickle.dumps(model))
+    assert "_forests" not in copy.__dict__
+    np.testing.assert_array_equal(copy.predict_proba(X), p)
+    np.testing.assert_array_equal(copy.contributions(X), contrib)
 
 
 def test_leaves_shrink_with_a_small_history_but_not_below_lightgbms_default() -> None:
