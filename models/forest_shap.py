@@ -32,6 +32,7 @@ from models.forest_tables import ZERO
 
 MEMO_FEATURES = 8  # leaves of up to this many distinct path features keep every pattern's shares
 MEMO_BYTES = 64 << 20  # at most this much of them (the denial head's 337 trees: about 10 MB)
+_MOST_FEATURES = 62
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,6 +112,10 @@ class ForestShap:
                 step_start.append(len(step_node))
             leaf_start[t + 1] = len(leaf_value)
         longest = int(np.diff(np.asarray(unique_start)).max(initial=0))
+        if longest > _MOST_FEATURES:
+            # a row's pattern of followed features is one int64
+            raise ValueError(f"a path splits on {longest} distinct features, more than {_MOST_FEATURES}: "
+                             "use Booster.predict(pred_contrib=True)")  # fmt: skip
         rules = _gauss_legendre(longest)
         memo_start, memo = _memo(
             np.diff(np.asarray(unique_start, dtype=np.int64)),

@@ -46,3 +46,9 @@ def trained_booster(*, classes: int, zero_as_missing: bool = False, seed: int = 
          "zero_as_missing": zero_as_missing, "verbose": -1, "seed": seed, **params},
         data, num_boost_round=30,
     )  # fmt: skip
+
+
+def one_leaf_booster(rng: np.random.Generator, X: np.ndarray) -> lgb.Booster:
+    """Trees that never split (a leaf needs more rows than there are): every tree is its one leaf."""
+    return lgb.train({"objective": "binary", "min_data_in_leaf": len(X) + 1, "verbose": -1},
+                     lgb.Dataset(X, rng.integers(0, 2, len(X))), num_boost_round=3)  # fmt: skip

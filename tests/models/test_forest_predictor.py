@@ -9,7 +9,7 @@ from dataclasses import replace
 import lightgbm as lgb
 import numpy as np
 import pytest
-from forest_factories import N_FEATURES, matrix, trained_booster
+from forest_factories import N_FEATURES, matrix, one_leaf_booster, trained_booster
 
 from models.forest_predictor import ForestPredictor
 
@@ -63,11 +63,10 @@ def test_threads_change_nothing(route: str) -> None:
     np.testing.assert_array_equal(raw_scores_by(route, forest, X[4321:4322]), one[4321:4322])
 
 
-def test_one_leaf_trees_and_an_emptymatrix() -> None:
+def test_one_leaf_trees_and_an_empty_matrix() -> None:
     rng = np.random.default_rng(3)
     X = rng.normal(size=(200, N_FEATURES))
-    booster = lgb.train({"objective": "binary", "min_data_in_leaf": 500, "verbose": -1},
-                        lgb.Dataset(X, rng.integers(0, 2, 200)), num_boost_round=3)  # fmt: skip
+    booster = one_leaf_booster(rng, X)
     forest = ForestPredictor.from_booster(booster)
     assert (forest.roots < 0).all()
     np.testing.assert_allclose(forest.predict(X), booster.predict(X), rtol=0, atol=1e-12)

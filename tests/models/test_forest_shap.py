@@ -7,7 +7,7 @@ from __future__ import annotations
 import lightgbm as lgb
 import numpy as np
 import pytest
-from forest_factories import N_FEATURES, matrix, trained_booster
+from forest_factories import N_FEATURES, matrix, one_leaf_booster, trained_booster
 
 import models.forest_shap as forest_shap
 from models.forest_predictor import ForestPredictor
@@ -81,8 +81,7 @@ def test_threads_change_nothing() -> None:
 def test_one_leaf_trees_explain_nothing() -> None:
     rng = np.random.default_rng(25)
     X = rng.normal(size=(200, 3))
-    booster = lgb.train({"objective": "binary", "min_data_in_leaf": 500, "verbose": -1},
-                        lgb.Dataset(X, rng.integers(0, 2, 200)), num_boost_round=3)  # fmt: skip
+    booster = one_leaf_booster(rng, X)
     forest = ForestPredictor.from_booster(booster)
     got = forest.contributions(X)
     np.testing.assert_array_equal(got, np.asarray(booster.predict(X, pred_contrib=True)))
@@ -93,3 +92,11 @@ def test_a_matrix_of_other_width_is_refused() -> None:
     forest = ForestPredictor.from_booster(trained_booster(classes=2))
     with pytest.raises(ValueError, match="6 feature columns"):
         forest.contributions(np.zeros((3, N_FEATURES + 1)))
+
+
+def test_paths_longer_than_a_pattern_holds_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row's followed features are bits of one int64: a forest with longer paths is refused, not misread."""
+    monkeypatch.setattr(forest_shap, "_MOST_FEATURES", 2)
+    forest = ForestPredictor.from_booster(trained_booster(classes=2))
+    with pytest.raises(ValueError, match="distinct features, more than 2"):
+        forest.contributions(matrix(np.random.default_rng(26), 10))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import lightgbm as lgb
 import numpy as np
 import pytest
-from forest_factories import CATEGORICAL, matrix, trained_booster
+from forest_factories import CATEGORICAL, matrix, one_leaf_booster, trained_booster
 
 import models.forest_tables as forest_tables
 from models.forest_predictor import ForestPredictor
@@ -63,8 +63,7 @@ def test_category_codes_past_the_short_slots() -> None:
 def test_a_forest_of_single_leaves_has_no_tables_to_read() -> None:
     rng = np.random.default_rng(16)
     X = rng.normal(size=(200, 3))
-    booster = lgb.train({"objective": "binary", "min_data_in_leaf": 500, "verbose": -1},
-                        lgb.Dataset(X, rng.integers(0, 2, 200)), num_boost_round=3)  # fmt: skip
+    booster = one_leaf_booster(rng, X)
     forest = ForestPredictor.from_booster(booster)
     assert forest.tables is not None and len(forest.tables.masks) == 0
     _assert_lightgbm_sums(booster, forest, X)
