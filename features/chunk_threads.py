@@ -36,8 +36,7 @@ def _side_by_side(fn: Callable[..., T], *item: Any) -> T:
 
 
 def map_in_order(fn: Callable[..., T], items: Iterable[tuple[Any, ...]], *, threads: int) -> Iterator[T]:
-    """fn(*item) for each item, in the items' order, at most `threads` running or waiting at once besides the
-    result the reader holds (the threads work on while the reader uses it).
+    """fn(*item) for each item, in the items' order, at most `threads` running or waiting at once.
 
     Items are drawn from `items` on the caller's thread (a generator need not be thread-safe). One thread:
     plain calls on the caller's thread, no pool. An exception in fn is raised here, at its item's turn."""
@@ -52,12 +51,7 @@ def map_in_order(fn: Callable[..., T], items: Iterable[tuple[Any, ...]], *, thre
         try:
             for item in items:
                 if len(pending) == threads:
-                    done = pending.popleft().result()
-                    # the next item starts before the reader takes this one: the threads stay busy meanwhile
-                    pending.append(pool.submit(_side_by_side, fn, *item))
-                    yield done
-                    del done
-                    continue
+                    yield pending.popleft().result()
                 pending.append(pool.submit(_side_by_side, fn, *item))
             while pending:
                 yield pending.popleft().result()
