@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -148,20 +149,14 @@ class ForestPredictor:
             else:
                 _walk(X[lo:hi], *args, out[lo:hi])
 
-        n_threads = _thread_count(len(X), threads)
-        if n_threads <= 1:
-            add(0, len(X))
-            return out
-        edges = np.linspace(0, len(X), n_threads + 1).astype(np.int64)
-        with ThreadPoolExecutor(max_workers=n_threads) as pool:
-            list(pool.map(lambda i: add(int(edges[i]), int(edges[i + 1])), range(n_threads)))
+        over_row_ranges(add, rows=len(X), threads=_thread_count(len(X), threads))
         return out
 
     def contributions(self, X: np.ndarray, *, threads: int | None = None) -> np.ndarray:
         """What `Booster.predict(X, pred_contrib=True)` returns: TreeSHAP per feature and the bias, per class
         (models/forest_shap.py: the same values up to rounding, several times faster)."""
         X = self._matrix(X)
-        return self.shap_paths.contributions(X, self, threads=os.cpu_count() or 1 if threads is None else threads)
+        return self.shap_paths.contributions(X, self, threads=_thread_count(len(X), threads, block=256))
 
     @property
     def shap_paths(self) -> ForestShap:
@@ -206,10 +201,21 @@ _NODE_DTYPES: dict[str, Any] = {
 }
 
 
-def _thread_count(n_rows: int, threads: int | None) -> int:
+def _thread_count(n_rows: int, threads: int | None, *, block: int = _BLOCK) -> int:
+    """`threads` (default: every core), but no more than there are blocks of `block` rows to share."""
     if threads is None:
         threads = os.cpu_count() or 1
-    return max(1, min(threads, math.ceil(n_rows / _BLOCK)))
+    return max(1, min(threads, math.ceil(n_rows / block)))
+
+
+def over_row_ranges(fn: Callable[[int, int], None], *, rows: int, threads: int) -> None:
+    """fn(lo, hi) over `threads` equal ranges of rows, side by side (the compiled kernels release the GIL)."""
+    if threads <= 1:
+        fn(0, rows)
+        return
+    edges = np.linspace(0, rows, threads + 1).astype(np.int64)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(lambda i: fn(int(edges[i]), int(edges[i + 1])), range(threads)))
 
 
 def _parse(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:

@@ -20,14 +20,12 @@ column exactly (each tree's expected value, added in LightGBM's order).
 
 from __future__ import annotations
 
-import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from models.compiled import compiled
-from models.forest_predictor import ForestPredictor, goes_left
+from models.forest_predictor import ForestPredictor, goes_left, over_row_ranges
 from models.forest_tables import ZERO
 
 MEMO_FEATURES = 8  # leaves of up to this many distinct path features keep every pattern's shares
@@ -154,18 +152,11 @@ class ForestShap:
                 self.leaf_value, self.unique_start, self.unique_feature, self.unique_zero, self.step_start,
                 self.step_node, self.step_left, self.step_unique, self.memo_start, self.memo, self.points,
                 self.point_weights)  # fmt: skip
-        n_threads = max(1, min(threads, math.ceil(len(X) / 256)))
-        edges = np.linspace(0, len(X), n_threads + 1).astype(np.int64)
 
-        def part(i: int) -> None:
-            lo, hi = int(edges[i]), int(edges[i + 1])
+        def part(lo: int, hi: int) -> None:
             _tree_shap(X[lo:hi], *args, out[lo:hi])
 
-        if n_threads == 1:
-            part(0)
-        else:
-            with ThreadPoolExecutor(max_workers=n_threads) as pool:
-                list(pool.map(part, range(n_threads)))
+        over_row_ranges(part, rows=len(X), threads=threads)
         return out
 
 
