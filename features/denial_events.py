@@ -14,13 +14,14 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
+from features.chunk_threads import map_in_order
 from features.claim_fields import (
     day_number,
     line_frame,
     rendering_clinician,
     service_month_text,
 )
-from features.columns import Columns, claim_chunks, claim_columns, index_in, text_array
+from features.columns import Columns, Table, claim_chunks, claim_columns, index_in, text_array
 from features.contract.adjudication import denial_adjustments
 from features.contract.codes import CATEGORIES, CodeTables
 from features.contract.frames import member
@@ -28,7 +29,7 @@ from features.contract.payer_rules import PayerRules
 from features.denial_feature_defs import LINE_TARGET_CATEGORIES
 from features.learned_policies import NO_MODIFIER
 from features.patient_keys import patient_keys
-from features.text_codes import chosen
+from features.text_codes import chosen, spread, text_codes
 
 __all__ = ["claim_key_columns", "claim_keys", "builder_tables", "outcome_events", "pick"]
 
@@ -73,9 +74,14 @@ def claim_key_columns(claims: Columns) -> Columns:
     return out
 
 
-def claim_keys(claims: pd.DataFrame, *, rules: PayerRules) -> pd.DataFrame:
-    """`claim_key_columns` as a DataFrame (training events), with the payer rules scoring applies too."""
-    columns = dict(claim_columns(claims, _CLAIM_KEY_SOURCES))
+def claim_keys(claims: pd.DataFrame, *, rules: PayerRules, patient_key: np.ndarray | None = None) -> pd.DataFrame:
+    """`claim_key_columns` as a DataFrame (training events), with the payer rules scoring applies too.
+    `patient_key`: the claims' patient keys, when the caller hashed them already."""
+    if patient_key is None:
+        columns = dict(claim_columns(claims, _CLAIM_KEY_SOURCES))
+    else:
+        columns = dict(claim_columns(claims, [c for c in _CLAIM_KEY_SOURCES if c != "patient_id"]))
+        columns["patient_key"] = patient_key
     columns["referral_required"] = rules.referral_required(claims["payer_id"], claims["plan_type"])
     return pd.DataFrame(claim_key_columns(columns), dtype=object)
 
@@ -109,12 +115,18 @@ def _line_events(
 
 def compact_text(frame: pd.DataFrame) -> pd.DataFrame:
     """Object columns that hold only strings and nulls as categoricals: one small integer per row instead of
-    a pointer to a string object (`features.history_index.fit_column` reads both the same)."""
+    a pointer to a string object (`features.history_index.fit_column` reads both the same). The categories are
+    the distinct strings in order of first appearance, as plain objects: `astype("category")` would sort them and
+    convert them to pandas' string dtype, twice the time, and the history sorts its vocabulary itself."""
     out = frame.copy(deep=False)
     for name in frame.columns:
         values = frame[name]
-        if values.dtype == object and pd.api.types.infer_dtype(values.to_numpy(), skipna=True) in ("string", "empty"):
-            out[name] = values.astype("category")
+        if values.dtype != object:
+            continue
+        codes, uniques = text_codes(values.to_numpy())
+        if pd.api.types.infer_dtype(uniques, skipna=True) in ("string", "empty"):
+            categories = pd.CategoricalDtype(pd.Index(uniques, dtype=object))
+            out[name] = pd.Categorical.from_codes(codes, dtype=categories)
     return out
 
 
@@ -157,6 +169,7 @@ def outcome_events(
     rules: PayerRules,
     routine: frozenset[tuple[str, str]] | None = None,
     chunk_claims: int | None = None,
+    threads: int = 1,
     columns: Collection[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Line-level and claim-level outcome events from first remits, dated by the first remit.
@@ -165,7 +178,8 @@ def outcome_events(
     claim-level denial adjustment) or when a denial adjustment sits on that line.
 
     `chunk_claims`: the events are built that many claims at a time, and their text columns kept as
-    categoricals (`compact_text`): the same events in a fraction of the memory, for the history aggregates.
+    categoricals (`compact_text`): the same events in a fraction of the memory, for the history aggregates;
+    `threads` chunks at a time, side by side (`features.chunk_threads`), joined in order: the same events.
     `columns`: keep only these columns of both frames (what the histories read, `features.history.event_columns`);
     each chunk is cut before the next is built, so ten million claims' events never exist with every column.
     """
@@ -194,35 +208,44 @@ def outcome_events(
         lab_at = lab.index.get_indexer(pd.Index(ids))
         line_cat_at = index_in(line_cat["claim_id"], ids)
         claim_level_at = index_in(pd.Series(claim_level), ids)
-        parts = []
-        for start, (part,) in claim_chunks(ids, [lines], size=chunk_claims):
+
+        def line_part(start: int, chunk_sources: list[Table]) -> pd.DataFrame:
             stop = start + chunk_claims
             own = (
                 lab.iloc[lab_at[start:stop]],
                 line_cat.iloc[np.flatnonzero((line_cat_at >= start) & (line_cat_at < stop))],
                 claim_level[(claim_level_at >= start) & (claim_level_at < stop)],
             )
-            parts.append(
-                compact_text(cut(_line_events(claims.iloc[answered[start:stop]], cast(pd.DataFrame, part), own)))
-            )
+            part = cast(pd.DataFrame, chunk_sources[0])
+            return compact_text(cut(_line_events(claims.iloc[answered[start:stop]], part, own)))
+
+        parts = list(map_in_order(line_part, claim_chunks(ids, [lines], size=chunk_claims), threads=threads))
         del ids
         rows = concat_compact(parts)
         del parts
     at = pd.Index(claims["claim_id"]).get_indexer(lab.index)  # the labelled claims, in the labels' order
     if chunk_claims is None or len(at) <= chunk_claims:
         return rows, cut(_claim_events(claims.iloc[at], lab, rules=rules))
-    claim_parts = [
-        compact_text(
-            cut(_claim_events(claims.iloc[at[i : i + chunk_claims]], lab.iloc[i : i + chunk_claims], rules=rules))
+    # a patient's claims fall in many chunks: each patient is hashed once, not once per chunk
+    patient_key = patient_keys(text_array(claims["patient_id"].iloc[at]))
+
+    def claim_part(start: int) -> pd.DataFrame:
+        stop = min(start + chunk_claims, len(at))
+        keys = spread(patient_key, np.arange(start, stop))
+        return compact_text(
+            cut(_claim_events(claims.iloc[at[start:stop]], lab.iloc[start:stop], rules=rules, patient_key=keys))
         )
-        for i in range(0, len(at), chunk_claims)
-    ]
+
+    starts = ((start,) for start in range(0, len(at), chunk_claims))
+    claim_parts = list(map_in_order(claim_part, starts, threads=threads))
     return rows, concat_compact(claim_parts)
 
 
-def _claim_events(claims: pd.DataFrame, lab: pd.DataFrame, *, rules: PayerRules) -> pd.DataFrame:
+def _claim_events(
+    claims: pd.DataFrame, lab: pd.DataFrame, *, rules: PayerRules, patient_key: np.ndarray | None = None
+) -> pd.DataFrame:
     """The claim events of `claims` (aligned with their labels `lab`)."""
-    cl = claim_keys(claims.reset_index(drop=True), rules=rules)
+    cl = claim_keys(claims.reset_index(drop=True), rules=rules, patient_key=patient_key)
     cl["denied"] = lab["initial_denial"].to_numpy(dtype=bool).astype("float64")
     cats = lab["denial_category"].astype("string").fillna("").to_numpy()
     for c in CATEGORIES:

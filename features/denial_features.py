@@ -148,9 +148,10 @@ class DenialFeatureBuilder:
         codes: CodeTables,
         routine: frozenset[tuple[str, str]] | None = None,
         chunk_claims: int | None = None,
+        threads: int = 1,
     ) -> DenialFeatureBuilder:
         """`chunk_claims`: build the line outcome events that many claims at a time (the same history, in less
-        memory)."""
+        memory), `threads` chunks side by side."""
         line_specs = (*LINE_SPECS, MODIFIER_HABIT_SPEC, AUTH_EVIDENCE_SPEC, COVERAGE_SPEC, *MODIFIER_EVIDENCE_SPECS)
         line_events, claim_events = outcome_events(
             tables,
@@ -159,6 +160,7 @@ class DenialFeatureBuilder:
             rules=rules,
             routine=routine,
             chunk_claims=chunk_claims,
+            threads=threads,
             columns={*event_columns(line_specs), *event_columns(CLAIM_SPECS)},
         )
         # category levels come from every claim sent, never from which claims happen to have outcomes

@@ -62,13 +62,14 @@ from features.history_index import (
     transform_combine,
 )
 from features.history_state import history_from_state, history_to_state
+from features.key_day_order import day_order, unique_entries
 
 __all__ = ["GLOBAL_PRIOR_RATE", "GLOBAL_PRIOR_WEIGHT", "AggregateSpec", "HistoryAggregates", "event_columns"]
 
 GLOBAL_PRIOR_RATE = 0.1  # pseudo-prior of the global (root) rate, so it is defined with no history
 GLOBAL_PRIOR_WEIGHT = 1.0  # ... worth one outcome
 
-_THREADS = max(1, min(2, os.cpu_count() or 1))  # levels searched concurrently in transform
+_THREADS = max(1, min(2, os.cpu_count() or 1))  # levels fitted, and searched in transform, concurrently
 # Up to this many queries the counts and the shrinkage recursion run on Python floats, row by row: the
 # same IEEE double operations in the same order as the array route, without numpy's per-call overhead on
 # each of the many tiny array operations a claim's features need.
@@ -185,20 +186,28 @@ class HistoryAggregates:
         sizes = {c: len(v) for c, v in vocab.items()}
         targets = {t: _target_values(events, t) for t in sorted({s.target for s in specs})}
 
-        tables: dict[Level, LevelTable] = {}
-        for level, level_targets in plan.items():
+        by_day = day_order(days)  # every level sorts its events by (key, day) from this one
+
+        def table(level: Level) -> LevelTable:
             key, dense = fit_combine(level, codes, sizes, n_rows)
-            comp, inverse = np.unique(key * DAY_SPAN + days, return_inverse=True)
-            inverse = inverse.reshape(-1)
+            comp, inverse = unique_entries(key, days, by_day=by_day, day_span=DAY_SPAN)
             cum_n: dict[str, np.ndarray] = {}
             cum_d: dict[str, np.ndarray] = {}
-            for t in level_targets:
+            for t in plan[level]:
                 y = targets[t]
                 ok = ~np.isnan(y)
                 n = np.bincount(inverse, weights=ok.astype(np.float64), minlength=len(comp))
                 d = np.bincount(inverse, weights=np.where(ok, y, 0.0), minlength=len(comp))
                 cum_n[t], cum_d[t] = cumulative(n), cumulative(d)
-            tables[level] = LevelTable(level, dense, comp.astype(np.int64), cum_n, cum_d)
+            return LevelTable(level, dense, comp.astype(np.int64), cum_n, cum_d)
+
+        # levels are independent; their sorts and sums release the GIL, so two threads overlap for most of it
+        workers = _THREADS if n_rows >= SORT_QUERIES_ABOVE and not in_chunk_thread() else 1
+        if workers == 1:
+            tables = {level: table(level) for level in plan}
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="history-fit") as pool:
+                tables = dict(zip(plan, pool.map(table, plan), strict=True))
 
         self.vocab_ = vocab
         self.tables_ = tables
@@ -327,10 +336,13 @@ class HistoryAggregates:
         # few queries: the global level's counts per target serve every spec with that target
         root_counts: dict[str, tuple[np.ndarray, np.ndarray]] | None = {} if n_rows <= SMALL_QUERIES else None
 
+        # many queries are sorted by (key, day) on each level: by day once for all of them
+        by_day = day_order(offsets[2]) if n_rows >= SORT_QUERIES_ABOVE and self.as_of_day_ is None else None
+
         def search(level: Level) -> Positions | AnswerColumns:
             table = self.tables_[level]
             if self.as_of_day_ is None or not table.columns:
-                return search_level(table, split, sizes, offsets, n_rows)
+                return search_level(table, split, sizes, offsets, n_rows, by_day)
             answers = self._frozen_answers(level)
             if answers is None and n_rows <= SMALL_QUERIES:  # a claim's lines: three searches cost less than a hash
                 return search_level(table, split, sizes, offsets, n_rows)

@@ -26,6 +26,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from features.key_day_order import day_order, stably_by_key
+from features.sorted_search import sorted_positions
 from features.text_codes import text_codes
 
 __all__ = [
@@ -288,13 +290,19 @@ def _lookup_dense(key: np.ndarray, valid: np.ndarray, table: np.ndarray) -> np.n
 
 
 def search_level(
-    table: LevelTable, keys: Keys, sizes: Mapping[str, int], offsets: np.ndarray, n_rows: int
+    table: LevelTable,
+    keys: Keys,
+    sizes: Mapping[str, int],
+    offsets: np.ndarray,
+    n_rows: int,
+    by_day: np.ndarray | None = None,
 ) -> Positions:
     """Indices into the level's cumulative arrays: start of the query's key, its window start, its day.
 
     Many queries are sorted by (key, day) first and the indices stay in that order (`order` maps them
-    back): sorted needles make searchsorted and the later gathers cache-friendly, which pays even on
-    levels of a few thousand entries."""
+    back): sorted needles make the searches (`sorted_positions`) and the later gathers cache-friendly, which pays
+    even on levels of a few thousand entries. `by_day`: the queries in day order (`day_order(offsets[2])`), shared
+    by every level of one call; each level sorts it by key in radix passes."""
     comp = table.comp
     if not table.columns:  # global level: comp is the sorted event days
         if len(comp) == 0:
@@ -313,13 +321,14 @@ def search_level(
     # a key never seen at fit time gets key -1: every search lands at 0, an empty range -> n = d = 0
     base = np.where(valid, key, -1) * DAY_SPAN
     if n_rows >= SORT_QUERIES_ABOVE:
-        at_t = base + offsets[2]
-        order = np.argsort(at_t)  # ties need no order: equal needles get equal answers
+        # by (key, day), a key without history (-1) first: key * DAY_SPAN + day ascends, and so do the window
+        # starts, as the searches want (ties need no order: equal needles get equal answers)
+        order = stably_by_key(day_order(offsets[2]) if by_day is None else by_day, np.where(valid, key + 1, 0))
         sorted_base = base[order]
         idx = np.empty((3, n_rows), dtype=np.int64)
-        idx[0] = np.searchsorted(comp, sorted_base)
-        idx[1] = np.searchsorted(comp, sorted_base + offsets[1][order])
-        idx[2] = np.searchsorted(comp, at_t[order])
+        idx[0] = sorted_positions(comp, sorted_base)
+        idx[1] = sorted_positions(comp, sorted_base + offsets[1][order])
+        idx[2] = sorted_positions(comp, sorted_base + offsets[2][order])
         return Positions(order, idx)
     return Positions(None, np.searchsorted(comp, base + offsets))
 

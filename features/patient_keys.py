@@ -26,10 +26,12 @@ from features.text_codes import remember_mapped, text_codes
 __all__ = ["DEVELOPMENT_PATIENT_KEY", "PatientKeyMismatch", "key_fingerprint", "patient_keys", "use_patient_key"]
 
 DEVELOPMENT_PATIENT_KEY = "claimsight-development-patient-key-not-for-production"
-_DIGEST_HEX = 24  # 96 bits: no collision among a health system's patients (birthday bound ~2^48)
+_DIGEST_BYTES = 12  # 96 bits: no collision among a health system's patients (birthday bound ~2^48)
 _FINGERPRINT_MESSAGE = b"claimsight patient key fingerprint v1"
 
 _key: bytes = DEVELOPMENT_PATIENT_KEY.encode("utf-8")
+# the HMAC with the key already absorbed: each id copies it (a quarter of `hmac.new`'s time per id)
+_keyed = hmac.new(_key, digestmod=hashlib.sha256)
 
 
 class PatientKeyMismatch(RuntimeError):
@@ -38,10 +40,11 @@ class PatientKeyMismatch(RuntimeError):
 
 def use_patient_key(key: str) -> None:
     """Install the key every later `patient_keys` call uses (start-up; Settings validates it first)."""
-    global _key
+    global _key, _keyed
     if not key:
         raise ValueError("patient_key: must not be empty")
     _key = key.encode("utf-8")
+    _keyed = hmac.new(_key, digestmod=hashlib.sha256)
 
 
 def key_fingerprint() -> str:
@@ -59,4 +62,6 @@ def patient_keys(patient_ids: np.ndarray | pd.Series) -> np.ndarray:
 
 
 def _hash(patient_id: str) -> str:
-    return hmac.new(_key, patient_id.encode("utf-8"), hashlib.sha256).hexdigest()[:_DIGEST_HEX]
+    keyed = _keyed.copy()
+    keyed.update(patient_id.encode("utf-8"))
+    return keyed.digest()[:_DIGEST_BYTES].hex()

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models.compiled import compiled
+from features.compiled import compiled
 from models.forest_tables import ZERO, ForestTables
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.compiled import compiled
+from features.compiled import compiled
 from models.forest_predictor import ForestPredictor, goes_left, over_row_ranges
 from models.forest_tables import ZERO
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from models.compiled import compiled
+from features.compiled import compiled
 
 if TYPE_CHECKING:
     from models.forest_predictor import ForestPredictor

@@ -22,6 +22,7 @@ from features.claim_fields import day_number
 from features.cluster import transform_on_cluster
 from features.columns import index_in, text_array
 from features.contract.codes import CodeTables, load_code_tables
+from features.contract.frames import month_text
 from features.contract.labels import compute_labels, data_as_of
 from features.contract.payer_rules import load_payer_rules
 from features.contract.run_options import RunOptions
@@ -106,8 +107,9 @@ def build_dataset(
     release_unused_memory()
     progress("point-in-time history")
     builder = (builder or DenialFeatureBuilder()).fit(
-        tables=tables, labels=labels, rules=rules, codes=codes, routine=routine, chunk_claims=options.chunk_claims
-    )
+        tables=tables, labels=labels, rules=rules, codes=codes, routine=routine, chunk_claims=options.chunk_claims,
+        threads=options.feature_threads,
+    )  # fmt: skip
     tables = {name: tables[name] for name in ("claims", "claim_lines")}
     release_unused_memory()
     sent = tables["claims"]
@@ -138,7 +140,7 @@ def build_dataset(
     claims = sent[["claim_id", "payer_id", "submitted_at"]].iloc[rows].reset_index(drop=True)
     lab = labels.set_index("claim_id").loc[claims["claim_id"]].reset_index()
     lab["payer_id"] = claims["payer_id"].to_numpy()
-    lab["role"] = split.role(claims["submitted_at"].dt.strftime("%Y-%m")).to_numpy()
+    lab["role"] = split.role(month_text(claims["submitted_at"])).to_numpy()
     return Dataset(features=fs, labels=lab, builder=builder, split=split, as_of=known)
 
 

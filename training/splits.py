@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from features.contract.frames import member
+from features.contract.frames import member, month_text
 
 
 class NotEnoughHistory(ValueError):
@@ -43,7 +43,7 @@ def choose_split(
 ) -> TimeSplit:
     """Latest mature months to evaluate, the months before them to calibrate, everything earlier to learn."""
     originals = claims[claims["frequency_code"].eq("1")]
-    month = originals["submitted_at"].dt.strftime("%Y-%m")
+    month = month_text(originals["submitted_at"])
     adjudicated = pd.Series(member(originals["claim_id"], labels["claim_id"]), index=originals.index)
     share = adjudicated.groupby(month).mean().sort_index()
     months = list(share.index)

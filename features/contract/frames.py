@@ -36,6 +36,24 @@ def member(values: pd.Series | pd.Index, pool: pd.Series | pd.Index | np.ndarray
     return hit.to_numpy(zero_copy_only=False)
 
 
+def distinct_values(values: pd.Series) -> pa.Array:
+    """The distinct non-null values of a column, as Arrow holds them (for `positions_in`)."""
+    return pc.drop_null(pc.unique(_arrow(values)))
+
+
+def positions_in(values: pd.Series, distinct: pa.Array) -> np.ndarray:
+    """Each value's position in `distinct` (from `distinct_values`), -1 for a missing value or one not there."""
+    arr = _arrow(values)
+    if len(arr) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if len(distinct) == 0:
+        return np.full(len(arr), -1, dtype=np.int64)
+    if distinct.type != arr.type:
+        distinct = distinct.cast(arr.type)
+    found = pc.index_in(arr, value_set=distinct, skip_nulls=True)
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
 def differs_from_owner(ids: pd.Series, keys: pd.Series, *, owner_keys: pd.Series, owners: pd.Series) -> np.ndarray:
     """Boolean array: does each row's `ids` differ from the owner its `keys` name (`owners`, by `owner_keys`, the
     first row of a repeated key)? False where either side is missing or the key is unknown.
@@ -55,6 +73,14 @@ def differs_from_owner(ids: pd.Series, keys: pd.Series, *, owner_keys: pd.Series
     if mine.type != owner.type:
         mine = mine.cast(owner.type)
     return pc.fill_null(pc.not_equal(owner, mine), False).to_numpy(zero_copy_only=False)
+
+
+def month_text(dates: pd.Series) -> pd.Series:
+    """'YYYY-MM' of each date (None where missing): `dates.dt.strftime("%Y-%m")`, formatted once per distinct
+    month instead of once per row (0.6 s for a million claims there, 0.06 s here)."""
+    codes, months = pd.factorize(dates.dt.to_period("M"))
+    names = np.array([str(m) for m in months] + [None], dtype=object)  # code -1 (a missing date) picks the None
+    return pd.Series(names[codes], index=dates.index, dtype=object)
 
 
 def one_chunk(frame: pd.DataFrame) -> pd.DataFrame:

@@ -38,12 +38,14 @@ def history(small_world: Path) -> dict[str, Any]:
 
 
 def _plain(frame: pd.DataFrame, *, by: list[str] | None = None) -> pd.DataFrame:
-    """Categoricals back to object columns (a missing value as None), rows in (claim, line) order."""
+    """Categoricals back to object columns (a missing value as None), rows in (claim, line) order (`by=[]`: as
+    they are)."""
     out = frame.astype({c: object for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)})
     for name in out.columns:
         if out[name].dtype == object:
             out[name] = out[name].where(out[name].notna(), None)
-    return out.sort_values(by or ["claim_id", "line_number"], kind="stable").reset_index(drop=True)
+    by = ["claim_id", "line_number"] if by is None else by
+    return (out.sort_values(by, kind="stable") if by else out).reset_index(drop=True)
 
 
 def test_chunked_line_events_are_the_events_built_at_once(history: dict[str, Any]) -> None:
@@ -58,6 +60,10 @@ def test_chunked_line_events_are_the_events_built_at_once(history: dict[str, Any
     pd.testing.assert_frame_equal(_plain(lines), _plain(whole_lines))
     assert isinstance(claims["payer_id"].dtype, pd.CategoricalDtype)
     pd.testing.assert_frame_equal(_plain(claims, by=["claim_id"]), _plain(whole_claims, by=["claim_id"]))
+    # two chunks at a time on threads: the same frames, in the same row order
+    lines_2, claims_2 = outcome_events(*args, **kwargs, chunk_claims=CHUNK, threads=2)
+    pd.testing.assert_frame_equal(_plain(lines_2, by=[]), _plain(lines, by=[]))
+    pd.testing.assert_frame_equal(_plain(claims_2, by=[]), _plain(claims, by=[]))
 
 
 def test_events_cut_to_the_columns_a_history_reads_fit_the_same_history(history: dict[str, Any]) -> None:

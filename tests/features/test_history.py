@@ -380,3 +380,18 @@ def test_a_frozen_window_starts_at_each_keys_own_first_entry(frozen_keys: int) -
         frozen = fitted(rows, window=7).freeze(as_of_day=45)
         pd.testing.assert_frame_equal(frozen.transform(q, query_day=days), expected, check_exact=True)
     assert expected.loc["q0", "pc_n_recent"] == 2 and expected.loc["q0", "pc_n"] == 2  # A, x
+
+
+def test_levels_fitted_on_threads_store_the_history_fitted_on_one() -> None:
+    rng = np.random.default_rng(5)
+    rows = [
+        (PAYERS[rng.integers(3)], CODES[rng.integers(4)], int(rng.integers(0, 90)), float(rng.integers(2)), 0.5)
+        for _ in range(2000)
+    ]
+    one = fitted(rows, window=7).to_state()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(history, "SORT_QUERIES_ABOVE", 1)  # the fit's threads start at that many events too
+        on_threads = fitted(rows, window=7).to_state()
+    assert one.keys() == on_threads.keys()
+    for name, value in one.items():
+        np.testing.assert_array_equal(np.asarray(on_threads[name]), np.asarray(value), err_msg=name)

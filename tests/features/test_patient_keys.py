@@ -58,6 +58,14 @@ def test_keys_are_the_hmac_of_the_id_never_the_id(restore_key: None) -> None:
     assert patient_keys(pd.Series(["PT001"]))[0] == patient_keys(ids)[0]
 
 
+def test_many_ids_get_the_hmac_of_the_key_installed_last(restore_key: None) -> None:
+    ids = np.array([f"PT{i:05d}" for i in range(300)] + [None, "PT00007", "ü-patient"], dtype=object)
+    for key in (OTHER_KEY, "k" * 100):  # a key longer than SHA-256's block is hashed first (RFC 2104)
+        use_patient_key(key)
+        want = [None if i is None else hmac.new(key.encode(), i.encode(), hashlib.sha256).hexdigest()[:24] for i in ids]
+        assert patient_keys(ids).tolist() == want
+
+
 def test_an_empty_key_is_refused() -> None:
     with pytest.raises(ValueError, match="patient_key"):
         use_patient_key("")

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 from hypothesis import given
 from hypothesis import strategies as st
 
-from features.contract.frames import differs_from_owner, member, one_chunk
+from features.contract.frames import differs_from_owner, distinct_values, member, month_text, one_chunk, positions_in
 from features.contract.validation import load_validated
 
 ids = st.lists(st.one_of(st.none(), st.sampled_from(["A", "B", "C1", "c1", "", "Z-9"])), max_size=30)
@@ -20,6 +20,27 @@ def test_member_equals_pandas_isin(values: list[str | None], pool: list[str | No
     expected = s.isin([p for p in pool if p is not None]).fillna(False).to_numpy(dtype=bool) & s.notna().to_numpy()
     assert (member(s, pd.Series(pool, dtype="string")) == expected).all()
     assert (member(s, pd.Index(pool, dtype="string")) == expected).all()
+
+
+@given(values=ids, pool=ids)
+def test_positions_in_the_distinct_values_are_the_pandas_index_lookup(
+    values: list[str | None], pool: list[str | None]
+) -> None:
+    distinct = distinct_values(pd.Series(pool, dtype="string"))
+    names = distinct.to_pylist()
+    assert sorted(names) == sorted({p for p in pool if p is not None})  # each value once, no null
+    found = positions_in(pd.Series(values, dtype="string"), distinct)
+    assert found.tolist() == [-1 if v is None else pd.Index(names, dtype=object).get_indexer([v])[0] for v in values]
+
+
+@given(days=st.lists(st.one_of(st.none(), st.integers(-800, 40_000)), max_size=40))
+def test_month_text_is_strftime(days: list[int | None]) -> None:
+    dates = pd.Series([pd.NaT if d is None else pd.Timestamp("1970-01-01") + pd.Timedelta(days=d) for d in days])
+    dates = pd.to_datetime(dates)
+    got = month_text(dates)
+    want = dates.dt.strftime("%Y-%m")
+    assert got.index.equals(dates.index)
+    assert got.tolist() == [None if pd.isna(w) else w for w in want.tolist()]
 
 
 @given(data=st.data(), n=st.integers(0, 30), n_owners=st.integers(0, 12))
