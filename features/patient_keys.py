@@ -30,7 +30,7 @@ _DIGEST_BYTES = 12  # 96 bits: no collision among a health system's patients (bi
 _FINGERPRINT_MESSAGE = b"claimsight patient key fingerprint v1"
 
 _key: bytes = DEVELOPMENT_PATIENT_KEY.encode("utf-8")
-# the HMAC with the key already absorbed: each id copies it (a quarter of `hmac.new`'s time per id)
+# the HMAC with the key already absorbed: each id copies it (half of `hmac.new`'s time per id: 1.6 against 3.1 us here)
 _keyed = hmac.new(_key, digestmod=hashlib.sha256)
 
 
