@@ -12,7 +12,6 @@ from typing import cast
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
 
 from features.chunk_threads import map_in_order
 from features.claim_fields import (
@@ -135,10 +134,28 @@ def concat_compact(parts: list[pd.DataFrame]) -> pd.DataFrame:
     columns = {}
     for name in parts[0].columns:
         if isinstance(parts[0][name].dtype, pd.CategoricalDtype):
-            columns[name] = pd.Series(union_categoricals([p[name] for p in parts], ignore_order=True))
+            columns[name] = pd.Series(union_in_order([p[name].array for p in parts]))
         else:
             columns[name] = pd.concat([p[name] for p in parts], ignore_index=True)
     return pd.DataFrame(columns)
+
+
+def union_in_order(parts: list[pd.Categorical]) -> pd.Categorical:
+    """`union_categoricals(parts, ignore_order=True)`: the parts one after another, the categories every distinct
+    category in order of first appearance. Here every part's categories are hashed once, together: pandas hashes
+    the union so far again for each part, which for a hundred chunks of ten million claims' events and millions
+    of patient keys took minutes (99 s for 40 parts of 3M keys, against 4 s for 10 parts of 300k)."""
+    names = [np.asarray(p.categories, dtype=object) for p in parts]
+    codes, categories = pd.factorize(np.concatenate(names) if names else np.array([], dtype=object))
+    offset = np.cumsum([0, *(len(n) for n in names[:-1])])
+    renumbered = [
+        np.append(codes[start : start + len(n)], -1)[p.codes] for p, n, start in zip(parts, names, offset, strict=True)
+    ]
+    if len(categories) == len(names[0]) and all(len(n) == len(categories) for n in names):
+        dtype = pd.CategoricalDtype(parts[0].categories)  # the same categories in each part: pandas keeps the first's
+    else:
+        dtype = pd.CategoricalDtype(pd.Index(categories))  # else the Index pandas infers for their union
+    return pd.Categorical.from_codes(np.concatenate(renumbered), dtype=dtype)
 
 
 def builder_tables(

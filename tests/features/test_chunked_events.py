@@ -13,12 +13,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pandas.api.types import union_categoricals
 
 from features.contract.codes import load_code_tables
 from features.contract.labels import compute_labels
 from features.contract.payer_rules import load_payer_rules
 from features.contract.validation import load_validated
-from features.denial_events import builder_tables, outcome_events
+from features.denial_events import builder_tables, outcome_events, union_in_order
 from features.denial_feature_defs import CLAIM_SPECS, LINE_SPECS, MODIFIER_HABIT_SPEC
 from features.denial_features import DenialFeatureBuilder
 from features.history import HistoryAggregates, event_columns
@@ -132,3 +135,26 @@ def test_a_categorical_of_strings_is_fitted_as_its_strings(seed: int) -> None:
     np.testing.assert_array_equal(cat_codes, codes)
     np.testing.assert_array_equal(cat_vocab, vocab)
     assert "zz-unused" not in set(cat_vocab)
+
+
+@given(
+    parts=st.lists(
+        st.lists(st.one_of(st.none(), st.sampled_from(["P1", "P2", "p1", "", "Q-7", "R"])), max_size=12),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_union_in_order_is_pandas_union_categoricals(parts: list[list[str | None]]) -> None:
+    """Chunks' categoricals joined as pandas joins them: same categories in the same order, same codes, same dtype."""
+    cats = [
+        pd.Categorical(
+            p, categories=pd.Index(pd.unique(pd.Series([v for v in p if v is not None], dtype=object)), dtype=object)
+        )
+        for p in parts
+    ]
+    ours, theirs = union_in_order(cats), union_categoricals(cats, ignore_order=True)
+    assert ours.dtype == theirs.dtype
+    assert ours.categories.dtype == theirs.categories.dtype
+    assert list(ours.categories) == list(theirs.categories)
+    assert ours.codes.tolist() == theirs.codes.tolist()
+    assert ours.codes.dtype == theirs.codes.dtype

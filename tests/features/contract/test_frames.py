@@ -5,10 +5,19 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from features.contract.frames import differs_from_owner, distinct_values, member, month_text, one_chunk, positions_in
+from features.contract.frames import (
+    differs_from_owner,
+    distinct_values,
+    key_rows,
+    member,
+    month_text,
+    one_chunk,
+    positions_in,
+)
 from features.contract.validation import load_validated
 
 ids = st.lists(st.one_of(st.none(), st.sampled_from(["A", "B", "C1", "c1", "", "Z-9"])), max_size=30)
@@ -31,6 +40,26 @@ def test_positions_in_the_distinct_values_are_the_pandas_index_lookup(
     assert sorted(names) == sorted({p for p in pool if p is not None})  # each value once, no null
     found = positions_in(pd.Series(values, dtype="string"), distinct)
     assert found.tolist() == [-1 if v is None else pd.Index(names, dtype=object).get_indexer([v])[0] for v in values]
+
+
+@given(
+    key=st.lists(st.sampled_from(["A", "B", "C1", "c1", "", "Z-9", "Q"]), unique=True),
+    columns=st.lists(ids, max_size=4),
+)
+def test_key_rows_are_the_rows_a_dict_of_the_key_finds(key: list[str], columns: list[list[str | None]]) -> None:
+    row = {k: i for i, k in enumerate(key)}
+    as_series = [pd.Series(c, dtype="string") for c in columns]
+    found = key_rows(pd.Series(key, dtype="string"), *as_series, pd.Index([v for v in key if v != "A"]))
+    expected = [[-1 if v is None else row.get(v, -1) for v in c] for c in columns]
+    expected.append([row[v] for v in key if v != "A"])
+    assert [f.tolist() for f in found] == expected
+    assert [f.tolist() for f in key_rows(distinct_values(pd.Series(key, dtype="string")), *as_series)] == expected[:-1]
+
+
+@pytest.mark.parametrize("key", [["A", "B", "A"], ["A", None]])
+def test_key_rows_refuse_a_key_with_a_repeated_or_missing_value(key: list[str | None]) -> None:
+    with pytest.raises(ValueError, match="each value once and no missing value"):
+        key_rows(pd.Series(key, dtype="string"), pd.Series(["A"], dtype="string"))
 
 
 @given(days=st.lists(st.one_of(st.none(), st.integers(-800, 40_000)), max_size=40))
