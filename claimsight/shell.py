@@ -60,7 +60,9 @@ def validated(data: Path, *, options: RunOptions, tables: Collection[str] | None
     from claimsight.render import validation_report
     from features.contract.validation import load_validated
 
-    result = load_validated(data, max_reject_rate=options.max_reject_rate, tables=tables)
+    result = load_validated(
+        data, max_reject_rate=options.max_reject_rate, threads=options.feature_threads, tables=tables
+    )
     if result.total_quarantined or result.ignored_columns:
         validation_report(console(), result)
     return result

@@ -59,7 +59,7 @@ def backtest(
 ) -> BacktestResult:
     months = months_between(first_month, last_month)
     routine, maturity_days = options.routine, options.maturity_days
-    tables = load_validated(data_dir, max_reject_rate=options.max_reject_rate).tables
+    tables = load_validated(data_dir, max_reject_rate=options.max_reject_rate, threads=options.feature_threads).tables
     codes = load_code_tables()
     labels = compute_labels(tables, codes=codes, routine=routine, maturity_days=maturity_days)
     claims = tables["claims"].set_index("claim_id", drop=False).loc[labels["claim_id"]].reset_index(drop=True)

@@ -90,7 +90,7 @@ def build_dataset(
     `client`: a Dask client; the matrix is built on its cluster, a partition of claims per task
     (`features.cluster.transform_on_cluster`: the same matrix), the rest in this process."""
     progress("reading and validating the tables")
-    result = load_validated(data_dir, max_reject_rate=options.max_reject_rate)
+    result = load_validated(data_dir, max_reject_rate=options.max_reject_rate, threads=options.feature_threads)
     tables = result.tables if as_of is None else known_at(result.tables, as_of)
     del result
     release_unused_memory()  # each stage starts from what is alive, not from the last one's high-water mark

@@ -225,7 +225,7 @@ def train_recovery(
     """`run.as_of`: train on the history as known that morning (features/contract/time_cut.py); default everything."""
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    tables = load_validated(data_dir, max_reject_rate=options.max_reject_rate).tables
+    tables = load_validated(data_dir, max_reject_rate=options.max_reject_rate, threads=options.feature_threads).tables
     data = build_recovery_data(
         tables,
         codes=load_code_tables(),

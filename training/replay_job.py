@@ -60,7 +60,7 @@ def prepare_replay(
             "simulate needs truth/denials (a directory written by `claimsight synth`): outcomes of work never done "
             "come from the synthetic truth"
         )
-    tables = load_validated(data_dir, max_reject_rate=options.max_reject_rate).tables
+    tables = load_validated(data_dir, max_reject_rate=options.max_reject_rate, threads=options.feature_threads).tables
     codes, rules = load_code_tables(), load_payer_rules(data_dir=data_dir)
     seed, maturity_days, routine = options.seed, options.maturity_days, options.routine
     end = (data_as_of(tables) - pd.Timedelta(days=tail_days)).normalize()

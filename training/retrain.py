@@ -97,7 +97,9 @@ def retrain(
     configure(home=options.home, tracking_uri=options.tracking_uri, experiment=EXPERIMENT)
     client = MlflowClient()
     fingerprint = data_fingerprint(data_dir)
-    tables = known_at(load_validated(data_dir, max_reject_rate=options.max_reject_rate).tables, as_of)
+    tables = known_at(
+        load_validated(data_dir, max_reject_rate=options.max_reject_rate, threads=options.feature_threads).tables, as_of
+    )
     check_history(chosen, tables=tables, data_dir=data_dir, options=options, as_of=as_of)
     with ExitStack() as held:
         # one retrain per store and model at a time, locks taken in one order so two retrains cannot deadlock

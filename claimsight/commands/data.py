@@ -126,7 +126,9 @@ def validate(
     from features.contract.validation import load_validated
 
     options = shell.settings(max_reject_rate=max_reject_rate).run_options()
-    result = load_validated(data, max_reject_rate=options.max_reject_rate, quarantine_dir=quarantine_dir)
+    result = load_validated(
+        data, max_reject_rate=options.max_reject_rate, threads=options.feature_threads, quarantine_dir=quarantine_dir
+    )
     validation_report(shell.console(), result)
     shell.console().print(f"{result.total_quarantined:,} rows quarantined")
 

@@ -12,9 +12,12 @@ pandas. Messages name the column and the rule, never a value: values may be PHI.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -77,6 +80,10 @@ class _Reasons:
             self._pos.append(pos.astype(np.int64))
             self._why.append(reasons.astype(object))
 
+    def extend(self, other: _Reasons) -> None:
+        self._pos += other._pos
+        self._why += other._why
+
     def bad_mask(self, n: int) -> np.ndarray:
         mask = np.zeros(n, dtype=bool)
         for pos in self._pos:
@@ -87,6 +94,21 @@ class _Reasons:
         if not self._pos:
             return pd.DataFrame({"pos": pd.Series(dtype="int64"), "reason": pd.Series(dtype=object)})
         return pd.DataFrame({"pos": np.concatenate(self._pos), "reason": np.concatenate(self._why)})
+
+
+_T = TypeVar("_T")
+_U = TypeVar("_U")
+
+
+def _in_order(fn: Callable[[_T], _U], items: Iterable[_T], *, threads: int) -> list[_U]:
+    """[fn(item) for item in items], `threads` at a time: parsing a column and hashing ids are Arrow kernels that
+    release the GIL, so two columns' work overlaps on two cores."""
+    if threads < 1:
+        raise ValueError(f"threads: must be at least 1, got {threads}")
+    if threads == 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="validate") as pool:
+        return list(pool.map(fn, items))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -121,6 +143,12 @@ def _parse_column(raw: pd.Series, col: Column, reasons: _Reasons) -> pd.Series:
         reasons.add(present & out.isna().to_numpy(), f"{col.name}: not true/false")
         return out
     return text.astype("string")
+
+
+def _parse_text(df: pd.DataFrame, col: Column) -> tuple[pd.Series, _Reasons]:
+    """One column of a raw table parsed, with its own reasons (columns may be parsed side by side)."""
+    found = _Reasons()
+    return _parse_column(df[col.name], col, found), found
 
 
 def parse_number(text: pd.Series, *, integer: bool) -> pd.Series:
@@ -228,7 +256,7 @@ class _ReferenceRules:
     """Reference checks: unknown target vs a target that exists but was itself quarantined; an adjustment whose
     remit belongs to another claim."""
 
-    def __init__(self, typed: dict[str, pd.DataFrame]) -> None:
+    def __init__(self, typed: dict[str, pd.DataFrame], *, threads: int = 1) -> None:
         claims = typed["claims"]
         self.ids = {"claims": _Ids(claims["claim_id"])}
         children = [("claims", "original_claim_id", "claims")]
@@ -244,16 +272,13 @@ class _ReferenceRules:
             self.mismatch = differs_from_owner(
                 adj["claim_id"], adj["remit_id"], owner_keys=first["remit_id"], owners=first["claim_id"]
             )
-        self.references = [
-            _Reference(
-                child,
-                column,
-                parent,
-                self.ids[parent].find(typed[child][column]),
-                typed[child][column].notna().to_numpy(),
-            )
-            for child, column, parent in children
-        ]
+        self.references = _in_order(
+            lambda ref: _Reference(
+                *ref, self.ids[ref[2]].find(typed[ref[0]][ref[1]]), typed[ref[0]][ref[1]].notna().to_numpy()
+            ),
+            children,
+            threads=threads,
+        )
 
     def add(self, bad: dict[str, np.ndarray], out: dict[str, _Reasons]) -> None:
         valid = {name: ids.with_valid_row(bad[name]) for name, ids in self.ids.items()}
@@ -271,10 +296,11 @@ def _finish(frames: dict[str, pd.DataFrame], reasons: dict[str, _Reasons]) -> di
     return {name: reasons[name].bad_mask(len(df)) for name, df in frames.items()}
 
 
-def validate_tables(raw: RawTables, *, max_reject_rate: float = 0.05) -> ValidationResult:
+def validate_tables(raw: RawTables, *, max_reject_rate: float = 0.05, threads: int = 1) -> ValidationResult:
     """Type, check and split every table into valid rows and quarantined rows with reasons.
 
-    Raises RejectRateExceeded when any table loses more than `max_reject_rate` of its rows.
+    Raises RejectRateExceeded when any table loses more than `max_reject_rate` of its rows. `threads`: a table's
+    columns parsed, and the references looked up, that many at a time (the same result).
     """
     typed: dict[str, pd.DataFrame] = {}
     reasons: dict[str, _Reasons] = {}
@@ -283,8 +309,13 @@ def validate_tables(raw: RawTables, *, max_reject_rate: float = 0.05) -> Validat
         r = _Reasons()
         df = raw.frames[name].reset_index(drop=True)  # with `LazyFrames`, read now and let go below
         n_rows = len(df)
-        cols = {c.name: _parse_column(df[c.name], c, r) for c in table.columns}
+        parsed = _in_order(partial(_parse_text, df), table.columns, threads=threads)
         del df
+        cols = {}
+        for col, (values, found) in zip(table.columns, parsed, strict=True):
+            cols[col.name] = values
+            r.extend(found)  # in column order, as parsed one after another
+        del parsed
         out = pd.DataFrame(cols, copy=False)
         del cols
         unparsed = r.bad_mask(n_rows)
@@ -300,7 +331,7 @@ def validate_tables(raw: RawTables, *, max_reject_rate: float = 0.05) -> Validat
     # adjustments and replacements, and a replacement's quarantine orphans its own children.
     base = {name: r.frame() for name, r in reasons.items()}
     bad = _finish(typed, reasons)
-    references = _ReferenceRules(typed)
+    references = _ReferenceRules(typed, threads=threads)
     while True:
         trial = {name: _Reasons() for name in typed}
         for name, frame in base.items():
@@ -371,6 +402,7 @@ def load_validated(
     max_reject_rate: float,
     quarantine_dir: Path | str | None = None,
     tables: Collection[str] | None = None,
+    threads: int = 1,
 ) -> ValidationResult:
     """Read, validate and write the quarantine files: what every command that reads history starts with.
 
@@ -380,7 +412,8 @@ def load_validated(
     data_dir = Path(data_dir)  # a notebook or script passes a str as often as a Path
     qdir = Path(quarantine_dir) if quarantine_dir is not None else data_dir / "quarantine"
     try:
-        result = validate_tables(read_tables(data_dir, only=tables, lazy=True), max_reject_rate=max_reject_rate)
+        raw = read_tables(data_dir, only=tables, lazy=True)
+        result = validate_tables(raw, max_reject_rate=max_reject_rate, threads=threads)
     except RejectRateExceeded as exc:
         write_quarantine(exc.result, quarantine_dir=qdir)
         raise

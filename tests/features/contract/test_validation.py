@@ -295,6 +295,7 @@ def test_tables_read_when_asked_for_validate_as_tables_read_at_once(tmp_path: Pa
     h.claim("C1", lines=0)  # duplicate claim: its lines, remits and adjustments are orphaned
     h.rows["claims"][5]["total_charge"] = "-1"
     h.rows["claims"][6]["submitted_at"] = " 2024-02-30 "
+    h.rows["claims"][7].update(total_charge="12,00", service_from="yesterday")  # two columns' reasons, one row
     h.remit("GHOST", date="2024-02-01")
     h.adj("C2", "R9999", "CO", "16", 5.0)
     h.followup("C3", action="appeal", date="2024-03-01")
@@ -309,11 +310,15 @@ def test_tables_read_when_asked_for_validate_as_tables_read_at_once(tmp_path: Pa
         validate_tables(read_tables(data), max_reject_rate=1.0),
         validate_tables(lazy, max_reject_rate=1.0),
     )
-    assert by_parts.total_quarantined == eager.total_quarantined > 0
-    for name in eager.tables:
-        pd.testing.assert_frame_equal(by_parts.tables[name], eager.tables[name])
-        pd.testing.assert_frame_equal(by_parts.quarantine[name], eager.quarantine[name])
-    pd.testing.assert_frame_equal(by_parts.report, eager.report)
+    # and with the columns parsed, and the references looked up, two at a time
+    threaded = validate_tables(read_tables(data, lazy=True), max_reject_rate=1.0, threads=2)
+    assert by_parts.total_quarantined == threaded.total_quarantined == eager.total_quarantined > 0
+    for other in (by_parts, threaded):
+        for name in eager.tables:
+            pd.testing.assert_frame_equal(other.tables[name], eager.tables[name])
+            pd.testing.assert_frame_equal(other.quarantine[name], eager.quarantine[name])
+        pd.testing.assert_frame_equal(other.report, eager.report)
+    assert "; " in eager.quarantine["claims"]["reason"].str.cat()  # a row with two reasons
     assert lazy.formats == {name: fmt for name in eager.tables}
 
 
