@@ -97,13 +97,22 @@ def take_rows(table: Table, rows: np.ndarray | slice) -> Table:
 def claim_chunks(ids: np.ndarray, sources: Sequence[Table], *, size: int) -> Iterator[tuple[int, list[Table]]]:
     """(first claim position, the sources' rows of those claims) per run of `size` claims of `ids`, each
     source's claim ids looked up once."""
-    where = [index_in(frame["claim_id"], ids) for frame in sources]
-    for start in range(0, len(ids), size):
+    # each source's rows ordered by their claim's chunk (in table order within it, as a scan would find them): a
+    # chunk's rows are then one run of that order, found by a search instead of a scan of every row (ten million
+    # claims' 25 million lines were scanned once per chunk, two hundred times)
+    chunk_rows = []
+    for frame in sources:
+        n_chunks = (len(ids) + size - 1) // size
+        # -1: a row of no claim in `ids`; small integers, which numpy's stable sort orders by radix passes
+        chunk = (index_in(frame["claim_id"], ids) // size).astype(np.min_scalar_type(-max(n_chunks, 1)))
+        order = np.argsort(chunk, kind="stable")
+        chunk_rows.append((order, np.searchsorted(chunk[order], np.arange(-1, n_chunks + 1))))
+    for k, start in enumerate(range(0, len(ids), size)):
         yield (
             start,
             [
-                take_rows(frame, np.flatnonzero((pos >= start) & (pos < start + size)))
-                for frame, pos in zip(sources, where, strict=True)
+                take_rows(frame, order[bounds[k + 1] : bounds[k + 2]])
+                for frame, (order, bounds) in zip(sources, chunk_rows, strict=True)
             ],
         )
 
