@@ -218,7 +218,7 @@ def compute_labels(
     return out[list(LABEL_COLUMNS)]
 
 
-def _per_row(values: pd.Series, keys: np.ndarray, *, fill: object) -> pd.Series:
+def _per_row(values: pd.Series, keys: np.ndarray, *, fill: float | None) -> pd.Series:
     """`pd.Series(keys).map(values).fillna(fill)` for integer keys (what a map by id gave, without the ids)."""
     mapped = pd.Series(keys).map(values)
     return mapped if fill is None else mapped.fillna(fill)
