@@ -331,7 +331,7 @@ class DenialFeatureBuilder:
                 each_part(len(parts) * chunk_claims, fs.X)
             parts.append(fs)
             del fs
-            release_unused_memory()  # the chunk's line arrays are gone: the next chunk reuses their pages
+            release_unused_memory(malloc=False)  # the chunk's Arrow buffers; its arrays' pages serve the next chunk
             progress("features", min(len(parts) * chunk_claims, n), n)
         return FeatureSet.concat(parts, X=X)
 

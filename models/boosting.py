@@ -15,8 +15,12 @@ import numpy as np
 
 
 def deterministic_params(*, seed: int, n_jobs: int, **params: Any) -> dict[str, Any]:
-    """LightGBM parameters that make the same data + seed give the same model."""
-    return {"deterministic": True, "force_row_wise": True, "seed": seed, "num_threads": n_jobs, "verbose": -1, **params}
+    """LightGBM parameters that make the same data + seed give the same model.
+
+    `deterministic` asks for a fixed histogram layout: column-wise, whose trees are the same as row-wise's (checked
+    tree by tree on the 1M world) and which built them 15-25% faster there on 2 cores (README, "Training speed
+    (eleventh session)")."""
+    return {"deterministic": True, "force_col_wise": True, "seed": seed, "num_threads": n_jobs, "verbose": -1, **params}
 
 
 def train_time_ordered(
