@@ -32,7 +32,7 @@ def _malloc_trim() -> Callable[[int], int] | None:
 def release_unused_memory(*, malloc: bool = True) -> None:
     """`malloc=False`: Arrow's pool only, for between the chunks of one stage. There the pages glibc holds are the
     ones the next chunk asks for again: trimmed, the kernel had to zero them once more for it (the 1M training
-    matrix spent 5.5 s in the kernel with a trim per chunk, 2.7 s without; 1-2 s of wall)."""
+    matrix spent 5.4-5.9 s in the kernel with a trim per chunk, 2.6-2.7 s without; 1-2 s of wall)."""
     pa.default_memory_pool().release_unused()
     if not malloc:
         return
