@@ -38,7 +38,6 @@ if TYPE_CHECKING:  # the index reads `day_number` from here
     from features.duplicate_index import DuplicateCounts
 
 _DAY = np.timedelta64(1, "D")
-EPOCH = np.datetime64("1970-01-01", "D")
 
 
 def rendering_clinician(claims: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -103,8 +102,7 @@ def day_number(dates: pd.Series | np.ndarray) -> np.ndarray:
     """Days since 1970-01-01 as int64 (NaT -> a very early day, so nothing counts as 'before' it)."""
     values = dates if isinstance(dates, np.ndarray) and dates.dtype.kind == "M" else date_array(pd.Series(dates))
     days = values.astype("datetime64[D]")
-    out = (days - EPOCH) // _DAY
-    return np.where(np.isnat(days), -(10**6), out).astype(np.int64)
+    return np.where(np.isnat(days), -(10**6), days.view(np.int64))  # a day's integer is its count from 1970-01-01
 
 
 def _days_between(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:

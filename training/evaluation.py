@@ -180,7 +180,10 @@ def plot_shap_summary(contrib: np.ndarray, X: np.ndarray, path: str) -> None:
     import matplotlib.pyplot as plt
     import shap
 
-    shap.summary_plot(contrib[:, :-1], X, feature_names=list(FEATURE_NAMES), show=False, max_display=20)
+    # The dots' vertical jitter is random: a generator of its own draws the same figure for the same run, whatever
+    # another library did to NumPy's global one.
+    rng = np.random.default_rng(0)
+    shap.summary_plot(contrib[:, :-1], X, feature_names=list(FEATURE_NAMES), show=False, max_display=20, rng=rng)
     plt.gcf().set_size_inches(8, 8)
     plt.tight_layout()
     plt.savefig(path, dpi=100)

@@ -170,7 +170,8 @@ def payer_family_shifts(rates: pd.DataFrame, *, month: str, rule: ShiftRule | No
     binom = base.assign(r=r_m, v=r_m * (1 - r_m) / base["claims"])
     wobble = (binom.groupby(["payer_id", "family"], observed=True)["r"].var(ddof=1)
               - binom.groupby(["payer_id", "family"], observed=True)["v"].mean()).clip(lower=0.0)  # fmt: skip
-    joined = now.join(pooled, rsuffix="_base", how="inner").join(wobble.rename("tau2"))
+    joined = now.merge(pooled, left_index=True, right_index=True, how="inner", suffixes=("", "_base"))
+    joined = joined.join(wobble.rename("tau2"))
     r0 = (joined["denied_base"] + 0.5) / (joined["claims_base"] + 1.0)
     rate = joined["denied"] / joined["claims"]
     se = np.sqrt(r0 * (1 - r0) / joined["claims"] + joined["tau2"].fillna(0.0))

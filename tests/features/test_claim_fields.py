@@ -1,10 +1,15 @@
-"""The main service a line is billed beside (its costliest other line, and every other line's section)."""
+"""The main service a line is billed beside (its costliest other line, and every other line's section), and day
+numbers."""
 
 from __future__ import annotations
 
-import numpy as np
+import warnings
+from datetime import date
 
-from features.claim_fields import companion_of, other_sections
+import numpy as np
+import pandas as pd
+
+from features.claim_fields import companion_of, day_number, other_sections
 
 
 def test_the_companion_is_the_costliest_other_lines_group() -> None:
@@ -27,3 +32,13 @@ def test_other_sections_are_the_other_lines_sections() -> None:
         others = {sections[j] for j in np.flatnonzero(claim_pos == claim_pos[i]) if j != i} - {None}
         assert got[i] == ("|".join(sorted(others)) or "-"), i
     assert {"-", "Lab|Surgery"} <= set(got.tolist())
+
+
+def test_day_numbers_count_days_from_1970_and_a_missing_day_is_before_every_day() -> None:
+    days = ["2024-02-29", None, "1969-12-31", "1970-01-01", "1900-03-01", "2099-12-31"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a missing day is not an invalid value on the way
+        got = day_number(pd.Series(pd.to_datetime(days)))
+        from_array = day_number(pd.to_datetime(days).to_numpy())
+    expected = [(date.fromisoformat(d) - date(1970, 1, 1)).days if d else -(10**6) for d in days]
+    assert got.dtype == np.int64 and got.tolist() == from_array.tolist() == expected
