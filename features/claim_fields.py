@@ -263,15 +263,19 @@ def line_frame(claims: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
 
     The DataFrame form of `line_rows` (training events): the same rows and keys the scoring path reads,
     with the lines' own columns as given."""
+    return line_frame_and_keys(claims, lines)[0]
+
+
+def line_frame_and_keys(claims: pd.DataFrame, lines: pd.DataFrame) -> tuple[pd.DataFrame, Columns]:
+    """`line_frame`, and the arrays its added columns hold, row for row: the frame holds copies (pandas stacks
+    columns of one dtype into one block), while these arrays still remember their hashing (`features.text_codes`)
+    for whoever encodes the columns next."""
     rows = line_rows(claim_columns(claims, LINE_CLAIM_COLUMNS), [lines])
     out = lines.iloc[rows["source_row"]].reset_index(drop=True)
+    keys = {k: v for k, v in rows.items() if k not in out.columns and k not in ("claim_pos", "source_row")}
     # text stays object (pandas would otherwise convert every column to its string dtype on the way in)
-    added = {
-        k: pd.Series(v, dtype=object) if v.dtype == object else pd.Series(v)
-        for k, v in rows.items()
-        if k not in out.columns and k not in ("claim_pos", "source_row")
-    }
-    return pd.concat([out, pd.DataFrame(added)], axis=1)
+    added = {k: pd.Series(v, dtype=object) if v.dtype == object else pd.Series(v) for k, v in keys.items()}
+    return pd.concat([out, pd.DataFrame(added)], axis=1), keys
 
 
 # ---- claim level -----------------------------------------------------------------------------------

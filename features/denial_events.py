@@ -16,7 +16,7 @@ import pandas as pd
 from features.chunk_threads import map_in_order
 from features.claim_fields import (
     day_number,
-    line_frame,
+    line_frame_and_keys,
     rendering_clinician,
     service_month_text,
 )
@@ -76,22 +76,27 @@ def claim_key_columns(claims: Columns) -> Columns:
 def claim_keys(claims: pd.DataFrame, *, rules: PayerRules, patient_key: np.ndarray | None = None) -> pd.DataFrame:
     """`claim_key_columns` as a DataFrame (training events), with the payer rules scoring applies too.
     `patient_key`: the claims' patient keys, when the caller hashed them already."""
+    return pd.DataFrame(_claim_key_arrays(claims, rules=rules, patient_key=patient_key), dtype=object)
+
+
+def _claim_key_arrays(claims: pd.DataFrame, *, rules: PayerRules, patient_key: np.ndarray | None) -> Columns:
     if patient_key is None:
         columns = dict(claim_columns(claims, _CLAIM_KEY_SOURCES))
     else:
         columns = dict(claim_columns(claims, [c for c in _CLAIM_KEY_SOURCES if c != "patient_id"]))
         columns["patient_key"] = patient_key
     columns["referral_required"] = rules.referral_required(claims["payer_id"], claims["plan_type"])
-    return pd.DataFrame(claim_key_columns(columns), dtype=object)
+    return claim_key_columns(columns)
 
 
 def _line_events(
     claims: pd.DataFrame, lines: pd.DataFrame, context: tuple[pd.DataFrame, pd.DataFrame, np.ndarray]
-) -> pd.DataFrame:
-    """The line events of `claims` (all of them answered): `context` is the labels by claim id, each denied
-    line's category, and the claims denied as a whole."""
+) -> tuple[pd.DataFrame, Columns]:
+    """The line events of `claims` (all of them answered), and the key arrays their key columns were copied from
+    (`line_frame_and_keys`): `context` is the labels by claim id, each denied line's category, and the claims
+    denied as a whole."""
     lab, line_cat, claim_level = context
-    rows = line_frame(claims, lines)
+    rows, keys = line_frame_and_keys(claims, lines)
     rows = rows.join(lab[["first_remit_date", "initial_denial", "denial_category"]], on="claim_id")
     denied = rows["initial_denial"].to_numpy(dtype=bool)
     has_line_denial = member(rows["claim_id"], line_cat["claim_id"])
@@ -109,20 +114,25 @@ def _line_events(
     # not an outcome: the team's own billing habit (features.denial_feature_defs.MODIFIER_HABIT_SPEC)
     rows["line_has_modifier"] = (rows["modifier_key"].to_numpy(dtype=object) != NO_MODIFIER).astype("float64")
     rows["event_day"] = day_number(rows["first_remit_date"])
-    return rows
+    return rows, keys
 
 
-def compact_text(frame: pd.DataFrame) -> pd.DataFrame:
+def compact_text(frame: pd.DataFrame, *, built_from: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
     """Object columns that hold only strings and nulls as categoricals: one small integer per row instead of
     a pointer to a string object (`features.history_index.fit_column` reads both the same). The categories are
     the distinct strings in order of first appearance, as plain objects: `astype("category")` would sort them and
-    convert them to pandas' string dtype, twice the time, and the history sorts its vocabulary itself."""
+    convert them to pandas' string dtype, twice the time, and the history sorts its vocabulary itself.
+
+    `built_from`: arrays some columns hold copies of, row for row; their remembered hashing (`features.text_codes`)
+    encodes those columns (the frame's copies would be hashed again: 1.2-1.9 s of the 1M events, holding the GIL)."""
     out = frame.copy(deep=False)
+    source = built_from or {}
     for name in frame.columns:
         values = frame[name]
         if values.dtype != object:
             continue
-        codes, uniques = text_codes(values.to_numpy())
+        original = source.get(name)
+        codes, uniques = text_codes(values.to_numpy() if original is None else original)
         if pd.api.types.infer_dtype(uniques, skipna=True) in ("string", "empty"):
             categories = pd.CategoricalDtype(pd.Index(uniques, dtype=object))
             out[name] = pd.Categorical.from_codes(codes, dtype=categories)
@@ -217,12 +227,14 @@ def outcome_events(
     answered = np.flatnonzero(member(claims["claim_id"], lab.index))  # positions: no copy of the claims
     context = (lab, line_cat, claim_level)
     if chunk_claims is None or len(answered) <= chunk_claims:
-        rows = cut(_line_events(claims.iloc[answered], lines, context))
+        rows = cut(_line_events(claims.iloc[answered], lines, context)[0])
     else:
-        ids = text_array(claims["claim_id"].iloc[answered])
+        answered_ids = claims["claim_id"].iloc[answered]
+        ids = text_array(answered_ids)
         # each chunk joins its own claims' labels, line denials and whole-claim denials: against every claim's,
         # each join would hash all of them again, a hundred times over at ten million claims
-        lab_at = lab.index.get_indexer(pd.Index(ids))
+        lab_at = index_in(answered_ids, labels["claim_id"])  # lab's rows are labels' rows
+        del answered_ids
         line_cat_at = index_in(line_cat["claim_id"], ids)
         claim_level_at = index_in(pd.Series(claim_level), ids)
 
@@ -233,25 +245,28 @@ def outcome_events(
                 line_cat.iloc[np.flatnonzero((line_cat_at >= start) & (line_cat_at < stop))],
                 claim_level[(claim_level_at >= start) & (claim_level_at < stop)],
             )
-            part = cast(pd.DataFrame, chunk_sources[0])
-            return compact_text(cut(_line_events(claims.iloc[answered[start:stop]], part, own)))
+            events, keys = _line_events(claims.iloc[answered[start:stop]], cast(pd.DataFrame, chunk_sources[0]), own)
+            return compact_text(cut(events), built_from=keys)
 
         parts = list(map_in_order(line_part, claim_chunks(ids, [lines], size=chunk_claims), threads=threads))
         del ids
         rows = concat_compact(parts)
         del parts
-    at = pd.Index(claims["claim_id"]).get_indexer(lab.index)  # the labelled claims, in the labels' order
+    at = index_in(labels["claim_id"], claims["claim_id"])  # the labelled claims, in the labels' order
+    if (at < 0).any():
+        raise ValueError(f"{int((at < 0).sum()):,} labelled claims are not among the claims")
     if chunk_claims is None or len(at) <= chunk_claims:
-        return rows, cut(_claim_events(claims.iloc[at], lab, rules=rules))
+        return rows, cut(_claim_events(claims.iloc[at], lab, rules=rules)[0])
     # a patient's claims fall in many chunks: each patient is hashed once, not once per chunk
     patient_key = patient_keys(text_array(claims["patient_id"].iloc[at]))
 
     def claim_part(start: int) -> pd.DataFrame:
         stop = min(start + chunk_claims, len(at))
         keys = spread(patient_key, np.arange(start, stop))
-        return compact_text(
-            cut(_claim_events(claims.iloc[at[start:stop]], lab.iloc[start:stop], rules=rules, patient_key=keys))
+        events, key_arrays = _claim_events(
+            claims.iloc[at[start:stop]], lab.iloc[start:stop], rules=rules, patient_key=keys
         )
+        return compact_text(cut(events), built_from=key_arrays)
 
     starts = ((start,) for start in range(0, len(at), chunk_claims))
     claim_parts = list(map_in_order(claim_part, starts, threads=threads))
@@ -260,12 +275,14 @@ def outcome_events(
 
 def _claim_events(
     claims: pd.DataFrame, lab: pd.DataFrame, *, rules: PayerRules, patient_key: np.ndarray | None = None
-) -> pd.DataFrame:
-    """The claim events of `claims` (aligned with their labels `lab`)."""
-    cl = claim_keys(claims.reset_index(drop=True), rules=rules, patient_key=patient_key)
+) -> tuple[pd.DataFrame, Columns]:
+    """The claim events of `claims` (aligned with their labels `lab`), and the key arrays their key columns were
+    copied from."""
+    keys = _claim_key_arrays(claims.reset_index(drop=True), rules=rules, patient_key=patient_key)
+    cl = pd.DataFrame(keys, dtype=object)
     cl["denied"] = lab["initial_denial"].to_numpy(dtype=bool).astype("float64")
     cats = lab["denial_category"].astype("string").fillna("").to_numpy()
     for c in CATEGORIES:
         cl[f"denied_{c}"] = (cats == c).astype("float64")
     cl["event_day"] = day_number(lab["first_remit_date"])
-    return cl
+    return cl, keys

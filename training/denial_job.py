@@ -20,7 +20,7 @@ import pandas as pd
 
 from features.claim_fields import day_number
 from features.cluster import transform_on_cluster
-from features.columns import index_in, text_array
+from features.columns import index_in
 from features.contract.codes import CodeTables, load_code_tables
 from features.contract.frames import month_text
 from features.contract.labels import compute_labels, data_as_of
@@ -138,7 +138,7 @@ def build_dataset(
             progress=progress,
         )
     claims = sent[["claim_id", "payer_id", "submitted_at"]].iloc[rows].reset_index(drop=True)
-    lab = labels.set_index("claim_id").loc[claims["claim_id"]].reset_index()
+    lab = labels.iloc[index_in(claims["claim_id"], labels["claim_id"])].reset_index(drop=True)  # every one is there
     lab["payer_id"] = claims["payer_id"].to_numpy()
     lab["role"] = split.role(month_text(claims["submitted_at"])).to_numpy()
     return Dataset(features=fs, labels=lab, builder=builder, split=split, as_of=known)
@@ -146,7 +146,7 @@ def build_dataset(
 
 def _training_rows(claims: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
     """Positions in `claims` of the labelled claims, ordered by submission day, then claim id."""
-    at = index_in(claims["claim_id"], text_array(labels["claim_id"]))
+    at = index_in(claims["claim_id"], labels["claim_id"])
     rows = np.flatnonzero(at >= 0)
     if len(rows) != len(labels):
         raise ValueError(f"{len(labels) - len(rows):,} labelled claims are not among the claims")

@@ -117,7 +117,9 @@ def _in_order(fn: Callable[[_T], _U], items: Iterable[_T], *, threads: int) -> l
 
 def _parse_column(raw: pd.Series, col: Column, reasons: _Reasons) -> pd.Series:
     text = raw.str.strip()
-    text = text.mask(text == "")
+    empty = text == ""
+    if empty.any():  # an export nearly never has one: the copy `mask` makes is then skipped
+        text = text.mask(empty)
     if col.default is not None:
         text = text.fillna(col.default)
     present = text.notna().to_numpy()

@@ -50,3 +50,22 @@ def test_too_short_a_history_is_refused_with_what_it_needs() -> None:
     claims, labels = claims_and_labels(months=6, seed=3)
     with pytest.raises(NotEnoughHistory, match="need at least 8 mature months"):
         choose_split(claims, labels)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_each_claims_role_is_its_months_role_and_a_month_outside_the_split_is_unused(seed: int) -> None:
+    claims, labels = claims_and_labels(months=14, seed=seed)
+    split = choose_split(claims, labels)
+    rng = np.random.default_rng(seed)
+    months = claims["submitted_at"].dt.strftime("%Y-%m").to_numpy(dtype=object)
+    months[rng.random(len(months)) < 0.05] = None  # a claim without a submission day
+    months[rng.random(len(months)) < 0.05] = "1999-01"  # and one from before the history
+    roles = split.role(pd.Series(months, index=pd.RangeIndex(7, 7 + len(months))))
+    literal = []
+    for m in months:  # one claim at a time: which of the split's lists holds its month
+        found = [r for r, ms in (("learn", split.learn), ("calibrate", split.calibrate), ("evaluate", split.evaluate))
+                 if m in ms]  # fmt: skip
+        literal.append(found[0] if found else "unused")
+    assert roles.tolist() == literal
+    assert roles.index.equals(pd.RangeIndex(7, 7 + len(months)))
+    assert {"learn", "calibrate", "evaluate", "unused"} <= set(literal)
