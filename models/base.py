@@ -51,7 +51,9 @@ class BoostedModel:
     learning_rate: float = 0.1
     n_estimators: int = 1000
     min_child_samples: int = 100
-    early_stopping_rounds: int = 40
+    # rounds without a lower validation loss before a head stops: 20 grew the same 1M-claim model as 40, and at ten
+    # million claims a binary head of 378 trees instead of 594, AUC 0.9232 against 0.9231 (README, fourteenth session)
+    early_stopping_rounds: int = 20
     valid_fraction: float = 0.15
     calibration: str = "auto"
     seed: int = 7

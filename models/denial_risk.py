@@ -10,6 +10,7 @@ faster to explain, which matters because reasons are computed for every claim fl
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,20 +208,32 @@ class DenialRiskModel(BoostedModel):
 
     def _reasons(self, fs: FeatureSet, idx: np.ndarray, *, top: int, progress: Progress = silent) -> list[list[Reason]]:
         """Reasons for rows `idx`, `_EXPLAIN_ROWS` at a time: the TreeSHAP matrix of a whole batch's flagged claims
-        would be the largest thing scoring holds."""
+        would be the largest thing scoring holds.
+
+        The next block's TreeSHAP (compiled, on every core, without the GIL) runs while this thread phrases the
+        current block's reasons (Python, one core): the phrases no longer wait for the cores, nor the cores for
+        them."""
+        blocks = [idx[start : start + _EXPLAIN_ROWS] for start in range(0, len(idx), _EXPLAIN_ROWS)]
+        if len(blocks) <= 1:  # a claim served, or a small batch: no thread to start
+            return self._phrased(fs, idx, self.contributions(fs.X[idx]), top=top) if len(idx) else []
         out: list[list[Reason]] = []
-        if len(idx) > _EXPLAIN_ROWS:
-            progress("reasons", 0, len(idx))
-        for start in range(0, len(idx), _EXPLAIN_ROWS):
-            rows = idx[start : start + _EXPLAIN_ROWS]
-            contrib = self.contributions(fs.X[rows])
-            grouped = group_contributions(contrib)
-            credit_learned_modifier(grouped, contrib, fs=fs, rows=rows)
-            values = fs.row_values(rows)
-            out += reasons_from_values(grouped, values, preventive_action=self.builder_.category_actions_, top=top)
-            if len(idx) > _EXPLAIN_ROWS:
+        progress("reasons", 0, len(idx))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="treeshap") as shap:
+            following = shap.submit(self.contributions, fs.X[blocks[0]])
+            for k, rows in enumerate(blocks):
+                contrib = following.result()
+                if k + 1 < len(blocks):
+                    following = shap.submit(self.contributions, fs.X[blocks[k + 1]])
+                out += self._phrased(fs, rows, contrib, top=top)
                 progress("reasons", len(out), len(idx))
         return out
+
+    def _phrased(self, fs: FeatureSet, rows: np.ndarray, contrib: np.ndarray, *, top: int) -> list[list[Reason]]:
+        """The reasons of rows `rows` of `fs`, from their TreeSHAP values."""
+        grouped = group_contributions(contrib)
+        credit_learned_modifier(grouped, contrib, fs=fs, rows=rows)
+        values = fs.row_values(rows)
+        return reasons_from_values(grouped, values, preventive_action=self.builder_.category_actions_, top=top)
 
     def score(
         self,

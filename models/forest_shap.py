@@ -10,9 +10,12 @@ o = whether the row itself follows all of them,
     phi_i += v * (o_i - z_i) * sum over S of the path's other features of |S|!(m-|S|-1)!/m! * prod_S o * prod_rest z
 
 A row's o are 0 or 1, so a leaf's shares depend on the row only through which of its features it follows: a
-pattern of m bits. For paths of up to MEMO_FEATURES features every pattern's shares are worked out once when the
-paths are read (about 10 MB for the denial head); a row then reads them. Longer paths are worked out per row:
-the Shapley weight is the Beta integral |S|!(m-|S|-1)!/m! = int_0^1 s^|S| (1-s)^(m-|S|-1) ds, so each sum is
+pattern of m bits. The paths through a node share its root path, so the node's feature has one place among the
+distinct features of every path through it: one pass over a tree's nodes from the root, clearing that bit on the
+side the row does not take, gives every leaf's pattern (reading each leaf's whole path instead visits several
+times as many nodes, and took about half of the time here). For paths of up to MEMO_FEATURES features every
+pattern's shares are worked out once when the paths are read (about 10 MB for the denial head); a row then reads
+them. Longer paths are worked out per row: the Shapley weight is the Beta integral |S|!(m-|S|-1)!/m! = int_0^1 s^|S| (1-s)^(m-|S|-1) ds, so each sum is
 the integral of a polynomial of degree m - 1, exact with (m + 1) // 2 Gauss-Legendre points (the idea of Linear
 TreeSHAP, Yu et al. 2022). The values equal LightGBM's up to rounding (within 1e-12 in the tests), the bias
 column exactly (each tree's expected value, added in LightGBM's order).
@@ -35,8 +38,9 @@ _MOST_FEATURES = 62
 
 @dataclass(frozen=True, eq=False)
 class ForestShap:
-    """Each leaf's root path as flat arrays: its distinct features with their z, and its nodes with the way it
-    takes at each (to tell, per row, which of those features the row follows)."""
+    """Each leaf's root path as flat arrays: its distinct features with their z; and each node's place among the
+    distinct features of the paths through it, to tell per row, one node at a time from the root, which of its
+    leaves' features the row follows."""
 
     num_class: int
     n_features: int
@@ -48,10 +52,11 @@ class ForestShap:
     unique_start: np.ndarray  # int64 per leaf + 1: its distinct path features in unique_feature / unique_zero
     unique_feature: np.ndarray  # int64
     unique_zero: np.ndarray  # float64: z of that feature on that path
-    step_start: np.ndarray  # int64 per leaf + 1: its path's nodes in step_node / step_left / step_unique
-    step_node: np.ndarray  # int64: the node, relative to its tree's first node
-    step_left: np.ndarray  # bool: the path goes left there
-    step_unique: np.ndarray  # int64: which of the leaf's distinct features the node splits on
+    visit: np.ndarray  # int64 per node: per tree, its nodes (relative to its first) parents first
+    node_slot: np.ndarray  # int64 per node: which of the distinct features of its root path (and so of every path
+    # through it) the node splits on: the bit of the leaves' patterns it decides
+    left_to: np.ndarray  # int64 per node: its left child relative to its tree's first node, or ~ the leaf's place
+    right_to: np.ndarray  # among its tree's leaves here
     memo_start: np.ndarray  # int64 per leaf: where its shares for every pattern start in `memo` (-1: none)
     memo: np.ndarray  # float64: per memoised leaf, 2^m patterns x m shares
     points: np.ndarray  # float64 [q + 1, q]: Gauss-Legendre points of the q-point rule on [0, 1]
@@ -66,10 +71,10 @@ class ForestShap:
         unique_start: list[int] = [0]
         unique_feature: list[int] = []
         unique_zero: list[float] = []
-        step_start: list[int] = [0]
-        step_node: list[int] = []
-        step_left: list[bool] = []
-        step_unique: list[int] = []
+        node_slot = np.full(len(forest.feature), -1, dtype=np.int64)
+        left_to = np.zeros(len(forest.feature), dtype=np.int64)
+        right_to = np.zeros(len(forest.feature), dtype=np.int64)
+        visit = np.zeros(len(forest.feature), dtype=np.int64)
         for t, root in enumerate(forest.roots):
             if root < 0:  # one leaf: its value is the tree's expected value, and it explains nothing
                 expected[t] = forest.leaf_value[~root]
@@ -78,16 +83,19 @@ class ForestShap:
             first = int(root)
             stack: list[tuple[int, list[tuple[int, bool]]]] = [(first, [])]
             leaves: list[tuple[int, list[tuple[int, bool]]]] = []
+            order: list[int] = []  # its nodes as taken from the stack: each after its parent
             while stack:
                 node, path = stack.pop()
                 if node < 0:
                     leaves.append((~node, path))
                     continue
+                order.append(node - first)
                 stack.append((int(forest.right[node]), [*path, (node, False)]))
                 stack.append((int(forest.left[node]), [*path, (node, True)]))
             # LightGBM: sum over its leaves, in leaf order, of leaf_count / internal_count[root] * value
             total = forest.node_count[first]
             expected[t] = sum((forest.leaf_count[leaf] / total) * forest.leaf_value[leaf] for leaf, _ in sorted(leaves))
+            place = {leaf: k for k, (leaf, _) in enumerate(leaves)}
             for leaf, path in leaves:
                 leaf_value.append(float(forest.leaf_value[leaf]))
                 distinct: dict[int, int] = {}
@@ -101,13 +109,13 @@ class ForestShap:
                         distinct[f] = len(zeros)
                         zeros.append(1.0)
                     zeros[distinct[f]] *= z  # LightGBM multiplies a feature's repeated splits' shares in path order
-                    step_node.append(node - first)
-                    step_left.append(left)
-                    step_unique.append(distinct[f])
+                    # the paths through a node share its root path: the node's feature has one place in all of them
+                    node_slot[node] = distinct[f]
+                    (left_to if left else right_to)[node] = child - first if child >= 0 else ~place[~child]
                 unique_feature.extend(distinct)
                 unique_zero.extend(zeros)
                 unique_start.append(len(unique_zero))
-                step_start.append(len(step_node))
+            visit[first : first + len(order)] = order
             leaf_start[t + 1] = len(leaf_value)
         longest = int(np.diff(np.asarray(unique_start)).max(initial=0))
         if longest > _MOST_FEATURES:
@@ -133,10 +141,10 @@ class ForestShap:
             unique_start=np.asarray(unique_start, dtype=np.int64),
             unique_feature=np.asarray(unique_feature, dtype=np.int64),
             unique_zero=np.asarray(unique_zero, dtype=np.float64),
-            step_start=np.asarray(step_start, dtype=np.int64),
-            step_node=np.asarray(step_node, dtype=np.int64),
-            step_left=np.asarray(step_left, dtype=np.bool_),
-            step_unique=np.asarray(step_unique, dtype=np.int64),
+            visit=visit,
+            node_slot=node_slot,
+            left_to=left_to,
+            right_to=right_to,
             memo_start=memo_start,
             memo=memo,
             **rules,
@@ -149,8 +157,8 @@ class ForestShap:
         out = np.zeros((len(X), self.num_class * (self.n_features + 1)))
         args = (forest.feature, forest.threshold, forest.categorical, forest.zero_missing, forest.special_left,
                 forest.cat_len, forest.cat_bits, self.expected, self.tree_class, self.node_start, self.leaf_start,
-                self.leaf_value, self.unique_start, self.unique_feature, self.unique_zero, self.step_start,
-                self.step_node, self.step_left, self.step_unique, self.memo_start, self.memo, self.points,
+                self.leaf_value, self.unique_start, self.unique_feature, self.unique_zero, self.visit,
+                self.node_slot, self.left_to, self.right_to, self.memo_start, self.memo, self.points,
                 self.point_weights)  # fmt: skip
 
         def part(lo: int, hi: int) -> None:
@@ -269,38 +277,55 @@ def _memo_fill(leaf_value, unique_start, unique_zero, memo_start, points, point_
 
 @compiled
 def _tree_shap(X, feature, threshold, categorical, zero_missing, special_left, cat_len, cat_bits, expected,
-               tree_class, node_start, leaf_start, leaf_value, unique_start, unique_feature, unique_zero, step_start,
-               step_node, step_left, step_unique, memo_start, memo, points, point_weights,
+               tree_class, node_start, leaf_start, leaf_value, unique_start, unique_feature, unique_zero, visit,
+               node_slot, left_to, right_to, memo_start, memo, points, point_weights,
                out):  # fmt: skip  # pragma: no cover - compiled
-    """Row by row, tree by tree: which way the row goes at each of the tree's nodes, then each leaf's shares, read
-    from its memo by the pattern of features the row follows, or worked out."""
+    """Row by row, tree by tree: from the root down, which of its leaves' features the row follows (a node the row
+    leaves the other way clears its feature's bit in every pattern below that side); then each leaf's shares, read
+    from its memo by its pattern, or worked out."""
     n_rows, n_features = X.shape
     longest = points.shape[0] * 2 + 1
-    widest = 1
+    most_nodes, most_leaves = 1, 1
     for t in range(expected.shape[0]):
-        widest = max(widest, node_start[t + 1] - node_start[t])
-    left_at = np.empty(widest, dtype=np.bool_)
+        most_nodes = max(most_nodes, node_start[t + 1] - node_start[t])
+        most_leaves = max(most_leaves, leaf_start[t + 1] - leaf_start[t])
+    node_pattern = np.empty(most_nodes, dtype=np.int64)
+    leaf_pattern = np.empty(most_leaves, dtype=np.int64)
     z_followed, prefix, each, shares = np.empty(longest), np.empty(longest + 1), np.empty(longest), np.empty(longest)
     for i in range(n_rows):
         for t in range(expected.shape[0]):
             base = tree_class[t] * (n_features + 1)
             out[i, base + n_features] += expected[t]
             n0 = node_start[t]
-            for n in range(n0, node_start[t + 1]):
+            node_pattern[0] = -1  # the root: every bit set
+            for k in range(n0, node_start[t + 1]):
+                n = n0 + visit[k]
                 v = np.float64(X[i, feature[n]])
                 if categorical[n]:
-                    left_at[n - n0] = goes_left(v, n, threshold, categorical, zero_missing, special_left, cat_len,
-                                                cat_bits)  # fmt: skip
+                    left = goes_left(v, n, threshold, categorical, zero_missing, special_left, cat_len, cat_bits)
                 else:  # goes_left's numerical rule without a branch: the way is data, not predictable
                     near_zero = (v >= -ZERO) & (v <= ZERO)
                     special = np.isnan(v) | (zero_missing[n] & near_zero)
-                    left_at[n - n0] = special_left[n] if special else (0.0 if near_zero else v) <= threshold[n]
-            for leaf in range(leaf_start[t], leaf_start[t + 1]):
+                    left = special_left[n] if special else (0.0 if near_zero else v) <= threshold[n]
+                pattern = node_pattern[n - n0]
+                bit = np.int64(1) << node_slot[n]
+                to_left = pattern & ~(np.int64(not left) * bit)
+                to_right = pattern & ~(np.int64(left) * bit)
+                child = left_to[n]
+                if child >= 0:
+                    node_pattern[child] = to_left
+                else:
+                    leaf_pattern[~child] = to_left
+                child = right_to[n]
+                if child >= 0:
+                    node_pattern[child] = to_right
+                else:
+                    leaf_pattern[~child] = to_right
+            l0 = leaf_start[t]
+            for leaf in range(l0, leaf_start[t + 1]):
                 u0 = unique_start[leaf]
                 m = unique_start[leaf + 1] - u0
-                pattern = (np.int64(1) << m) - 1  # bit u: the row follows every split of the u-th feature
-                for s in range(step_start[leaf], step_start[leaf + 1]):
-                    pattern &= ~(np.int64(left_at[step_node[s]] != step_left[s]) << step_unique[s])
+                pattern = leaf_pattern[leaf - l0] & ((np.int64(1) << m) - 1)  # bit u: the row follows the u-th feature
                 if memo_start[leaf] >= 0:
                     o = memo_start[leaf] + pattern * m
                     for u in range(m):
