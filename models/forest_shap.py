@@ -9,17 +9,16 @@ o = whether the row itself follows all of them,
 
     phi_i += v * (o_i - z_i) * sum over S of the path's other features of |S|!(m-|S|-1)!/m! * prod_S o * prod_rest z
 
-A row's o are 0 or 1, so a leaf's shares depend on the row only through which of its features it follows: a
-pattern of m bits. The paths through a node share its root path, so the node's feature has one place among the
-distinct features of every path through it: one pass over a tree's nodes from the root, clearing that bit on the
-side the row does not take, gives every leaf's pattern (reading each leaf's whole path instead visits several
-times as many nodes, and took about half of the time here). For paths of up to MEMO_FEATURES features every
-pattern's shares are worked out once when the paths are read (about 10 MB for the denial head); a row then reads
-them. Longer paths are worked out per row: the Shapley weight is the Beta integral |S|!(m-|S|-1)!/m! =
-int_0^1 s^|S| (1-s)^(m-|S|-1) ds, so each sum is the integral of a polynomial of degree m - 1, exact with
-(m + 1) // 2 Gauss-Legendre points (the idea of Linear TreeSHAP, Yu et al. 2022). The values equal LightGBM's up to
-rounding (within 1e-12 in the tests), the bias column exactly (each tree's expected value, added in LightGBM's
-order).
+A row's o are 0 or 1, so a leaf's shares depend on the row only through which of its features it follows: a pattern
+of m bits. The paths through a node share its root path, so the node's feature has one place among the distinct
+features of every path through it: one pass over a tree's nodes from the root, clearing that bit on the side the row
+does not take, gives every leaf's pattern, in about half the time of reading each leaf's whole path (several times
+as many node visits: 25,935 against 4,718 per row for the 1M binary head). For paths of up to MEMO_FEATURES features
+every pattern's shares are worked out once when the paths are read (about 10 MB for the denial head); a row then
+reads them. Longer paths are worked out per row: the Shapley weight is the Beta integral |S|!(m-|S|-1)!/m! = int_0^1
+s^|S| (1-s)^(m-|S|-1) ds, so each sum is the integral of a polynomial of degree m - 1, exact with (m + 1) // 2
+Gauss-Legendre points (the idea of Linear TreeSHAP, Yu et al. 2022). The values equal LightGBM's up to rounding
+(within 1e-12 in the tests), the bias column exactly (each tree's expected value, added in LightGBM's order).
 """
 
 from __future__ import annotations
