@@ -94,27 +94,40 @@ def take_rows(table: Table, rows: np.ndarray | slice) -> Table:
     return table.take(rows) if isinstance(table, ColumnTable) else table.iloc[rows]
 
 
-def claim_chunks(ids: np.ndarray, sources: Sequence[Table], *, size: int) -> Iterator[tuple[int, list[Table]]]:
+def claim_chunks(
+    ids: np.ndarray | pd.Series,
+    sources: Sequence[Table],
+    *,
+    size: int,
+    line_claims: Sequence[np.ndarray] | None = None,
+) -> Iterator[tuple[int, list[Table]]]:
     """(first claim position, the sources' rows of those claims) per run of `size` claims of `ids`, each
-    source's claim ids looked up once."""
+    source's claim ids looked up once, or given: `line_claims`, per source, each row's position in `ids` (-1: none).
+
+    The rows are ordered when this is called, not when the first chunk is asked: a caller may do it beside other
+    work."""
     # each source's rows ordered by their claim's chunk (in table order within it, as a scan would find them): a
     # chunk's rows are then one run of that order, found by a search instead of a scan of every row (ten million
     # claims' 25 million lines were scanned once per chunk, two hundred times)
+    if line_claims is None:
+        line_claims = [index_in(frame["claim_id"], ids) for frame in sources]
     chunk_rows = []
-    for frame in sources:
+    for at in line_claims:
         n_chunks = (len(ids) + size - 1) // size
         # -1: a row of no claim in `ids`; small integers, which numpy's stable sort orders by radix passes
-        chunk = (index_in(frame["claim_id"], ids) // size).astype(np.min_scalar_type(-max(n_chunks, 1)))
+        chunk = (at // size).astype(np.min_scalar_type(-max(n_chunks, 1)))
         order = np.argsort(chunk, kind="stable")
         chunk_rows.append((order, np.searchsorted(chunk[order], np.arange(-1, n_chunks + 1))))
-    for k, start in enumerate(range(0, len(ids), size)):
-        yield (
+    return (
+        (
             start,
             [
                 take_rows(frame, order[bounds[k + 1] : bounds[k + 2]])
                 for frame, (order, bounds) in zip(sources, chunk_rows, strict=True)
             ],
         )
+        for k, start in enumerate(range(0, len(ids), size))
+    )
 
 
 CLAIM_TEXT = (
@@ -282,8 +295,14 @@ def _large_text(values: pd.Series | np.ndarray) -> pa.Array:
     return arr.cast(pa.large_string())
 
 
-def check_unique_ids(ids: np.ndarray, *, what: str) -> None:
-    unique = len(set(ids)) == len(ids) if len(ids) <= SMALL_INPUT else pd.Index(ids).is_unique
+def check_unique_ids(ids: np.ndarray | pd.Series, *, what: str) -> None:
+    """Raise unless the ids are unique. An Arrow-backed column is counted by Arrow, without a Python string per id."""
+    if len(ids) <= SMALL_INPUT:
+        unique = len(set(ids)) == len(ids)
+    elif isinstance(ids, pd.Series) and isinstance(ids.dtype, pd.StringDtype):
+        unique = pc.count_distinct(_large_text(ids), mode="all").as_py() == len(ids)
+    else:
+        unique = pd.Index(ids).is_unique
     if not unique:
         raise ValueError(f"{what}: claim_id must be unique")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -88,25 +89,41 @@ WINDOW_DAYS = 90
 _CONTEXT_KEYS = ("claim_id", "patient_id", "service_from", "submitted_at", "frequency_code")
 
 
-def _context_line_keys(context_claims: Table, extra: Columns | None, sources: Sequence[Table]) -> Columns:
-    """Duplicate-suspicion keys of every line of every claim sent: the context claims plus `extra` (the scored
-    claims missing from them, `_CONTEXT_KEYS` columns), their lines from the same line sources as the scored
-    claims."""
+def _sent_columns(context_claims: Table, extra: Columns | None) -> Columns:
+    """The duplicate-suspicion columns of every claim sent: the context claims plus `extra` (the scored claims
+    missing from them, `_CONTEXT_KEYS` columns), their ids checked unique."""
     sent = claim_columns(context_claims, _CONTEXT_KEYS)
     if extra is not None:
         sent = {k: np.concatenate([v, extra[k]]) for k, v in sent.items()}
     check_unique_ids(sent["claim_id"], what="context_claims")
+    return sent
+
+
+def _context_line_keys(sent: Columns, sources: Sequence[Table], line_claims: Sequence[np.ndarray]) -> Columns:
+    """Duplicate-suspicion keys of every line of the claims sent (`sent`: their claim columns), from the same line
+    sources as the scored claims: `line_claims`, per source, each row's claim as a position in `sent` (-1: none).
+
+    The claim columns are spread to their lines (`spread`), so the index keys them from the claims' codes rather
+    than hashing each line's text again."""
     pos_parts, code_parts = [], []
-    for frame in sources:
-        pos = index_in(frame["claim_id"], sent["claim_id"])
+    for frame, pos in zip(sources, line_claims, strict=True):
         keep = np.flatnonzero(pos >= 0)
-        pos_parts.append(pos[keep])
+        whole = len(keep) == len(frame)  # every line is of a claim sent (a batch of them): no copy
+        pos_parts.append(pos if whole else pos[keep])
         codes = frame["procedure_code"]
-        code_parts.append(text_array(codes[keep] if isinstance(codes, np.ndarray) else codes.iloc[keep]))
-    pos = np.concatenate(pos_parts)
-    out = {k: sent[k][pos] for k in _CONTEXT_KEYS[1:]}
-    out["procedure_code"] = np.concatenate(code_parts)
+        if not whole:
+            codes = codes[keep] if isinstance(codes, np.ndarray) else codes.iloc[keep]
+        code_parts.append(text_array(codes))
+    pos = pos_parts[0] if len(pos_parts) == 1 else np.concatenate(pos_parts)
+    out = {k: spread(sent[k], pos) for k in _CONTEXT_KEYS[1:]}
+    # one source's codes keep their remembered factorization (a concatenation would be hashed again)
+    out["procedure_code"] = code_parts[0] if len(code_parts) == 1 else np.concatenate(code_parts)
     return out
+
+
+def _line_claims(sources: Sequence[Table], ids: np.ndarray | pd.Series) -> list[np.ndarray]:
+    """Per source, each row's claim as a position in `ids` (-1: none)."""
+    return [index_in(frame["claim_id"], ids) for frame in sources]
 
 
 def _add_modifier_habit(
@@ -273,7 +290,7 @@ class DenialFeatureBuilder:
                 return values
             return values[positions] if isinstance(values, np.ndarray) else values.iloc[positions]
 
-        ids = text_array(every("claim_id"))
+        ids = every("claim_id")  # as given: Arrow looks ids up and counts them without a Python string each
         check_unique_ids(ids, what="claims")
         n = len(ids)
         extra: np.ndarray | None = None  # scored claims missing from the context (None: the claims are the context)
@@ -299,21 +316,43 @@ class DenialFeatureBuilder:
             line_cols = line_rows(c, sources)
             # one question of the context: keyed together with it (the context is the claims themselves when
             # extra is None and every claim is scored: its lines are these lines)
-            if extra is not None:
-                context = _context_line_keys(sent, {k: c[k][extra] for k in _CONTEXT_KEYS}, sources)
+            if extra is not None or positions is not None:
+                sent_cols = _sent_columns(sent, None if extra is None else {k: c[k][extra] for k in _CONTEXT_KEYS})
+                context = _context_line_keys(sent_cols, sources, _line_claims(sources, sent_cols["claim_id"]))
             else:
-                context = line_cols if positions is None else _context_line_keys(sent, None, sources)
+                context = line_cols
             whole = self._features(c, line_cols, duplicates=partial(duplicate_counts, context=context), reasons=reasons)
             if each_part is not None:
                 each_part(0, whole.X)
             return whole
         # every chunk asks the same history of sent lines: keyed once; each chunk's claim columns are read
         # when its turn comes (all of them at once would hold every claim's text as Python strings)
-        unsent_claims = None if extra is None else take_rows(claims, np.flatnonzero(extra))
-        unsent_keys = None if unsent_claims is None else claim_columns(unsent_claims, _CONTEXT_KEYS)
-        duplicates = DuplicateIndex(_context_line_keys(sent, unsent_keys, sources)).counts
-        # a patient's claims fall in many chunks: each patient is hashed once for the batch, not once per chunk
-        patient_key = patient_keys(text_array(every("patient_id")))
+        in_ids: list[np.ndarray] | None = None  # per source, each line's claim as a position in `ids`
+        if extra is None:
+            # the claims sent are the scored claims, or hold them (`rows`): each line's claim is looked up once, for
+            # the duplicate keys and for the chunks, and each claim column read once for both
+            if positions is not None:
+                check_unique_ids(sent["claim_id"], what="context_claims")
+            sent_cols = claim_columns(sent, _CONTEXT_KEYS[1:])
+            in_sent = _line_claims(sources, sent["claim_id"])
+            if positions is None:
+                in_ids, patients = in_sent, sent_cols["patient_id"]
+            else:
+                to_ids = np.full(len(sent_cols["patient_id"]) + 1, -1, dtype=np.int64)  # the last: where -1 lands
+                to_ids[positions] = np.arange(n)
+                in_ids, patients = [to_ids[at] for at in in_sent], spread(sent_cols["patient_id"], positions)
+        else:
+            unsent = claim_columns(take_rows(claims, np.flatnonzero(extra)), _CONTEXT_KEYS)
+            sent_cols = _sent_columns(sent, unsent)
+            in_sent, patients = _line_claims(sources, sent_cols["claim_id"]), text_array(every("patient_id"))
+        # the index is built beside the patients' hashing and the chunks' rows (ten million claims: 25 s alone);
+        # its sorts hold no GIL
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="duplicates") as beside:
+            index = beside.submit(lambda: DuplicateIndex(_context_line_keys(sent_cols, sources, in_sent)))
+            # a patient's claims fall in many chunks: each patient is hashed once for the batch, not once per chunk
+            patient_key = patient_keys(patients)
+            chunks = claim_chunks(ids, sources, size=chunk_claims, line_claims=in_ids)
+            duplicates = index.result().counts
         # the matrix is filled a chunk at a time: never every chunk's matrix beside the whole one
         X = np.empty((n, len(FEATURE_NAMES)), dtype=np.float32)
 
@@ -326,7 +365,7 @@ class DenialFeatureBuilder:
 
         parts: list[FeatureSet] = []
         progress("features", 0, n)
-        for fs in map_in_order(build, claim_chunks(ids, sources, size=chunk_claims), threads=threads):
+        for fs in map_in_order(build, chunks, threads=threads):
             if each_part is not None:
                 each_part(len(parts) * chunk_claims, fs.X)
             parts.append(fs)

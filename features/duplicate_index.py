@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,8 @@ from features.text_codes import text_codes
 __all__ = ["KEY_COLUMNS", "DuplicateCounts", "DuplicateIndex", "duplicate_counts"]
 
 KEY_COLUMNS = ("patient_id", "procedure_code", "service_from")
-_DAY_BITS = np.int64(22)  # room for day numbers (to the year 13,000)
+_DAY_BITS = np.int64(22)  # `duplicate_counts`: room for day numbers (to the year 13,000)
+_KEY_BITS = 62  # `DuplicateIndex`: a key and its day share one int64 and stay below 2^62
 
 # lines -> (count, days since the latest): `DuplicateIndex(context).counts`, or `duplicate_counts` with its context
 DuplicateCounts = Callable[[Mapping[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]
@@ -33,27 +35,44 @@ class DuplicateIndex:
     """Original claims' lines (frequency code 1) by (patient, procedure, service date), with submission days.
 
     `context` holds patient_id, procedure_code, service_from, submitted_at and frequency_code per line.
-    A missing key value matches only another missing value, as a factorised code would."""
+    A missing key value matches only another missing value, as a factorised code would.
+
+    Each line's key is its columns' codes in mixed radix, beside its submission day in the low bits of one int64,
+    and the context's sorted. The day is counted from the context's first, so it needs the bits of the context's
+    span only (eleven for three years), and the key the rest: a patient, code and date space of about 2^50 (ten
+    million claims' is about 2^44) is never renumbered. Where the space is wider, the key is renumbered densely
+    (`np.unique`) before the column that would overflow it; ten million claims' three renumberings cost 14 s."""
 
     def __init__(self, context: Mapping[str, np.ndarray]) -> None:
         original = np.asarray(context["frequency_code"] == "1", dtype=bool)
-        self.levels: list[pd.Index] = []
-        self.steps: list[np.ndarray] = []  # per key column: the sorted distinct combined keys so far
-        key = np.zeros(int(original.sum()), dtype=np.int64)
-        for col in KEY_COLUMNS:
-            codes, uniques = pd.factorize(context[col][original])
-            self.levels.append(pd.Index(uniques))
-            key = key * np.int64(len(uniques) + 1) + (codes + 1)
-            step, key = np.unique(key, return_inverse=True)
-            self.steps.append(step)
         day = np.maximum(day_number(context["submitted_at"][original]), 0)
-        self.composite = np.sort(key.astype(np.int64) << _DAY_BITS | day)
+        self.first_day = int(day.min()) if len(day) else 0
+        self.day_bits = np.int64(max(int(day.max()) - self.first_day + 1 if len(day) else 1, 1).bit_length())
+        room = 2**_KEY_BITS >> int(self.day_bits)  # key values must stay below this
+        self.levels: list[pd.Index] = []
+        self.steps: list[np.ndarray | None] = []  # per key column: None, or the sorted distinct keys before it
+        key = np.zeros(int(original.sum()), dtype=np.int64)
+        bound = 1  # key values are below this
+        for col in KEY_COLUMNS:
+            codes, uniques = _codes(context[col], original)
+            self.levels.append(pd.Index(uniques))
+            radix = len(uniques) + 1
+            step = None
+            if bound * radix >= room:
+                step, key = np.unique(key, return_inverse=True)
+                bound = len(step)
+            if bound * radix >= room:
+                raise ValueError(f"duplicate suspicion: {len(key):,} context lines have more distinct keys than fit")
+            self.steps.append(step)
+            key = key * np.int64(radix) + (codes + 1)
+            bound *= radix
+        self.composite = np.sort(key.astype(np.int64) << self.day_bits | (day - self.first_day))
 
     def _keys(self, lines: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(the lines in key order, each line's dense context key in that order: -1 when no original context line
+        """(the lines in key order, each line's context key in that order: -1 when no original context line
         shares it).
 
-        The lines are sorted by their column codes first: every step's keys then come in sorted order, and numpy
+        The lines are sorted by their column codes first: the keys then come in sorted order, and numpy
         searches sorted needles in the context's millions of keys several times faster than random ones."""
         n = len(lines[KEY_COLUMNS[0]])
         found = np.ones(n, dtype=bool)
@@ -80,10 +99,11 @@ class DuplicateIndex:
             order = np.lexsort(digits[::-1])
         key = np.zeros(n, dtype=np.int64)
         for digit, r, step in zip(digits, radix, self.steps, strict=True):
+            if step is not None:  # the context renumbered its keys here: so must the question
+                at = np.minimum(np.searchsorted(step, key), len(step) - 1)
+                found[order] &= step[at] == key
+                key = at.astype(np.int64)
             key = key * np.int64(r) + digit[order]
-            at = np.minimum(np.searchsorted(step, key), len(step) - 1)
-            found[order] &= step[at] == key
-            key = at.astype(np.int64)
         return order, np.where(found[order], key, -1)
 
     def counts(self, lines: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -94,17 +114,27 @@ class DuplicateIndex:
             return np.zeros(n, dtype=np.int64), np.full(n, np.nan)
         order, key = self._keys(lines)
         q_day = day_number(lines["submitted_at"])[order]
-        base = np.maximum(key, 0) << _DAY_BITS
+        # days before the context's first count nothing, days after its last count everything
+        before = np.clip(np.maximum(q_day, 0) - self.first_day, 0, (1 << int(self.day_bits)) - 1)
+        base = np.maximum(key, 0) << self.day_bits
         lo = np.searchsorted(self.composite, base, side="left")
-        hi = np.searchsorted(self.composite, base | np.maximum(q_day, 0), side="left")
+        hi = np.searchsorted(self.composite, base | before, side="left")
         count = np.zeros(n, dtype=np.int64)
         count[order] = np.where(key >= 0, hi - lo, 0)
-        last_day = np.where(
-            count[order] > 0, self.composite[np.maximum(hi - 1, 0)] & ((np.int64(1) << _DAY_BITS) - 1), -1
-        )
+        last_day = self.first_day + (self.composite[np.maximum(hi - 1, 0)] & ((np.int64(1) << self.day_bits) - 1))
         since = np.empty(n, dtype=np.float64)
         since[order] = np.where(count[order] > 0, (q_day - last_day).astype("float64"), np.nan)
         return count, since
+
+
+def _codes(values: np.ndarray, original: np.ndarray) -> tuple[np.ndarray, Any]:
+    """(codes of the original lines' values, the distinct values): text through `text_codes`, so a claim column
+    spread to its lines is renumbered from its claims' codes instead of hashed again (its distinct values may then
+    include some only other lines have, which no question finds in the keys)."""
+    if values.dtype == object:
+        codes, uniques = text_codes(values)
+        return codes[original], uniques
+    return pd.factorize(values[original])
 
 
 def duplicate_counts(

@@ -105,3 +105,60 @@ def test_one_index_asked_in_chunks_answers_as_one_question() -> None:
     parts = [index.counts({k: v[a : a + 37] for k, v in lines.items()}) for a in range(0, 200, 37)]
     np.testing.assert_array_equal(whole[0], np.concatenate([p[0] for p in parts]))
     np.testing.assert_array_equal(whole[1], np.concatenate([p[1] for p in parts]))
+
+
+def _sparse_lines(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Many patients and codes, few of their pairs: a key space much wider than the keys the lines hold."""
+    patient = np.array([f"P{i}" for i in rng.integers(0, 60, n)], dtype=object)
+    patient[rng.random(n) < 0.05] = None
+    code = np.array([f"C{i}" for i in rng.integers(0, 40, n)], dtype=object)
+    service = np.datetime64("2024-03-01") + rng.integers(0, 4, n).astype("timedelta64[D]")
+    submitted = service + rng.integers(0, 10, n).astype("timedelta64[D]")
+    frequency = rng.choice(np.array(["1", "1", "1", "7"], dtype=object), n)
+    return {
+        "patient_id": patient,
+        "procedure_code": code,
+        "service_from": service,
+        "submitted_at": submitted,
+        "frequency_code": frequency,
+    }
+
+
+def test_a_key_space_wider_than_its_room_is_renumbered_and_counts_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(4)
+    context = _sparse_lines(rng, 400)
+    again = rng.choice(400, 150)  # the context's own keys asked again, some days earlier or later
+    lines = {k: v[again].copy() for k, v in context.items()}
+    lines["submitted_at"] += rng.integers(-3, 6, 150).astype("timedelta64[D]")
+    lines["patient_id"][:3] = "P99"  # never in the context
+    wide = DuplicateIndex(context)
+    assert all(step is None for step in wide.steps)  # 61 x 41 x 5 keys and 4 day bits fit 62 bits
+    # 17 bits: 13 for the key after the days' 4; 61 x 41 x 5 > 2^13, so the (patient, code) pairs are renumbered
+    monkeypatch.setattr("features.duplicate_index._KEY_BITS", 17)
+    narrow = DuplicateIndex(context)
+    assert narrow.day_bits == 4 and [step is None for step in narrow.steps] == [True, True, False]
+    count, since = narrow.counts(lines)
+    slow_count, slow_since = _slow_counts(lines, context)
+    np.testing.assert_array_equal(count, slow_count)
+    np.testing.assert_array_equal(since, slow_since)
+    np.testing.assert_array_equal(count, wide.counts(lines)[0])
+    assert (count > 0).sum() > 10 and (count == 0).sum() > 10
+    monkeypatch.setattr("features.duplicate_index._KEY_BITS", 8)
+    with pytest.raises(ValueError, match="more distinct keys than fit"):
+        DuplicateIndex(context)
+
+
+def test_text_spread_from_claim_columns_is_keyed_as_plain_text() -> None:
+    """The context's claim columns gathered to their lines (`spread`) are renumbered from the claims' codes, whose
+    distinct values include patients with no original line: the counts must not change."""
+    from features.text_codes import remember, spread
+
+    rng = np.random.default_rng(5)
+    context, lines = _random_lines(rng, 400), _random_lines(rng, 150)
+    claims = np.array(["P1", "P2", "P3", "P4", "P7", None] * 20, dtype=object)  # P7: no line of it is original
+    line_claim = np.array([{"P1": 0, "P2": 1, "P3": 2, "P4": 3}.get(p, 5) for p in context["patient_id"]])
+    keyed = dict(context, patient_id=spread(remember(claims), line_claim))
+    np.testing.assert_array_equal(keyed["patient_id"], context["patient_id"])
+    plain, spreaded = DuplicateIndex(context).counts(lines), DuplicateIndex(keyed).counts(lines)
+    np.testing.assert_array_equal(plain[0], spreaded[0])
+    np.testing.assert_array_equal(plain[1], spreaded[1])
