@@ -5,7 +5,7 @@ Two routes to the same counts, each checked against a line-by-line scan (tests/f
   scored over HTTP: about 75 us, where building an index costs about 500 us).
 - `DuplicateIndex` keys the context once and answers many questions: scoring or training in chunks of claims
   asks the same history once per chunk, and re-keying millions of context lines each time would make the
-  chunks cost as much as the whole. It holds the context's keys as dense integers beside each line's
+  chunks cost as much as the whole. It holds the context's keys as integers beside each line's
   submission day, sorted, so a question is a few hash lookups and two binary searches per line.
 """
 
@@ -39,9 +39,10 @@ class DuplicateIndex:
 
     Each line's key is its columns' codes in mixed radix, beside its submission day in the low bits of one int64,
     and the context's sorted. The day is counted from the context's first, so it needs the bits of the context's
-    span only (eleven for three years), and the key the rest: a patient, code and date space of about 2^50 (ten
-    million claims' is about 2^44) is never renumbered. Where the space is wider, the key is renumbered densely
-    (`np.unique`) before the column that would overflow it; ten million claims' three renumberings cost 14 s."""
+    span only (eleven for three years), and the key the rest: a patient, code and date space up to 2^51 (ten
+    million claims' is 2^44) is never renumbered. Where the space is wider, the key is renumbered densely
+    (`np.unique`) before the column that would overflow it. At ten million claims, renumbering after every column
+    and hashing the lines' text took 22-24 s; keyed from the claims' codes without renumbering, 4.5 s."""
 
     def __init__(self, context: Mapping[str, np.ndarray]) -> None:
         original = np.asarray(context["frequency_code"] == "1", dtype=bool)
