@@ -49,13 +49,12 @@ def _random_lines(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     service[rng.random(n) < 0.05] = np.datetime64("NaT")
     submitted = service + rng.integers(0, 20, n).astype("timedelta64[D]")
     frequency = rng.choice(np.array(["1", "1", "1", "7", "8"], dtype=object), n)
-    return {
-        "patient_id": patient,
-        "procedure_code": code,
-        "service_from": service,
-        "submitted_at": submitted,
-        "frequency_code": frequency,
-    }
+    return _line_keys(patient, code, service, submitted, frequency)
+
+
+def _line_keys(*columns: np.ndarray) -> dict[str, np.ndarray]:
+    names = ("patient_id", "procedure_code", "service_from", "submitted_at", "frequency_code")
+    return dict(zip(names, columns, strict=True))
 
 
 def _slow_counts(lines: dict[str, np.ndarray], context: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -115,13 +114,7 @@ def _sparse_lines(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     service = np.datetime64("2024-03-01") + rng.integers(0, 4, n).astype("timedelta64[D]")
     submitted = service + rng.integers(0, 10, n).astype("timedelta64[D]")
     frequency = rng.choice(np.array(["1", "1", "1", "7"], dtype=object), n)
-    return {
-        "patient_id": patient,
-        "procedure_code": code,
-        "service_from": service,
-        "submitted_at": submitted,
-        "frequency_code": frequency,
-    }
+    return _line_keys(patient, code, service, submitted, frequency)
 
 
 def test_a_key_space_wider_than_its_room_is_renumbered_and_counts_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
