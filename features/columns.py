@@ -37,6 +37,7 @@ __all__ = [
     "Columns",
     "check_unique_ids",
     "claim_columns",
+    "claim_positions",
     "claim_ranks",
     "date_array",
     "flag_array",
@@ -94,6 +95,11 @@ def take_rows(table: Table, rows: np.ndarray | slice) -> Table:
     return table.take(rows) if isinstance(table, ColumnTable) else table.iloc[rows]
 
 
+def claim_positions(sources: Sequence[Table], ids: np.ndarray | pd.Series) -> list[np.ndarray]:
+    """Per source of lines, each row's claim as a position in `ids` (-1: none)."""
+    return [index_in(frame["claim_id"], ids) for frame in sources]
+
+
 def claim_chunks(
     ids: np.ndarray | pd.Series,
     sources: Sequence[Table],
@@ -110,7 +116,7 @@ def claim_chunks(
     # chunk's rows are then one run of that order, found by a search instead of a scan of every row (ten million
     # claims' 25 million lines were scanned once per chunk, two hundred times)
     if line_claims is None:
-        line_claims = [index_in(frame["claim_id"], ids) for frame in sources]
+        line_claims = claim_positions(sources, ids)
     chunk_rows = []
     for at in line_claims:
         n_chunks = (len(ids) + size - 1) // size

@@ -37,6 +37,7 @@ from features.columns import (
     check_unique_ids,
     claim_chunks,
     claim_columns,
+    claim_positions,
     index_in,
     lookup_codes,
     take_rows,
@@ -119,11 +120,6 @@ def _context_line_keys(sent: Columns, sources: Sequence[Table], line_claims: Seq
     # one source's codes keep their remembered factorization (a concatenation would be hashed again)
     out["procedure_code"] = code_parts[0] if len(code_parts) == 1 else np.concatenate(code_parts)
     return out
-
-
-def _line_claims(sources: Sequence[Table], ids: np.ndarray | pd.Series) -> list[np.ndarray]:
-    """Per source, each row's claim as a position in `ids` (-1: none)."""
-    return [index_in(frame["claim_id"], ids) for frame in sources]
 
 
 def _add_modifier_habit(
@@ -318,7 +314,7 @@ class DenialFeatureBuilder:
             # extra is None and every claim is scored: its lines are these lines)
             if extra is not None or positions is not None:
                 sent_cols = _sent_columns(sent, None if extra is None else {k: c[k][extra] for k in _CONTEXT_KEYS})
-                context = _context_line_keys(sent_cols, sources, _line_claims(sources, sent_cols["claim_id"]))
+                context = _context_line_keys(sent_cols, sources, claim_positions(sources, sent_cols["claim_id"]))
             else:
                 context = line_cols
             whole = self._features(c, line_cols, duplicates=partial(duplicate_counts, context=context), reasons=reasons)
@@ -334,7 +330,7 @@ class DenialFeatureBuilder:
             if positions is not None:
                 check_unique_ids(sent["claim_id"], what="context_claims")
             sent_cols = claim_columns(sent, _CONTEXT_KEYS[1:])
-            in_sent = _line_claims(sources, sent["claim_id"])
+            in_sent = claim_positions(sources, sent["claim_id"])
             if positions is None:
                 in_ids, patients = in_sent, sent_cols["patient_id"]
             else:
@@ -344,7 +340,7 @@ class DenialFeatureBuilder:
         else:
             unsent = claim_columns(take_rows(claims, np.flatnonzero(extra)), _CONTEXT_KEYS)
             sent_cols = _sent_columns(sent, unsent)
-            in_sent, patients = _line_claims(sources, sent_cols["claim_id"]), text_array(every("patient_id"))
+            in_sent, patients = claim_positions(sources, sent_cols["claim_id"]), text_array(every("patient_id"))
         # the index is built beside the patients' hashing and the chunks' rows (ten million claims: 8 s of its keys
         # and index, after 9 s of lookups shared with the chunks); its sorts hold no GIL
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="duplicates") as beside:
